@@ -1,0 +1,235 @@
+"""Domain values: identities and their actor chains, connections, reviews, decisions, delegations.
+
+All are frozen dataclasses; a change is a new value (``dataclasses.replace``). Times are aware
+UTC datetimes. Nothing here knows about storage, HTTP or chat.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from approvals.states import TERMINAL, ReviewState
+
+__all__ = [
+    "AccessMode",
+    "AccessRequest",
+    "Actor",
+    "ApproverRule",
+    "AuditEntry",
+    "Connection",
+    "Decision",
+    "Delegation",
+    "DomainEvent",
+    "Identity",
+    "IdentityKind",
+    "Outcome",
+    "Owners",
+    "Review",
+    "ReviewKind",
+    "new_id",
+]
+
+
+def new_id() -> str:
+    """A fresh opaque identifier (UUID4 text)."""
+    return str(uuid.uuid4())
+
+
+class IdentityKind(StrEnum):
+    PERSON = "person"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """One hop of a delegation chain: an agent acting on behalf of the hop before it."""
+
+    subject: str
+    kind: IdentityKind = IdentityKind.SERVICE
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling: the subject (a person or a service account) and the agents acting for it.
+
+    ``actors`` is the chain in delegation order: for alice → ci-runner → sql-agent the subject is
+    alice and the actors are (ci-runner, sql-agent); the last actor is the one on the wire.
+    """
+
+    subject: str
+    kind: IdentityKind = IdentityKind.PERSON
+    groups: frozenset[str] = frozenset()
+    email: str | None = None
+    actors: tuple[Actor, ...] = ()
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """Every subject in the chain, the original subject first."""
+        return (self.subject, *(actor.subject for actor in self.actors))
+
+    def describe(self) -> str:
+        """``alice@example.com → ci-runner → sql-agent``."""
+        return " → ".join(self.chain)
+
+    def in_chain(self, subject: str) -> bool:
+        return subject in self.chain
+
+
+class AccessMode(StrEnum):
+    STANDING = "standing"
+    REQUEST = "request"
+
+
+@dataclass(frozen=True, slots=True)
+class ApproverRule:
+    """Who may approve reviews on a connection, and how many distinct approvals it takes."""
+
+    groups: frozenset[str] = frozenset()
+    identities: frozenset[str] = frozenset()
+    channel: str | None = None
+    quorum: int = 1
+
+    def admits(self, who: Identity) -> bool:
+        return who.subject in self.identities or bool(self.groups & who.groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Owners:
+    channel: str | None = None
+    identities: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """The policy side of a configured target (the gateway adds the wire details)."""
+
+    name: str
+    type: str
+    access: AccessMode = AccessMode.STANDING
+    allow_groups: frozenset[str] = frozenset()
+    owners: Owners = field(default_factory=Owners)
+    approvers: ApproverRule = field(default_factory=ApproverRule)
+    review_timeout: timedelta = timedelta(minutes=15)
+    max_grant: timedelta = timedelta(hours=8)
+    idle_revoke_after: timedelta | None = None
+    break_glass: bool = False
+
+
+class Outcome(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class ReviewKind(StrEnum):
+    STATEMENT = "statement"
+    ACCESS = "access"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """What a requester asks for with ``/access request``: a role on a connection for a while."""
+
+    role: str | None
+    duration: timedelta
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    id: str
+    review_id: str
+    approver: Identity
+    outcome: Outcome
+    reason: str | None
+    at: datetime
+    break_glass: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A request held for approval: a statement on a connection, or an access request."""
+
+    id: str
+    kind: ReviewKind
+    requester: Identity
+    connection: str
+    state: ReviewState
+    quorum: int
+    created_at: datetime
+    expires_at: datetime
+    statement: str | None = None
+    access: AccessRequest | None = None
+    risk: str | None = None
+    rule: str | None = None
+    session_id: str | None = None
+    decisions: tuple[Decision, ...] = ()
+    decided_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def approvals(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.outcome is Outcome.APPROVE)
+
+    @property
+    def deciding(self) -> Decision | None:
+        """The decision that made the review final, if a person made it so."""
+        if self.state is ReviewState.DENIED:
+            return next((d for d in self.decisions if d.outcome is Outcome.DENY), None)
+        if self.state is ReviewState.APPROVED and self.decisions:
+            return self.approvals[-1]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """Who may use which connection, as which role, until when, and why."""
+
+    id: str
+    subject: str
+    connection: str
+    role: str | None
+    granted_by: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+    review_id: str | None = None
+    break_glass: bool = False
+    last_used_at: datetime | None = None
+    use_count: int = 0
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+    recertified_at: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One thing that happened, by whom (with the whole chain), to what, with what outcome."""
+
+    action: str
+    actor: Identity | None
+    target: str
+    outcome: str
+    at: datetime
+    connection: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """An event for the outbox: ``review.created``, ``review.decided``, ``delegation.revoked``."""
+
+    topic: str
+    key: str
+    payload: dict[str, Any] = field(default_factory=dict)

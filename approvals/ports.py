@@ -1,0 +1,91 @@
+"""The ports the domain needs from the world, as Protocols. store/ and bot/ implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+from approvals.model import AuditEntry, Decision, Delegation, DomainEvent, Review
+from approvals.states import ReviewState
+
+__all__ = ["Clock", "EventBus", "Notifier", "Repository", "Subscription", "Transaction"]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class Transaction(Protocol):
+    """One unit of work: everything written through it commits together or not at all.
+
+    The transaction that decides a review holds the review's lock from ``get_review(...,
+    for_update=True)`` until it ends, so two deciders are serialised.
+    """
+
+    async def get_review(self, review_id: str, *, for_update: bool = False) -> Review | None: ...
+
+    async def add_review(self, review: Review) -> None: ...
+
+    async def save_review(self, review: Review) -> None: ...
+
+    async def add_decision(self, decision: Decision) -> None: ...
+
+    async def get_delegation(
+        self, delegation_id: str, *, for_update: bool = False
+    ) -> Delegation | None: ...
+
+    async def add_delegation(self, delegation: Delegation) -> None: ...
+
+    async def save_delegation(self, delegation: Delegation) -> None: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+
+    async def emit(self, event: DomainEvent) -> None:
+        """Write ``event`` to the outbox; it is published once the transaction commits."""
+        ...
+
+
+class Repository(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def get_review(self, review_id: str) -> Review | None: ...
+
+    async def list_reviews(
+        self,
+        *,
+        state: ReviewState | None = None,
+        connection: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[Review]: ...
+
+    async def list_delegations(
+        self,
+        *,
+        subject: str | None = None,
+        connection: str | None = None,
+        active_at: datetime | None = None,
+    ) -> Sequence[Delegation]: ...
+
+
+class Subscription(Protocol):
+    async def get(self) -> DomainEvent:
+        """Wait for the next event of the subscribed topic."""
+        ...
+
+
+class EventBus(Protocol):
+    """Carries committed outbox events to whoever waits for them (in-process or across replicas)."""
+
+    def subscribe(self, topic: str) -> AbstractAsyncContextManager[Subscription]: ...
+
+    async def publish(self, event: DomainEvent) -> None: ...
+
+
+class Notifier(Protocol):
+    """Tells people in chat about an event (a card, a redraw, a DM); idempotent per event."""
+
+    async def deliver(self, event: DomainEvent) -> None: ...

@@ -1,0 +1,431 @@
+"""The approvals service: the one place where reviews are opened, decided, expired and cancelled,
+where access is granted and revoked, and where connecting is authorised.
+
+Every write happens in one store transaction together with its audit entry and outbox event, so a
+crash never leaves a decision without its audit trail or its ``review.decided`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+
+from approvals import policy
+from approvals.errors import (
+    AccessNotAllowed,
+    AlreadyDecided,
+    InvalidTransition,
+    NotFound,
+    PolicyViolation,
+    ReviewExpired,
+)
+from approvals.model import (
+    AccessMode,
+    AccessRequest,
+    AuditEntry,
+    Connection,
+    Decision,
+    Delegation,
+    DomainEvent,
+    Identity,
+    Outcome,
+    Review,
+    ReviewKind,
+    new_id,
+)
+from approvals.ports import Clock, EventBus, Repository, Transaction
+from approvals.states import ReviewInput, ReviewState, transition
+
+__all__ = [
+    "DELEGATION_GRANTED",
+    "DELEGATION_REVOKED",
+    "REVIEW_CREATED",
+    "REVIEW_DECIDED",
+    "REVIEW_UPDATED",
+    "ApprovalService",
+]
+
+REVIEW_CREATED = "review.created"
+REVIEW_UPDATED = "review.updated"
+REVIEW_DECIDED = "review.decided"
+DELEGATION_GRANTED = "delegation.granted"
+DELEGATION_REVOKED = "delegation.revoked"
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        repository: Repository,
+        bus: EventBus,
+        clock: Clock,
+        connections: Mapping[str, Connection],
+    ) -> None:
+        self.repository = repository
+        self.bus = bus
+        self.clock = clock
+        self.connections = connections
+
+    def connection(self, name: str) -> Connection:
+        try:
+            return self.connections[name]
+        except KeyError:
+            raise NotFound(f"no connection named {name!r}") from None
+
+    # -- opening reviews ------------------------------------------------------------------
+
+    async def hold_statement(
+        self,
+        requester: Identity,
+        connection: str,
+        statement: str,
+        *,
+        risk: str,
+        rule: str,
+        session_id: str | None = None,
+    ) -> Review:
+        """Open a pending review for a statement the guardrails held."""
+        conn = self.connection(connection)
+        now = self.clock.now()
+        review = Review(
+            id=new_id(),
+            kind=ReviewKind.STATEMENT,
+            requester=requester,
+            connection=conn.name,
+            state=ReviewState.PENDING,
+            quorum=conn.approvers.quorum,
+            created_at=now,
+            expires_at=now + conn.review_timeout,
+            statement=statement,
+            risk=risk,
+            rule=rule,
+            session_id=session_id,
+        )
+        await self._open(review, "statement.held")
+        return review
+
+    async def request_access(
+        self,
+        requester: Identity,
+        connection: str,
+        *,
+        role: str | None,
+        duration: timedelta,
+        reason: str,
+    ) -> Review:
+        """Open a pending review for time-bounded access to a connection."""
+        conn = self.connection(connection)
+        policy.check_access_request(conn, requester, duration, reason)
+        now = self.clock.now()
+        review = Review(
+            id=new_id(),
+            kind=ReviewKind.ACCESS,
+            requester=requester,
+            connection=conn.name,
+            state=ReviewState.PENDING,
+            quorum=conn.approvers.quorum,
+            created_at=now,
+            expires_at=now + conn.review_timeout,
+            access=AccessRequest(role=role, duration=duration, reason=reason.strip()),
+            risk="access",
+            rule="access-request",
+        )
+        await self._open(review, "access.requested")
+        return review
+
+    async def _open(self, review: Review, action: str) -> None:
+        async with self.repository.transaction() as tx:
+            await tx.add_review(review)
+            await tx.append_audit(
+                AuditEntry(
+                    action=action,
+                    actor=review.requester,
+                    target=review.id,
+                    outcome="pending",
+                    at=review.created_at,
+                    connection=review.connection,
+                    details={"statement": review.statement, "rule": review.rule}
+                    if review.statement is not None
+                    else _access_details(review),
+                )
+            )
+            await tx.emit(_review_event(REVIEW_CREATED, review))
+
+    # -- deciding -------------------------------------------------------------------------
+
+    async def decide(
+        self,
+        review_id: str,
+        approver: Identity,
+        outcome: Outcome,
+        reason: str | None = None,
+        *,
+        break_glass: bool = False,
+    ) -> Review:
+        """Record one decision; returns the review as it stands after it.
+
+        Raises AlreadyDecided (naming the decider) when the review is final, ReviewExpired when
+        its time ran out (the expiry is recorded), or the PolicyViolation that forbids it.
+        """
+        expired = False
+        async with self.repository.transaction() as tx:
+            review = await _locked(tx, review_id)
+            if review.is_final:
+                raise _already_decided(review)
+            now = self.clock.now()
+            if now >= review.expires_at:
+                await self._finish(tx, review, ReviewInput.EXPIRE, None, None)
+                expired = True
+            else:
+                conn = self.connection(review.connection)
+                policy.check_decision(
+                    review, conn, approver, outcome, reason, break_glass=break_glass
+                )
+                decision = Decision(
+                    id=new_id(),
+                    review_id=review.id,
+                    approver=approver,
+                    outcome=outcome,
+                    reason=reason.strip() if reason else None,
+                    at=now,
+                    break_glass=break_glass,
+                )
+                review = await self._apply(tx, review, decision)
+        if expired:
+            raise ReviewExpired(f"review {review_id} expired before it was decided")
+        return review
+
+    async def _apply(self, tx: Transaction, review: Review, decision: Decision) -> Review:
+        await tx.add_decision(decision)
+        await tx.append_audit(
+            AuditEntry(
+                action="review.decision",
+                actor=decision.approver,
+                target=review.id,
+                outcome=decision.outcome.value,
+                at=decision.at,
+                connection=review.connection,
+                details={"reason": decision.reason, "break_glass": decision.break_glass},
+            )
+        )
+        if decision.outcome is Outcome.DENY:
+            event = ReviewInput.DENY
+        else:
+            approvers = {d.approver.subject for d in review.approvals} | {decision.approver.subject}
+            final = decision.break_glass or len(approvers) >= review.quorum
+            event = ReviewInput.APPROVE_FINAL if final else ReviewInput.APPROVE_PARTIAL
+        return await self._finish(tx, review, event, decision, decision.approver)
+
+    async def _finish(
+        self,
+        tx: Transaction,
+        review: Review,
+        event: ReviewInput,
+        decision: Decision | None,
+        actor: Identity | None,
+    ) -> Review:
+        state = transition(review.state, event)
+        now = decision.at if decision else self.clock.now()
+        updated = replace(
+            review,
+            state=state,
+            decisions=review.decisions + ((decision,) if decision else ()),
+            decided_at=now if state is not ReviewState.PENDING else None,
+            version=review.version + 1,
+        )
+        await tx.save_review(updated)
+        if state is ReviewState.PENDING:
+            await tx.emit(_review_event(REVIEW_UPDATED, updated))
+            return updated
+        await tx.append_audit(
+            AuditEntry(
+                action="review.final",
+                actor=actor,
+                target=review.id,
+                outcome=state.value,
+                at=now,
+                connection=review.connection,
+                details={"kind": review.kind.value},
+            )
+        )
+        await tx.emit(_review_event(REVIEW_DECIDED, updated))
+        if state is ReviewState.APPROVED and review.kind is ReviewKind.ACCESS:
+            await self._grant(tx, updated)
+        return updated
+
+    async def _grant(self, tx: Transaction, review: Review) -> None:
+        assert review.access is not None and review.decided_at is not None
+        deciding = review.deciding
+        delegation = Delegation(
+            id=new_id(),
+            subject=review.requester.subject,
+            connection=review.connection,
+            role=review.access.role,
+            granted_by=deciding.approver.subject if deciding else "system",
+            reason=review.access.reason,
+            created_at=review.decided_at,
+            expires_at=review.decided_at + review.access.duration,
+            review_id=review.id,
+            break_glass=bool(deciding and deciding.break_glass),
+        )
+        await tx.add_delegation(delegation)
+        await tx.append_audit(
+            AuditEntry(
+                action="delegation.granted",
+                actor=deciding.approver if deciding else None,
+                target=delegation.id,
+                outcome="granted",
+                at=delegation.created_at,
+                connection=delegation.connection,
+                details={
+                    "subject": delegation.subject,
+                    "role": delegation.role,
+                    "expires_at": delegation.expires_at.isoformat(),
+                    "break_glass": delegation.break_glass,
+                },
+            )
+        )
+        await tx.emit(
+            DomainEvent(DELEGATION_GRANTED, delegation.id, {"subject": delegation.subject})
+        )
+
+    async def expire(self, review_id: str) -> Review:
+        """End a pending review whose time ran out; a final review is returned as it is."""
+        async with self.repository.transaction() as tx:
+            review = await _locked(tx, review_id)
+            if review.is_final:
+                return review
+            return await self._finish(tx, review, ReviewInput.EXPIRE, None, None)
+
+    async def cancel(self, review_id: str, by: Identity) -> Review:
+        """Withdraw a pending review (the requester gave up, or its client cancelled)."""
+        async with self.repository.transaction() as tx:
+            review = await _locked(tx, review_id)
+            if review.is_final:
+                raise _already_decided(review)
+            if not set(by.chain) & set(review.requester.chain):
+                raise PolicyViolation("only the requester can cancel a review")
+            return await self._finish(tx, review, ReviewInput.CANCEL, None, by)
+
+    async def await_decision(self, review_id: str) -> Review:
+        """Wait until the review is final; at its deadline, expire it. Returns the final review."""
+        async with self.bus.subscribe(REVIEW_DECIDED) as subscription:
+            review = await self._get(review_id)
+            while not review.is_final:
+                remaining = (review.expires_at - self.clock.now()).total_seconds()
+                if remaining <= 0:
+                    return await self.expire(review_id)
+                try:
+                    async with asyncio.timeout(remaining):
+                        while (await subscription.get()).key != review_id:
+                            pass
+                except TimeoutError:
+                    pass
+                review = await self._get(review_id)
+            return review
+
+    async def _get(self, review_id: str) -> Review:
+        review = await self.repository.get_review(review_id)
+        if review is None:
+            raise NotFound(f"no review {review_id}")
+        return review
+
+    # -- access ---------------------------------------------------------------------------
+
+    async def authorize_connect(self, who: Identity, connection: str) -> Delegation | None:
+        """May ``who`` open a session on ``connection``? Returns the delegation it rests on.
+
+        Standing access: a member of ``allow_groups`` connects; anyone else needs a delegation.
+        Request access: a live delegation is needed. Raises AccessNotAllowed saying how to ask.
+        """
+        conn = self.connection(connection)
+        if conn.access is AccessMode.STANDING and conn.allow_groups & who.groups:
+            return None
+        now = self.clock.now()
+        for delegation in await self.repository.list_delegations(
+            subject=who.subject, connection=conn.name, active_at=now
+        ):
+            return delegation
+        raise AccessNotAllowed(
+            f"{who.subject} has no access to {conn.name}; ask for it with "
+            f"`/access request {conn.name} for 1h because <reason>`"
+        )
+
+    async def revoke_delegation(self, delegation_id: str, by: Identity, reason: str) -> Delegation:
+        async with self.repository.transaction() as tx:
+            delegation = await tx.get_delegation(delegation_id, for_update=True)
+            if delegation is None:
+                raise NotFound(f"no delegation {delegation_id}")
+            if delegation.revoked_at is not None:
+                raise InvalidTransition(f"delegation {delegation_id} is already revoked")
+            now = self.clock.now()
+            revoked = replace(
+                delegation, revoked_at=now, revoked_by=by.subject, revoke_reason=reason
+            )
+            await tx.save_delegation(revoked)
+            await tx.append_audit(
+                AuditEntry(
+                    action="delegation.revoked",
+                    actor=by,
+                    target=delegation_id,
+                    outcome="revoked",
+                    at=now,
+                    connection=delegation.connection,
+                    details={"subject": delegation.subject, "reason": reason},
+                )
+            )
+            await tx.emit(
+                DomainEvent(
+                    DELEGATION_REVOKED,
+                    delegation_id,
+                    {"subject": delegation.subject, "connection": delegation.connection},
+                )
+            )
+            return revoked
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Append one audit entry on its own."""
+        async with self.repository.transaction() as tx:
+            await tx.append_audit(entry)
+
+
+async def _locked(tx: Transaction, review_id: str) -> Review:
+    review = await tx.get_review(review_id, for_update=True)
+    if review is None:
+        raise NotFound(f"no review {review_id}")
+    return review
+
+
+def _already_decided(review: Review) -> AlreadyDecided:
+    deciding = review.deciding
+    by = deciding.approver.subject if deciding else None
+    who = f" by {by}" if by else ""
+    return AlreadyDecided(
+        f"review {review.id} is already {review.state.value}{who}",
+        state=review.state.value,
+        decided_by=by,
+    )
+
+
+def _review_event(topic: str, review: Review) -> DomainEvent:
+    deciding = review.deciding
+    return DomainEvent(
+        topic,
+        review.id,
+        {
+            "state": review.state.value,
+            "connection": review.connection,
+            "decided_by": deciding.approver.subject if deciding else None,
+            "reason": deciding.reason if deciding else None,
+        },
+    )
+
+
+def _access_details(review: Review) -> dict[str, object]:
+    assert review.access is not None
+    return {
+        "role": review.access.role,
+        "duration_s": int(review.access.duration.total_seconds()),
+        "reason": review.access.reason,
+    }
