@@ -3,6 +3,7 @@
 Pure Python (stdlib only): no framework, no storage, no network.
 """
 
+from approvals.clock import SystemClock
 from approvals.errors import (
     AccessNotAllowed,
     AlreadyDecided,
@@ -79,6 +80,7 @@ __all__ = [
     "ReviewState",
     "SelfApproval",
     "Subscription",
+    "SystemClock",
     "Transaction",
     "new_id",
     "transition",

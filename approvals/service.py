@@ -187,7 +187,7 @@ class ApprovalService:
                     review_id=review.id,
                     approver=approver,
                     outcome=outcome,
-                    reason=reason.strip() if reason else None,
+                    reason=(reason or "").strip() or None,
                     at=now,
                     break_glass=break_glass,
                 )
@@ -291,10 +291,11 @@ class ApprovalService:
         )
 
     async def expire(self, review_id: str) -> Review:
-        """End a pending review whose time ran out; a final review is returned as it is."""
+        """End a pending review whose time ran out; a final review, or one whose deadline has
+        not come yet, is returned as it is."""
         async with self.repository.transaction() as tx:
             review = await _locked(tx, review_id)
-            if review.is_final:
+            if review.is_final or self.clock.now() < review.expires_at:
                 return review
             return await self._finish(tx, review, ReviewInput.EXPIRE, None, None)
 
@@ -304,7 +305,9 @@ class ApprovalService:
             review = await _locked(tx, review_id)
             if review.is_final:
                 raise _already_decided(review)
-            if not set(by.chain) & set(review.requester.chain):
+            # The requester's own subject, directly or through any agents acting for it. A shared
+            # agent (ci-runner) is in many people's chains: overlapping chains are not enough.
+            if by.subject != review.requester.subject:
                 raise PolicyViolation("only the requester can cancel a review")
             return await self._finish(tx, review, ReviewInput.CANCEL, None, by)
 
@@ -346,7 +349,8 @@ class ApprovalService:
         for delegation in await self.repository.list_delegations(
             subject=who.subject, connection=conn.name, active_at=now
         ):
-            return delegation
+            if delegation.active(now):
+                return delegation
         raise AccessNotAllowed(
             f"{who.subject} has no access to {conn.name}; ask for it with "
             f"`/access request {conn.name} for 1h because <reason>`"
