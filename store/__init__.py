@@ -1,1 +1,53 @@
-"""store package."""
+"""The store: SQLModel tables, the async engine (SQLite by default, PostgreSQL for scale-out),
+the repository implementing the approvals ports, the hash-chained audit log, the outbox and the
+event bus, and the alembic migrations. Depends on :mod:`approvals` only.
+"""
+
+from store import keys, migrate
+from store.audit import GENESIS, AuditFilter, VerifyResult, export_audit, iter_audit, verify
+from store.audit_writer import AuditWriter
+from store.bus import ALL_TOPICS, InProcessBus, PostgresBus, bus_for, create_bus
+from store.engine import Database, create_engine
+from store.errors import IntegrityError, MigrationError, StaleWrite, StoreError, Unavailable
+from store.migrate import current_revision, downgrade, migrate_sync, upgrade
+from store.outbox import CHANNEL, Outbox
+from store.records import AuditRecord, ChatMessage, OutboxEvent, SessionEvent, SessionRecord
+from store.repository import SqlRepository
+from store.transaction import SqlTransaction
+
+__all__ = [
+    "ALL_TOPICS",
+    "CHANNEL",
+    "GENESIS",
+    "AuditFilter",
+    "AuditRecord",
+    "AuditWriter",
+    "ChatMessage",
+    "Database",
+    "InProcessBus",
+    "IntegrityError",
+    "MigrationError",
+    "Outbox",
+    "OutboxEvent",
+    "PostgresBus",
+    "SessionEvent",
+    "SessionRecord",
+    "SqlRepository",
+    "SqlTransaction",
+    "StaleWrite",
+    "StoreError",
+    "Unavailable",
+    "VerifyResult",
+    "bus_for",
+    "create_bus",
+    "create_engine",
+    "current_revision",
+    "downgrade",
+    "export_audit",
+    "iter_audit",
+    "keys",
+    "migrate",
+    "migrate_sync",
+    "upgrade",
+    "verify",
+]

@@ -1,0 +1,281 @@
+"""The append-only, hash-chained audit log.
+
+Each event has a ``seq`` (1, 2, 3, ... with no gaps), the previous event's hash (``prev_hash``;
+:data:`GENESIS` for the first) and its own ``hash``: SHA-256 over the canonical JSON (sorted keys,
+no whitespace, UTF-8) of all its fields, ``seq`` and ``prev_hash`` included. Editing, deleting,
+inserting or reordering an event therefore breaks the chain at that event, and :func:`verify`
+names the first event where it breaks. (Cutting events off the *end* leaves a valid shorter
+chain; keep ``VerifyResult.head_hash`` somewhere else to detect that too.)
+
+Appends are serialised so ``seq`` and ``prev_hash`` never fork: on PostgreSQL every appender takes
+``pg_advisory_xact_lock(AUDIT_LOCK)`` in its transaction before it reads the chain head; on SQLite
+the write transaction began ``IMMEDIATE`` and already holds the database's write lock. The
+transaction of :mod:`store.transaction` appends its entries last, just before it commits, so the
+lock is held only for the inserts and the commit, and is always the last lock a transaction takes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from sqlalchemy import ColumnElement, exists, func, insert, select, text, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from approvals.model import AuditEntry
+from store.engine import Database
+from store.errors import StoreError
+from store.mapping import audit_from_row
+from store.records import AuditRecord
+from store.tables import AuditEventRow, metadata
+
+__all__ = [
+    "AUDIT_LOCK",
+    "GENESIS",
+    "AuditFilter",
+    "VerifyResult",
+    "append_entries",
+    "chain_hash",
+    "event_fields",
+    "export_audit",
+    "iter_audit",
+    "select_audit",
+    "verify",
+]
+
+AUDIT_LOCK = 0x4149524C4F434B01  # "AIRLOCK" + 1: the audit chain's advisory lock key
+GENESIS = "0" * 64
+AUDIT_TABLE = "audit_event"
+_CSV_FIELDS = list(AuditRecord.__slots__)
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def chain_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 (hex) of an event's fields (everything but ``hash``) in canonical JSON."""
+    body = {k: v for k, v in fields.items() if k != "hash"}
+    body["at"] = _time(body["at"])
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    """The details as they read back from the database: plain JSON types, string keys."""
+    try:
+        normal: dict[str, Any] = json.loads(_canonical_default(details))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"audit details are not JSON: {exc}") from exc
+    return normal
+
+
+def _canonical_default(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+
+
+def event_fields(entry: AuditEntry, seq: int, prev_hash: str) -> dict[str, Any]:
+    """The stored fields of ``entry`` at ``seq`` after ``prev_hash`` (all but ``hash``)."""
+    if entry.at.tzinfo is None:
+        raise StoreError(f"audit entry {entry.action} has a naive time; the log keeps UTC")
+    actor = entry.actor
+    return {
+        "seq": seq,
+        "at": entry.at.astimezone(UTC),
+        "action": entry.action,
+        "actor_subject": actor.subject if actor else None,
+        "actor_chain": list(actor.chain) if actor else [],
+        "connection": entry.connection,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "details": _jsonable(entry.details),
+        "prev_hash": prev_hash,
+    }
+
+
+async def append_entries(
+    session: AsyncSession, entries: Sequence[AuditEntry], *, postgres: bool
+) -> list[AuditRecord]:
+    """Append ``entries`` to the chain inside the session's (write) transaction."""
+    if not entries:
+        return []
+    if postgres:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
+    head = (
+        await session.execute(
+            select(col(AuditEventRow.seq), col(AuditEventRow.hash))
+            .order_by(col(AuditEventRow.seq).desc())
+            .limit(1)
+        )
+    ).first()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        fields = event_fields(entry, seq, prev)
+        prev = fields["hash"] = chain_hash(fields)
+        rows.append(fields)
+    # Core INSERT of plain dicts: building ORM instances would cost more than the insert.
+    await session.execute(insert(metadata.tables[AUDIT_TABLE]), rows)
+    return [AuditRecord(**{**row, "actor_chain": tuple(row["actor_chain"])}) for row in rows]
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events to read: by the chain's original subject (``identity``), by anyone anywhere
+    in the chain (``actor_in_chain``), by connection, by time (``since`` <= at < ``until``)."""
+
+    identity: str | None = None
+    actor_in_chain: str | None = None
+    connection: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def select_audit(
+    where: AuditFilter, *, postgres: bool, after_seq: int = 0, limit: int = 100
+) -> Any:
+    """The SELECT for ``where``, in chain order, ``seq > after_seq``, at most ``limit`` rows."""
+    conditions: list[ColumnElement[bool]] = [col(AuditEventRow.seq) > after_seq]
+    if where.identity is not None:
+        conditions.append(col(AuditEventRow.actor_subject) == where.identity)
+    if where.actor_in_chain is not None:
+        conditions.append(_in_chain(where.actor_in_chain, postgres=postgres))
+    if where.connection is not None:
+        conditions.append(col(AuditEventRow.connection) == where.connection)
+    if where.since is not None:
+        conditions.append(col(AuditEventRow.at) >= where.since)
+    if where.until is not None:
+        conditions.append(col(AuditEventRow.at) < where.until)
+    return select(AuditEventRow).where(*conditions).order_by(col(AuditEventRow.seq)).limit(limit)
+
+
+def _in_chain(subject: str, *, postgres: bool) -> ColumnElement[bool]:
+    chain = col(AuditEventRow.actor_chain)
+    if postgres:  # jsonb containment, served by the GIN index
+        return type_coerce(chain, JSONB).contains([subject])
+    members = func.json_each(chain).table_valued("value")
+    return exists().select_from(members).where(members.c.value == subject)
+
+
+async def iter_audit(
+    database: Database, where: AuditFilter | None = None, *, after_seq: int = 0, batch: int = 1000
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching event in chain order as a JSON-ready dict, read in batches."""
+    where = where or AuditFilter()
+    while True:
+        async with database.read() as session:
+            query = select_audit(
+                where, postgres=database.is_postgres, after_seq=after_seq, limit=batch
+            )
+            rows = list((await session.scalars(query)).all())
+        for row in rows:
+            yield audit_from_row(row).to_dict()
+        if len(rows) < batch:
+            return
+        after_seq = rows[-1].seq
+
+
+async def export_audit(
+    database: Database,
+    out: TextIO,
+    fmt: Literal["jsonl", "csv"] = "jsonl",
+    where: AuditFilter | None = None,
+) -> int:
+    """Write the events to ``out`` as JSON Lines or CSV (chain and details as JSON text)."""
+    writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS) if fmt == "csv" else None
+    if writer is not None:
+        writer.writeheader()
+    count = 0
+    async for row in iter_audit(database, where):
+        if writer is None:
+            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        else:
+            row["actor_chain"] = json.dumps(row["actor_chain"], ensure_ascii=False)
+            row["details"] = json.dumps(row["details"], ensure_ascii=False, sort_keys=True)
+            writer.writerow(row)
+        count += 1
+    return count
+
+
+# -- verifying --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """``ok`` when every event checked out; else the first bad event's ``seq`` and why."""
+
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    head_seq: int = 0
+    head_hash: str = GENESIS
+
+
+async def verify(database: Database, *, batch: int = 2000) -> VerifyResult:
+    """Walk the whole chain in ``seq`` order and check every link and every hash."""
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    async with database.read() as session:
+        while True:
+            query = (
+                select(AuditEventRow)
+                .where(col(AuditEventRow.seq) >= expected_seq)
+                .order_by(col(AuditEventRow.seq))
+                .limit(batch)
+            )
+            rows = list((await session.scalars(query)).all())
+            for row in rows:
+                problem = _check(row, expected_seq, prev_hash)
+                if problem is not None:
+                    bad_seq = min(row.seq, expected_seq)
+                    return VerifyResult(False, checked, bad_seq, problem, checked, prev_hash)
+                checked += 1
+                expected_seq, prev_hash = row.seq + 1, row.hash
+            if len(rows) < batch:
+                return VerifyResult(True, checked, head_seq=checked, head_hash=prev_hash)
+
+
+def _check(row: AuditEventRow, expected_seq: int, prev_hash: str) -> str | None:
+    if row.seq != expected_seq:
+        return (
+            f"event {expected_seq} is missing: the chain jumps from {expected_seq - 1} to {row.seq}"
+        )
+    if row.prev_hash != prev_hash:
+        return (
+            f"event {row.seq} does not follow event {row.seq - 1}: its prev_hash does not "
+            "match (an event was deleted, replaced or moved)"
+        )
+    fields = {
+        name: getattr(row, name)
+        for name in (
+            "seq",
+            "at",
+            "action",
+            "actor_subject",
+            "actor_chain",
+            "connection",
+            "target",
+            "outcome",
+            "details",
+            "prev_hash",
+        )
+    }
+    if chain_hash(fields) != row.hash:
+        return f"event {row.seq} was altered: its content does not match its hash"
+    return None

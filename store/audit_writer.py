@@ -1,0 +1,189 @@
+"""``AuditWriter``: batched appends for high-rate producers (a session's statements).
+
+``submit`` never waits: it queues the entry. A background task writes what is queued in one
+transaction (one chain-lock, one head read, one multi-row INSERT) as soon as ``batch_size`` entries
+are waiting, or ``interval`` seconds after the first of them arrived. Session events submitted
+alongside are written in the same transaction. ``flush()`` waits until everything submitted so
+far is committed; ``close()`` drains and stops.
+
+When the database is unavailable the batch is kept and retried with backoff; nothing is dropped
+unless a single entry itself is refused (a session event whose ``seq`` already exists, details
+that are not JSON), which is logged and counted in ``dropped``. ``written``, ``dropped`` and
+``batches`` (committed transactions) are counters for metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Self
+
+from sqlalchemy import insert
+
+from approvals.model import AuditEntry
+from store.audit import append_entries
+from store.engine import Database
+from store.errors import StoreError, Unavailable
+from store.mapping import session_event_values
+from store.records import SessionEvent
+from store.tables import metadata
+
+__all__ = ["AuditWriter"]
+
+_log = logging.getLogger(__name__)
+_Item = AuditEntry | SessionEvent
+
+
+class AuditWriter:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        interval: float = 0.025,
+        batch_size: int = 500,
+        max_pending: int = 100_000,
+    ) -> None:
+        self.database = database
+        self.interval = interval
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.written = 0
+        self.dropped = 0
+        self.batches = 0
+        self._buffer: list[_Item] = []
+        self._submitted = 0
+        self._has_data = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def submit(self, entry: AuditEntry) -> None:
+        """Queue an audit entry; raises Unavailable when ``max_pending`` entries are waiting."""
+        self._queue(entry)
+
+    def submit_session_event(self, event: SessionEvent) -> None:
+        """Queue a session event, written with the next batch."""
+        self._queue(event)
+
+    def _queue(self, item: _Item) -> None:
+        if self._closed:
+            raise StoreError("the audit writer is closed")
+        if len(self._buffer) >= self.max_pending:
+            raise Unavailable(f"audit writer backlog is full ({self.max_pending} waiting)")
+        self._buffer.append(item)
+        self._submitted += 1
+        self._has_data.set()
+        if len(self._buffer) >= self.batch_size:
+            self._hurry.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="airlock-audit-writer")
+
+    async def flush(self) -> None:
+        """Wait until every entry submitted before this call is committed."""
+        target = self._submitted
+        if self._task is None or self.written + self.dropped >= target:
+            return
+        self._hurry.set()
+        async with self._progress:
+            await self._progress.wait_for(
+                lambda: self.written + self.dropped >= target or self._task is None
+            )
+
+    async def close(self, grace: float | None = 10.0) -> None:
+        """Write what is queued and stop; raises Unavailable if that takes over ``grace`` s."""
+        self._closed = True
+        task = self._task
+        if task is None:
+            return
+        self._hurry.set()
+        self._has_data.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError as exc:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise Unavailable(f"{len(self._buffer)} audit entries could not be written") from exc
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- the background task --------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        try:
+            while self._buffer or not self._closed:
+                await self._has_data.wait()
+                if not self._hurry.is_set() and not self._closed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hurry.wait(), self.interval)
+                self._hurry.clear()
+                batch = self._buffer[: self.batch_size]
+                if not batch:
+                    self._has_data.clear()
+                    continue
+                try:
+                    await self._write_batch(batch)
+                except Exception as exc:  # unavailable (or a bug): keep the rest and retry
+                    _log.warning("audit writer: %s; retrying in %.2fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                backoff = 0.05
+        finally:
+            self._task = None
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _done(self, count: int) -> None:
+        del self._buffer[:count]
+        if not self._buffer:
+            self._has_data.clear()
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def _write_batch(self, batch: list[_Item]) -> None:
+        """Write ``batch`` (the front of the buffer) and take it off the buffer."""
+        try:
+            await self._write(batch)
+        except Unavailable:
+            raise
+        except StoreError:  # some entry is refused: find it
+            await self._write_one_by_one(batch)
+            return
+        self.written += len(batch)
+        await self._done(len(batch))
+
+    async def _write_one_by_one(self, batch: list[_Item]) -> None:
+        """Find the entries a constraint refuses, drop them, write the others."""
+        for item in batch:
+            try:
+                await self._write([item])
+                self.written += 1
+            except Unavailable:
+                raise
+            except StoreError as exc:
+                _log.error("audit writer: dropping %r: %s", item, exc)
+                self.dropped += 1
+            await self._done(1)
+
+    async def _write(self, batch: list[_Item]) -> None:
+        entries = [item for item in batch if isinstance(item, AuditEntry)]
+        events: list[dict[str, Any]] = [
+            session_event_values(item) for item in batch if isinstance(item, SessionEvent)
+        ]
+        async with self.database.write() as session:
+            if events:
+                await session.execute(insert(metadata.tables["session_event"]), events)
+            await append_entries(session, entries, postgres=self.database.is_postgres)
+        self.batches += 1

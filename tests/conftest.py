@@ -1,0 +1,110 @@
+"""Shared database fixtures: every store-backed test runs on SQLite and on a real PostgreSQL.
+
+Fixtures:
+
+- ``sqlite_url``: URL of a fresh SQLite file (not migrated).
+- ``pg_database_url``: URL of a fresh, empty PostgreSQL database, dropped (WITH (FORCE)) after
+  the test. PostgreSQL is reached through ``AIRLOCK_TEST_PG`` (default
+  ``postgresql://postgres@127.0.0.1:5432/postgres``); when it cannot be reached the test FAILS.
+- ``store_backend``: ``"sqlite"`` or ``"postgres"`` (parametrizes everything below).
+- ``database_url``: a fresh, empty database of that backend.
+- ``database``: a migrated :class:`store.Database` on that URL, closed after the test.
+- ``bus``: the bus a deployment on that backend uses (InProcessBus, or a started PostgresBus).
+- ``repository``: a :class:`store.SqlRepository` on ``database`` and ``bus``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from store import Database, InProcessBus, PostgresBus, SqlRepository, upgrade
+
+__all__ = ["PG_ADMIN_DSN", "fresh_pg_database"]
+
+PG_ADMIN_DSN = os.environ.get("AIRLOCK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _admin() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN_DSN} ({exc}); the store tests need it"
+        )
+
+
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """Create ``airlock_test_<random>``; yield its SQLAlchemy URL; drop it WITH (FORCE)."""
+    name = f"airlock_test_{secrets.token_hex(6)}"
+    admin = await _admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(PG_ADMIN_DSN).set(drivername="postgresql+asyncpg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        admin = await _admin()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
+
+
+@pytest.fixture
+async def pg_database_url() -> AsyncIterator[str]:
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(store_backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    if store_backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
+        return
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    await upgrade(database_url)
+    db = Database(database_url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def bus(database: Database) -> AsyncIterator[InProcessBus | PostgresBus]:
+    if not database.is_postgres:
+        yield InProcessBus()
+        return
+    async with PostgresBus(database) as pg_bus:
+        yield pg_bus
+
+
+@pytest.fixture
+def repository(database: Database, bus: InProcessBus | PostgresBus) -> SqlRepository:
+    return SqlRepository(database, bus)

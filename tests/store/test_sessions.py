@@ -1,0 +1,104 @@
+"""Recorded sessions and their per-statement events."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from approvals.model import new_id
+from store import AuditWriter, Database, SessionEvent, SessionRecord, SqlRepository, StaleWrite
+from store import verify as verify_audit
+from tests.store.helpers import ALICE, ALICE_VIA_AGENTS, EPOCH, entry
+
+
+def _session(**changes: object) -> SessionRecord:
+    base = SessionRecord(
+        id=new_id(),
+        identity=ALICE_VIA_AGENTS,
+        connection="pg-prod",
+        started_at=EPOCH,
+        client_addr="10.0.0.7:51234",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def test_session_lifecycle(repository: SqlRepository) -> None:
+    """A session is started, its stats updated, ended; it reads back with the whole chain."""
+    record = _session()
+    await repository.start_session(record)
+    assert await repository.get_session(record.id) == record
+    await repository.update_session(record.id, stats={"statements": 3})
+    assert await repository.list_sessions(active=True) == [replace(record, stats={"statements": 3})]
+    ended_at = EPOCH + timedelta(minutes=3)
+    await repository.end_session(record.id, ended_at=ended_at, stats={"statements": 4})
+    stored = await repository.get_session(record.id)
+    assert stored is not None and stored.ended_at == ended_at
+    assert stored.stats == {"statements": 4}
+    assert stored.identity == ALICE_VIA_AGENTS
+    assert await repository.list_sessions(active=True) == []
+    with pytest.raises(StaleWrite):
+        await repository.end_session("nope", ended_at=ended_at)
+
+
+async def test_list_sessions_filters(repository: SqlRepository) -> None:
+    """Sessions list newest first, by subject and by connection."""
+    first = _session(identity=ALICE, started_at=EPOCH)
+    second = _session(connection="mysql", started_at=EPOCH + timedelta(seconds=5))
+    for record in (first, second):
+        await repository.start_session(record)
+    assert [s.id for s in await repository.list_sessions()] == [second.id, first.id]
+    assert [s.id for s in await repository.list_sessions(connection="mysql")] == [second.id]
+    assert len(await repository.list_sessions(subject=ALICE.subject)) == 2
+
+
+async def test_session_events_in_order(repository: SqlRepository) -> None:
+    """Per-statement events are appended and listed in seq order, page by page."""
+    record = _session()
+    await repository.start_session(record)
+    await repository.add_session_events(
+        [
+            SessionEvent(record.id, seq, EPOCH + timedelta(seconds=seq), "query", f"SELECT {seq}")
+            for seq in range(1, 6)
+        ]
+    )
+    await repository.add_session_event(
+        SessionEvent(record.id, 6, EPOCH, "query", "DROP TABLE t", "held", {"review": "R-1"})
+    )
+    events = await repository.list_session_events(record.id)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
+    assert events[-1].details == {"review": "R-1"} and events[-1].outcome == "held"
+    page = await repository.list_session_events(record.id, after_seq=2, limit=2)
+    assert [e.statement for e in page] == ["SELECT 3", "SELECT 4"]
+
+
+async def test_audit_writer_records_session_events_too(
+    repository: SqlRepository, database: Database
+) -> None:
+    """The batched writer stores session events with the audit entries; a duplicate is dropped."""
+    record = _session()
+    await repository.start_session(record)
+    async with AuditWriter(database, interval=0.01) as writer:
+        for seq in range(1, 51):
+            writer.submit_session_event(SessionEvent(record.id, seq, EPOCH, "query", "SELECT 1"))
+            writer.submit(entry(seq))
+        writer.submit_session_event(SessionEvent(record.id, 1, EPOCH, "query", "again"))
+        await writer.flush()
+        assert (writer.written, writer.dropped) == (100, 1)
+    assert len(await repository.list_session_events(record.id)) == 50
+    assert (await verify_audit(database)).checked == 50
+
+
+async def test_audit_writer_drops_only_the_entry_that_cannot_be_stored(
+    database: Database,
+) -> None:
+    """An entry whose details are not JSON is dropped; the rest of its batch is written."""
+    async with AuditWriter(database, interval=0.01) as writer:
+        writer.submit(entry(1))
+        writer.submit(entry(2, details={"bad": float("nan")}))
+        writer.submit(entry(3))
+        await writer.flush()
+        assert (writer.written, writer.dropped) == (2, 1)
+    result = await verify_audit(database)
+    assert (result.ok, result.checked) == (True, 2)
