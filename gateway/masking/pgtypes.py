@@ -1,0 +1,71 @@
+"""PostgreSQL built-in type OIDs (src/include/catalog/pg_type.dat) grouped by what masking can do.
+
+RowDescription reports a domain column with its base type's OID, so domains over text are text
+here. Types with no fixed OID (citext, enums) are unknown unless the session names them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["Kind", "kind_of"]
+
+BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID = 16, 17, 18, 19, 20, 21, 23, 25, 26
+JSON, XML, FLOAT4, FLOAT8, UNKNOWN, BPCHAR, VARCHAR, NUMERIC, JSONB = (
+    114, 142, 700, 701, 705, 1042, 1043, 1700, 3802
+)  # fmt: skip
+
+
+class Kind(Enum):
+    """What a column's values look like to the masker."""
+
+    TEXT = "text"  # text form is the value; binary form is the same bytes
+    JSON = "json"  # JSON text (binary: same bytes)
+    JSONB = "jsonb"  # JSON text; binary form is a version byte then the text
+    TEXT_ARRAY = "text_array"  # array of TEXT elements
+    JSON_ARRAY = "json_array"  # array of json or jsonb elements
+    INTEGER = "integer"  # int4 / int8: may hold a card, SSN or phone number as a number
+    NUMERIC = "numeric"  # numeric: the same, text form only
+    OTHER_NUMBER = "other_number"  # int2, oid, floats: a column rule gives 0, detectors skip
+    OTHER = "other"  # bool, dates, uuid, bytea, money, unknown OIDs...: NULL under a rule
+
+
+_KINDS: dict[int, Kind] = {
+    TEXT: Kind.TEXT,
+    VARCHAR: Kind.TEXT,
+    BPCHAR: Kind.TEXT,
+    NAME: Kind.TEXT,
+    UNKNOWN: Kind.TEXT,
+    XML: Kind.TEXT,
+    JSON: Kind.JSON,
+    JSONB: Kind.JSONB,
+    1009: Kind.TEXT_ARRAY,  # text[]
+    1015: Kind.TEXT_ARRAY,  # varchar[]
+    1014: Kind.TEXT_ARRAY,  # bpchar[]
+    1003: Kind.TEXT_ARRAY,  # name[]
+    143: Kind.TEXT_ARRAY,  # xml[]
+    199: Kind.JSON_ARRAY,  # json[]
+    3807: Kind.JSON_ARRAY,  # jsonb[]
+    INT4: Kind.INTEGER,
+    INT8: Kind.INTEGER,
+    NUMERIC: Kind.NUMERIC,
+    INT2: Kind.OTHER_NUMBER,
+    OID: Kind.OTHER_NUMBER,
+    FLOAT4: Kind.OTHER_NUMBER,
+    FLOAT8: Kind.OTHER_NUMBER,
+}
+
+# element type of each array type, for the binary array format
+ARRAY_ELEMENT: dict[int, int] = {
+    1009: TEXT, 1015: VARCHAR, 1014: BPCHAR, 1003: NAME, 143: XML, 199: JSON, 3807: JSONB
+}  # fmt: skip
+
+# largest number of decimal digits a value of the type can have
+MAX_DIGITS: dict[int, int] = {INT4: 10, INT8: 19}
+
+
+def kind_of(type_oid: int, extra_text: frozenset[int] = frozenset()) -> Kind:
+    """The masking kind of a type OID (``extra_text``: e.g. citext's OID in this database)."""
+    if type_oid in extra_text:
+        return Kind.TEXT
+    return _KINDS.get(type_oid, Kind.OTHER)
