@@ -1,0 +1,44 @@
+"""``/v1/audit``: the audit trail, for auditors; filter by identity, anyone in the chain,
+connection and time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from gateway.api.auth import Caller, Context
+from gateway.api.errors import ApiError
+from gateway.api.schemas import ErrorOut
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+
+@router.get("/audit", responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+async def list_audit(
+    ctx: Context,
+    who: Caller,
+    identity: str | None = None,
+    actor: Annotated[str | None, Query(description="anyone anywhere in the actor chain")] = None,
+    connection: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Audit events in order (page with ``after_seq``); auditors and admins only."""
+    if not ctx.is_auditor(who):
+        raise ApiError(403, "forbidden", "reading the audit trail needs an auditor group")
+    records = await ctx.repository.list_audit(
+        identity=identity,
+        actor_in_chain=actor,
+        connection=connection,
+        since=since,
+        until=until,
+        limit=limit,
+        after_seq=after_seq,
+    )
+    return [record.to_dict() for record in records]

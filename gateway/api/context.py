@@ -1,0 +1,51 @@
+"""What the HTTP API's handlers need, built by the composition root and passed in explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from approvals import ApprovalService, Clock, Connection, Identity, Review
+from gateway.config import Settings
+from gateway.identity import TokenService
+from gateway.metrics import Metrics
+
+if TYPE_CHECKING:
+    from store import Database, SqlRepository
+
+__all__ = ["ApiContext"]
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    settings: Settings
+    service: ApprovalService
+    repository: SqlRepository
+    database: Database
+    tokens: TokenService
+    metrics: Metrics
+    clock: Clock
+
+    # -- who may do what ------------------------------------------------------------------
+
+    def is_admin(self, who: Identity) -> bool:
+        return bool(set(self.settings.api.admin_groups) & who.groups) and not who.actors
+
+    def is_auditor(self, who: Identity) -> bool:
+        return self.is_admin(who) or bool(set(self.settings.api.auditor_groups) & who.groups)
+
+    def policy(self, connection: str) -> Connection | None:
+        return self.service.connections.get(connection)
+
+    def owns(self, who: Identity, connection: str) -> bool:
+        conn = self.policy(connection)
+        return conn is not None and who.subject in conn.owners.identities
+
+    def may_see(self, who: Identity, review: Review) -> bool:
+        """Admins, auditors, the connection's approvers and owners, and the requester's chain."""
+        if self.is_auditor(who) or set(who.chain) & set(review.requester.chain):
+            return True
+        conn = self.policy(review.connection)
+        return conn is not None and (
+            conn.approvers.admits(who) or who.subject in conn.owners.identities
+        )

@@ -1,0 +1,147 @@
+"""``airlock``: the command line, and the one composition root that wires the parts together.
+
+Commands that talk to a running gateway read ``AIRLOCK_URL`` and ``AIRLOCK_TOKEN``; commands that
+administer the store (``db upgrade``, ``token create``, ``audit verify|export``) read the
+configuration (``--config``, default ``./airlock.toml``) and open the store directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from approvals import IdentityKind
+from gateway import cli_audit, cli_reviews
+from gateway.client import ClientError
+from gateway.config import Settings, load_settings, parse_duration
+from gateway.errors import GatewayError
+from gateway.runtime import Service, open_runtime, say, serve
+from store import migrate
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _run(coro_factory: Callable[[], object]) -> None:
+    try:
+        import uvloop  # noqa: PLC0415  (optional speed-up, only where installed)
+    except ImportError:
+        asyncio.run(coro_factory())  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro_factory())  # type: ignore[arg-type]
+
+
+def cmd_up(args: argparse.Namespace, services: Sequence[Service]) -> int:
+    settings = _settings(args)
+
+    async def run() -> None:
+        async with open_runtime(settings) as runtime:
+            say(f"airlock: store {_redact(settings.store.url)}")
+            await serve(runtime, services)
+
+    _run(run)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asyncio.run(migrate.upgrade(settings.store.url))
+    say(f"airlock: store {_redact(settings.store.url)} is at the latest schema")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ttl: timedelta = parse_duration(args.ttl)
+    groups = [g.strip() for g in (args.groups or "").split(",") if g.strip()]
+
+    async def mint() -> str:
+        async with open_runtime(settings) as runtime:
+            return runtime.tokens.mint(
+                args.subject,
+                groups=groups,
+                kind=IdentityKind(args.kind),
+                email=args.email or (args.subject if "@" in args.subject else None),
+                ttl=ttl,
+            )
+
+    token = asyncio.run(mint())
+    print(f"# token for {args.subject} (groups: {', '.join(groups) or '-'}; valid {args.ttl})")
+    print(token)
+    return 0
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        rest = f"{user}:***@{host}" if ":" in creds else f"{user}@{host}"
+    return f"{scheme}{sep}{rest}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="airlock", description="Airlock access gateway")
+    parser.add_argument("--config", help="configuration file (default ./airlock.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="everything in one process")
+    up.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    up.set_defaults(func=lambda a: cmd_up(a, services_for("up")))
+    gw = sub.add_parser("gateway", help="the HTTP API and the listeners only")
+    gw.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    gw.set_defaults(func=lambda a: cmd_up(a, services_for("gateway")))
+
+    db = sub.add_parser("db", help="the store").add_subparsers(dest="db", required=True)
+    upgrade = db.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    token = sub.add_parser("token", help="gateway tokens").add_subparsers(
+        dest="token", required=True
+    )
+    create = token.add_parser("create", help="mint a gateway token (admin, dev, CI)")
+    create.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    create.add_argument("--subject", required=True)
+    create.add_argument("--groups", default="", help="comma-separated")
+    create.add_argument("--ttl", default="8h")
+    create.add_argument("--email")
+    create.add_argument("--kind", choices=[k.value for k in IdentityKind], default="person")
+    create.set_defaults(func=cmd_token_create)
+
+    cli_reviews.add_commands(sub)
+    cli_audit.add_commands(sub)
+    return parser
+
+
+def services_for(mode: str) -> list[Service]:
+    """The parts beside the HTTP API that ``airlock up`` / ``airlock gateway`` run."""
+    from gateway.listeners import listeners  # noqa: PLC0415  (keeps `airlock token` light)
+
+    return list(listeners())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not hasattr(args, "config"):
+        args.config = None
+    args.config = args.config or os.environ.get("AIRLOCK_CONFIG")
+    try:
+        code: int = args.func(args)
+    except (GatewayError, ClientError) as exc:
+        print(f"airlock: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

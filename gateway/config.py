@@ -1,0 +1,250 @@
+"""Typed settings: one TOML file (default ``./airlock.toml``) plus ``AIRLOCK_*`` overrides.
+
+Built once by :func:`load_settings` and passed down explicitly; nothing reads the environment
+behind the caller's back. Secrets never live in the TOML: a connection names the environment
+variable (``password_env``) or file (``password_file``) that holds its password; the gateway's
+signing key comes from ``AIRLOCK_SIGNING_KEY`` (or is kept in the store).
+
+Environment overrides use ``__`` for nesting: ``AIRLOCK_STORE__URL``, ``AIRLOCK_API__LISTEN``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from approvals import AccessMode, ApproverRule, Connection, Owners
+from gateway.errors import ConfigError
+
+__all__ = [
+    "ConnectionConfig",
+    "Settings",
+    "load_settings",
+    "parse_duration",
+    "split_hostport",
+]
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """``"15m"``, ``"8h"``, ``"14d"``, ``"30s"``, ``"500ms"`` or a number of seconds."""
+    if isinstance(text, int | float):
+        return timedelta(seconds=text)
+    parts = re.findall(r"\d+\s*(?:ms|s|m|h|d|w)", text)
+    if not parts or "".join(parts).replace(" ", "") != text.replace(" ", ""):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 8h, 14d)")
+    seconds = 0.0
+    for part in parts:
+        match = _DURATION.match(part)
+        assert match is not None
+        seconds += int(match.group(1)) * _UNITS[match.group(2)]
+    return timedelta(seconds=seconds)
+
+
+def split_hostport(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:5432"`` → ("127.0.0.1", 5432); ``"[::1]:5432"`` works too."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite+aiosqlite:///airlock.db"
+
+
+class ApiSettings(_Section):
+    listen: str = "127.0.0.1:8080"
+    admin_groups: list[str] = ["airlock-admins"]
+    auditor_groups: list[str] = ["security", "auditors"]
+    public_url: str | None = None
+
+
+class ListenerSettings(_Section):
+    postgres: str | None = "127.0.0.1:15432"
+    mysql: str | None = None
+    ssh: str | None = None
+    allow_plaintext: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+class ChatSettings(_Section):
+    provider: Literal["console", "slack", "teams"] = "console"
+    dev_mode: bool = True
+
+
+class IdentitySettings(_Section):
+    issuer: str | None = None
+    audience: str = "airlock"
+    groups_claim: str = "groups"
+
+
+class ApproversConfig(_Section):
+    groups: list[str] = []
+    identities: list[str] = []
+    channel: str | None = None
+    quorum: int = Field(default=1, ge=1, le=10)
+
+
+class OwnersConfig(_Section):
+    channel: str | None = None
+    identities: list[str] = []
+
+
+class MaskingConfig(_Section):
+    columns: list[str] = []
+    detectors: list[str] = []
+
+
+class ConnectionConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    type: Literal["postgres", "mysql", "ssh", "http", "kubernetes"]
+    upstream: str
+    database: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    upstream_tls: Literal["disable", "prefer", "require"] = "prefer"
+    access: AccessMode = AccessMode.STANDING
+    allow_groups: list[str] = []
+    owners: OwnersConfig = OwnersConfig()
+    approvers: ApproversConfig = ApproversConfig()
+    review_timeout: timedelta = timedelta(minutes=15)
+    max_grant: timedelta = timedelta(hours=8)
+    idle_revoke_after: timedelta | None = None
+    break_glass: bool = False
+    guardrails: Literal["default", "none"] = "default"
+    rules: list[dict[str, Any]] = []
+    masking: MaskingConfig = MaskingConfig()
+
+    @field_validator("review_timeout", "max_grant", "idle_revoke_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream(cls, value: str) -> str:
+        split_hostport(value)
+        return value
+
+    def password(self, environ: dict[str, str] | None = None) -> str | None:
+        """The held upstream password, read from its environment variable or file."""
+        env = os.environ if environ is None else environ
+        if self.password_env:
+            value = env.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"connection {self.name}: environment variable {self.password_env} is not set"
+                )
+            return value
+        if self.password_file:
+            return Path(self.password_file).read_text(encoding="utf-8").rstrip("\n")
+        return None
+
+    def policy(self) -> Connection:
+        """The domain's view of this connection."""
+        return Connection(
+            name=self.name,
+            type=self.type,
+            access=self.access,
+            allow_groups=frozenset(self.allow_groups),
+            owners=Owners(self.owners.channel, frozenset(self.owners.identities)),
+            approvers=ApproverRule(
+                groups=frozenset(self.approvers.groups),
+                identities=frozenset(self.approvers.identities),
+                channel=self.approvers.channel,
+                quorum=self.approvers.quorum,
+            ),
+            review_timeout=self.review_timeout,
+            max_grant=self.max_grant,
+            idle_revoke_after=self.idle_revoke_after,
+            break_glass=self.break_glass,
+        )
+
+
+class PersonConfig(_Section):
+    email: str
+    groups: list[str] = []
+    slack_id: str | None = None
+    teams_id: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything ``airlock`` needs to run, validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIRLOCK_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    store: StoreSettings = StoreSettings()
+    api: ApiSettings = ApiSettings()
+    listeners: ListenerSettings = ListenerSettings()
+    chat: ChatSettings = ChatSettings()
+    identity: IdentitySettings = IdentitySettings()
+    connections: list[ConnectionConfig] = []
+    people: list[PersonConfig] = []
+    signing_key: str | None = Field(default=None, repr=False)
+    config_dir: Path = Path()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the TOML file (passed as init values).
+        return (env_settings, init_settings)
+
+    def connection(self, name: str) -> ConnectionConfig | None:
+        return next((c for c in self.connections if c.name == name), None)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the TOML file (``./airlock.toml`` when it exists and none is named) and the env."""
+    data: dict[str, Any] = {}
+    chosen = Path(path) if path is not None else Path("airlock.toml")
+    if chosen.exists():
+        try:
+            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{chosen}: {exc}") from exc
+    elif path is not None:
+        raise ConfigError(f"no configuration file at {chosen}")
+    data["config_dir"] = chosen.resolve().parent
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{chosen}: {_first_errors(exc)}") from exc
+    names = [c.name for c in settings.connections]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{chosen}: connection names must be unique: {', '.join(duplicates)}")
+    return settings
+
+
+def _first_errors(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

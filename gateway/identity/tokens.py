@@ -1,0 +1,165 @@
+"""Gateway-signed tokens: ES256 JWTs minted by Airlock for people, CI jobs and agents.
+
+Claims: ``iss``/``aud`` (both ``airlock`` unless configured), ``sub``, ``kind`` (person |
+service), ``groups``, ``email``, ``jti``, ``iat``, ``nbf``, ``exp`` and, for delegated tokens, the
+RFC 8693 ``act`` claim, nested outermost-first (the current actor is the outermost ``act``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
+
+from approvals import Actor, Identity, IdentityKind, new_id
+from gateway.errors import ConfigError, TokenInvalid
+
+__all__ = ["SigningKey", "TokenService", "generate_key", "identity_from_claims", "load_key"]
+
+ALGORITHM = "ES256"
+LEEWAY_S = 30
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key: ECKey
+
+    @property
+    def kid(self) -> str:
+        return str(self.key.thumbprint())
+
+    def private_pem(self) -> str:
+        pem = self.key.as_pem(private=True)
+        return pem.decode() if isinstance(pem, bytes) else str(pem)
+
+
+def generate_key() -> SigningKey:
+    return SigningKey(ECKey.generate_key("P-256", private=True))
+
+
+def load_key(text: str) -> SigningKey:
+    """A P-256 private key as PEM or as a private JWK (JSON)."""
+    try:
+        raw: Any = json.loads(text) if text.lstrip().startswith("{") else text
+        key = ECKey.import_key(raw)
+    except (ValueError, JoseError, TypeError) as exc:
+        raise ConfigError("AIRLOCK_SIGNING_KEY is not a P-256 private key (PEM or JWK)") from exc
+    if not key.is_private:
+        raise ConfigError("AIRLOCK_SIGNING_KEY holds a public key; a private key is needed")
+    return SigningKey(key)
+
+
+def _act_claim(actors: tuple[Actor, ...]) -> dict[str, Any] | None:
+    claim: dict[str, Any] | None = None
+    for actor in actors:  # first actor nests deepest; the last one is outermost
+        claim = {
+            "sub": actor.subject,
+            "kind": actor.kind.value,
+            **({"act": claim} if claim else {}),
+        }
+    return claim
+
+
+def _actors(act: Any) -> tuple[Actor, ...]:
+    chain: list[Actor] = []
+    while act is not None:
+        if not isinstance(act, dict) or not isinstance(act.get("sub"), str):
+            raise TokenInvalid("malformed act claim")
+        chain.append(Actor(act["sub"], IdentityKind(act.get("kind", IdentityKind.SERVICE.value))))
+        act = act.get("act")
+    return tuple(reversed(chain))
+
+
+def identity_from_claims(claims: dict[str, Any]) -> Identity:
+    subject = claims.get("sub")
+    groups = claims.get("groups", [])
+    if not isinstance(subject, str) or not subject:
+        raise TokenInvalid("token has no subject")
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise TokenInvalid("token groups must be a list of strings")
+    try:
+        kind = IdentityKind(claims.get("kind", IdentityKind.PERSON.value))
+    except ValueError as exc:
+        raise TokenInvalid("unknown identity kind in token") from exc
+    email = claims.get("email")
+    return Identity(
+        subject=subject,
+        kind=kind,
+        groups=frozenset(groups),
+        email=email if isinstance(email, str) else None,
+        actors=_actors(claims.get("act")),
+    )
+
+
+class TokenService:
+    """Mints and verifies gateway tokens with the current signing key."""
+
+    def __init__(self, key: SigningKey, *, issuer: str = "airlock", audience: str = "airlock"):
+        self._key = key
+        self.issuer = issuer
+        self.audience = audience
+        self._keys = KeySet([key.key])
+
+    def mint(
+        self,
+        subject: str,
+        *,
+        groups: Iterable[str] = (),
+        kind: IdentityKind = IdentityKind.PERSON,
+        email: str | None = None,
+        ttl: timedelta = timedelta(hours=8),
+        actors: tuple[Actor, ...] = (),
+        now: float | None = None,
+    ) -> str:
+        issued = int(time.time() if now is None else now)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "kind": kind.value,
+            "groups": sorted(set(groups)),
+            "jti": new_id(),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + int(ttl.total_seconds()),
+        }
+        if email:
+            claims["email"] = email
+        act = _act_claim(actors)
+        if act:
+            claims["act"] = act
+        header = {"alg": ALGORITHM, "kid": self._key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, self._key.key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str, *, now: float | None = None) -> tuple[Identity, dict[str, Any]]:
+        """Check signature, issuer, audience and lifetime; return the identity and claims."""
+        try:
+            decoded = jwt.decode(token.strip(), self._keys, algorithms=[ALGORITHM])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise TokenInvalid("token signature or format is invalid") from exc
+        claims = dict(decoded.claims)
+        current = time.time() if now is None else now
+        if claims.get("iss") != self.issuer:
+            raise TokenInvalid("token issuer is not accepted")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.audience not in audiences:
+            raise TokenInvalid("token audience is not accepted")
+        exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat", 0))
+        if not isinstance(exp, int | float) or current > exp + LEEWAY_S:
+            raise TokenInvalid("token has expired")
+        if isinstance(nbf, int | float) and current + LEEWAY_S < nbf:
+            raise TokenInvalid("token is not valid yet")
+        return identity_from_claims(claims), claims
+
+    def jwks(self) -> dict[str, Any]:
+        public = self._key.key.as_dict(private=False)
+        public.update({"kid": self._key.kid, "alg": ALGORITHM, "use": "sig"})
+        return {"keys": [public]}

@@ -1,0 +1,139 @@
+"""Log in to the real PostgreSQL server with the credential the gateway holds.
+
+TLS as the connection says (``disable`` | ``prefer`` | ``require``), then StartupMessage, then
+md5 or SCRAM-SHA-256 (docs 55.2.1, "Start-up"); collects the server's ParameterStatus values and
+its BackendKeyData until the first ReadyForQuery. The client never sees the user or password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+
+from gateway import pgwire as pg
+from gateway.config import ConnectionConfig, split_hostport
+
+__all__ = ["Upstream", "UpstreamError", "connect_upstream"]
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+class UpstreamError(Exception):
+    """The upstream is unreachable or refused the held credential (with the client SQLSTATE)."""
+
+    def __init__(self, message: str, sqlstate: str = "08001") -> None:
+        super().__init__(message)
+        self.message, self.sqlstate = message, sqlstate
+
+
+@dataclass
+class Upstream:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    parser: pg.ServerParser
+    parameters: dict[str, str] = field(default_factory=dict)
+    process_id: int = 0
+    secret_key: int = 0
+    status: str = "I"
+
+    def close(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+
+
+async def _read_event(up: Upstream) -> pg.BackendMessage:
+    while True:
+        event = up.parser.next_event()
+        if event is not pg.NEED_DATA:
+            assert not isinstance(event, pg.NeedData)
+            return event
+        data = await up.reader.read(65536)
+        if not data:
+            raise UpstreamError("the upstream server closed the connection during login")
+        up.parser.receive_data(data)
+
+
+async def _negotiate_tls(up: Upstream, mode: str, host: str) -> None:
+    up.parser.expect_ssl_response()
+    up.writer.write(pg.encode(pg.SSLRequest()))
+    answer = await _read_event(up)
+    if not isinstance(answer, pg.SSLResponse):
+        raise UpstreamError("the upstream server answered SSLRequest with something else")
+    if not answer.accepted:
+        up.parser.encryption_refused()
+        if mode == "require":
+            raise UpstreamError(
+                "the upstream server does not offer TLS and the connection requires it"
+            )
+        return
+    context = ssl.create_default_context()
+    if mode == "prefer":
+        # "prefer" encrypts without verifying, as libpq's sslmode=prefer does.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    await up.writer.start_tls(context, server_hostname=host)
+    up.parser.encryption_accepted()
+
+
+async def connect_upstream(
+    conn: ConnectionConfig, database: str, client_params: dict[str, str]
+) -> Upstream:
+    """Connect and log in; raises UpstreamError with a message safe to show the client."""
+    host, port = split_hostport(conn.upstream)
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(host, port)
+            up = Upstream(reader, writer, pg.ServerParser())
+            try:
+                await _login(up, conn, database, client_params, host)
+            except BaseException:
+                up.close()
+                raise
+            return up
+    except TimeoutError as exc:
+        raise UpstreamError(f"connection {conn.name}: the upstream server did not answer") from exc
+    except OSError as exc:
+        raise UpstreamError(f"connection {conn.name}: cannot reach the upstream server") from exc
+    except pg.AuthRejected as exc:
+        raise UpstreamError(
+            f"connection {conn.name}: the upstream server refused the gateway's credential",
+            "08004",
+        ) from exc
+    except pg.PgWireError as exc:
+        raise UpstreamError(
+            f"connection {conn.name}: upstream login failed: {exc}", "08004"
+        ) from exc
+
+
+async def _login(
+    up: Upstream,
+    conn: ConnectionConfig,
+    database: str,
+    client_params: dict[str, str],
+    host: str,
+) -> None:
+    if conn.upstream_tls != "disable":
+        await _negotiate_tls(up, conn.upstream_tls, host)
+    user = conn.username or "postgres"
+    params = {**client_params, "user": user, "database": database}
+    up.writer.write(pg.encode(pg.StartupMessage(params)))
+    auth = pg.UpstreamAuth(user, conn.password() or "")
+    while True:
+        event = await _read_event(up)
+        if isinstance(event, pg.ErrorResponse):
+            raise UpstreamError(
+                f"connection {conn.name}: upstream refused the session: {event.message or ''}",
+                event.sqlstate or "08004",
+            )
+        if isinstance(event, pg.ParameterStatus):
+            up.parameters[event.name] = event.value
+        elif isinstance(event, pg.BackendKeyData):
+            up.process_id, up.secret_key = event.process_id, event.secret_key
+        elif isinstance(event, pg.ReadyForQuery):
+            up.status = event.status
+            return
+        elif not isinstance(event, pg.NoticeResponse | pg.NegotiateProtocolVersion):
+            reply = auth.handle(event)
+            if reply is not None:
+                up.writer.write(pg.encode(reply))

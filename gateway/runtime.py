@@ -1,0 +1,130 @@
+"""The running parts of one gateway process, opened and closed together.
+
+``open_runtime`` builds the store, bus, service and token service from settings;
+``serve`` runs the HTTP API and the listeners until SIGINT/SIGTERM, then shuts down cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import APIRouter
+
+from approvals import ApprovalService, SystemClock
+from gateway.api.app import create_app
+from gateway.api.context import ApiContext
+from gateway.config import Settings, split_hostport
+from gateway.identity import SigningKey, TokenService, generate_key, load_key
+from gateway.metrics import Metrics
+from store import Database, SqlRepository, create_bus, keys, migrate
+
+__all__ = ["Runtime", "Service", "open_runtime", "serve", "signing_key"]
+
+log = logging.getLogger("airlock")
+
+# A part of the process that runs beside the HTTP API: started with the runtime, stopped on exit.
+Service = Callable[["Runtime", asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    repository: SqlRepository
+    service: ApprovalService
+    tokens: TokenService
+    metrics: Metrics
+    clock: SystemClock
+    routers: list[APIRouter] = field(default_factory=list)
+
+    def api_context(self) -> ApiContext:
+        return ApiContext(
+            settings=self.settings,
+            service=self.service,
+            repository=self.repository,
+            database=self.database,
+            tokens=self.tokens,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+
+
+async def signing_key(settings: Settings, database: Database) -> SigningKey:
+    """``AIRLOCK_SIGNING_KEY`` when set; otherwise the key kept in the store (made once)."""
+    if settings.signing_key:
+        return load_key(settings.signing_key)
+    pem = await keys.get_or_create(database, lambda: generate_key().private_pem())
+    return load_key(pem)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, upgrade: bool | None = None
+) -> AsyncIterator[Runtime]:
+    """Open the store (migrating SQLite automatically), the bus, the service and the tokens."""
+    url = settings.store.url
+    if upgrade if upgrade is not None else url.startswith("sqlite"):
+        await migrate.upgrade(url)
+    database = Database(url)
+    bus = await create_bus(database)
+    try:
+        repository = SqlRepository(database, bus)
+        clock = SystemClock()
+        connections = {c.name: c.policy() for c in settings.connections}
+        service = ApprovalService(repository, bus, clock, connections)
+        tokens = TokenService(await signing_key(settings, database))
+        yield Runtime(settings, database, repository, service, tokens, Metrics(), clock)
+    finally:
+        await bus.close()
+        await database.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(runtime: Runtime, services: Sequence[Service] = ()) -> None:
+    """Run the HTTP API and ``services`` until SIGINT/SIGTERM; then stop them all cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    host, port = split_hostport(runtime.settings.api.listen)
+    app = create_app(runtime.api_context(), *runtime.routers)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = _Server(config)
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.ensure_future(service(runtime, stop)) for service in services
+    ]
+    api = asyncio.create_task(server.serve())
+    while not server.started and not api.done():  # noqa: ASYNC110  (uvicorn has no event)
+        await asyncio.sleep(0.01)
+    if api.done():
+        stop.set()
+    else:
+        say(f"airlock: HTTP API on http://{host}:{port} (health /healthz, OpenAPI /openapi.json)")
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, api, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    server.should_exit = True
+    await asyncio.gather(api, *tasks, return_exceptions=True)
+    waiter.cancel()
+    for task in done:
+        if task is not waiter and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    say("airlock: stopped")
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
