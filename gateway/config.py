@@ -70,6 +70,8 @@ class ApiSettings(_Section):
     listen: str = "127.0.0.1:8080"
     admin_groups: list[str] = ["airlock-admins"]
     auditor_groups: list[str] = ["security", "auditors"]
+    # Service accounts in these groups (the chat bot) may record a decision for a named person.
+    bot_groups: list[str] = ["airlock-bots"]
     public_url: str | None = None
 
 
@@ -217,6 +219,11 @@ class Settings(BaseSettings):
 
     def connection(self, name: str) -> ConnectionConfig | None:
         return next((c for c in self.connections if c.name == name), None)
+
+    def person(self, email: str) -> PersonConfig | None:
+        """The ``[[people]]`` entry with this e-mail (case-insensitive)."""
+        wanted = email.strip().lower()
+        return next((p for p in self.people if p.email.lower() == wanted), None)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -94,12 +94,16 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(runtime: Runtime, services: Sequence[Service] = ()) -> None:
-    """Run the HTTP API and ``services`` until SIGINT/SIGTERM; then stop them all cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def serve(
+    runtime: Runtime, services: Sequence[Service] = (), stop: asyncio.Event | None = None
+) -> None:
+    """Run the HTTP API and ``services`` until ``stop`` is set (by default: SIGINT/SIGTERM);
+    then stop them all cleanly."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     host, port = split_hostport(runtime.settings.api.listen)
     app = create_app(runtime.api_context(), *runtime.routers)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")

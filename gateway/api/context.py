@@ -31,6 +31,16 @@ class ApiContext:
     def is_admin(self, who: Identity) -> bool:
         return bool(set(self.settings.api.admin_groups) & who.groups) and not who.actors
 
+    def is_bot(self, who: Identity) -> bool:
+        return bool(set(self.settings.api.bot_groups) & who.groups) and not who.actors
+
+    def person(self, email: str) -> Identity | None:
+        """A configured person as an identity (their groups come from ``[[people]]``)."""
+        entry = self.settings.person(email)
+        if entry is None:
+            return None
+        return Identity(subject=entry.email, groups=frozenset(entry.groups), email=entry.email)
+
     def is_auditor(self, who: Identity) -> bool:
         return self.is_admin(who) or bool(set(self.settings.api.auditor_groups) & who.groups)
 

@@ -44,12 +44,9 @@ async def list_delegations(
 async def revoke(ctx: Context, who: Caller, delegation_id: str, body: RevokeIn) -> DelegationOut:
     """The holder, the connection's owners and admins may revoke a delegation."""
     now = ctx.clock.now()
-    found = [
-        d for d in await ctx.repository.list_delegations(subject=None) if d.id == delegation_id
-    ]
-    if not found:
+    held = await ctx.repository.get_delegation(delegation_id)
+    if held is None:
         raise ApiError(404, "not_found", f"no delegation {delegation_id}")
-    held = found[0]
     if not (held.subject == who.subject or ctx.is_admin(who) or ctx.owns(who, held.connection)):
         raise ApiError(403, "forbidden", "only the holder, an owner or an admin may revoke")
     revoked = await ctx.service.revoke_delegation(delegation_id, who, body.reason)

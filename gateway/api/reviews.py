@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from approvals import Outcome, ReviewState
+from approvals import Identity, Outcome, ReviewState
 from gateway.api.auth import Caller, Context
 from gateway.api.errors import ApiError
 from gateway.api.schemas import AccessRequestIn, DecisionIn, ErrorOut, ReviewOut
@@ -47,9 +47,23 @@ async def get_review(ctx: Context, who: Caller, review_id: str) -> ReviewOut:
 
 @router.post("/reviews/{review_id}/decisions", responses=_ERRORS)
 async def decide(ctx: Context, who: Caller, review_id: str, body: DecisionIn) -> ReviewOut:
-    """Approve or deny; policy (approver, no self-approval, quorum, not final) is enforced."""
+    """Approve or deny; policy (approver, no self-approval, quorum, not final) is enforced.
+
+    The chat bot records a click for the person who made it by naming them in ``approver``.
+    """
+    approver = who
+    if body.approver is not None:
+        if not ctx.is_bot(who):
+            raise ApiError(403, "forbidden", "only the chat bot may decide for someone else")
+        person = ctx.person(body.approver)
+        if person is None:
+            if "@" not in body.approver:
+                raise ApiError(403, "unknown_person", f"{body.approver} is not a person's e-mail")
+            # Not in [[people]]: no groups, so only approvers named in `identities` pass.
+            person = Identity(subject=body.approver, email=body.approver)
+        approver = person
     review = await ctx.service.decide(
-        review_id, who, Outcome(body.outcome), body.reason, break_glass=body.break_glass
+        review_id, approver, Outcome(body.outcome), body.reason, break_glass=body.break_glass
     )
     ctx.metrics.decisions.labels(body.outcome).inc()
     return ReviewOut.of(review)

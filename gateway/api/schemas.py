@@ -129,6 +129,11 @@ class DecisionIn(BaseModel):
     outcome: Literal["approve", "deny"]
     reason: str | None = Field(default=None, max_length=2000)
     break_glass: bool = False
+    approver: str | None = Field(
+        default=None,
+        description="for the chat bot only: the e-mail of the person who clicked "
+        "(a [[people]] entry); the caller must be in one of [api] bot_groups",
+    )
 
 
 class AccessRequestIn(BaseModel):
