@@ -13,12 +13,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
 
 from approvals import IdentityKind
 from gateway import cli_audit, cli_reviews
 from gateway.client import ClientError
 from gateway.config import Settings, load_settings, parse_duration
-from gateway.errors import GatewayError
+from gateway.errors import ConfigError, GatewayError
 from gateway.runtime import Service, open_runtime, say, serve
 from store import migrate
 
@@ -45,6 +48,28 @@ def cmd_up(args: argparse.Namespace, services: Sequence[Service]) -> int:
         async with open_runtime(settings) as runtime:
             say(f"airlock: store {_redact(settings.store.url)}")
             await serve(runtime, services)
+
+    _run(run)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Seed the demo database, write demo/airlock.toml, print how to try it, run `up`."""
+    from gateway.demo import prepare_demo, print_welcome  # noqa: PLC0415
+
+    workdir = Path(args.dir)
+
+    async def run() -> None:
+        try:
+            settings = await prepare_demo(workdir)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConfigError(
+                f"the demo needs the local PostgreSQL at 127.0.0.1:5432 ({exc}); start it "
+                "(see .ci/run) and try again"
+            ) from exc
+        async with open_runtime(settings) as runtime:
+            print_welcome(settings, runtime.tokens)
+            await serve(runtime, services_for("up"))
 
     _run(run)
     return 0
@@ -98,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     gw = sub.add_parser("gateway", help="the HTTP API and the listeners only")
     gw.add_argument("--config", dest="config", default=argparse.SUPPRESS)
     gw.set_defaults(func=lambda a: cmd_up(a, services_for("gateway")))
+
+    demo = sub.add_parser("demo", help="seed a demo database and run everything on it")
+    demo.add_argument("--dir", default="demo", help="where the demo config and store go")
+    demo.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="the store").add_subparsers(dest="db", required=True)
     upgrade = db.add_parser("upgrade", help="apply migrations")

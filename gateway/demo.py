@@ -1,0 +1,163 @@
+"""``airlock demo``: a ready-to-try gateway on this machine.
+
+Creates (or refreshes) a demo database ``airlock_demo`` on the local PostgreSQL with fake
+customers (test card numbers, SSNs, e-mails), owned by a least-privilege role
+``airlock_demo_rw`` whose password only this process knows; writes ``demo/airlock.toml`` with a
+``pg-demo`` connection (guardrails and masking on) and two people, alice (eng) and bob
+(dba-oncall); prints tokens and a psql line; then runs ``airlock up`` on it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+from gateway.config import Settings, load_settings
+from gateway.identity import TokenService
+
+__all__ = ["DEMO_PASSWORD_ENV", "prepare_demo", "print_welcome"]
+
+DEMO_DB, DEMO_ROLE = "airlock_demo", "airlock_demo_rw"
+DEMO_PASSWORD_ENV = "AIRLOCK_DEMO_PG_PASSWORD"  # noqa: S105  (a variable name)
+ADMIN_DSN = os.environ.get(
+    "AIRLOCK_DEMO_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+CUSTOMERS = [
+    ("Ada Lovelace", "ada@example.com", "4111 1111 1111 1111", "078-05-1120"),
+    ("Alan Turing", "alan@example.org", "5555 5555 5555 4444", "219-09-9999"),
+    ("Grace Hopper", "grace@example.net", "3782 822463 10005", "457-55-5462"),
+    ("Edsger Dijkstra", "edsger@example.com", "6011 1111 1111 1117", "323-45-6789"),
+    ("Barbara Liskov", "barbara@example.org", "3530 1113 3330 0000", "123-45-6788"),
+]
+
+CONFIG = """\
+# Written by `airlock demo`. Secrets are not here: the upstream password is in the
+# environment of the demo process ({password_env}).
+[store]
+url = "sqlite+aiosqlite:///{store}"
+
+[api]
+listen = "127.0.0.1:8080"
+
+[listeners]
+postgres = "127.0.0.1:15432"
+
+[chat]
+provider = "console"
+dev_mode = true
+
+[[connections]]
+name = "pg-demo"
+type = "postgres"
+upstream = "127.0.0.1:5432"
+database = "{database}"
+username = "{role}"
+password_env = "{password_env}"
+upstream_tls = "disable"
+access = "standing"
+allow_groups = ["eng"]
+owners = {{ channel = "#db-owners", identities = ["carol@example.com"] }}
+approvers = {{ groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }}
+review_timeout = "15m"
+max_grant = "8h"
+idle_revoke_after = "14d"
+guardrails = "default"
+masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }}
+
+[[people]]
+email = "alice@example.com"
+groups = ["eng"]
+
+[[people]]
+email = "bob@example.com"
+groups = ["dba-oncall"]
+
+[[people]]
+email = "carol@example.com"
+groups = ["db-owners"]
+"""
+
+
+async def _seed(password: str) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN, timeout=5)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DEMO_ROLE)
+        if not exists:
+            await admin.execute(f"CREATE ROLE {DEMO_ROLE} LOGIN")
+        await admin.execute(f"ALTER ROLE {DEMO_ROLE} PASSWORD '{password}'")
+        await admin.execute(f"DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {DEMO_DB} OWNER {DEMO_ROLE}")
+    finally:
+        await admin.close()
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + f"/{DEMO_DB}"
+    conn = await asyncpg.connect(dsn, user=DEMO_ROLE, password=password, timeout=5)
+    try:
+        await conn.execute(
+            "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text, "
+            "card_number text, ssn text, created_at timestamptz DEFAULT now())"
+        )
+        await conn.executemany(
+            "INSERT INTO customers (name, email, card_number, ssn) VALUES ($1, $2, $3, $4)",
+            CUSTOMERS,
+        )
+        await conn.execute(
+            "CREATE TABLE orders (id serial PRIMARY KEY, customer_id int REFERENCES customers, "
+            "total numeric(10,2), note text)"
+        )
+        await conn.execute(
+            "INSERT INTO orders (customer_id, total, note) "
+            "SELECT 1 + (g % 5), g * 3.5, 'order ' || g FROM generate_series(1, 50) AS g"
+        )
+    finally:
+        await conn.close()
+
+
+def write_config(workdir: Path) -> Path:
+    """Write demo/airlock.toml; a fresh upstream password goes into this process's env."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ[DEMO_PASSWORD_ENV] = secrets.token_urlsafe(24)
+    path = workdir / "airlock.toml"
+    path.write_text(
+        CONFIG.format(
+            store=(workdir / "airlock.db").resolve(),
+            database=DEMO_DB,
+            role=DEMO_ROLE,
+            password_env=DEMO_PASSWORD_ENV,
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+async def prepare_demo(workdir: Path) -> Settings:
+    """Write the config and seed the demo database; raises OSError/PostgresError when the
+    local PostgreSQL cannot be reached."""
+    path = write_config(workdir)
+    await _seed(os.environ[DEMO_PASSWORD_ENV])
+    return load_settings(path)
+
+
+def print_welcome(settings: Settings, tokens: TokenService) -> None:
+    alice = tokens.mint("alice@example.com", groups=["eng"], ttl=timedelta(hours=8))
+    bob = tokens.mint("bob@example.com", groups=["dba-oncall"], ttl=timedelta(hours=8))
+    api = f"http://{settings.api.listen}"
+    port = (settings.listeners.postgres or ":15432").rpartition(":")[2]
+    welcome = f"""
+Airlock demo
+  console chat   {api}/chat
+  HTTP API       {api}   (health {api}/healthz)
+
+Connect as alice (group eng) through the gateway:
+  PGPASSWORD='{alice}' \\
+    psql "host=127.0.0.1 port={port} dbname=pg-demo user=alice sslmode=disable"
+
+Try:  SELECT * FROM customers;        (card numbers, SSNs and e-mails come back masked)
+      DELETE FROM orders;             (held: approve it in the console chat, or as bob:)
+  AIRLOCK_URL={api} AIRLOCK_TOKEN='{bob}' .venv/bin/airlock reviews list
+"""  # noqa: S608  (a welcome text, not SQL)
+    print(welcome, flush=True)
