@@ -92,8 +92,10 @@ def _func_call(walk: Walk, node: Node) -> None:
         walk.add(Kind.REVIEW, f"function {qualified}", qualified)
     elif kind is FunctionClass.SESSION:
         walk.add(Kind.SESSION, f"function {qualified}", qualified)
-    else:
+    elif schema != "pg_catalog":
         walk.add(Kind.PROCEDURAL, f"user function {qualified}", qualified)
+    # else: a pg_catalog-qualified function on none of the lists is a built-in (only a superuser
+    # can create functions in pg_catalog); psql's \d and drivers' catalog queries use many.
     walk.children("FuncCall", node, skip=("funcname",))
 
 

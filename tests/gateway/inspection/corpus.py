@@ -374,6 +374,8 @@ FUNCTIONS_BLOCKED = _cases(
 
 FUNCTIONS_HELD = _cases(
     "hold",
+    "SELECT public.pg_get_viewdef(1)",
+    "SELECT pg_catalog_x.pg_get_viewdef(1)",
     "SELECT pg_sleep(10)",
     "SELECT pg_sleep_for('5 minutes')",
     "SELECT * FROM t ORDER BY pg_sleep(1)",
@@ -584,6 +586,9 @@ RUNS = _cases(
     "VALUES (1), (2)",
     "SELECT lower('x'), upper(name), count(*) FROM t GROUP BY 2",
     "SELECT pg_catalog.lower('x')",
+    # psql's \d: pg_catalog-qualified built-ins on no list are built-ins, not user code
+    "SELECT pg_catalog.pg_get_statisticsobjdef_columns(oid) FROM pg_catalog.pg_statistic_ext",
+    "SELECT pg_catalog.pg_get_viewdef('v'::pg_catalog.regclass, true)",
     "SELECT \"lower\"('X')",
     "SELECT now(), current_date, current_user, session_user, current_schema",
     "SELECT extract(year FROM now()), substring('abc' FROM 1 FOR 2), trim(' x ')",
