@@ -11,19 +11,20 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 
-from approvals import IdentityKind
+from approvals import Identity, IdentityKind
 from gateway import cli_audit, cli_reviews
 from gateway.client import ClientError
-from gateway.config import Settings, load_settings, parse_duration
-from gateway.errors import ConfigError, GatewayError
-from gateway.runtime import Service, open_runtime, say, serve
-from store import migrate
+from gateway.config import Settings, load_settings, parse_duration, split_hostport
+from gateway.errors import AuthError, ConfigError, GatewayError, UsageError
+from gateway.runtime import Runtime, Service, open_runtime, say, serve
+from store import StoreError, migrate
 
 __all__ = ["main"]
 
@@ -41,13 +42,13 @@ def _run(coro_factory: Callable[[], object]) -> None:
         uvloop.run(coro_factory())  # type: ignore[arg-type]
 
 
-def cmd_up(args: argparse.Namespace, services: Sequence[Service]) -> int:
+def cmd_up(args: argparse.Namespace, mode: str) -> int:
     settings = _settings(args)
 
     async def run() -> None:
         async with open_runtime(settings) as runtime:
             say(f"airlock: store {_redact(settings.store.url)}")
-            await serve(runtime, services)
+            await serve(runtime, services_for(mode, runtime))
 
     _run(run)
     return 0
@@ -69,7 +70,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ) from exc
         async with open_runtime(settings) as runtime:
             print_welcome(settings, runtime.tokens)
-            await serve(runtime, services_for("up"))
+            await serve(runtime, services_for("up", runtime))
 
     _run(run)
     return 0
@@ -84,7 +85,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    ttl: timedelta = parse_duration(args.ttl)
+    try:
+        ttl: timedelta = parse_duration(args.ttl)
+    except ValueError as exc:
+        raise UsageError(f"--ttl: {exc}") from exc
     groups = [g.strip() for g in (args.groups or "").split(",") if g.strip()]
 
     async def mint() -> str:
@@ -119,10 +123,10 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="everything in one process")
     up.add_argument("--config", dest="config", default=argparse.SUPPRESS)
-    up.set_defaults(func=lambda a: cmd_up(a, services_for("up")))
+    up.set_defaults(func=lambda a: cmd_up(a, "up"))
     gw = sub.add_parser("gateway", help="the HTTP API and the listeners only")
     gw.add_argument("--config", dest="config", default=argparse.SUPPRESS)
-    gw.set_defaults(func=lambda a: cmd_up(a, services_for("gateway")))
+    gw.set_defaults(func=lambda a: cmd_up(a, "gateway"))
 
     demo = sub.add_parser("demo", help="seed a demo database and run everything on it")
     demo.add_argument("--dir", default="demo", help="where the demo config and store go")
@@ -150,11 +154,98 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def services_for(mode: str) -> list[Service]:
-    """The parts beside the HTTP API that ``airlock up`` / ``airlock gateway`` run."""
+def services_for(mode: str, runtime: Runtime) -> list[Service]:
+    """The parts beside the HTTP API: ``up`` runs the listeners and the chat bot, ``gateway``
+    the listeners only, ``bot`` the chat bot only. The chat's routers (``/slack/events`` or
+    ``/chat``) are added to ``runtime.routers`` here, so call this before ``serve``."""
     from gateway.listeners import listeners  # noqa: PLC0415  (keeps `airlock token` light)
 
-    return list(listeners())
+    services: list[Service] = list(listeners()) if mode in ("up", "gateway") else []
+    if mode in ("up", "bot"):
+        api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
+        services += chat_services(runtime, os.environ, api_url=api_url)
+    return services
+
+
+def chat_services(
+    runtime: Runtime, environ: Mapping[str, str], *, api_url: str | None = None
+) -> list[Service]:
+    """Wire bot/ (the only place that imports it): Slack when ``[chat] provider = "slack"`` and
+    SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (Socket Mode with SLACK_APP_TOKEN;
+    AIRLOCK_SLACK_API_URL overrides Slack's address), else the console chat at ``/chat``. The
+    bot records decisions through the HTTP API (``api_url``, default this process's) with a
+    short-lived service token in the first of ``[api] bot_groups``."""
+    from bot import ChatConfig, Person, SlackCredentials, build_chat  # noqa: PLC0415
+
+    settings = runtime.settings
+    token, secret = environ.get("SLACK_BOT_TOKEN"), environ.get("SLACK_SIGNING_SECRET")
+    slack = None
+    if token and secret:
+        slack = SlackCredentials(
+            token, secret, environ.get("SLACK_APP_TOKEN") or None,
+            environ.get("AIRLOCK_SLACK_API_URL") or None,
+        )  # fmt: skip
+    provider: Literal["console", "slack"] = "console"
+    if settings.chat.provider == "slack" and slack is not None:
+        provider = "slack"
+    elif settings.chat.provider != "console":
+        say(f"airlock: chat.provider is {settings.chat.provider} but its credentials are not "
+            "set (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
+    if not settings.api.bot_groups:
+        raise ConfigError("[api] bot_groups is empty: the chat bot could not record decisions")
+    host, port = split_hostport(settings.api.listen)
+    config = ChatConfig(
+        provider=provider,
+        api_url=api_url or f"http://{_loopback(host)}:{port}",
+        connections=runtime.service.connections,
+        people=tuple(
+            Person(p.email, frozenset(p.groups), p.slack_id, p.teams_id) for p in settings.people
+        ),
+        dev_mode=settings.chat.dev_mode,
+        public_url=settings.api.public_url,
+    )
+    bot_group = settings.api.bot_groups[0]
+
+    def api_token() -> str:
+        return runtime.tokens.mint(
+            "airlock-bot", groups=[bot_group], kind=IdentityKind.SERVICE, ttl=timedelta(minutes=5)
+        )
+
+    def verify_token(presented: str) -> Identity | None:
+        try:
+            return runtime.tokens.verify(presented)[0]
+        except AuthError:
+            return None
+
+    parts = build_chat(
+        config,
+        store=runtime.repository,
+        database=runtime.database,
+        bus=runtime.repository.bus,
+        clock=runtime.clock,
+        api_token=api_token,
+        verify_token=verify_token,
+        slack=slack,
+        say=say,
+    )
+    runtime.routers.extend(parts.routers)
+    return [_chat_service(run) for run in parts.services]
+
+
+def _chat_service(run: Callable[[asyncio.Event], Awaitable[None]]) -> Service:
+    async def service(_runtime: Runtime, stop: asyncio.Event) -> None:
+        await run(stop)
+
+    return service
+
+
+def _loopback(host: str) -> str:
+    """Where this process reaches its own API listening on ``host``."""
+    if host in ("0.0.0.0", ""):  # noqa: S104  (an address we were given, not one we bind)
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = args.config or os.environ.get("AIRLOCK_CONFIG")
     try:
         code: int = args.func(args)
-    except (GatewayError, ClientError) as exc:
+    except (GatewayError, ClientError, StoreError) as exc:
         print(f"airlock: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

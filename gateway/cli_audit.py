@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import sys
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
 from gateway.config import load_settings
+from gateway.runtime import require_schema
 from store import AuditFilter, Database, export_audit, migrate, verify
 
 __all__ = ["add_commands"]
@@ -21,6 +22,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     async def run() -> int:
         if settings.store.url.startswith("sqlite"):
             await migrate.upgrade(settings.store.url)
+        else:
+            await require_schema(settings.store.url)
         async with Database(settings.store.url) as database:
             result = await verify(database)
         if result.ok:
@@ -47,6 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
 
     async def run(out: TextIO) -> int:
+        await require_schema(settings.store.url)
         async with Database(settings.store.url) as database:
             return await export_audit(database, out, args.format, where)
 
@@ -55,6 +59,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         count = asyncio.run(run(out))
     print(f"exported {count} audit events", file=sys.stderr)
     return 0
+
+
+def _when(text: str) -> datetime:
+    """An ISO 8601 time; one without an offset is UTC (the audit trail keeps UTC)."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,6 +84,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     export.add_argument("--identity", help="the chain's original subject")
     export.add_argument("--actor", help="anyone anywhere in the actor chain")
     export.add_argument("--connection")
-    export.add_argument("--since", type=datetime.fromisoformat)
-    export.add_argument("--until", type=datetime.fromisoformat)
+    export.add_argument("--since", type=_when, help="ISO 8601 time; UTC unless it says")
+    export.add_argument("--until", type=_when, help="ISO 8601 time; UTC unless it says")
     export.set_defaults(func=cmd_export)

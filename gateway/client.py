@@ -44,7 +44,15 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the gateway at {self._http.base_url}: {exc}") from exc
         if response.is_success:
-            return response.json()
+            try:
+                return response.json()
+            except ValueError:
+                raise ClientError(
+                    f"{self._http.base_url} answered {method} {path} with something that is not "
+                    "JSON: is AIRLOCK_URL an Airlock gateway?",
+                    "not_json",
+                    response.status_code,
+                ) from None
         try:
             error = response.json()["error"]
             code, message = str(error["code"]), str(error["message"])

@@ -226,6 +226,10 @@ class Settings(BaseSettings):
         return next((p for p in self.people if p.email.lower() == wanted), None)
 
 
+# Top-level settings that are secrets: only the environment may set them.
+_SECRETS = {"signing_key": "AIRLOCK_SIGNING_KEY"}
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read the TOML file (``./airlock.toml`` when it exists and none is named) and the env."""
     data: dict[str, Any] = {}
@@ -237,6 +241,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError(f"{chosen}: {exc}") from exc
     elif path is not None:
         raise ConfigError(f"no configuration file at {chosen}")
+    for secret, variable in _SECRETS.items():
+        if secret in data:
+            raise ConfigError(
+                f"{chosen}: {secret}: secrets are never read from the TOML file; "
+                f"set {variable} in the environment instead"
+            )
     data["config_dir"] = chosen.resolve().parent
     try:
         settings = Settings(**data)

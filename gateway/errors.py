@@ -2,6 +2,7 @@
 
     GatewayError
     ├── ConfigError          a configuration file or variable is wrong (the process stops)
+    ├── UsageError           a command-line argument is wrong (``airlock`` exits 2)
     └── AuthError            a credential was refused            sqlstate 28P01, HTTP 401
         └── TokenInvalid     a token's signature, audience, issuer or lifetime is wrong
 
@@ -11,7 +12,7 @@ Domain errors (approvals.errors) cross the edges as they are; each edge maps the
 
 from __future__ import annotations
 
-__all__ = ["AuthError", "ConfigError", "GatewayError", "TokenInvalid"]
+__all__ = ["AuthError", "ConfigError", "GatewayError", "TokenInvalid", "UsageError"]
 
 
 class GatewayError(Exception):
@@ -24,6 +25,10 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     code = "config_error"
+
+
+class UsageError(GatewayError):
+    code = "usage_error"
 
 
 class AuthError(GatewayError):

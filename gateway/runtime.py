@@ -10,24 +10,29 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import APIRouter
+from sqlalchemy.engine import make_url
 
 from approvals import ApprovalService, SystemClock
 from gateway.api.app import create_app
 from gateway.api.context import ApiContext
 from gateway.config import Settings, split_hostport
+from gateway.errors import ConfigError
 from gateway.identity import SigningKey, TokenService, generate_key, load_key
 from gateway.metrics import Metrics
 from store import Database, SqlRepository, create_bus, keys, migrate
 
-__all__ = ["Runtime", "Service", "open_runtime", "serve", "signing_key"]
+__all__ = ["Runtime", "Service", "open_runtime", "require_schema", "serve", "signing_key"]
 
 log = logging.getLogger("airlock")
+
+GRACE_S = 5  # seconds in-flight HTTP requests get to finish on shutdown
 
 # A part of the process that runs beside the HTTP API: started with the runtime, stopped on exit.
 Service = Callable[["Runtime", asyncio.Event], Awaitable[None]]
@@ -72,6 +77,8 @@ async def open_runtime(
     url = settings.store.url
     if upgrade if upgrade is not None else url.startswith("sqlite"):
         await migrate.upgrade(url)
+    else:
+        await require_schema(url)
     database = Database(url)
     bus = await create_bus(database)
     try:
@@ -84,6 +91,13 @@ async def open_runtime(
     finally:
         await bus.close()
         await database.close()
+
+
+async def require_schema(url: str) -> None:
+    """Raise a ConfigError saying what to do when the store was never migrated."""
+    if await migrate.current_revision(url) is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(f"the store {shown} has no schema yet: run `airlock db upgrade` first")
 
 
 class _Server(uvicorn.Server):
@@ -105,29 +119,62 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     host, port = split_hostport(runtime.settings.api.listen)
+    sock = _bind(host, port)
     app = create_app(runtime.api_context(), *runtime.routers)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        # Long-lived requests (event streams) must not hold the shutdown up for ever.
+        timeout_graceful_shutdown=GRACE_S,
+    )
     server = _Server(config)
     tasks: list[asyncio.Task[None]] = [
         asyncio.ensure_future(service(runtime, stop)) for service in services
     ]
-    api = asyncio.create_task(server.serve())
+    api = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not api.done():  # noqa: ASYNC110  (uvicorn has no event)
         await asyncio.sleep(0.01)
     if api.done():
         stop.set()
     else:
-        say(f"airlock: HTTP API on http://{host}:{port} (health /healthz, OpenAPI /openapi.json)")
+        url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+        say(f"airlock: HTTP API on {url} (health {url}/healthz, OpenAPI {url}/openapi.json)")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, api, *tasks], return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     server.should_exit = True
     await asyncio.gather(api, *tasks, return_exceptions=True)
     waiter.cancel()
+    sock.close()
     for task in done:
         if task is not waiter and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
     say("airlock: stopped")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The HTTP API's listening socket, bound here so that a busy port or an unknown host is a
+    clear ConfigError (uvicorn would ``sys.exit`` from inside its task)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"[api] listen: cannot resolve {host!r}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = exc.strerror or str(exc)
+        raise ConfigError(f"[api] listen: cannot listen on {host}:{port}: {why}") from exc
+    return sock
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def say(line: str) -> None:

@@ -3,7 +3,7 @@ connection and time."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -36,9 +36,14 @@ async def list_audit(
         identity=identity,
         actor_in_chain=actor,
         connection=connection,
-        since=since,
-        until=until,
+        since=_aware(since),
+        until=_aware(until),
         limit=limit,
         after_seq=after_seq,
     )
     return [record.to_dict() for record in records]
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """A time without an offset is taken as UTC (the audit trail keeps UTC)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

@@ -52,8 +52,13 @@ class ApiContext:
         return conn is not None and who.subject in conn.owners.identities
 
     def may_see(self, who: Identity, review: Review) -> bool:
-        """Admins, auditors, the connection's approvers and owners, and the requester's chain."""
-        if self.is_auditor(who) or set(who.chain) & set(review.requester.chain):
+        """Admins, auditors, the connection's approvers and owners, and the requester's chain.
+
+        "The requester's chain" is judged by the caller's subject: alice (directly or through her
+        agents) and ci-runner's own account see a review of alice → ci-runner, but mallory acting
+        through the same shared ci-runner does not (a chain is never wider than any link).
+        """
+        if self.is_auditor(who) or review.requester.in_chain(who.subject):
             return True
         conn = self.policy(review.connection)
         return conn is not None and (

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from gateway.api.auth import Caller, Context
 from gateway.api.errors import ApiError
+from gateway.api.reviews import acting_for
 from gateway.api.schemas import DelegationOut, ErrorOut, RevokeIn
 
 __all__ = ["router"]
@@ -42,7 +43,9 @@ async def list_delegations(
 
 @router.post("/delegations/{delegation_id}/revoke", responses=_ERRORS)
 async def revoke(ctx: Context, who: Caller, delegation_id: str, body: RevokeIn) -> DelegationOut:
-    """The holder, the connection's owners and admins may revoke a delegation."""
+    """The holder, the connection's owners and admins may revoke a delegation (the chat bot
+    names the person revoking in ``revoker``)."""
+    who = acting_for(ctx, who, body.revoker, "revoke")
     now = ctx.clock.now()
     held = await ctx.repository.get_delegation(delegation_id)
     if held is None:

@@ -17,6 +17,7 @@ from approvals import (
     PolicyViolation,
 )
 from gateway.errors import AuthError, GatewayError
+from store import Unavailable
 
 __all__ = ["ApiError", "error_response", "install_error_handlers"]
 
@@ -66,6 +67,12 @@ async def _api(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message)
 
 
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Unavailable)
+    log.warning("store unavailable: %s", exc.message)
+    return error_response(503, exc.code, "the store cannot be reached; try again shortly")
+
+
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
@@ -89,6 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApprovalError, _approval)
     app.add_exception_handler(GatewayError, _gateway)
     app.add_exception_handler(ApiError, _api)
+    app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

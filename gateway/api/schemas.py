@@ -141,6 +141,11 @@ class AccessRequestIn(BaseModel):
     role: str | None = None
     duration: str = Field(description="e.g. 30m, 2h, 1d")
     reason: str = Field(min_length=1, max_length=2000)
+    requester: str | None = Field(
+        default=None,
+        description="for the chat bot only: the e-mail of the person asking (a [[people]] "
+        "entry); the caller must be in one of [api] bot_groups",
+    )
 
 
 class DelegationOut(BaseModel):
@@ -183,3 +188,8 @@ class DelegationOut(BaseModel):
 
 class RevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+    revoker: str | None = Field(
+        default=None,
+        description="for the chat bot only: the e-mail of the person revoking (a [[people]] "
+        "entry); the caller must be in one of [api] bot_groups",
+    )

@@ -51,6 +51,10 @@ def load_key(text: str) -> SigningKey:
         key = ECKey.import_key(raw)
     except (ValueError, JoseError, TypeError) as exc:
         raise ConfigError("AIRLOCK_SIGNING_KEY is not a P-256 private key (PEM or JWK)") from exc
+    if key.curve_name != "P-256":
+        raise ConfigError(
+            f"AIRLOCK_SIGNING_KEY is a {key.curve_name} key; ES256 needs a P-256 private key"
+        )
     if not key.is_private:
         raise ConfigError("AIRLOCK_SIGNING_KEY holds a public key; a private key is needed")
     return SigningKey(key)
@@ -72,7 +76,11 @@ def _actors(act: Any) -> tuple[Actor, ...]:
     while act is not None:
         if not isinstance(act, dict) or not isinstance(act.get("sub"), str):
             raise TokenInvalid("malformed act claim")
-        chain.append(Actor(act["sub"], IdentityKind(act.get("kind", IdentityKind.SERVICE.value))))
+        try:
+            kind = IdentityKind(act.get("kind", IdentityKind.SERVICE.value))
+        except ValueError as exc:
+            raise TokenInvalid("unknown identity kind in the act claim") from exc
+        chain.append(Actor(act["sub"], kind))
         act = act.get("act")
     return tuple(reversed(chain))
 
