@@ -99,6 +99,7 @@ def _config(
     connections: Iterable[Mapping[str, Any]],
     people: Iterable[Mapping[str, Any]],
     extra: str,
+    listener_options: Mapping[str, Any] | None = None,
 ) -> str:
     lines = [
         "[store]",
@@ -108,6 +109,7 @@ def _config(
         "[listeners]",
         f'postgres = "127.0.0.1:{pg_port}"',
     ]
+    lines += [f"{k} = {toml_value(v)}" for k, v in (listener_options or {}).items()]
     for conn in connections:
         lines.append("[[connections]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in conn.items()]
@@ -126,9 +128,14 @@ async def running_gateway(
     store_url: str | None = None,
     extra_toml: str = "",
     monkeypatch_env: Mapping[str, str] | None = None,
+    listener_options: Mapping[str, Any] | None = None,
+    mode: str = "up",
 ) -> AsyncIterator[RunningGateway]:
-    """Start `airlock up`'s parts in this event loop; stop them cleanly afterwards."""
-    import os  # noqa: PLC0415
+    """Start `airlock up`'s parts in this event loop; stop them cleanly afterwards.
+
+    ``listener_options`` are extra keys of ``[listeners]`` (e.g. ``tls_cert``, ``tls_key``);
+    ``mode`` is the ``services_for`` mode (``up``: listeners and chat; ``gateway``: no chat)."""
+    import os
 
     os.environ.setdefault("AIRLOCK_TEST_UPSTREAM_PASSWORD", "unused-with-trust-auth")
     for key, value in (monkeypatch_env or {}).items():
@@ -136,18 +143,40 @@ async def running_gateway(
     api_port, pg_port = free_port(), free_port()
     url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
     path = tmp_path / "airlock.toml"
-    path.write_text(_config(url, api_port, pg_port, connections, people, extra_toml))
+    path.write_text(
+        _config(url, api_port, pg_port, connections, people, extra_toml, listener_options)
+    )
     settings = load_settings(path)
     async with open_runtime(settings, upgrade=True) as runtime:
         stop = asyncio.Event()
-        task = asyncio.create_task(serve(runtime, services_for("up"), stop=stop))
+        task = asyncio.create_task(serve(runtime, services_for(mode, runtime), stop=stop))
         api_url = f"http://127.0.0.1:{api_port}"
         try:
             await _wait_healthy(api_url, task)
+            if any(c.type == "postgres" for c in settings.connections):
+                await _wait_listening(pg_port, task)
             yield RunningGateway(runtime, api_url, pg_port, path)
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+
+
+async def _wait_listening(port: int, task: asyncio.Task[None]) -> None:
+    """The PostgreSQL listener starts beside the API: wait until it accepts connections."""
+    for _ in range(200):
+        if task.done():
+            task.result()
+            raise RuntimeError("the gateway stopped during start-up")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise RuntimeError("the PostgreSQL listener did not start")
 
 
 async def _wait_healthy(api_url: str, task: asyncio.Task[None]) -> None:

@@ -4,9 +4,11 @@
 slack.com does: it checks the bot token, records every call, rejects payloads over Slack's limits
 (``validate_blocks``), answers 429 with Retry-After when told to, and implements
 ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``conversations.open``, ``users.info`` and ``views.open`` (trigger ids expire after 3 s and are
-single-use). Point a client's base URL at ``fake.base_url``. ``sign_slack_request`` signs a body
-for posting to our own ``/slack/events`` the way Slack does.
+``conversations.open``, ``users.info``, ``users.lookupByEmail``, ``views.open`` (trigger ids
+expire after 3 s and are single-use) and ``views.publish`` (App Home, kept in ``home_views``).
+``apps.connections.open`` (with the app-level token) answers ``socket_url``, served by
+``FakeSocketMode``. Point a client's base URL at ``fake.base_url``. ``sign_slack_request`` signs a
+body for posting to our own ``/slack/events`` the way Slack does.
 
 Usage::
 
@@ -18,5 +20,13 @@ Usage::
 
 from tests.support.fake_slack.limits import validate_blocks
 from tests.support.fake_slack.server import FakeSlack, RecordedCall, SlackUser, sign_slack_request
+from tests.support.fake_slack.socket_mode import FakeSocketMode
 
-__all__ = ["FakeSlack", "RecordedCall", "SlackUser", "sign_slack_request", "validate_blocks"]
+__all__ = [
+    "FakeSlack",
+    "FakeSocketMode",
+    "RecordedCall",
+    "SlackUser",
+    "sign_slack_request",
+    "validate_blocks",
+]

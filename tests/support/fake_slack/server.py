@@ -54,6 +54,7 @@ class RecordedCall:
     token: str | None
     status: int
     response: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when answered
 
 
 class FakeSlack:
@@ -65,17 +66,21 @@ class FakeSlack:
         *,
         bot_token: str = "xoxb-airlock-test-token",
         signing_secret: str = "airlock-test-signing-secret",
+        app_token: str = "xapp-airlock-test-token",
         users: Iterable[SlackUser] = (),
         team_id: str = "T0AIRLOCK",
         bot_user_id: str = "U0AIRLOCKBOT",
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
+        self.app_token = app_token
+        self.socket_url: str | None = None  # what apps.connections.open answers (Socket Mode)
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.users = {user.id: user for user in users}
         self.calls: list[RecordedCall] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.home_views: dict[str, dict[str, Any]] = {}
         self._channels: dict[str, str] = {}
         self._triggers: dict[str, float | None] = {}
         self._used_triggers: set[str] = set()
@@ -154,6 +159,12 @@ class FakeSlack:
             self.responses[url] = []
         return url
 
+    def snapshot(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """A copy of ``messages`` ((channel id, ts) → message), safe to iterate while the
+        server thread posts."""
+        with self._lock:
+            return dict(self.messages)
+
     def calls_to(self, method: str) -> list[RecordedCall]:
         with self._lock:
             return [call for call in self.calls if call.method == method]
@@ -194,14 +205,18 @@ class FakeSlack:
                 headers["Retry-After"] = str(self._retry_after)
             elif token is None:
                 status, body = 200, {"ok": False, "error": "not_authed"}
-            elif not hmac.compare_digest(token, self.bot_token):
+            elif not hmac.compare_digest(token, self._token_for(method)):
                 status, body = 200, {"ok": False, "error": "invalid_auth"}
             else:
                 handler = getattr(self, "_api_" + method.replace(".", "_"), None)
                 body = handler(params) if handler else {"ok": False, "error": "unknown_method"}
                 status = 200
-            self.calls.append(RecordedCall(method, params, token, status, body))
+            self.calls.append(RecordedCall(method, params, token, status, body, time.monotonic()))
             return status, body, headers
+
+    def _token_for(self, method: str) -> str:
+        """apps.connections.open takes the app-level token; every other method the bot token."""
+        return self.app_token if method == "apps.connections.open" else self.bot_token
 
     def respond(self, url: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Answer a post to a response_url (no token: the URL is the credential)."""
@@ -284,6 +299,31 @@ class FakeSlack:
         return {"ok": True, "user": {"id": user.id, "team_id": self.team_id, "name": user.name,
                 "real_name": user.real_name, "deleted": user.deleted, "is_bot": user.is_bot,
                 "profile": profile}}  # fmt: skip
+
+    def _api_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_url is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_url}
+
+    def _api_users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = str(params.get("email", "")).lower()
+        for user in self.users.values():
+            if user.email is not None and user.email.lower() == wanted and not user.deleted:
+                return {"ok": True, "user": {"id": user.id, "team_id": self.team_id,
+                        "name": user.name, "profile": {"email": user.email}}}  # fmt: skip
+        return {"ok": False, "error": "users_not_found"}
+
+    def _api_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = str(params.get("user_id", ""))
+        if user not in self.users:
+            return {"ok": False, "error": "not_found"}
+        view = params.get("view")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        if rejected := self._rejected({"view": view}):
+            return rejected
+        self.home_views[user] = view
+        return {"ok": True, "view": {**view, "id": f"V{next(self._counter):08d}"}}
 
     def _api_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         trigger = str(params.get("trigger_id", ""))

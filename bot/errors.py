@@ -1,0 +1,57 @@
+"""Errors of the chat bot's edges::
+
+    BotError
+    ├── ApiRefused        the gateway's HTTP API refused a call: its status, ``code`` and message
+    ├── ApiUnavailable    the gateway's HTTP API could not be reached
+    ├── ChatError         the chat provider refused a call (its error code, e.g. channel_not_found)
+    │   └── RateLimited   HTTP 429: try again after ``retry_after`` seconds
+    └── UnknownPerson     a chat user maps to no person, or to several (refused, never guessed)
+
+Foreign exceptions (httpx, slack_sdk) become one of these at the boundary (``raise ... from``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ApiRefused", "ApiUnavailable", "BotError", "ChatError", "RateLimited", "UnknownPerson"]
+
+
+class BotError(Exception):
+    code = "bot_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ApiRefused(BotError):
+    """The gateway answered with an error; ``code`` is the API's stable JSON ``code``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.details = details or {}
+
+
+class ApiUnavailable(BotError):
+    code = "unreachable"
+
+
+class ChatError(BotError):
+    def __init__(self, message: str, code: str = "chat_error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RateLimited(ChatError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited; retry after {retry_after:g}s", "ratelimited")
+        self.retry_after = retry_after
+
+
+class UnknownPerson(BotError):
+    code = "unknown_person"
