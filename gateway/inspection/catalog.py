@@ -91,6 +91,7 @@ _SESSION = frozenset(["pg_notify", "pg_listening_channels"])
 
 _ALLOW = words(
     """
+    pg_advisory_unlock pg_advisory_unlock_shared pg_advisory_unlock_all
     abs cbrt ceil ceiling degrees div exp factorial floor gcd lcm ln log log10 min_scale mod pi
     power radians random random_normal round scale sign sqrt trim_scale trunc width_bucket
     setseed erf erfc acos acosd asin asind atan atand atan2 atan2d cos cosd cot cotd sin sind tan
@@ -209,9 +210,15 @@ SENSITIVE_CATALOGS = frozenset(
     ]
 )
 
-# GUCs drivers set on connect that change presentation only: classified as session, not config.
+# GUCs drivers and ORMs set that change presentation or the session's own limits only:
+# classified as session, not config (asyncpg sets jit; pools set the timeouts).
 SESSION_GUCS = frozenset(
     [
+        "jit",
+        "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_session_timeout",
+        "idle_session_timeout",
         "application_name",
         "extra_float_digits",
         "datestyle",

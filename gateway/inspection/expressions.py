@@ -9,6 +9,7 @@ from gateway.inspection.catalog import (
     BUILTIN_OPERATORS,
     ESCAPE_ROLES,
     SENSITIVE_CATALOGS,
+    SESSION_GUCS,
     FunctionClass,
     function_class,
 )
@@ -152,8 +153,11 @@ def _set_config(walk: Walk, node: Node, qualified: str) -> None:
     args = node.get("args", [])
     guc = const_string(args[0]) if args else None
     value = const_string(args[1]) if len(args) > 1 else None
-    walk.add(Kind.CONFIG, f"set_config({guc or '?'})", qualified)
     name = guc.strip().lower() if guc is not None else None
+    if name in SESSION_GUCS:
+        walk.add(Kind.SESSION, f"set_config({guc})", qualified)
+    else:
+        walk.add(Kind.CONFIG, f"set_config({guc or '?'})", qualified)
     if name is None or name in ("role", "session_authorization"):
         walk.add(Kind.PRIVILEGE, f"set_config({guc or '?'}) may change the role", qualified)
         if value is not None and value.strip().lower() in ESCAPE_ROLES:

@@ -50,7 +50,8 @@ def _variable_set(walk: Walk, node: Node) -> None:
     local = bool(node.get("is_local"))
     walk.shared.literal_sensitive = True
     if kind == "VAR_RESET_ALL":
-        walk.add(Kind.CONFIG, "RESET ALL")
+        # Back to the login role's own defaults (what connection pools send on release).
+        walk.add(Kind.SESSION, "RESET ALL")
         walk.effects.append(Effect("reset_all"))
         return
     value = _set_value(node)
