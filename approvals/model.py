@@ -24,6 +24,7 @@ __all__ = [
     "Decision",
     "Delegation",
     "DomainEvent",
+    "Escalation",
     "Identity",
     "IdentityKind",
     "Outcome",
@@ -46,10 +47,16 @@ class IdentityKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """One hop of a delegation chain: an agent acting on behalf of the hop before it."""
+    """One hop of a delegation chain: an agent acting on behalf of the hop before it.
+
+    ``groups`` are the agent's own groups (from its token); ``scope``, when set, is the explicit
+    set of connections a service account may act on for someone (see :mod:`approvals.chain`).
+    """
 
     subject: str
     kind: IdentityKind = IdentityKind.SERVICE
+    groups: frozenset[str] = frozenset()
+    scope: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,8 @@ class Identity:
 
     ``actors`` is the chain in delegation order: for alice → ci-runner → sql-agent the subject is
     alice and the actors are (ci-runner, sql-agent); the last actor is the one on the wire.
+    ``scope``, when set, is a ceiling: the connections this token may reach at most (the
+    intersection along the chain made at token exchange, or a service account's own scope).
     """
 
     subject: str
@@ -65,6 +74,7 @@ class Identity:
     groups: frozenset[str] = frozenset()
     email: str | None = None
     actors: tuple[Actor, ...] = ()
+    scope: frozenset[str] | None = None
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -104,6 +114,15 @@ class Owners:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalation:
+    """Where a review nobody answered goes after its last reminder: a channel, and the people
+    of these groups (told directly; they decide only if they are approvers too)."""
+
+    channel: str | None = None
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
     """The policy side of a configured target (the gateway adds the wire details)."""
 
@@ -117,6 +136,7 @@ class Connection:
     max_grant: timedelta = timedelta(hours=8)
     idle_revoke_after: timedelta | None = None
     break_glass: bool = False
+    escalation: Escalation | None = None
 
 
 class Outcome(StrEnum):

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 
-from approvals import policy
+from approvals import chain, jit, policy
 from approvals.errors import (
-    AccessNotAllowed,
     AlreadyDecided,
     InvalidTransition,
     NotFound,
@@ -22,7 +21,6 @@ from approvals.errors import (
     ReviewExpired,
 )
 from approvals.model import (
-    AccessMode,
     AccessRequest,
     AuditEntry,
     Connection,
@@ -198,6 +196,8 @@ class ApprovalService:
 
     async def _apply(self, tx: Transaction, review: Review, decision: Decision) -> Review:
         await tx.add_decision(decision)
+        if decision.break_glass:
+            await jit.announce_break_glass(tx, review, decision, self.connection(review.connection))
         await tx.append_audit(
             AuditEntry(
                 action="review.decision",
@@ -340,21 +340,13 @@ class ApprovalService:
         """May ``who`` open a session on ``connection``? Returns the delegation it rests on.
 
         Standing access: a member of ``allow_groups`` connects; anyone else needs a delegation.
-        Request access: a live delegation is needed. Raises AccessNotAllowed saying how to ask.
+        Request access: a live delegation is needed. Every link of a chain must have access on
+        its own and the token's scope must include the connection (:mod:`approvals.chain`);
+        of the delegations the chain rests on, the one that expires first is returned. Raises
+        AccessNotAllowed saying how to ask.
         """
         conn = self.connection(connection)
-        if conn.access is AccessMode.STANDING and conn.allow_groups & who.groups:
-            return None
-        now = self.clock.now()
-        for delegation in await self.repository.list_delegations(
-            subject=who.subject, connection=conn.name, active_at=now
-        ):
-            if delegation.active(now):
-                return delegation
-        raise AccessNotAllowed(
-            f"{who.subject} has no access to {conn.name}; ask for it with "
-            f"`/access request {conn.name} for 1h because <reason>`"
-        )
+        return await chain.authorize_chain(self.repository, who, conn, self.clock.now())
 
     async def revoke_delegation(self, delegation_id: str, by: Identity, reason: str) -> Delegation:
         async with self.repository.transaction() as tx:

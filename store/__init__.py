@@ -4,32 +4,43 @@ event bus, and the alembic migrations. Depends on :mod:`approvals` only.
 """
 
 from store import keys, migrate
+from store.access_review import AccessReviews
 from store.audit import GENESIS, AuditFilter, VerifyResult, export_audit, iter_audit, verify
 from store.audit_writer import AuditWriter
 from store.bus import ALL_TOPICS, InProcessBus, PostgresBus, bus_for, create_bus
+from store.digests import ChatNotice, DigestStore
 from store.engine import Database, create_engine
 from store.errors import IntegrityError, MigrationError, StaleWrite, StoreError, Unavailable
+from store.identities import IdentityStore, ServiceAccount
 from store.migrate import current_revision, downgrade, migrate_sync, upgrade
 from store.outbox import CHANNEL, Outbox
 from store.records import AuditRecord, ChatMessage, OutboxEvent, SessionEvent, SessionRecord
 from store.repository import SqlRepository
+from store.scheduling import PendingReview, SchedulerStore
 from store.transaction import SqlTransaction
 
 __all__ = [
     "ALL_TOPICS",
     "CHANNEL",
     "GENESIS",
+    "AccessReviews",
     "AuditFilter",
     "AuditRecord",
     "AuditWriter",
     "ChatMessage",
+    "ChatNotice",
     "Database",
+    "DigestStore",
+    "IdentityStore",
     "InProcessBus",
     "IntegrityError",
     "MigrationError",
     "Outbox",
     "OutboxEvent",
+    "PendingReview",
     "PostgresBus",
+    "SchedulerStore",
+    "ServiceAccount",
     "SessionEvent",
     "SessionRecord",
     "SqlRepository",

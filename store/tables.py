@@ -63,6 +63,8 @@ class IdentityRow(SQLModel, table=True):
 
 
 class ServiceAccountRow(SQLModel, table=True):
+    """An agent's or CI job's account (see :mod:`store.identities`); the secret only hashed."""
+
     __tablename__ = "service_account"
 
     id: str = Field(primary_key=True)
@@ -72,6 +74,13 @@ class ServiceAccountRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Migration 0003: explicit scope, who made it, secret rotation and expiry, why disabled.
+    scope: list[str] | None = _json(nullable=True)
+    created_by: str | None = None
+    secret_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    disabled_by: str | None = None
+    disable_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class ReviewRow(SQLModel, table=True):

@@ -15,7 +15,7 @@ from approvals.errors import (
     PolicyViolation,
     ReasonRequired,
 )
-from approvals.model import Delegation, Outcome, ReviewKind, new_id
+from approvals.model import Actor, Delegation, Outcome, ReviewKind, new_id
 from approvals.service import (
     DELEGATION_GRANTED,
     DELEGATION_REVOKED,
@@ -242,9 +242,12 @@ async def test_revoke_unknown_delegation_is_not_found(service: ApprovalService) 
 
 
 async def test_standing_access_for_group_members(service: ApprovalService) -> None:
-    """On a standing connection a member of allow_groups connects without a delegation."""
+    """On a standing connection a member of allow_groups connects without a delegation, and so
+    does a chain whose every link is a member."""
+    eng = frozenset({"eng"})
+    agents = (Actor("ci-runner", groups=eng), Actor("sql-agent", groups=eng))
     assert await service.authorize_connect(ALICE, "pg-prod") is None
-    assert await service.authorize_connect(ALICE_VIA_AGENTS, "pg-prod") is None
+    assert await service.authorize_connect(replace(ALICE, actors=agents), "pg-prod") is None
 
 
 async def test_standing_access_refuses_non_members(service: ApprovalService) -> None:
@@ -277,14 +280,17 @@ async def test_request_mode_without_delegation_says_how_to_ask(service: Approval
 async def test_request_mode_with_live_delegation(
     service: ApprovalService, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
-    """A live delegation lets its subject (and agents acting for them) connect; it is returned."""
+    """A live delegation lets its subject (and agents scoped to the connection acting for them)
+    connect; it is returned."""
     review_id = await ask(service)
     await service.decide(review_id, BOB, Outcome.APPROVE)
     await service.decide(review_id, CAROL, Outcome.APPROVE)
     [delegation] = repo.delegations.values()
     clock.advance(timedelta(hours=1))
     assert await service.authorize_connect(ALICE, "pg-pay") == delegation
-    assert await service.authorize_connect(ALICE_VIA_AGENTS, "pg-pay") == delegation
+    pay = frozenset({"pg-pay"})
+    agents = (Actor("ci-runner", scope=pay), Actor("sql-agent", scope=pay))
+    assert await service.authorize_connect(replace(ALICE, actors=agents), "pg-pay") == delegation
     with pytest.raises(AccessNotAllowed):
         await service.authorize_connect(MALLORY, "pg-pay")
 

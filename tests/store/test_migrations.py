@@ -7,11 +7,12 @@ import asyncio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from store import Database, MigrationError, StoreError, current_revision, downgrade, upgrade
-from store.migrate import migrate_sync
+from store.migrate import alembic_config, migrate_sync
 from store.tables import PG_ONLY_INDEXES, metadata
 
 TABLES = {
@@ -28,7 +29,19 @@ TABLES = {
     "chat_message",
     "digest",
     "stored_key",
+    "scheduler_run",
+    "scheduler_mark",
+    "chat_notice",
+    "revoked_subject",
+    "revoked_token",
 }
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_the_migrations_have_exactly_one_head() -> None:
+    """Every migration chains onto the one before it: alembic sees a single head."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads == [HEAD]
 
 
 async def _tables(url: str) -> set[str]:
@@ -38,11 +51,11 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_upgrade_from_empty_creates_every_table(database_url: str) -> None:
-    """`upgrade(url)` on an empty database creates every table and records revision 0001."""
+    """`upgrade(url)` on an empty database creates every table and records the head revision."""
     assert await current_revision(database_url) is None
     await upgrade(database_url)
     assert await _tables(database_url) == TABLES | {"alembic_version"}
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
 
 
 async def test_downgrade_base_drops_everything_and_upgrade_again_works(database_url: str) -> None:
@@ -77,13 +90,13 @@ async def test_migrated_schema_matches_the_tables(database_url: str) -> None:
 async def test_concurrent_upgrades_do_not_race(database_url: str) -> None:
     """Replicas that start together and all migrate end with one schema, without errors."""
     await asyncio.gather(*(upgrade(database_url) for _ in range(3)))
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
 
 
 async def test_migrate_sync_works_inside_a_running_event_loop(database_url: str) -> None:
     """`migrate_sync` may be called from async code: it migrates on a worker thread's loop."""
     migrate_sync(database_url)
-    assert await current_revision(database_url) == "0001"
+    assert await current_revision(database_url) == HEAD
 
 
 async def test_upgrade_to_an_unknown_revision_is_a_migration_error(database_url: str) -> None:
