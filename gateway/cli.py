@@ -10,21 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
 from approvals import Identity, IdentityKind
-from gateway import cli_audit, cli_reviews
+from gateway import cli_access, cli_audit, cli_identity, cli_reviews
 from gateway.client import ClientError
 from gateway.config import Settings, load_settings, parse_duration, split_hostport
 from gateway.errors import AuthError, ConfigError, GatewayError, UsageError
 from gateway.runtime import Runtime, Service, open_runtime, say, serve
-from store import StoreError, migrate
+from store import DigestStore, SchedulerStore, StoreError, migrate
+
+if TYPE_CHECKING:
+    from scheduler import Scheduler
 
 __all__ = ["main"]
 
@@ -149,8 +153,18 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--kind", choices=[k.value for k in IdentityKind], default="person")
     create.set_defaults(func=cmd_token_create)
 
+    sched = sub.add_parser("scheduler", help="the scheduler alone (expiry, reminders, digests)")
+    sched.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    sched.set_defaults(func=cmd_scheduler)
+    run = sched.add_subparsers(dest="scheduler").add_parser("run", help="run one job now")
+    run.add_argument("job", choices=JOB_NAMES)
+    run.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_scheduler_run)
+
     cli_reviews.add_commands(sub)
+    cli_identity.add_commands(sub)
     cli_audit.add_commands(sub)
+    cli_access.add_commands(sub)
     return parser
 
 
@@ -164,7 +178,71 @@ def services_for(mode: str, runtime: Runtime) -> list[Service]:
     if mode in ("up", "bot"):
         api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
         services += chat_services(runtime, os.environ, api_url=api_url)
+    if mode == "up" and runtime.settings.scheduler.enabled:
+        scheduler = scheduler_for(runtime)
+
+        async def run_scheduler(_runtime: Runtime, stop: asyncio.Event) -> None:
+            await scheduler.run(stop)
+
+        services.append(run_scheduler)
     return services
+
+
+# -- the scheduler (the only place that imports scheduler/) -----------------------------------
+
+JOB_NAMES = ("expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest")
+
+
+def scheduler_for(runtime: Runtime) -> Scheduler:
+    """Wire scheduler/ from ``[scheduler]``: its jobs over this runtime's store and services."""
+    from scheduler import Jobs, Scheduler, SchedulerConfig  # noqa: PLC0415
+
+    s = runtime.settings.scheduler
+    config = SchedulerConfig(
+        interval=s.interval,
+        reminder_backoff=tuple(s.reminder_backoff),
+        expiry_notice=s.expiry_notice,
+        digest_day=s.digest_day,
+        digest_time=time.fromisoformat(s.digest_time),
+        digest_timezone=s.digest_timezone,
+        unused_after=s.unused_after,
+    )
+    store = SchedulerStore(runtime.database)
+    return Scheduler(Jobs(runtime.service, runtime.repository, store, config), store, say=say)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """``airlock scheduler``: run the jobs on their schedule until SIGINT/SIGTERM."""
+    settings = _settings(args)
+
+    async def run() -> None:
+        async with open_runtime(settings) as runtime:
+            say(f"airlock: store {_redact(settings.store.url)}")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await scheduler_for(runtime).run(stop)
+            say("airlock: stopped")
+
+    _run(run)
+    return 0
+
+
+def cmd_scheduler_run(args: argparse.Namespace) -> int:
+    """``airlock scheduler run JOB``: run one job now (under the same lock as the schedule)."""
+    settings = _settings(args)
+
+    async def run() -> int:
+        async with open_runtime(settings) as runtime:
+            done = await scheduler_for(runtime).run_job(args.job)
+        if not done.ran:
+            say(f"airlock: {args.job}: {done.summary}")
+            return 1
+        say(f"airlock: {args.job}: {done.summary} ({done.seconds:.2f}s)")
+        return 0
+
+    return asyncio.run(run())
 
 
 def chat_services(
@@ -227,6 +305,7 @@ def chat_services(
         verify_token=verify_token,
         slack=slack,
         say=say,
+        digests=DigestStore(runtime.repository),
     )
     runtime.routers.extend(parts.routers)
     return [_chat_service(run) for run in parts.services]

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from gateway.identity.token_cache import cached_token
+
 __all__ = ["ApiClient", "ClientError"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -21,9 +23,11 @@ class ClientError(Exception):
 
 class ApiClient:
     def __init__(self, url: str | None, token: str | None, *, timeout: float = 15.0) -> None:
+        token = token or cached_token()  # `airlock login`'s, when AIRLOCK_TOKEN is unset
         if not token:
             raise ClientError(
-                "set AIRLOCK_TOKEN to your token (airlock token create …)", "no_token"
+                "set AIRLOCK_TOKEN to your token (airlock token create …) or run `airlock login`",
+                "no_token",
             )
         self._http = httpx.Client(
             base_url=(url or DEFAULT_URL).rstrip("/"),

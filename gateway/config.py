@@ -16,15 +16,17 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from approvals import AccessMode, ApproverRule, Connection, Owners
+from approvals import AccessMode, ApproverRule, Connection, Escalation, Owners
 from gateway.errors import ConfigError
 
 __all__ = [
     "ConnectionConfig",
+    "SchedulerSettings",
     "Settings",
     "load_settings",
     "parse_duration",
@@ -90,9 +92,77 @@ class ChatSettings(_Section):
 
 
 class IdentitySettings(_Section):
+    """``[identity]``: the OIDC issuer whose tokens are accepted, token exchange, service
+    accounts, usage flushing (docs/identity.md)."""
+
     issuer: str | None = None
     audience: str = "airlock"
-    groups_claim: str = "groups"
+    groups_claim: str = "groups"  # a dotted path ("realm_access.roles") works too
+    subject_claim: str = "email"  # falls back to "sub" when absent or not verified
+    client_id: str | None = None  # `airlock login`'s OAuth client (default: audience)
+    login_scopes: list[str] = ["openid", "email", "profile"]
+    leeway: timedelta = timedelta(seconds=60)
+    jwks_min_refresh: timedelta = timedelta(seconds=10)
+    max_chain_depth: int = Field(default=4, ge=1, le=16)
+    exchange_ttl: timedelta = timedelta(hours=1)
+    service_token_ttl: timedelta = timedelta(hours=1)
+    usage_flush: timedelta = timedelta(seconds=30)
+
+    @field_validator(
+        "leeway", "jwks_min_refresh", "exchange_ttl", "service_token_ttl", "usage_flush",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+
+class SchedulerSettings(_Section):
+    """``[scheduler]`` (docs/scheduler.md): how often the jobs run, the reminder backoff, the
+    expiry notice, the weekly digest's day / time / time zone, what counts as unused."""
+
+    enabled: bool = True  # run the scheduler inside `airlock up`
+    interval: timedelta = timedelta(minutes=1)
+    reminder_backoff: list[timedelta] = [
+        timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=45)
+    ]  # fmt: skip
+    expiry_notice: timedelta = timedelta(days=1)
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str = "UTC"
+    unused_after: timedelta = timedelta(days=30)
+
+    @field_validator("interval", "expiry_notice", "unused_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("reminder_backoff", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [parse_duration(v) if isinstance(v, str | int | float) else v for v in value]
+        return value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class EscalationConfig(_Section):
+    """Where an unanswered review goes after its last reminder."""
+
+    channel: str | None = None
+    groups: list[str] = []
 
 
 class ApproversConfig(_Section):
@@ -129,6 +199,7 @@ class ConnectionConfig(_Section):
     max_grant: timedelta = timedelta(hours=8)
     idle_revoke_after: timedelta | None = None
     break_glass: bool = False
+    escalation: EscalationConfig | None = None
     guardrails: Literal["default", "none"] = "default"
     rules: list[dict[str, Any]] = []
     masking: MaskingConfig = MaskingConfig()
@@ -178,6 +249,9 @@ class ConnectionConfig(_Section):
             max_grant=self.max_grant,
             idle_revoke_after=self.idle_revoke_after,
             break_glass=self.break_glass,
+            escalation=Escalation(self.escalation.channel, frozenset(self.escalation.groups))
+            if self.escalation is not None
+            else None,
         )
 
 
@@ -200,6 +274,7 @@ class Settings(BaseSettings):
     listeners: ListenerSettings = ListenerSettings()
     chat: ChatSettings = ChatSettings()
     identity: IdentitySettings = IdentitySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     connections: list[ConnectionConfig] = []
     people: list[PersonConfig] = []
     signing_key: str | None = Field(default=None, repr=False)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.postgres import Deps, PostgresListener, build_targets
+from gateway.postgres.revocation import SessionGuard
 from gateway.runtime import Runtime, Service, say
 from store import AuditWriter
 
@@ -49,7 +50,14 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             tls=tls_context(settings),
             allow_plaintext=settings.listeners.allow_plaintext,
         )
-        listener = PostgresListener(deps, runtime.tokens, settings.listeners.postgres)
+        guard = SessionGuard(
+            runtime.service,
+            runtime.identity.authenticator,
+            runtime.identity.store,
+            runtime.metrics,
+            flush_every=settings.identity.usage_flush.total_seconds(),
+        )
+        listener = PostgresListener(deps, guard, settings.listeners.postgres)
         await listener.start()
         names = ", ".join(sorted(targets))
         say(f"airlock: PostgreSQL listener on {listener.host}:{listener.port} ({names})")

@@ -24,7 +24,14 @@ from gateway.api.app import create_app
 from gateway.api.context import ApiContext
 from gateway.config import Settings, split_hostport
 from gateway.errors import ConfigError
-from gateway.identity import SigningKey, TokenService, generate_key, load_key
+from gateway.identity import (
+    IdentityKit,
+    SigningKey,
+    TokenService,
+    generate_key,
+    load_key,
+    open_identity,
+)
 from gateway.metrics import Metrics
 from store import Database, SqlRepository, create_bus, keys, migrate
 
@@ -47,6 +54,7 @@ class Runtime:
     tokens: TokenService
     metrics: Metrics
     clock: SystemClock
+    identity: IdentityKit
     routers: list[APIRouter] = field(default_factory=list)
 
     def api_context(self) -> ApiContext:
@@ -58,6 +66,7 @@ class Runtime:
             tokens=self.tokens,
             metrics=self.metrics,
             clock=self.clock,
+            identity=self.identity,
         )
 
 
@@ -87,7 +96,10 @@ async def open_runtime(
         connections = {c.name: c.policy() for c in settings.connections}
         service = ApprovalService(repository, bus, clock, connections)
         tokens = TokenService(await signing_key(settings, database))
-        yield Runtime(settings, database, repository, service, tokens, Metrics(), clock)
+        async with open_identity(settings.identity, tokens, service, repository) as identity:
+            yield Runtime(
+                settings, database, repository, service, tokens, Metrics(), clock, identity
+            )
     finally:
         await bus.close()
         await database.close()

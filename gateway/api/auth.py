@@ -1,4 +1,5 @@
-"""Bearer-token authentication for every route of the HTTP API.
+"""Bearer-token authentication for every route of the HTTP API: gateway tokens and the OIDC
+issuer's tokens, checked against revocations (:class:`gateway.identity.Authenticator`).
 
 The scheme is declared with FastAPI's ``HTTPBearer`` so that OpenAPI documents it; the answer to
 a missing or refused token is ours (401, ``WWW-Authenticate: Bearer`` and a JSON ``code``).
@@ -14,13 +15,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from approvals import Identity
 from gateway.api.context import ApiContext
 from gateway.errors import AuthError
+from gateway.identity import Principal
 
-__all__ = ["Caller", "Context", "context"]
+__all__ = ["Caller", "CallerToken", "Context", "context"]
 
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="airlock",
-    description="a gateway token (`airlock token create`) or one from /oauth/token",
+    description="a gateway token (`airlock token create`, /oauth/token) or an OIDC token",
 )
 
 
@@ -32,19 +34,27 @@ def context(request: Request) -> ApiContext:
 Context = Annotated[ApiContext, Depends(context)]
 
 
-def caller(
+async def principal(
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Identity:
+) -> Principal:
+    """The verified, unrevoked token of the request: a gateway token (``airlock token
+    create``, ``/oauth/token``) or an access / ID token of the configured OIDC issuer."""
     if credentials is None or not credentials.credentials.strip():
         ctx.metrics.auth_failures.labels("http").inc()
         raise AuthError("an Authorization: Bearer <token> header is required")
     try:
-        identity, _claims = ctx.tokens.verify(credentials.credentials)
+        return await ctx.identity.authenticator.authenticate(credentials.credentials, edge="http")
     except AuthError:
         ctx.metrics.auth_failures.labels("http").inc()
         raise
-    return identity
+
+
+CallerToken = Annotated[Principal, Depends(principal)]
+
+
+def caller(token: CallerToken) -> Identity:
+    return token.identity
 
 
 Caller = Annotated[Identity, Depends(caller)]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from approvals import ApprovalService, Clock, Connection, Identity, Review
 from gateway.config import Settings
-from gateway.identity import TokenService
+from gateway.identity import IdentityKit, TokenService
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ class ApiContext:
     tokens: TokenService
     metrics: Metrics
     clock: Clock
+    identity: IdentityKit
 
     # -- who may do what ------------------------------------------------------------------
 

@@ -2,7 +2,12 @@
 
 Claims: ``iss``/``aud`` (both ``airlock`` unless configured), ``sub``, ``kind`` (person |
 service), ``groups``, ``email``, ``jti``, ``iat``, ``nbf``, ``exp`` and, for delegated tokens, the
-RFC 8693 ``act`` claim, nested outermost-first (the current actor is the outermost ``act``).
+RFC 8693 ``act`` claim, nested outermost-first (the current actor is the outermost ``act``); each
+``act`` carries the actor's ``kind``, ``groups`` and, for a scoped service account, ``scope``.
+
+``scope`` (RFC 8693 section 4.2: space-separated) lists the connections the token may reach at
+most; absent, the token is limited only by its identity's access. ``rests_on`` lists the ``jti``
+of every token this one was exchanged from, so that revoking any of them refuses this one too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from joserfc.jwk import ECKey, KeySet
 from approvals import Actor, Identity, IdentityKind, new_id
 from gateway.errors import ConfigError, TokenInvalid
 
-__all__ = ["SigningKey", "TokenService", "generate_key", "identity_from_claims", "load_key"]
+__all__ = [
+    "SigningKey",
+    "TokenService",
+    "generate_key",
+    "identity_from_claims",
+    "load_key",
+    "parse_scope",
+    "scope_text",
+]
 
 ALGORITHM = "ES256"
 LEEWAY_S = 30
@@ -66,6 +79,8 @@ def _act_claim(actors: tuple[Actor, ...]) -> dict[str, Any] | None:
         claim = {
             "sub": actor.subject,
             "kind": actor.kind.value,
+            **({"groups": sorted(actor.groups)} if actor.groups else {}),
+            **({"scope": scope_text(actor.scope)} if actor.scope is not None else {}),
             **({"act": claim} if claim else {}),
         }
     return claim
@@ -80,18 +95,37 @@ def _actors(act: Any) -> tuple[Actor, ...]:
             kind = IdentityKind(act.get("kind", IdentityKind.SERVICE.value))
         except ValueError as exc:
             raise TokenInvalid("unknown identity kind in the act claim") from exc
-        chain.append(Actor(act["sub"], kind))
+        groups = _strings(act.get("groups", []), "act groups")
+        chain.append(Actor(act["sub"], kind, frozenset(groups), parse_scope(act.get("scope"))))
         act = act.get("act")
     return tuple(reversed(chain))
 
 
+def _strings(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TokenInvalid(f"token {what} must be a list of strings")
+    return value
+
+
+def scope_text(scope: Iterable[str]) -> str:
+    """A scope as the claim carries it: space-separated, sorted."""
+    return " ".join(sorted(set(scope)))
+
+
+def parse_scope(value: Any) -> frozenset[str] | None:
+    """The ``scope`` claim (a space-separated string, or a list) as a set; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset(value.split())
+    return frozenset(_strings(value, "scope"))
+
+
 def identity_from_claims(claims: dict[str, Any]) -> Identity:
     subject = claims.get("sub")
-    groups = claims.get("groups", [])
     if not isinstance(subject, str) or not subject:
         raise TokenInvalid("token has no subject")
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        raise TokenInvalid("token groups must be a list of strings")
+    groups = _strings(claims.get("groups", []), "groups")
     try:
         kind = IdentityKind(claims.get("kind", IdentityKind.PERSON.value))
     except ValueError as exc:
@@ -103,6 +137,7 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
         groups=frozenset(groups),
         email=email if isinstance(email, str) else None,
         actors=_actors(claims.get("act")),
+        scope=parse_scope(claims.get("scope")),
     )
 
 
@@ -126,25 +161,47 @@ class TokenService:
         actors: tuple[Actor, ...] = (),
         now: float | None = None,
     ) -> str:
+        identity = Identity(subject, kind, frozenset(groups), email, actors)
+        return self.issue(identity, ttl=ttl, now=now)[0]
+
+    def issue(
+        self,
+        identity: Identity,
+        *,
+        ttl: timedelta,
+        not_after: float | None = None,
+        rests_on: Iterable[str] = (),
+        now: float | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Sign a token for ``identity`` (its chain as ``act``, its ``scope``); it expires after
+        ``ttl`` or at ``not_after``, whichever comes first. Returns the token and its claims."""
         issued = int(time.time() if now is None else now)
+        expires = issued + int(ttl.total_seconds())
+        if not_after is not None:
+            expires = min(expires, int(not_after))
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": subject,
-            "kind": kind.value,
-            "groups": sorted(set(groups)),
+            "sub": identity.subject,
+            "kind": identity.kind.value,
+            "groups": sorted(identity.groups),
             "jti": new_id(),
             "iat": issued,
             "nbf": issued,
-            "exp": issued + int(ttl.total_seconds()),
+            "exp": expires,
         }
-        if email:
-            claims["email"] = email
-        act = _act_claim(actors)
+        if identity.email:
+            claims["email"] = identity.email
+        act = _act_claim(identity.actors)
         if act:
             claims["act"] = act
+        if identity.scope is not None:
+            claims["scope"] = scope_text(identity.scope)
+        parents = sorted(set(rests_on))
+        if parents:
+            claims["rests_on"] = parents
         header = {"alg": ALGORITHM, "kid": self._key.kid, "typ": "JWT"}
-        return jwt.encode(header, claims, self._key.key, algorithms=[ALGORITHM])
+        return jwt.encode(header, claims, self._key.key, algorithms=[ALGORITHM]), claims
 
     def verify(self, token: str, *, now: float | None = None) -> tuple[Identity, dict[str, Any]]:
         """Check signature, issuer, audience and lifetime; return the identity and claims."""
