@@ -54,11 +54,21 @@ Cancel = Callable[[int, int], Awaitable[None]]
 
 
 def is_loopback(peer: object) -> bool:
+    """Whether a peer address (``writer.get_extra_info("peername")``) is this host."""
     host = peer[0] if isinstance(peer, tuple) and peer else peer
     try:
-        return ipaddress.ip_address(str(host)).is_loopback
+        address = ipaddress.ip_address(str(host))
     except ValueError:
         return isinstance(host, str) and host == ""  # a Unix socket has no address
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack listener
+    return address.is_loopback
+
+
+def _unencrypted_data(reader: asyncio.StreamReader, parser: pg.ClientParser) -> bool:
+    """Bytes that arrived behind an SSLRequest before the TLS handshake (CVE-2021-23214 class):
+    in the parser (read together with the request) or in the stream's buffer."""
+    return bool(parser.pending_bytes() or getattr(reader, "_buffer", b""))
 
 
 async def _event(
@@ -87,13 +97,15 @@ async def _startup(
         if event is None:
             return None, encrypted
         if isinstance(event, pg.SSLRequest) and tls is not None and not encrypted:
+            # Bytes sent in clear behind the SSLRequest are never read. They are looked for
+            # before the handshake: after it, the stream's buffer holds decrypted data.
+            if _unencrypted_data(reader, parser):
+                raise Refused("08P01", "received unencrypted data after SSL request")
             writer.write(pg.encode(pg.SSLResponse(accepted=True)))
             await writer.drain()
+            if _unencrypted_data(reader, parser):
+                raise Refused("08P01", "received unencrypted data after SSL request")
             await writer.start_tls(tls)
-            # Bytes sent in clear behind the SSLRequest (CVE-2021-23214 class) are never read:
-            # the stream's own buffer must be empty, and the parser refuses what it holds.
-            if getattr(reader, "_buffer", b""):
-                raise Refused("08P01", "data was sent before the TLS handshake")
             parser.encryption_accepted()
             encrypted = True
         elif isinstance(event, pg.SSLRequest | pg.GSSENCRequest):

@@ -12,17 +12,16 @@ same state — and the server side swaps that ErrorResponse for the refusal's ow
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
-from approvals import AuditEntry, Review, ReviewState
 from gateway import pgwire as pg
 from gateway.inspection import Action, Kind, Verdict, classify
-from gateway.postgres.context import Deps, Portal, Shared, refusal_error
-from gateway.postgres.tracker import Expect, Pending
+from gateway.postgres.airlock import ClientGone, hold
+from gateway.postgres.context import Deps, Shared, refusal_error
+from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
+from gateway.postgres.statements import Ambiguous
+from gateway.postgres.tracker import Definition, Expect, Pending, Portal
 
-__all__ = ["ClientSide"]
+__all__ = ["ClientGone", "ClientSide"]
 
 T = pg.FrontendTag
 INSPECT = frozenset(
@@ -30,12 +29,12 @@ INSPECT = frozenset(
 )
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
-_MARKER_PARSE = pg.encode(pg.Parse("", MARKER))
-_EFFECTS = frozenset({Kind.CONFIG, Kind.SESSION, Kind.PRIVILEGE})
-
-
-class ClientGone(Exception):
-    """The client closed its connection (or was cancelled) while a statement was held."""
+# A named statement: a failed Parse of a named statement leaves the client's unnamed statement
+# alone (a failed unnamed Parse would drop it), so the server keeps what the gateway tracks.
+_MARKER_PARSE = pg.encode(pg.Parse("airlock_refused", MARKER))
+_FLUSH = pg.encode(pg.Flush())
+# Backpressure: stop reading the client while the upstream is this far behind (COPY FROM).
+HIGH_WATER = 4 * 1024 * 1024
 
 
 class ClientSide:
@@ -45,15 +44,14 @@ class ClientSide:
         deps: Deps,
         reader: asyncio.StreamReader,
         parser: pg.ClientParser,
-        cancel_upstream: Callable[[], Awaitable[None]],
     ) -> None:
         self.s, self.deps, self.reader, self.parser = shared, deps, reader, parser
-        self.cancel_upstream = cancel_upstream
         self.swallow = False  # dropping the rest of a refused extended batch, up to Sync
         self.out: list[bytes | memoryview] = []
         self.closing = False
 
     async def run(self) -> None:
+        upstream = self.s.upstream
         while not self.closing:
             data = await self.reader.read(65536)
             if not data:
@@ -61,10 +59,13 @@ class ClientSide:
             self.parser.receive_data(data)
             await self.process()
             self.flush()
+            if upstream.transport.get_write_buffer_size() > HIGH_WATER:
+                await upstream.drain()
 
     def flush(self) -> None:
         if self.out:
-            self.s.upstream.writelines(self.out)
+            # One buffer, one send: uvloop's writelines sends each item on its own.
+            self.s.upstream.write(b"".join(self.out))
             self.out = []
 
     async def process(self) -> None:
@@ -85,8 +86,7 @@ class ClientSide:
     def _swallowed(self, frame: pg.Frame) -> None:
         if frame.tag == T.SYNC:
             self.swallow = False
-            self.out.append(frame.raw)
-            self.s.tracker.push(Pending(Expect.SYNC))
+            self._sync(frame)
         elif frame.tag == T.TERMINATE:
             self.out.append(frame.raw)
             self.closing = True
@@ -94,8 +94,7 @@ class ClientSide:
     async def _frame(self, frame: pg.Frame) -> None:
         tag = frame.tag
         if tag == T.SYNC:
-            self.s.tracker.push(Pending(Expect.SYNC))
-            self.out.append(frame.raw)
+            self._sync(frame)
             return
         if tag == T.TERMINATE:
             self.out.append(frame.raw)
@@ -124,7 +123,7 @@ class ClientSide:
         text = message.text
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         self.s.statements_seen += 1
-        copy_refusal = self._copy_out_refusal(text, verdict)
+        copy_refusal = self._copy_out_refusal(text)
         if copy_refusal is not None:
             self._refuse_simple(text, "block", copy_refusal, rule="masking/copy-out")
             return
@@ -137,25 +136,44 @@ class ClientSide:
             if error is not None:
                 self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
                 return
-        if verdict.kinds & _EFFECTS:
-            self.s.state = self.s.state.apply(classify(text, self.s.state))
-        self.s.tracker.push(
-            Pending(
-                Expect.QUERY,
-                text=text,
-                verdict=verdict.action.value,
-                rule=verdict.rule,
-                review_id=review_id,
-            )
+        pending = Pending(
+            Expect.QUERY,
+            text=text,
+            verdict=verdict.action.value,
+            rule=verdict.rule,
+            review_id=review_id,
         )
+        await self._forward(pending, frame, verdict.kinds & EFFECT_KINDS)
+
+    def _sync(self, frame: pg.Frame) -> None:
+        self.s.tracker.push(Pending(Expect.SYNC))
+        self.s.book.synced()
         self.out.append(frame.raw)
 
-    def _copy_out_refusal(self, text: str, verdict: Verdict) -> pg.ErrorResponse | None:
+    async def _forward(self, pending: Pending, frame: pg.Frame, effects: object) -> None:
+        """Forward a statement; one that may change the session state is waited for, so what
+        follows is classified in the state it leaves (see gateway.postgres.effects)."""
+        classification = classify(pending.text or "", self.s.state) if effects else None
+        if classification is None or not has_effects(classification):
+            self.s.tracker.push(pending)
+            self.out.append(frame.raw)
+            return
+        pending.after, done = after_statement(self.s, classification)
+        self.s.tracker.push(pending)
+        self.out.append(frame.raw)
+        if any(_is_copy(st.command) for st in classification.statements):
+            return  # COPY FROM STDIN needs the client's data: waiting would deadlock
+        if pending.expect is Expect.EXECUTE:
+            self.out.append(_FLUSH)  # the server holds extended results until Sync or Flush
+        self.flush()
+        await done.wait()
+
+    def _copy_out_refusal(self, text: str) -> pg.ErrorResponse | None:
         """COPY ... TO STDOUT cannot be masked: refused on connections that mask results."""
         if self.s.target.masking is None or "copy" not in text.lower():
             return None
         statements = classify(text, self.s.state).statements
-        if any(st.command == "CopyStmt" and Kind.READ in st.kinds for st in statements):
+        if any(_is_copy(st.command) and Kind.READ in st.kinds for st in statements):
             return refusal_error(
                 "42501",
                 f"COPY TO STDOUT is refused on {self.s.target.name}: its results are masked "
@@ -188,48 +206,61 @@ class ClientSide:
     # -- extended protocol ------------------------------------------------------------------
 
     def _parse(self, message: pg.Parse, frame: pg.Frame) -> None:
-        verdict = self.s.target.guardrails.evaluate(message.query, self.s.state)
-        if verdict.action is Action.BLOCK:
-            self._refuse_extended(message.query, "block", _blocked(verdict), rule=verdict.rule)
+        text = message.query
+        verdict = self.s.target.guardrails.evaluate(text, self.s.state)
+        copy_refusal = self._copy_out_refusal(text)
+        if copy_refusal is not None:
+            self._refuse_extended(text, "block", copy_refusal, rule="masking/copy-out")
             return
-        self.s.statements[message.name] = (message.query, verdict.action.value, verdict.rule)
-        self.s.described.pop(message.name, None)
-        self.s.tracker.push(Pending(Expect.PARSE, name=message.name))
+        if verdict.action is Action.BLOCK:
+            self._refuse_extended(text, "block", _blocked(verdict), rule=verdict.rule)
+            return
+        effects = bool(verdict.kinds & EFFECT_KINDS)
+        definition = Definition(text, verdict.action.value, verdict.rule, effects)
+        pending = Pending(Expect.PARSE, name=message.name, definition=definition)
+        self.s.book.parsing(pending)
+        self.s.tracker.push(pending)
         self.out.append(frame.raw)
 
     def _bind(self, message: pg.Bind, frame: pg.Frame) -> None:
-        if message.statement not in self.s.statements:
-            error = refusal_error("26000", f'prepared statement "{message.statement}" is unknown')
-            self._refuse_extended(f"<bind {message.statement}>", "block", error)
+        name = message.statement
+        found = self.s.book.lookup(name)
+        if found is None or isinstance(found, Ambiguous):
+            why = "is unknown" if found is None else "is being redefined: wait for its answer"
+            error = refusal_error("26000", f'prepared statement "{name}" {why}')
+            self._refuse_extended(f"<bind {name}>", "block", error)
             return
-        self.s.portals[message.portal] = Portal(
-            message.statement, message.params, message.result_formats
-        )
+        self.s.portals[message.portal] = Portal(found, message.params)
         self.s.tracker.push(Pending(Expect.BIND, name=message.portal))
         self.out.append(frame.raw)
 
     def _describe(self, message: pg.Describe, frame: pg.Frame) -> None:
-        expect = Expect.DESCRIBE_STATEMENT if message.kind == "S" else Expect.DESCRIBE_PORTAL
-        self.s.tracker.push(Pending(expect, name=message.name))
+        if message.kind == "S":
+            self.s.tracker.push(Pending(Expect.DESCRIBE_STATEMENT, name=message.name))
+        else:
+            portal = self.s.portals.get(message.name)
+            if portal is not None:
+                portal.described = True
+            self.s.tracker.push(Pending(Expect.DESCRIBE_PORTAL, name=message.name, portal=portal))
         self.out.append(frame.raw)
 
     def _close(self, message: pg.Close, frame: pg.Frame) -> None:
-        if message.kind == "S":
-            self.s.statements.pop(message.name, None)
-            self.s.described.pop(message.name, None)
+        pending = Pending(Expect.CLOSE, name=message.name, closes=message.kind == "S")
+        if pending.closes:
+            self.s.book.parsing(pending)
         else:
             self.s.portals.pop(message.name, None)
-        self.s.tracker.push(Pending(Expect.CLOSE, name=message.name))
+        self.s.tracker.push(pending)
         self.out.append(frame.raw)
 
     async def _execute(self, message: pg.Execute, frame: pg.Frame) -> None:
         portal = self.s.portals.get(message.portal)
-        found = self.s.statements.get(portal.statement) if portal else None
-        if portal is None or found is None:
+        if portal is None:
             missing = refusal_error("34000", f'portal "{message.portal}" does not exist')
             self._refuse_extended(f"<execute {message.portal}>", "block", missing)
             return
-        text, action, rule = found
+        statement = portal.statement
+        text, action, rule = statement.text, statement.verdict, statement.rule
         self.s.statements_seen += 1
         review_id = None
         if action == Action.HOLD.value:
@@ -238,21 +269,23 @@ class ClientSide:
             if error is not None:
                 self._refuse_extended(text, "denied", error, rule=rule, review_id=review_id)
                 return
-        if self.s.target.masking is not None and portal.plan is None:
-            # Masking needs the result's columns: ask the server, keep the answer to ourselves.
-            self.s.tracker.push(Pending(Expect.DESCRIBE_PORTAL, name=message.portal, internal=True))
-            self.out.append(pg.encode(pg.Describe("P", message.portal)))
-        self.s.tracker.push(
-            Pending(
-                Expect.EXECUTE,
-                name=message.portal,
-                text=text,
-                verdict=action,
-                rule=rule,
-                review_id=review_id,
+        if self.s.target.masking is not None and portal.plan is None and not portal.described:
+            # Masking needs the result's columns: ask the server, keep the answer to ourselves
+            # (libpq describes every portal itself; asyncpg describes only the statement).
+            self.s.tracker.push(
+                Pending(Expect.DESCRIBE_PORTAL, name=message.portal, internal=True, portal=portal)
             )
+            self.out.append(pg.encode(pg.Describe("P", message.portal)))
+        pending = Pending(
+            Expect.EXECUTE,
+            name=message.portal,
+            text=text,
+            verdict=action,
+            rule=rule,
+            review_id=review_id,
+            portal=portal,
         )
-        self.out.append(frame.raw)
+        await self._forward(pending, frame, statement.effects)
 
     def _refuse_extended(
         self,
@@ -286,107 +319,21 @@ class ClientSide:
         review_id: str | None,
         error: pg.ErrorResponse,
     ) -> None:
-        self.deps.audit.submit(
-            AuditEntry(
-                action="statement",
-                actor=self.s.identity,
-                target=self.s.id,
-                outcome=outcome,
-                at=self.deps.service.clock.now(),
-                connection=self.s.target.name,
-                details={
-                    "statement": text,
-                    "rule": rule,
-                    "review_id": review_id,
-                    "sqlstate": error.sqlstate,
-                    "error": error.message,
-                },
-            )
-        )
+        assert self.s.log is not None
+        self.s.log.add(
+            text, outcome, outcome, rule=rule, review_id=review_id, sqlstate=error.sqlstate,
+            error=error.message, urgent=True,
+        )  # fmt: skip
         self.deps.metrics.statements.labels("postgres", outcome).inc()
 
     # -- the airlock ------------------------------------------------------------------------
 
     async def _hold(
         self, text: str, verdict: Verdict, params: tuple[bytes | None, ...]
-    ) -> tuple[str | None, pg.ErrorResponse | None]:
-        """Hold a statement for review; returns the review id and, unless approved, the error."""
+    ) -> tuple[str, pg.ErrorResponse | None]:
+        """Send what came before upstream, then hold the statement (see postgres.airlock)."""
         self.flush()
-        shown = text if not params else f"{text}\n-- parameters: {_params(params)}"
-        review = await self.deps.service.hold_statement(
-            self.s.identity,
-            self.s.target.name,
-            shown,
-            risk=verdict.risk,
-            rule=verdict.rule,
-            session_id=self.s.id,
-        )
-        self.s.held += 1
-        conn = self.deps.service.connection(self.s.target.name)
-        where = conn.approvers.channel or "the approvers"
-        notice = pg.NoticeResponse.build(
-            "NOTICE",
-            "01000",
-            f"held for approval: review {review.id} posted to {where}, waiting up to "
-            f"{_human(conn.review_timeout)} ({verdict.reason})",
-        )
-        self.s.client.write(pg.encode(notice))
-        self.s.holding = review.id
-        self.s.cancel_hold.clear()
-        try:
-            final, why = await self._wait(review.id)
-        finally:
-            self.s.holding = None
-        self.deps.metrics.hold_seconds.observe(
-            (self.deps.service.clock.now() - review.created_at).total_seconds()
-        )
-        if why == "gone":
-            raise ClientGone
-        if why == "cancelled" or final is None:
-            return review.id, refusal_error("57014", "canceling statement due to user request")
-        if final.state is ReviewState.APPROVED:
-            return review.id, None
-        if final.state is ReviewState.DENIED:
-            deciding = final.deciding
-            who = deciding.approver.subject if deciding else "an approver"
-            reason = deciding.reason if deciding and deciding.reason else "no reason given"
-            return review.id, refusal_error(
-                "42501", f"denied by {who}: {reason}", detail=f"review {review.id}"
-            )
-        return review.id, refusal_error(
-            "57014",
-            f"review {review.id} was {final.state.value}: nobody decided within "
-            f"{_human(conn.review_timeout)}",
-        )
-
-    async def _wait(self, review_id: str) -> tuple[Review | None, str]:
-        decision = asyncio.create_task(self.deps.service.await_decision(review_id))
-        gone = asyncio.create_task(self._client_left())
-        cancel = asyncio.create_task(self.s.cancel_hold.wait())
-        try:
-            await asyncio.wait({decision, gone, cancel}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (gone, cancel):
-                task.cancel()
-            # The reader must be free again before the relay reads from it.
-            await asyncio.gather(gone, cancel, return_exceptions=True)
-        if decision.done():
-            return decision.result(), "decided"
-        decision.cancel()
-        why = "gone" if gone.done() and not gone.cancelled() else "cancelled"
-        with contextlib.suppress(Exception):
-            final = await self.deps.service.cancel(review_id, self.s.identity)
-            if final.state is ReviewState.APPROVED and why == "cancelled":
-                return final, "decided"
-        return None, why
-
-    async def _client_left(self) -> None:
-        """Buffer what the client sends while its statement is held; return at end of stream."""
-        while True:
-            data = await self.reader.read(65536)
-            if not data:
-                return
-            self.parser.receive_data(data)
+        return await hold(self.s, self.deps, (self.reader, self.parser), text, verdict, params)
 
 
 def _blocked(verdict: Verdict) -> pg.ErrorResponse:
@@ -397,21 +344,5 @@ def _blocked(verdict: Verdict) -> pg.ErrorResponse:
     )
 
 
-def _params(params: tuple[bytes | None, ...]) -> str:
-    shown = []
-    for value in params[:20]:
-        if value is None:
-            shown.append("NULL")
-        else:
-            text = value[:200].decode("utf-8", "replace")
-            shown.append(repr(text))
-    return ", ".join(shown) + (" …" if len(params) > 20 else "")
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0 and seconds >= 3600:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0 and seconds >= 60:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
+def _is_copy(command: str) -> bool:
+    return command.removesuffix("Stmt") == "Copy"  # pglast's node name, with or without "Stmt"

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from approvals import ApprovalService, Delegation, Identity
 from gateway import pgwire as pg
 from gateway.inspection import SessionState
-from gateway.masking import MaskTally, RowPlan
+from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
+from gateway.postgres.statement_log import StatementLog
+from gateway.postgres.statements import StatementBook
 from gateway.postgres.target import Target
-from gateway.postgres.tracker import ResponseTracker
+from gateway.postgres.tracker import Portal, ResponseTracker
 from store import AuditWriter, SqlRepository
 
 __all__ = ["Deps", "Portal", "Shared", "refusal_error"]
@@ -32,14 +34,6 @@ class Deps:
 
 
 @dataclass
-class Portal:
-    statement: str
-    params: tuple[bytes | None, ...]
-    result_formats: tuple[int, ...]
-    plan: RowPlan | None = None
-
-
-@dataclass
 class Shared:
     """Per-session state: who, where, what is prepared, what is in flight."""
 
@@ -51,13 +45,9 @@ class Shared:
     upstream: asyncio.StreamWriter
     state: SessionState = field(default_factory=SessionState)
     tracker: ResponseTracker = field(default_factory=ResponseTracker)
-    # statement name -> (text, verdict action, rule); portal name -> Portal
-    statements: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    book: StatementBook = field(default_factory=StatementBook)  # prepared statement names
     portals: dict[str, Portal] = field(default_factory=dict)
-    # statement name -> RowDescription fields from Describe('S')
-    described: dict[str, tuple[pg.FieldDescription, ...]] = field(default_factory=dict)
     query_plan: RowPlan | None = None
-    tally: MaskTally = field(default_factory=MaskTally)
     statements_seen: int = 0
     held: int = 0
     refused: int = 0
@@ -65,7 +55,10 @@ class Shared:
     bytes_out: int = 0
     masked_total: dict[str, int] = field(default_factory=dict)
     cancel_hold: asyncio.Event = field(default_factory=asyncio.Event)
-    holding: str | None = None
+    holding: str | None = None  # the review id ("" while it is being opened) of a held statement
+    # (table OID, attribute number) -> real names of the columns masking rules name
+    catalog: CatalogNames | None = None
+    log: StatementLog | None = None  # set by the listener once the session is accepted
 
 
 def refusal_error(sqlstate: str, message: str, detail: str | None = None) -> pg.ErrorResponse:

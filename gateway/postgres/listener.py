@@ -14,54 +14,65 @@ import hmac
 import logging
 import secrets
 import struct
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from approvals import AccessNotAllowed, ApprovalError, Delegation, Identity, new_id
 from gateway import pgwire as pg
 from gateway.config import split_hostport
-from gateway.errors import AuthError
-from gateway.identity import TokenService
+from gateway.masking import CatalogNames
 from gateway.postgres.accept import Accepted, Refused, accept_client
-from gateway.postgres.client_side import ClientGone, ClientSide
+from gateway.postgres.catalog import column_names
+from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
+from gateway.postgres.relay import SHUTDOWN, LiveSession, fatal, hello, pump
+from gateway.postgres.revocation import SessionGuard
 from gateway.postgres.server_side import ServerSide
+from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
 from store import SessionRecord
 
 __all__ = ["PostgresListener"]
 
 log = logging.getLogger("airlock.postgres")
-
-
-@dataclass
-class _Live:
-    secret: int
-    shared: Shared
-    upstream_key: tuple[int, int]
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+# On close, relaying sessions are ended (FATAL 57P01) and get this long to record their end.
+CLOSE_GRACE_S = 5.0
 
 
 class PostgresListener:
-    def __init__(self, deps: Deps, tokens: TokenService, listen: str) -> None:
-        self.deps, self.tokens = deps, tokens
+    def __init__(self, deps: Deps, guard: SessionGuard, listen: str) -> None:
+        self.deps, self.guard = deps, guard  # guard: tokens, revocations, usage (revocation.py)
         self.host, self.port = split_hostport(listen)
-        self.live: dict[int, _Live] = {}
+        self.live: dict[int, LiveSession] = {}
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> asyncio.Server:
+        self._watcher = asyncio.create_task(self.guard.run())
         self._server = await asyncio.start_server(self._client, self.host, self.port)
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
         return self._server
 
     async def close(self) -> None:
+        """Stop accepting; end relaying sessions (they record their end), then the rest."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        for live in list(self.live.values()):
+            live.end(*SHUTDOWN)
+        handlers = list(self._handlers)
+        if handlers:
+            relaying = {live.handler for live in self.live.values()}
+            for task in handlers:
+                if task not in relaying:
+                    task.cancel()
+            _, pending = await asyncio.wait(handlers, timeout=CLOSE_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -71,6 +82,12 @@ class PostgresListener:
         self._handlers.add(task)
         try:
             await self._session(reader, writer)
+        except asyncio.CancelledError:
+            # The listener is closing. End quietly: Python 3.11's start_server logs an error
+            # for a handler task that ends cancelled.
+            pass
+        except OSError as exc:  # the client reset the connection, or its TLS handshake failed
+            log.info("postgres session ended: %s", exc)
         except Exception:
             log.exception("postgres session failed")
         finally:
@@ -80,14 +97,6 @@ class PostgresListener:
                 await writer.wait_closed()
 
     # -- start-up ------------------------------------------------------------------------
-
-    async def _authenticate(self, password: str) -> Identity:
-        try:
-            identity, _claims = self.tokens.verify(password)
-        except AuthError as exc:
-            self.deps.metrics.auth_failures.labels("postgres").inc()
-            raise Refused("28P01", f"password authentication failed: {exc.message}") from exc
-        return identity
 
     async def _authorize(self, identity: Identity, connection: str) -> Delegation | None:
         try:
@@ -121,7 +130,7 @@ class PostgresListener:
                 targets=self.deps.targets,
                 tls=self.deps.tls,
                 allow_plaintext=self.deps.allow_plaintext,
-                authenticate=self._authenticate,
+                authenticate=self.guard.authenticate,
                 authorize=self._authorize,
                 cancel=self._cancel,
             )
@@ -130,22 +139,29 @@ class PostgresListener:
             upstream = await connect_upstream(
                 accepted.target.config, accepted.database, accepted.params
             )
-        except Refused as exc:
-            await _fatal(writer, exc.sqlstate, exc.message)
-            return
-        except UpstreamError as exc:
-            await _fatal(writer, exc.sqlstate, exc.message)
+        except (Refused, UpstreamError) as exc:
+            await fatal(writer, exc.sqlstate, exc.message)
             return
         except pg.PgWireError as exc:
-            await _fatal(writer, getattr(exc, "sqlstate", "08P01"), str(exc))
+            await fatal(writer, getattr(exc, "sqlstate", "08P01"), str(exc))
             return
         except TimeoutError:
-            await _fatal(writer, "08P01", "the start-up took too long")
+            await fatal(writer, "08P01", "the start-up took too long")
             return
         try:
-            await self._relay(accepted, upstream, reader, writer)
+            catalog = await self._catalog(accepted, upstream)
+            await self._relay(accepted, upstream, catalog, reader, writer)
+        except (UpstreamError, TimeoutError) as exc:
+            await fatal(writer, "08006", f"the upstream server failed: {exc}")
         finally:
             upstream.close()
+
+    async def _catalog(self, accepted: Accepted, upstream: Upstream) -> CatalogNames | None:
+        """On a connection that masks: the real names of the columns its rules name."""
+        masking = accepted.target.masking
+        if masking is None:
+            return None
+        return await column_names(upstream, (rule.split(".")[-1] for rule in masking.columns))
 
     # -- relay ---------------------------------------------------------------------------
 
@@ -159,6 +175,7 @@ class PostgresListener:
         self,
         accepted: Accepted,
         upstream: Upstream,
+        catalog: CatalogNames | None,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
@@ -170,41 +187,54 @@ class PostgresListener:
             delegation=accepted.delegation,
             client=writer,
             upstream=upstream.writer,
+            catalog=catalog,
         )
-        hello = [pg.encode(pg.AuthenticationOk())]
-        hello += [pg.encode(pg.ParameterStatus(k, v)) for k, v in upstream.parameters.items()]
-        hello.append(pg.encode(pg.BackendKeyData(pid, secret)))
-        hello.append(pg.encode(pg.ReadyForQuery(upstream.status)))  # type: ignore[arg-type]
-        writer.writelines(hello)
+        shared.log = StatementLog(
+            self.deps.audit, accepted.identity, shared.id, accepted.target.name
+        )
         scs = upstream.parameters.get("standard_conforming_strings", "on") == "on"
         shared.state = type(shared.state)(standard_conforming_strings=scs)
-        live = _Live(secret, shared, (upstream.process_id, upstream.secret_key))
+        await self._record_start(shared, writer.get_extra_info("peername"))
+        writer.writelines(hello(upstream, pid, secret))
+        live = LiveSession(secret, shared, (upstream.process_id, upstream.secret_key))
         self.live[pid] = live
-        started = datetime.now(UTC)
-        peer = writer.get_extra_info("peername")
-        await self._record_start(shared, started, peer)
+        expiry = self._expire_at(live)
         self.deps.metrics.sessions.labels("postgres").inc()
-        client = ClientSide(
-            shared, self.deps, reader, accepted.parser, lambda: self._cancel(pid, secret)
-        )
+        client = ClientSide(shared, self.deps, reader, accepted.parser)
         server = ServerSide(shared, self.deps, upstream.reader, upstream.parser)
-        outcome = "closed"
+        outcome = "error"
         try:
-            outcome = await _pump(client, server, writer)
+            await self.guard.attach(pid, live)
+            outcome = await pump(client, server, writer, live)
         finally:
             self.live.pop(pid, None)
+            await self.guard.detach(pid)
+            if expiry is not None:
+                expiry.cancel()
             self.deps.metrics.sessions.labels("postgres").dec()
             server.audit_finished()
+            shared.log.flush()
             await self._record_end(shared, outcome)
 
-    async def _record_start(self, shared: Shared, started: datetime, peer: object) -> None:
+    def _expire_at(self, live: LiveSession) -> asyncio.TimerHandle | None:
+        """A session resting on a delegation ends when the delegation expires."""
+        delegation = live.shared.delegation
+        if delegation is None:
+            return None
+        left = (delegation.expires_at - self.deps.service.clock.now()).total_seconds()
+        message = _ended(live.shared, "expired")
+        return asyncio.get_running_loop().call_later(
+            max(left, 0), live.end, "expired", "57P01", message
+        )
+
+    async def _record_start(self, shared: Shared, peer: object) -> None:
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
         await self.deps.repository.start_session(
             SessionRecord(
                 id=shared.id,
                 identity=shared.identity,
                 connection=shared.target.name,
-                started_at=started,
+                started_at=datetime.now(UTC),
                 client_addr=address,
                 stats={"delegation": shared.delegation.id if shared.delegation else None},
             )
@@ -229,40 +259,7 @@ class PostgresListener:
             log.exception("could not record the end of session %s", shared.id)
 
 
-async def _pump(client: ClientSide, server: ServerSide, writer: asyncio.StreamWriter) -> str:
-    """Run both directions until one ends; returns how the session ended."""
-    up = asyncio.create_task(client.run())
-    down = asyncio.create_task(server.run())
-    done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-    outcome = "closed"
-    for task in done:
-        exc = task.exception()
-        if isinstance(exc, pg.PgWireError):
-            outcome = "protocol_error"
-            await _fatal(writer, getattr(exc, "sqlstate", "08P01"), str(exc))
-        elif isinstance(exc, ClientGone):
-            outcome = "client_gone"
-        elif isinstance(exc, ConnectionError):
-            outcome = "connection_lost"
-        elif exc is not None:
-            outcome = "error"
-            log.error("postgres session ended by an error", exc_info=exc)
-    if up in done and down not in done:
-        client.flush()
-        if not client.closing:  # the client left without Terminate: end the upstream session
-            client.s.upstream.write(pg.encode(pg.Terminate()))
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await down  # let the server finish its answer to Terminate
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    return outcome
-
-
-async def _fatal(writer: asyncio.StreamWriter, sqlstate: str, message: str) -> None:
-    if writer.is_closing():
-        return
-    with contextlib.suppress(Exception):
-        writer.write(pg.encode(pg.ErrorResponse.build("FATAL", sqlstate, message)))
-        await writer.drain()
+def _ended(shared: Shared, what: str) -> str:
+    delegation = shared.delegation
+    which = f"delegation {delegation.id}" if delegation is not None else "access"
+    return f"terminating connection: {which} to {shared.target.name} {what}"

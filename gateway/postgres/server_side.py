@@ -7,14 +7,17 @@ split out (docs 55.7, "Message Formats"). DataRows are read only on connections 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from time import perf_counter
+from typing import Any
 
-from approvals import AuditEntry
 from gateway import pgwire as pg
 from gateway.masking import ColumnDescription, MaskTally, RowPlan
 from gateway.postgres.context import Deps, Shared
+from gateway.postgres.effects import named_statement
+from gateway.postgres.textmask import TextMask
 from gateway.postgres.tracker import Expect, Pending
 
 __all__ = ["ServerSide"]
@@ -35,7 +38,15 @@ BASE = frozenset(
         B.PORTAL_SUSPENDED,
     }
 )
-WITH_ROWS = BASE | {B.DATA_ROW}
+# Connections that mask also read DataRows, the free text of errors, notices and notifications,
+# and COPY OUT (which cannot be masked: client_side refuses it, this is the backstop).
+MASKED = BASE | {
+    B.DATA_ROW,
+    B.NOTICE_RESPONSE,
+    B.NOTIFICATION_RESPONSE,
+    B.COPY_OUT_RESPONSE,
+    B.COPY_BOTH_RESPONSE,
+}
 # Backpressure: stop reading the server while the client is this far behind.
 HIGH_WATER = 4 * 1024 * 1024
 
@@ -45,8 +56,10 @@ class ServerSide:
         self, shared: Shared, deps: Deps, reader: asyncio.StreamReader, parser: pg.ServerParser
     ) -> None:
         self.s, self.deps, self.reader, self.parser = shared, deps, reader, parser
-        self.inspect = WITH_ROWS if shared.target.masking is not None else BASE
+        self.inspect = MASKED if shared.target.masking is not None else BASE
+        self.text_mask = TextMask(shared.target.masking) if shared.target.masking else None
         self.out: list[bytes | memoryview] = []
+        self._counters: dict[str, Any] = {}
 
     async def run(self) -> None:
         client = self.s.client
@@ -58,18 +71,22 @@ class ServerSide:
             self.process()
             if self.out:
                 self.s.bytes_out += sum(len(chunk) for chunk in self.out)
-                client.writelines(self.out)
+                client.write(b"".join(self.out))  # one send, not one per message
                 self.out = []
             self.audit_finished()
             if client.transport.get_write_buffer_size() > HIGH_WATER:
                 await client.drain()
 
     def process(self) -> None:
-        parser, out = self.parser, self.out
+        parser, out, tracker = self.parser, self.out, self.s.tracker
         while True:
             run = parser.take_run(self.inspect)
             if run:
                 out.append(run)
+                # A run stops at every CommandComplete: it belongs to one statement.
+                head = tracker.head
+                if head is not None:
+                    head.bytes += len(run)
             frame = parser.next_frame()
             if isinstance(frame, pg.NeedData):
                 return
@@ -80,7 +97,9 @@ class ServerSide:
         if tag == B.DATA_ROW:
             self.out.append(self._mask(frame))
         elif tag == B.READY_FOR_QUERY:
-            tracker.ready()
+            skipped = tracker.ready()
+            if skipped:
+                self._settle(skipped, "skipped")
             self.s.query_plan = None
             status = chr(frame.body[0]) if len(frame.body) else "I"
             if (status != "I") != self.s.state.in_transaction:
@@ -108,8 +127,14 @@ class ServerSide:
         elif tag == B.PORTAL_SUSPENDED:
             tracker.portal_suspended()
             self.out.append(frame.raw)
+        elif tag in (B.NOTICE_RESPONSE, B.NOTIFICATION_RESPONSE):
+            self.out.append(self._masked_text(frame))
+        elif tag in (B.COPY_OUT_RESPONSE, B.COPY_BOTH_RESPONSE):
+            raise pg.ProtocolError("COPY output cannot be masked; the session was ended")
         else:  # ParseComplete, BindComplete, CloseComplete
-            tracker.simple_reply()
+            item = tracker.simple_reply()
+            if item is not None and (item.definition is not None or item.closes):
+                self._settle((item,), "ok")
             self.out.append(frame.raw)
 
     def _error(self, frame: pg.Frame) -> None:
@@ -118,9 +143,25 @@ class ServerSide:
         assert isinstance(message, pg.ErrorResponse)
         if head is not None and head.refusal is not None:
             self.out.append(pg.encode(head.refusal))
+        elif self.text_mask is not None:
+            self.out.append(self.text_mask.message(message, frame.raw))
         else:
             self.out.append(frame.raw)
-        self.s.tracker.error(message.sqlstate)
+        if head is not None and head.definition is not None:
+            self._settle((head,), "failed")
+        self._settle(self.s.tracker.error(message.sqlstate), "skipped")
+
+    def _settle(self, items: Iterable[Pending], outcome: str) -> None:
+        """Parses and Closes of statements the server answered, refused or skipped."""
+        for item in items:
+            if item.definition is not None or item.closes:
+                named_statement(self.s, self.s.book.resolved(item, outcome))
+
+    def _masked_text(self, frame: pg.Frame) -> bytes | memoryview:
+        assert self.text_mask is not None
+        message = self.parser.decode(frame)
+        assert isinstance(message, pg.NoticeResponse | pg.NotificationResponse)
+        return self.text_mask.message(message, frame.raw)
 
     def _parameter(self, frame: pg.Frame) -> None:
         message = self.parser.decode(frame)
@@ -132,49 +173,50 @@ class ServerSide:
         self.out.append(frame.raw)
 
     def _row_description(self, frame: pg.Frame) -> None:
-        message = self.parser.decode(frame)
-        assert isinstance(message, pg.RowDescription)
         head = self.s.tracker.head
-        forward = True
-        if head is not None and head.expect is Expect.DESCRIBE_STATEMENT:
-            self.s.described[head.name] = message.fields
+        expect = head.expect if head is not None else None
+        if expect is Expect.DESCRIBE_STATEMENT:
             self.s.tracker.simple_reply()
-        elif head is not None and head.expect is Expect.DESCRIBE_PORTAL:
-            portal = self.s.portals.get(head.name)
-            if portal is not None:
-                portal.plan = self._plan(message.fields)
-            forward = not head.internal
+            self.out.append(frame.raw)
+        elif expect is Expect.DESCRIBE_PORTAL:
+            assert head is not None
+            if head.portal is not None and self.text_mask is not None:
+                head.portal.plan = self._plan(frame)
+            if not head.internal:
+                self.out.append(frame.raw)
             self.s.tracker.simple_reply()
         else:
-            self.s.query_plan = self._plan(message.fields)
-        if forward:
+            if self.text_mask is not None:  # only a connection that masks reads the columns
+                self.s.query_plan = self._plan(frame)
             self.out.append(frame.raw)
 
-    def _plan(self, fields: tuple[pg.FieldDescription, ...]) -> RowPlan | None:
+    def _plan(self, frame: pg.Frame) -> RowPlan | None:
         policy = self.s.target.masking
         if policy is None:
             return None
+        message = self.parser.decode(frame)
+        assert isinstance(message, pg.RowDescription)
         columns = [
             ColumnDescription(f.name, f.table_oid, f.column_attr, f.type_oid, f.format)
-            for f in fields
+            for f in message.fields
         ]
-        return policy.plan(columns)
-
-    def _current_plan(self) -> RowPlan | None:
-        head = self.s.tracker.head
-        if head is not None and head.expect is Expect.EXECUTE:
-            portal = self.s.portals.get(head.name)
-            return portal.plan if portal is not None else None
-        return self.s.query_plan
+        return policy.plan(columns, self.s.catalog)
 
     def _mask(self, frame: pg.Frame) -> bytes | memoryview:
-        plan = self._current_plan()
-        if plan is None:
+        head = self.s.tracker.head
+        if head is not None and head.expect is Expect.EXECUTE:
+            plan = head.portal.plan if head.portal is not None else None
+        else:
+            plan = self.s.query_plan
+        if plan is None or head is None:
             # Rows whose columns the gateway does not know cannot be masked: fail closed.
             raise pg.ProtocolError("a result arrived without a row description; session ended")
+        head.bytes += len(frame.raw)
         if plan.is_noop:
             return frame.raw
-        rewritten = plan.rewrite_datarow(bytes(frame.body), self.s.tally)
+        if head.tally is None:
+            head.tally = MaskTally()
+        rewritten = plan.rewrite_datarow(bytes(frame.body), head.tally)
         return frame.raw if rewritten is None else rewritten
 
     def audit_finished(self) -> None:
@@ -183,6 +225,8 @@ class ServerSide:
             return
         now = datetime.now(UTC)
         for pending in finished:
+            if pending.after is not None:
+                pending.after(pending)
             self._audit(pending, now)
 
     def _audit(self, pending: Pending, now: datetime) -> None:
@@ -190,35 +234,30 @@ class ServerSide:
         outcome = (
             pending.verdict if pending.refusal is not None else ("error" if pending.error else "ok")
         )
-        details: dict[str, object] = {
-            "statement": pending.text,
-            "verdict": pending.verdict,
-            "rule": pending.rule,
-            "review_id": pending.review_id,
-            "rows": pending.rows,
-            "duration_ms": round((perf_counter() - pending.started) * 1000, 3),
-        }
-        if pending.error and pending.refusal is None:
-            details["sqlstate"] = pending.error
-        if pending.refusal is not None:
-            details["sqlstate"] = pending.refusal.sqlstate
-            details["error"] = pending.refusal.message
-        masked = self.s.tally.counts()
+        refusal = pending.refusal
+        counted: dict[str, int] | None = None
+        masked = pending.tally.counts() if pending.tally is not None else None
         if masked:
             counted = {**masked.columns, **masked.detectors}
-            details["masked"] = counted
             for name, count in counted.items():
                 self.s.masked_total[name] = self.s.masked_total.get(name, 0) + count
-            self.s.tally = MaskTally()
-        self.deps.audit.submit(
-            AuditEntry(
-                action="statement",
-                actor=self.s.identity,
-                target=self.s.id,
-                outcome=outcome,
-                at=now,
-                connection=self.s.target.name,
-                details=details,
-            )
+        assert self.s.log is not None
+        self.s.log.add(
+            pending.text,
+            outcome,
+            pending.verdict,
+            rule=pending.rule,
+            review_id=pending.review_id,
+            rows=pending.rows,
+            size=pending.bytes,
+            duration_us=int((perf_counter() - pending.started) * 1e6),
+            sqlstate=refusal.sqlstate if refusal is not None else pending.error,
+            error=refusal.message if refusal is not None else None,
+            masked=counted,
+            urgent=refusal is not None or pending.review_id is not None,
         )
-        self.deps.metrics.statements.labels("postgres", pending.verdict).inc()
+        counter = self._counters.get(pending.verdict)
+        if counter is None:  # labels() costs more than the increment: keep the children
+            counter = self.deps.metrics.statements.labels("postgres", pending.verdict)
+            self._counters[pending.verdict] = counter
+        counter.inc()

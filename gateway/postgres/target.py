@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.config import ConnectionConfig
-from gateway.inspection import Guardrails
-from gateway.masking import MaskingPolicy
+from gateway.errors import ConfigError
+from gateway.inspection import Guardrails, RuleError
+from gateway.masking import MaskingError, MaskingPolicy
 
 __all__ = ["Target", "build_targets"]
 
@@ -23,14 +24,17 @@ class Target:
 
 
 def build_targets(connections: list[ConnectionConfig]) -> dict[str, Target]:
-    """One Target per postgres connection; bad rules or masking config raise at start-up."""
+    """One Target per postgres connection; bad rules or masking config raise ConfigError."""
     targets: dict[str, Target] = {}
     for conn in connections:
         if conn.type != "postgres":
             continue
-        guardrails = Guardrails.from_config(conn.guardrails, conn.rules)
-        masking = MaskingPolicy(
-            columns=tuple(conn.masking.columns), detectors=tuple(conn.masking.detectors)
-        )
+        try:
+            guardrails = Guardrails.from_config(conn.guardrails, conn.rules)
+            masking = MaskingPolicy(
+                columns=tuple(conn.masking.columns), detectors=tuple(conn.masking.detectors)
+            )
+        except (RuleError, MaskingError) as exc:
+            raise ConfigError(f"connection {conn.name}: {exc}") from exc
         targets[conn.name] = Target(conn, guardrails, None if masking.is_empty else masking)
     return targets

@@ -11,8 +11,9 @@ audit event). Rules:
 - CommandComplete, EmptyQueryResponse and PortalSuspended finish an Execute; inside a Query they
   finish one of its statements.
 - ErrorResponse finishes the head; in the extended protocol the server then skips to Sync, so
-  every expectation before the next Sync is dropped unanswered.
-- ReadyForQuery pops through the Sync or Query it answers.
+  every expectation before the next Sync (a simple Query too) is dropped unanswered.
+- ReadyForQuery pops through the Sync or Query it answers; statements still before it were
+  skipped by the server.
 
 Pure state, no I/O.
 """
@@ -20,14 +21,15 @@ Pure state, no I/O.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from time import perf_counter
 
 from gateway import pgwire as pg
-from gateway.masking import MaskTally
+from gateway.masking import MaskTally, RowPlan
 
-__all__ = ["Expect", "Pending", "ResponseTracker"]
+__all__ = ["Definition", "Expect", "Pending", "Portal", "ResponseTracker"]
 
 
 class Expect(Enum):
@@ -39,6 +41,28 @@ class Expect(Enum):
     CLOSE = "close"
     SYNC = "sync"
     QUERY = "query"
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A prepared statement's text and its verdict (allow | hold), taken at Parse; ``effects``
+    when running it may change the session state later statements are classified in."""
+
+    text: str
+    verdict: str
+    rule: str | None
+    effects: bool = False
+
+
+@dataclass(slots=True)
+class Portal:
+    """A bound portal: the statement definition captured at Bind (a later Parse of the same
+    statement name cannot change what this portal runs), its values, and its masking plan."""
+
+    statement: Definition
+    params: tuple[bytes | None, ...]
+    plan: RowPlan | None = None
+    described: bool = False  # the client asked for its RowDescription itself
 
 
 @dataclass(slots=True)
@@ -53,12 +77,22 @@ class Pending:
     review_id: str | None = None
     started: float = field(default_factory=perf_counter)
     rows: int = 0
+    bytes: int = 0  # result bytes sent to the client (DataRows, COPY data)
     tags: list[str] = field(default_factory=list)
     error: str | None = None
     tally: MaskTally | None = None
     # A refusal in flight: the server's answer to the gateway's marker is replaced by this.
     refusal: pg.ErrorResponse | None = None
     internal: bool = False  # a Describe the gateway sent itself: its answer is not forwarded
+    # Describe('P') and Execute: the portal whose plan the answer sets or uses (not its name:
+    # a pipelined Bind may already have replaced the name's portal).
+    portal: Portal | None = None
+    # Parse: the definition it makes; Close('S'): closes a statement. batch = Syncs sent before.
+    definition: Definition | None = None
+    closes: bool = False
+    batch: int = 0
+    # Called once the statement finished (answered, failed or skipped): session-state effects.
+    after: Callable[[Pending], None] | None = None
 
     @property
     def is_statement(self) -> bool:
@@ -104,26 +138,41 @@ class ResponseTracker:
         if self.head is not None and self.head.expect is not Expect.QUERY:
             self._pop()
 
-    def error(self, sqlstate: str | None) -> None:
+    def error(self, sqlstate: str | None) -> list[Pending]:
+        """ErrorResponse; returns the requests the server will now skip, unanswered."""
         head = self.head
         if head is None:
-            return
+            return []
         head.error = sqlstate or "error"
         if head.expect is Expect.QUERY:
-            return
+            return []
         self._pop()
-        while self.queue and self.queue[0].expect not in (Expect.SYNC, Expect.QUERY):
-            skipped = self.queue.popleft()
-            if skipped.is_statement:
-                skipped.error = "skipped"
-                self.finished.append(skipped)
+        # The server now ignores everything, simple Query included, until Sync (55.2.3).
+        skipped = []
+        while self.queue and self.queue[0].expect is not Expect.SYNC:
+            skipped.append(self._skip(self.queue.popleft()))
+        return skipped
 
-    def ready(self) -> None:
-        """ReadyForQuery: pop through the Sync or Query it answers."""
-        while self.queue:
-            item = self._pop()
-            if item is not None and item.expect in (Expect.SYNC, Expect.QUERY):
-                return
+    def ready(self) -> list[Pending]:
+        """ReadyForQuery: pop through the Sync or Query it answers; returns the requests before
+        it that got no answer: the server skipped them (sent after an error it had not seen)."""
+        skipped: list[Pending] = []
+        queue = self.queue
+        while queue:
+            item = queue.popleft()
+            if item.expect is Expect.SYNC:
+                break
+            if item.expect is Expect.QUERY:
+                self.finished.append(item)
+                break
+            skipped.append(self._skip(item))
+        return skipped
+
+    def _skip(self, item: Pending) -> Pending:
+        if item.is_statement:
+            item.error = item.error or "skipped"
+            self.finished.append(item)
+        return item
 
     def take_finished(self) -> list[Pending]:
         done, self.finished = self.finished, []

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from gateway import pgwire as pg
 from gateway.config import ConnectionConfig, split_hostport
 
-__all__ = ["Upstream", "UpstreamError", "connect_upstream"]
+__all__ = ["Upstream", "UpstreamError", "connect_upstream", "simple_query"]
 
 CONNECT_TIMEOUT_S = 10.0
+# PostgreSQL's default is 4096 (scram_iterations); OWASP's advice for PBKDF2-SHA256 is 600,000.
+MAX_SCRAM_ITERATIONS = 1_000_000
 
 
 class UpstreamError(Exception):
@@ -133,7 +135,43 @@ async def _login(
         elif isinstance(event, pg.ReadyForQuery):
             up.status = event.status
             return
+        elif isinstance(event, pg.AuthenticationSASLContinue):
+            # PBKDF2 with the server's iteration count: capped, and off the event loop, so a
+            # hostile upstream cannot stall every other session (SCRAM, RFC 5802 section 5.1).
+            _check_iterations(event.data)
+            reply = await asyncio.to_thread(auth.handle, event)
+            up.writer.write(pg.encode(reply))  # type: ignore[arg-type]
         elif not isinstance(event, pg.NoticeResponse | pg.NegotiateProtocolVersion):
             reply = auth.handle(event)
             if reply is not None:
                 up.writer.write(pg.encode(reply))
+
+
+def _check_iterations(server_first: bytes) -> None:
+    for attribute in server_first.split(b","):
+        count = attribute[2:]
+        if not (attribute.startswith(b"i=") and count.isdigit()):
+            continue
+        if len(count) > 9 or int(count) > MAX_SCRAM_ITERATIONS:
+            raise pg.AuthProtocolViolation(
+                f"the upstream asked for {count[:20].decode()} SCRAM iterations "
+                f"(at most {MAX_SCRAM_ITERATIONS} are accepted)"
+            )
+
+
+async def simple_query(up: Upstream, sql: str) -> list[tuple[bytes | None, ...]]:
+    """Run one gateway-own query on the session's upstream before the client's first message;
+    its rows (none when it failed). Nothing of it reaches the client."""
+    up.writer.write(pg.encode(pg.Query(sql)))
+    rows: list[tuple[bytes | None, ...]] = []
+    failed = False
+    async with asyncio.timeout(CONNECT_TIMEOUT_S):
+        while True:
+            event = await _read_event(up)
+            if isinstance(event, pg.DataRow):
+                rows.append(event.values)
+            elif isinstance(event, pg.ErrorResponse):
+                failed = True
+            elif isinstance(event, pg.ReadyForQuery):
+                up.status = event.status
+                return [] if failed else rows

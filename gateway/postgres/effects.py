@@ -1,0 +1,78 @@
+"""Session-state effects, applied once the statements that cause them have run.
+
+SET/RESET of tracked settings, SQL PREPARE/DEALLOCATE/DISCARD and protocol-level named
+statements change how later statements are classified (``SessionState``) and what a statement
+name means (``StatementBook``). They are applied when the server has answered, never when the
+client sent them: a statement that failed or was skipped changes nothing (``PREPARE s`` over an
+existing ``s`` fails and must not make ``EXECUTE s`` look like the new text). While such a
+statement is in flight the client side waits for it, so what follows is classified in the state
+it will run in (gateway.inspection: "re-classify what follows once it has run").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from gateway.inspection import Classification, Kind, classify
+from gateway.postgres.context import Shared
+from gateway.postgres.tracker import Definition, Pending
+
+__all__ = ["EFFECT_KINDS", "after_statement", "has_effects", "named_statement"]
+
+# Kinds whose statements may carry effects (classified again to find out).
+EFFECT_KINDS = frozenset({Kind.CONFIG, Kind.SESSION, Kind.PRIVILEGE})
+
+
+def has_effects(classification: Classification) -> bool:
+    return any(statement.effects for statement in classification.statements)
+
+
+def after_statement(
+    s: Shared, classification: Classification
+) -> tuple[Callable[[Pending], None], asyncio.Event]:
+    """A callback for the statement's Pending that applies what ran, and an event it sets."""
+    done = asyncio.Event()
+
+    def finished(pending: Pending) -> None:
+        ran = len(pending.tags) if pending.error else len(classification.statements)
+        try:
+            _apply(s, classification, ran)
+        finally:
+            done.set()
+
+    return finished, done
+
+
+def _apply(s: Shared, classification: Classification, ran: int) -> None:
+    state = s.state
+    for statement in classification.statements[:ran]:
+        state = state.apply_statement(statement)
+        for effect in statement.effects:
+            if effect.op == "prepare" and effect.name and effect.prepared is not None:
+                verdict = s.target.guardrails.judge(effect.prepared)
+                s.book.prepared(
+                    effect.name,
+                    Definition(
+                        statement.text,
+                        verdict.action.value,
+                        verdict.rule,
+                        bool(verdict.kinds & EFFECT_KINDS),
+                    ),
+                )
+            elif effect.op == "deallocate":
+                s.book.deallocated(effect.name)
+            elif effect.op == "discard_all":
+                s.book.deallocated(None)
+    s.state = state
+
+
+def named_statement(s: Shared, change: tuple[str, Definition | None] | None) -> None:
+    """A protocol-level named statement appeared or went away: SQL ``EXECUTE name`` sees it."""
+    if change is None:
+        return
+    name, definition = change
+    if definition is None:
+        s.state = s.state.without_prepared(name)
+    else:
+        s.state = s.state.with_prepared(name, classify(definition.text, s.state))

@@ -1,0 +1,237 @@
+"""What the PostgreSQL listener's sessions rest on, ending them when it is revoked, and
+counting their use of delegations.
+
+:class:`SessionGuard` is the listener's one hook into identity:
+
+- ``authenticate(password)``: the startup password is a gateway token or an OIDC token
+  (:class:`~gateway.identity.Authenticator`); a refusal is FATAL 28P01 (logged, counted). The
+  verified token is remembered for the session task, so ``attach`` knows which token ids the
+  session rests on.
+- ``attach(pid, live)`` / ``detach(pid)``: a relaying session starts / ends. At attach the guard
+  notes every delegation the chain rests on (one per link that needs one) and counts one use of
+  each; at detach it counts the session's statements and writes them at once.
+- ``run()``: listens on the event bus (every replica hears every revocation) for
+  ``identity.revoked`` (a subject anywhere in the chain, a disabled service account, a token id
+  the session's token rests on) and ``delegation.revoked`` (any delegation of the chain) and
+  ends each affected session with FATAL 57P01 "terminating connection: access revoked: ...".
+  Every ``flush_every`` seconds it writes the statements counted since the last flush, so usage
+  costs one small transaction per interval, never a write per statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from approvals import AccessNotAllowed, ApprovalService, DomainEvent, Identity
+from approvals.chain import rests_on
+from approvals.revocation import IDENTITY_REVOKED, RevokedWhat
+from approvals.service import DELEGATION_REVOKED
+from gateway.errors import AuthError
+from gateway.identity import Authenticator, Principal
+from gateway.metrics import Metrics
+from gateway.postgres.accept import Refused
+from gateway.postgres.relay import LiveSession
+from store import IdentityStore, StoreError
+
+__all__ = ["SessionGuard"]
+
+log = logging.getLogger("airlock.postgres")
+
+
+@dataclass
+class _Tracked:
+    live: LiveSession
+    token_ids: frozenset[str]
+    delegations: tuple[str, ...]
+    seen: int = 0  # statements already counted
+
+
+class SessionGuard:
+    def __init__(
+        self,
+        service: ApprovalService,
+        authenticator: Authenticator,
+        store: IdentityStore,
+        metrics: Metrics,
+        *,
+        flush_every: float = 30.0,
+    ) -> None:
+        self.service, self.authenticator, self.store = service, authenticator, store
+        self.metrics, self.flush_every = metrics, flush_every
+        self._principals: weakref.WeakKeyDictionary[asyncio.Task[object], Principal] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._sessions: dict[int, _Tracked] = {}
+        self._uses: dict[str, tuple[int, datetime]] = {}
+
+    # -- the listener's hooks -------------------------------------------------------------
+
+    async def authenticate(self, password: str) -> Identity:
+        try:
+            principal = await self.authenticator.authenticate(password, edge="postgres")
+        except AuthError as exc:
+            self.metrics.auth_failures.labels("postgres").inc()
+            raise Refused("28P01", f"password authentication failed: {exc.message}") from exc
+        task = asyncio.current_task()
+        if task is not None:
+            self._principals[task] = principal
+        return principal.identity
+
+    async def attach(self, pid: int, live: LiveSession) -> None:
+        """Track a session that starts relaying. It is registered before anything is checked
+        again, so a revocation that lands from here on finds it; one that landed between the
+        start-up's checks and now is caught by checking again (then the session ends at once)."""
+        task = asyncio.current_task()
+        principal = self._principals.pop(task, None) if task is not None else None
+        shared = live.shared
+        ids = principal.token_ids if principal is not None else frozenset()
+        tracked = _Tracked(live, ids, (shared.delegation.id,) if shared.delegation else ())
+        self._sessions[pid] = tracked
+        refusal = await self._recheck(tracked)
+        if refusal is not None:
+            log.info("ending session %s at its start: %s", shared.id, refusal)
+            _end_soon(live, f"terminating connection: access revoked: {refusal}")
+            return
+        self._count(tracked.delegations, 1, self.service.clock.now())
+
+    async def _recheck(self, tracked: _Tracked) -> str | None:
+        """Why the session may no longer run, or None; notes the delegations it rests on (one
+        per link of the chain that needs one)."""
+        identity = tracked.live.shared.identity
+        try:
+            reason = await self.authenticator.revocations.revoked(identity.chain, tracked.token_ids)
+            if reason is not None:
+                return reason
+            conn = self.service.connection(tracked.live.shared.target.name)
+            found = await rests_on(
+                self.service.repository, identity, conn, self.service.clock.now()
+            )
+        except AccessNotAllowed as exc:
+            return exc.message
+        except StoreError as exc:  # keep the start-up's answer; events still end it
+            log.warning("could not re-check session %s: %s", tracked.live.shared.id, exc)
+            return None
+        tracked.delegations = tuple(d.id for d in found)
+        return None
+
+    async def detach(self, pid: int) -> None:
+        tracked = self._sessions.pop(pid, None)
+        if tracked is None:
+            return
+        self._collect(tracked, self.service.clock.now())
+        await self.flush(tracked.delegations)
+
+    # -- usage ----------------------------------------------------------------------------
+
+    def _count(self, delegations: Iterable[str], uses: int, at: datetime) -> None:
+        for delegation in delegations:
+            count, _ = self._uses.get(delegation, (0, at))
+            self._uses[delegation] = (count + uses, at)
+
+    def _collect(self, tracked: _Tracked, at: datetime) -> None:
+        statements = tracked.live.shared.statements_seen
+        if statements > tracked.seen:
+            self._count(tracked.delegations, statements - tracked.seen, at)
+            tracked.seen = statements
+
+    async def flush(self, only: Iterable[str] | None = None) -> None:
+        """Write the counted uses (of ``only`` these delegations, or all); kept on failure."""
+        chosen = set(self._uses) if only is None else set(only) & set(self._uses)
+        batch = {d: self._uses.pop(d) for d in chosen}
+        try:
+            await self.store.add_delegation_uses(batch)
+        except StoreError as exc:
+            log.warning("could not record delegation use (will retry): %s", exc)
+            for delegation, (count, at) in batch.items():
+                self._count([delegation], count, at)
+
+    # -- watching ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Watch revocations and flush usage until cancelled (then flush once more)."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._watch(IDENTITY_REVOKED))
+                group.create_task(self._watch(DELEGATION_REVOKED))
+                group.create_task(self._flush_periodically())
+        finally:
+            now = self.service.clock.now()
+            for tracked in self._sessions.values():
+                self._collect(tracked, now)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_every)
+            now = self.service.clock.now()
+            for tracked in list(self._sessions.values()):
+                self._collect(tracked, now)
+            await self.flush()
+
+    async def _watch(self, topic: str) -> None:
+        async with self.service.bus.subscribe(topic) as subscription:
+            while True:
+                event = await subscription.get()
+                try:
+                    await self._revoked(event)
+                except Exception:  # one bad event must not deafen the listener
+                    log.exception("could not act on %s %s", event.topic, event.key)
+
+    async def _revoked(self, event: DomainEvent) -> None:
+        hit = [t for t in self._sessions.values() if self._rests_on(t, event)]
+        if not hit:
+            return
+        reason = await self._reason(event)
+        for tracked in hit:
+            log.info(
+                "ending session %s of %s: %s",
+                tracked.live.shared.id,
+                tracked.live.shared.identity.describe(),
+                reason,
+            )
+            tracked.live.end(
+                "revoked", "57P01", f"terminating connection: access revoked: {reason}"
+            )
+
+    @staticmethod
+    def _rests_on(tracked: _Tracked, event: DomainEvent) -> bool:
+        if event.topic == DELEGATION_REVOKED:
+            return event.key in tracked.delegations
+        if event.payload.get("what") == RevokedWhat.TOKEN.value:
+            return event.key in tracked.token_ids
+        return tracked.live.shared.identity.in_chain(event.key)
+
+    async def _reason(self, event: DomainEvent) -> str:
+        payload = event.payload
+        if event.topic == DELEGATION_REVOKED:
+            held = await self.service.repository.list_delegations(subject=payload.get("subject"))
+            found = next((d for d in held if d.id == event.key), None)
+            by = f" by {found.revoked_by}" if found and found.revoked_by else ""
+            why = f": {found.revoke_reason}" if found and found.revoke_reason else ""
+            return f"delegation {event.key} to {payload.get('connection')} was revoked{by}{why}"
+        what, reason = payload.get("what"), payload.get("reason") or "no reason given"
+        if what == RevokedWhat.SERVICE_ACCOUNT.value:
+            return f"service account {event.key} is disabled: {reason}"
+        if what == RevokedWhat.TOKEN.value:
+            return f"token {event.key} was revoked: {reason}"
+        return f"{event.key} was revoked: {reason}"
+
+
+def _end_soon(live: LiveSession, message: str) -> None:
+    """End a session whose relay tasks are about to start (the listener starts them right after
+    ``attach``): once they exist, cancel them with ``message``."""
+
+    def end(tries: int = 0) -> None:
+        if live.tasks:
+            live.end("revoked", "57P01", message)
+        elif tries < 500:  # never relayed at all: nothing to end after 5 s
+            asyncio.get_running_loop().call_later(0.01, end, tries + 1)
+
+    asyncio.get_running_loop().call_soon(end)

@@ -1,0 +1,119 @@
+"""A session's statement log: every statement recorded, written to the audit chain in batches.
+
+Writing one hash-chained audit row per statement costs more than relaying the statement (the
+benchmark showed a quarter of the gateway's CPU going there), so a session buffers compact
+records and submits one ``statements`` audit event per batch: at most ``max_batch`` statements
+or ``max_age`` seconds old, and at the session's end. Within the event each statement keeps its
+own record — ``fields`` names the columns of each row of ``statements``; ``text`` indexes
+``texts``, where a text repeated within the batch is stored once. A refused or held statement
+is flushed at once (with what came before it), so a crash can lose at most ``max_age`` seconds
+of one session's allowed statements, never a refusal, a review or a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from approvals import AuditEntry, Identity
+from store import AuditWriter
+
+__all__ = ["FIELDS", "StatementLog", "expand"]
+
+FIELDS = (
+    "t_ms", "text", "outcome", "verdict", "rule", "review_id", "rows", "bytes", "duration_us",
+    "sqlstate", "error", "masked",
+)  # fmt: skip
+
+
+class StatementLog:
+    def __init__(
+        self,
+        audit: AuditWriter,
+        identity: Identity,
+        session_id: str,
+        connection: str,
+        *,
+        max_batch: int = 500,
+        max_age: float = 1.0,
+    ) -> None:
+        self.audit, self.identity = audit, identity
+        self.session_id, self.connection = session_id, connection
+        self.max_batch, self.max_age = max_batch, max_age
+        self.recorded = 0
+        self._texts: dict[str, int] = {}
+        self._rows: list[list[Any]] = []
+        self._started = 0.0
+        self._batch_at = datetime.now(UTC)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(
+        self,
+        text: str | None,
+        outcome: str,
+        verdict: str,
+        *,
+        rule: str | None = None,
+        review_id: str | None = None,
+        rows: int = 0,
+        size: int = 0,
+        duration_us: int = 0,
+        sqlstate: str | None = None,
+        error: str | None = None,
+        masked: dict[str, int] | None = None,
+        urgent: bool = False,
+    ) -> None:
+        """Record one finished statement (a list append); ``urgent`` flushes at once."""
+        now = time.monotonic()
+        if not self._rows:
+            self._started = now
+            self._batch_at = datetime.now(UTC)
+            self._timer = asyncio.get_running_loop().call_later(self.max_age, self.flush)
+        index = self._texts.setdefault(text or "", len(self._texts))
+        self._rows.append(
+            [round((now - self._started) * 1000, 3), index, outcome, verdict, rule, review_id,
+             rows, size, duration_us, sqlstate, error, masked]
+        )  # fmt: skip
+        self.recorded += 1
+        if urgent or len(self._rows) >= self.max_batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Submit what is buffered as one audit event."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._rows:
+            return
+        rows, texts = self._rows, list(self._texts)
+        self._rows, self._texts = [], {}
+        outcomes = {row[2] for row in rows}
+        self.audit.submit(
+            AuditEntry(
+                action="statements",
+                actor=self.identity,
+                target=self.session_id,
+                outcome="ok"
+                if outcomes == {"ok"}
+                else "mixed"
+                if len(outcomes) > 1
+                else rows[0][2],
+                at=self._batch_at,
+                connection=self.connection,
+                details={"fields": list(FIELDS), "texts": texts, "statements": rows},
+            )
+        )
+
+
+def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+    """The statements of one ``statements`` audit event, each as a dict with its own ``at``."""
+    fields, texts = details["fields"], details["texts"]
+    found = []
+    for row in details["statements"]:
+        item = dict(zip(fields, row, strict=True))
+        item["statement"] = texts[item.pop("text")]
+        item["at"] = at + timedelta(milliseconds=item.pop("t_ms"))
+        found.append(item)
+    return found
