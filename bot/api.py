@@ -4,6 +4,8 @@ authenticated with the bot's own service token and naming the person it is for.
     decide(review, outcome, reason, approver=<e-mail>)   POST /v1/reviews/{id}/decisions
     request_access(..., requester=<e-mail>)              POST /v1/access-requests
     revoke(delegation, reason, revoker=<e-mail>)         POST /v1/delegations/{id}/revoke
+    access_review_decision(digest, action, line,         POST /v1/access-reviews/decisions
+                           decider=<e-mail>)
 
 The gateway accepts a person's e-mail in those fields only from a caller in ``[api] bot_groups``
 and enforces its policy as for anyone else; an error answer becomes :class:`ApiRefused` with the
@@ -69,6 +71,13 @@ class AirlockApi:
     async def revoke(self, delegation_id: str, reason: str, *, revoker: str) -> dict[str, Any]:
         body = {"reason": reason, "revoker": revoker}
         return await self._post(f"/v1/delegations/{_segment(delegation_id)}/revoke", body)
+
+    async def access_review_decision(
+        self, digest_id: str, action: str, line: str | None, *, decider: str
+    ) -> dict[str, Any]:
+        """Keep / revoke one digest line, or ``keep_all`` / ``revoke_unused`` (line None)."""
+        body = {"digest": digest_id, "action": action, "line": line, "decider": decider}
+        return await self._post("/v1/access-reviews/decisions", body)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._token()}"}

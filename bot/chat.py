@@ -25,8 +25,9 @@ from bot.people import People
 from bot.slack.app import build_app, events_router, socket_mode
 from bot.slack.client import SlackApi, web_client
 from bot.slack.context import Reader, SlackContext
+from bot.slack.notices import SlackNotices
 from bot.slack.sink import SlackDirectory, SlackSink
-from store import Database, Outbox
+from store import Database, DigestStore, Outbox
 
 __all__ = ["ChatParts", "ChatStore", "build_chat"]
 
@@ -56,10 +57,13 @@ def build_chat(
     verify_token: Callable[[str], Identity | None],
     slack: SlackCredentials | None,
     say: Callable[[str], None] = print,
+    digests: DigestStore | None = None,
 ) -> ChatParts:
+    """``digests``: where the scheduler's digests are kept (without it, digests, reminders and
+    expiry notices are not delivered)."""
     api = AirlockApi(config.api_url, api_token)
     if config.provider == "slack" and slack is not None:
-        return _slack(config, slack, store, database, bus, clock, api, say)
+        return _slack(config, slack, store, database, bus, clock, api, say, digests)
     console = ConsoleChat(config, store, bus, clock, api, verify_token)
 
     async def run_console(stop: asyncio.Event) -> None:
@@ -77,6 +81,7 @@ def _slack(
     clock: Clock,
     api: AirlockApi,
     say: Callable[[str], None],
+    digests: DigestStore | None,
 ) -> ChatParts:
     people = People(config.people)
     interactive = SlackApi(
@@ -87,8 +92,14 @@ def _slack(
     app = build_app(credentials, ctx)
     # Delivery waits out rate limits itself (releasing its claims), so its client does not.
     outgoing = SlackApi(web_client(credentials.bot_token, credentials.api_url))
-    sink = SlackSink(outgoing, SlackDirectory(outgoing, people))
-    delivery = Delivery(sink, Outbox(database), store, bus, clock, config)
+    outgoing_directory = SlackDirectory(outgoing, people)
+    sink = SlackSink(outgoing, outgoing_directory)
+    notices = (
+        SlackNotices(outgoing, outgoing_directory, store, digests, config, clock)
+        if digests is not None
+        else None
+    )
+    delivery = Delivery(sink, Outbox(database), store, bus, clock, config, notices=notices)
 
     async def run_delivery(stop: asyncio.Event) -> None:
         mode = "Socket Mode" if credentials.app_token else "HTTP at /slack/events"

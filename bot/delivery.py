@@ -1,7 +1,9 @@
 """Card delivery through the outbox: the store is the truth, a chat message is a view of it.
 
 One loop per chat provider consumes ``review.created`` / ``review.updated`` / ``review.decided``
-and ``delegation.revoked`` as the outbox consumer ``chat:<provider>``. It wakes when the bus says
+and ``delegation.revoked`` as the outbox consumer ``chat:<provider>`` (plus the topics of its
+:class:`Notices`: the scheduler's reminders, escalations, expiry notices and digests, handled in
+the same loop so that a review's redraw and its reminder never race). It wakes when the bus says
 events committed, and polls as a fallback. For each review touched by a claimed batch it
 *reconciles* the chat with the store, never with the event or the posted message:
 
@@ -38,18 +40,21 @@ from store import ALL_TOPICS, ChatMessage, Outbox, OutboxEvent
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "NUDGE_TOPICS",
     "PERMANENT",
     "REVIEW_TOPICS",
     "TOPICS",
     "ChatSink",
     "Delivery",
     "MessageLog",
+    "Notices",
 ]
 
 log = logging.getLogger(__name__)
 
 REVIEW_TOPICS = ("review.created", "review.updated", "review.decided")
-TOPICS = (*REVIEW_TOPICS, "delegation.revoked")
+NUDGE_TOPICS = ("review.reminder", "review.escalated")  # the scheduler's, about a review
+TOPICS = (*REVIEW_TOPICS, *NUDGE_TOPICS, "delegation.revoked")
 MAX_ATTEMPTS = 8  # a review the chat keeps refusing is given up on, so it cannot block the rest
 # Answers that no retry can change: given up on at once (and logged), the next review goes on.
 PERMANENT = frozenset(
@@ -83,6 +88,16 @@ class ChatSink(Protocol):
         ...
 
 
+class Notices(Protocol):
+    """What a provider says besides cards: reminders and escalations of a review (``topic``
+    ``"review"``, after the review was reconciled), owners' notices of a revocation, expiry
+    notices, digests. ``topics`` are the extra topics it wants."""
+
+    topics: tuple[str, ...]
+
+    async def handle(self, topic: str, key: str, events: Sequence[OutboxEvent]) -> None: ...
+
+
 class MessageLog(Protocol):
     """Where chat message references are kept (``store.SqlRepository`` implements it)."""
 
@@ -112,9 +127,11 @@ class Delivery:
         poll_interval: float = 5.0,
         batch: int = 50,
         lease: timedelta = timedelta(seconds=60),
+        notices: Notices | None = None,
     ) -> None:
         self.sink, self.outbox, self.store, self.bus = sink, outbox, store, bus
-        self.clock, self.config = clock, config
+        self.clock, self.config, self.notices = clock, config, notices
+        self.topics = TOPICS + (notices.topics if notices is not None else ())
         self.consumer = f"chat:{sink.provider}"
         self.poll_interval, self.batch, self.lease = poll_interval, batch, lease
         self._backoff = 0.0
@@ -123,7 +140,7 @@ class Delivery:
         """Deliver until ``stop`` is set; what was missed while down is delivered first."""
         wakeup = asyncio.Event()
         async with self.bus.subscribe(ALL_TOPICS) as subscription:
-            relay = asyncio.create_task(_relay(subscription, wakeup))
+            relay = asyncio.create_task(_relay(subscription, wakeup, self.topics))
             try:
                 while not stop.is_set():
                     wakeup.clear()
@@ -152,7 +169,7 @@ class Delivery:
         """Deliver everything claimable now; returns how long to pause if something failed."""
         while True:
             events = await self.outbox.claim_undelivered(
-                self.consumer, TOPICS, self.batch, lease=self.lease
+                self.consumer, self.topics, self.batch, lease=self.lease
             )
             if not events:
                 return None
@@ -163,12 +180,12 @@ class Delivery:
     async def _deliver(self, events: Sequence[OutboxEvent]) -> float | None:
         groups: dict[tuple[str, str], list[OutboxEvent]] = {}
         for event in events:
-            kind = "review" if event.topic in REVIEW_TOPICS else "delegation"
-            groups.setdefault((kind, event.key), []).append(event)
+            review = event.topic in REVIEW_TOPICS or event.topic in NUDGE_TOPICS
+            groups.setdefault(("review" if review else event.topic, event.key), []).append(event)
         done: list[int] = []
         for (kind, key), group in groups.items():
             try:
-                await (self.reconcile(key) if kind == "review" else self._revoked(key))
+                await self._handle(kind, key, group)
             except RateLimited as exc:
                 return await self._give_back(events, done, exc.retry_after)
             except Exception as exc:
@@ -185,6 +202,16 @@ class Delivery:
             await self.outbox.mark_delivered(self.consumer, ids)
         self._backoff = 0.0
         return None
+
+    async def _handle(self, kind: str, key: str, group: Sequence[OutboxEvent]) -> None:
+        if kind == "review":
+            await self.reconcile(key)
+            if not any(e.topic in NUDGE_TOPICS for e in group):
+                return
+        elif kind == "delegation.revoked":
+            await self._revoked(key)
+        if self.notices is not None:
+            await self.notices.handle(kind, key, group)
 
     async def _give_back(
         self, events: Sequence[OutboxEvent], done: list[int], pause: float
@@ -249,11 +276,13 @@ def _kinds(said: list[ChatMessage], provider: str) -> list[ChatMessage]:
     return [m for m in said if m.provider == provider]
 
 
-async def _relay(subscription: Subscription, wakeup: asyncio.Event) -> None:
+async def _relay(
+    subscription: Subscription, wakeup: asyncio.Event, topics: tuple[str, ...]
+) -> None:
     """Turn bus events into one wake-up flag, so a burst of events costs one drain."""
     while True:
         event = await subscription.get()
-        if event.topic in TOPICS:
+        if event.topic in topics:
             wakeup.set()
 
 

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from fastapi import APIRouter, Request, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.app.async_app import AsyncApp
 
 from bot.cards import APPROVE_ACTION_ID, DENY_ACTION_ID, DENY_CALLBACK_ID
+from bot.cards.digest import (
+    KEEP_ACTION_ID,
+    KEEP_ALL_ACTION_ID,
+    REVOKE_ACTION_ID,
+    REVOKE_UNUSED_ACTION_ID,
+)
+from bot.cards.notices import EXTEND_ACTION_ID
 from bot.config import SlackCredentials
 from bot.slack.actions import DecisionActions
 from bot.slack.client import web_client
 from bot.slack.commands import AccessCommands
 from bot.slack.context import SlackContext
+from bot.slack.digest_actions import DigestActions
 from bot.slack.views import REQUEST_CALLBACK_ID
 
 __all__ = ["COMMAND", "build_app", "events_router", "socket_mode"]
@@ -55,6 +64,13 @@ def build_app(credentials: SlackCredentials, ctx: SlackContext) -> AsyncApp:
     app.action(APPROVE_ACTION_ID)(actions.approve)
     app.action(DENY_ACTION_ID)(actions.deny)
     app.view(DENY_CALLBACK_ID)(actions.deny_submitted)
+    digest = DigestActions(ctx)
+    # A digest page's line buttons are numbered (action ids are unique within a message).
+    app.action(re.compile(rf"^{KEEP_ACTION_ID}:\d+$"))(digest.keep)
+    app.action(re.compile(rf"^{REVOKE_ACTION_ID}:\d+$"))(digest.revoke)
+    app.action(KEEP_ALL_ACTION_ID)(digest.keep_all)
+    app.action(REVOKE_UNUSED_ACTION_ID)(digest.revoke_unused)
+    app.action(EXTEND_ACTION_ID)(digest.extend)
     return app
 
 

@@ -154,6 +154,17 @@ def home_view(view: Overview, now: datetime) -> dict[str, Any]:
 
 def revoked_dm(delegation: Delegation) -> dict[str, Any]:
     role = f" as {escape_short(delegation.role, 60)}" if delegation.role else ""
+    if delegation.revoke_reason == "expired" and delegation.revoked_at is not None:
+        text = (
+            f"⌛ Your access to *{escape_short(delegation.connection, 80)}*{role} ended "
+            f"{slack_time(delegation.revoked_at)}: the grant expired. Ask again with "
+            f"`/access request {escape_short(delegation.connection, 80)} for <duration> because "
+            "<reason>` if you still need it."
+        )
+        return {
+            "text": shorten(f"Your access to {delegation.connection} ended", 1000),
+            "blocks": [section(text), context(f"Grant `{escape_mrkdwn(delegation.id)}`")],
+        }
     by = escape_short(delegation.revoked_by or "someone", 200)
     text = (
         f"🔒 Your access to *{escape_short(delegation.connection, 80)}*{role} was revoked by {by}."
