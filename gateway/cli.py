@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 
 from approvals import Identity, IdentityKind
-from gateway import cli_access, cli_audit, cli_identity, cli_reviews
+from gateway import cli_access, cli_audit, cli_identity, cli_reviews, cli_sessions
 from gateway.client import ClientError
 from gateway.config import Settings, load_settings, parse_duration, split_hostport
 from gateway.errors import AuthError, ConfigError, GatewayError, UsageError
@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     gw = sub.add_parser("gateway", help="the HTTP API and the listeners only")
     gw.add_argument("--config", dest="config", default=argparse.SUPPRESS)
     gw.set_defaults(func=lambda a: cmd_up(a, "gateway"))
+    bot = sub.add_parser("bot", help="the chat bot alone (talks to the gateway at AIRLOCK_URL)")
+    bot.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    bot.set_defaults(func=lambda a: cmd_up(a, "bot"))
 
     demo = sub.add_parser("demo", help="seed a demo database and run everything on it")
     demo.add_argument("--dir", default="demo", help="where the demo config and store go")
@@ -164,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_reviews.add_commands(sub)
     cli_identity.add_commands(sub)
     cli_audit.add_commands(sub)
+    cli_sessions.add_commands(sub)
     cli_access.add_commands(sub)
     return parser
 

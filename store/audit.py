@@ -138,13 +138,15 @@ async def append_entries(
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     """Which events to read: by the chain's original subject (``identity``), by anyone anywhere
-    in the chain (``actor_in_chain``), by connection, by time (``since`` <= at < ``until``)."""
+    in the chain (``actor_in_chain``), by connection, by time (``since`` <= at < ``until``), by
+    what it is about (``target``: a review, a delegation, a session id)."""
 
     identity: str | None = None
     actor_in_chain: str | None = None
     connection: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    target: str | None = None
 
 
 def select_audit(
@@ -162,6 +164,8 @@ def select_audit(
         conditions.append(col(AuditEventRow.at) >= where.since)
     if where.until is not None:
         conditions.append(col(AuditEventRow.at) < where.until)
+    if where.target is not None:
+        conditions.append(col(AuditEventRow.target) == where.target)
     return select(AuditEventRow).where(*conditions).order_by(col(AuditEventRow.seq)).limit(limit)
 
 

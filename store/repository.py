@@ -152,13 +152,14 @@ class SqlRepository(SessionQueries):
         until: datetime | None = None,
         limit: int = 100,
         after_seq: int = 0,
+        target: str | None = None,
     ) -> list[AuditRecord]:
         """Audit events in chain order after ``after_seq`` (pass the last seq to page on).
 
         ``identity`` matches the chain's original subject; ``actor_in_chain`` matches anyone
         anywhere in the chain (the subject or any agent acting for it).
         """
-        where = AuditFilter(identity, actor_in_chain, connection, since, until)
+        where = AuditFilter(identity, actor_in_chain, connection, since, until, target)
         query = select_audit(
             where, postgres=self.database.is_postgres, after_seq=after_seq, limit=limit
         )

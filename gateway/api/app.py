@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from gateway.api import access_reviews, audit, delegations, identities, meta, oauth, reviews
+from gateway.api import (
+    access_reviews,
+    audit,
+    delegations,
+    identities,
+    meta,
+    oauth,
+    reviews,
+    sessions,
+)
 from gateway.api.context import ApiContext
 from gateway.api.errors import install_error_handlers
 
@@ -23,10 +32,8 @@ def create_app(context: ApiContext, *extra: APIRouter) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for router in (meta.router, reviews.router, delegations.router, audit.router, *extra):
-        app.include_router(router)
-    app.include_router(access_reviews.router)
-    for router in (oauth.router, identities.router):  # issue 5: identity and delegation
+    routers = (meta, reviews, delegations, audit, sessions, access_reviews, oauth, identities)
+    for router in (*(module.router for module in routers), *extra):
         app.include_router(router)
 
     @app.middleware("http")
