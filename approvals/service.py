@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from approvals import chain, jit, policy
 from approvals.errors import (
@@ -84,17 +85,10 @@ class ApprovalService:
         session_id: str | None = None,
     ) -> Review:
         """Open a pending review for a statement the guardrails held."""
-        conn = self.connection(connection)
-        now = self.clock.now()
-        review = Review(
-            id=new_id(),
-            kind=ReviewKind.STATEMENT,
-            requester=requester,
-            connection=conn.name,
-            state=ReviewState.PENDING,
-            quorum=conn.approvers.quorum,
-            created_at=now,
-            expires_at=now + conn.review_timeout,
+        review = self._pending(
+            ReviewKind.STATEMENT,
+            requester,
+            self.connection(connection),
             statement=statement,
             risk=risk,
             rule=rule,
@@ -115,22 +109,33 @@ class ApprovalService:
         """Open a pending review for time-bounded access to a connection."""
         conn = self.connection(connection)
         policy.check_access_request(conn, requester, duration, reason)
-        now = self.clock.now()
-        review = Review(
-            id=new_id(),
-            kind=ReviewKind.ACCESS,
-            requester=requester,
-            connection=conn.name,
-            state=ReviewState.PENDING,
-            quorum=conn.approvers.quorum,
-            created_at=now,
-            expires_at=now + conn.review_timeout,
+        review = self._pending(
+            ReviewKind.ACCESS,
+            requester,
+            conn,
             access=AccessRequest(role=role, duration=duration, reason=reason.strip()),
             risk="access",
             rule="access-request",
         )
         await self._open(review, "access.requested")
         return review
+
+    def _pending(
+        self, kind: ReviewKind, requester: Identity, conn: Connection, **fields: Any
+    ) -> Review:
+        """A new pending review on ``conn``, timed from now by the connection's review timeout."""
+        now = self.clock.now()
+        return Review(
+            id=new_id(),
+            kind=kind,
+            requester=requester,
+            connection=conn.name,
+            state=ReviewState.PENDING,
+            quorum=conn.approvers.quorum,
+            created_at=now,
+            expires_at=now + conn.review_timeout,
+            **fields,
+        )
 
     async def _open(self, review: Review, action: str) -> None:
         async with self.repository.transaction() as tx:

@@ -190,16 +190,23 @@ class ClientSide:
         rule: str | None = None,
         review_id: str | None = None,
     ) -> None:
+        """Refuse a Query (or a function call): the server answers the marker Query."""
+        self._refuse(Expect.QUERY, text, outcome, error, rule, review_id)
+
+    def _refuse(
+        self,
+        expect: Expect,
+        text: str,
+        outcome: str,
+        error: pg.ErrorResponse,
+        rule: str | None,
+        review_id: str | None,
+    ) -> None:
         self.s.refused += 1
-        self.out.append(_MARKER_QUERY)
+        self.out.append(_MARKER_QUERY if expect is Expect.QUERY else _MARKER_PARSE)
         self.s.tracker.push(
             Pending(
-                Expect.QUERY,
-                text=text,
-                verdict=outcome,
-                rule=rule,
-                review_id=review_id,
-                refusal=error,
+                expect, text=text, verdict=outcome, rule=rule, review_id=review_id, refusal=error
             )
         )
 
@@ -296,18 +303,8 @@ class ClientSide:
         rule: str | None = None,
         review_id: str | None = None,
     ) -> None:
-        self.s.refused += 1
-        self.out.append(_MARKER_PARSE)
-        self.s.tracker.push(
-            Pending(
-                Expect.PARSE,
-                text=text,
-                verdict=outcome,
-                rule=rule,
-                review_id=review_id,
-                refusal=error,
-            )
-        )
+        """Refuse in the extended protocol: a marker Parse, then the batch is dropped to Sync."""
+        self._refuse(Expect.PARSE, text, outcome, error, rule, review_id)
         self._audit_refusal(text, outcome, rule, review_id, error)
         self.swallow = True
 
