@@ -219,7 +219,8 @@ def check_phone_intl(c: str) -> Span | None:
 
 
 def check_phone_nanp(c: str) -> Span | None:
-    # NXX-NXX-XXXX: the separators before the exchange and before the line number must agree
+    # area-exchange-line (415-555-0132): the separators before the exchange and before the
+    # line number must agree
     return _whole("(" in c or c[-5] == c[-9], c)
 
 
