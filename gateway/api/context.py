@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from approvals import ApprovalService, Clock, Connection, Identity, Review
+from approvals import ApprovalService, Clock, Connection, Identity, IdentityKind, Review
 from gateway.config import Settings
 from gateway.identity import IdentityKit, TokenService
 from gateway.metrics import Metrics
@@ -33,7 +33,13 @@ class ApiContext:
         return bool(set(self.settings.api.admin_groups) & who.groups) and not who.actors
 
     def is_bot(self, who: Identity) -> bool:
-        return bool(set(self.settings.api.bot_groups) & who.groups) and not who.actors
+        """A service account in ``[api] bot_groups`` acting directly. People never are, even
+        when an IdP puts them in a group of that name (they could then act for anyone)."""
+        return (
+            who.kind is IdentityKind.SERVICE
+            and bool(set(self.settings.api.bot_groups) & who.groups)
+            and not who.actors
+        )
 
     def person(self, email: str) -> Identity | None:
         """A configured person as an identity (their groups come from ``[[people]]``)."""

@@ -216,11 +216,12 @@ async def test_bot_alone_is_not_an_approver(world: ApiWorld) -> None:
 
 
 async def test_only_the_bot_may_name_an_approver(world: ApiWorld) -> None:
-    """A caller outside [api] bot_groups (or the bot acting through an agent) passing
-    ``approver`` is 403 and nothing is recorded."""
+    """A caller outside [api] bot_groups (or the bot acting through an agent, or a person
+    in a group of that name) passing ``approver`` is 403 and nothing is recorded."""
     review = await world.hold()
     callers = [
         world.token(BOB, ["dba"]),
+        world.token("eve@example.com", ["airlock-bots"]),
         world.token("root@example.com", ["airlock-admins"]),
         world.token(BOT, ["airlock-bots"], actors=(Actor("relay"),)),
     ]
