@@ -44,7 +44,7 @@ class ChatConfig:
     api_url: str
     connections: Mapping[str, Connection]
     people: tuple[Person, ...] = ()
-    dev_mode: bool = True
+    dev_mode: bool = False
     public_url: str | None = None
 
     def channel_for(self, connection: str) -> str | None:

@@ -88,7 +88,7 @@ class ListenerSettings(_Section):
 
 class ChatSettings(_Section):
     provider: Literal["console", "slack", "teams"] = "console"
-    dev_mode: bool = True
+    dev_mode: bool = False  # true only on a laptop: anyone reaching /chat could act as anyone
 
 
 class IdentitySettings(_Section):
