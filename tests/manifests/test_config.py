@@ -50,13 +50,26 @@ def test_config_map_toml_has_the_contract_keys() -> None:
 def test_config_binds_all_interfaces_on_the_container_ports() -> None:
     """The API and every listener bind 0.0.0.0 on the port the container and Service expose."""
     config = config_map_toml()
-    binds = {"http": config["api"]["listen"], **config["listeners"]}
+    listeners = {k: v for k, v in config["listeners"].items() if k in ("postgres", "mysql", "ssh")}
+    binds = {"http": config["api"]["listen"], **listeners}
     ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
     service = {p["name"]: p["port"] for p in one("Service")["spec"]["ports"]}
     for name, listen in binds.items():
         host, _, port = listen.rpartition(":")
         assert host == "0.0.0.0", f"{name} must bind all interfaces in a container"
         assert int(port) == ports[name] == service[name], name
+
+
+def test_listener_tls_comes_from_the_mounted_secret() -> None:
+    """Remote clients need TLS (plaintext is loopback-only): the cert and key the config names
+    are mounted read-only from the Secret airlock-tls."""
+    config = config_map_toml()["listeners"]
+    mounts = {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}
+    volumes = {v["name"]: v for v in one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "airlock-tls"
+    for key in ("tls_cert", "tls_key"):
+        assert config[key].startswith(mounts["tls"] + "/"), key
+    assert not config.get("allow_plaintext", False)
 
 
 def test_config_holds_no_secret_values() -> None:
