@@ -27,6 +27,8 @@ T = pg.FrontendTag
 INSPECT = frozenset(
     {T.QUERY, T.PARSE, T.BIND, T.DESCRIBE, T.EXECUTE, T.CLOSE, T.SYNC, T.FUNCTION_CALL, T.TERMINATE}
 )
+# Plain ints: an Enum member lookup is a Python-level descriptor call in 3.11 (hot path).
+_SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
@@ -93,10 +95,10 @@ class ClientSide:
 
     async def _frame(self, frame: pg.Frame) -> None:
         tag = frame.tag
-        if tag == T.SYNC:
+        if tag == _SYNC:
             self._sync(frame)
             return
-        if tag == T.TERMINATE:
+        if tag == _TERMINATE:
             self.out.append(frame.raw)
             self.closing = True
             return
