@@ -27,7 +27,7 @@ from approvals.errors import (
 )
 from approvals.model import Connection, Identity, Outcome, Review
 
-__all__ = ["check_access_request", "check_decision"]
+__all__ = ["check_access_request", "check_decision", "human_duration"]
 
 
 def check_decision(
@@ -88,8 +88,8 @@ def check_access_request(
         raise PolicyViolation("an access request needs a positive duration")
     if duration > connection.max_grant:
         raise GrantTooLong(
-            f"{_human(duration)} is longer than {connection.name}'s maximum grant of "
-            f"{_human(connection.max_grant)}"
+            f"{human_duration(duration)} is longer than {connection.name}'s maximum grant of "
+            f"{human_duration(connection.max_grant)}"
         )
     if connection.allow_groups and not (connection.allow_groups & requester.groups):
         raise PolicyViolation(
@@ -97,7 +97,8 @@ def check_access_request(
         )
 
 
-def _human(delta: timedelta) -> str:
+def human_duration(delta: timedelta) -> str:
+    """``15m``, ``8h``, ``14d``, ``90s``: the largest unit that divides it."""
     seconds = int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:

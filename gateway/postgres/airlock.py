@@ -15,6 +15,7 @@ import contextlib
 from datetime import timedelta
 
 from approvals import ApprovalError, Review, ReviewState
+from approvals.policy import human_duration
 from gateway import pgwire as pg
 from gateway.inspection import Verdict
 from gateway.postgres.context import Deps, Shared, refusal_error
@@ -59,7 +60,7 @@ async def hold(
             "NOTICE",
             "01000",
             f"held for approval: review {review.id} posted to {where}, waiting up to "
-            f"{_human(conn.review_timeout)} ({verdict.reason})",
+            f"{human_duration(conn.review_timeout)} ({verdict.reason})",
         )
         s.client.write(pg.encode(notice))
         final, why = await _wait(s, deps, review.id, client)
@@ -87,7 +88,8 @@ def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> pg.Err
         return refusal_error("57014", "canceling statement due to user request")
     return refusal_error(
         "57014",
-        f"review {review_id} was {final.state.value}: nobody decided within {_human(timeout)}",
+        f"review {review_id} was {final.state.value}: "
+        f"nobody decided within {human_duration(timeout)}",
     )
 
 
@@ -141,12 +143,3 @@ def _params(params: tuple[bytes | None, ...]) -> str:
         else:
             shown.append(repr(value[:200].decode("utf-8", "replace")))
     return ", ".join(shown) + (" …" if len(params) > 20 else "")
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0 and seconds >= 3600:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0 and seconds >= 60:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
