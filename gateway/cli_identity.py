@@ -25,7 +25,7 @@ __all__ = ["add_commands"]
 
 
 def _client() -> ApiClient:
-    return ApiClient(os.environ.get("AIRLOCK_URL"), os.environ.get("AIRLOCK_TOKEN"))
+    return ApiClient.from_env()
 
 
 def _csv(value: str | None) -> list[str] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from gateway.client import ApiClient
@@ -13,7 +12,7 @@ __all__ = ["add_commands"]
 
 
 def _client() -> ApiClient:
-    return ApiClient(os.environ.get("AIRLOCK_URL"), os.environ.get("AIRLOCK_TOKEN"))
+    return ApiClient.from_env()
 
 
 def _line(review: dict[str, Any]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ __all__ = ["add_commands"]
 
 
 def _client() -> ApiClient:
-    return ApiClient(os.environ.get("AIRLOCK_URL"), os.environ.get("AIRLOCK_TOKEN"))
+    return ApiClient.from_env()
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -34,6 +35,11 @@ class ApiClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
         )
+
+    @classmethod
+    def from_env(cls) -> ApiClient:
+        """The CLI's client: ``AIRLOCK_URL`` and ``AIRLOCK_TOKEN`` (or the cached login)."""
+        return cls(os.environ.get("AIRLOCK_URL"), os.environ.get("AIRLOCK_TOKEN"))
 
     def __enter__(self) -> ApiClient:
         return self
