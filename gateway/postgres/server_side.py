@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
@@ -234,13 +233,12 @@ class ServerSide:
         finished = self.s.tracker.take_finished()
         if not finished:
             return
-        now = datetime.now(UTC)
         for pending in finished:
             if pending.after is not None:
                 pending.after(pending)
-            self._audit(pending, now)
+            self._audit(pending)
 
-    def _audit(self, pending: Pending, now: datetime) -> None:
+    def _audit(self, pending: Pending) -> None:
         self.s.rows += pending.rows
         outcome = (
             pending.verdict if pending.refusal is not None else ("error" if pending.error else "ok")

@@ -164,7 +164,6 @@ class Env:
         """Every statement of the batched ``statements`` audit events (optionally of one
         session), in the order they finished, once the writer caught up."""
         await asyncio.sleep(0.1)
-        await self.gw.runtime.repository.list_audit(limit=1)  # the writer flushes every 25 ms
         records = await self.gw.runtime.repository.list_audit(connection=None, limit=10_000)
         found = [
             StatementEvent(item, r.actor_subject, r.connection, r.target, r.seq)
