@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from approvals import Delegation, ReviewState, new_id
@@ -25,6 +26,7 @@ from tests.bot.chatkit import (
     wait_for,
     wait_until,
 )
+from tests.conftest import PG_ADMIN_DSN
 from tests.harness import RunningGateway
 from tests.scheduler.kit import ALICE, MovableClock
 from tests.support.fake_slack import FakeSlack
@@ -84,6 +86,9 @@ async def test_a_one_hour_grant_ends_at_one_hour_and_drops_its_session(
     await wait_until(
         lambda: gw.runtime.repository.list_sessions(active=True), what="the live session"
     )
+    # The session row exists before psql's first query has run: wait for the server to have
+    # answered it, or the grant may end before the query does.
+    await wait_until(_connected_query_done, what="the first query to finish upstream")
     _clock(gw).advance(timedelta(minutes=59))
     assert await _run(gw, "expire") == "0 grants ended"
     assert psql.returncode is None
@@ -100,6 +105,20 @@ async def test_a_one_hour_grant_ends_at_one_hour_and_drops_its_session(
         what="alice's DM",
     )
     assert "ended" in str(dm) and "expired" in str(dm)
+
+
+async def _connected_query_done() -> bool:
+    """The upstream server has finished ``SELECT 'connected'`` (its backend is idle after it)."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE query = $1 AND state IN ('idle', 'idle in transaction')",
+            "SELECT 'connected';",
+        )
+    finally:
+        await conn.close()
+    return bool(found)
 
 
 async def _interactive_psql(gw: RunningGateway, token: str) -> asyncio.subprocess.Process:
