@@ -22,8 +22,8 @@ from gateway.postgres.context import Deps, Shared, refusal_error
 
 __all__ = ["ClientGone", "hold"]
 
-# While a statement is held the client may send more (pipelined) messages: they are buffered,
-# up to this many bytes, and processed after the decision.
+# While a statement is held the client may send more (pipelined) messages: the relay buffers
+# them, up to this many bytes, and processes them after the decision.
 HOLD_BUFFER_LIMIT = 16 * 1024 * 1024
 
 
@@ -34,15 +34,15 @@ class ClientGone(Exception):
 async def hold(
     s: Shared,
     deps: Deps,
-    client: tuple[asyncio.StreamReader, pg.ClientParser],
+    left: asyncio.Event,
     text: str,
     verdict: Verdict,
     params: tuple[bytes | None, ...],
 ) -> tuple[str, pg.ErrorResponse | None]:
     """Hold a statement for review; returns the review id and, unless approved, the error.
 
-    What the client sends meanwhile is buffered in its parser, processed after the decision.
-    Raises ClientGone if the client left (the review is cancelled).
+    ``left`` is set when the client closes its connection: the review is cancelled and
+    ClientGone raised. So is the review when the session ends meanwhile (this is cancelled).
     """
     shown = text if not params else f"{text}\n-- parameters: {_params(params)}"
     # A CancelRequest that arrives while the review is being opened must not be lost.
@@ -63,7 +63,7 @@ async def hold(
             f"{human_duration(conn.review_timeout)} ({verdict.reason})",
         )
         s.client.write(pg.encode(notice))
-        final, why = await _wait(s, deps, review.id, client)
+        final, why = await _wait(s, deps, review.id, left)
     finally:
         s.holding = None
     deps.metrics.hold_seconds.observe(
@@ -94,45 +94,33 @@ def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> pg.Err
 
 
 async def _wait(
-    s: Shared, deps: Deps, review_id: str, client: tuple[asyncio.StreamReader, pg.ClientParser]
+    s: Shared, deps: Deps, review_id: str, left: asyncio.Event
 ) -> tuple[Review | None, str]:
     """Wait for the decision, a cancel or the client leaving; returns (final review, why)."""
     decision = asyncio.create_task(deps.service.await_decision(review_id))
-    gone = asyncio.create_task(_client_left(*client))
+    gone = asyncio.create_task(left.wait())
     cancel = asyncio.create_task(s.cancel_hold.wait())
     tasks = (decision, gone, cancel)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the session ended (revoked, shut down, protocol error)
+        with contextlib.suppress(ApprovalError):
+            await asyncio.shield(deps.service.cancel(review_id, s.identity))
+        raise
     finally:
         for task in tasks:
             if not task.done():
                 task.cancel()
-        # The reader must be free again before the relay reads from it.
         await asyncio.gather(*tasks, return_exceptions=True)
     if decision.done() and not decision.cancelled():
         return decision.result(), "decided"
-    left = gone.done() and not gone.cancelled()
+    client_left = gone.done() and not gone.cancelled()
     final: Review | None = None
     with contextlib.suppress(ApprovalError):
         final = await deps.service.cancel(review_id, s.identity)
     if final is None:  # decided meanwhile: the cancel lost the race
         final = await deps.service.await_decision(review_id)
-    if left and gone.exception() is not None:
-        raise gone.exception()  # type: ignore[misc]
-    return (None, "gone") if left else (final, "decided")
-
-
-async def _client_left(reader: asyncio.StreamReader, parser: pg.ClientParser) -> None:
-    """Buffer what the client sends while its statement is held; return at end of stream."""
-    buffered = 0
-    while True:
-        data = await reader.read(65536)
-        if not data:
-            return
-        buffered += len(data)
-        if buffered > HOLD_BUFFER_LIMIT:
-            raise pg.MessageTooLarge("the client sent too much while a statement was held")
-        parser.receive_data(data)
+    return (None, "gone") if client_left else (final, "decided")
 
 
 def _params(params: tuple[bytes | None, ...]) -> str:

@@ -12,6 +12,7 @@ same state — and the server side swaps that ErrorResponse for the refusal's ow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from gateway import pgwire as pg
 from gateway.inspection import Action, Kind, Verdict, classify
@@ -29,40 +30,25 @@ INSPECT = frozenset(
 )
 # Plain ints: an Enum member lookup is a Python-level descriptor call in 3.11 (hot path).
 _SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
+_HOLD = Action.HOLD.value
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
 # alone (a failed unnamed Parse would drop it), so the server keeps what the gateway tracks.
 _MARKER_PARSE = pg.encode(pg.Parse("airlock_refused", MARKER))
 _FLUSH = pg.encode(pg.Flush())
-# Backpressure: stop reading the client while the upstream is this far behind (COPY FROM).
-HIGH_WATER = 4 * 1024 * 1024
+# What a message handler returns when the relay must wait before reading on: a held statement,
+# or one whose session-state effects what follows is classified in.
+Waiting = Awaitable[object] | None
 
 
 class ClientSide:
-    def __init__(
-        self,
-        shared: Shared,
-        deps: Deps,
-        reader: asyncio.StreamReader,
-        parser: pg.ClientParser,
-    ) -> None:
-        self.s, self.deps, self.reader, self.parser = shared, deps, reader, parser
+    def __init__(self, shared: Shared, deps: Deps, parser: pg.ClientParser) -> None:
+        self.s, self.deps, self.parser = shared, deps, parser
         self.swallow = False  # dropping the rest of a refused extended batch, up to Sync
         self.out: list[bytes | memoryview] = []
         self.closing = False
-
-    async def run(self) -> None:
-        upstream = self.s.upstream
-        while not self.closing:
-            data = await self.reader.read(65536)
-            if not data:
-                return
-            self.parser.receive_data(data)
-            await self.process()
-            self.flush()
-            if upstream.transport.get_write_buffer_size() > HIGH_WATER:
-                await upstream.drain()
+        self.left = asyncio.Event()  # the client closed its connection (set by the relay)
 
     def flush(self) -> None:
         if self.out:
@@ -70,7 +56,9 @@ class ClientSide:
             self.s.upstream.write(b"".join(self.out))
             self.out = []
 
-    async def process(self) -> None:
+    def step(self) -> Waiting:
+        """Process the whole messages received so far, up to one the relay must wait for
+        (returned: await it, then call step again); None once all were processed."""
         parser = self.parser
         while not self.closing:
             if not self.swallow:
@@ -79,11 +67,14 @@ class ClientSide:
                     self.out.append(run)
             frame = parser.next_frame()
             if isinstance(frame, pg.NeedData):
-                return
+                return None
             if self.swallow:
                 self._swallowed(frame)
                 continue
-            await self._frame(frame)
+            waiting = self._frame(frame)
+            if waiting is not None:
+                return waiting
+        return None
 
     def _swallowed(self, frame: pg.Frame) -> None:
         if frame.tag == T.SYNC:
@@ -93,51 +84,62 @@ class ClientSide:
             self.out.append(frame.raw)
             self.closing = True
 
-    async def _frame(self, frame: pg.Frame) -> None:
+    def _frame(self, frame: pg.Frame) -> Waiting:
         tag = frame.tag
         if tag == _SYNC:
             self._sync(frame)
-            return
+            return None
         if tag == _TERMINATE:
             self.out.append(frame.raw)
             self.closing = True
-            return
+            return None
         message = self.parser.decode(frame)
         if isinstance(message, pg.Query):
-            await self._query(message, frame)
-        elif isinstance(message, pg.Parse):
+            return self._query(message, frame)
+        if isinstance(message, pg.Execute):
+            return self._execute(message, frame)
+        if isinstance(message, pg.Parse):
             self._parse(message, frame)
         elif isinstance(message, pg.Bind):
             self._bind(message, frame)
         elif isinstance(message, pg.Describe):
             self._describe(message, frame)
-        elif isinstance(message, pg.Execute):
-            await self._execute(message, frame)
         elif isinstance(message, pg.Close):
             self._close(message, frame)
         elif isinstance(message, pg.FunctionCall):
             error = refusal_error("42501", "the function-call sub-protocol is not allowed")
             self._refuse_simple(f"<function call {message.function_oid}>", "block", error)
+        return None
 
     # -- simple protocol --------------------------------------------------------------------
 
-    async def _query(self, message: pg.Query, frame: pg.Frame) -> None:
+    def _query(self, message: pg.Query, frame: pg.Frame) -> Waiting:
         text = message.text
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         self.s.statements_seen += 1
         copy_refusal = self._copy_out_refusal(text)
         if copy_refusal is not None:
             self._refuse_simple(text, "block", copy_refusal, rule="masking/copy-out")
-            return
+            return None
         if verdict.action is Action.BLOCK:
             self._refuse_simple(text, "block", _blocked(verdict), rule=verdict.rule)
-            return
-        review_id = None
+            return None
         if verdict.action is Action.HOLD:
-            review_id, error = await self._hold(text, verdict, ())
-            if error is not None:
-                self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
-                return
+            return self._held_query(text, verdict, frame)
+        return self._run_query(text, verdict, frame, None)
+
+    async def _held_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
+        review_id, error = await self._hold(text, verdict, ())
+        if error is not None:
+            self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
+            return
+        waiting = self._run_query(text, verdict, frame, review_id)
+        if waiting is not None:
+            await waiting
+
+    def _run_query(
+        self, text: str, verdict: Verdict, frame: pg.Frame, review_id: str | None
+    ) -> Waiting:
         pending = Pending(
             Expect.QUERY,
             text=text,
@@ -145,30 +147,30 @@ class ClientSide:
             rule=verdict.rule,
             review_id=review_id,
         )
-        await self._forward(pending, frame, verdict.kinds & EFFECT_KINDS)
+        return self._forward(pending, frame, verdict.kinds & EFFECT_KINDS)
 
     def _sync(self, frame: pg.Frame) -> None:
         self.s.tracker.push(Pending(Expect.SYNC))
         self.s.book.synced()
         self.out.append(frame.raw)
 
-    async def _forward(self, pending: Pending, frame: pg.Frame, effects: object) -> None:
+    def _forward(self, pending: Pending, frame: pg.Frame, effects: object) -> Waiting:
         """Forward a statement; one that may change the session state is waited for, so what
         follows is classified in the state it leaves (see gateway.postgres.effects)."""
         classification = classify(pending.text or "", self.s.state) if effects else None
         if classification is None or not has_effects(classification):
             self.s.tracker.push(pending)
             self.out.append(frame.raw)
-            return
+            return None
         pending.after, done = after_statement(self.s, classification)
         self.s.tracker.push(pending)
         self.out.append(frame.raw)
         if any(_is_copy(st.command) for st in classification.statements):
-            return  # COPY FROM STDIN needs the client's data: waiting would deadlock
+            return None  # COPY FROM STDIN needs the client's data: waiting would deadlock
         if pending.expect is Expect.EXECUTE:
             self.out.append(_FLUSH)  # the server holds extended results until Sync or Flush
         self.flush()
-        await done.wait()
+        return done.wait()
 
     def _copy_out_refusal(self, text: str) -> pg.ErrorResponse | None:
         """COPY ... TO STDOUT cannot be masked: refused on connections that mask results."""
@@ -262,22 +264,34 @@ class ClientSide:
         self.s.tracker.push(pending)
         self.out.append(frame.raw)
 
-    async def _execute(self, message: pg.Execute, frame: pg.Frame) -> None:
+    def _execute(self, message: pg.Execute, frame: pg.Frame) -> Waiting:
         portal = self.s.portals.get(message.portal)
         if portal is None:
             missing = refusal_error("34000", f'portal "{message.portal}" does not exist')
             self._refuse_extended(f"<execute {message.portal}>", "block", missing)
-            return
-        statement = portal.statement
-        text, action, rule = statement.text, statement.verdict, statement.rule
+            return None
         self.s.statements_seen += 1
-        review_id = None
-        if action == Action.HOLD.value:
-            verdict = self.s.target.guardrails.evaluate(text, self.s.state)
-            review_id, error = await self._hold(text, verdict, portal.params)
-            if error is not None:
-                self._refuse_extended(text, "denied", error, rule=rule, review_id=review_id)
-                return
+        if portal.statement.verdict == _HOLD:
+            return self._held_execute(message, frame, portal)
+        return self._run_execute(message, frame, portal, None)
+
+    async def _held_execute(self, message: pg.Execute, frame: pg.Frame, portal: Portal) -> None:
+        statement = portal.statement
+        verdict = self.s.target.guardrails.evaluate(statement.text, self.s.state)
+        review_id, error = await self._hold(statement.text, verdict, portal.params)
+        if error is not None:
+            self._refuse_extended(
+                statement.text, "denied", error, rule=statement.rule, review_id=review_id
+            )
+            return
+        waiting = self._run_execute(message, frame, portal, review_id)
+        if waiting is not None:
+            await waiting
+
+    def _run_execute(
+        self, message: pg.Execute, frame: pg.Frame, portal: Portal, review_id: str | None
+    ) -> Waiting:
+        statement = portal.statement
         if self.s.target.masking is not None and portal.plan is None and not portal.described:
             # Masking needs the result's columns: ask the server, keep the answer to ourselves
             # (libpq describes every portal itself; asyncpg describes only the statement).
@@ -288,13 +302,13 @@ class ClientSide:
         pending = Pending(
             Expect.EXECUTE,
             name=message.portal,
-            text=text,
-            verdict=action,
-            rule=rule,
+            text=statement.text,
+            verdict=statement.verdict,
+            rule=statement.rule,
             review_id=review_id,
             portal=portal,
         )
-        await self._forward(pending, frame, statement.effects)
+        return self._forward(pending, frame, statement.effects)
 
     def _refuse_extended(
         self,
@@ -332,7 +346,7 @@ class ClientSide:
     ) -> tuple[str, pg.ErrorResponse | None]:
         """Send what came before upstream, then hold the statement (see postgres.airlock)."""
         self.flush()
-        return await hold(self.s, self.deps, (self.reader, self.parser), text, verdict, params)
+        return await hold(self.s, self.deps, self.left, text, verdict, params)
 
 
 def _blocked(verdict: Verdict) -> pg.ErrorResponse:

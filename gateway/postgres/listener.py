@@ -24,7 +24,7 @@ from gateway.postgres.accept import Accepted, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
-from gateway.postgres.relay import SHUTDOWN, LiveSession, fatal, hello, pump
+from gateway.postgres.relay import SHUTDOWN, LiveSession, Relay, fatal, hello
 from gateway.postgres.revocation import SessionGuard
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.statement_log import StatementLog
@@ -200,12 +200,12 @@ class PostgresListener:
         self.live[pid] = live
         expiry = self._expire_at(live)
         self.deps.metrics.sessions.labels("postgres").inc()
-        client = ClientSide(shared, self.deps, reader, accepted.parser)
-        server = ServerSide(shared, self.deps, upstream.reader, upstream.parser)
+        client = ClientSide(shared, self.deps, accepted.parser)
+        server = ServerSide(shared, self.deps, upstream.parser)
         outcome = "error"
         try:
             await self.guard.attach(pid, live)
-            outcome = await pump(client, server, writer, live)
+            outcome = await Relay(client, server, live, (reader, writer, upstream)).run()
         finally:
             self.live.pop(pid, None)
             await self.guard.detach(pid)

@@ -96,7 +96,7 @@ class SessionGuard:
         refusal = await self._recheck(tracked)
         if refusal is not None:
             log.info("ending session %s at its start: %s", shared.id, refusal)
-            _end_soon(live, f"terminating connection: access revoked: {refusal}")
+            live.end("revoked", "57P01", f"terminating connection: access revoked: {refusal}")
             return
         self._count(tracked.delegations, 1, self.service.clock.now())
 
@@ -222,16 +222,3 @@ class SessionGuard:
         if what == RevokedWhat.TOKEN.value:
             return f"token {event.key} was revoked: {reason}"
         return f"{event.key} was revoked: {reason}"
-
-
-def _end_soon(live: LiveSession, message: str) -> None:
-    """End a session whose relay tasks are about to start (the listener starts them right after
-    ``attach``): once they exist, cancel them with ``message``."""
-
-    def end(tries: int = 0) -> None:
-        if live.tasks:
-            live.end("revoked", "57P01", message)
-        elif tries < 500:  # never relayed at all: nothing to end after 5 s
-            asyncio.get_running_loop().call_later(0.01, end, tries + 1)
-
-    asyncio.get_running_loop().call_soon(end)

@@ -6,7 +6,7 @@ split out (docs 55.7, "Message Formats"). DataRows are read only on connections 
 
 from __future__ import annotations
 
-import asyncio
+import struct
 from collections.abc import Iterable
 from dataclasses import replace
 from time import perf_counter
@@ -56,75 +56,108 @@ _PARAM, _EMPTY, _SUSPENDED = (
 )
 _TEXTS = (int(B.NOTICE_RESPONSE), int(B.NOTIFICATION_RESPONSE))
 _COPY_OUT = (int(B.COPY_OUT_RESPONSE), int(B.COPY_BOTH_RESPONSE))
-
-# Backpressure: stop reading the server while the client is this far behind.
-HIGH_WATER = 4 * 1024 * 1024
+_BIND_DONE, _PARSE_DONE = int(B.BIND_COMPLETE), int(B.PARSE_COMPLETE)
+_CLOSE_DONE = int(B.CLOSE_COMPLETE)
+_SIMPLE_REPLIES = frozenset({_BIND_DONE, _PARSE_DONE, _CLOSE_DONE})
+_NOTHING: frozenset[int] = frozenset()
+unpack_i32 = struct.Struct("!i").unpack_from
+# Row plans kept per session, by the RowDescription's bytes: a repeated statement's result
+# costs a dict lookup instead of decoding its columns and planning them again.
+PLANS_PER_SESSION = 128
 
 
 class ServerSide:
-    def __init__(
-        self, shared: Shared, deps: Deps, reader: asyncio.StreamReader, parser: pg.ServerParser
-    ) -> None:
-        self.s, self.deps, self.reader, self.parser = shared, deps, reader, parser
+    def __init__(self, shared: Shared, deps: Deps, parser: pg.ServerParser) -> None:
+        self.s, self.deps, self.parser = shared, deps, parser
         self.inspect = MASKED if shared.target.masking is not None else BASE
         self.text_mask = TextMask(shared.target.masking) if shared.target.masking else None
         self.out: list[bytes | memoryview] = []
         self._counters: dict[str, Any] = {}
+        self._plans: dict[bytes, RowPlan | None] = {}
 
-    async def run(self) -> None:
-        client = self.s.client
-        while True:
-            data = await self.reader.read(262144)
-            if not data:
-                return
-            self.parser.receive_data(data)
-            self.process()
-            if self.out:
-                joined = b"".join(self.out)
-                self.s.bytes_out += len(joined)
-                client.write(joined)  # one send, not one per message
-                self.out = []
-            self.audit_finished()
-            if client.transport.get_write_buffer_size() > HIGH_WATER:
-                await client.drain()
+    def feed(self, data: bytes) -> None:
+        """Process what the server sent (a read callback); write what the client gets."""
+        self.parser.receive_data(data)
+        self.process()
+        out = self.out
+        if out:
+            # One send, not one per message; a single unmodified run goes as it is.
+            joined = out[0] if len(out) == 1 else b"".join(out)
+            self.s.bytes_out += len(joined)
+            self.s.client.write(joined)
+            self.out = []
+        self.audit_finished()
 
     def process(self) -> None:
-        parser, out, tracker = self.parser, self.out, self.s.tracker
+        parser = self.parser
         while True:
-            run = parser.take_run(self.inspect)
-            if run:
-                out.append(run)
-                # A run stops at every CommandComplete: it belongs to one statement.
-                head = tracker.head
-                if head is not None:
-                    head.bytes += len(run)
-            frame = parser.next_frame()
+            whole = parser.take_run(_NOTHING)  # every whole message received, headers checked
+            if whole:
+                self._messages(whole)
+            frame = parser.next_frame()  # NEED_DATA, a bad header's error, or a start-up reply
             if isinstance(frame, pg.NeedData):
                 return
             self._frame(frame)
 
+    def _messages(self, buf: memoryview) -> None:
+        """The hot loop: walk whole messages; those the client gets unchanged stay in one run
+        (forwarded as one piece), the common ones are handled inline, the rest by _frame."""
+        out, tracker, inspect = self.out, self.s.tracker, self.inspect
+        pos = run = 0
+        end = len(buf)
+        while pos < end:
+            tag = buf[pos]
+            nxt = pos + 1 + unpack_i32(buf, pos + 1)[0]
+            if tag not in inspect:  # passed through: result bytes of the statement in flight
+                head = tracker.head
+                if head is not None:
+                    head.bytes += nxt - pos
+            elif tag == _DATA_ROW:
+                rewritten = self._mask(buf[pos:nxt])
+                if rewritten is not None:
+                    if run < pos:
+                        out.append(buf[run:pos])
+                    out.append(rewritten)
+                    run = nxt
+            elif tag == _COMPLETE:
+                # CommandComplete's body is one C string, the command tag (docs 55.7)
+                tracker.command_complete(bytes(buf[pos + 5 : nxt - 1]).decode("utf-8", "replace"))
+                self.s.query_plan = None
+            elif tag == _READY:
+                self._ready(buf[pos + 5] if nxt > pos + 5 else 73)  # 73: "I"
+            elif tag == _ROW_DESC:
+                if not self._row_description(buf[pos:nxt]):
+                    if run < pos:
+                        out.append(buf[run:pos])
+                    run = nxt
+            elif tag in _SIMPLE_REPLIES:
+                item = tracker.simple_reply()
+                if item is not None and (item.definition is not None or item.closes):
+                    self._settle((item,), "ok")
+            else:
+                if run < pos:
+                    out.append(buf[run:pos])
+                message = bytes(buf[pos:nxt])  # the codec decodes from bytes
+                self._frame(pg.Frame(tag, message, 0, len(message)))
+                run = nxt
+            pos = nxt
+        if run < end:
+            out.append(buf[run:end] if run else buf)
+
+    def _ready(self, status_byte: int) -> None:
+        skipped = self.s.tracker.ready()
+        if skipped:
+            self._settle(skipped, "skipped")
+        self.s.query_plan = None
+        in_transaction = status_byte != 73  # "I": idle, outside a transaction block
+        if in_transaction != self.s.state.in_transaction:
+            self.s.state = replace(self.s.state, in_transaction=in_transaction)
+
     def _frame(self, frame: pg.Frame) -> None:
+        """A message the hot loop does not handle inline."""
         tag, tracker = frame.tag, self.s.tracker
-        if tag == _DATA_ROW:
-            self.out.append(self._mask(frame))
-        elif tag == _READY:
-            skipped = tracker.ready()
-            if skipped:
-                self._settle(skipped, "skipped")
-            self.s.query_plan = None
-            status = chr(frame.body[0]) if len(frame.body) else "I"
-            if (status != "I") != self.s.state.in_transaction:
-                self.s.state = replace(self.s.state, in_transaction=status != "I")
-            self.out.append(frame.raw)
-        elif tag == _COMPLETE:
-            # CommandComplete's body is one C string, the command tag (docs 55.7)
-            tracker.command_complete(bytes(frame.body[:-1]).decode("utf-8", "replace"))
-            self.s.query_plan = None
-            self.out.append(frame.raw)
-        elif tag == _ERROR:
+        if tag == _ERROR:
             self._error(frame)
-        elif tag == _ROW_DESC:
-            self._row_description(frame)
         elif tag == _NO_DATA:
             head = tracker.simple_reply()
             if head is None or not head.internal:
@@ -141,10 +174,7 @@ class ServerSide:
             self.out.append(self._masked_text(frame))
         elif tag in _COPY_OUT:
             raise pg.ProtocolError("COPY output cannot be masked; the session was ended")
-        else:  # ParseComplete, BindComplete, CloseComplete
-            item = tracker.simple_reply()
-            if item is not None and (item.definition is not None or item.closes):
-                self._settle((item,), "ok")
+        else:  # anything else goes as it is
             self.out.append(frame.raw)
 
     def _error(self, frame: pg.Frame) -> None:
@@ -182,25 +212,37 @@ class ServerSide:
                 self.s.state = replace(self.s.state, standard_conforming_strings=on)
         self.out.append(frame.raw)
 
-    def _row_description(self, frame: pg.Frame) -> None:
-        head = self.s.tracker.head
+    def _row_description(self, raw: memoryview) -> bool:
+        """Whether the client gets this RowDescription (not if the gateway asked for it)."""
+        tracker = self.s.tracker
+        head = tracker.head
         expect = head.expect if head is not None else None
         if expect is Expect.DESCRIBE_STATEMENT:
-            self.s.tracker.simple_reply()
-            self.out.append(frame.raw)
-        elif expect is Expect.DESCRIBE_PORTAL:
+            tracker.simple_reply()
+            return True
+        if expect is Expect.DESCRIBE_PORTAL:
             assert head is not None
             if head.portal is not None and self.text_mask is not None:
-                head.portal.plan = self._plan(frame)
-            if not head.internal:
-                self.out.append(frame.raw)
-            self.s.tracker.simple_reply()
-        else:
-            if self.text_mask is not None:  # only a connection that masks reads the columns
-                self.s.query_plan = self._plan(frame)
-            self.out.append(frame.raw)
+                head.portal.plan = self._plan(raw)
+            tracker.simple_reply()
+            return not head.internal
+        if self.text_mask is not None:  # only a connection that masks reads the columns
+            self.s.query_plan = self._plan(raw)
+        return True
 
-    def _plan(self, frame: pg.Frame) -> RowPlan | None:
+    def _plan(self, raw: memoryview) -> RowPlan | None:
+        key = bytes(raw)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        plan = self._new_plan(pg.Frame(int(B.ROW_DESCRIPTION), key, 0, len(key)))
+        if len(self._plans) >= PLANS_PER_SESSION:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _new_plan(self, frame: pg.Frame) -> RowPlan | None:
         policy = self.s.target.masking
         if policy is None:
             return None
@@ -212,7 +254,8 @@ class ServerSide:
         ]
         return policy.plan(columns, self.s.catalog)
 
-    def _mask(self, frame: pg.Frame) -> bytes | memoryview:
+    def _mask(self, raw: memoryview) -> bytes | None:
+        """A DataRow on a connection that masks: its rewrite, or None to send it unchanged."""
         head = self.s.tracker.head
         if head is not None and head.expect is Expect.EXECUTE:
             plan = head.portal.plan if head.portal is not None else None
@@ -221,13 +264,12 @@ class ServerSide:
         if plan is None or head is None:
             # Rows whose columns the gateway does not know cannot be masked: fail closed.
             raise pg.ProtocolError("a result arrived without a row description; session ended")
-        head.bytes += len(frame.raw)
+        head.bytes += len(raw)
         if plan.is_noop:
-            return frame.raw
+            return None
         if head.tally is None:
             head.tally = MaskTally()
-        rewritten = plan.rewrite_datarow(bytes(frame.body), head.tally)
-        return frame.raw if rewritten is None else rewritten
+        return plan.rewrite_datarow(bytes(raw[5:]), head.tally)
 
     def audit_finished(self) -> None:
         finished = self.s.tracker.take_finished()
