@@ -12,6 +12,7 @@ same state — and the server side swaps that ErrorResponse for the refusal's ow
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Awaitable
 
 from gateway import pgwire as pg
@@ -26,11 +27,23 @@ __all__ = ["ClientGone", "ClientSide"]
 
 T = pg.FrontendTag
 INSPECT = frozenset(
-    {T.QUERY, T.PARSE, T.BIND, T.DESCRIBE, T.EXECUTE, T.CLOSE, T.SYNC, T.FUNCTION_CALL, T.TERMINATE}
+    int(tag)
+    for tag in (
+        T.QUERY,
+        T.PARSE,
+        T.BIND,
+        T.DESCRIBE,
+        T.EXECUTE,
+        T.CLOSE,
+        T.FUNCTION_CALL,
+        T.TERMINATE,
+    )
 )
 # Plain ints: an Enum member lookup is a Python-level descriptor call in 3.11 (hot path).
 _SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
 _HOLD = Action.HOLD.value
+_NOTHING: frozenset[int] = frozenset()
+unpack_i32 = struct.Struct("!i").unpack_from
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
@@ -48,6 +61,7 @@ class ClientSide:
         self.swallow = False  # dropping the rest of a refused extended batch, up to Sync
         self.out: list[bytes | memoryview] = []
         self.closing = False
+        self._rest: memoryview | None = None  # whole messages a wait interrupted
         self.left = asyncio.Event()  # the client closed its connection (set by the relay)
 
     def flush(self) -> None:
@@ -61,33 +75,66 @@ class ClientSide:
         (returned: await it, then call step again); None once all were processed."""
         parser = self.parser
         while not self.closing:
-            if not self.swallow:
-                run = parser.take_run(INSPECT)
-                if run:
-                    self.out.append(run)
-            frame = parser.next_frame()
+            whole = self._rest
+            if whole is not None:
+                self._rest = None
+            else:
+                whole = parser.take_run(_NOTHING)  # every whole message, headers checked
+            if whole:
+                waiting = self._messages(whole)
+                if waiting is not None:
+                    return waiting
+                continue
+            frame = parser.next_frame()  # NEED_DATA or a bad header's error
             if isinstance(frame, pg.NeedData):
                 return None
-            if self.swallow:
-                self._swallowed(frame)
-                continue
             waiting = self._frame(frame)
             if waiting is not None:
                 return waiting
         return None
 
-    def _swallowed(self, frame: pg.Frame) -> None:
-        if frame.tag == T.SYNC:
-            self.swallow = False
-            self._sync(frame)
-        elif frame.tag == T.TERMINATE:
-            self.out.append(frame.raw)
-            self.closing = True
+    def _messages(self, buf: memoryview) -> Waiting:
+        """Walk whole messages: those forwarded unread stay in one run; a handler that must be
+        waited for stops the walk (the rest is kept for the next step)."""
+        out = self.out
+        pos = run = 0
+        end = len(buf)
+        while pos < end and not self.closing:
+            tag = buf[pos]
+            nxt = pos + 1 + unpack_i32(buf, pos + 1)[0]
+            if self.swallow:  # a refused extended batch: dropped up to its Sync
+                if run < pos:
+                    out.append(buf[run:pos])
+                run = nxt
+                if tag == _SYNC:
+                    self.swallow = False
+                    self._sync()
+                    out.append(buf[pos:nxt])
+                elif tag == _TERMINATE:
+                    out.append(buf[pos:nxt])
+                    self.closing = True
+            elif tag == _SYNC:
+                self._sync()
+            elif tag in INSPECT:
+                if run < pos:
+                    out.append(buf[run:pos])
+                run = nxt
+                message = bytes(buf[pos:nxt])  # the codec decodes from bytes
+                waiting = self._frame(pg.Frame(tag, message, 0, len(message)))
+                if waiting is not None:
+                    if nxt < end:
+                        self._rest = buf[nxt:]
+                    return waiting
+            pos = nxt
+        if run < pos:
+            out.append(buf[run:pos])
+        return None
 
     def _frame(self, frame: pg.Frame) -> Waiting:
         tag = frame.tag
         if tag == _SYNC:
-            self._sync(frame)
+            self._sync()
+            self.out.append(frame.raw)
             return None
         if tag == _TERMINATE:
             self.out.append(frame.raw)
@@ -149,10 +196,9 @@ class ClientSide:
         )
         return self._forward(pending, frame, verdict.kinds & EFFECT_KINDS)
 
-    def _sync(self, frame: pg.Frame) -> None:
+    def _sync(self) -> None:
         self.s.tracker.push(Pending(Expect.SYNC))
         self.s.book.synced()
-        self.out.append(frame.raw)
 
     def _forward(self, pending: Pending, frame: pg.Frame, effects: object) -> Waiting:
         """Forward a statement; one that may change the session state is waited for, so what
