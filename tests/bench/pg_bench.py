@@ -15,6 +15,8 @@ What it does:
 5. checks every run served transactions (exit status, "number of transactions actually
    processed", no failed transactions), that Airlock refused nothing (its log and the session
    stats in its store), prints the table and whether Airlock is >= 0.8x PgBouncer everywhere;
+   with ``--pump``, also a bare Python byte pump (tests/bench/byte_pump.py: uvloop, no parsing)
+   as a fourth target: the ceiling of any asyncio relay on the machine;
 6. stops PgBouncer and Airlock and drops the database, also on Ctrl-C.
 
 Exit status: 0 when Airlock is >= 0.8x PgBouncer on every case and refused nothing, 1 when it is
@@ -58,7 +60,7 @@ CASES = [  # (protocol, clients, threads)
     ("prepared", 1, 1),
     ("prepared", 8, 2),
 ]
-TARGETS = ("direct", "pgbouncer", "airlock")
+PUMP = "pump"
 
 # Lines in Airlock's output that mean something went wrong for a session.
 LOG_PROBLEM = re.compile(
@@ -296,6 +298,20 @@ def start_airlock(workdir: Path) -> tuple[Proc, int, str, list[str], Path]:
     return proc, pg_port, lines[-1].strip(), cmd, store
 
 
+def start_pump(workdir: Path) -> tuple[Proc, int]:
+    port = free_port()
+    log = workdir / "pump.log"
+    popen = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("byte_pump.py")), str(port),
+         f"{PG_HOST}:{PG_PORT}"],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=clean_env(), start_new_session=True,
+    )  # fmt: skip
+    proc = Proc("pump", popen, log)
+    wait_for_port(proc, port)
+    return proc, port
+
+
 def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -439,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 round of 5 s per case")
     parser.add_argument("--scale", type=int, default=10, help="pgbench -i scale (default 10)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up seconds per target")
+    parser.add_argument(
+        "--pump", action="store_true", help="also measure a bare Python byte pump (the ceiling)"
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (5 if args.quick else 10)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -489,6 +508,12 @@ def main(argv: list[str] | None = None) -> int:
             "pgbouncer": Target("pgbouncer", bouncer_port, PG_USER, BENCH_DB),
             "airlock": Target("airlock", airlock_port, SUBJECT, CONNECTION, token),
         }
+        if args.pump:
+            pump, pump_port = start_pump(workdir)
+            procs.append(pump)
+            targets[PUMP] = Target(PUMP, pump_port, PG_USER, BENCH_DB)
+            print(f"byte pump pid {pump.popen.pid} on :{pump_port} (no parsing, no inspection)")
+        names = tuple(targets)
         results: dict[tuple[str, int], dict[str, list[Run]]] = {}
         airlock_transactions = 0
         if warmup > 0:
@@ -498,9 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                     if target.name == "airlock":
                         airlock_transactions += run.transactions
         for protocol, clients, threads in CASES:
-            per_target: dict[str, list[Run]] = {name: [] for name in TARGETS}
+            per_target: dict[str, list[Run]] = {name: [] for name in names}
             for rnd in range(rounds):
-                for name in TARGETS:
+                for name in names:
                     for proc in procs:
                         if not proc.alive():
                             raise BenchError(f"{proc.name} died:\n{proc.tail()}")
@@ -535,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case:<16} {fmt_tps(med['direct']):>11} {fmt_tps(med['pgbouncer']):>14} "
                   f"{fmt_tps(med['airlock']):>12} {ratio_pgb:>11.2f}x {ratio_direct:>14.2f}x "
                   f"{added_us:>+13.1f}{flag}")  # fmt: skip
+            if PUMP in med:
+                pump_ratio = med[PUMP] / med["pgbouncer"]
+                print(f"{'':<16} byte pump {fmt_tps(med[PUMP])} tps = {pump_ratio:.2f}x PgBouncer;"
+                      f" Airlock = {med['airlock'] / med[PUMP]:.2f}x the pump")  # fmt: skip
         print()
         print(f"Airlock check: {check.store_note}")
         if check.log_problems:
