@@ -81,15 +81,18 @@ class _Channel(asyncio.Protocol):
     The StreamReaderProtocol it replaces still hears of the connection's end, so the stream
     objects the listener closes and waits on stay consistent."""
 
-    def __init__(self, relay: Relay, side: str, replaced: Any) -> None:
-        self.relay, self.side, self.replaced = relay, side, replaced
+    def __init__(self, relay: Relay, side: str, transport: asyncio.BaseTransport) -> None:
+        self.relay, self.side = relay, side
+        self.replaced: Any = transport.get_protocol()
+        # Half-open is kept (the client may still be told why) except over TLS, which has none.
+        self.half_open = transport.get_extra_info("sslcontext") is None
 
     def data_received(self, data: bytes) -> None:
         self.relay.received(self.side, data)
 
     def eof_received(self) -> bool:
         self.relay.left(self.side)
-        return True  # keep the transport: the client may still be told why
+        return self.half_open
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.relay.left(self.side)
@@ -214,7 +217,7 @@ class Relay:
             ("server", (self.upstream.reader, self.upstream.writer)),
         ):
             transport = writer.transport
-            channel = _Channel(self, side, transport.get_protocol())
+            channel = _Channel(self, side, transport)
             transport.set_protocol(channel)
             transport.set_write_buffer_limits(high=HIGH_WATER)
             channels.append((channel, reader))
