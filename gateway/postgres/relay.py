@@ -240,6 +240,8 @@ class Relay:
             self.server.audit_finished()
 
     async def _finish(self, who: str, exc: BaseException | None) -> str:
+        if who != "client":  # nothing more is relayed after the FATAL (or the server's end)
+            self.closed = True
         if who == "ended":
             outcome, sqlstate, message = self.live.ending
             await fatal(self.writer, sqlstate, message)
