@@ -36,6 +36,15 @@ async def _client(env: Env, subject: str = "alice@example.com") -> RawClient:
     return client
 
 
+async def _ended_and_cancelled(env: Env, client: RawClient, sqlstate: str, review: str) -> None:
+    """The session ended with a FATAL ``sqlstate``, the review was cancelled, nothing ran."""
+    messages = await client.until_ready()
+    fatal = [m for m in messages if isinstance(m, pg.ErrorResponse)]
+    assert fatal and (fatal[-1].severity, fatal[-1].sqlstate) == ("FATAL", sqlstate), messages
+    assert (await env.final_review(review)).state is ReviewState.CANCELLED
+    assert await env.count() == 3
+
+
 @pytest.fixture
 def throttles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """Every pause/resume the relay does, as (side that is behind, paused)."""
@@ -92,11 +101,7 @@ async def test_too_much_sent_while_held_ends_the_session_and_cancels_the_review(
         filler = pg.Query("SELECT 1 /*" + "x" * (1024 * 1024) + "*/")
         for _ in range(HOLD_BUFFER_LIMIT // (1024 * 1024) + 2):
             client.send(filler)
-        messages = await client.until_ready()
-        fatal = [m for m in messages if isinstance(m, pg.ErrorResponse)]
-        assert fatal and (fatal[-1].severity, fatal[-1].sqlstate) == ("FATAL", "54000"), messages
-        assert (await env.final_review(review.id)).state is ReviewState.CANCELLED
-        assert await env.count() == 3
+        await _ended_and_cancelled(env, client, "54000", review.id)
     finally:
         client.close()
 
@@ -114,10 +119,6 @@ async def test_a_session_ended_from_outside_cancels_its_held_review(env: Env) ->
                 json={"subject": "carol@example.com", "reason": "left the team"},
             )
             assert answer.status_code < 300, answer.text
-        messages = await client.until_ready()
-        fatal = [m for m in messages if isinstance(m, pg.ErrorResponse)]
-        assert fatal and (fatal[-1].severity, fatal[-1].sqlstate) == ("FATAL", "57P01"), messages
-        assert (await env.final_review(review.id)).state is ReviewState.CANCELLED
-        assert await env.count() == 3
+        await _ended_and_cancelled(env, client, "57P01", review.id)
     finally:
         client.close()
