@@ -33,6 +33,7 @@ __all__ = [
     "CatalogNames",
     "ColumnDescription",
     "ColumnRule",
+    "Derivation",
     "MaskingPolicy",
     "PlannedColumn",
     "RowPlan",
@@ -40,6 +41,9 @@ __all__ = [
 
 # (table OID, attribute number) -> ("schema.table", column name), from the upstream's catalog
 CatalogNames = Mapping[tuple[int, int], tuple[str, str]]
+# (masked name it derives from, output column indexes or None for all): outputs without an
+# origin computed from a masked column (see gateway.inspection.outputs), masked whole.
+Derivation = tuple[str, frozenset[int] | None]
 
 _I32 = struct.Struct("!i")
 _NULL_LEN = b"\xff\xff\xff\xff"
@@ -148,18 +152,20 @@ class MaskingPolicy:
         names: CatalogNames | None = None,
         *,
         text_type_oids: Collection[int] = (),
+        derived: Derivation | None = None,
     ) -> RowPlan:
         """The row plan for one RowDescription (cached on the columns and their resolved names).
 
         ``names`` resolves (table OID, attribute number) to the real column; ``text_type_oids``
-        adds text-like types without a fixed OID (citext) for this database.
+        adds text-like types without a fixed OID (citext) for this database; ``derived``
+        names the outputs without an origin that are computed from a masked column.
         """
         resolved = tuple(_resolve(c, names) for c in columns)
         extra = frozenset(text_type_oids)
-        key = (tuple(columns), resolved, extra)
+        key = (tuple(columns), resolved, extra, derived)
         plan = self._cache.get(key)
         if plan is None:
-            plan = self._build(columns, resolved, extra)
+            plan = self._build(columns, resolved, extra, derived)
             if len(self._cache) >= _PLAN_CACHE_SIZE:
                 self._cache.clear()
             self._cache[key] = plan
@@ -170,6 +176,7 @@ class MaskingPolicy:
         columns: Sequence[ColumnDescription],
         resolved: tuple[tuple[str, str] | None, ...],
         extra: frozenset[int],
+        derived: Derivation | None = None,
     ) -> RowPlan:
         actions: list[Action | None] = []
         planned: list[PlannedColumn] = []
@@ -185,6 +192,9 @@ class MaskingPolicy:
             if rule is not None:
                 action = rule_action(kind, col.format, rule.spec)
                 planned.append(PlannedColumn(index, col.name, source, rule.spec, (), ()))
+            elif derived is not None and col.table_oid == 0 and _chosen(derived, index):
+                action = rule_action(kind, col.format, derived[0])
+                planned.append(PlannedColumn(index, col.name, None, derived[0], (), ()))
             elif self._detectors:
                 tokens = name_tokens(col.name) | name_tokens(column)
                 context = frozenset(
@@ -205,6 +215,10 @@ class MaskingPolicy:
                     )
             actions.append(action)
         return RowPlan(tuple(actions), tuple(planned))
+
+
+def _chosen(derived: Derivation, index: int) -> bool:
+    return derived[1] is None or index in derived[1]
 
 
 def _resolve(col: ColumnDescription, names: CatalogNames | None) -> tuple[str, str] | None:

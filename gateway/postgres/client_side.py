@@ -194,6 +194,8 @@ class ClientSide:
             rule=verdict.rule,
             review_id=review_id,
         )
+        if self.s.lineage is not None:
+            pending.derived = self.s.lineage.of(text)
         return self._forward(pending, frame, verdict.kinds & EFFECT_KINDS)
 
     def _sync(self) -> None:
@@ -273,7 +275,9 @@ class ClientSide:
             self._refuse_extended(text, "block", _blocked(verdict), rule=verdict.rule)
             return
         effects = bool(verdict.kinds & EFFECT_KINDS)
-        definition = Definition(text, verdict.action.value, verdict.rule, effects)
+        lineage = self.s.lineage
+        derived = lineage.of(text) if lineage is not None else None
+        definition = Definition(text, verdict.action.value, verdict.rule, effects, derived)
         pending = Pending(Expect.PARSE, name=message.name, definition=definition)
         self.s.book.parsing(pending)
         self.s.tracker.push(pending)

@@ -11,6 +11,7 @@ from gateway import pgwire as pg
 from gateway.inspection import SessionState
 from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
+from gateway.postgres.lineage import Lineage
 from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.target import Target
@@ -59,6 +60,7 @@ class Shared:
     # (table OID, attribute number) -> real names of the columns masking rules name
     catalog: CatalogNames | None = None
     log: StatementLog | None = None  # set by the listener once the session is accepted
+    lineage: Lineage | None = None  # set by the listener on a connection that masks
 
 
 def refusal_error(sqlstate: str, message: str, detail: str | None = None) -> pg.ErrorResponse:

@@ -24,6 +24,7 @@ from gateway.postgres.accept import Accepted, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
+from gateway.postgres.lineage import Lineage
 from gateway.postgres.relay import SHUTDOWN, LiveSession, Relay, fatal, hello
 from gateway.postgres.revocation import SessionGuard
 from gateway.postgres.server_side import ServerSide
@@ -192,6 +193,8 @@ class PostgresListener:
         shared.log = StatementLog(
             self.deps.audit, accepted.identity, shared.id, accepted.target.name
         )
+        if accepted.target.masking is not None:
+            shared.lineage = Lineage(accepted.target.masking, catalog)
         scs = upstream.parameters.get("standard_conforming_strings", "on") == "on"
         shared.state = type(shared.state)(standard_conforming_strings=scs)
         await self._record_start(shared, writer.get_extra_info("peername"))

@@ -13,7 +13,7 @@ from time import perf_counter
 from typing import Any
 
 from gateway import pgwire as pg
-from gateway.masking import ColumnDescription, MaskTally, RowPlan
+from gateway.masking import ColumnDescription, Derivation, MaskTally, RowPlan
 from gateway.postgres.context import Deps, Shared
 from gateway.postgres.effects import named_statement
 from gateway.postgres.textmask import TextMask
@@ -73,7 +73,7 @@ class ServerSide:
         self.text_mask = TextMask(shared.target.masking) if shared.target.masking else None
         self.out: list[bytes | memoryview] = []
         self._counters: dict[str, Any] = {}
-        self._plans: dict[bytes, RowPlan | None] = {}
+        self._plans: dict[tuple[bytes, Derivation | None], RowPlan | None] = {}
 
     def feed(self, data: bytes) -> None:
         """Process what the server sent (a read callback); write what the client gets."""
@@ -222,27 +222,29 @@ class ServerSide:
             return True
         if expect is Expect.DESCRIBE_PORTAL:
             assert head is not None
-            if head.portal is not None and self.text_mask is not None:
-                head.portal.plan = self._plan(raw)
+            portal = head.portal
+            if portal is not None and self.text_mask is not None:
+                portal.plan = self._plan(raw, portal.statement.derived)
             tracker.simple_reply()
             return not head.internal
         if self.text_mask is not None:  # only a connection that masks reads the columns
-            self.s.query_plan = self._plan(raw)
+            self.s.query_plan = self._plan(raw, head.derived if head is not None else None)
         return True
 
-    def _plan(self, raw: memoryview) -> RowPlan | None:
-        key = bytes(raw)
+    def _plan(self, raw: memoryview, derived: Derivation | None) -> RowPlan | None:
+        key = (bytes(raw), derived)
         try:
             return self._plans[key]
         except KeyError:
             pass
-        plan = self._new_plan(pg.Frame(int(B.ROW_DESCRIPTION), key, 0, len(key)))
+        message = key[0]
+        plan = self._new_plan(pg.Frame(int(B.ROW_DESCRIPTION), message, 0, len(message)), derived)
         if len(self._plans) >= PLANS_PER_SESSION:
             self._plans.clear()
         self._plans[key] = plan
         return plan
 
-    def _new_plan(self, frame: pg.Frame) -> RowPlan | None:
+    def _new_plan(self, frame: pg.Frame, derived: Derivation | None) -> RowPlan | None:
         policy = self.s.target.masking
         if policy is None:
             return None
@@ -252,7 +254,7 @@ class ServerSide:
             ColumnDescription(f.name, f.table_oid, f.column_attr, f.type_oid, f.format)
             for f in message.fields
         ]
-        return policy.plan(columns, self.s.catalog)
+        return policy.plan(columns, self.s.catalog, derived=derived)
 
     def _mask(self, raw: memoryview) -> bytes | None:
         """A DataRow on a connection that masks: its rewrite, or None to send it unchanged."""

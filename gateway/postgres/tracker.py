@@ -27,7 +27,7 @@ from enum import Enum
 from time import perf_counter
 
 from gateway import pgwire as pg
-from gateway.masking import MaskTally, RowPlan
+from gateway.masking import Derivation, MaskTally, RowPlan
 
 __all__ = ["Definition", "Expect", "Pending", "Portal", "ResponseTracker"]
 
@@ -52,6 +52,7 @@ class Definition:
     verdict: str
     rule: str | None
     effects: bool = False
+    derived: Derivation | None = None  # outputs computed from masked columns (masking)
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ class Pending:
     definition: Definition | None = None
     closes: bool = False
     batch: int = 0
+    derived: Derivation | None = None  # a Query's outputs computed from masked columns
     # Called once the statement finished (answered, failed or skipped): session-state effects.
     after: Callable[[Pending], None] | None = None
 

@@ -353,3 +353,26 @@ def test_planned_columns_describe_what_runs() -> None:
         (None, ("credit_card",), ()),
         (None, ("credit_card", "email", "phone"), ("phone",)),
     ]
+
+
+def test_derived_outputs_without_an_origin_are_masked_whole() -> None:
+    """An expression column computed from a masked column (``derived``) is masked like the
+    column itself; a column with an origin, or one not named in the positions, is not."""
+    policy = MaskingPolicy(columns=["ssn"])
+    columns = [
+        col("id", INT4, attr=1, table=USERS),
+        col("x"),  # ssn || '' : no origin
+        col("upper"),  # upper(notes): no origin, not derived
+        col("notes", attr=4, table=USERS),
+    ]
+    plan = policy.plan(columns, NAMES, derived=("ssn", frozenset({1})))
+    values = (b"1", b"078051120", b"HELLO", b"plain")
+    masked, counts = plan.apply(values)
+    assert masked is not None
+    assert masked[0] == b"1" and masked[2] == b"HELLO" and masked[3] == b"plain"
+    assert masked[1] is not None and b"078051120" not in masked[1]
+    assert counts.columns == {"ssn": 1}
+    everything = policy.plan(columns, NAMES, derived=("ssn", None))
+    masked_all, _ = everything.apply(values)
+    assert masked_all is not None and masked_all[2] != b"HELLO" and masked_all[3] == b"plain"
+    assert policy.plan(columns, NAMES).is_noop

@@ -134,11 +134,58 @@ async def test_aliases(env: Env, sql: str) -> None:
         "SELECT ssn || '' AS x, upper(email) AS y, card_number::text AS z FROM t",
         "SELECT string_agg(ssn, ',') AS s, 'card ' || max(card_number) AS c FROM t",
         "SELECT row_to_json(t)::text FROM t",
+        "SELECT ssn || '' FROM t WHERE id = 4",
+        "SELECT lower(ssn), substr(ssn, 1, 9) FROM t",
+        "SELECT (SELECT ssn FROM t WHERE id = 4) AS x",
+        "SELECT x FROM (SELECT ssn || '' AS x FROM t) s",
+        "WITH c AS (SELECT concat(ssn, '') AS m FROM t) SELECT m FROM c",
+        "SELECT concat(ssn, '') FROM t UNION ALL SELECT 'x'",
+        "SELECT r::text FROM t r",
+        "SELECT to_jsonb(s)::text FROM (SELECT * FROM t) s",
     ],
 )
 async def test_expressions(env: Env, sql: str) -> None:
-    """Expressions report no column: the detectors catch formatted values in them."""
-    _no_clear(await _fetch(env, sql), bare=False)
+    """Expressions report no column; those computed from a masked column are masked whole
+    (even a bare value no detector finds), the rest go through the detectors."""
+    _no_clear(await _fetch(env, sql))
+
+
+async def test_expressions_extended_and_binary(env: Env) -> None:
+    """The same in the extended protocol, binary results, one Describe and many Executes."""
+    async with await psycopg.AsyncConnection.connect(env.dsn_via(), autocommit=True) as conn:
+        rows = []
+        for i in (4, 1, 4):
+            cur = conn.cursor(binary=True)
+            await cur.execute("SELECT id, ssn || '' AS x FROM t WHERE id = %s", (i,), prepare=True)
+            rows += await cur.fetchall()
+    _no_clear(rows)
+    assert [r[0] for r in rows] == [4, 1, 4]
+
+
+async def test_prepared_cursor_and_returning(env: Env) -> None:
+    """Rows from EXECUTE and FETCH (texts seen earlier) and RETURNING are masked too."""
+    async with await psycopg.AsyncConnection.connect(env.dsn_via(), autocommit=True) as conn:
+        cur = psycopg.AsyncClientCursor(conn)
+        await cur.execute("PREPARE p AS SELECT ssn || '' FROM t")
+        await cur.execute("EXECUTE p")
+        rows = await cur.fetchall()
+        async with conn.transaction():
+            await cur.execute("DECLARE k CURSOR FOR SELECT upper(ssn) FROM t")
+            await cur.execute("FETCH ALL FROM k")
+            rows += await cur.fetchall()
+        await cur.execute("UPDATE t SET name = name WHERE id = 4 RETURNING ssn || ''")
+        rows += await cur.fetchall()
+    assert len(rows) == 4 + 4 + 1
+    _no_clear(rows)
+
+
+async def test_filtering_and_unrelated_expressions_are_not_masked(env: Env) -> None:
+    """Filtering on a masked column derives nothing; expressions over other columns of the
+    same statement are left alone when the masked column is a plain output."""
+    rows = await _fetch(env, "SELECT count(*) FROM t WHERE ssn = '078-05-1121'")
+    assert rows == [(1,)]
+    rows = await _fetch(env, "SELECT id, ssn, upper(name) FROM t WHERE id = 1")
+    assert rows == [(1, "***-**-1121", "ALICE")]
 
 
 async def test_bare_value_under_alias(env: Env) -> None:
