@@ -51,6 +51,8 @@ def _apply(s: Shared, classification: Classification, ran: int) -> None:
         for effect in statement.effects:
             if effect.op == "prepare" and effect.name and effect.prepared is not None:
                 verdict = s.target.guardrails.judge(effect.prepared)
+                # Bound later through the protocol, its rows carry what PREPARE's query outputs.
+                derived = s.lineage.of(statement.text) if s.lineage is not None else None
                 s.book.prepared(
                     effect.name,
                     Definition(
@@ -58,6 +60,7 @@ def _apply(s: Shared, classification: Classification, ran: int) -> None:
                         verdict.action.value,
                         verdict.rule,
                         bool(verdict.kinds & EFFECT_KINDS),
+                        derived,
                     ),
                 )
             elif effect.op == "deallocate":

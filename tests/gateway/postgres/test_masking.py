@@ -268,3 +268,20 @@ async def test_session_records_masked_counts(env: Env) -> None:
     masked = session.stats["masked"]
     assert masked.get("ssn", 0) >= 3 and masked.get("card_number", 0) >= 2, masked
     assert masked.get("email", 0) >= 3, masked
+
+
+async def test_sql_prepared_statement_bound_through_the_protocol(env: Env) -> None:
+    """A statement made with SQL PREPARE and bound with the protocol's Bind: its rows are
+    masked like the PREPAREd query's outputs."""
+    client = await RawClient.connect(env.port)
+    try:
+        await client.login(env.token)
+        client.send(pg.Query("PREPARE p AS SELECT ssn || '' AS x FROM t WHERE id = 4"))
+        await client.until_ready()
+        client.send(pg.Bind("", "p"), pg.Execute(""), pg.Sync())
+        answer = await client.until_ready()
+        rows = [m.values for m in answer if isinstance(m, pg.DataRow)]
+        assert len(rows) == 1, answer
+        _no_clear([value for row in rows for value in row])
+    finally:
+        client.close()
