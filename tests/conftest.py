@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from store import Database, InProcessBus, PostgresBus, SqlRepository, upgrade
+from tests.support.fake_slack import FakeSlack
 
 __all__ = ["PG_ADMIN_DSN", "fresh_pg_database"]
 
@@ -108,3 +109,13 @@ async def bus(database: Database) -> AsyncIterator[InProcessBus | PostgresBus]:
 @pytest.fixture
 def repository(database: Database, bus: InProcessBus | PostgresBus) -> SqlRepository:
     return SqlRepository(database, bus)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    """The fake Slack Web API with the chat tests' people (tests/bot/chatkit.SLACK_USERS); a test
+    module that needs other people defines its own ``fake``."""
+    from tests.bot.chatkit import SLACK_USERS  # chatkit imports this module: not at the top
+
+    with FakeSlack(users=SLACK_USERS) as slack:
+        yield slack

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from bot.people import People
 from bot.slack.client import SlackApi, web_client
 from bot.slack.sink import SlackDirectory, SlackSink
 from store import Database, InProcessBus, Outbox, PostgresBus, SqlRepository
-from tests.bot.chatkit import CHANNEL, SLACK_USERS, cards_in, chat_gateway, connection, wait_for
+from tests.bot.chatkit import CHANNEL, cards_in, chat_gateway, connection, wait_for
 from tests.harness import RunningGateway
 from tests.support.fake_slack import FakeSlack
 
@@ -41,12 +41,6 @@ CONFIG = ChatConfig(
     {"pg": PG},
     (Person("alice@example.com", frozenset({"eng"}), "U0ALICE"),),
 )
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(users=SLACK_USERS) as slack:
-        yield slack
 
 
 def _delivery(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.cards import APPROVE_ACTION_ID, DENY_ACTION_ID, DENY_CALLBACK_ID, REASON_BLOCK_ID
 from tests.bot.chatkit import (
-    SLACK_USERS,
     Psql,
     block_action,
     cards_in,
@@ -24,12 +23,6 @@ from tests.bot.chatkit import (
 from tests.conftest import fresh_pg_database
 from tests.harness import RunningGateway
 from tests.support.fake_slack import FakeSlack
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(users=SLACK_USERS) as slack:
-        yield slack
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ the fake Slack Web API on the other side, the store as the judge of what changed
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ import pytest
 from approvals import ReviewState
 from bot.cards import APPROVE_ACTION_ID, DENY_ACTION_ID, DENY_CALLBACK_ID, REASON_BLOCK_ID
 from tests.bot.chatkit import (
-    SLACK_USERS,
     block_action,
     cards_in,
     chat_gateway,
@@ -29,12 +28,6 @@ from tests.harness import RunningGateway
 from tests.support.fake_slack import FakeSlack
 
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(users=SLACK_USERS) as slack:
-        yield slack
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ HTTP API, the store as the judge, and the message redrawn in place."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,12 @@ from bot.cards.digest import (
 )
 from gateway.cli import scheduler_for
 from store import ALL_TOPICS, AccessReviews
-from tests.bot.chatkit import SLACK_USERS, chat_gateway, interaction_body, post_signed, wait_for
+from tests.bot.chatkit import chat_gateway, interaction_body, post_signed, wait_for
 from tests.harness import RunningGateway, pg_connection
 from tests.support.fake_slack import FakeSlack
 
 CAROL, BOB = "U0CAROL", "U0BOB"
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(users=SLACK_USERS) as slack:
-        yield slack
 
 
 def _connection(name: str, access: str) -> dict[str, Any]:

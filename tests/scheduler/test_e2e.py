@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from gateway.cli import scheduler_for
 from scheduler import SchedulerConfig
 from tests.bot.chatkit import (
     CHANNEL,
-    SLACK_USERS,
     Psql,
     cards_in,
     chat_gateway,
@@ -30,12 +29,6 @@ from tests.conftest import PG_ADMIN_DSN
 from tests.harness import RunningGateway
 from tests.scheduler.kit import ALICE, MovableClock
 from tests.support.fake_slack import FakeSlack
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(users=SLACK_USERS) as slack:
-        yield slack
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ access request, and the owners' and holder's messages when an unused grant is re
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ from approvals import Delegation, ReviewKind, new_id
 from bot.cards.notices import EXTEND_ACTION_ID
 from gateway.cli import scheduler_for
 from tests.bot.chatkit import (
-    SLACK_USERS,
     cards_in,
     chat_gateway,
     connection,
@@ -27,12 +26,6 @@ from tests.harness import RunningGateway
 from tests.support.fake_slack import FakeSlack
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(users=SLACK_USERS) as slack:
-        yield slack
 
 
 @pytest.fixture
