@@ -17,8 +17,8 @@ _OPAQUE = ("execute", "fetch")
 
 
 class Lineage:
-    def __init__(self, policy: MaskingPolicy | None, catalog: CatalogNames | None) -> None:
-        specs = [spec.casefold().split(".") for spec in (policy.columns if policy else ())]
+    def __init__(self, policy: MaskingPolicy, catalog: CatalogNames | None) -> None:
+        specs = [spec.casefold().split(".") for spec in policy.columns]
         self.columns = frozenset(parts[-1] for parts in specs)
         tables = {parts[-2] for parts in specs if len(parts) >= 2}
         tables |= {table.rpartition(".")[2].casefold() for table, _ in (catalog or {}).values()}

@@ -122,7 +122,6 @@ class Relay:
         # (who, exception): the first reason the session ends
         self.ended: asyncio.Future[tuple[str, BaseException | None]] = loop.create_future()
         self.server_gone: asyncio.Future[None] = loop.create_future()
-        self.client_left = client.left  # a held statement watches it
         self.closed = False  # run() returned: nothing more is processed
         self.busy: asyncio.Task[None] | None = None  # a statement that must be waited for
 
@@ -147,7 +146,7 @@ class Relay:
                 self.server_gone.set_result(None)
             self.stop("server")
         else:
-            self.client_left.set()
+            self.client.left.set()  # a held statement watches it
             if self.busy is None:  # a held statement notices on its own
                 self.stop("client")
 
@@ -193,7 +192,7 @@ class Relay:
             waiting = client.step()
         client.flush()
         self.busy = None  # before returning: what arrives next is processed at once
-        if client.closing or self.client_left.is_set():
+        if client.closing or client.left.is_set():
             self.stop("client")
 
     def _resumed(self, task: asyncio.Task[None]) -> None:
