@@ -11,7 +11,10 @@ comparisons. Least recently used entries are dropped past ``cache_size``; texts 
 A second level is keyed by libpg_query's fingerprint (constants normalised away), so
 ``... WHERE id = 1`` and ``... WHERE id = 2`` share one classification. It is used only for
 single SELECT/INSERT/UPDATE/DELETE/MERGE statements where no literal influenced the verdict, the
-text has no backslash, and no custom rule has a regex (a regex sees literals).
+text has no backslash, and no custom rule has a regex (a regex sees literals). In front of it,
+the same entries are kept by literal shape (``gateway.inspection.shape``: the text with its plain
+constants replaced, found by a scan far cheaper than the parse a fingerprint needs); a text whose
+shape the scan cannot tell falls through to the fingerprint.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from gateway.inspection.classify import classify
 from gateway.inspection.errors import RuleError, StatementBlocked
 from gateway.inspection.model import Classification, SessionState
 from gateway.inspection.rules import Action, Rule, Verdict, judge, parse_rules
+from gateway.inspection.shape import literal_shape
 
 __all__ = ["Guardrails"]
 
@@ -42,6 +46,7 @@ class _Entry:
     depends: tuple[str, ...]
     values: tuple[object, ...]
     classification: Classification | None = None
+    general: bool = False  # no literal influenced it: it holds for the text's literal shape
 
 
 def _state_value(state: SessionState, dependency: str) -> object:
@@ -63,6 +68,7 @@ class Guardrails:
         self.max_cached_text = max_cached_text
         self._by_text: OrderedDict[str, list[_Entry]] = OrderedDict()
         self._by_fingerprint: OrderedDict[str, list[_Entry]] = OrderedDict()
+        self._by_shape: OrderedDict[str, list[_Entry]] = OrderedDict()
         self._fingerprints = not any(rule.regex is not None for rule in self.rules)
 
     @classmethod
@@ -79,7 +85,15 @@ class Guardrails:
         entry = self._lookup(sql, state)
         if entry is not None:
             return entry.verdict
-        return self._evaluate_cold(sql, state)
+        return self._cold(sql, state).verdict
+
+    def evaluate_general(self, sql: str, state: SessionState) -> tuple[Verdict, bool]:
+        """``evaluate``, and whether the verdict holds for every text of the same literal shape
+        (``gateway.inspection.shape``): a single DML statement no literal influenced."""
+        entry = self._lookup(sql, state)
+        if entry is None:
+            entry = self._cold(sql, state)
+        return entry.verdict, entry.general
 
     def inspect(self, sql: str, state: SessionState) -> tuple[Verdict, Classification]:
         """Verdict and classification, cached: for Parse of a named statement, whose
@@ -87,7 +101,8 @@ class Guardrails:
         entry = self._lookup(sql, state)
         if entry is not None and entry.classification is not None:
             return entry.verdict, entry.classification
-        return self._classify_and_store(sql, state, self._fingerprint(sql), keep=True)
+        entry, classification = self._classify_and_store(sql, state, keep=True)
+        return entry.verdict, classification
 
     def check(self, sql: str, state: SessionState) -> Verdict:
         """Like ``evaluate``, but a block raises ``StatementBlocked`` (SQLSTATE 42501)."""
@@ -103,6 +118,7 @@ class Guardrails:
     def clear(self) -> None:
         self._by_text.clear()
         self._by_fingerprint.clear()
+        self._by_shape.clear()
 
     def _valid(self, entry: _Entry, state: SessionState) -> bool:
         for dependency, value in zip(entry.depends, entry.values, strict=True):
@@ -119,41 +135,69 @@ class Guardrails:
                     return entry
         return None
 
-    def _evaluate_cold(self, sql: str, state: SessionState) -> Verdict:
+    def _cold(self, sql: str, state: SessionState) -> _Entry:
+        """Not cached by text: by literal shape, by fingerprint, else classified."""
+        if not self._generalisable(sql):
+            return self._classify_and_store(sql, state, keep=False)[0]
+        shape = literal_shape(sql)
+        if shape is not None:
+            for entry in self._by_shape.get(shape, ()):
+                if self._valid(entry, state):
+                    return entry  # not kept by text: texts with other literals rarely repeat
         fingerprint = self._fingerprint(sql)
         if fingerprint is not None:
             for entry in self._by_fingerprint.get(fingerprint, ()):
                 if self._valid(entry, state):
-                    borrowed = _Entry(entry.verdict, entry.depends, entry.values)
+                    borrowed = _Entry(entry.verdict, entry.depends, entry.values, general=True)
                     self._store(self._by_text, sql, borrowed)
-                    return entry.verdict
-        return self._classify_and_store(sql, state, fingerprint, keep=False)[0]
+                    if shape is not None:
+                        self._store(self._by_shape, shape, borrowed)
+                    return borrowed
+        return self._classify_and_store(
+            sql, state, keep=False, shape=shape, fingerprint=fingerprint
+        )[0]
 
     def _classify_and_store(
-        self, sql: str, state: SessionState, fingerprint: str | None, *, keep: bool
-    ) -> tuple[Verdict, Classification]:
+        self,
+        sql: str,
+        state: SessionState,
+        *,
+        keep: bool,
+        shape: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[_Entry, Classification]:
         """Classify, judge and cache. The classification is kept only when asked for
         (``inspect``): thousands of retained trees would make every GC pass slower."""
         classification = classify(sql, state)
         depends = tuple(sorted(classification.depends_on))
         values = tuple(_state_value(state, d) for d in depends)
         kept = classification if keep else None
-        entry = _Entry(self.judge(classification), depends, values, kept)
+        if fingerprint is None and keep and self._generalisable(sql):
+            fingerprint = self._fingerprint(sql)
+        general = fingerprint is not None and self._fingerprint_safe(classification)
+        entry = _Entry(self.judge(classification), depends, values, kept, general)
         if len(sql) <= self.max_cached_text:
             self._store(self._by_text, sql, entry)
-            if fingerprint is not None and self._fingerprint_safe(classification):
+            if general:
+                assert fingerprint is not None
                 self._store(self._by_fingerprint, fingerprint, entry)
-        return entry.verdict, classification
+                if shape is not None:
+                    self._store(self._by_shape, shape, entry)
+        return entry, classification
 
-    def _fingerprint(self, sql: str) -> str | None:
-        """The fingerprint key, only for texts that may be a single DML statement (cheap test
-        first: a fingerprint costs about as much as a parse)."""
+    def _generalisable(self, sql: str) -> bool:
+        """Whether a verdict for ``sql`` may be shared with look-alikes (fingerprint, shape):
+        a short text that may be a single DML statement, with no backslash or NUL, and no
+        custom rule with a regex (a regex sees literals)."""
         if len(sql) > self.max_cached_text or not self._fingerprints:
-            return None
+            return False
         if "\\" in sql or "\x00" in sql or ";" in sql.rstrip("; \n\t"):
-            return None
-        if not sql.lstrip(" \t\r\n(")[:6].upper().startswith(_DML_STARTS):
-            return None
+            return False
+        return sql.lstrip(" \t\r\n(")[:6].upper().startswith(_DML_STARTS)
+
+    @staticmethod
+    def _fingerprint(sql: str) -> str | None:
+        """libpg_query's fingerprint of a generalisable text (costs about as much as a parse)."""
         try:
             return str(parser.fingerprint(sql))
         except Exception:  # unparseable: classify() reports it

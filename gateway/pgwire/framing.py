@@ -163,6 +163,11 @@ class Reader:
             self._chunks.append(data)
             self._chunks_len += len(data)
 
+    @property
+    def limits(self) -> Limits:
+        """The length caps this reader checks headers against, by type byte."""
+        return self._limits
+
     def pending_bytes(self) -> int:
         """How many received bytes have not been returned as part of a frame."""
         return len(self._buf) - self._pos + self._chunks_len

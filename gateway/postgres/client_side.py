@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 
 from gateway import pgwire as pg
 from gateway.inspection import Action, Kind, Verdict, classify
@@ -23,7 +23,7 @@ from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.statements import Ambiguous
 from gateway.postgres.tracker import Definition, Expect, Pending, Portal
 
-__all__ = ["ClientGone", "ClientSide"]
+__all__ = ["ClientGone", "ClientSide", "LaneMismatch"]
 
 T = pg.FrontendTag
 INSPECT = frozenset(
@@ -53,6 +53,10 @@ _FLUSH = pg.encode(pg.Flush())
 # What a message handler returns when the relay must wait before reading on: a held statement,
 # or one whose session-state effects what follows is classified in.
 Waiting = Awaitable[object] | None
+
+
+class LaneMismatch(RuntimeError):
+    """The fast lane and this path disagreed about a request (a bug): the session ends."""
 
 
 class ClientSide:
@@ -92,6 +96,22 @@ class ClientSide:
             if waiting is not None:
                 return waiting
         return None
+
+    def replay(self, request: bytes, started: float) -> None:
+        """Account for a request the fast lane forwarded (gateway.postgres.lane): push what this
+        path pushes for it, forward nothing again. The lane takes only requests this path
+        forwards unchanged without waiting; anything else here ends the session."""
+        tracker = self.s.tracker
+        before = len(tracker.queue)
+        out, self.out = self.out, []
+        waiting = self._messages(memoryview(request))
+        replayed, self.out = self.out, out
+        if waiting is not None or self._rest is not None or b"".join(replayed) != request:
+            if isinstance(waiting, Coroutine):
+                waiting.close()
+            raise LaneMismatch("the fast lane forwarded a request the gateway would not have")
+        for pending in list(tracker.queue)[before:]:
+            pending.started = started
 
     def _messages(self, buf: memoryview) -> Waiting:
         """Walk whole messages: those forwarded unread stay in one run; a handler that must be
@@ -164,7 +184,7 @@ class ClientSide:
         text = message.text
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         self.s.statements_seen += 1
-        copy_refusal = self._copy_out_refusal(text)
+        copy_refusal = self.copy_out_refusal(text)
         if copy_refusal is not None:
             self._refuse_simple(text, "block", copy_refusal, rule="masking/copy-out")
             return None
@@ -220,7 +240,7 @@ class ClientSide:
         self.flush()
         return done.wait()
 
-    def _copy_out_refusal(self, text: str) -> pg.ErrorResponse | None:
+    def copy_out_refusal(self, text: str) -> pg.ErrorResponse | None:
         """COPY ... TO STDOUT cannot be masked: refused on connections that mask results."""
         if self.s.target.masking is None or "copy" not in text.lower():
             return None
@@ -267,7 +287,7 @@ class ClientSide:
     def _parse(self, message: pg.Parse, frame: pg.Frame) -> None:
         text = message.query
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
-        copy_refusal = self._copy_out_refusal(text)
+        copy_refusal = self.copy_out_refusal(text)
         if copy_refusal is not None:
             self._refuse_extended(text, "block", copy_refusal, rule="masking/copy-out")
             return

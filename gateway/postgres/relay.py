@@ -27,6 +27,7 @@ from gateway import pgwire as pg
 from gateway.postgres.airlock import HOLD_BUFFER_LIMIT
 from gateway.postgres.client_side import ClientGone, ClientSide
 from gateway.postgres.context import Shared
+from gateway.postgres.lane import Lane
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream
 
@@ -106,6 +107,16 @@ class _Channel(asyncio.Protocol):
         self.relay.throttle(self.side, pause=False)
 
 
+class _ClientChannel(_Channel):
+    def data_received(self, data: bytes) -> None:
+        self.relay.from_client(data)
+
+
+class _ServerChannel(_Channel):
+    def data_received(self, data: bytes) -> None:
+        self.relay.from_server(data)
+
+
 class Relay:
     """Both directions of one session; ``run`` returns how the session ended."""
 
@@ -124,8 +135,44 @@ class Relay:
         self.server_gone: asyncio.Future[None] = loop.create_future()
         self.closed = False  # run() returned: nothing more is processed
         self.busy: asyncio.Task[None] | None = None  # a statement that must be waited for
+        self.lane = Lane(client, server)
+        self._to_client = cast(asyncio.Transport, self.writer.transport)
+        self._to_server = cast(asyncio.Transport, self.upstream.writer.transport)
 
     # -- events ------------------------------------------------------------------------------
+
+    def from_client(self, data: bytes) -> None:
+        """The client's bytes: the fast lane's if it takes them, else the general path's."""
+        lane = self.lane
+        if lane.inflight:
+            try:
+                lane.spill()
+            except Exception as exc:
+                self.stop("client", exc)
+                return
+        elif self.busy is None and not self.closed and not self.ended.done():
+            try:
+                taken = lane.client_data(data)
+            except Exception as exc:
+                self.stop("client", exc)
+                return
+            if taken:
+                self._to_server.write(data)
+                return
+        self.received("client", data)
+
+    def from_server(self, data: bytes) -> None:
+        lane = self.lane
+        if lane.inflight and not self.closed:
+            try:
+                if lane.server_data(data):
+                    self._to_client.write(data)
+                    return
+                lane.spill()
+            except Exception as exc:
+                self.stop("server", exc)
+                return
+        self.received("server", data)
 
     def received(self, side: str, data: bytes) -> None:
         # Once the session ends the client is not read; the server's last answers still are
@@ -216,7 +263,9 @@ class Relay:
             ("server", (self.upstream.reader, self.upstream.writer)),
         ):
             transport = writer.transport
-            channel = _Channel(self, side, transport)
+            channel = (_ClientChannel if side == "client" else _ServerChannel)(
+                self, side, transport
+            )
             transport.set_protocol(channel)
             transport.set_write_buffer_limits(high=HIGH_WATER)
             channels.append((channel, reader))
@@ -236,6 +285,8 @@ class Relay:
                 self.busy.cancel()
                 await asyncio.gather(self.busy, return_exceptions=True)
             self.closed = True
+            with contextlib.suppress(Exception):  # a mismatch was reported where it happened
+                self.lane.spill()
             self.server.audit_finished()
 
     async def _finish(self, who: str, exc: BaseException | None) -> str:

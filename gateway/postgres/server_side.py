@@ -231,6 +231,10 @@ class ServerSide:
             self.s.query_plan = self._plan(raw, head.derived if head is not None else None)
         return True
 
+    def plan_of(self, raw: memoryview) -> RowPlan | None:
+        """The row plan for a RowDescription of a result with no derived outputs."""
+        return self._plan(raw, None)
+
     def _plan(self, raw: memoryview, derived: Derivation | None) -> RowPlan | None:
         key = (bytes(raw), derived)
         try:
@@ -309,8 +313,12 @@ class ServerSide:
             masked=counted,
             urgent=refusal is not None or pending.review_id is not None,
         )
-        counter = self._counters.get(pending.verdict)
+        self.count(pending.verdict)
+
+    def count(self, verdict: str) -> None:
+        """One more statement with this verdict in the gateway's metrics."""
+        counter = self._counters.get(verdict)
         if counter is None:  # labels() costs more than the increment: keep the children
-            counter = self.deps.metrics.statements.labels("postgres", pending.verdict)
-            self._counters[pending.verdict] = counter
+            counter = self.deps.metrics.statements.labels("postgres", verdict)
+            self._counters[verdict] = counter
         counter.inc()

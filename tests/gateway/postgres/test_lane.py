@@ -1,0 +1,258 @@
+"""The fast lane (gateway.postgres.lane): what it takes, what it hands to the general path, and
+that either way the client, the upstream and the audit see the same thing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+
+from gateway import pgwire as pg
+from gateway.postgres.lane import Lane
+from tests.gateway.postgres.support import (
+    MASKING,
+    Env,
+    RawClient,
+    StatementEvent,
+    gateway_env,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    masked = {"name": "pg-masked", "masking": MASKING}
+    async with gateway_env(tmp_path_factory.mktemp("lane"), connections=[masked]) as env:
+        yield env
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def fresh_table(env: Env) -> None:
+    await env.reset()
+
+
+SLOW = "SELECT count(*) FROM generate_series(1, 3000000)"  # long enough to send behind it
+
+
+@dataclass
+class Counts:
+    taken: int = 0
+    spilled: int = 0
+
+
+@pytest.fixture
+def lane(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
+    """How many requests the lane completed and how many it handed over."""
+    counts = Counts()
+    done, spill = Lane._done, Lane.spill
+
+    def spy_done(self: Lane, *args: object) -> None:
+        counts.taken += 1
+        done(self, *args)  # type: ignore[arg-type]
+
+    def spy_spill(self: Lane) -> None:
+        if self.inflight:
+            counts.spilled += 1
+        spill(self)
+
+    monkeypatch.setattr(Lane, "_done", spy_done)
+    monkeypatch.setattr(Lane, "spill", spy_spill)
+    yield counts
+
+
+async def _client(env: Env, database: str = "pg-test") -> RawClient:
+    client = await RawClient.connect(env.port)
+    messages = await client.login(env.gw.token("alice@example.com", ["eng"]), database)
+    assert isinstance(messages[-1], pg.ReadyForQuery), messages
+    # What arrives before the relay runs goes the general way: start counting after one answer.
+    await _query(client, "SHOW server_version")
+    return client
+
+
+async def _query(client: RawClient, sql: str) -> list[pg.BackendMessage]:
+    client.send(pg.Query(sql))
+    return await client.until_ready()
+
+
+async def _audited(env: Env, needle: str, count: int) -> list[StatementEvent]:
+    """The audited statements containing ``needle``, once ``count`` of them are written (the
+    session's log is flushed when it ends, then the audit writer commits it)."""
+    async with asyncio.timeout(10):
+        while True:
+            found = [e for e in await env.audit() if needle in e.details["statement"]]
+            if len(found) >= count:
+                return found
+
+
+def _rows(messages: list[pg.BackendMessage]) -> list[tuple[bytes | None, ...]]:
+    return [m.values for m in messages if isinstance(m, pg.DataRow)]
+
+
+def _error(messages: list[pg.BackendMessage]) -> pg.ErrorResponse | None:
+    errors = [m for m in messages if isinstance(m, pg.ErrorResponse)]
+    return errors[0] if errors else None
+
+
+async def test_repeated_query_shapes_take_the_lane_and_are_audited(env: Env, lane: Counts) -> None:
+    client = await _client(env)
+    try:
+        for ident, name in ((1, b"alice"), (2, b"bob"), (3, b"carol")):
+            answer = await _query(client, f"SELECT name FROM t WHERE id = {ident}")
+            assert _rows(answer) == [(name,)]
+        assert lane.taken == 3 and lane.spilled == 0
+    finally:
+        client.close()
+    events = await _audited(env, "SELECT name FROM t WHERE id =", 3)
+    assert [(e.details["rows"], e.outcome, e.details["verdict"]) for e in events] == [
+        (1, "ok", "allow")
+    ] * 3
+    assert all(e.details["bytes"] > 0 and e.details["duration_us"] >= 0 for e in events)
+
+
+async def test_error_is_handed_to_the_general_path(env: Env, lane: Counts) -> None:
+    """A statement the lane takes that fails upstream: the client gets the error, the session
+    stays in sync, the audit records the failure."""
+    client = await _client(env)
+    try:
+        answer = await _query(client, "SELECT 10 / (id - 1) FROM t WHERE id = 1")
+        error = _error(answer)
+        assert error is not None and error.sqlstate == "22012", answer
+        assert lane.spilled == 1
+        assert _rows(await _query(client, "SELECT 10 / (id - 1) FROM t WHERE id = 2")) == [(b"10",)]
+        assert lane.taken == 1
+    finally:
+        client.close()
+    outcomes = [(e.outcome, e.details["sqlstate"]) for e in await _audited(env, "SELECT 10 /", 2)]
+    assert outcomes == [("error", "22012"), ("ok", None)]
+
+
+async def test_a_literal_that_matters_is_never_shared_by_shape(env: Env) -> None:
+    """Same shape, different verdicts: naming a harmless setting runs, naming the role is held."""
+    client = await _client(env)
+    try:
+        answer = await _query(client, "SELECT set_config('application_name', 'x', false)")
+        assert _error(answer) is None and _rows(answer) == [(b"x",)]
+        client.send(pg.Query("SELECT set_config('role', 'x', false)"))
+        review = await env.pending_review()
+        await env.decide(review.id, "deny", "not today")
+        error = _error(await client.until_ready())
+        assert error is not None and error.sqlstate == "42501"
+    finally:
+        client.close()
+
+
+async def test_prepared_statement_takes_the_lane(env: Env, lane: Counts) -> None:
+    client = await _client(env)
+    try:
+        client.send(pg.Parse("by_id", "SELECT name, balance FROM t WHERE id = $1", ()), pg.Sync())
+        await client.until_ready()
+        for ident, name in ((b"1", b"alice"), (b"3", b"carol")):
+            client.send(
+                pg.Bind("", "by_id", (), (ident,), ()),
+                pg.Describe("P", ""),
+                pg.Execute("", 0),
+                pg.Sync(),
+            )
+            answer = await client.until_ready()
+            assert _rows(answer) == [(name, ident + b"0")]
+            assert isinstance(answer[0], pg.BindComplete)
+        assert lane.taken == 2 and lane.spilled == 0
+        # The portal the lane bound is the session's: a bad Execute is refused as usual.
+        client.send(pg.Execute("nope", 0), pg.Sync())
+        error = _error(await client.until_ready())
+        assert error is not None and error.sqlstate == "34000"
+    finally:
+        client.close()
+    events = await _audited(env, "WHERE id = $1", 2)
+    assert [(e.outcome, e.details["rows"]) for e in events] == [("ok", 1), ("ok", 1)]
+
+
+async def test_pipelined_request_spills_and_every_answer_arrives(env: Env, lane: Counts) -> None:
+    client = await _client(env)
+    try:
+        client.send(pg.Query(SLOW))
+        await asyncio.sleep(0.1)  # the lane has it in flight when the next arrives
+        client.send(pg.Query("SELECT name FROM t WHERE id = 2"))
+        first = await client.until_ready()
+        second = await client.until_ready()
+        assert _rows(first) == [(b"3000000",)] and _rows(second) == [(b"bob",)]
+        assert lane.spilled == 1
+    finally:
+        client.close()
+    slow, second = await _audited(env, SLOW, 1), await _audited(env, "WHERE id = 2", 1)
+    assert slow[-1].details["at"] <= second[-1].details["at"]
+
+
+async def test_result_over_many_reads_is_handed_over(env: Env, lane: Counts) -> None:
+    client = await _client(env)
+    try:
+        answer = await _query(client, "SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
+        rows = _rows(answer)
+        assert len(rows) == 20000 and rows[-1][0] == b"20000"
+        assert lane.spilled == 1 and lane.taken == 0
+    finally:
+        client.close()
+    events = await _audited(env, "repeat('x', 200)", 1)
+    assert [e.details["rows"] for e in events] == [20000]
+
+
+async def test_masked_results_never_take_the_lane(env: Env, lane: Counts) -> None:
+    client = await _client(env, "pg-masked")
+    try:
+        for _ in range(2):
+            answer = await _query(client, "SELECT ssn, card_number FROM t WHERE id = 1")
+            ((ssn, card),) = _rows(answer)
+            assert ssn is not None and b"078-05-1121" not in ssn
+            assert card is not None and b"4111111111111111" not in card
+        assert lane.taken == 0
+        # A result with nothing a rule or detector could mask does take it (detectors look at
+        # text and at numbers long enough to be a card or an SSN: most results do not).
+        assert _rows(await _query(client, "SELECT id > 1 FROM t WHERE id = 1")) == [(b"f",)]
+        assert lane.taken == 1
+    finally:
+        client.close()
+
+
+async def test_transaction_status_follows_the_lane(env: Env, lane: Counts) -> None:
+    client = await _client(env)
+    try:
+        await _query(client, "BEGIN")
+        answer = await _query(client, "SELECT name FROM t WHERE id = 1")
+        assert _rows(answer) == [(b"alice",)]
+        assert isinstance(answer[-1], pg.ReadyForQuery) and answer[-1].status == "T"
+        assert lane.taken == 1
+        failed = await _query(client, "SELECT 10 / (id - 1) FROM t WHERE id = 1")
+        assert _error(failed) is not None and failed[-1] == pg.ReadyForQuery("E")
+        aborted = await _query(client, "SELECT name FROM t WHERE id = 2")
+        error = _error(aborted)
+        assert error is not None and error.sqlstate == "25P02", aborted
+        await _query(client, "ROLLBACK")
+        assert _rows(await _query(client, "SELECT name FROM t WHERE id = 2")) == [(b"bob",)]
+    finally:
+        client.close()
+
+
+async def test_lane_disagreeing_with_the_general_path_ends_the_session(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the lane ever take what the general path would not (a bug), the session ends at
+    the next hand-over instead of carrying on with a tracker that does not match the server."""
+
+    def careless(self: Lane, text: str, key: str) -> tuple[str, str | None]:
+        return ("allow", None)
+
+    monkeypatch.setattr(Lane, "_learn", careless)
+    client = await _client(env)
+    try:
+        client.send(pg.Query("SELECT pg_read_file('/nonexistent/airlock')"))
+        messages = []
+        with pytest.raises(ConnectionError):
+            while True:
+                messages.append(await client.read())
+        assert not any(isinstance(m, pg.ReadyForQuery) for m in messages), messages
+    finally:
+        client.close()
