@@ -183,8 +183,8 @@ async def test_pipelined_request_spills_and_every_answer_arrives(env: Env, lane:
         assert lane.spilled == 1
     finally:
         client.close()
-    slow, second = await _audited(env, SLOW, 1), await _audited(env, "WHERE id = 2", 1)
-    assert slow[-1].details["at"] <= second[-1].details["at"]
+    slow, then = await _audited(env, SLOW, 1), await _audited(env, "WHERE id = 2", 1)
+    assert slow[-1].details["at"] <= then[-1].details["at"]
 
 
 async def test_result_over_many_reads_is_handed_over(env: Env, lane: Counts) -> None:
