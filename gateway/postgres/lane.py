@@ -150,9 +150,12 @@ class Lane:
 
     def _bind(self, data: bytes) -> bool:
         size = len(data)
-        end = 1 + unpack_i32(data, 1)[0]
-        if end > size or data[5] != 0:  # the unnamed portal only
+        if size < 6:  # a message still arriving
             return False
+        length = unpack_i32(data, 1)[0]
+        end = 1 + length
+        if not 4 <= length <= self.client.parser.limits[_BIND] or end > size or data[5] != 0:
+            return False  # bad header (the general path reports it), or not the unnamed portal
         rest = data[end:]
         if rest == _TAIL_DESCRIBED:
             described = True

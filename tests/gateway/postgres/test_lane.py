@@ -256,3 +256,27 @@ async def test_lane_disagreeing_with_the_general_path_ends_the_session(
         assert not any(isinstance(m, pg.ReadyForQuery) for m in messages), messages
     finally:
         client.close()
+
+
+async def test_requests_split_across_reads_go_the_general_way(env: Env, lane: Counts) -> None:
+    """Pieces of a Bind or Query (a header cut short, a body still arriving) are not the lane's;
+    the general path waits for the rest and answers as usual."""
+    client = await _client(env)
+    try:
+        client.send(pg.Parse("by_id", "SELECT name FROM t WHERE id = $1", ()), pg.Sync())
+        await client.until_ready()
+        request = b"".join(
+            pg.encode(m)
+            for m in (pg.Bind("", "by_id", (), (b"2",), ()), pg.Execute("", 0), pg.Sync())
+        )
+        query = pg.encode(pg.Query("SELECT name FROM t WHERE id = 3"))
+        for data in (request, query):
+            for piece in (data[:3], data[3:9], data[9:]):
+                client.send_raw(piece)
+                await client.writer.drain()
+                await asyncio.sleep(0.02)
+            answer = await client.until_ready()
+            assert _error(answer) is None and len(_rows(answer)) == 1, answer
+        assert lane.taken == 0 and lane.spilled == 0
+    finally:
+        client.close()
