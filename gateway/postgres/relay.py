@@ -7,6 +7,10 @@ a fifth of what the gateway added per statement). Only what must wait — a held
 statement whose session-state effects later statements depend on — runs as a task; meanwhile
 the client's further messages are buffered in its parser and processed after it.
 
+In between, a session's steady state — one known, allowed request at a time and an answer with
+nothing to mask — goes through the fast lane (``gateway.postgres.lane``), which hands anything
+else to the general path described here.
+
 The session ends when either direction does: the client left (its Terminate, or without one:
 the gateway sends Terminate upstream and lets the server finish), the server left, a protocol
 violation (FATAL with its SQLSTATE, this session only), or the gateway ended it — shutdown, or
@@ -77,7 +81,8 @@ def hello(upstream: Upstream, pid: int, secret: int) -> list[bytes]:
 
 
 class _Channel(asyncio.Protocol):
-    """One side's transport after the start-up: its events go to the relay.
+    """One side's transport after the start-up: its events go to the relay (its data through
+    the subclass of its side).
 
     The StreamReaderProtocol it replaces still hears of the connection's end, so the stream
     objects the listener closes and waits on stay consistent."""
@@ -87,9 +92,6 @@ class _Channel(asyncio.Protocol):
         self.replaced: Any = transport.get_protocol()
         # Half-open is kept (the client may still be told why) except over TLS, which has none.
         self.half_open = transport.get_extra_info("sslcontext") is None
-
-    def data_received(self, data: bytes) -> None:
-        self.relay.received(self.side, data)
 
     def eof_received(self) -> bool:
         self.relay.left(self.side)
@@ -285,8 +287,11 @@ class Relay:
                 self.busy.cancel()
                 await asyncio.gather(self.busy, return_exceptions=True)
             self.closed = True
-            with contextlib.suppress(Exception):  # a mismatch was reported where it happened
+            try:  # a request the lane still has in flight is the general path's to account for
                 self.lane.spill()
+            except Exception:
+                log.error("postgres session: the fast lane's request could not be handed over",
+                          exc_info=True)  # fmt: skip
             self.server.audit_finished()
 
     async def _finish(self, who: str, exc: BaseException | None) -> str:
