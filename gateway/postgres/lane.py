@@ -36,7 +36,7 @@ from gateway import pgwire as pg
 from gateway.inspection import Action
 from gateway.inspection.shape import literal_shape
 from gateway.postgres.effects import EFFECT_KINDS
-from gateway.postgres.tracker import Definition, Portal
+from gateway.postgres.tracker import Definition, Portal, rows_in
 
 if TYPE_CHECKING:
     from gateway.masking import RowPlan
@@ -255,8 +255,7 @@ class Lane:
             self.definition = None
         s.statements_seen += 1
         s.bytes_out += len(data)
-        last = data[tag_start:tag_end].rpartition(b" ")[2]
-        rows = int(last) if last.isdigit() else 0
+        rows = rows_in(data[tag_start:tag_end].decode("utf-8", "replace"))
         s.rows += rows
         assert s.log is not None
         s.log.add(

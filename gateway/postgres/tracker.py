@@ -29,7 +29,7 @@ from time import perf_counter
 from gateway import pgwire as pg
 from gateway.masking import Derivation, MaskTally, RowPlan
 
-__all__ = ["Definition", "Expect", "Pending", "Portal", "ResponseTracker"]
+__all__ = ["Definition", "Expect", "Pending", "Portal", "ResponseTracker", "rows_in"]
 
 
 class Expect(Enum):
@@ -132,7 +132,7 @@ class ResponseTracker:
         if head is None:
             return
         head.tags.append(tag)
-        head.rows += _rows(tag)
+        head.rows += rows_in(tag)
         if head.expect is not Expect.QUERY:
             self._pop()
 
@@ -181,7 +181,8 @@ class ResponseTracker:
         return done
 
 
-def _rows(tag: str) -> int:
+def rows_in(tag: str) -> int:
+    """The row count a CommandComplete tag reports (0 when it reports none)."""
     # CommandComplete tags: "SELECT 5", "INSERT 0 5", "UPDATE 3", "COPY 10" (docs 55.7).
     last = tag.rpartition(" ")[2]
     return int(last) if last.isdigit() else 0
