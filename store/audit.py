@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+import orjson
 from sqlalchemy import ColumnElement, exists, func, insert, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from approvals.model import AuditEntry
+from store.columns import JSONText
 from store.engine import Database
 from store.errors import StoreError
 from store.mapping import audit_from_row
@@ -56,10 +58,17 @@ AUDIT_TABLE = "audit_event"
 _CSV_FIELDS = list(AuditRecord.__slots__)
 
 
-def _canonical(value: Any) -> bytes:
+def _canonical_text(value: Any) -> str:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    )
+
+
+def _canonical(value: Any) -> bytes:
+    try:
+        return _canonical_text(value).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: not text any database keeps
+        raise StoreError(f"audit event is not UTF-8 text: {exc}") from exc
 
 
 def _time(at: datetime) -> str:
@@ -73,25 +82,63 @@ def chain_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
-    """The details as they read back from the database: plain JSON types, string keys."""
+# The stored fields around ``details``, in canonical (sorted) order: _spliced_hash writes the
+# canonical JSON of an event from the details' canonical text without encoding them again.
+_BEFORE_DETAILS = ("action", "actor_chain", "actor_subject", "at", "connection")
+_AFTER_DETAILS = ("outcome", "prev_hash", "seq", "target")
+_FIELDS = (*_BEFORE_DETAILS, "details", *_AFTER_DETAILS)
+if sorted(_FIELDS) != list(_FIELDS):  # pragma: no cover - a guard on the constants above
+    raise AssertionError("audit fields are not in canonical order")
+
+
+def _spliced_hash(fields: dict[str, Any], details_text: str) -> str:
+    """``chain_hash(fields)`` where ``details_text`` is the canonical text of the details."""
+    before = _canonical_text(
+        {k: _time(fields[k]) if k == "at" else fields[k] for k in _BEFORE_DETAILS}
+    )
+    after = _canonical_text({k: fields[k] for k in _AFTER_DETAILS})
+    body = f'{before[:-1]},"details":{details_text},{after[1:]}'
     try:
-        normal: dict[str, Any] = json.loads(_canonical_default(details))
-    except (TypeError, ValueError) as exc:
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    except UnicodeEncodeError as exc:
+        raise StoreError(f"audit event is not UTF-8 text: {exc}") from exc
+
+
+# Digits enough to be an integer beyond 64 bits, which orjson would read as a float: with every
+# digit made a 9, a run of 19 nines (a bytes search, ~30x faster than a regular expression).
+_NINES = bytes.maketrans(b"0123456789", b"9" * 10)
+_LONG_NUMBER = b"9" * 19
+
+
+def _has_long_number(ascii_json: str) -> bool:
+    return _LONG_NUMBER in ascii_json.encode("ascii").translate(_NINES)
+
+
+def _details(details: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The details as they read back from the database (plain JSON types, string keys) and
+    their canonical text: one text, written to the row and hashed."""
+    try:
+        raw = json.dumps(details, default=str, allow_nan=False)  # ASCII: ensure_ascii
+        plain: dict[str, Any] = (json.loads if _has_long_number(raw) else orjson.loads)(raw)
+        text = _canonical_text(plain)
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError, JSONDecodeError included
         raise StoreError(f"audit details are not JSON: {exc}") from exc
-    return normal
-
-
-def _canonical_default(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+    return plain, text
 
 
 def event_fields(entry: AuditEntry, seq: int, prev_hash: str) -> dict[str, Any]:
     """The stored fields of ``entry`` at ``seq`` after ``prev_hash`` (all but ``hash``)."""
+    return _event(entry, seq, prev_hash)[0]
+
+
+def _event(entry: AuditEntry, seq: int, prev_hash: str) -> tuple[dict[str, Any], str]:
+    """The stored fields of ``entry`` (details as read back) and the details' canonical text."""
     if entry.at.tzinfo is None:
         raise StoreError(f"audit entry {entry.action} has a naive time; the log keeps UTC")
     actor = entry.actor
-    return {
+    details, text = _details(entry.details)
+    fields = {
         "seq": seq,
         "at": entry.at.astimezone(UTC),
         "action": entry.action,
@@ -100,9 +147,10 @@ def event_fields(entry: AuditEntry, seq: int, prev_hash: str) -> dict[str, Any]:
         "connection": entry.connection,
         "target": entry.target,
         "outcome": entry.outcome,
-        "details": _jsonable(entry.details),
+        "details": details,
         "prev_hash": prev_hash,
     }
+    return fields, text
 
 
 async def append_entries(
@@ -122,13 +170,16 @@ async def append_entries(
     ).first()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS)
     rows: list[dict[str, Any]] = []
+    written: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
-        fields = event_fields(entry, seq, prev)
-        prev = fields["hash"] = chain_hash(fields)
+        fields, details = _event(entry, seq, prev)
+        prev = fields["hash"] = _spliced_hash(fields, details)
         rows.append(fields)
-    # Core INSERT of plain dicts: building ORM instances would cost more than the insert.
-    await session.execute(insert(metadata.tables[AUDIT_TABLE]), rows)
+        written.append({**fields, "details": JSONText(details)})
+    # Core INSERT of plain dicts: building ORM instances would cost more than the insert. The
+    # details go in as the text that was hashed (one encoding, not one per use).
+    await session.execute(insert(metadata.tables[AUDIT_TABLE]), written)
     return [AuditRecord(**{**row, "actor_chain": tuple(row["actor_chain"])}) for row in rows]
 
 

@@ -6,19 +6,25 @@
 - :data:`JSON_DOC`: JSON documents; ``jsonb`` on PostgreSQL (indexable, ``@>``).
 - :data:`JSON_EXACT`: JSON kept as written (``json`` on PostgreSQL), for values that are hashed
   and must read back identically (``jsonb`` would rewrite ``1e20`` as ``100000000000000000000``).
+- :class:`JSONText` and :func:`json_serializer`: a value for a JSON column that already is JSON
+  text is written as it is (the audit chain encodes its details once, for the hash and the row);
+  any other value is encoded as SQLAlchemy would (``json.dumps``). Engines are made with this
+  serializer (:mod:`store.engine`).
 - :data:`BIGID`: a 64-bit surrogate key that is SQLite's rowid alias there (``INTEGER PRIMARY
   KEY``), so it autoincrements on both backends.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BIGID", "JSON_DOC", "JSON_EXACT", "UTCDateTime"]
+__all__ = ["BIGID", "JSON_DOC", "JSON_EXACT", "JSONText", "UTCDateTime", "json_serializer"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -41,6 +47,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class JSONText(str):
+    """JSON text, for a JSON column: written as it is, not encoded again."""
+
+    __slots__ = ()
+
+
+def json_serializer(value: Any) -> str:
+    """The engines' JSON encoder: JSONText as it is, anything else as ``json.dumps`` would."""
+    return value if type(value) is JSONText else json.dumps(value)
 
 
 JSON_DOC = JSON().with_variant(JSONB(), "postgresql")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from store.columns import json_serializer
 from store.errors import StoreError, translate_errors
 
 __all__ = ["WRITE_OPTION", "Database", "create_engine"]
@@ -33,6 +34,7 @@ WRITE_OPTION = "airlock_write"
 def create_engine(url: str | URL, *, busy_timeout: float = 30.0, **kwargs: Any) -> AsyncEngine:
     """An AsyncEngine for SQLite (aiosqlite) or PostgreSQL (asyncpg); other URLs are refused."""
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", json_serializer)
     if parsed.drivername == "sqlite+aiosqlite":
         return _sqlite_engine(parsed, busy_timeout, kwargs)
     if parsed.drivername == "postgresql+asyncpg":

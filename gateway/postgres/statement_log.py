@@ -4,8 +4,10 @@ Writing one hash-chained audit row per statement costs more than relaying the st
 benchmark showed a quarter of the gateway's CPU going there), so a session buffers compact
 records and submits one ``statements`` audit event per batch: at most ``max_batch`` statements
 or ``max_age`` seconds old, and at the session's end. Within the event each statement keeps its
-own record — ``fields`` names the columns of each row of ``statements``; ``text`` indexes
-``texts``, where a text repeated within the batch is stored once. A refused or held statement
+own record — ``fields`` names the columns of each row of ``statements``, ``same`` holds the
+columns whose value is the same in every statement of the batch (most of them, most of the time:
+a steady session's statements differ in time, duration and size), ``text`` indexes ``texts``,
+where a text repeated within the batch is stored once. A refused or held statement
 is flushed at once (with what came before it), so a crash can lose at most ``max_age`` seconds
 of one session's allowed statements, never a refusal, a review or a decision.
 """
@@ -18,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from approvals import AuditEntry, Identity
+from gateway import pgwire as pg
 from store import AuditWriter
 
 __all__ = ["FIELDS", "StatementLog", "expand"]
@@ -87,8 +90,18 @@ class StatementLog:
             self._timer = None
         if not self._rows:
             return
-        rows, texts = self._rows, list(self._texts)
+        rows, texts = self._rows, [pg.readable(text) for text in self._texts]
         self._rows, self._texts = [], {}
+        same: dict[str, Any] = {}
+        fields: list[str] = []
+        varying: list[tuple[Any, ...]] = []
+        for name, column in zip(FIELDS, zip(*rows, strict=True), strict=True):
+            if column.count(column[0]) == len(column):
+                same[name] = column[0]
+            else:
+                fields.append(name)
+                varying.append(column)
+        statements = list(zip(*varying, strict=True)) if varying else [()] * len(rows)
         outcomes = {row[2] for row in rows}
         self.audit.submit(
             AuditEntry(
@@ -102,17 +115,18 @@ class StatementLog:
                 else rows[0][2],
                 at=self._batch_at,
                 connection=self.connection,
-                details={"fields": list(FIELDS), "texts": texts, "statements": rows},
+                details={"fields": fields, "same": same, "texts": texts, "statements": statements},
             )
         )
 
 
 def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
     """The statements of one ``statements`` audit event, each as a dict with its own ``at``."""
-    fields, texts = details["fields"], details["texts"]
+    fields, texts, same = details["fields"], details["texts"], details.get("same", {})
     found = []
     for row in details["statements"]:
-        item = dict(zip(fields, row, strict=True))
+        item = dict(same)
+        item.update(zip(fields, row, strict=True))
         item["statement"] = texts[item.pop("text")]
         item["at"] = at + timedelta(milliseconds=item.pop("t_ms"))
         found.append(item)

@@ -6,13 +6,15 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from approvals.model import AccessRequest, Actor, Identity, IdentityKind, ReviewKind
-from store.audit import GENESIS, chain_hash, event_fields
+from store.audit import GENESIS, _event, _spliced_hash, chain_hash, event_fields
+from store.errors import StoreError
 from store.mapping import identity_from_json, identity_to_json, review_from_row, review_to_row
-from tests.store.helpers import entry, review
+from tests.store.helpers import EPOCH, entry, review
 
 names = st.text(min_size=1, max_size=20)
 kinds = st.sampled_from(list(IdentityKind))
@@ -63,6 +65,42 @@ def test_audit_hash_survives_a_json_round_trip(details: dict[str, Any]) -> None:
     fields = event_fields(entry(details=details), 1, GENESIS)
     reread = dict(fields, details=json.loads(json.dumps(fields["details"])))
     assert chain_hash(reread) == chain_hash(fields)
+
+
+@given(
+    st.dictionaries(st.text(max_size=8) | st.integers(0, 20).map(str), json_values, max_size=5),
+    names,
+    st.none() | names,
+)
+def test_the_stored_text_is_what_is_hashed(
+    details: dict[str, Any], target: str, connection: str | None
+) -> None:
+    """The details text written to the row reads back as the details, and the hash computed
+    around it (without encoding them again) is the chain hash of the event."""
+    fields, text = _event(entry(details=details, target=target, connection=connection), 7, "a" * 64)
+    assert json.loads(text) == fields["details"]
+    assert _spliced_hash(fields, text) == chain_hash(fields)
+
+
+def test_details_keep_integers_beyond_64_bits() -> None:
+    """A 70-bit integer reads back exact, not as the float a fast JSON reader would make it."""
+    fields, text = _event(entry(details={"n": 2**70, "m": -(2**70), "s": "9" * 30}), 1, GENESIS)
+    assert fields["details"] == {"n": 2**70, "m": -(2**70), "s": "9" * 30}
+    assert text == '{"m":-1180591620717411303424,"n":1180591620717411303424,"s":"' + "9" * 30 + '"}'
+
+
+@pytest.mark.parametrize("details", [{"bad": float("nan")}, {"text": "caf\udce9"}])
+def test_details_that_cannot_be_stored_are_a_store_error(details: dict[str, Any]) -> None:
+    """NaN and lone surrogates (text decoded with surrogateescape) are refused clearly."""
+    with pytest.raises(StoreError, match="not JSON"):
+        event_fields(entry(details=details), 1, GENESIS)
+
+
+def test_details_of_other_types_are_stored_as_their_text() -> None:
+    """Keys become strings, values JSON cannot hold their str()."""
+    details: dict[Any, Any] = {1: {2}, "at": EPOCH}
+    stored = event_fields(entry(details=details), 1, GENESIS)["details"]
+    assert stored == {"1": "{2}", "at": str(EPOCH)}
 
 
 def test_hash_covers_seq_and_prev_hash() -> None:

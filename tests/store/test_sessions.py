@@ -93,12 +93,14 @@ async def test_audit_writer_records_session_events_too(
 async def test_audit_writer_drops_only_the_entry_that_cannot_be_stored(
     database: Database,
 ) -> None:
-    """An entry whose details are not JSON is dropped; the rest of its batch is written."""
+    """An entry whose details are not JSON (NaN, text that is not UTF-8) is dropped; the rest of
+    its batch is written, and the writer carries on."""
     async with AuditWriter(database, interval=0.01) as writer:
         writer.submit(entry(1))
         writer.submit(entry(2, details={"bad": float("nan")}))
-        writer.submit(entry(3))
+        writer.submit(entry(3, details={"statement": "SELECT 'caf\udce9'"}))
+        writer.submit(entry(4))
         await writer.flush()
-        assert (writer.written, writer.dropped) == (2, 1)
+        assert (writer.written, writer.dropped) == (2, 2)
     result = await verify_audit(database)
     assert (result.ok, result.checked) == (True, 2)
