@@ -14,6 +14,7 @@ from gateway.pgwire.auth import (
     UpstreamAuth,
     md5_password,
 )
+from gateway.pgwire.decode import readable, utf8_error
 from gateway.pgwire.encode import encode
 from gateway.pgwire.errors import (
     AuthProtocolViolation,
@@ -188,4 +189,6 @@ __all__ = [
     "UpstreamAuthError",
     "encode",
     "md5_password",
+    "readable",
+    "utf8_error",
 ]

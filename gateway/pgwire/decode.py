@@ -27,6 +27,8 @@ __all__ = [
     "decode_sasl_initial_response",
     "decode_sasl_response",
     "done",
+    "readable",
+    "utf8_error",
 ]
 
 
@@ -44,6 +46,28 @@ def cstr(buf: bytes, pos: int, end: int) -> tuple[str, int]:
     """A NUL-terminated String at pos, and the offset after its NUL."""
     nul = buf.index(0, pos, end)
     return buf[pos:nul].decode("utf-8", "surrogateescape"), nul + 1
+
+
+def utf8_error(text: str) -> str | None:
+    """For text that ``cstr`` decoded: None when its bytes were UTF-8, else PostgreSQL's message
+    for them (``invalid byte sequence for encoding "UTF8": 0xe9 0x27``; SQLSTATE 22021)."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        at = len(text[: exc.start].encode("utf-8", "surrogateescape"))
+        raw = text.encode("utf-8", "surrogateescape")[at : at + 2]
+        shown = " ".join(f"0x{byte:02x}" for byte in raw)
+        return f'invalid byte sequence for encoding "UTF8": {shown}'
+    return None
+
+
+def readable(text: str) -> str:
+    """Text that ``cstr`` decoded, with bytes that were not UTF-8 shown as U+FFFD (for records)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def done(pos: int, end: int) -> None:

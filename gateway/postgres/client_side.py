@@ -44,6 +44,7 @@ _SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
 _HOLD = Action.HOLD.value
 _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
+_UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
@@ -182,8 +183,12 @@ class ClientSide:
 
     def _query(self, message: pg.Query, frame: pg.Frame) -> Waiting:
         text = message.text
-        verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         self.s.statements_seen += 1
+        undecodable = pg.utf8_error(text)
+        if undecodable is not None:
+            self._refuse_simple(pg.readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            return None
+        verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         copy_refusal = self.copy_out_refusal(text)
         if copy_refusal is not None:
             self._refuse_simple(text, "block", copy_refusal, rule="masking/copy-out")
@@ -286,6 +291,10 @@ class ClientSide:
 
     def _parse(self, message: pg.Parse, frame: pg.Frame) -> None:
         text = message.query
+        undecodable = pg.utf8_error(text)
+        if undecodable is not None:
+            self._refuse_extended(pg.readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            return
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         copy_refusal = self.copy_out_refusal(text)
         if copy_refusal is not None:
@@ -417,6 +426,12 @@ class ClientSide:
         """Send what came before upstream, then hold the statement (see postgres.airlock)."""
         self.flush()
         return await hold(self.s, self.deps, self.left, text, verdict, params)
+
+
+def _not_utf8(message: str) -> pg.ErrorResponse:
+    """Statement text that is not UTF-8 (the client_encoding the gateway pins) is refused as the
+    server would refuse it; the gateway never classifies bytes it cannot read as text."""
+    return refusal_error("22021", message)
 
 
 def _blocked(verdict: Verdict) -> pg.ErrorResponse:

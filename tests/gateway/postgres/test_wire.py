@@ -136,6 +136,34 @@ async def test_pipeline_simple_queries(client: RawClient) -> None:
     assert [m.values for m in batches[4] if isinstance(m, pg.DataRow)] == [(b"5",)]
 
 
+def _raw(tag: bytes, body: bytes) -> bytes:
+    return tag + struct.pack("!i", len(body) + 4) + body
+
+
+async def test_text_that_is_not_utf8_is_refused(env: Env, client: RawClient) -> None:
+    """A statement whose bytes are not UTF-8 (a LATIN1 'é') is refused as the server would
+    (22021), simple and extended, without a review; it is recorded with U+FFFD and the session
+    carries on."""
+    client.send_raw(_raw(b"Q", b"SELECT 'caf\xe9'\x00"))
+    simple = await client.until_ready()
+    client.send_raw(_raw(b"P", b"\x00SELECT 'na\xefve'\x00\x00\x00"))
+    client.send(pg.Bind("", ""), pg.Execute(""), pg.Sync())
+    extended = await client.until_ready()
+    for answer, shown in ((simple, "0xe9 0x27"), (extended, "0xef 0x76")):
+        assert not any(isinstance(m, pg.NoticeResponse) for m in answer), answer
+        errors = [m for m in answer if isinstance(m, pg.ErrorResponse)]
+        assert [(e.sqlstate, e.message) for e in errors] == [
+            ("22021", f'invalid byte sequence for encoding "UTF8": {shown}')
+        ]
+    client.send(pg.Query("SELECT 'café'"))
+    assert [m.values for m in await client.until_ready() if isinstance(m, pg.DataRow)] == [
+        ("café".encode(),)
+    ]
+    recorded = {e.details["statement"]: e for e in await env.audit()}
+    for text in ("SELECT 'caf\ufffd'", "SELECT 'na\ufffdve'"):
+        assert (recorded[text].outcome, recorded[text].details["rule"]) == ("block", "protocol/utf8")
+
+
 async def test_pipeline_held_then_denied(env: Env, client: RawClient) -> None:
     """A held 2nd statement in a pipeline: the 1st answers while it waits, the rest are
     buffered; after the denial they run, in order."""
