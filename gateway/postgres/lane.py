@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Lane"]
 
 unpack_i32 = struct.Struct("!i").unpack_from
+unpack_u16 = struct.Struct("!H").unpack_from
 _QUERY, _BIND, _DESCRIBE, _EXECUTE, _SYNC = (ord(c) for c in "QBDES")
 _ROW_DESC, _DATA_ROW, _COMPLETE, _READY = (ord(c) for c in "TDCZ")
 _BIND_DONE, _NO_DATA = ord("2"), ord("n")
@@ -76,6 +77,7 @@ class Lane:
         self.definition: Definition | None = None
         self.described = False
         self.started = 0.0
+        self._answer: tuple[int, int, int, RowPlan | None] = (0, 0, 0, None)
         self._state = client.s.state
         self._known: dict[str, tuple[str, str | None] | None] = {}
         self.taken = 0  # requests the lane completed (for tests and the benchmark)
@@ -172,11 +174,8 @@ class Lane:
             or definition.verdict != "allow"
             or definition.effects
             or definition.derived is not None
+            or not _bind_decodes(data, nul + 1, end)  # else the general path reports it
         ):
-            return False
-        try:  # the same checks the general path makes (malformed: it reports that)
-            self.client.parser.decode(pg.Frame(_BIND, data, 0, end))
-        except pg.PgWireError:
             return False
         self.definition, self.described = definition, described
         self.text, self.verdict, self.rule = definition.text, definition.verdict, definition.rule
@@ -188,8 +187,9 @@ class Lane:
     # -- server ---------------------------------------------------------------------------------
 
     def server_data(self, data: bytes) -> bool:
-        """Take one read of the server's if it is the whole answer to the lane's request (the
-        caller forwards it as it is); False: the caller spills, then the general path runs."""
+        """Take one read of the server's if it is the whole answer to the lane's request: the
+        caller forwards it as it is, then calls ``finish`` (the client has its answer before the
+        gateway does its accounting); False: the caller spills, then the general path runs."""
         extended = self.inflight == _EXTENDED
         size = len(data)
         limits = self.server.parser.limits
@@ -231,21 +231,16 @@ class Lane:
                     return False
                 if (data[pos + 5] != _IDLE) != self.s.state.in_transaction:
                     return False
-                self._done(data, tag_start, tag_end, rows_bytes, plan)
+                self._answer = (tag_start, tag_end, rows_bytes, plan)
                 return True
             else:
                 return False
             pos = nxt
         return False
 
-    def _done(
-        self,
-        data: bytes,
-        tag_start: int,
-        tag_end: int,
-        rows_bytes: int,
-        plan: RowPlan | None,
-    ) -> None:
+    def finish(self, data: bytes) -> None:
+        """The accounting of the answer ``server_data`` took (``data``), once it is forwarded."""
+        tag_start, tag_end, rows_bytes, plan = self._answer
         s = self.s
         self.inflight = _NONE
         self.taken += 1
@@ -279,3 +274,27 @@ class Lane:
         self.definition = None
         self.spilled += 1
         self.client.replay(self.request, self.started)
+
+
+def _bind_decodes(data: bytes, pos: int, end: int) -> bool:
+    """Whether the rest of a Bind from ``pos`` (after the statement name) is what pgwire's
+    decoder reads without complaint, ending exactly at ``end``: parameter formats, values
+    (length -1 is NULL), result formats. Cheaper than decoding (nothing is built)."""
+    count: int
+    length: int
+    try:
+        (count,) = unpack_u16(data, pos)
+        pos += 2 + 2 * count
+        (count,) = unpack_u16(data, pos)
+        pos += 2
+        for _ in range(count):
+            (length,) = unpack_i32(data, pos)
+            if length < -1:
+                return False
+            pos += 4 + max(length, 0)
+            if pos > end:
+                return False
+        (count,) = unpack_u16(data, pos)
+    except struct.error:
+        return False
+    return pos + 2 + 2 * count == end

@@ -169,6 +169,7 @@ class Relay:
             try:
                 if lane.server_data(data):
                     self._to_client.write(data)
+                    lane.finish(data)
                     return
                 lane.spill()
             except Exception as exc:

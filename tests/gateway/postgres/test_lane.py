@@ -48,18 +48,18 @@ class Counts:
 def lane(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
     """How many requests the lane completed and how many it handed over."""
     counts = Counts()
-    done, spill = Lane._done, Lane.spill
+    finish, spill = Lane.finish, Lane.spill
 
-    def spy_done(self: Lane, *args: object) -> None:
+    def spy_finish(self: Lane, data: bytes) -> None:
         counts.taken += 1
-        done(self, *args)  # type: ignore[arg-type]
+        finish(self, data)
 
     def spy_spill(self: Lane) -> None:
         if self.inflight:
             counts.spilled += 1
         spill(self)
 
-    monkeypatch.setattr(Lane, "_done", spy_done)
+    monkeypatch.setattr(Lane, "finish", spy_finish)
     monkeypatch.setattr(Lane, "spill", spy_spill)
     yield counts
 

@@ -161,7 +161,8 @@ async def test_text_that_is_not_utf8_is_refused(env: Env, client: RawClient) -> 
     ]
     recorded = {e.details["statement"]: e for e in await env.audit()}
     for text in ("SELECT 'caf\ufffd'", "SELECT 'na\ufffdve'"):
-        assert (recorded[text].outcome, recorded[text].details["rule"]) == ("block", "protocol/utf8")
+        event = recorded[text]
+        assert (event.outcome, event.details["rule"]) == ("block", "protocol/utf8")
 
 
 async def test_pipeline_held_then_denied(env: Env, client: RawClient) -> None:
