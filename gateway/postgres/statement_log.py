@@ -96,8 +96,10 @@ class StatementLog:
         fields: list[str] = []
         varying: list[tuple[Any, ...]] = []
         for name, column in zip(FIELDS, zip(*rows, strict=True), strict=True):
-            if column.count(column[0]) == len(column):
-                same[name] = column[0]
+            first = column[0]
+            # Most columns that vary do by the last row; count() scans the ones that may not.
+            if column[-1] == first and column.count(first) == len(column):
+                same[name] = first
             else:
                 fields.append(name)
                 varying.append(column)
