@@ -47,7 +47,7 @@ class StatementLog:
         self.max_batch, self.max_age = max_batch, max_age
         self.recorded = 0
         self._texts: dict[str, int] = {}
-        self._rows: list[list[Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
         self._started = 0.0
         self._batch_at = datetime.now(UTC)
         self._timer: asyncio.TimerHandle | None = None
@@ -76,8 +76,8 @@ class StatementLog:
             self._timer = asyncio.get_running_loop().call_later(self.max_age, self.flush)
         index = self._texts.setdefault(text or "", len(self._texts))
         self._rows.append(
-            [round((now - self._started) * 1000, 3), index, outcome, verdict, rule, review_id,
-             rows, size, duration_us, sqlstate, error, masked]
+            (round((now - self._started) * 1000, 3), index, outcome, verdict, rule, review_id,
+             rows, size, duration_us, sqlstate, error, masked)
         )  # fmt: skip
         self.recorded += 1
         if urgent or len(self._rows) >= self.max_batch:
