@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -111,6 +112,47 @@ async def test_repeated_query_shapes_take_the_lane_and_are_audited(env: Env, lan
         (1, "ok", "allow")
     ] * 3
     assert all(e.details["bytes"] > 0 and e.details["duration_us"] >= 0 for e in events)
+
+
+QUIET = "SELECT name FROM t WHERE id = 3 AND 'quiet' <> ''"
+
+
+async def test_a_quiet_session_still_records_its_last_statement(env: Env, lane: Counts) -> None:
+    """With the session left open and idle, a statement the lane answered is audited once its
+    batch is a second old, with the time it ran."""
+    client = await _client(env)
+    try:
+        before = datetime.now(UTC)
+        assert _rows(await _query(client, QUIET)) == [(b"carol",)]
+        after = datetime.now(UTC)
+        assert lane.taken == 1
+        await asyncio.sleep(1.1)  # the statement log's batch age
+        [event] = await _audited(env, QUIET, 1)
+        assert (event.outcome, event.details["rows"]) == ("ok", 1)
+        assert before - timedelta(milliseconds=5) <= event.details["at"] <= after
+    finally:
+        client.close()
+
+
+ORDER = [
+    "SELECT name FROM t WHERE id = 1 AND 'order' <> ''",
+    "COPY t TO PROGRAM 'order'",
+    "SELECT name FROM t WHERE id = 2 AND 'order' <> ''",
+]
+
+
+async def test_records_keep_the_order_statements_ran_in(env: Env, lane: Counts) -> None:
+    """A lane statement, a refused one, a lane one again: recorded in that order."""
+    client = await _client(env)
+    try:
+        for sql in ORDER:
+            await _query(client, sql)
+        assert lane.taken == 2
+    finally:
+        client.close()
+    events = await _audited(env, "'order'", 3)
+    assert [e.details["statement"] for e in events] == ORDER
+    assert [e.outcome for e in events] == ["ok", "block", "ok"]
 
 
 async def test_error_is_handed_to_the_general_path(env: Env, lane: Counts) -> None:
