@@ -1,10 +1,10 @@
 """``AuditWriter``: batched appends for high-rate producers (a session's statements).
 
 ``submit`` never waits: it queues the entry. A background task writes what is queued in one
-transaction (one chain-lock, one head read, one multi-row INSERT) as soon as ``batch_size`` entries
-are waiting, or ``interval`` seconds after the first of them arrived. Session events submitted
-alongside are written in the same transaction. ``flush()`` waits until everything submitted so
-far is committed; ``close()`` drains and stops.
+transaction (one chain-lock, one head read, one multi-row INSERT) as soon as ``batch_size``
+entries are waiting or an urgent one is submitted, else ``interval`` seconds after the first of
+them arrived. Session events submitted alongside are written in the same transaction.
+``flush()`` waits until everything submitted so far is committed; ``close()`` drains and stops.
 
 When the database is unavailable the batch is kept and retried with backoff; nothing is dropped
 unless a single entry itself is refused (a session event whose ``seq`` already exists, details
@@ -63,9 +63,12 @@ class AuditWriter:
     def pending(self) -> int:
         return len(self._buffer)
 
-    def submit(self, entry: AuditEntry) -> None:
-        """Queue an audit entry; raises Unavailable when ``max_pending`` entries are waiting."""
+    def submit(self, entry: AuditEntry, *, urgent: bool = False) -> None:
+        """Queue an audit entry; raises Unavailable when ``max_pending`` entries are waiting.
+        ``urgent``: write it (and what waits with it) now, not ``interval`` seconds later."""
         self._queue(entry)
+        if urgent:
+            self._hurry.set()
 
     def submit_session_event(self, event: SessionEvent) -> None:
         """Queue a session event, written with the next batch."""

@@ -216,7 +216,7 @@ class PostgresListener:
                 expiry.cancel()
             self.deps.metrics.sessions.labels("postgres").dec()
             server.audit_finished()
-            shared.log.flush()
+            shared.log.flush(urgent=True)
             await self._record_end(shared, outcome)
 
     def _expire_at(self, live: LiveSession) -> asyncio.TimerHandle | None:

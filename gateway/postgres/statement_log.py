@@ -8,8 +8,9 @@ own record — ``fields`` names the columns of each row of ``statements``, ``sam
 columns whose value is the same in every statement of the batch (most of them, most of the time:
 a steady session's statements differ in time, duration and size), ``text`` indexes ``texts``,
 where a text repeated within the batch is stored once. A refused or held statement
-is flushed at once (with what came before it), so a crash can lose at most ``max_age`` seconds
-of one session's allowed statements, never a refusal, a review or a decision.
+is flushed at once (with what came before it) and written at once, as is a session's last
+batch, so a crash can lose at most ``max_age`` seconds of one session's allowed statements (plus
+the audit writer's interval), never a refusal, a review or a decision.
 """
 
 from __future__ import annotations
@@ -81,10 +82,10 @@ class StatementLog:
         )  # fmt: skip
         self.recorded += 1
         if urgent or len(self._rows) >= self.max_batch:
-            self.flush()
+            self.flush(urgent=urgent)
 
-    def flush(self) -> None:
-        """Submit what is buffered as one audit event."""
+    def flush(self, *, urgent: bool = False) -> None:
+        """Submit what is buffered as one audit event; ``urgent``: to be written at once."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -118,7 +119,8 @@ class StatementLog:
                 at=self._batch_at,
                 connection=self.connection,
                 details={"fields": fields, "same": same, "texts": texts, "statements": statements},
-            )
+            ),
+            urgent=urgent,
         )
 
 

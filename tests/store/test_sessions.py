@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -104,3 +105,19 @@ async def test_audit_writer_drops_only_the_entry_that_cannot_be_stored(
         assert (writer.written, writer.dropped) == (2, 2)
     result = await verify_audit(database)
     assert (result.ok, result.checked) == (True, 2)
+
+
+async def test_audit_writer_writes_an_urgent_entry_at_once(database: Database) -> None:
+    """Entries wait up to ``interval`` to share a transaction; an urgent one is written at once,
+    with those waiting before it."""
+    async with AuditWriter(database, interval=30) as writer:
+        writer.submit(entry(1))
+        await asyncio.sleep(0.2)
+        assert writer.written == 0
+        writer.submit(entry(2), urgent=True)
+        for _ in range(500):  # well before the 30 s interval
+            if writer.written == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert (writer.written, writer.batches) == (2, 1)
+    assert (await verify_audit(database)).checked == 2
