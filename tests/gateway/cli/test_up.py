@@ -4,6 +4,7 @@ promptly on SIGTERM and on SIGINT; a start-up problem is `airlock: <message>` an
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.cli import _steady_heap
 from tests.gateway.cli.support import airlock
 from tests.harness import free_port
 
@@ -130,3 +132,14 @@ def test_up_on_a_busy_port(
     assert run.err == (
         f"airlock: [api] listen: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_serving_tunes_the_collector_and_restores_it() -> None:
+    """While `up` serves, the start-up heap is frozen and young objects are collected less
+    often; afterwards (an in-process run, as in these tests) the collector is as it was."""
+    before = gc.get_threshold()
+    with _steady_heap():
+        assert gc.get_threshold() == (10_000, 10, 10)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
