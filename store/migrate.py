@@ -4,13 +4,16 @@ The migrations live in the package (``store/migrations``), so this works from an
 and from any working directory: no ``alembic.ini`` is needed. The whole upgrade runs in one
 transaction (SQLite gets transactional DDL because SQLAlchemy emits BEGIN itself, see
 :mod:`store.engine`); on PostgreSQL it first takes an advisory lock, so replicas starting together
-migrate one after the other instead of racing.
+migrate one after the other instead of racing. Runs on one event loop are serialised too: alembic
+keeps the running command in module globals (``alembic.context``, ``alembic.op``), and a run's
+database waits would otherwise let another run's command replace them mid-way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +39,9 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATE_LOCK = 0x4149524C4F434B02  # "AIRLOCK" + 2
+_runs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)  # one lock per event loop (migrate_sync runs its own)
 
 
 def alembic_config() -> Config:
@@ -79,6 +85,12 @@ def migrate_sync(url: str | URL, revision: str = "head") -> None:
 
 
 async def _run(url: str | URL, action: Callable[[Config, Connection], None]) -> None:
+    lock = _runs.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        await _run_alone(url, action)
+
+
+async def _run_alone(url: str | URL, action: Callable[[Config, Connection], None]) -> None:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with translate_errors():
