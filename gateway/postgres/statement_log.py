@@ -4,13 +4,14 @@ Writing one hash-chained audit row per statement costs more than relaying the st
 benchmark showed a quarter of the gateway's CPU going there), so a session buffers compact
 records and submits one ``statements`` audit event per batch: at most ``max_batch`` statements
 or ``max_age`` seconds old, and at the session's end. Within the event each statement keeps its
-own record — ``fields`` names the columns of each row of ``statements``, ``same`` holds the
-columns whose value is the same in every statement of the batch (most of them, most of the time:
-a steady session's statements differ in time, duration and size), ``text`` indexes ``texts``,
-where a text repeated within the batch is stored once. A refused or held statement
-is flushed at once (with what came before it) and written at once, as is a session's last
-batch, so a crash can lose at most ``max_age`` seconds of one session's allowed statements (plus
-the audit writer's interval), never a refusal, a review or a decision.
+own record — ``fields`` names the columns of each row of ``statements`` (``t_us``: microseconds
+after the event's ``at``), ``same`` holds the columns whose value is the same in every statement
+of the batch (most of them, most of the time: a steady session's statements differ in time,
+duration and size), ``text`` indexes ``texts``, where a text repeated within the batch is stored
+once. A refused or held statement is flushed at once (with what came before it) and written at
+once, as is a session's last batch, so a crash can lose at most ``max_age`` seconds of one
+session's allowed statements (plus the audit writer's interval), never a refusal, a review or a
+decision.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from store import AuditWriter
 __all__ = ["FIELDS", "StatementLog", "expand"]
 
 FIELDS = (
-    "t_ms", "text", "outcome", "verdict", "rule", "review_id", "rows", "bytes", "duration_us",
+    "t_us", "text", "outcome", "verdict", "rule", "review_id", "rows", "bytes", "duration_us",
     "sqlstate", "error", "masked",
 )  # fmt: skip
 
@@ -77,7 +78,7 @@ class StatementLog:
             self._timer = asyncio.get_running_loop().call_later(self.max_age, self.flush)
         index = self._texts.setdefault(text or "", len(self._texts))
         self._rows.append(
-            (round((now - self._started) * 1000, 3), index, outcome, verdict, rule, review_id,
+            (int((now - self._started) * 1_000_000), index, outcome, verdict, rule, review_id,
              rows, size, duration_us, sqlstate, error, masked)
         )  # fmt: skip
         self.recorded += 1
@@ -132,6 +133,9 @@ def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
         item = dict(same)
         item.update(zip(fields, row, strict=True))
         item["statement"] = texts[item.pop("text")]
-        item["at"] = at + timedelta(milliseconds=item.pop("t_ms"))
+        if "t_us" in item:
+            item["at"] = at + timedelta(microseconds=item.pop("t_us"))
+        else:  # events written before times were kept in whole microseconds
+            item["at"] = at + timedelta(milliseconds=item.pop("t_ms"))
         found.append(item)
     return found
