@@ -35,7 +35,7 @@ from gateway.postgres.lane import Lane
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream
 
-__all__ = ["SHUTDOWN", "LiveSession", "Relay", "fatal", "hello"]
+__all__ = ["INTERNAL_ERROR", "SHUTDOWN", "LiveSession", "Relay", "fatal", "hello"]
 
 log = logging.getLogger("airlock.postgres")
 # Startup parameters the client is not told: the upstream's identity stays with the gateway.
@@ -310,9 +310,10 @@ class Relay:
             outcome = "client_gone"
         elif isinstance(exc, ConnectionError):
             outcome = "connection_lost"
-        elif exc is not None:
+        elif exc is not None:  # a fault of the gateway's: the client is told, not given details
             outcome = "error"
             log.error("postgres session ended by an error", exc_info=exc)
+            await fatal(self.writer, "XX000", INTERNAL_ERROR)
         if who == "client" and not self.server_gone.done():
             if self.busy is not None:
                 self.busy.cancel()
@@ -324,6 +325,9 @@ class Relay:
                 async with asyncio.timeout(SERVER_GRACE_S):
                     await self.server_gone  # let the server finish its answer to Terminate
         return outcome
+
+
+INTERNAL_ERROR = "the Airlock gateway ended this session after an internal error (see its log)"
 
 
 async def fatal(writer: asyncio.StreamWriter, sqlstate: str, message: str) -> None:

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from gateway import pgwire as pg
 from gateway.postgres.lane import Lane
+from gateway.postgres.relay import INTERNAL_ERROR
 from tests.gateway.postgres.support import (
     MASKING,
     Env,
@@ -282,7 +283,8 @@ async def test_lane_disagreeing_with_the_general_path_ends_the_session(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Should the lane ever take what the general path would not (a bug), the session ends at
-    the next hand-over instead of carrying on with a tracker that does not match the server."""
+    the next hand-over instead of carrying on with a tracker that does not match the server; the
+    client is told so with a FATAL internal error (no details)."""
 
     def careless(self: Lane, text: str, key: str) -> tuple[str, str | None]:
         return ("allow", None)
@@ -296,6 +298,9 @@ async def test_lane_disagreeing_with_the_general_path_ends_the_session(
             while True:
                 messages.append(await client.read())
         assert not any(isinstance(m, pg.ReadyForQuery) for m in messages), messages
+        last = messages[-1]
+        assert isinstance(last, pg.ErrorResponse), messages
+        assert (last.severity, last.sqlstate, last.message) == ("FATAL", "XX000", INTERNAL_ERROR)
     finally:
         client.close()
 
