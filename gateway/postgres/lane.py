@@ -112,7 +112,10 @@ class Lane:
         size = len(data)
         if size < 6 or unpack_i32(data, 1)[0] != size - 1 or data.find(0, 5) != size - 1:
             return False
-        text = data[5:-1].decode("utf-8", "surrogateescape")
+        try:  # not UTF-8: the general path refuses it, whatever the shape's verdict was
+            text = data[5:-1].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
         s = self.s
         if s.state is not self._state:
             self._known.clear()

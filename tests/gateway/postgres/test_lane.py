@@ -156,6 +156,26 @@ async def test_records_keep_the_order_statements_ran_in(env: Env, lane: Counts) 
     assert [e.outcome for e in events] == ["ok", "block", "ok"]
 
 
+async def test_text_that_is_not_utf8_is_refused_even_in_a_known_shape(
+    env: Env, lane: Counts
+) -> None:
+    """Bytes that are not UTF-8 inside a string literal leave the literal shape as it was; the
+    lane still does not take them: the client gets 22021 and the session carries on."""
+    client = await _client(env)
+    try:
+        await _query(client, "SELECT name FROM t WHERE name = 'carol'")
+        assert lane.taken == 1
+        body = b"SELECT name FROM t WHERE name = 'caf\xe9'\x00"
+        client.send_raw(b"Q" + (len(body) + 4).to_bytes(4, "big") + body)
+        answer = await client.until_ready()
+        error = _error(answer)
+        assert error is not None and (error.severity, error.sqlstate) == ("ERROR", "22021")
+        assert _rows(await _query(client, "SELECT name FROM t WHERE name = 'bob'")) == [(b"bob",)]
+        assert (lane.taken, lane.spilled) == (2, 0)
+    finally:
+        client.close()
+
+
 async def test_error_is_handed_to_the_general_path(env: Env, lane: Counts) -> None:
     """A statement the lane takes that fails upstream: the client gets the error, the session
     stays in sync, the audit records the failure."""
