@@ -10,6 +10,11 @@ When the database is unavailable the batch is kept and retried with backoff; not
 unless a single entry itself is refused (a session event whose ``seq`` already exists, details
 that are not JSON), which is logged and counted in ``dropped``. ``written``, ``dropped`` and
 ``batches`` (committed transactions) are counters for metrics.
+
+The backlog is bounded: ``submit`` raises Unavailable once ``max_pending`` entries wait. Before
+that, from ``refuse_at`` entries on, ``behind`` is true: producers stop doing what they would
+have to record (the gateway refuses new statements), and what they still must record (those
+refusals, sessions' last statements) fits in the room left below ``max_pending``.
 """
 
 from __future__ import annotations
@@ -43,11 +48,16 @@ class AuditWriter:
         interval: float = 0.025,
         batch_size: int = 500,
         max_pending: int = 100_000,
+        refuse_at: int | None = None,
     ) -> None:
         self.database = database
         self.interval = interval
         self.batch_size = batch_size
         self.max_pending = max_pending
+        self.refuse_at = max_pending * 9 // 10 if refuse_at is None else refuse_at
+        if not 0 < self.refuse_at <= max_pending:
+            raise ValueError("refuse_at must be between 1 and max_pending")
+        self.behind = False  # refuse_at entries or more wait: see the module's docstring
         self.written = 0
         self.dropped = 0
         self.batches = 0
@@ -81,6 +91,12 @@ class AuditWriter:
             raise Unavailable(f"audit writer backlog is full ({self.max_pending} waiting)")
         self._buffer.append(item)
         self._submitted += 1
+        if not self.behind and len(self._buffer) >= self.refuse_at:
+            self.behind = True
+            _log.error(
+                "audit writer: %d entries wait to be written; refusing new work until they are",
+                len(self._buffer),
+            )
         self._has_data.set()
         if len(self._buffer) >= self.batch_size:
             self._hurry.set()
@@ -150,6 +166,9 @@ class AuditWriter:
 
     async def _done(self, count: int) -> None:
         del self._buffer[:count]
+        if self.behind and len(self._buffer) < self.refuse_at:
+            self.behind = False
+            _log.warning("audit writer: caught up (%d entries wait)", len(self._buffer))
         if not self._buffer:
             self._has_data.clear()
         async with self._progress:

@@ -45,6 +45,7 @@ _HOLD = Action.HOLD.value
 _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
 _UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
+_BACKLOG = "audit/backlog"  # the rule named for statements refused while the audit is behind
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
@@ -187,6 +188,9 @@ class ClientSide:
         undecodable = pg.utf8_error(text)
         if undecodable is not None:
             self._refuse_simple(pg.readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            return None
+        if self.deps.audit.behind:
+            self._refuse_simple(text, "block", _audit_behind(), rule=_BACKLOG)
             return None
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         copy_refusal = self.copy_out_refusal(text)
@@ -350,6 +354,9 @@ class ClientSide:
             self._refuse_extended(f"<execute {message.portal}>", "block", missing)
             return None
         self.s.statements_seen += 1
+        if self.deps.audit.behind:
+            self._refuse_extended(portal.statement.text, "block", _audit_behind(), rule=_BACKLOG)
+            return None
         if portal.statement.verdict == _HOLD:
             return self._held_execute(message, frame, portal)
         return self._run_execute(message, frame, portal, None)
@@ -432,6 +439,15 @@ def _not_utf8(message: str) -> pg.ErrorResponse:
     """Statement text that is not UTF-8 (the client_encoding the gateway pins) is refused as the
     server would refuse it; the gateway never classifies bytes it cannot read as text."""
     return refusal_error("22021", message)
+
+
+def _audit_behind() -> pg.ErrorResponse:
+    """Nothing runs unrecorded: while the audit trail cannot keep up, statements are refused."""
+    return refusal_error(
+        "53000",
+        "refused: the audit trail is behind (its store is slow or unreachable) and nothing runs "
+        "unrecorded (rule audit/backlog); try again shortly",
+    )
 
 
 def _blocked(verdict: Verdict) -> pg.ErrorResponse:

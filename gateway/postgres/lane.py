@@ -68,6 +68,7 @@ _EXTENDED = 2
 class Lane:
     def __init__(self, client: ClientSide, server: ServerSide) -> None:
         self.client, self.server, self.s = client, server, client.s
+        self.audit = client.deps.audit
         self.masks = server.text_mask is not None
         self.inflight = _NONE
         self.request = b""  # the client's bytes of the request in flight
@@ -96,6 +97,7 @@ class Lane:
             or self.client.swallow
             or self.client.closing
             or s.holding is not None
+            or self.audit.behind  # the general path refuses it
             or s.book.inflight
             or self.client.parser.pending_bytes()
             or self.server.parser.pending_bytes()

@@ -12,20 +12,29 @@ once. A refused or held statement is flushed at once (with what came before it) 
 once, as is a session's last batch, so a crash can lose at most ``max_age`` seconds of one
 session's allowed statements (plus the audit writer's interval), never a refusal, a review or a
 decision.
+
+When the audit writer's backlog is full (the store has been unreachable for long) ``submit``
+refuses the batch: the log keeps its records and offers them again every ``max_age`` seconds,
+also after its session has ended (the timer holds it), and the records that arrive meanwhile
+join them. The gateway refuses new statements well before that point (``AuditWriter.behind``),
+so what waits here is what ran before, and those refusals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from approvals import AuditEntry, Identity
 from gateway import pgwire as pg
-from store import AuditWriter
+from store import AuditWriter, Unavailable
 
 __all__ = ["FIELDS", "StatementLog", "expand"]
+
+_log = logging.getLogger(__name__)
 
 FIELDS = (
     "t_us", "text", "outcome", "verdict", "rule", "review_id", "rows", "bytes", "duration_us",
@@ -53,6 +62,7 @@ class StatementLog:
         self._started = 0.0
         self._batch_at = datetime.now(UTC)
         self._timer: asyncio.TimerHandle | None = None
+        self._stalled = False  # the writer refused the last batch: the timer offers it again
 
     def add(
         self,
@@ -82,7 +92,7 @@ class StatementLog:
              rows, size, duration_us, sqlstate, error, masked)
         )  # fmt: skip
         self.recorded += 1
-        if urgent or len(self._rows) >= self.max_batch:
+        if (urgent or len(self._rows) >= self.max_batch) and not self._stalled:
             self.flush(urgent=urgent)
 
     def flush(self, *, urgent: bool = False) -> None:
@@ -93,7 +103,6 @@ class StatementLog:
         if not self._rows:
             return
         rows, texts = self._rows, [pg.readable(text) for text in self._texts]
-        self._rows, self._texts = [], {}
         same: dict[str, Any] = {}
         fields: list[str] = []
         varying: list[tuple[Any, ...]] = []
@@ -107,22 +116,35 @@ class StatementLog:
                 varying.append(column)
         statements = list(zip(*varying, strict=True)) if varying else [()] * len(rows)
         outcomes = {row[2] for row in rows}
-        self.audit.submit(
-            AuditEntry(
-                action="statements",
-                actor=self.identity,
-                target=self.session_id,
-                outcome="ok"
-                if outcomes == {"ok"}
-                else "mixed"
-                if len(outcomes) > 1
-                else rows[0][2],
-                at=self._batch_at,
-                connection=self.connection,
-                details={"fields": fields, "same": same, "texts": texts, "statements": statements},
-            ),
-            urgent=urgent,
+        entry = AuditEntry(
+            action="statements",
+            actor=self.identity,
+            target=self.session_id,
+            outcome="ok" if outcomes == {"ok"} else "mixed" if len(outcomes) > 1 else rows[0][2],
+            at=self._batch_at,
+            connection=self.connection,
+            details={"fields": fields, "same": same, "texts": texts, "statements": statements},
         )
+        try:
+            self.audit.submit(entry, urgent=urgent)
+        except Unavailable as exc:
+            if not self._stalled:
+                _log.error(
+                    "session %s: %d statement records wait: %s", self.session_id, len(rows), exc
+                )
+            self._stalled = True
+            self._timer = asyncio.get_running_loop().call_later(self.max_age, self._retry)
+            return
+        if self._stalled:
+            _log.warning(
+                "session %s: %d waiting statement records taken", self.session_id, len(rows)
+            )
+            self._stalled = False
+        self._rows, self._texts = [], {}
+
+    def _retry(self) -> None:
+        self._timer = None
+        self.flush(urgent=True)
 
 
 def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:

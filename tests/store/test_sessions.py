@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from approvals.model import new_id
-from store import AuditWriter, Database, SessionEvent, SessionRecord, SqlRepository, StaleWrite
+from store import (
+    AuditWriter,
+    Database,
+    SessionEvent,
+    SessionRecord,
+    SqlRepository,
+    StaleWrite,
+    Unavailable,
+)
 from store import verify as verify_audit
 from tests.store.helpers import ALICE, ALICE_VIA_AGENTS, EPOCH, entry
 
@@ -121,3 +130,43 @@ async def test_audit_writer_writes_an_urgent_entry_at_once(database: Database) -
             await asyncio.sleep(0.01)
         assert (writer.written, writer.batches) == (2, 1)
     assert (await verify_audit(database)).checked == 2
+
+
+async def test_audit_writer_is_behind_from_refuse_at_until_it_has_caught_up(
+    database: Database, repository: SqlRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the store cannot be written, entries pile up: from ``refuse_at`` on the writer is
+    ``behind`` (the gateway refuses new statements), at ``max_pending`` it refuses entries; once
+    the store is back every queued entry is written, in order, and it is no longer behind."""
+    down = True
+    write = AuditWriter._write
+
+    async def unreachable(self: AuditWriter, batch: list[Any]) -> None:
+        if down:
+            raise Unavailable("the store cannot be reached")
+        await write(self, batch)
+
+    monkeypatch.setattr(AuditWriter, "_write", unreachable)
+    async with AuditWriter(database, interval=0.01, max_pending=4, refuse_at=2) as writer:
+        writer.submit(entry(1), urgent=True)
+        await asyncio.sleep(0.1)  # the writer tried, and keeps it
+        assert (writer.pending, writer.behind) == (1, False)
+        writer.submit(entry(2))
+        assert writer.behind
+        writer.submit(entry(3))
+        writer.submit(entry(4))
+        with pytest.raises(Unavailable, match="backlog is full"):
+            writer.submit(entry(5))
+        down = False
+        await writer.flush()
+        assert (writer.written, writer.pending, writer.behind) == (4, 0, False)
+    records = await repository.list_audit(limit=10)
+    assert sorted(r.target for r in records) == [f"session-{n}" for n in (1, 2, 3, 4)]
+    assert (await verify_audit(database)).checked == 4
+
+
+async def test_audit_writer_refuse_at_lies_within_the_backlog(database: Database) -> None:
+    for refuse_at in (0, 5):
+        with pytest.raises(ValueError, match="refuse_at"):
+            AuditWriter(database, max_pending=4, refuse_at=refuse_at)
+    assert AuditWriter(database, max_pending=100).refuse_at == 90

@@ -3,6 +3,8 @@ gives back, record for record, in both the current and the earlier event format.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from approvals import AuditEntry, Identity, IdentityKind
 from gateway.postgres.statement_log import StatementLog, expand
+from store import Unavailable
 
 pytestmark = pytest.mark.asyncio
 
@@ -17,12 +20,26 @@ ALICE = Identity("alice@example.com", IdentityKind.PERSON)
 
 
 class Sink:
-    """Stands in for the AuditWriter: keeps what is submitted."""
+    """Stands in for the AuditWriter: keeps what is submitted; while ``full``, refuses it as the
+    writer does when its backlog is full."""
 
     def __init__(self) -> None:
         self.entries: list[tuple[AuditEntry, bool]] = []
+        self.full = False
+        self.refused = 0
+        self.offered = asyncio.Event()  # set at every submit
+
+    async def offers(self, until: Callable[[], bool]) -> None:
+        async with asyncio.timeout(2):
+            while not until():
+                self.offered.clear()
+                await self.offered.wait()
 
     def submit(self, entry: AuditEntry, *, urgent: bool = False) -> None:
+        self.offered.set()
+        if self.full:
+            self.refused += 1
+            raise Unavailable("audit writer backlog is full (4 waiting)")
         self.entries.append((entry, urgent))
 
 
@@ -87,3 +104,31 @@ async def test_events_of_the_earlier_format_still_expand() -> None:
         ("SELECT 1", at, 40),
         ("SELECT 1", at + timedelta(milliseconds=1.5), 41),
     ]
+
+
+async def test_a_batch_the_writer_refuses_is_kept_and_offered_again() -> None:
+    """With the writer's backlog full, a batch stays in the log, is offered again every
+    ``max_age`` (no new attempt per statement meanwhile), and once taken holds every record, in
+    order: nothing is lost, nothing is written twice."""
+    sink = Sink()
+    sink.full = True
+    log = StatementLog(sink, ALICE, "session-1", "pg-test", max_age=0.05)  # type: ignore[arg-type]
+    log.add("SELECT 1", "ok", "allow")
+    log.add("DROP TABLE t", "block", "block", rule="default/destroy", urgent=True)
+    assert (sink.refused, sink.entries) == (1, [])
+    log.add("SELECT 2", "block", "block", rule="audit/backlog", urgent=True)
+    assert sink.refused == 1  # the timer offers it again, not every statement
+    await sink.offers(lambda: sink.refused >= 3)
+    assert sink.entries == []
+    sink.full = False
+    await sink.offers(lambda: bool(sink.entries))
+    [(entry, urgent)] = sink.entries
+    assert urgent
+    found = expand(entry.details, entry.at)
+    assert [f["statement"] for f in found] == ["SELECT 1", "DROP TABLE t", "SELECT 2"]
+    assert [f["rule"] for f in found] == [None, "default/destroy", "audit/backlog"]
+    log.add("SELECT 3", "ok", "allow", urgent=True)  # no longer stalled: written at once
+    assert len(sink.entries) == 2
+    assert [f["statement"] for f in expand(sink.entries[1][0].details, entry.at)] == ["SELECT 3"]
+    await asyncio.sleep(0.15)
+    assert len(sink.entries) == 2  # nothing offered twice
