@@ -30,7 +30,7 @@ from gateway.postgres.revocation import SessionGuard
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
-from store import SessionRecord
+from store import SessionRecord, Unavailable
 
 __all__ = ["PostgresListener"]
 
@@ -149,11 +149,16 @@ class PostgresListener:
         except TimeoutError:
             await fatal(writer, "08P01", "the start-up took too long")
             return
+        except Unavailable as exc:
+            await _store_unavailable(writer, exc)
+            return
         try:
             catalog = await self._catalog(accepted, upstream)
             await self._relay(accepted, upstream, catalog, reader, writer)
         except (UpstreamError, TimeoutError) as exc:
             await fatal(writer, "08006", f"the upstream server failed: {exc}")
+        except Unavailable as exc:  # the session's row could not be written: it never starts
+            await _store_unavailable(writer, exc)
         finally:
             upstream.close()
 
@@ -266,3 +271,10 @@ def _ended(shared: Shared, what: str) -> str:
     delegation = shared.delegation
     which = f"delegation {delegation.id}" if delegation is not None else "access"
     return f"terminating connection: {which} to {shared.target.name} {what}"
+
+
+async def _store_unavailable(writer: asyncio.StreamWriter, exc: Unavailable) -> None:
+    """No session without its record: one the store cannot take is refused, in words."""
+    log.warning("postgres session refused: the store is unavailable: %s", exc)
+    message = "Airlock cannot record this session now (its store is unavailable); try again shortly"
+    await fatal(writer, "57P03", message)

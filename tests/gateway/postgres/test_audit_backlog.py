@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from gateway import listeners
-from store import AuditWriter, Unavailable, verify
+from store import AuditWriter, SessionRecord, SqlRepository, Unavailable, verify
 from tests.gateway.postgres.support import Env, StatementEvent, gateway_env
 
 pytestmark = pytest.mark.asyncio
@@ -96,3 +96,23 @@ async def test_statements_are_refused_while_the_audit_is_behind(
         assert len(events) == 3 + 3 + refused + 2  # each statement once
         assert (await verify(env.gw.runtime.database)).ok
 
+
+async def test_a_session_the_store_cannot_record_is_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No session without its row: when the store cannot take it the client gets FATAL 57P03
+    saying so (it used to see the connection close without a word), and nothing is reached."""
+
+    async def unreachable(self: SqlRepository, record: SessionRecord) -> None:
+        raise Unavailable("the store cannot be reached")
+
+    async with gateway_env(tmp_path) as env:
+        monkeypatch.setattr(SqlRepository, "start_session", unreachable)
+        with pytest.raises(asyncpg.CannotConnectNowError, match="cannot record this session"):
+            await env.asyncpg()
+        monkeypatch.undo()
+        conn = await env.asyncpg()  # the gateway carries on
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM t") == 3
+        finally:
+            await conn.close()
