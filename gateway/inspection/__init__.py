@@ -16,6 +16,8 @@ What the PostgreSQL session keeps in ``SessionState`` (a frozen value; replace i
   ``SHOW search_path``); set ``default_search_path`` to the same value. After a statement runs,
   ``state.apply(classification)`` folds in SET/RESET search_path, SET ROLE, PREPARE, DEALLOCATE
   and DISCARD ALL. None means unknown: every unqualified function and operator is then held.
+  A change that relaxes what verdicts depend on is kept only once it surely outlives its
+  transaction (gateway.postgres.effects): the server undoes a SET its transaction rolls back.
 - ``prepared``: at Parse of a named statement, ``verdict, classification =
   guardrails.inspect(sql, state)``; after ParseComplete, ``state.with_prepared(name,
   classification)``; at Bind/Execute, ``guardrails.judge(state.prepared[name])`` (an unknown

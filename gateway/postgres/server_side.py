@@ -74,6 +74,7 @@ class ServerSide:
         self.out: list[bytes | memoryview] = []
         self._counters: dict[str, Any] = {}
         self._plans: dict[tuple[bytes, Derivation | None], RowPlan | None] = {}
+        self._scs_on = False  # the server reported standard_conforming_strings on: see _parameter
 
     def feed(self, data: bytes) -> None:
         """Process what the server sent (a read callback); write what the client gets."""
@@ -152,6 +153,10 @@ class ServerSide:
         in_transaction = status_byte != 73  # "I": idle, outside a transaction block
         if in_transaction != self.s.state.in_transaction:
             self.s.state = replace(self.s.state, in_transaction=in_transaction)
+        if self._scs_on:
+            self._scs_on = False
+            if not in_transaction:
+                self.s.state = replace(self.s.state, standard_conforming_strings=True)
 
     def _frame(self, frame: pg.Frame) -> None:
         """A message the hot loop does not handle inline."""
@@ -208,8 +213,11 @@ class ServerSide:
         assert isinstance(message, pg.ParameterStatus)
         if message.name == "standard_conforming_strings":
             on = message.value.lower() == "on"
-            if on != self.s.state.standard_conforming_strings:
-                self.s.state = replace(self.s.state, standard_conforming_strings=on)
+            if not on and self.s.state.standard_conforming_strings:
+                self.s.state = replace(self.s.state, standard_conforming_strings=False)
+            # Turned on: believed at a ReadyForQuery outside a transaction, which a ROLLBACK
+            # cannot undo (see gateway.postgres.effects); until then it stays off here.
+            self._scs_on = on and not self.s.state.standard_conforming_strings
         self.out.append(frame.raw)
 
     def _row_description(self, raw: memoryview) -> bool:
