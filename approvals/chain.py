@@ -19,7 +19,7 @@ a token exchange computed). Scopes only ever narrow: a subject's scope never gra
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from approvals.errors import AccessNotAllowed
@@ -120,9 +120,23 @@ async def authorize_chain(
     repository: Repository, who: Identity, conn: Connection, now: datetime
 ) -> Delegation | None:
     """May the whole chain of ``who`` open a session on ``conn``? Returns the delegation the
-    session rests on that expires first (the session must end then), or None."""
+    session rests on that expires first (the session must end then), or None.
+
+    Its ``role`` is the role the session uses: the one role the chain's delegations name (a
+    delegation without one leaves the connection's own credential, which a role narrows), None
+    when none names one. Delegations naming different roles are refused: a session has one."""
     found = await rests_on(repository, who, conn, now)
-    return min(found, key=lambda d: d.expires_at) if found else None
+    if not found:
+        return None
+    earliest = min(found, key=lambda d: d.expires_at)
+    roles = sorted({d.role for d in found if d.role is not None})
+    if len(roles) > 1:
+        raise AccessNotAllowed(
+            f"{who.describe()}: the delegations this chain rests on name different roles on "
+            f"{conn.name} ({', '.join(roles)}); a session uses one"
+        )
+    role = roles[0] if roles else None
+    return earliest if earliest.role == role else replace(earliest, role=role)
 
 
 def _no_access(who: Identity, link: Link, conn: Connection) -> str:

@@ -137,6 +137,9 @@ class Connection:
     idle_revoke_after: timedelta | None = None
     break_glass: bool = False
     escalation: Escalation | None = None
+    # Roles an access request may name: each is a credential of its own on the target (the
+    # gateway connects as it); a request naming none gets the connection's own credential.
+    roles: frozenset[str] = frozenset()
 
 
 class Outcome(StrEnum):

@@ -79,11 +79,21 @@ def _check_break_glass(
 
 
 def check_access_request(
-    connection: Connection, requester: Identity, duration: timedelta, reason: str
+    connection: Connection,
+    requester: Identity,
+    duration: timedelta,
+    reason: str,
+    role: str | None = None,
 ) -> None:
     """Raise the PolicyViolation that forbids this access request, if any."""
     if not reason.strip():
         raise ReasonRequired("an access request needs a reason")
+    if role is not None and role not in connection.roles:
+        known = ", ".join(sorted(connection.roles))
+        raise PolicyViolation(
+            f"{connection.name} has no role {role!r}"
+            + (f" (its roles: {known})" if known else "; ask without a role")
+        )
     if duration <= timedelta(0):
         raise PolicyViolation("an access request needs a positive duration")
     if duration > connection.max_grant:

@@ -108,7 +108,7 @@ class ApprovalService:
     ) -> Review:
         """Open a pending review for time-bounded access to a connection."""
         conn = self.connection(connection)
-        policy.check_access_request(conn, requester, duration, reason)
+        policy.check_access_request(conn, requester, duration, reason, role)
         review = self._pending(
             ReviewKind.ACCESS,
             requester,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -182,8 +183,32 @@ class MaskingConfig(_Section):
     detectors: list[str] = []
 
 
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class RoleConfig(_Section):
+    """A role an access request may name: the credential the gateway connects with for it."""
+
+    username: str = Field(min_length=1)
+    password_env: str | None = None
+    password_file: str | None = None
+
+
+def _secret(
+    owner: str, env_name: str | None, file: str | None, environ: Mapping[str, str]
+) -> str | None:
+    if env_name:
+        value = environ.get(env_name)
+        if value is None:
+            raise ConfigError(f"{owner}: environment variable {env_name} is not set")
+        return value
+    if file:
+        return Path(file).read_text(encoding="utf-8").rstrip("\n")
+    return None
+
+
 class ConnectionConfig(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    name: str = Field(pattern=_NAME)
     type: Literal["postgres", "mysql", "ssh", "http", "kubernetes"]
     upstream: str
     database: str | None = None
@@ -203,6 +228,15 @@ class ConnectionConfig(_Section):
     guardrails: Literal["default", "none"] = "default"
     rules: list[dict[str, Any]] = []
     masking: MaskingConfig = MaskingConfig()
+    roles: dict[str, RoleConfig] = {}
+
+    @field_validator("roles")
+    @classmethod
+    def _role_names(cls, value: dict[str, RoleConfig]) -> dict[str, RoleConfig]:
+        for name in value:
+            if not re.fullmatch(_NAME, name):
+                raise ValueError(f"role name {name!r} must match {_NAME}")
+        return value
 
     @field_validator("review_timeout", "max_grant", "idle_revoke_after", mode="before")
     @classmethod
@@ -220,16 +254,21 @@ class ConnectionConfig(_Section):
     def password(self, environ: dict[str, str] | None = None) -> str | None:
         """The held upstream password, read from its environment variable or file."""
         env = os.environ if environ is None else environ
-        if self.password_env:
-            value = env.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"connection {self.name}: environment variable {self.password_env} is not set"
-                )
-            return value
-        if self.password_file:
-            return Path(self.password_file).read_text(encoding="utf-8").rstrip("\n")
-        return None
+        return _secret(f"connection {self.name}", self.password_env, self.password_file, env)
+
+    def credential(
+        self, role: str | None, environ: dict[str, str] | None = None
+    ) -> tuple[str | None, str | None]:
+        """(username, password) the gateway connects with for ``role`` (None: the connection's
+        own); ConfigError when the connection does not define ``role``."""
+        if role is None:
+            return self.username, self.password(environ)
+        found = self.roles.get(role)
+        if found is None:
+            raise ConfigError(f"connection {self.name} defines no role {role!r}")
+        env = os.environ if environ is None else environ
+        owner = f"connection {self.name} role {role}"
+        return found.username, _secret(owner, found.password_env, found.password_file, env)
 
     def policy(self) -> Connection:
         """The domain's view of this connection."""
@@ -252,6 +291,7 @@ class ConnectionConfig(_Section):
             escalation=Escalation(self.escalation.channel, frozenset(self.escalation.groups))
             if self.escalation is not None
             else None,
+            roles=frozenset(self.roles),
         )
 
 

@@ -38,8 +38,9 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     if not settings.listeners.postgres or not targets:
         await stop.wait()
         return
-    for target in targets.values():
-        target.config.password()  # a missing secret stops the start, not the first session
+    for target in targets.values():  # a missing secret stops the start, not the first session
+        for role in (None, *target.config.roles):
+            target.config.credential(role)
     # One audit transaction costs ~1.6 ms of the event loop's CPU (SQLAlchemy, the driver's
     # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
     # share one. Refusals, holds and sessions' ends are written at once (urgent).

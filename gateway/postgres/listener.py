@@ -137,8 +137,15 @@ class PostgresListener:
             )
             if accepted is None:
                 return
+            role = accepted.delegation.role if accepted.delegation is not None else None
+            if role is not None and role not in accepted.target.config.roles:
+                raise Refused(
+                    "42501",
+                    f"your access to {accepted.target.name} is as role {role!r}, which the "
+                    "connection no longer defines; ask for access again",
+                )
             upstream = await connect_upstream(
-                accepted.target.config, accepted.database, accepted.params
+                accepted.target.config, accepted.database, accepted.params, role
             )
         except (Refused, UpstreamError) as exc:
             await fatal(writer, exc.sqlstate, exc.message)
@@ -244,7 +251,10 @@ class PostgresListener:
                 connection=shared.target.name,
                 started_at=datetime.now(UTC),
                 client_addr=address,
-                stats={"delegation": shared.delegation.id if shared.delegation else None},
+                stats={
+                    "delegation": shared.delegation.id if shared.delegation else None,
+                    "role": shared.delegation.role if shared.delegation else None,
+                },
             )
         )
 
@@ -258,6 +268,7 @@ class PostgresListener:
             "masked": shared.masked_total,
             "end": outcome,
             "delegation": shared.delegation.id if shared.delegation else None,
+            "role": shared.delegation.role if shared.delegation else None,
         }
         try:
             await self.deps.repository.end_session(

@@ -79,16 +79,17 @@ async def _negotiate_tls(up: Upstream, mode: str, host: str) -> None:
 
 
 async def connect_upstream(
-    conn: ConnectionConfig, database: str, client_params: dict[str, str]
+    conn: ConnectionConfig, database: str, client_params: dict[str, str], role: str | None = None
 ) -> Upstream:
-    """Connect and log in; raises UpstreamError with a message safe to show the client."""
+    """Connect and log in, as ``role``'s credential when given (else the connection's own);
+    raises UpstreamError with a message safe to show the client."""
     host, port = split_hostport(conn.upstream)
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             reader, writer = await asyncio.open_connection(host, port)
             up = Upstream(reader, writer, pg.ServerParser())
             try:
-                await _login(up, conn, database, client_params, host)
+                await _login(up, conn, database, client_params, host, role)
             except BaseException:
                 up.close()
                 raise
@@ -114,13 +115,15 @@ async def _login(
     database: str,
     client_params: dict[str, str],
     host: str,
+    role: str | None,
 ) -> None:
+    username, password = conn.credential(role)
     if conn.upstream_tls != "disable":
         await _negotiate_tls(up, conn.upstream_tls, host)
-    user = conn.username or "postgres"
+    user = username or "postgres"
     params = {**client_params, "user": user, "database": database}
     up.writer.write(pg.encode(pg.StartupMessage(params)))
-    auth = pg.UpstreamAuth(user, conn.password() or "")
+    auth = pg.UpstreamAuth(user, password or "")
     while True:
         event = await _read_event(up)
         if isinstance(event, pg.ErrorResponse):

@@ -72,6 +72,7 @@ PG_PAY = Connection(
     approvers=ApproverRule(groups=frozenset({"dba-oncall"}), quorum=2),
     review_timeout=timedelta(minutes=15),
     max_grant=timedelta(hours=4),
+    roles=frozenset({"ro"}),
 )
 # Access on request, two approvals, but break-glass allowed.
 PG_SOLO = replace(PG_PAY, name="pg-solo", break_glass=True)

@@ -15,7 +15,7 @@ from approvals.errors import (
     PolicyViolation,
     ReasonRequired,
 )
-from approvals.model import Actor, Delegation, Outcome, ReviewKind, new_id
+from approvals.model import Actor, Delegation, IdentityKind, Outcome, ReviewKind, new_id
 from approvals.service import (
     DELEGATION_GRANTED,
     DELEGATION_REVOKED,
@@ -52,17 +52,19 @@ async def seed(
     *,
     subject: str = ALICE.subject,
     connection: str = "pg-pay",
+    role: str | None = None,
+    hours: int = 1,
 ) -> Delegation:
-    """Store a delegation for ``subject`` on ``connection``, valid for an hour from now."""
+    """Store a delegation for ``subject`` on ``connection``, valid for ``hours`` from now."""
     delegation = Delegation(
         id=new_id(),
         subject=subject,
         connection=connection,
-        role=None,
+        role=role,
         granted_by=BOB.subject,
         reason="INC-42",
         created_at=clock.now(),
-        expires_at=clock.now() + timedelta(hours=1),
+        expires_at=clock.now() + timedelta(hours=hours),
     )
     async with repo.transaction() as tx:
         await tx.add_delegation(delegation)
@@ -338,3 +340,51 @@ async def test_authorize_unknown_connection_is_not_found(service: ApprovalServic
     """Connecting to a connection that is not configured raises NotFound."""
     with pytest.raises(NotFound):
         await service.authorize_connect(ALICE, "pg-nowhere")
+
+
+# -- roles ---------------------------------------------------------------------------------------
+
+
+async def test_a_session_uses_the_role_its_chain_was_granted(
+    service: ApprovalService, repo: InMemoryRepository, clock: FakeClock
+) -> None:
+    """Alice's own delegation names no role, the agent acting for her was granted ``readonly``:
+    the session rests on the delegation that expires first and uses ``readonly`` (a role
+    narrows the connection's own credential, never widens it)."""
+    mine = await seed(repo, clock, hours=1)
+    await seed(repo, clock, subject="sql-agent", role="readonly", hours=2)
+    agent = replace(ALICE, actors=(Actor("sql-agent", kind=IdentityKind.SERVICE),))
+    rests_on = await service.authorize_connect(agent, "pg-pay")
+    assert rests_on is not None
+    assert (rests_on.id, rests_on.role) == (mine.id, "readonly")
+    assert await service.authorize_connect(ALICE, "pg-pay") == mine  # alone: her own, no role
+
+
+async def test_a_chain_granted_different_roles_is_refused(
+    service: ApprovalService, repo: InMemoryRepository, clock: FakeClock
+) -> None:
+    await seed(repo, clock, role="readonly")
+    await seed(repo, clock, subject="sql-agent", role="writer")
+    agent = replace(ALICE, actors=(Actor("sql-agent", kind=IdentityKind.SERVICE),))
+    with pytest.raises(AccessNotAllowed, match=r"different roles on pg-pay \(readonly, writer\)"):
+        await service.authorize_connect(agent, "pg-pay")
+
+
+async def test_an_access_request_names_a_role_the_connection_defines(
+    repo: InMemoryRepository, clock: FakeClock
+) -> None:
+    with_roles = replace(PG_PAY, roles=frozenset({"readonly", "writer"}))
+    service = ApprovalService(repo, repo.bus, clock, connections(with_roles))
+    hour = timedelta(hours=1)
+    review = await service.request_access(
+        ALICE, "pg-pay", role="readonly", duration=hour, reason="INC-42"
+    )
+    assert review.access is not None and review.access.role == "readonly"
+    with pytest.raises(
+        PolicyViolation, match=r"pg-pay has no role 'admin' \(its roles: readonly, writer\)"
+    ):
+        await service.request_access(ALICE, "pg-pay", role="admin", duration=hour, reason="INC-42")
+    no_roles = replace(PG_PAY, roles=frozenset())
+    plain = ApprovalService(repo, repo.bus, clock, connections(no_roles))
+    with pytest.raises(PolicyViolation, match="has no role 'readonly'; ask without a role"):
+        await plain.request_access(ALICE, "pg-pay", role="readonly", duration=hour, reason="INC-42")

@@ -34,7 +34,7 @@ ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 async def gw(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeSlack
 ) -> AsyncIterator[RunningGateway]:
-    conn = connection(access="request")
+    conn = connection(access="request", roles={"read_only": {"username": "postgres"}})
     async with chat_gateway(tmp_path, monkeypatch, fake, connections=[conn]) as running:
         yield running
 

@@ -32,7 +32,12 @@ DAY = timedelta(days=1)
 async def gw(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeSlack
 ) -> AsyncIterator[RunningGateway]:
-    conn = connection(access="request", max_grant="30d", idle_revoke_after="14d")
+    conn = connection(
+        access="request",
+        max_grant="30d",
+        idle_revoke_after="14d",
+        roles={"read_only": {"username": "postgres"}},
+    )
     async with chat_gateway(tmp_path, monkeypatch, fake, connections=[conn]) as running:
         yield running
 

@@ -54,6 +54,7 @@ PG_REQUEST = Connection(
     access=AccessMode.REQUEST,
     approvers=ApproverRule(groups=frozenset({"dba-oncall"}), quorum=1),
     max_grant=timedelta(hours=8),
+    roles=frozenset({"read"}),
 )
 PG_PAIR = Connection(
     name="pg-pair",

@@ -234,6 +234,35 @@ def test_password_file(tmp_path: Path) -> None:
     assert conn.password({}) == "from-a-file"
 
 
+def test_roles_name_their_own_credentials(tmp_path: Path) -> None:
+    """``[connections.roles.<name>]`` holds a credential an access request may name; the role
+    names reach the domain's view of the connection, the secrets do not."""
+    text = CONNECTION + (
+        'username = "app"\npassword_env = "PG_PROD_PASSWORD"\n'
+        "\n[connections.roles.readonly]\n"
+        'username = "app_ro"\n'
+        'password_env = "PG_PROD_RO_PASSWORD"\n'
+    )
+    conn = load_settings(write(tmp_path, text)).connections[0]
+    assert conn.policy().roles == frozenset({"readonly"})
+    environ = {"PG_PROD_RO_PASSWORD": "ro-secret", "PG_PROD_PASSWORD": "own"}
+    assert conn.credential("readonly", environ) == ("app_ro", "ro-secret")
+    assert conn.credential(None, environ) == ("app", "own")
+    with pytest.raises(ConfigError, match="role readonly: environment variable PG_PROD_RO"):
+        conn.credential("readonly", {})
+    with pytest.raises(ConfigError, match="defines no role 'admin'"):
+        conn.credential("admin", environ)
+
+
+@pytest.mark.parametrize(
+    "table", ['"bad name"', '"-x"', 'ok]\npassword = "hunter2"\n[connections.roles.y']
+)
+def test_bad_roles_are_refused(tmp_path: Path, table: str) -> None:
+    text = CONNECTION + f'\n[connections.roles.{table}]\nusername = "u"\n'
+    message = config_error(tmp_path, text)
+    assert "roles" in message and "hunter2" not in message
+
+
 def test_password_in_the_file_is_refused(tmp_path: Path) -> None:
     """A secret written into the TOML (``password = ...``) is refused, naming the key."""
     message = config_error(tmp_path, CONNECTION + 'password = "hunter2"\n')

@@ -118,6 +118,22 @@ def test_up_with_a_missing_secret(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
 
 
+def test_up_with_a_missing_role_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role's credential is checked at the start like the connection's own."""
+    monkeypatch.setenv("PG_PROD_PASSWORD", "unused")
+    path = config(tmp_path, free_port(), free_port())
+    role = '[connections.roles.readonly]\nusername = "ro"\npassword_env = "PG_RO_PASSWORD"\n'
+    path.write_text(path.read_text(encoding="utf-8") + role, encoding="utf-8")
+    run = airlock(capsys, "up", "--config", str(path))
+    assert run.code == 2
+    assert run.err == (
+        "airlock: connection pg-prod role readonly: environment variable PG_RO_PASSWORD is not "
+        "set\n"
+    )
+
+
 def test_up_on_a_busy_port(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
