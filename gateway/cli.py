@@ -214,7 +214,9 @@ def services_for(mode: str, runtime: Runtime) -> list[Service]:
 
 # -- the scheduler (the only place that imports scheduler/) -----------------------------------
 
-JOB_NAMES = ("expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest")
+JOB_NAMES = (
+    "expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest", "prune",
+)  # fmt: skip
 
 
 def scheduler_for(runtime: Runtime) -> Scheduler:
@@ -230,6 +232,7 @@ def scheduler_for(runtime: Runtime) -> Scheduler:
         digest_time=time.fromisoformat(s.digest_time),
         digest_timezone=s.digest_timezone,
         unused_after=s.unused_after,
+        outbox_retention=s.outbox_retention,
     )
     store = SchedulerStore(runtime.database)
     return Scheduler(Jobs(runtime.service, runtime.repository, store, config), store, say=say)

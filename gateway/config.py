@@ -134,8 +134,9 @@ class SchedulerSettings(_Section):
     digest_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     digest_timezone: str = "UTC"
     unused_after: timedelta = timedelta(days=30)
+    outbox_retention: timedelta = timedelta(days=30)
 
-    @field_validator("interval", "expiry_notice", "unused_after", mode="before")
+    @field_validator("interval", "expiry_notice", "unused_after", "outbox_retention", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str | int | float) and not isinstance(value, bool):

@@ -20,7 +20,8 @@ class SchedulerConfig:
     step escalates where the connection configures it); ``expiry_notice``: how long before a
     grant ends its holder is told (grants shorter than that get no notice); the digest goes
     out weekly on ``digest_day`` at ``digest_time`` in ``digest_timezone``; lines unused for
-    ``unused_after`` are flagged; sessions are read back ``lookback``."""
+    ``unused_after`` are flagged; sessions are read back ``lookback``; outbox events are kept
+    ``outbox_retention`` (delivered or not: a consumer down longer misses them)."""
 
     interval: timedelta = timedelta(minutes=1)
     reminder_backoff: tuple[timedelta, ...] = (
@@ -34,9 +35,12 @@ class SchedulerConfig:
     digest_timezone: str = "UTC"
     unused_after: timedelta = UNUSED_AFTER
     lookback: timedelta = timedelta(days=90)
+    outbox_retention: timedelta = timedelta(days=30)
 
     def __post_init__(self) -> None:
         if self.digest_day not in DAYS:
             raise ValueError(f"digest_day must be one of {', '.join(DAYS)}")
         if self.interval < timedelta(seconds=1):
             raise ValueError("the scheduler interval must be at least 1s")
+        if self.outbox_retention < timedelta(days=1):
+            raise ValueError("outbox_retention must be at least 1d")

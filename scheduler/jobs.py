@@ -12,6 +12,8 @@ chat follows from the outbox events these writes emit (the bot delivers them).
     reminders        unanswered reviews are re-announced with backoff, then escalated
     expiry-notice    holders are told ``expiry_notice`` before a grant ends (with "extend")
     digest           the week's access-review digest for every owners' recipient
+    prune            outbox events older than ``outbox_retention`` and token revocations a
+                     week past their token's expiry are deleted (the tables stop growing)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from approvals import ApprovalService, AuditEntry, Connection, DomainEvent, ReviewState
@@ -33,13 +35,25 @@ from approvals.lifecycle import (
     reminder_steps,
 )
 from scheduler.config import SchedulerConfig
-from store import AccessReviews, DigestStore, PendingReview, SchedulerStore, SqlRepository
+from store import (
+    AccessReviews,
+    DigestStore,
+    IdentityStore,
+    Outbox,
+    PendingReview,
+    SchedulerStore,
+    SqlRepository,
+)
 
 __all__ = ["JOBS", "Jobs"]
 
 log = logging.getLogger("scheduler")
 
-JOBS = ("expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest")
+JOBS = (
+    "expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest", "prune",
+)  # fmt: skip
+# A revoked token is forgotten this long after its own expiry (far beyond any clock leeway).
+REVOCATION_AFTERLIFE = timedelta(days=7)
 
 
 @dataclass
@@ -170,6 +184,14 @@ class Jobs:
         stored = await self.digests.save(digests)
         lines = sum(len(d.entries) for d in digests)
         return f"{len(stored)} digests for {period} ({lines} lines; {len(digests)} recipients)"
+
+    async def prune(self) -> str:
+        now = self.now()
+        events = await Outbox(self.repository.database).prune(now - self.config.outbox_retention)
+        tokens = await IdentityStore(self.repository).prune_revoked_tokens(
+            now - REVOCATION_AFTERLIFE
+        )
+        return f"{events} old outbox events, {tokens} expired token revocations pruned"
 
 
 def _has_owners(conn: Connection) -> bool:

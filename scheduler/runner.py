@@ -36,6 +36,7 @@ log = logging.getLogger("scheduler")
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 SHUTDOWN_GRACE_S = 5.0
+_EVERY = tuple(name for name in JOBS if name != "digest")  # on the interval
 
 
 def tick_of(at: datetime, interval: timedelta) -> datetime:
@@ -139,7 +140,7 @@ class Scheduler:
         scheduler.start()
         config = self.jobs.config
         self.say(
-            f"airlock: scheduler every {_span(config.interval)} ({', '.join(JOBS[:-1])}); "
+            f"airlock: scheduler every {_span(config.interval)} ({', '.join(_EVERY)}); "
             f"digest {config.digest_day} {config.digest_time:%H:%M} {config.digest_timezone}"
         )
         try:

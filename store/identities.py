@@ -243,6 +243,18 @@ class IdentityStore:
             await tx.emit(DomainEvent(IDENTITY_RESTORED, subject, {"by": by.subject}))
         return True
 
+    async def prune_revoked_tokens(self, expired_before: datetime) -> int:
+        """Forget token revocations whose token expired before ``expired_before``: such a token
+        (and every token exchanged from it, which expires no later) is refused anyway. The audit
+        trail keeps the revocation; revocations of unknown expiry are kept."""
+        async with self.repository.database.write() as session:
+            result = await session.execute(
+                delete(RevokedTokenRow)
+                .where(col(RevokedTokenRow.expires_at) < expired_before)
+                .execution_options(synchronize_session=False)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def revoked(self, subjects: Collection[str], token_ids: Collection[str]) -> str | None:
         """Why a token naming ``subjects`` (its chain) and resting on ``token_ids`` (its own jti
         and those it was exchanged from) is refused, or None when nothing is revoked."""

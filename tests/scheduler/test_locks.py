@@ -83,7 +83,7 @@ async def test_two_running_apschedulers_share_the_ticks(replicas: tuple[World, W
     ran = [(r.job, r.tick) for w in (a, b) for r in w.scheduler.history if r.ran and r.tick]
     per_tick = Counter(ran)
     assert per_tick and max(per_tick.values()) == 1
-    for job in JOBS[:-1]:  # the digest is weekly
+    for job in (j for j in JOBS if j != "digest"):  # the digest is weekly
         ticks = sorted(t for j, t in per_tick if j == job)
         assert len(ticks) >= 3, job
         assert all(later - t == timedelta(seconds=1) for t, later in itertools.pairwise(ticks))
