@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from gateway.api.access_reviews import access_report, owned_by, report_csv
 from gateway.config import load_settings
 from gateway.errors import UsageError
-from gateway.runtime import require_schema
-from store import Database, migrate
+from gateway.runtime import existing_store
+from store import Database
 
 __all__ = ["add_commands"]
 
@@ -29,10 +29,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
 
     async def run() -> list[dict[str, object]]:
-        if settings.store.url.startswith("sqlite"):
-            await migrate.upgrade(settings.store.url)
-        else:
-            await require_schema(settings.store.url)
+        await existing_store(settings.store.url)
         async with Database(settings.store.url) as database:
             return await access_report(database, connections, now, settings.scheduler.unused_after)
 

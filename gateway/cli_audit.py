@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from gateway.config import load_settings
-from gateway.runtime import require_schema
-from store import AuditFilter, Database, export_audit, migrate, verify
+from gateway.runtime import existing_store, require_schema
+from store import AuditFilter, Database, export_audit, verify
 
 __all__ = ["add_commands"]
 
@@ -20,10 +20,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
 
     async def run() -> int:
-        if settings.store.url.startswith("sqlite"):
-            await migrate.upgrade(settings.store.url)
-        else:
-            await require_schema(settings.store.url)
+        await existing_store(settings.store.url)
         async with Database(settings.store.url) as database:
             result = await verify(database)
         if result.ok:

@@ -14,6 +14,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter
@@ -35,7 +36,15 @@ from gateway.identity import (
 from gateway.metrics import Metrics
 from store import Database, SqlRepository, create_bus, keys, migrate
 
-__all__ = ["Runtime", "Service", "open_runtime", "require_schema", "serve", "signing_key"]
+__all__ = [
+    "Runtime",
+    "Service",
+    "existing_store",
+    "open_runtime",
+    "require_schema",
+    "serve",
+    "signing_key",
+]
 
 log = logging.getLogger("airlock")
 
@@ -103,6 +112,22 @@ async def open_runtime(
     finally:
         await bus.close()
         await database.close()
+
+
+async def existing_store(url: str) -> None:
+    """For commands that read a store: a SQLite store is brought up to the current schema, but
+    never created (verifying a new, empty file would report an intact chain of nothing); any
+    other store must have its schema already."""
+    if not url.startswith("sqlite"):
+        await require_schema(url)
+        return
+    path = make_url(url).database
+    if path and path != ":memory:" and not await asyncio.to_thread(Path(path).exists):
+        raise ConfigError(
+            f"there is no store at {path}: point --config (or AIRLOCK_STORE__URL) at the "
+            "deployment's store"
+        )
+    await migrate.upgrade(url)
 
 
 async def require_schema(url: str) -> None:

@@ -191,3 +191,15 @@ def test_export_by_time(capsys: pytest.CaptureFixture[str], trail: tuple[Path, i
         airlock(capsys, "audit", "export", "--since", "yesterday")
     assert exited.value.code == 2
     assert "not an ISO 8601 time: 'yesterday'" in capsys.readouterr().err
+
+
+def test_verify_in_the_wrong_place_says_so_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the deployment's config, verify used to create an empty store and report "intact:
+    0 events"; it now says there is no store there, exit 2, and leaves no file behind."""
+    monkeypatch.chdir(tmp_path)
+    run = airlock(capsys, "audit", "verify")
+    assert run.code == 2 and run.out == ""
+    assert run.err.startswith("airlock: there is no store at airlock.db: point --config")
+    assert list(tmp_path.iterdir()) == []
