@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from gateway.config import load_settings
-from gateway.runtime import existing_store, require_schema
+from gateway.runtime import existing_store
 from store import AuditFilter, Database, export_audit, verify
 
 __all__ = ["add_commands"]
@@ -47,7 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
 
     async def run(out: TextIO) -> int:
-        await require_schema(settings.store.url)
+        await existing_store(settings.store.url)
         async with Database(settings.store.url) as database:
             return await export_audit(database, out, args.format, where)
 
