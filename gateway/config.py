@@ -150,6 +150,20 @@ class SchedulerSettings(_Section):
             return [parse_duration(v) if isinstance(v, str | int | float) else v for v in value]
         return value
 
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("outbox_retention")
+    @classmethod
+    def _retention(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=1):
+            raise ValueError("must be at least 1d (a consumer down longer misses events)")
+        return value
+
     @field_validator("digest_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:

@@ -179,6 +179,8 @@ def test_bad_duration_names_the_key(tmp_path: Path) -> None:
         ('[stor]\nurl = "x"\n', "stor"),
         ('[api]\nlisten = "127.0.0.1:8080"\nlissen = "x"\n', "api.lissen"),
         ('[chat]\nprovider = "irc"\n', "chat.provider"),
+        ('[scheduler]\ninterval = "0s"\n', "scheduler.interval"),
+        ('[scheduler]\noutbox_retention = "12h"\n', "scheduler.outbox_retention"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
