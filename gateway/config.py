@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from approvals import AccessMode, ApproverRule, Connection, Escalation, Owners
@@ -120,6 +127,12 @@ class IdentitySettings(_Section):
         return value
 
 
+_SCHEDULER_MINIMUMS = {
+    "interval": (timedelta(seconds=1), "1s"),
+    "outbox_retention": (timedelta(days=1), "1d (a consumer down longer misses events)"),
+}
+
+
 class SchedulerSettings(_Section):
     """``[scheduler]`` (docs/scheduler.md): how often the jobs run, the reminder backoff, the
     expiry notice, the weekly digest's day / time / time zone, what counts as unused."""
@@ -150,18 +163,12 @@ class SchedulerSettings(_Section):
             return [parse_duration(v) if isinstance(v, str | int | float) else v for v in value]
         return value
 
-    @field_validator("interval")
+    @field_validator("interval", "outbox_retention")
     @classmethod
-    def _interval(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError("must be at least 1s")
-        return value
-
-    @field_validator("outbox_retention")
-    @classmethod
-    def _retention(cls, value: timedelta) -> timedelta:
-        if value < timedelta(days=1):
-            raise ValueError("must be at least 1d (a consumer down longer misses events)")
+    def _at_least(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        least, shown = _SCHEDULER_MINIMUMS[str(info.field_name)]
+        if value < least:
+            raise ValueError(f"must be at least {shown}")
         return value
 
     @field_validator("digest_timezone")
