@@ -169,6 +169,7 @@ async def test_a_relaxation_that_surely_committed_is_believed(env: Env) -> None:
 
 
 SMUGGLE = "SELECT 'x\\' -- ' ; DELETE FROM t; --'"  # two statements to a server with scs off
+SCS = "standard_conforming_strings"
 
 
 async def test_standard_conforming_strings_turned_on_then_rolled_back_is_not_believed(
@@ -196,6 +197,3 @@ async def test_standard_conforming_strings_turned_on_then_rolled_back_is_not_bel
         assert await env.count() == 3
     finally:
         client.close()
-
-
-SCS = "standard_conforming_strings"
