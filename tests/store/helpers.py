@@ -1,9 +1,13 @@
-"""Builders the store tests share: a settable clock, identities, connections, reviews, entries."""
+"""Builders the store tests share: a settable clock, identities, connections, reviews, entries,
+and an outage of the audit writer's store."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from approvals.model import (
     AccessMode,
@@ -18,6 +22,7 @@ from approvals.model import (
     new_id,
 )
 from approvals.states import ReviewState
+from store import AuditWriter, Unavailable
 
 __all__ = [
     "ALICE",
@@ -29,6 +34,7 @@ __all__ = [
     "PG_PAIR",
     "PG_PROD",
     "PG_REQUEST",
+    "AuditOutage",
     "Clock",
     "approvers",
     "entry",
@@ -113,3 +119,19 @@ def entry(n: int = 0, actor: Identity | None = ALICE_VIA_AGENTS, **changes: obje
         details={"statement": f"SELECT {n}", "rows": n, "ratio": 0.1, "big": 1e20},
     )
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+class AuditOutage:
+    """While ``down``, every AuditWriter's transactions fail as they do when the database cannot
+    be reached (Unavailable): the writer keeps its entries and retries."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, down: bool = False) -> None:
+        self.down = down
+        write = AuditWriter._write
+
+        async def unreachable_while_down(writer: AuditWriter, batch: list[Any]) -> None:
+            if self.down:
+                raise Unavailable("the store cannot be reached")
+            await write(writer, batch)
+
+        monkeypatch.setattr(AuditWriter, "_write", unreachable_while_down)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from store import (
     Unavailable,
 )
 from store import verify as verify_audit
-from tests.store.helpers import ALICE, ALICE_VIA_AGENTS, EPOCH, entry
+from tests.store.helpers import ALICE, ALICE_VIA_AGENTS, EPOCH, AuditOutage, entry
 
 
 def _session(**changes: object) -> SessionRecord:
@@ -138,15 +137,7 @@ async def test_audit_writer_is_behind_from_refuse_at_until_it_has_caught_up(
     """While the store cannot be written, entries pile up: from ``refuse_at`` on the writer is
     ``behind`` (the gateway refuses new statements), at ``max_pending`` it refuses entries; once
     the store is back every queued entry is written, in order, and it is no longer behind."""
-    down = True
-    write = AuditWriter._write
-
-    async def unreachable(self: AuditWriter, batch: list[Any]) -> None:
-        if down:
-            raise Unavailable("the store cannot be reached")
-        await write(self, batch)
-
-    monkeypatch.setattr(AuditWriter, "_write", unreachable)
+    outage = AuditOutage(monkeypatch, down=True)
     async with AuditWriter(database, interval=0.01, max_pending=4, refuse_at=2) as writer:
         writer.submit(entry(1), urgent=True)
         await asyncio.sleep(0.1)  # the writer tried, and keeps it
@@ -157,7 +148,7 @@ async def test_audit_writer_is_behind_from_refuse_at_until_it_has_caught_up(
         writer.submit(entry(4))
         with pytest.raises(Unavailable, match="backlog is full"):
             writer.submit(entry(5))
-        down = False
+        outage.down = False
         await writer.flush()
         assert (writer.written, writer.pending, writer.behind) == (4, 0, False)
     records = await repository.list_audit(limit=10)

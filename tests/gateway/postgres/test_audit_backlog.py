@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from gateway import listeners
 from store import AuditWriter, SessionRecord, SqlRepository, Unavailable, verify
 from tests.gateway.postgres.support import Env, StatementEvent, gateway_env
+from tests.store.helpers import AuditOutage
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,15 +33,7 @@ async def _trail(env: Env, statements: int) -> list[StatementEvent]:
 async def test_statements_are_refused_while_the_audit_is_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    down = False
-    write = AuditWriter._write
-
-    async def unreachable_while_down(self: AuditWriter, batch: list[Any]) -> None:
-        if down:
-            raise Unavailable("the store cannot be reached")
-        await write(self, batch)
-
-    monkeypatch.setattr(AuditWriter, "_write", unreachable_while_down)
+    outage = AuditOutage(monkeypatch)
     small = functools.partial(AuditWriter, max_pending=6, refuse_at=3)
     monkeypatch.setattr(listeners, "AuditWriter", small)
     async with gateway_env(tmp_path) as env:
@@ -51,7 +43,7 @@ async def test_statements_are_refused_while_the_audit_is_behind(
             assert await conn.fetchval("SELECT count(*) FROM t") == 3  # prepared: the lane's
             await conn.execute("SELECT 1")
             await conn.execute("SELECT 1")  # the lane knows it now
-            down = True
+            outage.down = True
             for _ in range(3):  # each refusal is written at once: three entries wait
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     await conn.execute("COPY t TO PROGRAM 'x'")
@@ -68,7 +60,7 @@ async def test_statements_are_refused_while_the_audit_is_behind(
                 refused += 1
             assert await env.count() == 3
             assert await env.gw.runtime.repository.list_reviews() == []
-            down = False
+            outage.down = False
             async with asyncio.timeout(15):  # the writer retries with a backoff of up to 2 s
                 while True:
                     try:
