@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from gateway.postgres.client_side import ClientSide
     from gateway.postgres.server_side import ServerSide
 
-__all__ = ["Lane"]
+__all__ = ["Lane", "judge"]
 
 unpack_i32 = struct.Struct("!i").unpack_from
 unpack_u16 = struct.Struct("!H").unpack_from
@@ -138,16 +138,7 @@ class Lane:
 
     def _learn(self, text: str, key: str) -> tuple[str, str | None] | None:
         """What the general path would do with this Query, if it is the lane's kind."""
-        s = self.s
-        verdict, general = s.target.guardrails.evaluate_general(text, s.state)
-        known: tuple[str, str | None] | None = None
-        if (
-            verdict.action is Action.ALLOW
-            and not verdict.kinds & EFFECT_KINDS
-            and (s.lineage is None or s.lineage.of(text) is None)
-            and self.client.copy_out_refusal(text) is None
-        ):
-            known = (verdict.action.value, verdict.rule)
+        known, general = judge(self.client, text)
         if not general:
             key = text
         if len(self._known) >= _REMEMBERED:
@@ -279,6 +270,24 @@ class Lane:
         self.definition = None
         self.spilled += 1
         self.client.replay(self.request, self.started)
+
+
+def judge(client: ClientSide, text: str) -> tuple[tuple[str, str | None] | None, bool]:
+    """What the general path would do with this Query: (verdict, rule) when it is the lane's
+    kind (allowed, no session-state effects, no output derived from a masked column, no
+    COPY), else None; and whether no literal influenced it (then it holds for the text's
+    literal shape, else only for the text itself). Both lanes learn through this."""
+    s = client.s
+    verdict, general = s.target.guardrails.evaluate_general(text, s.state)
+    known: tuple[str, str | None] | None = None
+    if (
+        verdict.action is Action.ALLOW
+        and not verdict.kinds & EFFECT_KINDS
+        and (s.lineage is None or s.lineage.of(text) is None)
+        and client.copy_out_refusal(text) is None
+    ):
+        known = (verdict.action.value, verdict.rule)
+    return known, general
 
 
 def _bind_decodes(data: bytes, pos: int, end: int) -> bool:

@@ -323,10 +323,10 @@ class ServerSide:
         )
         self.count(pending.verdict)
 
-    def count(self, verdict: str) -> None:
-        """One more statement with this verdict in the gateway's metrics."""
+    def count(self, verdict: str, n: int = 1) -> None:
+        """``n`` more statements with this verdict in the gateway's metrics."""
         counter = self._counters.get(verdict)
         if counter is None:  # labels() costs more than the increment: keep the children
             counter = self.deps.metrics.statements.labels("postgres", verdict)
             self._counters[verdict] = counter
-        counter.inc()
+        counter.inc(n)
