@@ -23,14 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from gateway import pgwire as pg
+from gateway.postgres import fastlane
 from gateway.postgres.airlock import HOLD_BUFFER_LIMIT
 from gateway.postgres.client_side import ClientGone, ClientSide
 from gateway.postgres.context import Shared
+from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream
@@ -81,14 +83,22 @@ def hello(upstream: Upstream, pid: int, secret: int) -> list[bytes]:
 
 
 class _Channel(asyncio.Protocol):
-    """One side's transport after the start-up: its events go to the relay (its data through
-    the subclass of its side).
+    """One side's transport after the start-up: its events go to the relay, its data to
+    ``receive`` — the compiled lane's C method where there is one (uvloop caches a protocol's
+    ``data_received`` and calls it per read: no Python frame), else the relay's.
 
     The StreamReaderProtocol it replaces still hears of the connection's end, so the stream
     objects the listener closes and waits on stay consistent."""
 
-    def __init__(self, relay: Relay, side: str, transport: asyncio.BaseTransport) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        side: str,
+        transport: asyncio.BaseTransport,
+        receive: Callable[[bytes], object],
+    ) -> None:
         self.relay, self.side = relay, side
+        vars(self)["data_received"] = receive  # shadows the method for this channel
         self.replaced: Any = transport.get_protocol()
         # Half-open is kept (the client may still be told why) except over TLS, which has none.
         self.half_open = transport.get_extra_info("sslcontext") is None
@@ -109,16 +119,6 @@ class _Channel(asyncio.Protocol):
         self.relay.throttle(self.side, pause=False)
 
 
-class _ClientChannel(_Channel):
-    def data_received(self, data: bytes) -> None:
-        self.relay.from_client(data)
-
-
-class _ServerChannel(_Channel):
-    def data_received(self, data: bytes) -> None:
-        self.relay.from_server(data)
-
-
 class Relay:
     """Both directions of one session; ``run`` returns how the session ended."""
 
@@ -137,22 +137,23 @@ class Relay:
         self.server_gone: asyncio.Future[None] = loop.create_future()
         self.closed = False  # run() returned: nothing more is processed
         self.busy: asyncio.Task[None] | None = None  # a statement that must be waited for
-        self.lane = Lane(client, server)
         self._to_client = cast(asyncio.Transport, self.writer.transport)
         self._to_server = cast(asyncio.Transport, self.upstream.writer.transport)
+        self.lane: Lane | CompiledLane
+        if fastlane.AVAILABLE:  # read per session: tests switch lanes here
+            self.lane = CompiledLane(self, client, server, (self._to_client, self._to_server))
+            self._receivers = (self.lane.client_received, self.lane.server_received)
+        else:
+            self.lane = Lane(client, server)
+            self._receivers = (self.from_client, self.from_server)
 
     # -- events ------------------------------------------------------------------------------
 
     def from_client(self, data: bytes) -> None:
-        """The client's bytes: the fast lane's if it takes them, else the general path's."""
-        lane = self.lane
-        if lane.inflight:
-            try:
-                lane.spill()
-            except Exception as exc:
-                self.stop("client", exc)
-                return
-        elif self.busy is None and not self.closed and not self.ended.done():
+        """The client's bytes: the (Python) fast lane's if it takes them, else the general
+        path's."""
+        lane = cast(Lane, self.lane)
+        if not lane.inflight and self.busy is None and not self.closed and not self.ended.done():
             try:
                 taken = lane.client_data(data)
             except Exception as exc:
@@ -161,17 +162,38 @@ class Relay:
             if taken:
                 self._to_server.write(data)
                 return
-        self.received("client", data)
+        self.client_general(data)
 
     def from_server(self, data: bytes) -> None:
-        lane = self.lane
+        lane = cast(Lane, self.lane)
         if lane.inflight and not self.closed:
             try:
                 if lane.server_data(data):
                     self._to_client.write(data)
                     lane.finish(data)
                     return
-                lane.spill()
+            except Exception as exc:
+                self.stop("server", exc)
+                return
+        self.server_general(data)
+
+    def client_general(self, data: bytes) -> None:
+        """The client's bytes the fast lane did not take: a request it has in flight is handed
+        over first (the client sent more before its answer came)."""
+        if self.lane.inflight:
+            try:
+                self.lane.spill()
+            except Exception as exc:
+                self.stop("client", exc)
+                return
+        self.received("client", data)
+
+    def server_general(self, data: bytes) -> None:
+        """The server's bytes the fast lane did not take: not (all of) the answer it expected,
+        so its request is handed over before they are processed."""
+        if self.lane.inflight and not self.closed:
+            try:
+                self.lane.spill()
             except Exception as exc:
                 self.stop("server", exc)
                 return
@@ -261,14 +283,12 @@ class Relay:
         if self.live.stopping:  # ended before it started: the client's messages are not read
             self.stop("ended")
         channels = []
-        for side, (reader, writer) in (
-            ("client", (self.reader, self.writer)),
-            ("server", (self.upstream.reader, self.upstream.writer)),
+        for side, (reader, writer), receive in (
+            ("client", (self.reader, self.writer), self._receivers[0]),
+            ("server", (self.upstream.reader, self.upstream.writer), self._receivers[1]),
         ):
             transport = writer.transport
-            channel = (_ClientChannel if side == "client" else _ServerChannel)(
-                self, side, transport
-            )
+            channel = _Channel(self, side, transport, receive)
             transport.set_protocol(channel)
             transport.set_write_buffer_limits(high=HIGH_WATER)
             channels.append((channel, reader))

@@ -62,7 +62,8 @@ def test_dockerfile_bases_on_python_311_slim() -> None:
 
 
 def test_dockerfile_pip_installs_the_repo() -> None:
-    """A RUN does `pip install --no-cache-dir .` after copying pyproject.toml and every package."""
+    """A RUN does `pip install --no-cache-dir .` after copying pyproject.toml, setup.py (the
+    C extension) and every package."""
     instructions = dockerfile_instructions()
     runs = [i for i in instructions if i.keyword == "RUN" and "pip install" in i.args]
     assert len(runs) == 1
@@ -74,8 +75,19 @@ def test_dockerfile_pip_installs_the_repo() -> None:
         if i.keyword == "COPY"
         for source in exec_or_shell(i.args)[:-1]
     }
-    packages = pyproject()["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-    assert {"pyproject.toml", "README.md", *packages} <= copied
+    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    assert {"pyproject.toml", "setup.py", "README.md", *packages} <= copied
+
+
+def test_dockerfile_build_stage_can_compile_the_extension() -> None:
+    """The build stage installs a C compiler before `pip install .` (the fast lane's core is a
+    C extension; the slim image has none), and the runtime stage does not."""
+    instructions = dockerfile_instructions()
+    install = next(i for i in instructions if i.keyword == "RUN" and "pip install" in i.args)
+    before = instructions[: instructions.index(install)]
+    assert any(i.keyword == "RUN" and "gcc" in i.args.split() for i in before)
+    assert not any(i.keyword == "RUN" and "gcc" in i.args for i in dockerfile_final_stage())
 
 
 def test_dockerfile_command_is_airlock_up() -> None:

@@ -4,16 +4,19 @@ that either way the client, the upstream and the audit see the same thing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from gateway import pgwire as pg
+from gateway.postgres import fastlane
+from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
-from gateway.postgres.relay import INTERNAL_ERROR
+from gateway.postgres.relay import INTERNAL_ERROR, Relay
 from tests.gateway.postgres.support import (
     MASKING,
     Env,
@@ -32,9 +35,13 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         yield env
 
 
+_started = [datetime.min.replace(tzinfo=UTC)]  # the running test's start: what _audited reads
+
+
 @pytest_asyncio.fixture(autouse=True, loop_scope="module")
 async def fresh_table(env: Env) -> None:
     await env.reset()
+    _started[0] = datetime.now(UTC)
 
 
 SLOW = "SELECT count(*) FROM generate_series(1, 3000000)"  # long enough to send behind it
@@ -42,28 +49,45 @@ SLOW = "SELECT count(*) FROM generate_series(1, 3000000)"  # long enough to send
 
 @dataclass
 class Counts:
-    taken: int = 0
-    spilled: int = 0
+    """What the lanes of the sessions started since the fixture did, read live."""
+
+    kind: str
+    relays: list[Relay] = field(default_factory=list)
+
+    @property
+    def taken(self) -> int:
+        return sum(relay.lane.taken for relay in self.relays)
+
+    @property
+    def spilled(self) -> int:
+        return sum(relay.lane.spilled for relay in self.relays)
 
 
-@pytest.fixture
-def lane(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
-    """How many requests the lane completed and how many it handed over."""
-    counts = Counts()
-    finish, spill = Lane.finish, Lane.spill
+LANES = ["compiled", "python"]
 
-    def spy_finish(self: Lane, data: bytes) -> None:
-        counts.taken += 1
-        finish(self, data)
 
-    def spy_spill(self: Lane) -> None:
-        if self.inflight:
-            counts.spilled += 1
-        spill(self)
+def use_lane(kind: str, monkeypatch: pytest.MonkeyPatch) -> Counts:
+    """Sessions started from now on run the compiled lane or the Python one; counted."""
+    if kind == "python":
+        monkeypatch.setattr(fastlane, "AVAILABLE", False)
+    else:
+        assert fastlane.AVAILABLE, "the compiled lane is not built: pip install -e ."
+    counts = Counts(kind)
+    init = Relay.__init__
 
-    monkeypatch.setattr(Lane, "finish", spy_finish)
-    monkeypatch.setattr(Lane, "spill", spy_spill)
-    yield counts
+    def spy(self: Relay, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        counts.relays.append(self)
+        assert isinstance(self.lane, Lane if kind == "python" else CompiledLane)
+
+    monkeypatch.setattr(Relay, "__init__", spy)
+    return counts
+
+
+@pytest.fixture(params=LANES)
+def lane(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Counts:
+    """How many requests the lane completed and how many it handed over, for each lane."""
+    return use_lane(request.param, monkeypatch)
 
 
 async def _client(env: Env, database: str = "pg-test") -> RawClient:
@@ -81,11 +105,15 @@ async def _query(client: RawClient, sql: str) -> list[pg.BackendMessage]:
 
 
 async def _audited(env: Env, needle: str, count: int) -> list[StatementEvent]:
-    """The audited statements containing ``needle``, once ``count`` of them are written (the
-    session's log is flushed when it ends, then the audit writer commits it)."""
+    """The audited statements of this test containing ``needle``, once ``count`` of them are
+    written (the session's log is flushed when it ends, then the audit writer commits it)."""
     async with asyncio.timeout(10):
         while True:
-            found = [e for e in await env.audit() if needle in e.details["statement"]]
+            found = [
+                e
+                for e in await env.audit()
+                if needle in e.details["statement"] and e.details["at"] >= _started[0]
+            ]
             if len(found) >= count:
                 return found
 
@@ -299,17 +327,25 @@ async def test_transaction_status_follows_the_lane(env: Env, lane: Counts) -> No
         client.close()
 
 
+@pytest.mark.parametrize("kind", LANES)
 async def test_lane_disagreeing_with_the_general_path_ends_the_session(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """Should the lane ever take what the general path would not (a bug), the session ends at
     the next hand-over instead of carrying on with a tracker that does not match the server; the
     client is told so with a FATAL internal error (no details)."""
+    use_lane(kind, monkeypatch)
 
     def careless(self: Lane, text: str, key: str) -> tuple[str, str | None]:
         return ("allow", None)
 
+    def careless_compiled(
+        self: CompiledLane, text: str
+    ) -> tuple[tuple[str, str | None] | None, bool]:
+        return ("allow", None), True
+
     monkeypatch.setattr(Lane, "_learn", careless)
+    monkeypatch.setattr(CompiledLane, "_learn", careless_compiled)
     client = await _client(env)
     try:
         client.send(pg.Query("SELECT pg_read_file('/nonexistent/airlock')"))

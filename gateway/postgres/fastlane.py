@@ -1,0 +1,142 @@
+"""The fast lane, compiled: ``gateway.postgres._lane.Core`` wired to one session.
+
+``gateway.postgres.lane`` says what the fast lane takes and what it hands to the general path;
+that module is the reference. The compiled core does the same with no interpreter frame per
+read: its ``client_received`` and ``server_received`` are the two channels' ``data_received``
+(uvloop calls them directly), and a request it takes is checked, forwarded, its answer checked
+and forwarded, in C. What Python still does, off the per-statement path:
+
+- ``learn``: the verdict of a Query text the session has not seen in this state (``judge``, the
+  guardrails' own evaluation); the core remembers it by the text's literal shape, computed in C
+  on the UTF-8 bytes (exactly ``literal_shape``, held equal by a Hypothesis property).
+- ``drained``: the accounting of the requests it completed, handed over in batches — the
+  statement log records (each with the time it was answered), counters, metrics and, for a
+  prepared statement, the unnamed portal and the statement book's batch count. The core drains
+  before anything reaches the general path (so records keep the order statements ran in and
+  the general path sees the state the lane left), when ``DRAIN_AT`` records wait, at the
+  session's end, and ``DRAIN_S`` after the first record of a batch (so a quiet session's
+  statement is recorded too).
+- the general path itself, for every read the core does not take, through ``Relay``.
+
+A crash therefore loses at most ``DRAIN_S`` more of a session's allowed statements than the
+statement log's own batching does; never a refusal, a hold, a review or a decision (those are
+the general path's, which writes them at once).
+
+The core measures time with ``CLOCK_MONOTONIC``, which is what ``time.monotonic`` and
+``time.perf_counter`` read on Linux; elsewhere (or when the extension was not built) the
+Python lane runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from gateway.postgres.lane import judge
+from gateway.postgres.tracker import Portal
+
+if TYPE_CHECKING:
+    from gateway.postgres.client_side import ClientSide
+    from gateway.postgres.relay import Relay
+    from gateway.postgres.server_side import ServerSide
+
+try:
+    from gateway.postgres import _lane
+except ImportError:  # pragma: no cover - built by `pip install`; the Python lane runs then
+    _lane = None  # type: ignore[assignment]
+
+__all__ = ["AVAILABLE", "DRAIN_S", "CompiledLane"]
+
+_MONOTONIC = "clock_gettime(CLOCK_MONOTONIC)"
+AVAILABLE = (
+    _lane is not None
+    and time.get_clock_info("monotonic").implementation == _MONOTONIC
+    and time.get_clock_info("perf_counter").implementation == _MONOTONIC
+)
+DRAIN_S = 0.05  # a batch's first record waits at most this long for the rest
+
+
+class CompiledLane:
+    """The Python lane's interface (``inflight``, ``spill``, ``taken``, ``spilled``) over the
+    compiled core, plus the two read callbacks the relay gives its channels."""
+
+    def __init__(
+        self,
+        relay: Relay,
+        client: ClientSide,
+        server: ServerSide,
+        transports: tuple[asyncio.Transport, asyncio.Transport],
+    ) -> None:
+        to_client, to_server = transports
+        self.relay, self.client, self.server, self.s = relay, client, server, client.s
+        self._timer: asyncio.TimerHandle | None = None
+        self.core = _lane.Core(
+            relay=relay,
+            shared=self.s,
+            client=client,
+            server=server,
+            audit=client.deps.audit,
+            to_server=to_server.write,
+            to_client=to_client.write,
+            client_general=relay.client_general,
+            server_general=relay.server_general,
+            learn=self._learn,
+            drained=self._drained,
+            schedule=self._schedule,
+            masks=server.text_mask is not None,
+        )
+        self.client_received = self.core.client_received
+        self.server_received = self.core.server_received
+
+    @property
+    def inflight(self) -> int:
+        return self.core.inflight
+
+    @property
+    def taken(self) -> int:
+        return self.core.taken
+
+    @property
+    def spilled(self) -> int:
+        return self.core.spilled
+
+    def spill(self) -> None:
+        """Drain, then hand the request in flight (if any) to the general path."""
+        self.core.spill()
+
+    def _learn(self, text: str) -> tuple[tuple[str, str | None] | None, bool]:
+        return judge(self.client, text)
+
+    def _schedule(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(DRAIN_S, self._drain)
+
+    def _drain(self) -> None:
+        self._timer = None
+        try:
+            self.core.drain()
+        except Exception as exc:  # as a failing Lane.finish would: this session ends
+            self.relay.stop("server", exc)
+
+    def _drained(self, records: list[tuple[Any, ...]], portal: Any, synced: int) -> None:
+        """The accounting of Lane.finish for each record (at, text, verdict, rule, rows,
+        size, duration_us, answer bytes), in the order the lane completed them."""
+        s = self.s
+        for _ in range(synced):
+            s.book.synced()
+        if portal is not None:
+            definition, plan, described = portal
+            s.portals[""] = Portal(definition, (), plan, described)
+        if not records:
+            return
+        log = s.log
+        assert log is not None
+        for at, text, verdict, rule, rows, size, duration_us, answered in records:
+            s.statements_seen += 1
+            s.bytes_out += answered
+            s.rows += rows
+            log.record_at(at, text, verdict, rule, rows, size, duration_us)
+        for verdict, n in Counter(record[2] for record in records).items():
+            self.server.count(verdict, n)

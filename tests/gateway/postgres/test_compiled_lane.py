@@ -1,0 +1,415 @@
+"""The compiled fast lane (gateway/postgres/_lane.c) against its reference, the Python lane
+(gateway.postgres.lane): the same literal shapes, and, fed the same requests and answers, the
+same decisions (take or hand over), the same bytes forwarded, the same hand-overs and the same
+accounting. The wire tests of both lanes are in test_lane.py."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway import pgwire as pg
+from gateway.inspection.shape import literal_shape
+from gateway.pgwire.framing import client_limits, server_limits
+from gateway.postgres import _lane, fastlane
+from gateway.postgres import lane as lane_module
+from gateway.postgres.lane import Lane
+from gateway.postgres.statements import StatementBook
+from gateway.postgres.tracker import Definition, Portal
+from tests.gateway.inspection.corpus import CASES
+from tests.gateway.inspection.test_shape import _text
+
+
+def test_the_compiled_lane_is_built() -> None:
+    """`pip install -e .` builds the extension, and this machine's clocks are the ones it reads:
+    the gateway runs the compiled lane (a broken build must fail here, not fall back quietly)."""
+    assert fastlane.AVAILABLE
+
+
+# -- literal shapes --------------------------------------------------------------------------
+
+
+def _same_shape(text: str) -> None:
+    expected = literal_shape(text)
+    found = _lane.literal_shape_utf8(text.encode())
+    assert found == (None if expected is None else expected.encode()), text
+
+
+SQL_CHARS = st.sampled_from(list("ab1 2.'\"eE+-_$&;\\/*xé\x00\n\t€0()=,"))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(_text(), st.text(SQL_CHARS, max_size=24), st.text(max_size=16)))
+def test_compiled_shape_is_literal_shape(text: str) -> None:
+    """On any text (surrogates aside: statement text is UTF-8), the C scan on the UTF-8 bytes
+    gives exactly ``literal_shape``'s result, encoded — the property that makes a shape sound
+    (test_shape.py) holds for the compiled lane's keys too."""
+    _same_shape(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(case.sql for case in CASES),
+        "select 'ab''",  # ends inside a string after a doubled quote: the regex backtracks
+        "select 'ab''cd",
+        'select "a""',
+        "select 'a' 'b''",
+        "select 1e+5e",
+        "SELECT 3E+7.1, 1e-5e",
+        "select é'1'",
+        "select x'1'",
+        "select 1;;; \n\t",
+        " ;",
+    ],
+)
+def test_compiled_shape_on_the_corpus(text: str) -> None:
+    """Every statement of the guardrails corpus, and the scan's edge cases, shaped alike."""
+    _same_shape(text)
+
+
+# -- the two lanes, side by side -------------------------------------------------------------
+
+
+def _judge(client: Any, text: str) -> tuple[tuple[str, str | None] | None, bool]:
+    """A stand-in verdict: texts with an x are not the lane's; literals count for texts with
+    an e (then only the exact text shares the verdict)."""
+    known = None if "x" in text else ("allow", "rule/" + str(len(text) % 3))
+    return known, "e" not in text
+
+
+class _Parser:
+    def __init__(self, limits: tuple[int, ...]) -> None:
+        self.limits, self.pending = limits, 0
+
+    def pending_bytes(self) -> int:
+        return self.pending
+
+
+class _Plan:
+    def __init__(self, noop: bool) -> None:
+        self.is_noop = noop
+
+
+@dataclass
+class _Session:
+    """What either lane reads and writes of a session, with what it forwarded and handed over."""
+
+    masks: bool
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    log: list[tuple[Any, ...]] = field(default_factory=list)
+    counted: list[str] = field(default_factory=list)
+    plans: dict[bytes, _Plan | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        book = StatementBook()
+        book.committed.update(DEFINITIONS)
+        self.shared = SimpleNamespace(
+            state=SimpleNamespace(in_transaction=False),
+            tracker=SimpleNamespace(queue=deque(), finished=[]),
+            holding=None,
+            book=book,
+            portals={},
+            statements_seen=0,
+            rows=0,
+            bytes_out=0,
+            log=SimpleNamespace(add=self._add, record_at=self._record_at),
+            lineage=None,
+        )
+        self.client = SimpleNamespace(
+            s=self.shared,
+            deps=SimpleNamespace(audit=SimpleNamespace(behind=False)),
+            parser=_Parser(client_limits()),
+            swallow=False,
+            closing=False,
+            replay=lambda request, started: self.calls.append(("replay", request)),
+        )
+        self.server = SimpleNamespace(
+            text_mask=object() if self.masks else None,
+            parser=_Parser(server_limits()),
+            plan_of=self._plan_of,
+            count=lambda verdict, n=1: self.counted.extend([verdict] * n),
+        )
+
+    def _plan_of(self, raw: bytes | memoryview) -> _Plan | None:
+        raw = bytes(raw)
+        if raw not in self.plans:  # decided by the bytes, the same for both lanes
+            self.plans[raw] = None if len(raw) % 3 == 0 else _Plan(noop=len(raw) % 3 == 1)
+        return self.plans[raw]
+
+    def _add(self, text: str, outcome: str, verdict: str, **kw: Any) -> None:
+        self.log.append((text, outcome, verdict, kw["rule"], kw["rows"], kw["size"]))
+
+    def _record_at(self, at: float, text: str, verdict: str, rule: str | None, rows: int,
+                   size: int, duration_us: int) -> None:  # fmt: skip
+        self.log.append((text, "ok", verdict, rule, rows, size))
+
+    def accounting(self) -> tuple[Any, ...]:
+        s = self.shared
+        portal = s.portals.get("")
+        return (
+            self.log, self.counted, s.statements_seen, s.rows, s.bytes_out, s.book.batch,
+            None
+            if portal is None
+            else (portal.statement, portal.params, portal.described, _noop(portal.plan)),
+        )  # fmt: skip
+
+
+def _noop(plan: Any) -> bool | None:
+    return None if plan is None else bool(plan.is_noop)
+
+
+class _Python:
+    """The reference: Lane driven as Relay.from_client / from_server drive it."""
+
+    def __init__(self, session: _Session) -> None:
+        self.session, self.lane = session, Lane(session.client, session.server)  # type: ignore[arg-type]
+
+    def client(self, data: bytes) -> None:
+        if not self.lane.inflight and self.lane.client_data(data):
+            self.session.calls.append(("to_server", data))
+            return
+        self.lane.spill()
+        self.session.calls.append(("client_general", data))
+
+    def server(self, data: bytes) -> None:
+        if self.lane.inflight and self.lane.server_data(data):
+            self.session.calls.append(("to_client", data))
+            self.lane.finish(data)
+            return
+        self.lane.spill()
+        self.session.calls.append(("server_general", data))
+
+    def end(self) -> None:
+        self.lane.spill()
+
+
+class _Compiled:
+    def __init__(self, session: _Session) -> None:
+        self.session = session
+        calls = session.calls
+
+        def client_general(data: bytes) -> None:
+            self.core.spill()
+            calls.append(("client_general", data))
+
+        def server_general(data: bytes) -> None:
+            self.core.spill()
+            calls.append(("server_general", data))
+
+        def drained(records: list[tuple[Any, ...]], portal: Any, synced: int) -> None:
+            s = session.shared
+            for _ in range(synced):
+                s.book.synced()
+            if portal is not None:
+                s.portals[""] = Portal(portal[0], (), portal[1], portal[2])
+            for at, text, verdict, rule, rows, size, duration_us, answered in records:
+                s.statements_seen += 1
+                s.bytes_out += answered
+                s.rows += rows
+                s.log.record_at(at, text, verdict, rule, rows, size, duration_us)
+                session.server.count(verdict)
+
+        relay = SimpleNamespace(
+            busy=None,
+            closed=False,
+            ended=SimpleNamespace(done=lambda: False),
+            stop=lambda side, exc: calls.append(("stop", side, repr(exc))),
+        )
+        self.core = _lane.Core(
+            relay=relay,
+            shared=session.shared,
+            client=session.client,
+            server=session.server,
+            audit=session.client.deps.audit,
+            to_server=lambda data: calls.append(("to_server", data)),
+            to_client=lambda data: calls.append(("to_client", data)),
+            client_general=client_general,
+            server_general=server_general,
+            learn=lambda text: _judge(session.client, text),
+            drained=drained,
+            schedule=lambda: None,
+            masks=session.masks,
+        )
+
+    def client(self, data: bytes) -> None:
+        self.core.client_received(data)
+
+    def server(self, data: bytes) -> None:
+        self.core.server_received(data)
+
+    def end(self) -> None:
+        self.core.spill()
+
+
+DEFINITIONS = {
+    "ok": Definition("SELECT a FROM t WHERE id = $1", "allow", None),
+    "ruled": Definition("SELECT b FROM t", "allow", "reads/plain"),
+    "held": Definition("DELETE FROM t", "hold", "writes/no-where"),
+    "effects": Definition("SET search_path = a", "allow", None, effects=True),
+    "derived": Definition("SELECT ssn || '' FROM t", "allow", None, derived=object()),  # type: ignore[arg-type]
+    "": Definition("SELECT 1", "allow", None),
+}
+NAMES = [*DEFINITIONS, "unknown"]
+TEXTS = [
+    "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;",
+    "SELECT abalance FROM pgbench_accounts WHERE aid = 7",
+    "SELECT 'e' FROM t",
+    "SELECT 'f' FROM t",
+    "SELECT x FROM t",
+    "SELECT 1 -- c",
+    "select 'a''",
+]
+
+
+# Row counts as the server writes them, and as it never would (too long; not ASCII digits).
+TAGS = ["SELECT 3", "SELECT 0", "INSERT 0 7", "SHOW", "SELECT " + "9" * 32, "SELECT \u0663"]
+
+
+_MANGLE = st.tuples(
+    st.sampled_from(["keep"] * 6 + ["flip", "cut", "tail"]),
+    st.integers(0, 2**16),
+    st.integers(0, 255),
+    st.binary(min_size=1, max_size=6),
+)
+
+
+def _mangle(draw: st.DrawFn, data: bytes) -> bytes:
+    """Now and then one byte changed, some cut off, or junk after: what a lane must refuse.
+    (The same draws whatever ``data`` is: draws whose bounds followed earlier values made
+    Hypothesis's replays inconsistent after some thousands of examples.)"""
+    how, where, byte, junk = draw(_MANGLE)
+    if how == "flip":
+        at = where % len(data)
+        return data[:at] + bytes([byte]) + data[at + 1 :]
+    if how == "cut" and len(data) > 1:  # a read is never empty (asyncio's data_received)
+        return data[: 1 + where % (len(data) - 1)]
+    if how == "tail":
+        return data + junk
+    return data
+
+
+@st.composite
+def _request(draw: st.DrawFn) -> bytes:
+    if draw(st.booleans()):
+        text = draw(st.sampled_from(TEXTS) | _text())
+        raw = pg.encode(pg.Query(text))
+        if draw(st.integers(0, 9)) == 0:  # not UTF-8
+            raw = raw[:-1] + b"\xe9\x00"
+            raw = raw[:1] + (len(raw) - 1).to_bytes(4, "big") + raw[5:]
+        return _mangle(draw, raw)
+    name = draw(st.sampled_from(NAMES))
+    params = draw(st.lists(st.none() | st.binary(max_size=6), max_size=3))
+    bind = pg.Bind(
+        "", name, (), tuple(params), tuple(draw(st.lists(st.integers(0, 1), max_size=2)))
+    )
+    if draw(st.integers(0, 3)) == 0:  # a value length the encoder never writes
+        body = b"\x00" + name.encode() + b"\x00" + b"\x00\x00" + b"\x00\x01"
+        length = draw(st.sampled_from([-3, -2, -1, 0, 2, 5, 2**31 - 1]))
+        body += length.to_bytes(4, "big", signed=True) + b"xy"[: max(0, min(length, 2))]
+        body += b"\x00\x00"
+        encoded: bytes | pg.Bind = b"B" + (len(body) + 4).to_bytes(4, "big") + body
+    else:
+        encoded = bind
+    tail: list[pg.FrontendMessage] = draw(
+        st.sampled_from([
+            [pg.Describe("P", ""), pg.Execute("", 0), pg.Sync()],
+            [pg.Execute("", 0), pg.Sync()],
+            [pg.Execute("", 5), pg.Sync()],
+            [pg.Describe("S", name), pg.Execute("", 0), pg.Sync()],
+            [pg.Execute("", 0)],
+        ])
+    )  # fmt: skip
+    head = encoded if isinstance(encoded, bytes) else pg.encode(encoded)
+    return _mangle(draw, head + b"".join(pg.encode(m) for m in tail))
+
+
+@st.composite
+def _answer(draw: st.DrawFn) -> bytes:
+    columns = draw(st.integers(0, 3))
+    parts: list[pg.BackendMessage] = []
+    if draw(st.booleans()):
+        parts.append(pg.BindComplete())
+    shape = draw(st.sampled_from(["rows", "nodata", "none", "error"]))
+    if shape == "rows":
+        names = [draw(st.sampled_from(["a", "ab", "abc"])) for _ in range(columns)]
+        parts.append(pg.RowDescription(tuple(pg.FieldDescription(n, 0, 0, 23) for n in names)))
+    elif shape == "nodata":
+        parts.append(pg.NoData())
+    for _ in range(draw(st.integers(0, 3))):
+        parts.append(pg.DataRow(tuple(b"1" for _ in range(columns))))
+    if shape == "error":
+        parts.append(pg.ErrorResponse.build("ERROR", "22012", "division by zero"))
+    else:
+        tag = draw(st.sampled_from(TAGS))
+        parts.append(pg.CommandComplete(tag))
+    parts.append(pg.ReadyForQuery(draw(st.sampled_from(["I", "I", "T", "E"]))))
+    return _mangle(draw, b"".join(pg.encode(m) for m in parts))
+
+
+_ROUND = st.tuples(
+    _request(),
+    st.lists(_answer(), max_size=2),
+    st.none() | st.booleans(),  # a new session state (in a transaction or not)
+    st.none() | st.sampled_from(["pending", "behind", "swallow"]),  # the lane kept out once
+)
+
+
+def _steps(rounds: list[tuple[Any, ...]]) -> list[tuple[str, Any]]:
+    """Rounds of a request, its answers and session changes, as one list of steps (drawn with
+    plain combinators)."""
+    steps: list[tuple[str, Any]] = []
+    for request, answers, state, busy in rounds:
+        steps.append(("client", request))
+        steps.extend(("server", answer) for answer in answers)
+        if state is not None:
+            steps.append(("state", state))
+        if busy is not None:
+            steps.append(("busy", busy))
+    return steps
+
+
+def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
+    s = lane.session
+    for kind, value in steps:
+        if kind == "client":
+            lane.client(value)
+        elif kind == "server":
+            lane.server(value)
+        elif kind == "state":  # a new session state object: remembered verdicts are forgotten
+            s.shared.state = SimpleNamespace(in_transaction=value)
+        else:  # one of the general path's reasons to keep the lane out, for the next request
+            if value == "pending":
+                s.client.parser.pending = 3
+            elif value == "behind":
+                s.client.deps.audit.behind = True
+            else:
+                s.client.swallow = True
+            lane.client(pg.encode(pg.Query("SELECT 1")))
+            s.client.parser.pending, s.client.deps.audit.behind = 0, False
+            s.client.swallow = False
+    lane.end()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ROUND, min_size=1, max_size=8).map(_steps), st.booleans())
+def test_both_lanes_decide_and_account_alike(steps: list[tuple[str, Any]], masks: bool) -> None:
+    """The same requests, answers and session changes, through both lanes: every read taken or
+    handed over alike, the same bytes forwarded, the same requests replayed, and the same
+    statement records, counters, portal and statement-book state in the end."""
+    python, compiled = _Session(masks), _Session(masks)
+    saved = lane_module.judge
+    lane_module.judge = _judge
+    try:
+        _run(_Python(python), steps)
+    finally:
+        lane_module.judge = saved
+    _run(_Compiled(compiled), steps)
+    assert compiled.calls == python.calls
+    assert compiled.accounting() == python.accounting()
