@@ -397,12 +397,7 @@ def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
     lane.end()
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_ROUND, min_size=1, max_size=8).map(_steps), st.booleans())
-def test_both_lanes_decide_and_account_alike(steps: list[tuple[str, Any]], masks: bool) -> None:
-    """The same requests, answers and session changes, through both lanes: every read taken or
-    handed over alike, the same bytes forwarded, the same requests replayed, and the same
-    statement records, counters, portal and statement-book state in the end."""
+def _compare(steps: list[tuple[str, Any]], masks: bool) -> None:
     python, compiled = _Session(masks), _Session(masks)
     saved = lane_module.judge
     lane_module.judge = _judge
@@ -413,3 +408,41 @@ def test_both_lanes_decide_and_account_alike(steps: list[tuple[str, Any]], masks
     _run(_Compiled(compiled), steps)
     assert compiled.calls == python.calls
     assert compiled.accounting() == python.accounting()
+
+
+def _bind_with_value_length(length: int) -> bytes:
+    body = b"\x00ok\x00" + b"\x00\x00" + b"\x00\x01" + length.to_bytes(4, "big", signed=True)
+    body += b"xy\x00\x00"
+    tail = pg.encode(pg.Describe("P", "")) + pg.encode(pg.Execute("", 0)) + pg.encode(pg.Sync())
+    return b"B" + (len(body) + 4).to_bytes(4, "big") + body + tail
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        # found by the property below: 4 + 2**31 - 1 overflowed 32 bits into a negative
+        # offset, and the first compiled lane read before the message (a segfault)
+        _bind_with_value_length(2**31 - 1),
+        _bind_with_value_length(-2),  # no such length (-1 is NULL)
+        _bind_with_value_length(2),  # the well-formed one: taken by both
+        b"B\x00\x00\x00\x05\x00" + pg.encode(pg.Execute("", 0)) + pg.encode(pg.Sync()),
+    ],
+)
+@pytest.mark.parametrize("masks", [False, True])
+def test_binds_at_the_edges(request_: bytes, masks: bool) -> None:
+    """Bind value lengths at and past the edges, and a Bind with no room for a statement
+    name: both lanes decide alike (and the compiled one does not crash)."""
+    answer = b"".join(
+        pg.encode(m)
+        for m in (pg.BindComplete(), pg.RowDescription(()), pg.CommandComplete("SELECT 0"))
+    ) + pg.encode(pg.ReadyForQuery("I"))
+    _compare([("client", request_), ("server", answer)], masks)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ROUND, min_size=1, max_size=8).map(_steps), st.booleans())
+def test_both_lanes_decide_and_account_alike(steps: list[tuple[str, Any]], masks: bool) -> None:
+    """The same requests, answers and session changes, through both lanes: every read taken or
+    handed over alike, the same bytes forwarded, the same requests replayed, and the same
+    statement records, counters, portal and statement-book state in the end."""
+    _compare(steps, masks)
