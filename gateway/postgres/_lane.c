@@ -64,6 +64,18 @@ match_quoted(const unsigned char *s, Py_ssize_t start, Py_ssize_t m, unsigned ch
     return last_pair >= 0 ? last_pair + 1 : -1;
 }
 
+/* Copies s[copied:i) to out at o, then the marker NUL + kind; returns the new end of out. */
+static Py_ssize_t
+emit_marker(unsigned char *out, Py_ssize_t o, const unsigned char *s, Py_ssize_t copied,
+            Py_ssize_t i, unsigned char kind)
+{
+    memcpy(out + o, s + copied, i - copied);
+    o += i - copied;
+    out[o++] = 0;
+    out[o++] = kind;
+    return o;
+}
+
 /* Writes the shape of s[0:n) into out (room for 2 * n bytes); returns its length, or -1 when
    the scan gives up. */
 static Py_ssize_t
@@ -94,10 +106,7 @@ shape_scan(const unsigned char *s, Py_ssize_t n, unsigned char *out)
             if (i > 0 && prefix_class(s[i - 1]))
                 return -1;
             if (c == '\'') {
-                memcpy(out + o, s + copied, i - copied);
-                o += i - copied;
-                out[o++] = 0;
-                out[o++] = 's';
+                o = emit_marker(out, o, s, copied, i, 's');
                 copied = end;
             }
             i = end;
@@ -124,10 +133,7 @@ shape_scan(const unsigned char *s, Py_ssize_t n, unsigned char *out)
                 }
             }
             if (!(j < m && (ident_class(s[j]) || s[j] == '\'' || s[j] == '"'))) {
-                memcpy(out + o, s + copied, i - copied);
-                o += i - copied;
-                out[o++] = 0;
-                out[o++] = 'n';
+                o = emit_marker(out, o, s, copied, i, 'n');
                 copied = j;
                 i = j;
                 continue;

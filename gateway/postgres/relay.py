@@ -8,8 +8,9 @@ statement whose session-state effects later statements depend on — runs as a t
 the client's further messages are buffered in its parser and processed after it.
 
 In between, a session's steady state — one known, allowed request at a time and an answer with
-nothing to mask — goes through the fast lane (``gateway.postgres.lane``), which hands anything
-else to the general path described here.
+nothing to mask — goes through the fast lane (``gateway.postgres.lane``; compiled, and then the
+channels' read callbacks themselves: ``gateway.postgres.fastlane``), which hands anything else
+to the general path described here.
 
 The session ends when either direction does: the client left (its Terminate, or without one:
 the gateway sends Terminate upstream and lets the server finish), the server left, a protocol

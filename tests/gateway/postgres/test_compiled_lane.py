@@ -19,9 +19,10 @@ from gateway.inspection.shape import literal_shape
 from gateway.pgwire.framing import client_limits, server_limits
 from gateway.postgres import _lane, fastlane
 from gateway.postgres import lane as lane_module
+from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.statements import StatementBook
-from gateway.postgres.tracker import Definition, Portal
+from gateway.postgres.tracker import Definition
 from tests.gateway.inspection.corpus import CASES
 from tests.gateway.inspection.test_shape import _text
 
@@ -204,17 +205,9 @@ class _Compiled:
             calls.append(("server_general", data))
 
         def drained(records: list[tuple[Any, ...]], portal: Any, synced: int) -> None:
-            s = session.shared
-            for _ in range(synced):
-                s.book.synced()
-            if portal is not None:
-                s.portals[""] = Portal(portal[0], (), portal[1], portal[2])
-            for at, text, verdict, rule, rows, size, duration_us, answered in records:
-                s.statements_seen += 1
-                s.bytes_out += answered
-                s.rows += rows
-                s.log.record_at(at, text, verdict, rule, rows, size, duration_us)
-                session.server.count(verdict)
+            # the gateway's own accounting, on this session's stand-ins
+            owner = SimpleNamespace(s=session.shared, server=session.server)
+            CompiledLane._drained(owner, records, portal, synced)  # type: ignore[arg-type]
 
         relay = SimpleNamespace(
             busy=None,
