@@ -701,6 +701,8 @@ finish(Core *self, PyObject *data)
     double at = now();
     PyObject *rows, *record;
     int first;
+    self->inflight = NONE; /* first, as Lane.finish: a failure below ends the session, and the
+                              answered request is not handed over again */
     rows = rows_in((const unsigned char *)PyBytes_AS_STRING(data), self->tag_start, self->tag_end);
     if (rows == NULL)
         return -1;
