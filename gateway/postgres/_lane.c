@@ -504,36 +504,33 @@ take_bind(Core *self, PyObject *data)
     Py_DECREF(name);
     if (definition == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    verdict = PyObject_GetAttr(definition, str[S_VERDICT]);
+    verdict = PyObject_GetAttr(definition, str[S_VERDICT]); /* kept for the request */
     if (verdict == NULL)
         goto error;
     r = PyUnicode_Check(verdict) ? PyUnicode_Compare(verdict, str[S_ALLOW]) : 1;
-    Py_DECREF(verdict);
     if (r == -1 && PyErr_Occurred())
-        goto error;
+        goto error_verdict;
     if (r != 0)
         goto not_taken;
     if ((r = attr_true(definition, S_EFFECTS)) != 0) {
         if (r < 0)
-            goto error;
+            goto error_verdict;
         goto not_taken;
     }
     if ((r = attr_none(definition, S_DERIVED)) != 1) {
         if (r < 0)
-            goto error;
+            goto error_verdict;
         goto not_taken;
     }
     if (!bind_decodes(p, nul - p + 1, end, size))
         goto not_taken;
     text = PyObject_GetAttr(definition, str[S_TEXT]);
     if (text == NULL)
-        goto error;
-    verdict = PyObject_GetAttr(definition, str[S_VERDICT]);
-    rule = verdict == NULL ? NULL : PyObject_GetAttr(definition, str[S_RULE]);
+        goto error_verdict;
+    rule = PyObject_GetAttr(definition, str[S_RULE]);
     if (rule == NULL) {
-        Py_XDECREF(verdict);
         Py_DECREF(text);
-        goto error;
+        goto error_verdict;
     }
     take_request(self, data, EXTENDED, text, verdict, rule);
     Py_DECREF(verdict);
@@ -542,8 +539,11 @@ take_bind(Core *self, PyObject *data)
     self->described = described;
     return 1;
 not_taken:
+    Py_DECREF(verdict);
     Py_DECREF(definition);
     return 0;
+error_verdict:
+    Py_DECREF(verdict);
 error:
     Py_DECREF(definition);
     return -1;
@@ -942,34 +942,30 @@ core_init(Core *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* Every object the core holds, once: tp_traverse visits and tp_clear clears this list (the
+   request's fields last: clearing them is clear_request's, inflight included). */
+#define CORE_OBJECTS(X)                                                                         \
+    X(relay) X(shared) X(client) X(server) X(audit) X(tracker) X(book) X(client_parser)        \
+    X(server_parser) X(to_server) X(to_client) X(client_general) X(server_general) X(learn)    \
+    X(drained) X(schedule) X(stop) X(known) X(state) X(desc) X(desc_plan) X(records)          \
+    X(portal) X(request) X(text) X(verdict) X(rule) X(definition)
+
 static int
 core_traverse(Core *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->relay); Py_VISIT(self->shared); Py_VISIT(self->client);
-    Py_VISIT(self->server); Py_VISIT(self->audit); Py_VISIT(self->tracker);
-    Py_VISIT(self->book); Py_VISIT(self->client_parser); Py_VISIT(self->server_parser);
-    Py_VISIT(self->to_server); Py_VISIT(self->to_client); Py_VISIT(self->client_general);
-    Py_VISIT(self->server_general); Py_VISIT(self->learn); Py_VISIT(self->drained);
-    Py_VISIT(self->schedule); Py_VISIT(self->stop); Py_VISIT(self->known);
-    Py_VISIT(self->state); Py_VISIT(self->request); Py_VISIT(self->text);
-    Py_VISIT(self->verdict); Py_VISIT(self->rule); Py_VISIT(self->definition);
-    Py_VISIT(self->desc); Py_VISIT(self->desc_plan); Py_VISIT(self->records);
-    Py_VISIT(self->portal);
+#define VISIT(field) Py_VISIT(self->field);
+    CORE_OBJECTS(VISIT)
+#undef VISIT
     return 0;
 }
 
 static int
 core_clear(Core *self)
 {
-    Py_CLEAR(self->relay); Py_CLEAR(self->shared); Py_CLEAR(self->client);
-    Py_CLEAR(self->server); Py_CLEAR(self->audit); Py_CLEAR(self->tracker);
-    Py_CLEAR(self->book); Py_CLEAR(self->client_parser); Py_CLEAR(self->server_parser);
-    Py_CLEAR(self->to_server); Py_CLEAR(self->to_client); Py_CLEAR(self->client_general);
-    Py_CLEAR(self->server_general); Py_CLEAR(self->learn); Py_CLEAR(self->drained);
-    Py_CLEAR(self->schedule); Py_CLEAR(self->stop); Py_CLEAR(self->known);
-    Py_CLEAR(self->state); Py_CLEAR(self->desc); Py_CLEAR(self->desc_plan);
-    Py_CLEAR(self->records); Py_CLEAR(self->portal);
-    clear_request(self);
+#define CLEAR(field) Py_CLEAR(self->field);
+    CORE_OBJECTS(CLEAR)
+#undef CLEAR
+    self->inflight = NONE;
     return 0;
 }
 
