@@ -133,10 +133,15 @@ class CompiledLane:
             return
         log = s.log
         assert log is not None
+        answered_total = rows_total = 0
+        verdicts: Counter[str] = Counter()
         for at, text, verdict, rule, rows, size, duration_us, answered in records:
-            s.statements_seen += 1
-            s.bytes_out += answered
-            s.rows += rows
+            answered_total += answered
+            rows_total += rows
+            verdicts[verdict] += 1
             log.record_at(at, text, verdict, rule, rows, size, duration_us)
-        for verdict, n in Counter(record[2] for record in records).items():
+        s.statements_seen += len(records)
+        s.bytes_out += answered_total
+        s.rows += rows_total
+        for verdict, n in verdicts.items():
             self.server.count(verdict, n)

@@ -83,10 +83,10 @@ class StatementLog:
         """Record one finished statement (a list append); ``urgent`` flushes at once."""
         self._append(
             time.monotonic(),
-            (text, outcome, verdict, rule, review_id, rows, size, duration_us, sqlstate, error,
-             masked),
+            text,
+            (outcome, verdict, rule, review_id, rows, size, duration_us, sqlstate, error, masked),
             urgent,
-        )  # fmt: skip
+        )
 
     def record_at(
         self, at: float, text: str, verdict: str, rule: str | None, rows: int, size: int,
@@ -95,17 +95,18 @@ class StatementLog:
         """Record a statement the compiled fast lane answered at ``at`` (its time.monotonic(),
         a little earlier than now: the lane hands its records over in batches)."""
         self._append(
-            at, (text, "ok", verdict, rule, None, rows, size, duration_us, None, None, None), False
+            at, text, ("ok", verdict, rule, None, rows, size, duration_us, None, None, None), False
         )
 
-    def _append(self, at: float, record: tuple[Any, ...], urgent: bool) -> None:
+    def _append(self, at: float, text: str | None, rest: tuple[Any, ...], urgent: bool) -> None:
+        """One row: its time in the batch, its text's index in the batch, the other FIELDS."""
         if not self._rows:
             self._started = at
             # The batch's wall-clock start: now, less how long ago ``at`` was.
             self._batch_at = datetime.now(UTC) - timedelta(seconds=time.monotonic() - at)
             self._timer = asyncio.get_running_loop().call_later(self.max_age, self.flush)
-        index = self._texts.setdefault(record[0] or "", len(self._texts))
-        self._rows.append((int((at - self._started) * 1_000_000), index, *record[1:]))
+        index = self._texts.setdefault(text or "", len(self._texts))
+        self._rows.append((int((at - self._started) * 1_000_000), index, *rest))
         self.recorded += 1
         if (urgent or len(self._rows) >= self.max_batch) and not self._stalled:
             self.flush(urgent=urgent)
