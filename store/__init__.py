@@ -5,7 +5,15 @@ event bus, and the alembic migrations. Depends on :mod:`approvals` only.
 
 from store import keys, migrate
 from store.access_review import AccessReviews
-from store.audit import GENESIS, AuditFilter, VerifyResult, export_audit, iter_audit, verify
+from store.audit import (
+    GENESIS,
+    AuditFilter,
+    PlainDetails,
+    VerifyResult,
+    export_audit,
+    iter_audit,
+    verify,
+)
 from store.audit_writer import AuditWriter
 from store.bus import ALL_TOPICS, InProcessBus, PostgresBus, bus_for, create_bus
 from store.digests import ChatNotice, DigestStore
@@ -38,6 +46,7 @@ __all__ = [
     "Outbox",
     "OutboxEvent",
     "PendingReview",
+    "PlainDetails",
     "PostgresBus",
     "SchedulerStore",
     "ServiceAccount",

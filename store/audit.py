@@ -42,6 +42,7 @@ __all__ = [
     "AUDIT_LOCK",
     "GENESIS",
     "AuditFilter",
+    "PlainDetails",
     "VerifyResult",
     "append_entries",
     "chain_hash",
@@ -110,17 +111,36 @@ _NINES = bytes.maketrans(b"0123456789", b"9" * 10)
 _LONG_NUMBER = b"9" * 19
 
 
-def _has_long_number(ascii_json: str) -> bool:
-    return _LONG_NUMBER in ascii_json.encode("ascii").translate(_NINES)
+def _has_long_number(json_text: str) -> bool:
+    return _LONG_NUMBER in json_text.encode("utf-8").translate(_NINES)
 
 
-def _details(details: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The details as they read back from the database (plain JSON types, string keys) and
-    their canonical text: one text, written to the row and hashed."""
+def _read(json_text: str) -> Any:
+    """JSON text read back as the database's reader would (exact integers of any size)."""
+    return (json.loads if _has_long_number(json_text) else orjson.loads)(json_text)
+
+
+class PlainDetails(dict[str, Any]):
+    """Audit details that already are JSON as they stand: string keys at every level, values
+    that are str, int, float, bool, None, lists, tuples and such dicts. A JSON round trip
+    changes nothing of their canonical text (tuples read back as lists, which encode alike), so
+    it is encoded once instead of read back first: a producer of many large events (the
+    statement log) builds its details as these. Anything else stays a plain dict, read back
+    before it is hashed: a non-string key, say, sorts as itself here but as its text there."""
+
+    __slots__ = ()
+
+
+def _details(details: dict[str, Any], *, read_back: bool) -> tuple[dict[str, Any] | None, str]:
+    """The details' canonical text (one text, written to the row and hashed) and, with
+    ``read_back``, the details as they read back from the database (plain JSON types)."""
     try:
-        raw = json.dumps(details, default=str, allow_nan=False)  # ASCII: ensure_ascii
-        plain: dict[str, Any] = (json.loads if _has_long_number(raw) else orjson.loads)(raw)
-        text = _canonical_text(plain)
+        if type(details) is PlainDetails:
+            text = _canonical_text(details)
+            plain = _read(text) if read_back else None
+        else:
+            plain = _read(json.dumps(details, default=str, allow_nan=False))  # ASCII
+            text = _canonical_text(plain)
         text.encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError, JSONDecodeError included
         raise StoreError(f"audit details are not JSON: {exc}") from exc
@@ -132,12 +152,15 @@ def event_fields(entry: AuditEntry, seq: int, prev_hash: str) -> dict[str, Any]:
     return _event(entry, seq, prev_hash)[0]
 
 
-def _event(entry: AuditEntry, seq: int, prev_hash: str) -> tuple[dict[str, Any], str]:
-    """The stored fields of ``entry`` (details as read back) and the details' canonical text."""
+def _event(
+    entry: AuditEntry, seq: int, prev_hash: str, *, read_back: bool = True
+) -> tuple[dict[str, Any], str]:
+    """The stored fields of ``entry`` (details as read back, or None without ``read_back``) and
+    the details' canonical text."""
     if entry.at.tzinfo is None:
         raise StoreError(f"audit entry {entry.action} has a naive time; the log keeps UTC")
     actor = entry.actor
-    details, text = _details(entry.details)
+    details, text = _details(entry.details, read_back=read_back)
     fields = {
         "seq": seq,
         "at": entry.at.astimezone(UTC),
@@ -155,10 +178,10 @@ def _event(entry: AuditEntry, seq: int, prev_hash: str) -> tuple[dict[str, Any],
 
 async def append_entries(
     session: AsyncSession, entries: Sequence[AuditEntry], *, postgres: bool
-) -> list[AuditRecord]:
+) -> None:
     """Append ``entries`` to the chain inside the session's (write) transaction."""
     if not entries:
-        return []
+        return
     if postgres:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
     head = (
@@ -169,18 +192,16 @@ async def append_entries(
         )
     ).first()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS)
-    rows: list[dict[str, Any]] = []
     written: list[dict[str, Any]] = []
     for entry in entries:
         seq += 1
-        fields, details = _event(entry, seq, prev)
+        fields, details = _event(entry, seq, prev, read_back=False)
         prev = fields["hash"] = _spliced_hash(fields, details)
-        rows.append(fields)
-        written.append({**fields, "details": JSONText(details)})
-    # Core INSERT of plain dicts: building ORM instances would cost more than the insert. The
-    # details go in as the text that was hashed (one encoding, not one per use).
+        # The details go in as the text that was hashed (one encoding, not one per use).
+        fields["details"] = JSONText(details)
+        written.append(fields)
+    # Core INSERT of plain dicts: building ORM instances would cost more than the insert.
     await session.execute(insert(metadata.tables[AUDIT_TABLE]), written)
-    return [AuditRecord(**{**row, "actor_chain": tuple(row["actor_chain"])}) for row in rows]
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -144,6 +144,8 @@ class Reader:
     """The read buffer shared by both parsers: receive_data, pending_bytes, joins and runs."""
 
     def __init__(self, limits: Limits) -> None:
+        # pending_bytes() is 0 exactly when _pos == len(_buf) and _chunks_len == 0: the compiled
+        # fast lane reads these three fields for it (gateway/postgres/_lane.c, reader_empty).
         self._buf = b""
         self._pos = 0
         self._chunks: list[bytes] = []

@@ -178,16 +178,18 @@ literal_shape_utf8(PyObject *module, PyObject *arg)
 enum { NONE = 0, SIMPLE = 1, EXTENDED = 2 };
 #define REMEMBERED 1024 /* verdicts remembered per session (lane.py _REMEMBERED) */
 #define DRAIN_AT 256    /* records buffered before they are drained at once */
+/* A record's columns: at, text, verdict, rule, rows, size, duration_us (fastlane._drained) */
+#define COLUMNS 7
 
 enum {
     S_BUSY, S_CLOSED, S_ENDED, S_DONE, S_QUEUE, S_FINISHED, S_SWALLOW, S_CLOSING, S_HOLDING,
-    S_BEHIND, S_INFLIGHT, S_PENDING_BYTES, S_STATE, S_IN_TRANSACTION, S_COMMITTED, S_TEXT,
+    S_BEHIND, S_INFLIGHT, S_BUF, S_POS, S_CHUNKS_LEN, S_STATE, S_IN_TRANSACTION, S_COMMITTED, S_TEXT,
     S_VERDICT, S_RULE, S_EFFECTS, S_DERIVED, S_PLAN_OF, S_IS_NOOP, S_REPLAY, S_ALLOW, S_CLIENT,
     S_SERVER, S_COUNT
 };
 static const char *const NAMES[S_COUNT] = {
     "busy", "closed", "ended", "done", "queue", "finished", "swallow", "closing", "holding",
-    "behind", "inflight", "pending_bytes", "state", "in_transaction", "committed", "text",
+    "behind", "inflight", "_buf", "_pos", "_chunks_len", "state", "in_transaction", "committed", "text",
     "verdict", "rule", "effects", "derived", "plan_of", "is_noop", "replay", "allow", "client",
     "server"
 };
@@ -222,9 +224,9 @@ typedef struct {
     /* the last RowDescription seen and its plan */
     PyObject *desc, *desc_plan;
     int desc_noop;
-    /* accounting not yet drained */
+    /* accounting not yet drained: `records` is a list of COLUMNS lists, one entry per record */
     PyObject *records, *portal;
-    Py_ssize_t synced;
+    Py_ssize_t synced, answered;
     Py_ssize_t taken, spilled;
 } Core;
 
@@ -267,16 +269,35 @@ attr_none(PyObject *obj, int name)
     return value == Py_None;
 }
 
+/* Whether a parser's reader holds no received bytes: Reader.pending_bytes() == 0, read from
+   the fields it is computed from (`_pos == len(_buf)`, `_chunks_len == 0`) without calling it;
+   framing.py says so beside them. 1 empty, 0 not, -1 error. */
 static int
-pending_bytes(PyObject *parser)
+reader_empty(PyObject *parser)
 {
-    PyObject *value = PyObject_CallMethodNoArgs(parser, str[S_PENDING_BYTES]);
-    int result;
-    if (value == NULL)
+    PyObject *buf, *pos, *chunks;
+    Py_ssize_t at, left;
+    if ((chunks = PyObject_GetAttr(parser, str[S_CHUNKS_LEN])) == NULL)
         return -1;
-    result = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return result;
+    left = PyLong_AsSsize_t(chunks);
+    Py_DECREF(chunks);
+    if (left == -1 && PyErr_Occurred())
+        return -1;
+    if (left != 0)
+        return 0;
+    if ((pos = PyObject_GetAttr(parser, str[S_POS])) == NULL)
+        return -1;
+    at = PyLong_AsSsize_t(pos);
+    Py_DECREF(pos);
+    if (at == -1 && PyErr_Occurred())
+        return -1;
+    if ((buf = PyObject_GetAttr(parser, str[S_BUF])) == NULL)
+        return -1;
+    left = PyObject_Size(buf);
+    Py_DECREF(buf);
+    if (left < 0)
+        return -1;
+    return at == left;
 }
 
 /* Whether the session is idle for the lane: relay.from_client's and Lane.client_data's
@@ -309,11 +330,11 @@ ready(Core *self)
     if ((r = attr_none(self->shared, S_HOLDING)) != 1)
         return r;
     if ((r = attr_true(self->audit, S_BEHIND)) != 0 ||
-        (r = attr_true(self->book, S_INFLIGHT)) != 0 ||
-        (r = pending_bytes(self->client_parser)) != 0 ||
-        (r = pending_bytes(self->server_parser)) != 0)
+        (r = attr_true(self->book, S_INFLIGHT)) != 0)
         return r < 0 ? r : 0;
-    return 1;
+    if ((r = reader_empty(self->client_parser)) != 1)
+        return r;
+    return reader_empty(self->server_parser);
 }
 
 static void
@@ -694,43 +715,95 @@ rows_in(const unsigned char *p, Py_ssize_t start, Py_ssize_t end)
 
 static PyObject *core_drain(Core *self, PyObject *unused);
 
+/* A list of COLUMNS empty lists. */
+static PyObject *
+new_columns(void)
+{
+    PyObject *columns = PyList_New(COLUMNS);
+    int k;
+    if (columns == NULL)
+        return NULL;
+    for (k = 0; k < COLUMNS; k++) {
+        PyObject *column = PyList_New(0);
+        if (column == NULL) {
+            Py_DECREF(columns);
+            return NULL;
+        }
+        PyList_SET_ITEM(columns, k, column);
+    }
+    return columns;
+}
+
+static Py_ssize_t
+recorded(Core *self)
+{
+    return PyList_GET_SIZE(PyList_GET_ITEM(self->records, 0));
+}
+
+/* Appends one record, a value to each column; on failure none (the columns stay aligned).
+   Steals the references in `values` (NULL where building one failed). */
+static int
+record(Core *self, PyObject *values[COLUMNS])
+{
+    Py_ssize_t before = recorded(self);
+    int k, failed = 0;
+    for (k = 0; k < COLUMNS; k++) {
+        if (!failed && (values[k] == NULL ||
+                        PyList_Append(PyList_GET_ITEM(self->records, k), values[k]) < 0))
+            failed = 1;
+        Py_XDECREF(values[k]);
+    }
+    if (failed) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        for (k = 0; k < COLUMNS; k++) {
+            PyObject *column = PyList_GET_ITEM(self->records, k);
+            if (PyList_GET_SIZE(column) > before)
+                PyList_SetSlice(column, before, PyList_GET_SIZE(column), NULL);
+        }
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    return 0;
+}
+
 /* lane.py Lane.finish: the accounting of a forwarded answer, buffered for Python. */
 static int
 finish(Core *self, PyObject *data)
 {
     double at = now();
-    PyObject *rows, *record;
+    PyObject *values[COLUMNS];
     int first;
     self->inflight = NONE; /* first, as Lane.finish: a failure below ends the session, and the
                               answered request is not handed over again */
-    rows = rows_in((const unsigned char *)PyBytes_AS_STRING(data), self->tag_start, self->tag_end);
-    if (rows == NULL)
+    values[4] = rows_in((const unsigned char *)PyBytes_AS_STRING(data), self->tag_start,
+                        self->tag_end);
+    if (values[4] == NULL)
         return -1;
     if (self->definition != NULL) {
         PyObject *portal = Py_BuildValue("(OOO)", self->definition,
                                          self->plan != NULL ? self->plan : Py_None,
                                          self->described ? Py_True : Py_False);
         if (portal == NULL) {
-            Py_DECREF(rows);
+            Py_DECREF(values[4]);
             return -1;
         }
         Py_XSETREF(self->portal, portal);
         self->synced++;
     }
-    record = Py_BuildValue("(dOOONnLn)", at, self->text, self->verdict, self->rule, rows,
-                           self->rows_bytes, (long long)((at - self->started) * 1e6),
-                           PyBytes_GET_SIZE(data));
-    if (record == NULL)
+    values[0] = PyFloat_FromDouble(at);
+    values[1] = Py_NewRef(self->text);
+    values[2] = Py_NewRef(self->verdict);
+    values[3] = Py_NewRef(self->rule);
+    values[5] = PyLong_FromSsize_t(self->rows_bytes);
+    values[6] = PyLong_FromLongLong((long long)((at - self->started) * 1e6));
+    first = recorded(self) == 0;
+    if (record(self, values) < 0)
         return -1;
-    first = PyList_GET_SIZE(self->records) == 0;
-    if (PyList_Append(self->records, record) < 0) {
-        Py_DECREF(record);
-        return -1;
-    }
-    Py_DECREF(record);
+    self->answered += PyBytes_GET_SIZE(data);
     clear_request(self);
     self->taken++;
-    if (PyList_GET_SIZE(self->records) >= DRAIN_AT) {
+    if (recorded(self) >= DRAIN_AT) {
         PyObject *r = core_drain(self, NULL);
         if (r == NULL)
             return -1;
@@ -745,24 +818,24 @@ finish(Core *self, PyObject *data)
     return 0;
 }
 
-/* Hands the accounting buffered so far to Python: drained(records, portal, synced). */
+/* Hands the accounting buffered so far to Python: drained(columns, answered, portal, synced). */
 static PyObject *
 core_drain(Core *self, PyObject *unused)
 {
     PyObject *records, *portal, *result;
-    Py_ssize_t synced = self->synced;
-    if (PyList_GET_SIZE(self->records) == 0 && self->portal == NULL && synced == 0)
+    Py_ssize_t synced = self->synced, answered = self->answered;
+    if (recorded(self) == 0 && self->portal == NULL && synced == 0)
         Py_RETURN_NONE;
     records = self->records;
-    self->records = PyList_New(0);
+    self->records = new_columns();
     if (self->records == NULL) {
         self->records = records;
         return NULL;
     }
     portal = self->portal != NULL ? self->portal : Py_NewRef(Py_None);
     self->portal = NULL;
-    self->synced = 0;
-    result = PyObject_CallFunction(self->drained, "OOn", records, portal, synced);
+    self->synced = self->answered = 0;
+    result = PyObject_CallFunction(self->drained, "OnOn", records, answered, portal, synced);
     Py_DECREF(records);
     Py_DECREF(portal);
     return result;
@@ -906,7 +979,7 @@ core_init(Core *self, PyObject *args, PyObject *kwds)
         (self->book = PyObject_GetAttrString(shared, "book")) == NULL ||
         (self->client_parser = PyObject_GetAttrString(client, "parser")) == NULL ||
         (self->server_parser = PyObject_GetAttrString(server, "parser")) == NULL ||
-        (self->known = PyDict_New()) == NULL || (self->records = PyList_New(0)) == NULL)
+        (self->known = PyDict_New()) == NULL || (self->records = new_columns()) == NULL)
         return -1;
     limits = PyObject_GetAttrString(self->client_parser, "limits");
     if (limits == NULL)
@@ -987,7 +1060,7 @@ static PyMethodDef core_methods[] = {
     {"spill", (PyCFunction)core_spill, METH_NOARGS,
      "Drain, then hand the request in flight to the general path (client.replay)."},
     {"drain", (PyCFunction)core_drain, METH_NOARGS,
-     "Hand the buffered accounting to Python: drained(records, portal, synced)."},
+     "Hand the buffered accounting to Python: drained(columns, answered, portal, synced)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1013,7 +1086,16 @@ static PyTypeObject CoreType = {
     .tp_members = core_members,
 };
 
+static PyObject *
+reader_empty_py(PyObject *module, PyObject *parser)
+{
+    int r = reader_empty(parser);
+    return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
 static PyMethodDef module_methods[] = {
+    {"reader_empty", reader_empty_py, METH_O,
+     "Whether a parser's reader holds no received bytes, as the lane reads it."},
     {"literal_shape_utf8", literal_shape_utf8, METH_O,
      "gateway.inspection.shape.literal_shape on UTF-8 bytes: the shape's bytes, or None."},
     {NULL, NULL, 0, NULL},

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 def literal_shape_utf8(data: bytes, /) -> bytes | None: ...
+def reader_empty(parser: Any, /) -> bool: ...
 
 class Core:
     inflight: int
@@ -22,7 +23,7 @@ class Core:
         client_general: Callable[[bytes], None],
         server_general: Callable[[bytes], None],
         learn: Callable[[str], tuple[tuple[str, str | None] | None, bool]],
-        drained: Callable[[list[tuple[Any, ...]], Any, int], None],
+        drained: Callable[[list[list[Any]], int, Any, int], None],
         schedule: Callable[[], None],
         masks: bool,
     ) -> None: ...

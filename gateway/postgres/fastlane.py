@@ -9,8 +9,9 @@ and forwarded, in C. What Python still does, off the per-statement path:
 - ``learn``: the verdict of a Query text the session has not seen in this state (``judge``, the
   guardrails' own evaluation); the core remembers it by the text's literal shape, computed in C
   on the UTF-8 bytes (exactly ``literal_shape``, held equal by a Hypothesis property).
-- ``drained``: the accounting of the requests it completed, handed over in batches — the
-  statement log records (each with the time it was answered), counters, metrics and, for a
+- ``drained``: the accounting of the requests it completed, handed over in batches, column
+  by column — the statement log records (each with the time it was answered), counters,
+  metrics and, for a
   prepared statement, the unnamed portal and the statement book's batch count. The core drains
   before anything reaches the general path (so records keep the order statements ran in and
   the general path sees the state the lane left), when ``DRAIN_AT`` records wait, at the
@@ -120,28 +121,24 @@ class CompiledLane:
         except Exception as exc:  # as a failing Lane.finish would: this session ends
             self.relay.stop("server", exc)
 
-    def _drained(self, records: list[tuple[Any, ...]], portal: Any, synced: int) -> None:
-        """The accounting of Lane.finish for each record (at, text, verdict, rule, rows,
-        size, duration_us, answer bytes), in the order the lane completed them."""
+    def _drained(self, columns: list[list[Any]], answered: int, portal: Any, synced: int) -> None:
+        """The accounting of Lane.finish for the requests the lane completed, in order, column
+        by column (at, text, verdict, rule, rows, size, duration_us: one entry per request),
+        with the answers' bytes summed."""
         s = self.s
-        for _ in range(synced):
-            s.book.synced()
+        if synced:
+            s.book.synced(synced)
         if portal is not None:
             definition, plan, described = portal
             s.portals[""] = Portal(definition, (), plan, described)
-        if not records:
+        ats, texts, verdicts, rules, rows, sizes, durations_us = columns
+        if not ats:
             return
         log = s.log
         assert log is not None
-        answered_total = rows_total = 0
-        verdicts: Counter[str] = Counter()
-        for at, text, verdict, rule, rows, size, duration_us, answered in records:
-            answered_total += answered
-            rows_total += rows
-            verdicts[verdict] += 1
-            log.record_at(at, text, verdict, rule, rows, size, duration_us)
-        s.statements_seen += len(records)
-        s.bytes_out += answered_total
-        s.rows += rows_total
-        for verdict, n in verdicts.items():
+        log.record_lane(ats, texts, verdicts, rules, rows, sizes, durations_us)
+        s.statements_seen += len(ats)
+        s.bytes_out += answered
+        s.rows += sum(rows)
+        for verdict, n in Counter(verdicts).items():
             self.server.count(verdict, n)

@@ -30,7 +30,7 @@ from typing import Any
 
 from approvals import AuditEntry, Identity
 from gateway import pgwire as pg
-from store import AuditWriter, Unavailable
+from store import AuditWriter, PlainDetails, Unavailable
 
 __all__ = ["FIELDS", "StatementLog", "expand"]
 
@@ -58,7 +58,7 @@ class StatementLog:
         self.max_batch, self.max_age = max_batch, max_age
         self.recorded = 0
         self._texts: dict[str, int] = {}
-        self._rows: list[tuple[Any, ...]] = []
+        self._columns: list[list[Any]] = [[] for _ in FIELDS]  # one list per FIELDS entry
         self._started = 0.0
         self._batch_at = datetime.now(UTC)
         self._timer: asyncio.TimerHandle | None = None
@@ -80,83 +80,114 @@ class StatementLog:
         masked: dict[str, int] | None = None,
         urgent: bool = False,
     ) -> None:
-        """Record one finished statement (a list append); ``urgent`` flushes at once."""
-        self._append(
-            time.monotonic(),
-            text,
+        """Record one finished statement (a few list appends); ``urgent`` flushes at once."""
+        at = time.monotonic()
+        columns = self._columns
+        if not columns[0]:
+            self._start(at)
+        columns[0].append(int((at - self._started) * 1_000_000))
+        columns[1].append(self._texts.setdefault(text or "", len(self._texts)))
+        for column, value in zip(
+            columns[2:],
             (outcome, verdict, rule, review_id, rows, size, duration_us, sqlstate, error, masked),
-            urgent,
-        )
-
-    def record_at(
-        self, at: float, text: str, verdict: str, rule: str | None, rows: int, size: int,
-        duration_us: int,
-    ) -> None:  # fmt: skip
-        """Record a statement the compiled fast lane answered at ``at`` (its time.monotonic(),
-        a little earlier than now: the lane hands its records over in batches)."""
-        self._append(
-            at, text, ("ok", verdict, rule, None, rows, size, duration_us, None, None, None), False
-        )
-
-    def _append(self, at: float, text: str | None, rest: tuple[Any, ...], urgent: bool) -> None:
-        """One row: its time in the batch, its text's index in the batch, the other FIELDS."""
-        if not self._rows:
-            self._started = at
-            # The batch's wall-clock start: now, less how long ago ``at`` was.
-            self._batch_at = datetime.now(UTC) - timedelta(seconds=time.monotonic() - at)
-            self._timer = asyncio.get_running_loop().call_later(self.max_age, self.flush)
-        index = self._texts.setdefault(text or "", len(self._texts))
-        self._rows.append((int((at - self._started) * 1_000_000), index, *rest))
+            strict=True,
+        ):
+            column.append(value)
         self.recorded += 1
-        if (urgent or len(self._rows) >= self.max_batch) and not self._stalled:
+        if (urgent or len(columns[0]) >= self.max_batch) and not self._stalled:
             self.flush(urgent=urgent)
+
+    def record_lane(
+        self,
+        ats: list[float],
+        texts: list[str],
+        verdicts: list[str],
+        rules: list[str | None],
+        rows: list[int],
+        sizes: list[int],
+        durations_us: list[int],
+    ) -> None:
+        """Record the statements the compiled fast lane answered, column by column (one entry
+        per statement, in the order they ran; ``ats``: the time.monotonic() each was answered,
+        a little earlier than now: the lane hands its records over in batches). Each column is
+        extended at once, not one statement at a time."""
+        count, done = len(ats), 0
+        columns = self._columns
+        while done < count:
+            if not columns[0]:
+                self._start(ats[done])
+            room = count - done
+            if not self._stalled:  # a stalled log keeps what arrives until the writer takes it
+                room = min(room, max(1, self.max_batch - len(columns[0])))
+            upto = done + room
+            started, index = self._started, self._texts
+            columns[0] += [int((at - started) * 1_000_000) for at in ats[done:upto]]
+            columns[1] += [index.setdefault(text, len(index)) for text in texts[done:upto]]
+            columns[2] += ["ok"] * room
+            columns[3] += verdicts[done:upto]
+            columns[4] += rules[done:upto]
+            columns[6] += rows[done:upto]
+            columns[7] += sizes[done:upto]
+            columns[8] += durations_us[done:upto]
+            for k in (5, 9, 10, 11):  # review_id, sqlstate, error, masked
+                columns[k] += [None] * room
+            self.recorded += room
+            done = upto
+            if len(columns[0]) >= self.max_batch and not self._stalled:
+                self.flush()
+
+    def _start(self, at: float) -> None:
+        """A batch begins with a statement answered at ``at`` (its time.monotonic())."""
+        self._started = at
+        # The batch's wall-clock start: now, less how long ago ``at`` was.
+        self._batch_at = datetime.now(UTC) - timedelta(seconds=time.monotonic() - at)
+        self._timer = asyncio.get_running_loop().call_later(self.max_age, self.flush)
 
     def flush(self, *, urgent: bool = False) -> None:
         """Submit what is buffered as one audit event; ``urgent``: to be written at once."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._rows:
+        columns = self._columns
+        count = len(columns[0])
+        if not count:
             return
-        rows, texts = self._rows, [pg.readable(text) for text in self._texts]
+        texts = [pg.readable(text) for text in self._texts]
         same: dict[str, Any] = {}
         fields: list[str] = []
-        varying: list[tuple[Any, ...]] = []
-        for name, column in zip(FIELDS, zip(*rows, strict=True), strict=True):
+        varying: list[list[Any]] = []
+        for name, column in zip(FIELDS, columns, strict=True):
             first = column[0]
             # Most columns that vary do by the last row; count() scans the ones that may not.
-            if column[-1] == first and column.count(first) == len(column):
+            if column[-1] == first and column.count(first) == count:
                 same[name] = first
             else:
                 fields.append(name)
                 varying.append(column)
-        statements = list(zip(*varying, strict=True)) if varying else [()] * len(rows)
-        outcomes = {row[2] for row in rows}
+        statements = list(zip(*varying, strict=True)) if varying else [()] * count
+        outcomes = set(columns[2])
         entry = AuditEntry(
             action="statements",
             actor=self.identity,
             target=self.session_id,
-            outcome="ok" if outcomes == {"ok"} else "mixed" if len(outcomes) > 1 else rows[0][2],
+            outcome="ok" if outcomes == {"ok"} else "mixed" if len(outcomes) > 1 else columns[2][0],
             at=self._batch_at,
             connection=self.connection,
-            details={"fields": fields, "same": same, "texts": texts, "statements": statements},
+            # JSON as it stands (str keys; str, int, None, tuples): encoded once when written
+            details=PlainDetails(fields=fields, same=same, texts=texts, statements=statements),
         )
         try:
             self.audit.submit(entry, urgent=urgent)
         except Unavailable as exc:
             if not self._stalled:
-                _log.error(
-                    "session %s: %d statement records wait: %s", self.session_id, len(rows), exc
-                )
+                _log.error("session %s: %d statement records wait: %s", self.session_id, count, exc)
             self._stalled = True
             self._timer = asyncio.get_running_loop().call_later(self.max_age, self._retry)
             return
         if self._stalled:
-            _log.warning(
-                "session %s: %d waiting statement records taken", self.session_id, len(rows)
-            )
+            _log.warning("session %s: %d waiting statement records taken", self.session_id, count)
             self._stalled = False
-        self._rows, self._texts = [], {}
+        self._columns, self._texts = [[] for _ in FIELDS], {}
 
     def _retry(self) -> None:
         self._timer = None

@@ -45,8 +45,9 @@ class StatementBook:
         op.batch = self.batch
         self.inflight.setdefault(op.name, []).append(op)
 
-    def synced(self) -> None:
-        self.batch += 1
+    def synced(self, count: int = 1) -> None:
+        """The client sent ``count`` more Syncs."""
+        self.batch += count
 
     def lookup(self, name: str) -> Definition | Ambiguous | None:
         """What a Bind of ``name`` sent now can run (None: nothing, the server will refuse)."""

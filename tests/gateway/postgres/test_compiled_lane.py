@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway import pgwire as pg
@@ -86,11 +86,56 @@ def _judge(client: Any, text: str) -> tuple[tuple[str, str | None] | None, bool]
 
 
 class _Parser:
+    """A parser's reader as both lanes see it: pending_bytes() for the Python lane, the fields
+    it is computed from for the compiled one (held to the real Reader below)."""
+
     def __init__(self, limits: tuple[int, ...]) -> None:
         self.limits, self.pending = limits, 0
+        self._buf, self._pos = b"", 0
+
+    @property
+    def _chunks_len(self) -> int:
+        return self.pending
 
     def pending_bytes(self) -> int:
         return self.pending
+
+
+_MESSAGES = st.sampled_from(
+    [pg.encode(pg.Query("SELECT 1")), pg.encode(pg.Sync()), pg.encode(pg.Flush()), b"Q\0\0"]
+)
+
+
+@given(
+    st.lists(_MESSAGES, max_size=8).map(b"".join),
+    st.lists(st.integers(0, 40), max_size=8),
+    st.lists(st.integers(0, 3), max_size=8),
+)
+@example(  # a whole Query, then a Sync behind it before the Query is taken
+    pg.encode(pg.Query("SELECT 1")) + pg.encode(pg.Sync()), [14, 5], [0, 1]
+)
+def test_the_compiled_lane_reads_a_reader_as_pending_bytes_does(
+    stream: bytes, cuts: list[int], takes: list[int]
+) -> None:
+    """Whatever a real parser received (messages cut anywhere) and took, the core's emptiness
+    check agrees with pending_bytes(): the lane never takes a request while received bytes
+    wait, also when a frame ended exactly where the buffer did and more arrived behind it."""
+    parser = pg.ClientParser()
+    parser.receive_data(pg.encode(pg.StartupMessage({"user": "u", "database": "d"})))
+    assert not isinstance(parser.next_event(), pg.NeedData)
+    at = 0
+    for cut, take in zip([*cuts, len(stream)], [*takes, 3], strict=False):
+        assert _lane.reader_empty(parser) == (parser.pending_bytes() == 0)
+        parser.receive_data(stream[at : at + cut])
+        at += cut
+        assert _lane.reader_empty(parser) == (parser.pending_bytes() == 0)
+        for _ in range(take):
+            try:
+                if isinstance(parser.next_event(), pg.NeedData):
+                    break
+            except pg.ProtocolError:
+                return  # a cut-off message: the session would end here
+            assert _lane.reader_empty(parser) == (parser.pending_bytes() == 0)
 
 
 class _Plan:
@@ -120,7 +165,7 @@ class _Session:
             statements_seen=0,
             rows=0,
             bytes_out=0,
-            log=SimpleNamespace(add=self._add, record_at=self._record_at),
+            log=SimpleNamespace(add=self._add, record_lane=self._record_lane),
             lineage=None,
         )
         self.client = SimpleNamespace(
@@ -147,9 +192,13 @@ class _Session:
     def _add(self, text: str, outcome: str, verdict: str, **kw: Any) -> None:
         self.log.append((text, outcome, verdict, kw["rule"], kw["rows"], kw["size"]))
 
-    def _record_at(self, at: float, text: str, verdict: str, rule: str | None, rows: int,
-                   size: int, duration_us: int) -> None:  # fmt: skip
-        self.log.append((text, "ok", verdict, rule, rows, size))
+    def _record_lane(self, ats: list[float], texts: list[str], verdicts: list[str],
+                     rules: list[str | None], rows: list[int], sizes: list[int],
+                     durations_us: list[int]) -> None:  # fmt: skip
+        columns = (ats, texts, verdicts, rules, rows, sizes, durations_us)
+        assert len({len(column) for column in columns}) == 1  # aligned, one entry a request
+        for _, text, verdict, rule, count, size, _ in zip(*columns, strict=True):
+            self.log.append((text, "ok", verdict, rule, count, size))
 
     def accounting(self) -> tuple[Any, ...]:
         s = self.shared
@@ -204,10 +253,10 @@ class _Compiled:
             self.core.spill()
             calls.append(("server_general", data))
 
-        def drained(records: list[tuple[Any, ...]], portal: Any, synced: int) -> None:
+        def drained(columns: list[list[Any]], answered: int, portal: Any, synced: int) -> None:
             # the gateway's own accounting, on this session's stand-ins
             owner = SimpleNamespace(s=session.shared, server=session.server)
-            CompiledLane._drained(owner, records, portal, synced)  # type: ignore[arg-type]
+            CompiledLane._drained(owner, columns, answered, portal, synced)  # type: ignore[arg-type]
 
         relay = SimpleNamespace(
             busy=None,
