@@ -112,8 +112,8 @@ class StatementLog:
         a little earlier than now: the lane hands its records over in batches). Each column is
         extended at once, not one statement at a time."""
         count, done = len(ats), 0
-        columns = self._columns
         while done < count:
+            columns = self._columns  # a new batch's after a flush
             if not columns[0]:
                 self._start(ats[done])
             room = count - done
@@ -152,7 +152,7 @@ class StatementLog:
         count = len(columns[0])
         if not count:
             return
-        texts = [pg.readable(text) for text in self._texts]
+        texts = [text if text.isascii() else pg.readable(text) for text in self._texts]
         same: dict[str, Any] = {}
         fields: list[str] = []
         varying: list[list[Any]] = []

@@ -14,7 +14,9 @@ What it does:
    direct, PgBouncer and Airlock interleaved, R rounds, and takes the median tps;
 5. checks every run served transactions (exit status, "number of transactions actually
    processed", no failed transactions), that Airlock refused nothing (its log and the session
-   stats in its store), prints the table and whether Airlock is >= 0.8x PgBouncer everywhere;
+   stats in its store) and that every statement its sessions counted has its record in the
+   audit trail (the ``statements`` events), prints the table and whether Airlock is >= 0.8x
+   PgBouncer everywhere;
    with ``--pump``, also a bare Python byte pump (tests/bench/byte_pump.py: uvloop, no parsing)
    as a fourth target: the ceiling of any asyncio relay on the machine;
 6. stops PgBouncer and Airlock and drops the database, also on Ctrl-C.
@@ -394,6 +396,8 @@ def pgbench_run(
 class AirlockCheck:
     log_problems: list[str] = field(default_factory=list)
     store_note: str = ""
+    statements: int = 0  # counted by the sessions
+    audited: int = 0  # statement records in the audit trail
     refused: int = 0
 
 
@@ -416,6 +420,11 @@ def check_airlock(proc: Proc, store: Path, transactions: int) -> AirlockCheck:
                 "SELECT count(*) FROM audit_event WHERE action = 'statement' "
                 "AND outcome IN ('block', 'denied', 'hold', 'held', 'refused')"
             ).fetchone()[0]
+            audited = db.execute(  # every statement's record, in the sessions' batched events
+                "SELECT coalesce(sum(json_array_length(details, '$.statements')), 0) "
+                "FROM audit_event WHERE action = 'statements' AND connection = ?",
+                (CONNECTION,),
+            ).fetchone()[0]
         finally:
             db.close()
     except sqlite3.Error as exc:
@@ -430,10 +439,11 @@ def check_airlock(proc: Proc, store: Path, transactions: int) -> AirlockCheck:
     fine = (None, "allow", "allowed", "ok", "approved")
     bad_events = {o: n for o, n in outcomes if o not in fine}
     check.refused = refused + audit_refusals + sum(bad_events.values())
+    check.audited, check.statements = audited, statements
     check.store_note = (
-        f"{len(rows)} sessions ({ended} ended), {statements} statements recorded "
-        f"(pgbench reported {transactions} transactions), refused {refused}, "
-        f"refusal audit events {audit_refusals}"
+        f"{len(rows)} sessions ({ended} ended), {statements} statements recorded, "
+        f"{audited} in the audit trail (pgbench reported {transactions} transactions), "
+        f"refused {refused}, refusal audit events {audit_refusals}"
         + (f", non-allow session events {bad_events}" if bad_events else "")
     )
     if statements and statements < transactions:
@@ -538,8 +548,13 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)  # fmt: skip
             results[(protocol, clients)] = per_target
 
-        time.sleep(1.0)  # let Airlock close the last sessions and flush audit/session stats
-        check = check_airlock(airlock, store, airlock_transactions)
+        # Let Airlock close the last sessions and write their last statement batches.
+        deadline = time.monotonic() + 15
+        while True:
+            time.sleep(1.0)
+            check = check_airlock(airlock, store, airlock_transactions)
+            if check.audited >= check.statements or time.monotonic() > deadline:
+                break
 
         print()
         header = (f"{'case':<16} {'direct tps':>11} {'pgbouncer tps':>14} {'airlock tps':>12} "
@@ -572,7 +587,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {line}")
         else:
             print("Airlock log: no errors")
-        verified = not check.log_problems and check.refused == 0
+        if check.audited < check.statements:
+            print(f"Airlock audit trail: {check.statements - check.audited} statements the "
+                  "sessions counted have no record in it")  # fmt: skip
+        verified = (
+            not check.log_problems and check.refused == 0 and check.audited >= check.statements
+        )
         verdict = "YES" if all_ok else "NO"
         print(f"Airlock >= {TARGET_RATIO}x PgBouncer tps on every case: {verdict}"
               + ("" if verified else "  (but Airlock reported problems, see above)"))  # fmt: skip

@@ -4,6 +4,8 @@ gives back, record for record, in both the current and the earlier event format.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,3 +134,75 @@ async def test_a_batch_the_writer_refuses_is_kept_and_offered_again() -> None:
     assert [f["statement"] for f in expand(sink.entries[1][0].details, entry.at)] == ["SELECT 3"]
     await asyncio.sleep(0.15)
     assert len(sink.entries) == 2  # nothing offered twice
+
+
+def _lane_columns(first: int, count: int, at: float) -> list[list[Any]]:
+    """``count`` lane records numbered from ``first``, answered 1 ms apart from ``at``."""
+    numbers = range(first, first + count)
+    return [
+        [at + n / 1000 for n in numbers],
+        [f"SELECT {n % 3}" for n in numbers],
+        ["allow"] * count,
+        [None if n % 2 else "default/read" for n in numbers],
+        [n % 4 for n in numbers],
+        [10 + n for n in numbers],
+        [100 + n for n in numbers],
+    ]
+
+
+def _recorded(sink: Sink) -> list[dict[str, Any]]:
+    return [found for entry, _ in sink.entries for found in expand(entry.details, entry.at)]
+
+
+async def test_lane_records_fill_batch_after_batch_in_order() -> None:
+    """Lane records handed over column by column, more than a batch at once: every one is
+    written, in order, each with its own values, in batches of ``max_batch``."""
+    sink = Sink()
+    log = StatementLog(sink, ALICE, "session-1", "pg-test", max_batch=5)  # type: ignore[arg-type]
+    at = time.monotonic()
+    log.record_lane(*_lane_columns(0, 12, at))
+    log.record_lane(*_lane_columns(12, 2, at))
+    assert [len(entry.details["statements"]) for entry, _ in sink.entries] == [5, 5]
+    log.flush()
+    found = _recorded(sink)
+    assert len(found) == log.recorded == 14
+    assert [f["statement"] for f in found] == [f"SELECT {n % 3}" for n in range(14)]
+    assert [(f["rule"], f["rows"], f["bytes"], f["duration_us"]) for f in found] == [
+        (None if n % 2 else "default/read", n % 4, 10 + n, 100 + n) for n in range(14)
+    ]
+    assert {(f["outcome"], f["verdict"], f["error"]) for f in found} == {("ok", "allow", None)}
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(found)]
+    assert all(timedelta(microseconds=990) <= gap <= timedelta(microseconds=1010) for gap in gaps)
+
+
+async def test_lane_and_general_records_keep_their_order() -> None:
+    """Records from the compiled lane and from the general path, interleaved, are written in
+    the order they were handed over; a refusal still flushes at once."""
+    sink = Sink()
+    log = _log(sink)
+    log.record_lane(*_lane_columns(0, 3, time.monotonic()))
+    log.add("DELETE FROM t", "held", "hold", review_id="R-1")
+    log.record_lane(*_lane_columns(3, 2, time.monotonic()))
+    log.add("DROP TABLE t", "block", "block", rule="default/destroy", urgent=True)
+    [(entry, urgent)] = sink.entries
+    assert urgent and entry.outcome == "mixed"
+    assert [f["statement"] for f in _recorded(sink)] == [
+        "SELECT 0", "SELECT 1", "SELECT 2", "DELETE FROM t", "SELECT 0", "SELECT 1",
+        "DROP TABLE t",
+    ]  # fmt: skip
+    assert [f["review_id"] for f in _recorded(sink)][3] == "R-1"
+
+
+async def test_lane_records_wait_with_a_stalled_batch() -> None:
+    """While the writer refuses, lane records join the waiting batch beyond ``max_batch``;
+    once taken, all of them are there, in order, once."""
+    sink = Sink()
+    sink.full = True
+    log = StatementLog(sink, ALICE, "session-1", "pg-test", max_batch=4, max_age=0.05)  # type: ignore[arg-type]
+    log.record_lane(*_lane_columns(0, 4, time.monotonic()))
+    assert sink.refused == 1
+    log.record_lane(*_lane_columns(4, 6, time.monotonic()))
+    assert sink.refused == 1
+    sink.full = False
+    await sink.offers(lambda: bool(sink.entries))
+    assert [f["statement"] for f in _recorded(sink)] == [f"SELECT {n % 3}" for n in range(10)]
