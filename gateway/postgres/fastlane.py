@@ -73,6 +73,8 @@ class CompiledLane:
         to_client, to_server = transports
         self.relay, self.client, self.server, self.s = relay, client, server, client.s
         self._timer: asyncio.TimerHandle | None = None
+        # kept: asyncio.get_running_loop() makes a getpid() system call every time
+        self._loop = asyncio.get_running_loop()
         self.core = _lane.Core(
             relay=relay,
             shared=self.s,
@@ -112,7 +114,7 @@ class CompiledLane:
 
     def _schedule(self) -> None:
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(DRAIN_S, self._drain)
+            self._timer = self._loop.call_later(DRAIN_S, self._drain)
 
     def _drain(self) -> None:
         self._timer = None
