@@ -228,6 +228,9 @@ typedef struct {
     PyObject *records, *portal;
     Py_ssize_t synced, answered;
     Py_ssize_t taken, spilled;
+    /* ready() found the general path's state idle, and no Python code has run since but the
+       transports' writes: see ready() */
+    int settled;
 } Core;
 
 static double
@@ -301,7 +304,18 @@ reader_empty(PyObject *parser)
 }
 
 /* Whether the session is idle for the lane: relay.from_client's and Lane.client_data's
-   conditions. 1 yes, 0 no, -1 error. */
+   conditions. 1 yes, 0 no, -1 error.
+
+   What can change between two requests the lane takes is checked every time: the relay
+   stopped or ended, a statement being waited for (relay.busy), the client closing, the audit
+   trail behind (the writer's task sets it). The rest (the tracker's queues, a refused batch
+   being swallowed, a held statement, statements being parsed, received bytes not yet framed)
+   is the general path's state: only the general path changes it, and it runs only when the
+   core hands it something (core_drain runs first), or while relay.busy is set. So once it is
+   found idle it stays idle until the core next hands anything to Python but a write or the
+   drain timer's scheduling: `settled` is cleared by core_drain, a learn and an error. The
+   Python lane checks all of it every time; the differential test holds the two alike with
+   that state changed by the general path, as it is. */
 static int
 ready(Core *self)
 {
@@ -322,19 +336,24 @@ ready(Core *self)
     Py_DECREF(done);
     if (r != 0)
         return r < 0 ? r : 0;
+    if ((r = attr_true(self->client, S_CLOSING)) != 0 ||
+        (r = attr_true(self->audit, S_BEHIND)) != 0)
+        return r < 0 ? r : 0;
+    if (self->settled)
+        return 1;
     if ((r = attr_true(self->tracker, S_QUEUE)) != 0 ||
         (r = attr_true(self->tracker, S_FINISHED)) != 0 ||
-        (r = attr_true(self->client, S_SWALLOW)) != 0 ||
-        (r = attr_true(self->client, S_CLOSING)) != 0)
+        (r = attr_true(self->client, S_SWALLOW)) != 0)
         return r < 0 ? r : 0;
     if ((r = attr_none(self->shared, S_HOLDING)) != 1)
         return r;
-    if ((r = attr_true(self->audit, S_BEHIND)) != 0 ||
-        (r = attr_true(self->book, S_INFLIGHT)) != 0)
+    if ((r = attr_true(self->book, S_INFLIGHT)) != 0)
         return r < 0 ? r : 0;
-    if ((r = reader_empty(self->client_parser)) != 1)
+    if ((r = reader_empty(self->client_parser)) != 1 ||
+        (r = reader_empty(self->server_parser)) != 1)
         return r;
-    return reader_empty(self->server_parser);
+    self->settled = 1;
+    return 1;
 }
 
 static void
@@ -405,6 +424,7 @@ take_query(Core *self, PyObject *data)
         int general;
         if (PyErr_Occurred())
             goto error_keys;
+        self->settled = 0; /* Python runs: see ready() */
         learned = PyObject_CallFunctionObjArgs(self->learn, text, NULL);
         if (learned == NULL)
             goto error_keys;
@@ -824,6 +844,7 @@ core_drain(Core *self, PyObject *unused)
 {
     PyObject *records, *portal, *result;
     Py_ssize_t synced = self->synced, answered = self->answered;
+    self->settled = 0; /* first: the general path runs after a drain (see ready()) */
     if (recorded(self) == 0 && self->portal == NULL && synced == 0)
         Py_RETURN_NONE;
     records = self->records;
@@ -846,6 +867,7 @@ static void
 stop_with_error(Core *self, int side)
 {
     PyObject *type, *value, *tb, *r;
+    self->settled = 0;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb != NULL && value != NULL)

@@ -6,6 +6,7 @@ accounting. The wire tests of both lanes are in test_lane.py."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -152,6 +153,14 @@ class _Session:
     log: list[tuple[Any, ...]] = field(default_factory=list)
     counted: list[str] = field(default_factory=list)
     plans: dict[bytes, _Plan | None] = field(default_factory=dict)
+    # what the general path changes while it handles the next read handed to it
+    general_effect: Callable[[_Session], None] | None = None
+
+    def general(self, side: str, data: bytes) -> None:
+        self.calls.append((side + "_general", data))
+        if self.general_effect is not None:
+            self.general_effect(self)
+            self.general_effect = None
 
     def __post_init__(self) -> None:
         book = StatementBook()
@@ -226,7 +235,7 @@ class _Python:
             self.session.calls.append(("to_server", data))
             return
         self.lane.spill()
-        self.session.calls.append(("client_general", data))
+        self.session.general("client", data)
 
     def server(self, data: bytes) -> None:
         if self.lane.inflight and self.lane.server_data(data):
@@ -234,7 +243,7 @@ class _Python:
             self.lane.finish(data)
             return
         self.lane.spill()
-        self.session.calls.append(("server_general", data))
+        self.session.general("server", data)
 
     def end(self) -> None:
         self.lane.spill()
@@ -247,18 +256,18 @@ class _Compiled:
 
         def client_general(data: bytes) -> None:
             self.core.spill()
-            calls.append(("client_general", data))
+            session.general("client", data)
 
         def server_general(data: bytes) -> None:
             self.core.spill()
-            calls.append(("server_general", data))
+            session.general("server", data)
 
         def drained(columns: list[list[Any]], answered: int, portal: Any, synced: int) -> None:
             # the gateway's own accounting, on this session's stand-ins
             owner = SimpleNamespace(s=session.shared, server=session.server)
             CompiledLane._drained(owner, columns, answered, portal, synced)  # type: ignore[arg-type]
 
-        relay = SimpleNamespace(
+        self.relay = relay = SimpleNamespace(
             busy=None,
             closed=False,
             ended=SimpleNamespace(done=lambda: False),
@@ -417,6 +426,17 @@ def _steps(rounds: list[tuple[Any, ...]]) -> list[tuple[str, Any]]:
     return steps
 
 
+def _pending(session: _Session) -> None:
+    session.client.parser.pending = 3
+
+
+def _swallow(session: _Session) -> None:
+    session.client.swallow = True
+
+
+_GENERAL_EFFECTS = {"pending": _pending, "swallow": _swallow}
+
+
 def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
     s = lane.session
     for kind, value in steps:
@@ -427,12 +447,11 @@ def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
         elif kind == "state":  # a new session state object: remembered verdicts are forgotten
             s.shared.state = SimpleNamespace(in_transaction=value)
         else:  # one of the general path's reasons to keep the lane out, for the next request
-            if value == "pending":
-                s.client.parser.pending = 3
-            elif value == "behind":
+            if value == "behind":  # the audit writer's: set whenever it falls behind
                 s.client.deps.audit.behind = True
-            else:
-                s.client.swallow = True
+            else:  # the general path's own state: set while it handles something
+                s.general_effect = _GENERAL_EFFECTS[value]
+                lane.client(pg.encode(pg.Parse("", "SELECT 2", ())))  # never the lane's
             lane.client(pg.encode(pg.Query("SELECT 1")))
             s.client.parser.pending, s.client.deps.audit.behind = 0, False
             s.client.swallow = False
@@ -479,6 +498,37 @@ def test_binds_at_the_edges(request_: bytes, masks: bool) -> None:
         for m in (pg.BindComplete(), pg.RowDescription(()), pg.CommandComplete("SELECT 0"))
     ) + pg.encode(pg.ReadyForQuery("I"))
     _compare([("client", request_), ("server", answer)], masks)
+
+
+def _client(lane: _Compiled) -> Any:
+    return lane.session.client
+
+
+_OUTSIDE: dict[str, Callable[[_Compiled], None]] = {
+    "behind": lambda lane: setattr(_client(lane).deps.audit, "behind", True),
+    "closing": lambda lane: setattr(_client(lane), "closing", True),
+    "busy": lambda lane: setattr(lane.relay, "busy", object()),
+    "closed": lambda lane: setattr(lane.relay, "closed", True),
+    "ended": lambda lane: setattr(lane.relay, "ended", SimpleNamespace(done=lambda: True)),
+}
+
+
+@pytest.mark.parametrize("change", sorted(_OUTSIDE))
+def test_a_settled_lane_still_reads_what_changes_outside_the_general_path(change: str) -> None:
+    """Once the compiled lane found the general path's state idle it reads it again only after
+    it next hands something to Python; what other tasks change (the audit writer falling
+    behind, the client closing, the relay waiting or stopping) it reads before every request."""
+    session = _Session(masks=False)
+    lane = _Compiled(session)
+    query = pg.encode(pg.Query("SELECT a FROM t"))
+    answer = pg.encode(pg.CommandComplete("SELECT 0")) + pg.encode(pg.ReadyForQuery("I"))
+    for _ in range(3):  # learned, then taken with the state found idle
+        lane.client(query)
+        lane.server(answer)
+    assert [call[0] for call in session.calls] == ["to_server", "to_client"] * 3
+    _OUTSIDE[change](lane)
+    lane.client(query)
+    assert session.calls[-1] == ("client_general", query)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
