@@ -17,7 +17,11 @@ and forwarded, in C. What Python still does, off the per-statement path:
   the general path sees the state the lane left), when ``DRAIN_AT`` records wait, at the
   session's end, and ``DRAIN_S`` after the first record of a batch (so a quiet session's
   statement is recorded too).
-- the general path itself, for every read the core does not take, through ``Relay``.
+- the general path itself, for every read the core does not take, through ``Relay``. The
+  core reads the general path's state (the tracker, a swallowed batch, a hold, statements
+  being parsed, unframed bytes) until it finds it idle and then only after it next calls into
+  Python, since nothing else changes it; what other tasks change it reads before every
+  request (``ready`` in _lane.c says which is which).
 
 A crash therefore loses at most ``DRAIN_S`` more of a session's allowed statements than the
 statement log's own batching does; never a refusal, a hold, a review or a decision (those are
