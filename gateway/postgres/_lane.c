@@ -272,35 +272,32 @@ attr_none(PyObject *obj, int name)
     return value == Py_None;
 }
 
+/* getattr(obj, name) as a Py_ssize_t in *out (len() of the reader's _buf); -1 on error. */
+static int
+attr_size(PyObject *obj, int name, Py_ssize_t *out)
+{
+    PyObject *value = PyObject_GetAttr(obj, str[name]);
+    if (value == NULL)
+        return -1;
+    *out = name == S_BUF ? PyObject_Size(value) : PyLong_AsSsize_t(value);
+    Py_DECREF(value);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 /* Whether a parser's reader holds no received bytes: Reader.pending_bytes() == 0, read from
-   the fields it is computed from (`_pos == len(_buf)`, `_chunks_len == 0`) without calling it;
-   framing.py says so beside them. 1 empty, 0 not, -1 error. */
+   the fields it is computed from (`_chunks_len == 0`, `_pos == len(_buf)`) without calling
+   it; framing.py says so beside them. 1 empty, 0 not, -1 error. */
 static int
 reader_empty(PyObject *parser)
 {
-    PyObject *buf, *pos, *chunks;
-    Py_ssize_t at, left;
-    if ((chunks = PyObject_GetAttr(parser, str[S_CHUNKS_LEN])) == NULL)
+    Py_ssize_t chunks, pos, size;
+    if (attr_size(parser, S_CHUNKS_LEN, &chunks) < 0)
         return -1;
-    left = PyLong_AsSsize_t(chunks);
-    Py_DECREF(chunks);
-    if (left == -1 && PyErr_Occurred())
-        return -1;
-    if (left != 0)
+    if (chunks != 0)
         return 0;
-    if ((pos = PyObject_GetAttr(parser, str[S_POS])) == NULL)
+    if (attr_size(parser, S_POS, &pos) < 0 || attr_size(parser, S_BUF, &size) < 0)
         return -1;
-    at = PyLong_AsSsize_t(pos);
-    Py_DECREF(pos);
-    if (at == -1 && PyErr_Occurred())
-        return -1;
-    if ((buf = PyObject_GetAttr(parser, str[S_BUF])) == NULL)
-        return -1;
-    left = PyObject_Size(buf);
-    Py_DECREF(buf);
-    if (left < 0)
-        return -1;
-    return at == left;
+    return pos == size;
 }
 
 /* Whether the session is idle for the lane: relay.from_client's and Lane.client_data's
