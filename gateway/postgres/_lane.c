@@ -183,15 +183,15 @@ enum { NONE = 0, SIMPLE = 1, EXTENDED = 2 };
 
 enum {
     S_BUSY, S_CLOSED, S_ENDED, S_DONE, S_QUEUE, S_FINISHED, S_SWALLOW, S_CLOSING, S_HOLDING,
-    S_BEHIND, S_INFLIGHT, S_BUF, S_POS, S_CHUNKS_LEN, S_STATE, S_IN_TRANSACTION, S_COMMITTED, S_TEXT,
-    S_VERDICT, S_RULE, S_EFFECTS, S_DERIVED, S_PLAN_OF, S_IS_NOOP, S_REPLAY, S_ALLOW, S_CLIENT,
-    S_SERVER, S_COUNT
+    S_BEHIND, S_INFLIGHT, S_BUF, S_POS, S_CHUNKS_LEN, S_STATE, S_IN_TRANSACTION, S_COMMITTED,
+    S_TEXT, S_VERDICT, S_RULE, S_EFFECTS, S_DERIVED, S_PLAN_OF, S_IS_NOOP, S_REPLAY, S_ALLOW,
+    S_CLIENT, S_SERVER, S_COUNT
 };
 static const char *const NAMES[S_COUNT] = {
     "busy", "closed", "ended", "done", "queue", "finished", "swallow", "closing", "holding",
-    "behind", "inflight", "_buf", "_pos", "_chunks_len", "state", "in_transaction", "committed", "text",
-    "verdict", "rule", "effects", "derived", "plan_of", "is_noop", "replay", "allow", "client",
-    "server"
+    "behind", "inflight", "_buf", "_pos", "_chunks_len", "state", "in_transaction", "committed",
+    "text", "verdict", "rule", "effects", "derived", "plan_of", "is_noop", "replay", "allow",
+    "client", "server"
 };
 static PyObject *str[S_COUNT];
 
