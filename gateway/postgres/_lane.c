@@ -231,6 +231,10 @@ typedef struct {
     /* ready() found the general path's state idle, and no Python code has run since but the
        transports' writes: see ready() */
     int settled;
+    /* the last Bind taken while settled: its statement name's bytes and what book.committed
+       held for that name (a frozen Definition and the fields the lane reads of it). Only the
+       general path changes the book, so it is good until `settled` is cleared (unsettle). */
+    PyObject *bind_name, *bind_definition, *bind_text, *bind_verdict, *bind_rule;
 } Core;
 
 static double
@@ -272,6 +276,19 @@ attr_none(PyObject *obj, int name)
     return value == Py_None;
 }
 
+/* Python is about to run, or ran: the general path's state must be read again (ready()) and
+   the cached Bind lookup is dropped. */
+static void
+unsettle(Core *self)
+{
+    self->settled = 0;
+    Py_CLEAR(self->bind_name);
+    Py_CLEAR(self->bind_definition);
+    Py_CLEAR(self->bind_text);
+    Py_CLEAR(self->bind_verdict);
+    Py_CLEAR(self->bind_rule);
+}
+
 /* getattr(obj, name) as a Py_ssize_t in *out (len() of the reader's _buf); -1 on error. */
 static int
 attr_size(PyObject *obj, int name, Py_ssize_t *out)
@@ -310,7 +327,7 @@ reader_empty(PyObject *parser)
    is the general path's state: only the general path changes it, and it runs only when the
    core hands it something (core_drain runs first), or while relay.busy is set. So once it is
    found idle it stays idle until the core next hands anything to Python but a write or the
-   drain timer's scheduling: `settled` is cleared by core_drain, a learn and an error. The
+   drain timer's scheduling: unsettle() runs in core_drain, before a learn and on an error. The
    Python lane checks all of it every time; the differential test holds the two alike with
    that state changed by the general path, as it is. */
 static int
@@ -421,7 +438,7 @@ take_query(Core *self, PyObject *data)
         int general;
         if (PyErr_Occurred())
             goto error_keys;
-        self->settled = 0; /* Python runs: see ready() */
+        unsettle(self); /* Python runs: see ready() */
         learned = PyObject_CallFunctionObjArgs(self->learn, text, NULL);
         if (learned == NULL)
             goto error_keys;
@@ -526,6 +543,19 @@ take_bind(Core *self, PyObject *data)
     nul = end > 6 ? memchr(p + 6, 0, end - 6) : NULL;
     if (nul == NULL)
         return 0;
+    if (self->settled && self->bind_name != NULL &&
+        PyBytes_GET_SIZE(self->bind_name) == nul - (p + 6) &&
+        memcmp(PyBytes_AS_STRING(self->bind_name), p + 6, nul - (p + 6)) == 0) {
+        /* the statement the book held for this name when a Bind of it was last taken: its
+           verdict, effects and derivation were checked then (a Definition is frozen) */
+        if (!bind_decodes(p, nul - p + 1, end, size))
+            return 0;
+        take_request(self, data, EXTENDED, Py_NewRef(self->bind_text), self->bind_verdict,
+                     self->bind_rule);
+        self->definition = Py_NewRef(self->bind_definition);
+        self->described = described;
+        return 1;
+    }
     name = PyUnicode_DecodeUTF8((const char *)p + 6, nul - (p + 6), "surrogateescape");
     if (name == NULL)
         return -1;
@@ -575,6 +605,18 @@ take_bind(Core *self, PyObject *data)
     Py_DECREF(rule);
     self->definition = definition; /* the reference taken above */
     self->described = described;
+    if (self->settled) { /* ready() ran just before: remember the lookup (see bind_name) */
+        PyObject *bind_name = PyBytes_FromStringAndSize((const char *)p + 6, nul - (p + 6));
+        if (bind_name == NULL)
+            return -1;
+        unsettle(self);
+        self->settled = 1;
+        self->bind_name = bind_name;
+        self->bind_definition = Py_NewRef(definition);
+        self->bind_text = Py_NewRef(self->text);
+        self->bind_verdict = Py_NewRef(self->verdict);
+        self->bind_rule = Py_NewRef(self->rule);
+    }
     return 1;
 not_taken:
     Py_DECREF(verdict);
@@ -841,7 +883,7 @@ core_drain(Core *self, PyObject *unused)
 {
     PyObject *records, *portal, *result;
     Py_ssize_t synced = self->synced, answered = self->answered;
-    self->settled = 0; /* first: the general path runs after a drain (see ready()) */
+    unsettle(self); /* first: the general path runs after a drain (see ready()) */
     if (recorded(self) == 0 && self->portal == NULL && synced == 0)
         Py_RETURN_NONE;
     records = self->records;
@@ -864,7 +906,7 @@ static void
 stop_with_error(Core *self, int side)
 {
     PyObject *type, *value, *tb, *r;
-    self->settled = 0;
+    unsettle(self);
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb != NULL && value != NULL)
@@ -1040,7 +1082,8 @@ core_init(Core *self, PyObject *args, PyObject *kwds)
     X(relay) X(shared) X(client) X(server) X(audit) X(tracker) X(book) X(client_parser)        \
     X(server_parser) X(to_server) X(to_client) X(client_general) X(server_general) X(learn)    \
     X(drained) X(schedule) X(stop) X(known) X(state) X(desc) X(desc_plan) X(records)          \
-    X(portal) X(request) X(text) X(verdict) X(rule) X(definition)
+    X(portal) X(bind_name) X(bind_definition) X(bind_text) X(bind_verdict) X(bind_rule)        \
+    X(request) X(text) X(verdict) X(rule) X(definition)
 
 static int
 core_traverse(Core *self, visitproc visit, void *arg)

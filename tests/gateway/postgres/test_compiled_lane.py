@@ -408,7 +408,7 @@ _ROUND = st.tuples(
     _request(),
     st.lists(_answer(), max_size=2),
     st.none() | st.booleans(),  # a new session state (in a transaction or not)
-    st.none() | st.sampled_from(["pending", "behind", "swallow"]),  # the lane kept out once
+    st.none() | st.sampled_from(["pending", "behind", "swallow", "reparse"]),  # the lane kept out
 )
 
 
@@ -434,7 +434,11 @@ def _swallow(session: _Session) -> None:
     session.client.swallow = True
 
 
-_GENERAL_EFFECTS = {"pending": _pending, "swallow": _swallow}
+def _reparse(session: _Session) -> None:  # a Parse that replaces statement "ok"
+    session.shared.book.committed["ok"] = DEFINITIONS["held"]
+
+
+_GENERAL_EFFECTS = {"pending": _pending, "swallow": _swallow, "reparse": _reparse}
 
 
 def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
@@ -490,14 +494,17 @@ def _bind_with_value_length(length: int) -> bytes:
     ],
 )
 @pytest.mark.parametrize("masks", [False, True])
-def test_binds_at_the_edges(request_: bytes, masks: bool) -> None:
+@pytest.mark.parametrize("after", [0, 3])
+def test_binds_at_the_edges(request_: bytes, masks: bool, after: int) -> None:
     """Bind value lengths at and past the edges, and a Bind with no room for a statement
-    name: both lanes decide alike (and the compiled one does not crash)."""
+    name: both lanes decide alike (and the compiled one does not crash), also after
+    well-formed Binds of the same statement were taken (and their lookup remembered)."""
     answer = b"".join(
         pg.encode(m)
         for m in (pg.BindComplete(), pg.RowDescription(()), pg.CommandComplete("SELECT 0"))
     ) + pg.encode(pg.ReadyForQuery("I"))
-    _compare([("client", request_), ("server", answer)], masks)
+    taken = [("client", _bind_with_value_length(2)), ("server", answer)] * after
+    _compare([*taken, ("client", request_), ("server", answer)], masks)
 
 
 def _client(lane: _Compiled) -> Any:
@@ -529,6 +536,30 @@ def test_a_settled_lane_still_reads_what_changes_outside_the_general_path(change
     _OUTSIDE[change](lane)
     lane.client(query)
     assert session.calls[-1] == ("client_general", query)
+
+
+def test_a_statement_parsed_again_is_looked_up_again() -> None:
+    """The compiled lane remembers a Bind's lookup while the general path's state is idle; a
+    Parse that replaces the statement (the general path's) makes the next Bind look it up
+    again: a statement that must be held is not run as the one it replaced."""
+    session = _Session(masks=False)
+    lane = _Compiled(session)
+    bind = b"".join(
+        pg.encode(m)
+        for m in (pg.Bind("", "ok", (), (), ()), pg.Describe("P", ""), pg.Execute("", 0), pg.Sync())
+    )
+    answer = b"".join(
+        pg.encode(m)
+        for m in (pg.BindComplete(), pg.RowDescription(()), pg.CommandComplete("SELECT 0"))
+    ) + pg.encode(pg.ReadyForQuery("I"))
+    for _ in range(3):  # looked up, then remembered
+        lane.client(bind)
+        lane.server(answer)
+    assert [call[0] for call in session.calls] == ["to_server", "to_client"] * 3
+    session.general_effect = _reparse
+    lane.client(pg.encode(pg.Parse("ok", "DELETE FROM t", ())))
+    lane.client(bind)
+    assert session.calls[-1] == ("client_general", bind)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
