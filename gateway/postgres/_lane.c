@@ -906,8 +906,8 @@ static void
 stop_with_error(Core *self, int side)
 {
     PyObject *type, *value, *tb, *r;
-    unsettle(self);
     PyErr_Fetch(&type, &value, &tb);
+    unsettle(self); /* with no exception set: it may free objects */
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb != NULL && value != NULL)
         PyException_SetTraceback(value, tb);
