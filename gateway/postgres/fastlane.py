@@ -11,8 +11,8 @@ and forwarded, in C. What Python still does, off the per-statement path:
   on the UTF-8 bytes (exactly ``literal_shape``, held equal by a Hypothesis property).
 - ``drained``: the accounting of the requests it completed, handed over in batches, column
   by column — the statement log records (each with the time it was answered), counters,
-  metrics and, for a
-  prepared statement, the unnamed portal and the statement book's batch count. The core drains
+  metrics and, for a prepared statement, the unnamed portal and the statement book's batch
+  count. The core drains
   before anything reaches the general path (so records keep the order statements ran in and
   the general path sees the state the lane left), when ``DRAIN_AT`` records wait, at the
   session's end, and ``DRAIN_S`` after the first record of a batch (so a quiet session's
