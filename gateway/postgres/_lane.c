@@ -289,14 +289,14 @@ unsettle(Core *self)
     Py_CLEAR(self->bind_rule);
 }
 
-/* getattr(obj, name) as a Py_ssize_t in *out (len() of the reader's _buf); -1 on error. */
+/* getattr(obj, name), an int, in *out; -1 on error. */
 static int
 attr_size(PyObject *obj, int name, Py_ssize_t *out)
 {
     PyObject *value = PyObject_GetAttr(obj, str[name]);
     if (value == NULL)
         return -1;
-    *out = name == S_BUF ? PyObject_Size(value) : PyLong_AsSsize_t(value);
+    *out = PyLong_AsSsize_t(value);
     Py_DECREF(value);
     return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
@@ -307,14 +307,17 @@ attr_size(PyObject *obj, int name, Py_ssize_t *out)
 static int
 reader_empty(PyObject *parser)
 {
+    PyObject *buf;
     Py_ssize_t chunks, pos, size;
     if (attr_size(parser, S_CHUNKS_LEN, &chunks) < 0)
         return -1;
     if (chunks != 0)
         return 0;
-    if (attr_size(parser, S_POS, &pos) < 0 || attr_size(parser, S_BUF, &size) < 0)
+    if (attr_size(parser, S_POS, &pos) < 0 || (buf = PyObject_GetAttr(parser, str[S_BUF])) == NULL)
         return -1;
-    return pos == size;
+    size = PyObject_Size(buf);
+    Py_DECREF(buf);
+    return size < 0 ? -1 : pos == size;
 }
 
 /* Whether the session is idle for the lane: relay.from_client's and Lane.client_data's
