@@ -80,8 +80,16 @@ class StatementLog:
         masked: dict[str, int] | None = None,
         urgent: bool = False,
     ) -> None:
-        """Record one finished statement (a few list appends); ``urgent`` flushes at once."""
+        """Record one finished statement (a few list appends); ``urgent`` flushes at once.
+
+        The upstream's SQLSTATE and an error message can hold text that was not UTF-8 (a
+        server's bytes, decoded with surrogateescape): they are recorded readable, as texts
+        are, or the store would refuse the whole batch."""
         at = time.monotonic()
+        if sqlstate is not None:
+            sqlstate = pg.readable(sqlstate)
+        if error is not None:
+            error = pg.readable(error)
         columns = self._columns
         if not columns[0]:
             self._start(at)

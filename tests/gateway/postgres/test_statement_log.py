@@ -91,6 +91,18 @@ async def test_one_statement_and_urgent_flushes() -> None:
     assert (found["statement"], found["at"]) == ("SELECT 'caf\ufffd'", entry.at)
 
 
+async def test_an_error_that_was_not_utf8_is_recorded_readable() -> None:
+    """An upstream SQLSTATE or error message with bytes that were not UTF-8 (surrogateescape)
+    is recorded with U+FFFD, as a text is: the store refuses text that is not UTF-8."""
+    sink = Sink()
+    log = _log(sink)
+    log.add("SELECT 1", "error", "allow", sqlstate="\udcff\udcfe000", error="caf\udce9")
+    log.flush()
+    [(entry, _)] = sink.entries
+    [found] = expand(entry.details, entry.at)
+    assert (found["sqlstate"], found["error"]) == ("\ufffd\ufffd000", "caf\ufffd")
+
+
 async def test_events_of_the_earlier_format_still_expand() -> None:
     """Before ``same`` and whole microseconds: every column in ``fields``, times in ``t_ms``."""
     at = datetime(2026, 11, 1, tzinfo=UTC)

@@ -29,6 +29,7 @@ ERRORS: dict[str, dict[str, str]] = {
     "SELECT 2": {"M": "a message and nothing else"},
     "SELECT 3": {"C": "XX000"},
     "SELECT 4": {"S": "ERROR", "V": "ERROR"},
+    "SELECT 6": {"S": "ERROR", "C": "\udcff\udcfe000", "M": "not UTF-8: \udce9"},
 }
 
 
@@ -129,3 +130,24 @@ async def test_error_without_fields_is_relayed(env: Env) -> None:
 
 def _names(messages: list[pg.BackendMessage]) -> list[str]:
     return [type(m).__name__ for m in messages]
+
+
+async def test_an_error_that_is_not_utf8_is_audited_readable(env: Env) -> None:
+    """An upstream SQLSTATE that is not UTF-8 reaches the audit trail with U+FFFD, and the
+    statements recorded with it are kept: the store would refuse the whole batch as it came."""
+    client = await RawClient.connect(env.port)
+    await client.login(env.token, database="pg-fields")
+    for text in ("SELECT 6", "SELECT 5"):
+        client.send(pg.Query(text))
+        await client.until_ready()
+    client.send(pg.Terminate())
+    assert await client.closed()
+    async with asyncio.timeout(10):
+        while True:
+            found = [e.details for e in await env.audit() if e.connection == "pg-fields"]
+            if any(d["statement"] == "SELECT 5" for d in found):
+                break
+    by_text = {d["statement"]: d for d in found}
+    assert by_text["SELECT 6"]["sqlstate"] == "\ufffd\ufffd000"
+    assert by_text["SELECT 6"]["outcome"] == "error"
+    assert by_text["SELECT 5"]["outcome"] == "ok"
