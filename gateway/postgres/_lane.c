@@ -113,7 +113,8 @@ shape_scan(const unsigned char *s, Py_ssize_t n, unsigned char *out)
             continue;
         }
         if (is_digit(c) && !(i > 0 && ident_class(s[i - 1])) &&
-            !(i > 1 && (s[i - 2] == 'e' || s[i - 2] == 'E') && (s[i - 1] == '+' || s[i - 1] == '-'))) {
+            !(i > 1 && (s[i - 2] == 'e' || s[i - 2] == 'E') &&
+              (s[i - 1] == '+' || s[i - 1] == '-'))) {
             Py_ssize_t j = i;
             while (j < m && is_digit(s[j]))
                 j++;
