@@ -277,17 +277,24 @@ attr_none(PyObject *obj, int name)
     return value == Py_None;
 }
 
+/* Drops the remembered Bind lookup (see bind_name). */
+static void
+forget_bind(Core *self)
+{
+    Py_CLEAR(self->bind_name);
+    Py_CLEAR(self->bind_definition);
+    Py_CLEAR(self->bind_text);
+    Py_CLEAR(self->bind_verdict);
+    Py_CLEAR(self->bind_rule);
+}
+
 /* Python is about to run, or ran: the general path's state must be read again (ready()) and
    the cached Bind lookup is dropped. */
 static void
 unsettle(Core *self)
 {
     self->settled = 0;
-    Py_CLEAR(self->bind_name);
-    Py_CLEAR(self->bind_definition);
-    Py_CLEAR(self->bind_text);
-    Py_CLEAR(self->bind_verdict);
-    Py_CLEAR(self->bind_rule);
+    forget_bind(self);
 }
 
 /* getattr(obj, name), an int, in *out; -1 on error. */
@@ -613,8 +620,7 @@ take_bind(Core *self, PyObject *data)
         PyObject *bind_name = PyBytes_FromStringAndSize((const char *)p + 6, nul - (p + 6));
         if (bind_name == NULL)
             return -1;
-        unsettle(self);
-        self->settled = 1;
+        forget_bind(self);
         self->bind_name = bind_name;
         self->bind_definition = Py_NewRef(definition);
         self->bind_text = Py_NewRef(self->text);
