@@ -12,11 +12,10 @@ and forwarded, in C. What Python still does, off the per-statement path:
 - ``drained``: the accounting of the requests it completed, handed over in batches, column
   by column — the statement log records (each with the time it was answered), counters,
   metrics and, for a prepared statement, the unnamed portal and the statement book's batch
-  count. The core drains
-  before anything reaches the general path (so records keep the order statements ran in and
-  the general path sees the state the lane left), when ``DRAIN_AT`` records wait, at the
-  session's end, and ``DRAIN_S`` after the first record of a batch (so a quiet session's
-  statement is recorded too).
+  count. The core drains before anything reaches the general path (so records keep the order
+  statements ran in and the general path sees the state the lane left), when ``DRAIN_AT``
+  records wait, at the session's end, and ``DRAIN_S`` after the first record of a batch (so a
+  quiet session's statement is recorded too).
 - the general path itself, for every read the core does not take, through ``Relay``. The
   core reads the general path's state (the tracker, a swallowed batch, a hold, statements
   being parsed, unframed bytes) until it finds it idle and then only after it next calls into
