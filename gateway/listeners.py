@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
-from gateway.postgres import Deps, PostgresListener, build_targets
+from gateway.postgres.context import Deps
+from gateway.postgres.listener import PostgresListener
 from gateway.postgres.revocation import SessionGuard
+from gateway.postgres.target import build_targets
 from gateway.runtime import Runtime, Service, say
 from store import AuditWriter
 

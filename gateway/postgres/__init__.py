@@ -1,7 +1,5 @@
-"""The PostgreSQL gateway: listener, start-up, upstream login, the two relay directions."""
+"""The PostgreSQL protocol: its codec (``wire``, sans-IO), its dialect and its listener.
 
-from gateway.postgres.context import Deps
-from gateway.postgres.listener import PostgresListener
-from gateway.postgres.target import Target, build_targets
-
-__all__ = ["Deps", "PostgresListener", "Target", "build_targets"]
+Nothing is imported here, so that the codec can be used without the listener; the composition
+root imports :class:`gateway.postgres.listener.PostgresListener` itself.
+"""

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from approvals import Delegation, Identity
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from gateway.postgres.target import Target
 
 __all__ = ["Accepted", "Refused", "accept_client"]

@@ -16,8 +16,8 @@ from datetime import timedelta
 
 from approvals import ApprovalError, Review, ReviewState
 from approvals.policy import human_duration
-from gateway import pgwire as pg
 from gateway.inspection import Verdict
+from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
 
 __all__ = ["ClientGone", "hold"]

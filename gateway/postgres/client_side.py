@@ -15,8 +15,8 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Coroutine
 
-from gateway import pgwire as pg
 from gateway.inspection import Action, Kind, Verdict, classify
+from gateway.postgres import wire as pg
 from gateway.postgres.airlock import ClientGone, hold
 from gateway.postgres.context import Deps, Shared, refusal_error
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects

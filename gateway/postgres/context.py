@@ -7,10 +7,10 @@ import ssl
 from dataclasses import dataclass, field
 
 from approvals import ApprovalService, Delegation, Identity
-from gateway import pgwire as pg
 from gateway.inspection import SessionState
 from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
+from gateway.postgres import wire as pg
 from gateway.postgres.lineage import Lineage
 from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.statements import StatementBook

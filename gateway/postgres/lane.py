@@ -32,9 +32,9 @@ import struct
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from gateway import pgwire as pg
 from gateway.inspection import Action
 from gateway.inspection.shape import literal_shape
+from gateway.postgres import wire as pg
 from gateway.postgres.effects import EFFECT_KINDS
 from gateway.postgres.tracker import Definition, Portal, rows_in
 
@@ -291,7 +291,7 @@ def judge(client: ClientSide, text: str) -> tuple[tuple[str, str | None] | None,
 
 
 def _bind_decodes(data: bytes, pos: int, end: int) -> bool:
-    """Whether the rest of a Bind from ``pos`` (after the statement name) is what pgwire's
+    """Whether the rest of a Bind from ``pos`` (after the statement name) is what the wire codec's
     decoder reads without complaint, ending exactly at ``end``: parameter formats, values
     (length -1 is NULL), result formats. Cheaper than decoding (nothing is built)."""
     count: int

@@ -17,9 +17,9 @@ import struct
 from datetime import UTC, datetime
 
 from approvals import AccessNotAllowed, ApprovalError, Delegation, Identity, new_id
-from gateway import pgwire as pg
 from gateway.config import split_hostport
 from gateway.masking import CatalogNames
+from gateway.postgres import wire as pg
 from gateway.postgres.accept import Accepted, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide

@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from gateway import pgwire as pg
 from gateway.postgres import fastlane
+from gateway.postgres import wire as pg
 from gateway.postgres.airlock import HOLD_BUFFER_LIMIT
 from gateway.postgres.client_side import ClientGone, ClientSide
 from gateway.postgres.context import Shared

@@ -12,8 +12,8 @@ from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
-from gateway import pgwire as pg
 from gateway.masking import ColumnDescription, Derivation, MaskTally, RowPlan
+from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared
 from gateway.postgres.effects import named_statement
 from gateway.postgres.textmask import TextMask

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from approvals import AuditEntry, Identity
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from store import AuditWriter, PlainDetails, Unavailable
 
 __all__ = ["FIELDS", "StatementLog", "expand"]

@@ -11,8 +11,8 @@ nothing on the data path.
 
 from __future__ import annotations
 
-from gateway import pgwire as pg
 from gateway.masking import DETECTORS, MaskingPolicy, mask_text
+from gateway.postgres import wire as pg
 
 __all__ = ["WITHHELD", "TextMask"]
 

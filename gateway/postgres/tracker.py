@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from time import perf_counter
 
-from gateway import pgwire as pg
 from gateway.masking import Derivation, MaskTally, RowPlan
+from gateway.postgres import wire as pg
 
 __all__ = ["Definition", "Expect", "Pending", "Portal", "ResponseTracker", "rows_in"]
 

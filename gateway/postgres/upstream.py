@@ -11,8 +11,8 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 
-from gateway import pgwire as pg
 from gateway.config import ConnectionConfig, split_hostport
+from gateway.postgres import wire as pg
 
 __all__ = ["Upstream", "UpstreamError", "connect_upstream", "simple_query"]
 

@@ -10,8 +10,8 @@ import sys
 import time
 from collections.abc import Callable
 
-import gateway.pgwire as pg
-from gateway.pgwire import NEED_DATA, BackendTag, ClientParser, ServerParser, encode
+import gateway.postgres.wire as pg
+from gateway.postgres.wire import NEED_DATA, BackendTag, ClientParser, ServerParser, encode
 
 ROWS = 1000
 ROW5 = pg.DataRow((b"42", b"alice@example.com", None, b"2024-01-01 00:00:00+00", b"t"))

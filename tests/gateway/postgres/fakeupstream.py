@@ -11,7 +11,7 @@ import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 
 __all__ = ["Peer", "fake_upstream", "login_ok", "scram_garbage", "scram_iterations"]
 

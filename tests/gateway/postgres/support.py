@@ -18,7 +18,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from approvals import Review, ReviewState
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from gateway.postgres.statement_log import expand
 from tests.conftest import fresh_pg_database
 from tests.harness import RunningGateway, pg_connection, running_gateway

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from gateway.postgres.accept import Refused, accept_client, is_loopback
 from tests.gateway.postgres.support import startup_packet
 

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway import pgwire as pg
 from gateway.inspection.shape import literal_shape
-from gateway.pgwire.framing import client_limits, server_limits
 from gateway.postgres import _lane, fastlane
 from gateway.postgres import lane as lane_module
+from gateway.postgres import wire as pg
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Definition
+from gateway.postgres.wire.framing import client_limits, server_limits
 from tests.gateway.inspection.corpus import CASES
 from tests.gateway.inspection.test_shape import _text
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from gateway import pgwire as pg
 from gateway.postgres import fastlane
+from gateway.postgres import wire as pg
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.relay import INTERNAL_ERROR, Relay

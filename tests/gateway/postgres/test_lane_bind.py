@@ -1,4 +1,4 @@
-"""The lane's Bind check (gateway.postgres.lane._bind_decodes) against pgwire's decoder: it
+"""The lane's Bind check (gateway.postgres.lane._bind_decodes) against the wire codec's decoder: it
 accepts every Bind the encoder writes, and nothing the decoder would refuse."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from gateway.postgres.lane import _bind_decodes
 
 formats = st.lists(st.integers(0, 1), max_size=4).map(tuple)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from tests.gateway.postgres.support import MASKING, ROWS, Env, RawClient, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

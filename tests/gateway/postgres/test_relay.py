@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from approvals import ReviewState
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from gateway.postgres.airlock import HOLD_BUFFER_LIMIT
 from gateway.postgres.relay import HIGH_WATER, Relay
 from tests.gateway.postgres.support import Env, RawClient, gateway_env

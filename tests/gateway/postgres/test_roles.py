@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from approvals import Delegation, new_id
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from tests.gateway.postgres.support import Env, RawClient, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

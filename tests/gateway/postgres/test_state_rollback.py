@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from tests.gateway.postgres.support import Env, RawClient, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

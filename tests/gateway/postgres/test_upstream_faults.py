@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from tests.gateway.postgres.fakeupstream import (
     Peer,
     fake_upstream,

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from approvals import ReviewState
-from gateway import pgwire as pg
+from gateway.postgres import wire as pg
 from tests.gateway.postgres.support import Env, RawClient, gateway_env, psql, startup_packet
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

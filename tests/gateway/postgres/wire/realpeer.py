@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gateway.pgwire import (
+from gateway.postgres.wire import (
     NEED_DATA,
     BackendKeyData,
     BackendMessage,

@@ -35,16 +35,16 @@ from typing import Any, Final, Literal
 
 from scramp import ScramClient, ScramException
 
-from gateway.pgwire import backend as b
-from gateway.pgwire.errors import (
+from gateway.postgres.wire import backend as b
+from gateway.postgres.wire.errors import (
     AuthProtocolViolation,
     AuthRejected,
     ServerVerificationFailed,
     UnsupportedAuthMethod,
     UpstreamAuthError,
 )
-from gateway.pgwire.frontend import PasswordMessage, SASLInitialResponse, SASLResponse
-from gateway.pgwire.messages import BackendMessage
+from gateway.postgres.wire.frontend import PasswordMessage, SASLInitialResponse, SASLResponse
+from gateway.postgres.wire.messages import BackendMessage
 
 __all__ = [
     "DEFAULT_AUTH_METHODS",

@@ -6,7 +6,7 @@ them into the dataclasses of `messages`, writes what `encode()` returns, and dri
 logins with `UpstreamAuth`. Errors, with the SQLSTATE to report, are drawn in `errors`.
 """
 
-from gateway.pgwire.auth import (
+from gateway.postgres.wire.auth import (
     DEFAULT_AUTH_METHODS,
     AuthMethod,
     AuthReply,
@@ -14,9 +14,9 @@ from gateway.pgwire.auth import (
     UpstreamAuth,
     md5_password,
 )
-from gateway.pgwire.decode import readable, utf8_error
-from gateway.pgwire.encode import encode
-from gateway.pgwire.errors import (
+from gateway.postgres.wire.decode import readable, utf8_error
+from gateway.postgres.wire.encode import encode
+from gateway.postgres.wire.errors import (
     AuthProtocolViolation,
     AuthRejected,
     DataAfterEncryptionRequest,
@@ -32,7 +32,7 @@ from gateway.pgwire.errors import (
     UnsupportedProtocolVersion,
     UpstreamAuthError,
 )
-from gateway.pgwire.framing import (
+from gateway.postgres.wire.framing import (
     DEFAULT_CLIENT_MAX_MESSAGE,
     DEFAULT_SERVER_MAX_MESSAGE,
     NEED_DATA,
@@ -41,7 +41,7 @@ from gateway.pgwire.framing import (
     Frame,
     NeedData,
 )
-from gateway.pgwire.messages import (
+from gateway.postgres.wire.messages import (
     PROTOCOL_3_0,
     AuthenticationCleartextPassword,
     AuthenticationMD5Password,
@@ -97,9 +97,9 @@ from gateway.pgwire.messages import (
     Sync,
     Terminate,
 )
-from gateway.pgwire.parser import ClientParser, ServerParser
-from gateway.pgwire.state import ParserState
-from gateway.pgwire.tags import BackendTag, FrontendTag
+from gateway.postgres.wire.parser import ClientParser, ServerParser
+from gateway.postgres.wire.state import ParserState
+from gateway.postgres.wire.tags import BackendTag, FrontendTag
 
 __all__ = [
     "DEFAULT_AUTH_METHODS",

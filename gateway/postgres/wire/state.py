@@ -25,7 +25,7 @@ from __future__ import annotations
 from enum import Enum, auto
 from typing import Final
 
-from gateway.pgwire.errors import StateError, UnexpectedMessage
+from gateway.postgres.wire.errors import StateError, UnexpectedMessage
 
 __all__ = ["PENDING_STATES", "STARTUP_STATES", "TRANSITIONS", "Input", "ParserState", "transition"]
 

@@ -24,14 +24,14 @@ Length caps (checked on the length word before anything is buffered or joined): 
 password/SASL 65,535, Query/Parse/Bind/FunctionCall/CopyData/CopyFail `max_message_size`
 (default 64 MiB); from a server fixed-size messages their exact size, Authentication 65,535,
 everything else `max_message_size` (default 1 GiB - 1, the server's MaxAllocSize). Unknown type
-bytes are refused. The connection-phase rules live in gateway.pgwire.state.
+bytes are refused. The connection-phase rules live in gateway.postgres.wire.state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container
 
-from gateway.pgwire.decode import (
+from gateway.postgres.wire.decode import (
     BACKEND_DECODERS,
     FRONTEND_DECODERS,
     Decoder,
@@ -40,7 +40,7 @@ from gateway.pgwire.decode import (
     decode_sasl_initial_response,
     decode_sasl_response,
 )
-from gateway.pgwire.errors import (
+from gateway.postgres.wire.errors import (
     DataAfterEncryptionRequest,
     MalformedMessage,
     MessageTooLarge,
@@ -48,7 +48,7 @@ from gateway.pgwire.errors import (
     UnexpectedMessage,
     UnsupportedProtocolVersion,
 )
-from gateway.pgwire.framing import (
+from gateway.postgres.wire.framing import (
     DEFAULT_CLIENT_MAX_MESSAGE,
     DEFAULT_SERVER_MAX_MESSAGE,
     NEED_DATA,
@@ -65,16 +65,22 @@ from gateway.pgwire.framing import (
     server_limits,
     unpack_i32,
 )
-from gateway.pgwire.frontend import PasswordMessage, SASLInitialResponse, SASLResponse
-from gateway.pgwire.messages import BackendMessage, FrontendMessage
-from gateway.pgwire.startup import (
+from gateway.postgres.wire.frontend import PasswordMessage, SASLInitialResponse, SASLResponse
+from gateway.postgres.wire.messages import BackendMessage, FrontendMessage
+from gateway.postgres.wire.startup import (
     CANCEL_REQUEST_CODE,
     GSSENC_REQUEST_CODE,
     SSL_REQUEST_CODE,
     decode_ssl_response,
     decode_startup_packet,
 )
-from gateway.pgwire.state import PENDING_STATES, STARTUP_STATES, Input, ParserState, transition
+from gateway.postgres.wire.state import (
+    PENDING_STATES,
+    STARTUP_STATES,
+    Input,
+    ParserState,
+    transition,
+)
 
 __all__ = ["ClientParser", "ServerParser"]
 
@@ -97,7 +103,7 @@ class _Parser(Reader):
 
     @property
     def state(self) -> ParserState:
-        """The connection phase (see gateway.pgwire.state)."""
+        """The connection phase (see gateway.postgres.wire.state)."""
         return self._state
 
     def next_frame(self) -> Frame | NeedData:

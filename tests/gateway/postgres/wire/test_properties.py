@@ -7,7 +7,7 @@ import contextlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.pgwire import (
+from gateway.postgres.wire import (
     NEED_DATA,
     BackendTag,
     ClientParser,
@@ -16,7 +16,7 @@ from gateway.pgwire import (
     ServerParser,
     encode,
 )
-from gateway.pgwire.state import PENDING_STATES
+from gateway.postgres.wire.state import PENDING_STATES
 
 from .strategies import (
     CLIENT_TAGS,

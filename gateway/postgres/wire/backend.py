@@ -1,5 +1,5 @@
 """Backend messages (PostgreSQL docs 55.7 "Message Formats"). Conventions are described in
-gateway.pgwire.messages; import from there."""
+gateway.postgres.wire.messages; import from there."""
 
 from __future__ import annotations
 

@@ -12,12 +12,12 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from gateway.pgwire import backend as b
-from gateway.pgwire import frontend as f
-from gateway.pgwire.errors import EncodeError
-from gateway.pgwire.framing import STARTUP_PACKET_LIMIT
-from gateway.pgwire.messages import Message
-from gateway.pgwire.startup import CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE
+from gateway.postgres.wire import backend as b
+from gateway.postgres.wire import frontend as f
+from gateway.postgres.wire.errors import EncodeError
+from gateway.postgres.wire.framing import STARTUP_PACKET_LIMIT
+from gateway.postgres.wire.messages import Message
+from gateway.postgres.wire.startup import CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE
 
 __all__ = ["MAX_LENGTH", "encode"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pgwire import (
+from gateway.postgres.wire import (
     NEED_DATA,
     CancelRequest,
     ClientParser,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from gateway.pgwire.backend import (
+from gateway.postgres.wire.backend import (
     AuthenticationCleartextPassword,
     AuthenticationMD5Password,
     AuthenticationOk,
@@ -47,7 +47,7 @@ from gateway.pgwire.backend import (
     ReadyForQuery,
     RowDescription,
 )
-from gateway.pgwire.frontend import (
+from gateway.postgres.wire.frontend import (
     PROTOCOL_3_0,
     Bind,
     CancelRequest,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pgwire import (
+from gateway.postgres.wire import (
     CancelRequest,
     ClientParser,
     DataAfterEncryptionRequest,
@@ -20,7 +20,7 @@ from gateway.pgwire import (
     UnexpectedMessage,
     encode,
 )
-from gateway.pgwire.state import (
+from gateway.postgres.wire.state import (
     PENDING_STATES,
     TRANSITIONS,
     Input,

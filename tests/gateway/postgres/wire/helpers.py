@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.pgwire import (
+from gateway.postgres.wire import (
     NEED_DATA,
     CancelRequest,
     ClientParser,

@@ -1,5 +1,5 @@
 """Frontend messages and the untyped startup-phase packets (PostgreSQL docs 55.7 "Message
-Formats"). Conventions are described in gateway.pgwire.messages; import from there."""
+Formats"). Conventions are described in gateway.postgres.wire.messages; import from there."""
 
 from __future__ import annotations
 

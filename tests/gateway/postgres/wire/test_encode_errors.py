@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import gateway.pgwire as pg
-from gateway.pgwire import EncodeError, encode
+import gateway.postgres.wire as pg
+from gateway.postgres.wire import EncodeError, encode
 
 from .cases import typed
 

@@ -42,7 +42,7 @@ __all__ = [
 
 
 class PgWireError(Exception):
-    """Base of every error raised by gateway.pgwire; `sqlstate` is what the client should see."""
+    """Base of every error raised by the wire codec; `sqlstate` is what the client should see."""
 
     sqlstate: str = "XX000"
 

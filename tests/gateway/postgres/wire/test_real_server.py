@@ -8,8 +8,8 @@ from collections import Counter
 
 import psycopg
 
-import gateway.pgwire as pg
-from gateway.pgwire import NEED_DATA, ClientParser, ServerParser, encode
+import gateway.postgres.wire as pg
+from gateway.postgres.wire import NEED_DATA, ClientParser, ServerParser, encode
 
 from .realpeer import PgConnection, recording_relay
 

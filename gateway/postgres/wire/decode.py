@@ -12,10 +12,10 @@ import struct
 from collections.abc import Callable
 from typing import Final, TypeVar
 
-from gateway.pgwire import backend as b
-from gateway.pgwire import frontend as f
-from gateway.pgwire.errors import MalformedMessage
-from gateway.pgwire.messages import BackendMessage, FrontendMessage, Message
+from gateway.postgres.wire import backend as b
+from gateway.postgres.wire import frontend as f
+from gateway.postgres.wire.errors import MalformedMessage
+from gateway.postgres.wire.messages import BackendMessage, FrontendMessage, Message
 
 __all__ = [
     "BACKEND_DECODERS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.pgwire import (
+from gateway.postgres.wire import (
     AuthenticationCleartextPassword,
     AuthenticationMD5Password,
     AuthenticationOk,

@@ -11,8 +11,8 @@ import base64
 import pytest
 from scramp import ScramException, ScramMechanism
 
-import gateway.pgwire as pg
-from gateway.pgwire import (
+import gateway.postgres.wire as pg
+from gateway.postgres.wire import (
     NEED_DATA,
     AuthProtocolViolation,
     AuthRejected,

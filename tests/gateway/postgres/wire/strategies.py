@@ -6,7 +6,7 @@ import itertools
 
 from hypothesis import strategies as st
 
-import gateway.pgwire as pg
+import gateway.postgres.wire as pg
 
 u16 = st.integers(0, 2**16 - 1)
 i16 = st.integers(-(2**15), 2**15 - 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pgwire import NEED_DATA, STARTUP_PACKET, encode
+from gateway.postgres.wire import NEED_DATA, STARTUP_PACKET, encode
 
 from .cases import CASES, Case
 from .helpers import parser_for
@@ -57,7 +57,7 @@ def test_frame_offsets(case: Case) -> None:
 
 def test_every_message_type_has_a_case() -> None:
     """The table covers every message class the package exports."""
-    import gateway.pgwire.messages as m
+    import gateway.postgres.wire.messages as m
 
     classes = {obj for name in m.__all__ if isinstance(obj := getattr(m, name), type)}
     covered = {type(case.message) for case in CASES}

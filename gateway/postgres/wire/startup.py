@@ -7,10 +7,10 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from gateway.pgwire import frontend as f
-from gateway.pgwire.decode import cstr, done
-from gateway.pgwire.errors import MalformedMessage, UnsupportedProtocolVersion
-from gateway.pgwire.messages import BackendMessage, FrontendMessage
+from gateway.postgres.wire import frontend as f
+from gateway.postgres.wire.decode import cstr, done
+from gateway.postgres.wire.errors import MalformedMessage, UnsupportedProtocolVersion
+from gateway.postgres.wire.messages import BackendMessage, FrontendMessage
 
 __all__ = [
     "CANCEL_REQUEST_CODE",

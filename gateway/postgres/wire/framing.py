@@ -19,13 +19,13 @@ from collections.abc import Container, Mapping
 from enum import Enum
 from typing import Final, NamedTuple
 
-from gateway.pgwire.errors import (
+from gateway.postgres.wire.errors import (
     MalformedMessage,
     MessageTooLarge,
     ProtocolError,
     UnexpectedMessage,
 )
-from gateway.pgwire.tags import BackendTag, FrontendTag
+from gateway.postgres.wire.tags import BackendTag, FrontendTag
 
 __all__ = [
     "AUTH_TOKEN_LIMIT",
