@@ -1,7 +1,8 @@
 """What the bot is configured with, as frozen values built by the composition root.
 
-The bot never reads the environment or the gateway's settings itself: ``gateway/cli.py`` turns
-its Settings (and ``SLACK_*`` variables) into these values and passes them in.
+The bot never reads the environment or the gateway's settings itself:
+``gateway/cli/compose.py`` turns its Settings (and ``SLACK_*`` variables) into these values and
+passes them in.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Run a whole Airlock gateway in-process for end-to-end tests: the real composition
-(`gateway.cli.services_for`), real uvicorn and listeners on free loopback ports, a SQLite or
+(`gateway.cli.compose.services_for`), real uvicorn and listeners on free loopback ports, a SQLite or
 PostgreSQL store, and a helper to mint tokens.
 
     async with running_gateway(tmp_path, connections=[pg_connection(db)]) as gw:
@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from approvals import IdentityKind
-from gateway.cli import services_for
+from gateway.cli.compose import services_for
 from gateway.config import load_settings
 from gateway.runtime import Runtime, open_runtime, serve
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from approvals import Delegation, Identity
-from gateway.cli import JOB_NAMES, main
+from gateway.cli.compose import JOB_NAMES
+from gateway.cli.main import main
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.runtime import open_runtime

@@ -21,7 +21,7 @@ from bot.cards.digest import (
     REVOKE_UNUSED_ACTION_ID,
     parse_button_value,
 )
-from gateway.cli import scheduler_for
+from gateway.cli.compose import scheduler_for
 from store import ALL_TOPICS, AccessReviews
 from tests.bot.chatkit import chat_gateway, interaction_body, post_signed, wait_for
 from tests.harness import RunningGateway, pg_connection

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from approvals import Delegation, ReviewState, new_id
-from gateway.cli import scheduler_for
+from gateway.cli.compose import scheduler_for
 from scheduler import SchedulerConfig
 from tests.bot.chatkit import (
     CHANNEL,

@@ -13,7 +13,7 @@ import pytest
 
 from approvals import Delegation, ReviewKind, new_id
 from bot.cards.notices import EXTEND_ACTION_ID
-from gateway.cli import scheduler_for
+from gateway.cli.compose import scheduler_for
 from tests.bot.chatkit import (
     cards_in,
     chat_gateway,

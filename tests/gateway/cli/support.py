@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 
 __all__ = ["Run", "airlock", "airlock_in_thread", "write_config"]
 

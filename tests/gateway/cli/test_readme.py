@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.cli import _steady_heap
+from gateway.cli.main import _steady_heap
 from tests.gateway.cli.support import airlock
 from tests.harness import free_port
 

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from gateway.client import ApiClient
+from gateway.cli.client import ApiClient
 
 __all__ = ["add_commands"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from gateway.client import DEFAULT_URL, ApiClient, ClientError
+from gateway.cli.client import DEFAULT_URL, ApiClient, ClientError
 from gateway.errors import UsageError
 from gateway.identity.login import LoginConfig, discover, login_device, login_pkce
 from gateway.identity.token_cache import cache_path, save_cache

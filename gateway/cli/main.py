@@ -1,4 +1,4 @@
-"""``airlock``: the command line, and the one composition root that wires the parts together.
+"""``airlock``: the command line (the wiring of ``up`` is :mod:`gateway.cli.compose`).
 
 Commands that talk to a running gateway read ``AIRLOCK_URL`` and ``AIRLOCK_TOKEN``; commands that
 administer the store (``db upgrade``, ``token create``, ``audit verify|export``) read the
@@ -14,23 +14,28 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import time, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from approvals import Identity, IdentityKind
-from gateway import cli_access, cli_audit, cli_identity, cli_reviews, cli_sessions
-from gateway.client import ClientError
-from gateway.config import Settings, load_settings, parse_duration, split_hostport
-from gateway.errors import AuthError, ConfigError, GatewayError, UsageError
-from gateway.runtime import Runtime, Service, open_runtime, say, serve
-from store import DigestStore, SchedulerStore, StoreError, migrate
+from approvals import IdentityKind
+from gateway.cli import access as cli_access
+from gateway.cli import audit as cli_audit
+from gateway.cli import identity as cli_identity
+from gateway.cli import reviews as cli_reviews
+from gateway.cli import sessions as cli_sessions
+from gateway.cli.client import ClientError
+from gateway.cli.compose import JOB_NAMES, scheduler_for, services_for
+from gateway.config import Settings, load_settings, parse_duration
+from gateway.errors import ConfigError, GatewayError, UsageError
+from gateway.runtime import open_runtime, say, serve
+from store import StoreError, migrate
 
 if TYPE_CHECKING:
-    from scheduler import Scheduler
+    pass
 
 __all__ = ["main"]
 
@@ -80,7 +85,7 @@ def cmd_up(args: argparse.Namespace, mode: str) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the demo database, write demo/airlock.toml, print how to try it, run `up`."""
-    from gateway.demo import prepare_demo, print_welcome  # noqa: PLC0415
+    from gateway.cli.demo import prepare_demo, print_welcome  # noqa: PLC0415
 
     workdir = Path(args.dir)
 
@@ -192,52 +197,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def services_for(mode: str, runtime: Runtime) -> list[Service]:
-    """The parts beside the HTTP API: ``up`` runs the listeners and the chat bot, ``gateway``
-    the listeners only, ``bot`` the chat bot only. The chat's routers (``/slack/events`` or
-    ``/chat``) are added to ``runtime.routers`` here, so call this before ``serve``."""
-    from gateway.listeners import listeners  # noqa: PLC0415  (keeps `airlock token` light)
-
-    services: list[Service] = list(listeners()) if mode in ("up", "gateway") else []
-    if mode in ("up", "bot"):
-        api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
-        services += chat_services(runtime, os.environ, api_url=api_url)
-    if mode == "up" and runtime.settings.scheduler.enabled:
-        scheduler = scheduler_for(runtime)
-
-        async def run_scheduler(_runtime: Runtime, stop: asyncio.Event) -> None:
-            await scheduler.run(stop)
-
-        services.append(run_scheduler)
-    return services
-
-
-# -- the scheduler (the only place that imports scheduler/) -----------------------------------
-
-JOB_NAMES = (
-    "expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest", "prune",
-)  # fmt: skip
-
-
-def scheduler_for(runtime: Runtime) -> Scheduler:
-    """Wire scheduler/ from ``[scheduler]``: its jobs over this runtime's store and services."""
-    from scheduler import Jobs, Scheduler, SchedulerConfig  # noqa: PLC0415
-
-    s = runtime.settings.scheduler
-    config = SchedulerConfig(
-        interval=s.interval,
-        reminder_backoff=tuple(s.reminder_backoff),
-        expiry_notice=s.expiry_notice,
-        digest_day=s.digest_day,
-        digest_time=time.fromisoformat(s.digest_time),
-        digest_timezone=s.digest_timezone,
-        unused_after=s.unused_after,
-        outbox_retention=s.outbox_retention,
-    )
-    store = SchedulerStore(runtime.database)
-    return Scheduler(Jobs(runtime.service, runtime.repository, store, config), store, say=say)
-
-
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """``airlock scheduler``: run the jobs on their schedule until SIGINT/SIGTERM."""
     settings = _settings(args)
@@ -270,88 +229,6 @@ def cmd_scheduler_run(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
-
-
-def chat_services(
-    runtime: Runtime, environ: Mapping[str, str], *, api_url: str | None = None
-) -> list[Service]:
-    """Wire bot/ (the only place that imports it): Slack when ``[chat] provider = "slack"`` and
-    SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (Socket Mode with SLACK_APP_TOKEN;
-    AIRLOCK_SLACK_API_URL overrides Slack's address), else the console chat at ``/chat``. The
-    bot records decisions through the HTTP API (``api_url``, default this process's) with a
-    short-lived service token in the first of ``[api] bot_groups``."""
-    from bot import ChatConfig, Person, SlackCredentials, build_chat  # noqa: PLC0415
-
-    settings = runtime.settings
-    token, secret = environ.get("SLACK_BOT_TOKEN"), environ.get("SLACK_SIGNING_SECRET")
-    slack = None
-    if token and secret:
-        slack = SlackCredentials(
-            token, secret, environ.get("SLACK_APP_TOKEN") or None,
-            environ.get("AIRLOCK_SLACK_API_URL") or None,
-        )  # fmt: skip
-    provider: Literal["console", "slack"] = "console"
-    if settings.chat.provider == "slack" and slack is not None:
-        provider = "slack"
-    elif settings.chat.provider != "console":
-        say(f"airlock: chat.provider is {settings.chat.provider} but its credentials are not "
-            "set (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
-    if not settings.api.bot_groups:
-        raise ConfigError("[api] bot_groups is empty: the chat bot could not record decisions")
-    host, port = split_hostport(settings.api.listen)
-    config = ChatConfig(
-        provider=provider,
-        api_url=api_url or f"http://{_loopback(host)}:{port}",
-        connections=runtime.service.connections,
-        people=tuple(
-            Person(p.email, frozenset(p.groups), p.slack_id, p.teams_id) for p in settings.people
-        ),
-        dev_mode=settings.chat.dev_mode,
-        public_url=settings.api.public_url,
-    )
-    bot_group = settings.api.bot_groups[0]
-
-    def api_token() -> str:
-        return runtime.tokens.mint(
-            "airlock-bot", groups=[bot_group], kind=IdentityKind.SERVICE, ttl=timedelta(minutes=5)
-        )
-
-    def verify_token(presented: str) -> Identity | None:
-        try:
-            return runtime.tokens.verify(presented)[0]
-        except AuthError:
-            return None
-
-    parts = build_chat(
-        config,
-        store=runtime.repository,
-        database=runtime.database,
-        bus=runtime.repository.bus,
-        clock=runtime.clock,
-        api_token=api_token,
-        verify_token=verify_token,
-        slack=slack,
-        say=say,
-        digests=DigestStore(runtime.repository),
-    )
-    runtime.routers.extend(parts.routers)
-    return [_chat_service(run) for run in parts.services]
-
-
-def _chat_service(run: Callable[[asyncio.Event], Awaitable[None]]) -> Service:
-    async def service(_runtime: Runtime, stop: asyncio.Event) -> None:
-        await run(stop)
-
-    return service
-
-
-def _loopback(host: str) -> str:
-    """Where this process reaches its own API listening on ``host``."""
-    if host in ("0.0.0.0", ""):  # noqa: S104  (an address we were given, not one we bind)
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from gateway.client import ApiClient
+from gateway.cli.client import ApiClient
 
 __all__ = ["add_commands"]
 
