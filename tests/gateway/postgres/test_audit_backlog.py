@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway import listeners
+from gateway.cli import listeners
 from store import AuditWriter, SessionRecord, SqlRepository, Unavailable, verify
 from tests.gateway.postgres.support import Env, StatementEvent, gateway_env
 from tests.store.helpers import AuditOutage
