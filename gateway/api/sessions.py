@@ -13,7 +13,7 @@ from gateway.api.auth import Caller, Context
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError
 from gateway.api.schemas import ErrorOut
-from gateway.postgres.statement_log import expand
+from gateway.sessions.statement_log import expand
 from store import SessionRecord
 
 __all__ = ["router"]

@@ -10,9 +10,9 @@ from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.postgres.context import Deps
 from gateway.postgres.listener import PostgresListener
-from gateway.postgres.revocation import SessionGuard
 from gateway.postgres.target import build_targets
 from gateway.runtime import Runtime, Service, say
+from gateway.sessions import SessionCore, SessionGuard
 from store import AuditWriter
 
 __all__ = ["listeners", "postgres_service", "tls_context"]
@@ -47,7 +47,23 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
     # share one. Refusals, holds and sessions' ends are written at once (urgent).
     async with AuditWriter(runtime.database, interval=0.25) as audit:
+        guard = SessionGuard(
+            runtime.service,
+            runtime.identity.authenticator,
+            runtime.identity.store,
+            runtime.metrics,
+            flush_every=settings.identity.usage_flush.total_seconds(),
+        )
+        core = SessionCore(
+            edge="postgres",
+            service=runtime.service,
+            repository=runtime.repository,
+            audit=audit,
+            metrics=runtime.metrics,
+            guard=guard,
+        )
         deps = Deps(
+            core=core,
             service=runtime.service,
             repository=runtime.repository,
             audit=audit,
@@ -56,14 +72,7 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             tls=tls_context(settings),
             allow_plaintext=settings.listeners.allow_plaintext,
         )
-        guard = SessionGuard(
-            runtime.service,
-            runtime.identity.authenticator,
-            runtime.identity.store,
-            runtime.metrics,
-            flush_every=settings.identity.usage_flush.total_seconds(),
-        )
-        listener = PostgresListener(deps, guard, settings.listeners.postgres)
+        listener = PostgresListener(deps, settings.listeners.postgres)
         await listener.start()
         names = ", ".join(sorted(targets))
         say(f"airlock: PostgreSQL listener on {listener.host}:{listener.port} ({names})")

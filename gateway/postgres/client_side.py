@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Coroutine
 
 from gateway.inspection import Action, Kind, Verdict, classify
 from gateway.postgres import wire as pg
-from gateway.postgres.airlock import ClientGone, hold
 from gateway.postgres.context import Deps, Shared, refusal_error
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.statements import Ambiguous
 from gateway.postgres.tracker import Definition, Expect, Pending, Portal
+from gateway.sessions import ClientGone, Held, HoldOutcome
+from gateway.sessions.text import readable
 
 __all__ = ["ClientGone", "ClientSide", "LaneMismatch"]
 
@@ -187,7 +188,7 @@ class ClientSide:
         self.s.statements_seen += 1
         undecodable = pg.utf8_error(text)
         if undecodable is not None:
-            self._refuse_simple(pg.readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            self._refuse_simple(readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
             return None
         if self.deps.audit.behind:
             self._refuse_simple(text, "block", _audit_behind(), rule=_BACKLOG)
@@ -297,7 +298,7 @@ class ClientSide:
         text = message.query
         undecodable = pg.utf8_error(text)
         if undecodable is not None:
-            self._refuse_extended(pg.readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            self._refuse_extended(readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
             return
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
         copy_refusal = self.copy_out_refusal(text)
@@ -430,9 +431,24 @@ class ClientSide:
     async def _hold(
         self, text: str, verdict: Verdict, params: tuple[bytes | None, ...]
     ) -> tuple[str, pg.ErrorResponse | None]:
-        """Send what came before upstream, then hold the statement (see postgres.airlock)."""
+        """Send what came before upstream, then hold the statement (the core's hold, told in a
+        NoticeResponse); returns the review id and, unless approved, the ErrorResponse."""
         self.flush()
-        return await hold(self.s, self.deps, self.left, text, verdict, params)
+        held = await self.deps.core.hold(
+            self.s, left=self.left, text=text, verdict=verdict, params=params, notify=self._notice
+        )
+        return held.review_id, _held_error(held)
+
+    def _notice(self, text: str) -> None:
+        self.s.client.write(pg.encode(pg.NoticeResponse.build("NOTICE", "01000", text)))
+
+
+def _held_error(held: Held) -> pg.ErrorResponse | None:
+    """A denial is 42501 with the approver's reason; a cancel or a timeout 57014."""
+    if held.approved:
+        return None
+    sqlstate = "42501" if held.outcome is HoldOutcome.DENIED else "57014"
+    return refusal_error(sqlstate, held.message, detail=held.detail)
 
 
 def _not_utf8(message: str) -> pg.ErrorResponse:

@@ -6,16 +6,16 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 
-from approvals import ApprovalService, Delegation, Identity
+from approvals import ApprovalService
 from gateway.inspection import SessionState
 from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
 from gateway.postgres import wire as pg
 from gateway.postgres.lineage import Lineage
-from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.target import Target
 from gateway.postgres.tracker import Portal, ResponseTracker
+from gateway.sessions import Session, SessionCore
 from store import AuditWriter, SqlRepository
 
 __all__ = ["Deps", "Portal", "Shared", "refusal_error"]
@@ -23,8 +23,9 @@ __all__ = ["Deps", "Portal", "Shared", "refusal_error"]
 
 @dataclass(frozen=True)
 class Deps:
-    """The gateway-wide parts every session uses."""
+    """The gateway-wide parts every session uses (``core``: the protocol-free session core)."""
 
+    core: SessionCore
     service: ApprovalService
     repository: SqlRepository
     audit: AuditWriter
@@ -34,14 +35,12 @@ class Deps:
     allow_plaintext: bool
 
 
-@dataclass
-class Shared:
-    """Per-session state: who, where, what is prepared, what is in flight."""
+@dataclass(kw_only=True)
+class Shared(Session):
+    """Per-session state: the core's (who, where, the tally, a hold: :class:`Session`) and the
+    PostgreSQL session's own: what is prepared, what is in flight."""
 
-    id: str
-    identity: Identity
     target: Target
-    delegation: Delegation | None
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     state: SessionState = field(default_factory=SessionState)
@@ -49,17 +48,8 @@ class Shared:
     book: StatementBook = field(default_factory=StatementBook)  # prepared statement names
     portals: dict[str, Portal] = field(default_factory=dict)
     query_plan: RowPlan | None = None
-    statements_seen: int = 0
-    held: int = 0
-    refused: int = 0
-    rows: int = 0
-    bytes_out: int = 0
-    masked_total: dict[str, int] = field(default_factory=dict)
-    cancel_hold: asyncio.Event = field(default_factory=asyncio.Event)
-    holding: str | None = None  # the review id ("" while it is being opened) of a held statement
     # (table OID, attribute number) -> real names of the columns masking rules name
     catalog: CatalogNames | None = None
-    log: StatementLog | None = None  # set by the listener once the session is accepted
     lineage: Lineage | None = None  # set by the listener on a connection that masks
 
 

@@ -14,9 +14,8 @@ import hmac
 import logging
 import secrets
 import struct
-from datetime import UTC, datetime
 
-from approvals import AccessNotAllowed, ApprovalError, Delegation, Identity, new_id
+from approvals import Delegation, Identity, new_id
 from gateway.config import split_hostport
 from gateway.masking import CatalogNames
 from gateway.postgres import wire as pg
@@ -25,12 +24,11 @@ from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
 from gateway.postgres.lineage import Lineage
-from gateway.postgres.relay import SHUTDOWN, LiveSession, Relay, fatal, hello
-from gateway.postgres.revocation import SessionGuard
+from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
-from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
-from store import SessionRecord, Unavailable
+from gateway.sessions import AccessRefused, AuthRefused, Ending
+from store import Unavailable
 
 __all__ = ["PostgresListener"]
 
@@ -40,8 +38,8 @@ CLOSE_GRACE_S = 5.0
 
 
 class PostgresListener:
-    def __init__(self, deps: Deps, guard: SessionGuard, listen: str) -> None:
-        self.deps, self.guard = deps, guard  # guard: tokens, revocations, usage (revocation.py)
+    def __init__(self, deps: Deps, listen: str) -> None:
+        self.deps, self.core = deps, deps.core  # the core: tokens, access, holds, records
         self.host, self.port = split_hostport(listen)
         self.live: dict[int, LiveSession] = {}
         self._server: asyncio.Server | None = None
@@ -49,7 +47,7 @@ class PostgresListener:
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> asyncio.Server:
-        self._watcher = asyncio.create_task(self.guard.run())
+        self._watcher = asyncio.create_task(self.core.guard.run())
         self._server = await asyncio.start_server(self._client, self.host, self.port)
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
@@ -63,7 +61,7 @@ class PostgresListener:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         for live in list(self.live.values()):
-            live.end(*SHUTDOWN)
+            live.end(Ending.SHUTDOWN, "the gateway is shutting down")
         handlers = list(self._handlers)
         if handlers:
             relaying = {live.handler for live in self.live.values()}
@@ -99,10 +97,17 @@ class PostgresListener:
 
     # -- start-up ------------------------------------------------------------------------
 
-    async def _authorize(self, identity: Identity, connection: str) -> Delegation | None:
+    async def _authenticate(self, password: str) -> Identity:
         try:
-            return await self.deps.service.authorize_connect(identity, connection)
-        except AccessNotAllowed as exc:
+            return await self.core.authenticate(password)
+        except AuthRefused as exc:
+            raise Refused("28P01", f"password authentication failed: {exc.message}") from exc
+
+    async def _authorize(self, identity: Identity, connection: str) -> Delegation | None:
+        roles = self.deps.targets[connection].config.roles
+        try:
+            return await self.core.authorize(identity, connection, roles)
+        except AccessRefused as exc:
             raise Refused("42501", exc.message) from exc
 
     async def _cancel(self, process_id: int, secret: int) -> None:
@@ -131,19 +136,13 @@ class PostgresListener:
                 targets=self.deps.targets,
                 tls=self.deps.tls,
                 allow_plaintext=self.deps.allow_plaintext,
-                authenticate=self.guard.authenticate,
+                authenticate=self._authenticate,
                 authorize=self._authorize,
                 cancel=self._cancel,
             )
             if accepted is None:
                 return
             role = accepted.delegation.role if accepted.delegation is not None else None
-            if role is not None and role not in accepted.target.config.roles:
-                raise Refused(
-                    "42501",
-                    f"your access to {accepted.target.name} is as role {role!r}, which the "
-                    "connection no longer defines; ask for access again",
-                )
             upstream = await connect_upstream(
                 accepted.target.config, accepted.database, accepted.params, role
             )
@@ -196,92 +195,33 @@ class PostgresListener:
         shared = Shared(
             id=new_id(),
             identity=accepted.identity,
+            connection=accepted.target.name,
             target=accepted.target,
             delegation=accepted.delegation,
             client=writer,
             upstream=upstream.writer,
             catalog=catalog,
         )
-        shared.log = StatementLog(
-            self.deps.audit, accepted.identity, shared.id, accepted.target.name
-        )
+        shared.log = self.core.statement_log(shared)
         if accepted.target.masking is not None:
             shared.lineage = Lineage(accepted.target.masking, catalog)
         scs = upstream.parameters.get("standard_conforming_strings", "on") == "on"
         shared.state = type(shared.state)(standard_conforming_strings=scs)
-        await self._record_start(shared, writer.get_extra_info("peername"))
+        await self.core.start(shared, writer.get_extra_info("peername"))
         writer.writelines(hello(upstream, pid, secret))
         live = LiveSession(secret, shared, (upstream.process_id, upstream.secret_key))
         self.live[pid] = live
-        expiry = self._expire_at(live)
-        self.deps.metrics.sessions.labels("postgres").inc()
         client = ClientSide(shared, self.deps, accepted.parser)
         server = ServerSide(shared, self.deps, upstream.parser)
         outcome = "error"
         try:
-            await self.guard.attach(pid, live)
+            await self.core.attach(live)
             outcome = await Relay(client, server, live, (reader, writer, upstream)).run()
         finally:
             self.live.pop(pid, None)
-            await self.guard.detach(pid)
-            if expiry is not None:
-                expiry.cancel()
-            self.deps.metrics.sessions.labels("postgres").dec()
+            await self.core.detach(live)
             server.audit_finished()
-            shared.log.flush(urgent=True)
-            await self._record_end(shared, outcome)
-
-    def _expire_at(self, live: LiveSession) -> asyncio.TimerHandle | None:
-        """A session resting on a delegation ends when the delegation expires."""
-        delegation = live.shared.delegation
-        if delegation is None:
-            return None
-        left = (delegation.expires_at - self.deps.service.clock.now()).total_seconds()
-        message = _ended(live.shared, "expired")
-        return asyncio.get_running_loop().call_later(
-            max(left, 0), live.end, "expired", "57P01", message
-        )
-
-    async def _record_start(self, shared: Shared, peer: object) -> None:
-        address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
-        await self.deps.repository.start_session(
-            SessionRecord(
-                id=shared.id,
-                identity=shared.identity,
-                connection=shared.target.name,
-                started_at=datetime.now(UTC),
-                client_addr=address,
-                stats={
-                    "delegation": shared.delegation.id if shared.delegation else None,
-                    "role": shared.delegation.role if shared.delegation else None,
-                },
-            )
-        )
-
-    async def _record_end(self, shared: Shared, outcome: str) -> None:
-        stats = {
-            "statements": shared.statements_seen,
-            "held": shared.held,
-            "refused": shared.refused,
-            "rows": shared.rows,
-            "bytes_out": shared.bytes_out,
-            "masked": shared.masked_total,
-            "end": outcome,
-            "delegation": shared.delegation.id if shared.delegation else None,
-            "role": shared.delegation.role if shared.delegation else None,
-        }
-        try:
-            await self.deps.repository.end_session(
-                shared.id, ended_at=datetime.now(UTC), stats=stats
-            )
-        except ApprovalError:
-            log.exception("could not record the end of session %s", shared.id)
-
-
-def _ended(shared: Shared, what: str) -> str:
-    delegation = shared.delegation
-    which = f"delegation {delegation.id}" if delegation is not None else "access"
-    return f"terminating connection: {which} to {shared.target.name} {what}"
+            await self.core.end(shared, outcome)
 
 
 async def _store_unavailable(writer: asyncio.StreamWriter, exc: Unavailable) -> None:

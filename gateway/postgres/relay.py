@@ -30,13 +30,13 @@ from typing import Any, cast
 
 from gateway.postgres import fastlane
 from gateway.postgres import wire as pg
-from gateway.postgres.airlock import HOLD_BUFFER_LIMIT
 from gateway.postgres.client_side import ClientGone, ClientSide
 from gateway.postgres.context import Shared
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream
+from gateway.sessions import HOLD_BUFFER_LIMIT, Ending
 
 __all__ = ["INTERNAL_ERROR", "SHUTDOWN", "LiveSession", "Relay", "fatal", "hello"]
 
@@ -61,10 +61,14 @@ class LiveSession:
     ending: tuple[str, str, str] = SHUTDOWN
     stopping: bool = False  # end() was called: a relay not yet running ends as it starts
 
-    def end(self, outcome: str, sqlstate: str, message: str) -> None:
-        """End the session from outside (revocation, expiry, shutdown), also one whose relay
-        has not started yet: then nothing is relayed at all."""
-        self.ending = (outcome, sqlstate, message)
+    @property
+    def session(self) -> Shared:
+        return self.shared
+
+    def end(self, why: Ending, message: str) -> None:
+        """End the session from outside (revocation, expiry, shutdown: FATAL 57P01), also one
+        whose relay has not started yet: then nothing is relayed at all."""
+        self.ending = (why.value, "57P01", f"terminating connection: {message}")
         self.stopping = True
         if self.relay is not None:
             self.relay.stop("ended")

@@ -14,7 +14,7 @@ from gateway.postgres.wire.auth import (
     UpstreamAuth,
     md5_password,
 )
-from gateway.postgres.wire.decode import readable, utf8_error
+from gateway.postgres.wire.decode import utf8_error
 from gateway.postgres.wire.encode import encode
 from gateway.postgres.wire.errors import (
     AuthProtocolViolation,
@@ -189,6 +189,5 @@ __all__ = [
     "UpstreamAuthError",
     "encode",
     "md5_password",
-    "readable",
     "utf8_error",
 ]

@@ -27,7 +27,6 @@ __all__ = [
     "decode_sasl_initial_response",
     "decode_sasl_response",
     "done",
-    "readable",
     "utf8_error",
 ]
 
@@ -61,13 +60,6 @@ def utf8_error(text: str) -> str | None:
         shown = " ".join(f"0x{byte:02x}" for byte in raw)
         return f'invalid byte sequence for encoding "UTF8": {shown}'
     return None
-
-
-def readable(text: str) -> str:
-    """Text that ``cstr`` decoded, with bytes that were not UTF-8 shown as U+FFFD (for records)."""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def done(pos: int, end: int) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from approvals import Review, ReviewState
 from gateway.postgres import wire as pg
-from gateway.postgres.statement_log import expand
+from gateway.sessions.statement_log import expand
 from tests.conftest import fresh_pg_database
 from tests.harness import RunningGateway, pg_connection, running_gateway
 

@@ -11,8 +11,8 @@ import pytest_asyncio
 
 from approvals import ReviewState
 from gateway.postgres import wire as pg
-from gateway.postgres.airlock import HOLD_BUFFER_LIMIT
 from gateway.postgres.relay import HIGH_WATER, Relay
+from gateway.sessions import HOLD_BUFFER_LIMIT
 from tests.gateway.postgres.support import Env, RawClient, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

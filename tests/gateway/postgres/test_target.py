@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import ConnectionConfig
 from gateway.errors import ConfigError
-from gateway.postgres import build_targets
+from gateway.postgres.target import build_targets
 
 
 def _conn(**overrides: Any) -> ConnectionConfig:

@@ -1,4 +1,4 @@
-"""The statement log's batches (gateway.postgres.statement_log): what ``flush`` writes, ``expand``
+"""The statement log's batches (gateway.sessions.statement_log): what ``flush`` writes, ``expand``
 gives back, record for record, in both the current and the earlier event format."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from approvals import AuditEntry, Identity, IdentityKind
-from gateway.postgres.statement_log import StatementLog, expand
+from gateway.sessions.statement_log import StatementLog, expand
 from store import Unavailable
 
 pytestmark = pytest.mark.asyncio

@@ -1,19 +1,20 @@
-"""What the PostgreSQL listener's sessions rest on, ending them when it is revoked, and
-counting their use of delegations.
+"""What every listener's sessions rest on, ending them when it is revoked, and counting their
+use of delegations. One guard serves every listener of the process.
 
-:class:`SessionGuard` is the listener's one hook into identity:
+:class:`SessionGuard` is the core's one hook into identity:
 
-- ``authenticate(password)``: the startup password is a gateway token or an OIDC token
-  (:class:`~gateway.identity.Authenticator`); a refusal is FATAL 28P01 (logged, counted). The
-  verified token is remembered for the session task, so ``attach`` knows which token ids the
-  session rests on.
-- ``attach(pid, live)`` / ``detach(pid)``: a relaying session starts / ends. At attach the guard
-  notes every delegation the chain rests on (one per link that needs one) and counts one use of
-  each; at detach it counts the session's statements and writes them at once.
+- ``authenticate(secret, edge)``: the credential is a gateway token, an OIDC token or a
+  service-account secret (:class:`~gateway.identity.Authenticator`); a refusal raises
+  :class:`~gateway.sessions.errors.AuthRefused` (logged, counted per edge). The verified token
+  is remembered for the session task, so ``attach`` knows which token ids the session rests on.
+- ``attach(live)`` / ``detach(live)``: a session starts / ends. At attach the guard notes every
+  delegation the chain rests on (one per link that needs one) and counts one use of each; at
+  detach it counts the session's statements and writes them at once.
 - ``run()``: listens on the event bus (every replica hears every revocation) for
   ``identity.revoked`` (a subject anywhere in the chain, a disabled service account, a token id
   the session's token rests on) and ``delegation.revoked`` (any delegation of the chain) and
-  ends each affected session with FATAL 57P01 "terminating connection: access revoked: ...".
+  ends each affected session (``Live.end``: PostgreSQL says FATAL 57P01 "terminating
+  connection: access revoked: ...").
   Every ``flush_every`` seconds it writes the statements counted since the last flush, so usage
   costs one small transaction per interval, never a write per statement.
 """
@@ -35,18 +36,18 @@ from approvals.service import DELEGATION_REVOKED
 from gateway.errors import AuthError
 from gateway.identity import Authenticator, Principal
 from gateway.metrics import Metrics
-from gateway.postgres.accept import Refused
-from gateway.postgres.relay import LiveSession
+from gateway.sessions.errors import AuthRefused
+from gateway.sessions.session import Ending, Live
 from store import IdentityStore, StoreError
 
 __all__ = ["SessionGuard"]
 
-log = logging.getLogger("airlock.postgres")
+log = logging.getLogger("airlock.sessions")
 
 
 @dataclass
 class _Tracked:
-    live: LiveSession
+    live: Live
     token_ids: frozenset[str]
     delegations: tuple[str, ...]
     seen: int = 0  # statements already counted
@@ -67,61 +68,62 @@ class SessionGuard:
         self._principals: weakref.WeakKeyDictionary[asyncio.Task[object], Principal] = (
             weakref.WeakKeyDictionary()
         )
-        self._sessions: dict[int, _Tracked] = {}
+        self._sessions: dict[str, _Tracked] = {}  # by session id
         self._uses: dict[str, tuple[int, datetime]] = {}
 
     # -- the listener's hooks -------------------------------------------------------------
 
-    async def authenticate(self, password: str) -> Identity:
+    async def authenticate(self, secret: str, edge: str) -> Identity:
+        """The identity ``secret`` (a token) stands for; AuthRefused when it stands for none."""
         try:
-            principal = await self.authenticator.authenticate(password, edge="postgres")
+            principal = await self.authenticator.authenticate(secret, edge=edge)
         except AuthError as exc:
-            self.metrics.auth_failures.labels("postgres").inc()
-            raise Refused("28P01", f"password authentication failed: {exc.message}") from exc
+            self.metrics.auth_failures.labels(edge).inc()
+            raise AuthRefused(exc.message) from exc
         task = asyncio.current_task()
         if task is not None:
             self._principals[task] = principal
         return principal.identity
 
-    async def attach(self, pid: int, live: LiveSession) -> None:
+    async def attach(self, live: Live) -> None:
         """Track a session that starts relaying. It is registered before anything is checked
         again, so a revocation that lands from here on finds it; one that landed between the
         start-up's checks and now is caught by checking again (then the session ends at once)."""
         task = asyncio.current_task()
         principal = self._principals.pop(task, None) if task is not None else None
-        shared = live.shared
+        session = live.session
         ids = principal.token_ids if principal is not None else frozenset()
-        tracked = _Tracked(live, ids, (shared.delegation.id,) if shared.delegation else ())
-        self._sessions[pid] = tracked
+        tracked = _Tracked(live, ids, (session.delegation.id,) if session.delegation else ())
+        self._sessions[session.id] = tracked
         refusal = await self._recheck(tracked)
         if refusal is not None:
-            log.info("ending session %s at its start: %s", shared.id, refusal)
-            live.end("revoked", "57P01", f"terminating connection: access revoked: {refusal}")
+            log.info("ending session %s at its start: %s", session.id, refusal)
+            live.end(Ending.REVOKED, f"access revoked: {refusal}")
             return
         self._count(tracked.delegations, 1, self.service.clock.now())
 
     async def _recheck(self, tracked: _Tracked) -> str | None:
         """Why the session may no longer run, or None; notes the delegations it rests on (one
         per link of the chain that needs one)."""
-        identity = tracked.live.shared.identity
+        identity = tracked.live.session.identity
         try:
             reason = await self.authenticator.revocations.revoked(identity.chain, tracked.token_ids)
             if reason is not None:
                 return reason
-            conn = self.service.connection(tracked.live.shared.target.name)
+            conn = self.service.connection(tracked.live.session.connection)
             found = await rests_on(
                 self.service.repository, identity, conn, self.service.clock.now()
             )
         except AccessNotAllowed as exc:
             return exc.message
         except StoreError as exc:  # keep the start-up's answer; events still end it
-            log.warning("could not re-check session %s: %s", tracked.live.shared.id, exc)
+            log.warning("could not re-check session %s: %s", tracked.live.session.id, exc)
             return None
         tracked.delegations = tuple(d.id for d in found)
         return None
 
-    async def detach(self, pid: int) -> None:
-        tracked = self._sessions.pop(pid, None)
+    async def detach(self, live: Live) -> None:
+        tracked = self._sessions.pop(live.session.id, None)
         if tracked is None:
             return
         self._collect(tracked, self.service.clock.now())
@@ -135,7 +137,7 @@ class SessionGuard:
             self._uses[delegation] = (count + uses, at)
 
     def _collect(self, tracked: _Tracked, at: datetime) -> None:
-        statements = tracked.live.shared.statements_seen
+        statements = tracked.live.session.statements_seen
         if statements > tracked.seen:
             self._count(tracked.delegations, statements - tracked.seen, at)
             tracked.seen = statements
@@ -190,15 +192,9 @@ class SessionGuard:
             return
         reason = await self._reason(event)
         for tracked in hit:
-            log.info(
-                "ending session %s of %s: %s",
-                tracked.live.shared.id,
-                tracked.live.shared.identity.describe(),
-                reason,
-            )
-            tracked.live.end(
-                "revoked", "57P01", f"terminating connection: access revoked: {reason}"
-            )
+            session = tracked.live.session
+            log.info("ending session %s of %s: %s", session.id, session.identity.describe(), reason)
+            tracked.live.end(Ending.REVOKED, f"access revoked: {reason}")
 
     @staticmethod
     def _rests_on(tracked: _Tracked, event: DomainEvent) -> bool:
@@ -206,7 +202,7 @@ class SessionGuard:
             return event.key in tracked.delegations
         if event.payload.get("what") == RevokedWhat.TOKEN.value:
             return event.key in tracked.token_ids
-        return tracked.live.shared.identity.in_chain(event.key)
+        return tracked.live.session.identity.in_chain(event.key)
 
     async def _reason(self, event: DomainEvent) -> str:
         payload = event.payload

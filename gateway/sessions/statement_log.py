@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from approvals import AuditEntry, Identity
-from gateway.postgres import wire as pg
+from gateway.sessions.text import readable
 from store import AuditWriter, PlainDetails, Unavailable
 
 __all__ = ["FIELDS", "StatementLog", "expand"]
@@ -87,9 +87,9 @@ class StatementLog:
         are, or the store would refuse the whole batch."""
         at = time.monotonic()
         if sqlstate is not None:
-            sqlstate = pg.readable(sqlstate)
+            sqlstate = readable(sqlstate)
         if error is not None:
-            error = pg.readable(error)
+            error = readable(error)
         columns = self._columns
         if not columns[0]:
             self._start(at)
@@ -160,7 +160,7 @@ class StatementLog:
         count = len(columns[0])
         if not count:
             return
-        texts = [text if text.isascii() else pg.readable(text) for text in self._texts]
+        texts = [text if text.isascii() else readable(text) for text in self._texts]
         same: dict[str, Any] = {}
         fields: list[str] = []
         varying: list[list[Any]] = []

@@ -1,0 +1,28 @@
+"""The protocol-free session core: authenticate, authorize, hold, record, revoke and end, written
+once for every listener (see :mod:`gateway.sessions.core` for the order a listener calls them).
+Nothing here imports a protocol package; import-linter holds it to that."""
+
+from gateway.sessions.core import SessionCore
+from gateway.sessions.errors import AccessRefused, AuthRefused, SessionRefused
+from gateway.sessions.guard import SessionGuard
+from gateway.sessions.hold import HOLD_BUFFER_LIMIT, ClientGone, Held, HoldOutcome
+from gateway.sessions.session import Ending, Live, Session
+from gateway.sessions.statement_log import FIELDS, StatementLog, expand
+
+__all__ = [
+    "FIELDS",
+    "HOLD_BUFFER_LIMIT",
+    "AccessRefused",
+    "AuthRefused",
+    "ClientGone",
+    "Ending",
+    "Held",
+    "HoldOutcome",
+    "Live",
+    "Session",
+    "SessionCore",
+    "SessionGuard",
+    "SessionRefused",
+    "StatementLog",
+    "expand",
+]

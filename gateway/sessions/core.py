@@ -1,0 +1,178 @@
+"""The session core: what every listener calls, in this order, whatever bytes it speaks.
+
+::
+
+    identity   = await core.authenticate(token)                 # AuthRefused
+    delegation = await core.authorize(identity, conn, roles)    # AccessRefused
+    session    = <the listener's Session>; session.log = core.statement_log(session)
+    await core.start(session, peer)        # its row in the store (store.Unavailable: refuse)
+    await core.attach(live)                # revocation, expiry and usage watch it from here
+    ... for each command: the dialect classifies it (fail closed), then
+        held = await core.hold(session, ...)                # when the verdict is hold
+        session.log.add(...)                                # every command, whatever happened
+    await core.detach(live)
+    await core.end(session, outcome)       # the last records, then the row's end
+
+Each protocol turns the core's refusals (:mod:`gateway.sessions.errors`), ``Held`` outcomes
+and ``Ending`` reasons into its own error shapes; nothing here knows any protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+
+from approvals import AccessNotAllowed, ApprovalError, ApprovalService, Delegation, Identity
+from gateway.inspection import Verdict
+from gateway.metrics import Metrics
+from gateway.sessions.errors import AccessRefused
+from gateway.sessions.guard import SessionGuard
+from gateway.sessions.hold import Held, hold
+from gateway.sessions.session import Ending, Live, Session
+from gateway.sessions.statement_log import StatementLog
+from store import AuditWriter, SessionRecord, SqlRepository
+
+__all__ = ["SessionCore"]
+
+log = logging.getLogger("airlock.sessions")
+
+
+class SessionCore:
+    """The protocol-free half of the sessions of one listener (``edge``: its protocol's name,
+    as metrics and identity label it). Every listener of a process shares the one guard."""
+
+    def __init__(
+        self,
+        *,
+        edge: str,
+        service: ApprovalService,
+        repository: SqlRepository,
+        audit: AuditWriter,
+        metrics: Metrics,
+        guard: SessionGuard,
+    ) -> None:
+        self.edge, self.service, self.repository = edge, service, repository
+        self.audit, self.metrics, self.guard = audit, metrics, guard
+        self._expiry: dict[str, asyncio.TimerHandle] = {}  # by session id
+
+    # -- before the session --------------------------------------------------------------
+
+    async def authenticate(self, secret: str) -> Identity:
+        """The identity a token (gateway, OIDC, service-account secret) stands for."""
+        return await self.guard.authenticate(secret, self.edge)
+
+    async def authorize(
+        self, identity: Identity, connection: str, roles: Collection[str]
+    ) -> Delegation | None:
+        """May ``identity`` (its whole chain) use ``connection`` now? Returns the delegation
+        the session rests on (None: standing access). ``roles``: the roles the connection
+        defines today; a delegation for a role it no longer defines is refused."""
+        try:
+            delegation = await self.service.authorize_connect(identity, connection)
+        except AccessNotAllowed as exc:
+            raise AccessRefused(exc.message) from exc
+        role = delegation.role if delegation is not None else None
+        if role is not None and role not in roles:
+            raise AccessRefused(
+                f"your access to {connection} is as role {role!r}, which the connection no "
+                "longer defines; ask for access again"
+            )
+        return delegation
+
+    # -- the session ---------------------------------------------------------------------
+
+    def statement_log(self, session: Session) -> StatementLog:
+        """The log that records the session's commands into the audit trail, in batches."""
+        return StatementLog(self.audit, session.identity, session.id, session.connection)
+
+    async def start(self, session: Session, peer: object) -> None:
+        """Write the session's row; a store that cannot take it raises store.Unavailable (no
+        session runs unrecorded)."""
+        address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
+        await self.repository.start_session(
+            SessionRecord(
+                id=session.id,
+                identity=session.identity,
+                connection=session.connection,
+                started_at=datetime.now(UTC),
+                client_addr=address,
+                stats={"delegation": _delegation_id(session), "role": session.role},
+            )
+        )
+
+    async def attach(self, live: Live) -> None:
+        """From here revocation (any replica), the delegation's expiry and usage counting
+        watch the session; it may be ended (``live.end``) before this returns."""
+        self.metrics.sessions.labels(self.edge).inc()
+        timer = self._expire_at(live)
+        if timer is not None:
+            self._expiry[live.session.id] = timer
+        await self.guard.attach(live)
+
+    async def hold(
+        self,
+        session: Session,
+        *,
+        left: asyncio.Event,
+        text: str,
+        verdict: Verdict,
+        params: Sequence[bytes | None] = (),
+        notify: Callable[[str], None],
+    ) -> Held:
+        """Hold a command for review (:func:`gateway.sessions.hold.hold`)."""
+        return await hold(
+            session,
+            self.service,
+            self.metrics,
+            left=left,
+            text=text,
+            verdict=verdict,
+            params=params,
+            notify=notify,
+        )
+
+    async def detach(self, live: Live) -> None:
+        """The session stopped running: no more watching; its use is counted."""
+        timer = self._expiry.pop(live.session.id, None)
+        if timer is not None:
+            timer.cancel()
+        self.metrics.sessions.labels(self.edge).dec()
+        await self.guard.detach(live)
+
+    async def end(self, session: Session, outcome: str) -> None:
+        """Submit the session's last records at once, then record its end and its tally."""
+        if session.log is not None:
+            session.log.flush(urgent=True)
+        stats = {
+            "statements": session.statements_seen,
+            "held": session.held,
+            "refused": session.refused,
+            "rows": session.rows,
+            "bytes_out": session.bytes_out,
+            "masked": session.masked_total,
+            "end": outcome,
+            "delegation": _delegation_id(session),
+            "role": session.role,
+        }
+        try:
+            await self.repository.end_session(session.id, ended_at=datetime.now(UTC), stats=stats)
+        except ApprovalError:
+            log.exception("could not record the end of session %s", session.id)
+
+    def _expire_at(self, live: Live) -> asyncio.TimerHandle | None:
+        """A session resting on a delegation ends when the delegation expires."""
+        session = live.session
+        delegation = session.delegation
+        if delegation is None:
+            return None
+        left = (delegation.expires_at - self.service.clock.now()).total_seconds()
+        message = f"delegation {delegation.id} to {session.connection} expired"
+        return asyncio.get_running_loop().call_later(
+            max(left, 0), live.end, Ending.EXPIRED, message
+        )
+
+
+def _delegation_id(session: Session) -> str | None:
+    return session.delegation.id if session.delegation is not None else None

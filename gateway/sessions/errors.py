@@ -1,0 +1,32 @@
+"""Why the session core refuses a session, in words a listener turns into its protocol's error.
+
+::
+
+    SessionRefused                the session may not start (or go on); ``message`` says why
+    ├── AuthRefused               the credential is not a valid token (PostgreSQL 28P01,
+    │                             MySQL 1045, SSH: authentication fails)
+    └── AccessRefused             the identity may not use this connection, or its role is gone
+                                  (PostgreSQL 42501, MySQL 1044 / 1227)
+
+A store that cannot record the session raises :class:`store.Unavailable` (PostgreSQL 57P03).
+"""
+
+from __future__ import annotations
+
+__all__ = ["AccessRefused", "AuthRefused", "SessionRefused"]
+
+
+class SessionRefused(Exception):
+    """The session may not start or go on; ``message`` is what its client is told."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AuthRefused(SessionRefused):
+    """The credential given at the start-up is not a token the gateway accepts."""
+
+
+class AccessRefused(SessionRefused):
+    """The identity (or a link of its chain) may not use the connection."""

@@ -1,0 +1,159 @@
+"""The airlock: a held command waits for its review without blocking other sessions.
+
+The session opens a review, tells the client (``notify``: a PostgreSQL NoticeResponse, an SSH
+stderr line, ...) the review id, where the card went and how long it waits, and waits for the
+first of: the decision (``review.decided`` on the bus, or the deadline: expired), a cancel from
+the client for this session (``Session.cancel_hold``: the review is cancelled), or the client
+going away (``left``: cancelled too). It returns :class:`Held`; approved → the listener runs the
+command, otherwise it refuses it in its protocol's words for :class:`HoldOutcome`: PostgreSQL
+42501 naming the approver and their reason, 57014 for a cancel or a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from approvals import ApprovalError, ApprovalService, Review, ReviewState
+from approvals.policy import human_duration
+from gateway.inspection import Verdict
+from gateway.metrics import Metrics
+from gateway.sessions.session import Session
+
+__all__ = ["HOLD_BUFFER_LIMIT", "ClientGone", "Held", "HoldOutcome", "hold"]
+
+# While a command is held the client may send more (pipelined) messages: a listener buffers
+# them, up to this many bytes, and processes them after the decision.
+HOLD_BUFFER_LIMIT = 16 * 1024 * 1024
+CANCELLED_MESSAGE = "canceling statement due to user request"
+
+
+class ClientGone(Exception):
+    """The client closed its connection while a command was held."""
+
+
+class HoldOutcome(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"  # an approver said no: ``message`` names them and their reason
+    CANCELLED = "cancelled"  # the client cancelled the wait
+    EXPIRED = "expired"  # nobody decided in time
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """How a hold ended: the review, the outcome and, unless approved, what the client is told."""
+
+    review_id: str
+    outcome: HoldOutcome
+    message: str = ""
+    detail: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.outcome is HoldOutcome.APPROVED
+
+
+async def hold(
+    s: Session,
+    service: ApprovalService,
+    metrics: Metrics,
+    *,
+    left: asyncio.Event,
+    text: str,
+    verdict: Verdict,
+    params: Sequence[bytes | None] = (),
+    notify: Callable[[str], None],
+) -> Held:
+    """Hold a command for review until it is decided, cancelled or expires.
+
+    ``params`` are the values bound to it (shown on the card with the text). ``left`` is set
+    when the client closes its connection: the review is cancelled and ClientGone raised. So
+    is the review when the session ends meanwhile (this is cancelled).
+    """
+    shown = text if not params else f"{text}\n-- parameters: {_params(params)}"
+    # A cancel that arrives while the review is being opened must not be lost.
+    s.cancel_hold.clear()
+    s.holding = ""
+    try:
+        review = await service.hold_statement(
+            s.identity, s.connection, shown, risk=verdict.risk, rule=verdict.rule, session_id=s.id
+        )
+        s.holding = review.id
+        s.held += 1
+        conn = service.connection(s.connection)
+        where = conn.approvers.channel or "the approvers"
+        notify(
+            f"held for approval: review {review.id} posted to {where}, waiting up to "
+            f"{human_duration(conn.review_timeout)} ({verdict.reason})"
+        )
+        final, why = await _wait(s, service, review.id, left)
+    finally:
+        s.holding = None
+    metrics.hold_seconds.observe((service.clock.now() - review.created_at).total_seconds())
+    if why == "gone":
+        raise ClientGone
+    return _outcome(review.id, final, conn.review_timeout)
+
+
+def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> Held:
+    if final is None or final.state is ReviewState.CANCELLED:
+        return Held(review_id, HoldOutcome.CANCELLED, CANCELLED_MESSAGE)
+    if final.state is ReviewState.APPROVED:
+        return Held(review_id, HoldOutcome.APPROVED)
+    if final.state is ReviewState.DENIED:
+        deciding = final.deciding
+        who = deciding.approver.subject if deciding else "an approver"
+        reason = deciding.reason if deciding and deciding.reason else "no reason given"
+        return Held(
+            review_id, HoldOutcome.DENIED, f"denied by {who}: {reason}", f"review {review_id}"
+        )
+    return Held(
+        review_id,
+        HoldOutcome.EXPIRED,
+        f"review {review_id} was {final.state.value}: "
+        f"nobody decided within {human_duration(timeout)}",
+    )
+
+
+async def _wait(
+    s: Session, service: ApprovalService, review_id: str, left: asyncio.Event
+) -> tuple[Review | None, str]:
+    """Wait for the decision, a cancel or the client leaving; returns (final review, why)."""
+    decision = asyncio.create_task(service.await_decision(review_id))
+    gone = asyncio.create_task(left.wait())
+    cancel = asyncio.create_task(s.cancel_hold.wait())
+    tasks = (decision, gone, cancel)
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the session ended (revoked, shut down, protocol error)
+        with contextlib.suppress(ApprovalError):
+            await asyncio.shield(service.cancel(review_id, s.identity))
+        raise
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if decision.done() and not decision.cancelled():
+        return decision.result(), "decided"
+    client_left = gone.done() and not gone.cancelled()
+    final: Review | None = None
+    with contextlib.suppress(ApprovalError):
+        final = await service.cancel(review_id, s.identity)
+    if final is None:  # decided meanwhile: the cancel lost the race
+        final = await service.await_decision(review_id)
+    return (None, "gone") if client_left else (final, "decided")
+
+
+def _params(params: Sequence[bytes | None]) -> str:
+    shown = []
+    for value in params[:20]:
+        if value is None:
+            shown.append("NULL")
+        else:
+            shown.append(repr(value[:200].decode("utf-8", "replace")))
+    return ", ".join(shown) + (" …" if len(params) > 20 else "")
