@@ -56,7 +56,7 @@ async def run_hold(
 
 async def test_an_approved_hold_tells_the_client_where_it_waits(service: ApprovalService) -> None:
     """The client is told the review, the channel and the timeout; approval returns APPROVED."""
-    s, told = session(), []
+    s, told = session(), list[str]()
     waiting = asyncio.create_task(run_hold(service, s, asyncio.Event(), told))
     review_id = await held_review(s)
     await service.decide(review_id, BOB, Outcome.APPROVE)
