@@ -19,6 +19,11 @@ What it does:
    PgBouncer everywhere;
    with ``--pump``, also a bare Python byte pump (tests/bench/byte_pump.py: uvloop, no parsing)
    as a fourth target: the ceiling of any asyncio relay on the machine;
+   with ``--baseline DIR``, also the Airlock of another checkout (DIR/.venv/bin/airlock, e.g. a
+   ``git worktree`` of the commit before a change) as the target ``baseline``, interleaved with
+   the rest, and a before/after table: each case's medians, their ratio, and each side's own
+   noise (the spread of its rounds, (max - min) / median); a case is worse only when the change
+   lost more than the larger of the two spreads;
 6. stops PgBouncer and Airlock and drops the database, also on Ctrl-C.
 
 Exit status: 0 when Airlock is >= 0.8x PgBouncer on every case and refused nothing, 1 when it is
@@ -63,6 +68,7 @@ CASES = [  # (protocol, clients, threads)
     ("prepared", 8, 2),
 ]
 PUMP = "pump"
+BASELINE = "baseline"
 
 # Lines in Airlock's output that mean something went wrong for a session.
 LOG_PROBLEM = re.compile(
@@ -262,22 +268,24 @@ masking = {{ columns = ["ssn"], detectors = ["credit_card", "email"] }}
 """
 
 
-def start_airlock(workdir: Path) -> tuple[Proc, int, str, list[str], Path]:
-    adir = workdir / "airlock"
+def start_airlock(
+    workdir: Path, cmd: list[str] | None = None, name: str = "airlock"
+) -> tuple[Proc, int, str, list[str], Path]:
+    adir = workdir / name
     adir.mkdir()
     api_port, pg_port = free_port(), free_port()
     store = adir / "airlock.db"
     config = adir / "airlock.toml"
     config.write_text(airlock_config(api_port, pg_port, store))
     env = clean_env(**{PASSWORD_ENV: "unused-with-trust-auth", "PYTHONUNBUFFERED": "1"})
-    cmd = find_airlock()
+    cmd = cmd or find_airlock()
     log = adir / "airlock.log"
     popen = subprocess.Popen(
         [*cmd, "up", "--config", str(config)],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         cwd=adir, env=env, start_new_session=True,
     )  # fmt: skip
-    proc = Proc("airlock", popen, log)
+    proc = Proc(name, popen, log)
     api = f"http://127.0.0.1:{api_port}/healthz"
     deadline = time.monotonic() + 60
     while True:
@@ -458,6 +466,31 @@ def fmt_tps(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def spread(runs: list[Run]) -> float:
+    """A target's own noise in one case: (max - min) / median of its rounds' tps."""
+    values = [r.tps for r in runs]
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def print_before_after(results: dict[tuple[str, int], dict[str, list[Run]]]) -> None:
+    """This checkout's Airlock against the baseline's, case by case, with each side's noise."""
+    print()
+    header = (f"{'case':<16} {'baseline tps':>13} {'airlock tps':>12} {'after/before':>13} "
+              f"{'noise before':>13} {'noise after':>12}  verdict")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for (protocol, clients), per_target in results.items():
+        before, after = per_target[BASELINE], per_target["airlock"]
+        med_before = statistics.median(r.tps for r in before)
+        med_after = statistics.median(r.tps for r in after)
+        ratio = med_after / med_before
+        noise = max(spread(before), spread(after))
+        verdict = "worse" if 1 - ratio > noise else "within noise" if ratio < 1 else "not worse"
+        case = f"{protocol} c={clients}"
+        print(f"{case:<16} {fmt_tps(med_before):>13} {fmt_tps(med_after):>12} {ratio:>12.3f}x "
+              f"{spread(before):>12.1%} {spread(after):>12.1%}  {verdict}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=None, help="seconds per run (default 10)")
@@ -468,7 +501,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pump", action="store_true", help="also measure a bare Python byte pump (the ceiling)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (with its .venv) whose Airlock runs beside this one (before/after)",
+    )
     args = parser.parse_args(argv)
+    baseline_cmd: list[str] | None = None
+    if args.baseline is not None:
+        binary = args.baseline.resolve() / ".venv" / "bin" / "airlock"
+        if not os.access(binary, os.X_OK):
+            print(f"pg_bench: no {binary} (run `make venv` in that checkout)", file=sys.stderr)
+            return 2
+        baseline_cmd = [str(binary)]
     seconds = args.seconds or (5 if args.quick else 10)
     rounds = args.rounds or (1 if args.quick else 3)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -523,6 +569,11 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(pump)
             targets[PUMP] = Target(PUMP, pump_port, PG_USER, BENCH_DB)
             print(f"byte pump pid {pump.popen.pid} on :{pump_port} (no parsing, no inspection)")
+        if baseline_cmd is not None:
+            base, base_port, base_token, _, _ = start_airlock(workdir, baseline_cmd, BASELINE)
+            procs.append(base)
+            targets[BASELINE] = Target(BASELINE, base_port, SUBJECT, CONNECTION, base_token)
+            print(f"baseline Airlock ({args.baseline}) pid {base.popen.pid} on :{base_port}")
         names = tuple(targets)
         results: dict[tuple[str, int], dict[str, list[Run]]] = {}
         airlock_transactions = 0
@@ -579,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
                 pump_ratio = med[PUMP] / med["pgbouncer"]
                 print(f"{'':<16} byte pump {fmt_tps(med[PUMP])} tps = {pump_ratio:.2f}x PgBouncer;"
                       f" Airlock = {med['airlock'] / med[PUMP]:.2f}x the pump")  # fmt: skip
+        if BASELINE in names:
+            print_before_after(results)
         print()
         print(f"Airlock check: {check.store_note}")
         if check.log_problems:
