@@ -11,8 +11,8 @@ from gateway.errors import ConfigError
 from gateway.postgres.context import Deps
 from gateway.postgres.listener import PostgresListener
 from gateway.postgres.revocation import SessionGuard
-from gateway.postgres.target import build_targets
 from gateway.runtime import Runtime, Service, say
+from gateway.sessions.target import build_targets
 from store import AuditWriter
 
 __all__ = ["listeners", "postgres_service", "tls_context"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from approvals import Delegation, Identity
 from gateway.postgres import wire as pg
-from gateway.postgres.target import Target
+from gateway.sessions.target import Target
 
 __all__ = ["Accepted", "Refused", "accept_client"]
 

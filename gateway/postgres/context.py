@@ -7,15 +7,14 @@ import ssl
 from dataclasses import dataclass, field
 
 from approvals import ApprovalService, Delegation, Identity
-from gateway.inspection import SessionState
-from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
 from gateway.postgres import wire as pg
-from gateway.postgres.lineage import Lineage
+from gateway.postgres.dialect import CatalogNames, RowPlan, SessionState
+from gateway.postgres.dialect.lineage import Lineage
 from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.statements import StatementBook
-from gateway.postgres.target import Target
 from gateway.postgres.tracker import Portal, ResponseTracker
+from gateway.sessions.target import Target
 from store import AuditWriter, SqlRepository
 
 __all__ = ["Deps", "Portal", "Shared", "refusal_error"]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from gateway.masking import encode_datarow
+from gateway.postgres.dialect import encode_datarow
 
 # (brand prefix, total length) pairs that the brand tables accept
 CARD_SHAPES: tuple[tuple[str, int], ...] = (

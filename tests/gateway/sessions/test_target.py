@@ -1,0 +1,38 @@
+"""Building the listener's targets from configuration: bad settings stop the start clearly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.config import ConnectionConfig
+from gateway.errors import ConfigError
+from gateway.sessions import build_targets
+
+
+def _conn(**overrides: Any) -> ConnectionConfig:
+    fields: dict[str, Any] = {"name": "pg-x", "type": "postgres", "upstream": "127.0.0.1:5432"}
+    return ConnectionConfig(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"guardrails": "none"}, "unknown guardrails set"),
+        ({"rules": [{"name": "r", "action": "explode", "kind": "read"}]}, "pg-x"),
+        ({"masking": {"detectors": ["tarot"]}}, "unknown masking detector"),
+    ],
+)
+def test_bad_settings_raise_config_error(overrides: dict[str, Any], expected: str) -> None:
+    """Unknown guardrails, bad rules and unknown detectors raise ConfigError naming the
+    connection, not a crash in the listener."""
+    with pytest.raises(ConfigError, match=expected) as raised:
+        build_targets([_conn(**overrides)])
+    assert "pg-x" in raised.value.message
+
+
+def test_masking_off_and_other_types() -> None:
+    """A connection without masking gets none; non-postgres connections are skipped."""
+    targets = build_targets([_conn(), _conn(name="ssh-x", type="ssh")])
+    assert list(targets) == ["pg-x"] and targets["pg-x"].masking is None
