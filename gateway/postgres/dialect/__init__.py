@@ -52,12 +52,12 @@ from gateway.guardrails.model import (
 from gateway.guardrails.rules import DEFAULT_ACTIONS, Action, Rule, Verdict, judge, parse_rules
 from gateway.postgres.dialect.classify import classify
 from gateway.postgres.dialect.datarow import encode_datarow, parse_datarow_body
+from gateway.postgres.dialect.errors import InvalidColumnDescriptionError, MalformedDataRowError
 from gateway.postgres.dialect.guardrails import Guardrails
 from gateway.postgres.dialect.lineage import Lineage
 from gateway.postgres.dialect.plan import (
     CatalogNames,
     ColumnDescription,
-    ColumnRule,
     Derivation,
     MaskingPolicy,
     PlannedColumn,
@@ -70,14 +70,15 @@ __all__ = [
     "CatalogNames",
     "Classification",
     "ColumnDescription",
-    "ColumnRule",
     "Derivation",
     "Effect",
     "Finding",
     "Guardrails",
     "InspectionError",
+    "InvalidColumnDescriptionError",
     "Kind",
     "Lineage",
+    "MalformedDataRowError",
     "MaskingPolicy",
     "PlannedColumn",
     "RowPlan",

@@ -1,6 +1,8 @@
-"""Column actions by type: integers, binary arrays, the dispatch for detectors and column rules.
+"""Column actions by PostgreSQL type and format: integers, text[] literals, binary jsonb and
+arrays, and the dispatch for detectors and column rules.
 
-See ``scan`` for the action contract (same object back when unchanged, new bytes, or None).
+See ``gateway.masking.scan`` for the action contract (same object back when unchanged, new
+bytes, or None).
 """
 
 from __future__ import annotations
@@ -8,21 +10,25 @@ from __future__ import annotations
 import json
 import struct
 
-from gateway.masking.counts import MaskTally
-from gateway.masking.detectors import Detector, mask_value
-from gateway.masking.errors import MalformedDataRowError
+from gateway.masking import Detector, MaskTally, mask_value
 from gateway.masking.scan import (
     Action,
     Scanner,
     json_action,
-    jsonb_binary_action,
     null_on_find_action,
+    splice,
     text_action,
-    text_array_action,
 )
+from gateway.postgres.dialect.errors import MalformedDataRowError
 from gateway.postgres.dialect.pgtypes import MAX_DIGITS, Kind, kind_of
 
-__all__ = ["detector_action", "number_checks", "rule_action"]
+__all__ = [
+    "detector_action",
+    "jsonb_binary_action",
+    "number_checks",
+    "rule_action",
+    "text_array_action",
+]
 
 _ENC, _ERR = "utf-8", "surrogateescape"
 _I32 = struct.Struct("!i")
@@ -72,6 +78,42 @@ def _integer_binary(checks: tuple[tuple[Detector, bool], ...]) -> Action:
                 tally.detector(d.name)
                 return bytes(len(value))  # 0 of the same width
         return value
+
+    return act
+
+
+def text_array_action(scanner: Scanner) -> Action:
+    """Detectors on a text-format text[] literal: masks elements in place."""
+    scan, gate = scanner.scan, scanner.gate
+
+    def act(value: bytes, tally: MaskTally) -> bytes | None:
+        found = scan(value) if gate(value) else None
+        if not found:
+            return value
+        tally.findings(found)
+        # an unquoted array element must not gain whitespace ("[masked jwt]" -> "[masked_jwt]")
+        safe = [
+            f._replace(replacement=f.replacement.replace(" ", "_"))
+            if " " in f.replacement and b" " not in value[f.start : f.end]
+            else f
+            for f in found
+        ]
+        return splice(value, safe)
+
+    return act
+
+
+def jsonb_binary_action(inner: Action) -> Action:
+    """Binary jsonb: the version byte, then ``inner`` on the JSON text."""
+
+    # jsonb_send: a version byte (1) then the JSON text
+    def act(value: bytes, tally: MaskTally) -> bytes | None:
+        if value[:1] != b"\x01":
+            tally.detector("unscannable")
+            return None
+        body = value[1:]
+        new = inner(body, tally)
+        return value if new is body else b"\x01" + (new or b"null")
 
     return act
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from gateway.masking.errors import MalformedDataRowError
+from gateway.postgres.dialect.errors import MalformedDataRowError
 
 __all__ = ["MAX_MESSAGE_LENGTH", "encode_datarow", "parse_datarow_body"]
 

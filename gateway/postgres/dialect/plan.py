@@ -1,38 +1,38 @@
-"""Masking policy and per-result row plans.
+"""PostgreSQL's masking policy and per-result row plans.
 
 ``MaskingPolicy`` is built once from configuration (``masking = { columns = [...], detectors =
-[...] }``). For each RowDescription the session asks it for a ``RowPlan``: which column indexes a
-column rule masks (bound to the real column through table OID + attribute number when the
-session's catalog names resolve them, else to the name as reported), which get value detectors
-(only types that can hold the entity), and what happens to binary-format values. The plan's row
-loop then touches only planned, non-NULL columns.
+[...] }``, validated by ``gateway.masking.MaskingRules``). For each RowDescription the session
+asks it for a ``RowPlan``: which column indexes a column rule masks (bound to the real column
+through table OID + attribute number when the session's catalog names resolve them, else to the
+name as reported), which get value detectors (only types that can hold the entity), and what
+happens to binary-format values. The plan's row loop then touches only planned, non-NULL
+columns.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gateway.masking.counts import NO_MASKS, DiscardTally, MaskCounts, MaskTally
-from gateway.masking.detectors import DETECTORS, Detector, name_tokens
-from gateway.masking.errors import (
-    InvalidColumnDescriptionError,
-    InvalidColumnSpecError,
-    MalformedDataRowError,
-    MaskingConfigError,
-    UnknownDetectorError,
+from gateway.masking import (
+    NO_MASKS,
+    DiscardTally,
+    MaskCounts,
+    MaskingRules,
+    MaskTally,
+    Scanner,
+    name_tokens,
 )
-from gateway.masking.scan import Action, Scanner
+from gateway.masking.scan import Action
 from gateway.postgres.dialect.actions import detector_action, number_checks, rule_action
 from gateway.postgres.dialect.datarow import MAX_MESSAGE_LENGTH
+from gateway.postgres.dialect.errors import InvalidColumnDescriptionError, MalformedDataRowError
 from gateway.postgres.dialect.pgtypes import Kind, kind_of
 
 __all__ = [
     "CatalogNames",
     "ColumnDescription",
-    "ColumnRule",
     "Derivation",
     "MaskingPolicy",
     "PlannedColumn",
@@ -48,7 +48,6 @@ Derivation = tuple[str, frozenset[int] | None]
 _I32 = struct.Struct("!i")
 _NULL_LEN = b"\xff\xff\xff\xff"
 _DISCARD = DiscardTally()
-_IDENT = re.compile(r"[^.\s\"]+")
 _PLAN_CACHE_SIZE = 512
 
 
@@ -61,40 +60,6 @@ class ColumnDescription:
     column_attr: int
     type_oid: int
     format: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnRule:
-    """A parsed column spec: ``column``, ``table.column`` or ``schema.table.column``."""
-
-    spec: str
-    column: str
-    table: str | None = None
-    schema: str | None = None
-
-    @classmethod
-    def parse(cls, spec: object) -> ColumnRule:
-        """Parse one configured spec; names compare case-insensitively."""
-        if not isinstance(spec, str):
-            raise InvalidColumnSpecError(spec, "expected a string")
-        parts = spec.split(".")
-        if not 1 <= len(parts) <= 3:
-            raise InvalidColumnSpecError(
-                spec, "expected column, table.column or schema.table.column"
-            )
-        if not all(_IDENT.fullmatch(p) for p in parts):
-            raise InvalidColumnSpecError(spec, "empty part, whitespace or quotes")
-        folded = [p.casefold() for p in parts]
-        return cls(spec, folded[-1], *reversed(folded[:-1]))
-
-    def matches(self, table: str | None, column: str) -> bool:
-        """Match a resolved ``schema.table`` and column, or (table None) a reported name."""
-        if column.casefold() != self.column:
-            return False
-        if table is None or self.table is None:
-            return True
-        schema, _, name = table.casefold().rpartition(".")
-        return name == self.table and (self.schema is None or schema == self.schema)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,40 +76,27 @@ class PlannedColumn:
 
 @dataclass(frozen=True)
 class MaskingPolicy:
-    """Masking configuration for one connection: column rules and value detectors."""
+    """Masking configuration for one connection (column rules and value detectors, validated
+    by ``MaskingRules``), and the row plans for the results it sees."""
 
     columns: Sequence[str] = ()
     detectors: Sequence[str] = ()
-    _rules: tuple[ColumnRule, ...] = field(init=False, repr=False, compare=False)
-    _detectors: tuple[Detector, ...] = field(init=False, repr=False, compare=False)
+    rules: MaskingRules = field(init=False, repr=False, compare=False)
     _cache: dict[object, RowPlan] = field(init=False, repr=False, compare=False)
     _scanners: dict[frozenset[str], Scanner] = field(init=False, repr=False, compare=False)
-    _by_column: dict[str, tuple[ColumnRule, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.columns, str) or isinstance(self.detectors, str):
-            raise MaskingConfigError("masking columns and detectors must be lists of strings")
-        object.__setattr__(self, "columns", tuple(self.columns))
-        object.__setattr__(self, "detectors", tuple(self.detectors))
-        object.__setattr__(self, "_rules", tuple(ColumnRule.parse(s) for s in self.columns))
-        chosen: dict[str, Detector] = {}
-        for name in self.detectors:
-            detector = DETECTORS.get(name) if isinstance(name, str) else None
-            if detector is None:
-                raise UnknownDetectorError(str(name), tuple(DETECTORS))
-            chosen[name] = detector
-        object.__setattr__(self, "_detectors", tuple(chosen.values()))
+        rules = MaskingRules(self.columns, self.detectors)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "columns", rules.columns)
+        object.__setattr__(self, "detectors", rules.detectors)
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_scanners", {})
-        by_column: dict[str, tuple[ColumnRule, ...]] = {}
-        for rule in self._rules:
-            by_column[rule.column] = (*by_column.get(rule.column, ()), rule)
-        object.__setattr__(self, "_by_column", by_column)
 
     @property
     def is_empty(self) -> bool:
         """True when the policy masks nothing at all."""
-        return not self._rules and not self._detectors
+        return self.rules.is_empty
 
     def plan(
         self,
@@ -186,7 +138,7 @@ class MaskingPolicy:
             kind = kind_of(col.type_oid, extra)
             table, column = real if real is not None else (None, col.name)
             source = f"{table}.{column}" if real is not None else None
-            candidates = self._by_column.get(column.casefold(), ())
+            candidates = self.rules.by_column.get(column.casefold(), ())
             rule = next((r for r in candidates if r.matches(table, column)), None)
             action: Action | None = None
             if rule is not None:
@@ -195,19 +147,19 @@ class MaskingPolicy:
             elif derived is not None and col.table_oid == 0 and _chosen(derived, index):
                 action = rule_action(kind, col.format, derived[0])
                 planned.append(PlannedColumn(index, col.name, None, derived[0], (), ()))
-            elif self._detectors:
+            elif self.rules.chosen:
                 tokens = name_tokens(col.name) | name_tokens(column)
                 context = frozenset(
                     d.name
-                    for d in self._detectors
+                    for d in self.rules.chosen
                     if d.context_words and d.in_context_tokens(tokens)
                 )
                 scanner = self._scanners.get(context)
                 if scanner is None:
-                    scanner = self._scanners[context] = Scanner(self._detectors, context)
+                    scanner = self._scanners[context] = Scanner(self.rules.chosen, context)
                 action = detector_action(kind, col.format, col.type_oid, scanner)
                 if action is not None:
-                    names = tuple(d.name for d in self._detectors)
+                    names = tuple(d.name for d in self.rules.chosen)
                     if kind in (Kind.INTEGER, Kind.NUMERIC):
                         names = tuple(d.name for d, _ in number_checks(scanner))
                     planned.append(

@@ -8,15 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.masking import MalformedDataRowError, MaskTally
+from gateway.masking import MaskTally
 from gateway.postgres.dialect import (
     ColumnDescription,
+    MalformedDataRowError,
     MaskingPolicy,
     RowPlan,
     encode_datarow,
     parse_datarow_body,
 )
-from tests.gateway.masking.factories import body, card_numbers, emails, int8
+from tests.gateway.masking.factories import card_numbers, emails
+from tests.gateway.postgres.dialect.factories import body, int8
 
 TEXT, INT8, BOOL = 25, 20, 16
 COLUMNS = [

@@ -9,16 +9,20 @@ import pytest
 
 from gateway.masking import (
     NO_MASKS,
-    InvalidColumnDescriptionError,
     InvalidColumnSpecError,
-    MalformedDataRowError,
     MaskCounts,
     MaskingConfigError,
     MaskingError,
     UnknownDetectorError,
 )
-from gateway.postgres.dialect import ColumnDescription, MaskingPolicy
-from tests.gateway.masking.factories import JWT_TOKEN, int8
+from gateway.postgres.dialect import (
+    ColumnDescription,
+    InvalidColumnDescriptionError,
+    MalformedDataRowError,
+    MaskingPolicy,
+)
+from tests.gateway.masking.factories import JWT_TOKEN
+from tests.gateway.postgres.dialect.factories import int8
 
 TEXT, VARCHAR, BPCHAR, NAME, UNKNOWN, JSON, JSONB = 25, 1043, 1042, 19, 705, 114, 3802
 INT2, INT4, INT8, NUMERIC, FLOAT8, BOOL, DATE, UUID, BYTEA = (
