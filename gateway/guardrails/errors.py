@@ -1,17 +1,18 @@
-"""Errors of the SQL guardrails.
+"""Errors of the guardrails, in every dialect.
 
 Classification never raises: text it cannot read becomes an ``unknown`` statement, which the
 rules hold. Errors are for bad configuration and for telling a client that a statement was
 blocked::
 
-    InspectionError                       sqlstate
+    GuardrailError                        sqlstate
     ├── RuleError    (also ValueError)    F0000   a [[connections.rules]] entry is invalid;
     │                                             names the entry and the key
     └── StatementBlocked                  42501   a verdict said block; carries the Verdict,
                                                   the message names the rule
 
-The PostgreSQL session turns ``StatementBlocked`` into an ErrorResponse with its ``sqlstate``
-(42501 insufficient_privilege, as ARCHITECTURE.md's contract says) and its ``message``.
+A session turns ``StatementBlocked`` into its protocol's error with ``sqlstate`` (42501
+insufficient_privilege, as ARCHITECTURE.md's contract says; a MySQL session maps it to its own
+error code) and ``message``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gateway.guardrails.rules import Verdict
 
-__all__ = ["InspectionError", "RuleError", "StatementBlocked"]
+__all__ = ["GuardrailError", "RuleError", "StatementBlocked"]
 
 
-class InspectionError(Exception):
+class GuardrailError(Exception):
     """Base of the guardrails' errors."""
 
     sqlstate = "XX000"
@@ -34,7 +35,7 @@ class InspectionError(Exception):
         self.message = message
 
 
-class RuleError(InspectionError, ValueError):
+class RuleError(GuardrailError, ValueError):
     """A guardrail rule from the configuration is invalid (bad key, action, kind or regex)."""
 
     sqlstate = "F0000"
@@ -48,7 +49,7 @@ class RuleError(InspectionError, ValueError):
         self.key = key
 
 
-class StatementBlocked(InspectionError):
+class StatementBlocked(GuardrailError):
     """A statement was blocked by a guardrail; ``verdict.rule`` names the rule."""
 
     sqlstate = "42501"

@@ -51,6 +51,7 @@ __all__ = [
     "Verdict",
     "judge",
     "parse_rules",
+    "rules_from_config",
 ]
 
 
@@ -207,6 +208,16 @@ def _describe(statement: Statement) -> str:
 
 
 _KEYS = frozenset(["name", "action", "kind", "table", "function", "regex", "reason"])
+
+
+def rules_from_config(
+    guardrails: str = "default", entries: Iterable[Mapping[str, object]] = ()
+) -> list[Rule]:
+    """A connection's ``guardrails = "default"`` and ``[[connections.rules]]``, validated: the
+    custom rules that go with the default set (the only set there is)."""
+    if guardrails != "default":
+        raise RuleError(f"unknown guardrails set {guardrails!r} (known: default)")
+    return parse_rules(entries)
 
 
 def parse_rules(entries: Iterable[Mapping[str, object]]) -> list[Rule]:

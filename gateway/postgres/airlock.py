@@ -16,9 +16,9 @@ from datetime import timedelta
 
 from approvals import ApprovalError, Review, ReviewState
 from approvals.policy import human_duration
+from gateway.guardrails import Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
-from gateway.postgres.dialect import Verdict
 
 __all__ = ["ClientGone", "hold"]
 

@@ -24,8 +24,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
+from gateway.guardrails import Classification, Kind
 from gateway.postgres.context import Shared
-from gateway.postgres.dialect import Classification, Kind, SessionState, classify
+from gateway.postgres.dialect import SessionState, classify
 from gateway.postgres.tracker import Definition, Expect, Pending
 
 __all__ = ["EFFECT_KINDS", "after_statement", "has_effects", "named_statement", "stricter"]

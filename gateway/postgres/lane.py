@@ -32,8 +32,8 @@ import struct
 from time import perf_counter
 from typing import TYPE_CHECKING
 
+from gateway.guardrails import Action
 from gateway.postgres import wire as pg
-from gateway.postgres.dialect import Action
 from gateway.postgres.dialect.shape import literal_shape
 from gateway.postgres.effects import EFFECT_KINDS
 from gateway.postgres.tracker import Definition, Portal, rows_in

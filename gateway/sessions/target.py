@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from gateway.config import ConnectionConfig
 from gateway.errors import ConfigError
+from gateway.guardrails import RuleError
 from gateway.masking import MaskingError
-from gateway.postgres.dialect import Guardrails, MaskingPolicy, RuleError
+from gateway.postgres.dialect import Guardrails, MaskingPolicy
 
 __all__ = ["Target", "build_targets"]
 

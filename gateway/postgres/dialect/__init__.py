@@ -1,12 +1,18 @@
-"""The PostgreSQL dialect: classify every statement, then allow, hold or block it; mask results.
+"""The PostgreSQL dialect: how a PostgreSQL text is classified, and how its results are masked.
 
-Use::
+``POSTGRES`` is the dialect object (``gateway.guardrails.Dialect``) the composition root hands
+to the session core; the vocabulary (kinds, rules, verdicts, detectors) is
+``gateway.guardrails`` and ``gateway.masking``. Pure code, no I/O. Use::
 
     guardrails = Guardrails.from_config("default", connection_rules)   # RuleError if bad
     verdict = guardrails.evaluate(sql, state)       # Verdict(action, rule, reason, risk, kinds)
 
-``classify(sql, state)`` gives the details (every statement, its kinds with reasons, tables,
-functions, state effects); ``Guardrails.judge(classification)`` turns one into a verdict.
+``classify(sql, state)`` (pglast, the server's own grammar) gives the details (every statement,
+its kinds with reasons, tables, functions, state effects); ``Guardrails.judge(classification)``
+turns one into a verdict. Masking: ``MaskingPolicy`` gives a ``RowPlan`` per RowDescription
+(``plan``, by type OID in ``pgtypes``, actions by type and format in ``actions``), which
+rewrites DataRow messages (``datarow``); ``Lineage`` finds outputs computed from masked columns
+(``outputs``).
 
 What the PostgreSQL session keeps in ``SessionState`` (a frozen value; replace it, never mutate):
 
@@ -39,17 +45,6 @@ symbols for user types), a user function called with attribute notation (``t.my_
 predicates true for every row because of the data (``id > 0``).
 """
 
-from gateway.guardrails.errors import InspectionError, RuleError, StatementBlocked
-from gateway.guardrails.model import (
-    Classification,
-    Effect,
-    Finding,
-    Kind,
-    SessionState,
-    Statement,
-    parse_search_path,
-)
-from gateway.guardrails.rules import DEFAULT_ACTIONS, Action, Rule, Verdict, judge, parse_rules
 from gateway.postgres.dialect.classify import classify
 from gateway.postgres.dialect.datarow import encode_datarow, parse_datarow_body
 from gateway.postgres.dialect.errors import InvalidColumnDescriptionError, MalformedDataRowError
@@ -63,35 +58,25 @@ from gateway.postgres.dialect.plan import (
     PlannedColumn,
     RowPlan,
 )
+from gateway.postgres.dialect.postgres import POSTGRES, PostgresDialect
+from gateway.postgres.dialect.state import SessionState, parse_search_path
 
 __all__ = [
-    "DEFAULT_ACTIONS",
-    "Action",
+    "POSTGRES",
     "CatalogNames",
-    "Classification",
     "ColumnDescription",
     "Derivation",
-    "Effect",
-    "Finding",
     "Guardrails",
-    "InspectionError",
     "InvalidColumnDescriptionError",
-    "Kind",
     "Lineage",
     "MalformedDataRowError",
     "MaskingPolicy",
     "PlannedColumn",
+    "PostgresDialect",
     "RowPlan",
-    "Rule",
-    "RuleError",
     "SessionState",
-    "Statement",
-    "StatementBlocked",
-    "Verdict",
     "classify",
     "encode_datarow",
-    "judge",
     "parse_datarow_body",
-    "parse_rules",
     "parse_search_path",
 ]

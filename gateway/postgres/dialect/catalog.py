@@ -9,7 +9,7 @@ Function lists, by bare (unqualified) name, PostgreSQL 13-18:
 - set_config: config (and privilege when it sets role or session_authorization).
 - REVIEW: sleeps, advisory locks, sequence changes, large-object writes, statistics resets.
 - ALLOW: pure or harmless built-ins, trusted only when the call resolves to pg_catalog (see
-  ``model.catalog_first``). Any other function is a user function: procedural, held.
+  ``state.catalog_first``). Any other function is a user function: procedural, held.
 """
 
 from __future__ import annotations

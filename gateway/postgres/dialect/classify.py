@@ -24,9 +24,10 @@ from typing import Any
 
 from pglast import parser
 
-from gateway.guardrails.model import Classification, Finding, Kind, SessionState, Statement
+from gateway.guardrails import Classification, Finding, Kind, Statement
 from gateway.postgres.dialect import expressions, statements, utility
 from gateway.postgres.dialect.context import Handler, Shared, Walk, neutral_handlers
+from gateway.postgres.dialect.state import SessionState
 
 __all__ = ["HANDLERS", "classify", "loads"]
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pglast.ast
 
-from gateway.guardrails.model import Effect, Finding, Kind, SessionState, Statement
+from gateway.guardrails import Effect, Finding, Kind, Statement
 from gateway.postgres.dialect.catalog import words
+from gateway.postgres.dialect.state import SessionState
 
 __all__ = ["INLINE", "LEAVES", "NEUTRAL", "Handler", "Shared", "Walk", "neutral_handlers"]
 

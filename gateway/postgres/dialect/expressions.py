@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.guardrails.model import Effect, Kind
+from gateway.guardrails import Effect, Kind
 from gateway.postgres.dialect.catalog import (
     BUILTIN_OPERATORS,
     ESCAPE_ROLES,

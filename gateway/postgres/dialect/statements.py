@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.guardrails.model import Kind
+from gateway.guardrails import Kind
 from gateway.postgres.dialect.catalog import (
     ESCAPE_ROLES,
     TRUSTED_LANGUAGES,

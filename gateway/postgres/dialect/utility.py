@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.guardrails.model import Classification, Effect, Kind
+from gateway.guardrails import Classification, Effect, Kind
 from gateway.postgres.dialect.catalog import ESCAPE_ROLES, SESSION_GUCS, TRANSACTION_GUCS
 from gateway.postgres.dialect.context import Handler, Walk
 from gateway.postgres.dialect.expressions import catalog_target, const_string, relation_name

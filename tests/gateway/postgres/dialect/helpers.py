@@ -6,7 +6,7 @@ from itertools import pairwise
 
 from pglast import parser
 
-from gateway.postgres.dialect import Action
+from gateway.guardrails import Action
 
 __all__ = ["SEVERITY", "STRING_TOKENS", "gaps", "insert_at"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.postgres.dialect import Action, Classification, Guardrails, SessionState, classify
+from gateway.guardrails import Action, Classification
+from gateway.postgres.dialect import Guardrails, SessionState, classify
 from gateway.postgres.dialect import guardrails as guardrails_module
 
 STATE = SessionState()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.postgres.dialect import Kind, SessionState, classify
+from gateway.guardrails import Kind
+from gateway.postgres.dialect import SessionState, classify
 from gateway.postgres.dialect.classify import HANDLERS
 from gateway.postgres.dialect.context import Shared, Walk
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.postgres.dialect import Action, Guardrails, Verdict
+from gateway.guardrails import Action, Verdict
+from gateway.postgres.dialect import Guardrails
 from tests.gateway.postgres.dialect.corpus import CASES, Case
 from tests.gateway.postgres.dialect.helpers import gaps, insert_at
 

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pglast import parser
 
-from gateway.postgres.dialect import Action, Guardrails, SessionState
+from gateway.guardrails import Action
+from gateway.postgres.dialect import Guardrails, SessionState
 from tests.gateway.postgres.dialect.corpus import CASES, Case
 from tests.gateway.postgres.dialect.helpers import SEVERITY, gaps, insert_at
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.postgres.dialect import Action, Guardrails, SessionState
+from gateway.guardrails import Action
+from gateway.postgres.dialect import Guardrails, SessionState
 
 NEVER_WITHOUT_REVIEW = [
     "DROP/**/TABLE t",

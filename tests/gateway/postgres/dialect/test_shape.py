@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pglast import parser
 
-from gateway.postgres.dialect import Action, Guardrails, SessionState
+from gateway.guardrails import Action
+from gateway.postgres.dialect import Guardrails, SessionState
 from gateway.postgres.dialect.shape import NUMBER, STRING, literal_shape
 
 N, S = NUMBER, STRING

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.postgres.dialect import Kind, SessionState, classify, parse_search_path
+from gateway.guardrails import Kind
+from gateway.postgres.dialect import SessionState, classify, parse_search_path
 
 STATE = SessionState()
 
