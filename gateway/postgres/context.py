@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from approvals import ApprovalService, Delegation, Identity
 from gateway.metrics import Metrics
 from gateway.postgres import wire as pg
-from gateway.postgres.dialect import CatalogNames, RowPlan, SessionState
+from gateway.postgres.dialect import CatalogNames, PgTarget, RowPlan, SessionState
 from gateway.postgres.dialect.lineage import Lineage
 from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Portal, ResponseTracker
-from gateway.sessions.target import Target
 from store import AuditWriter, SqlRepository
 
 __all__ = ["Deps", "Portal", "Shared", "refusal_error"]
@@ -28,7 +27,7 @@ class Deps:
     repository: SqlRepository
     audit: AuditWriter
     metrics: Metrics
-    targets: dict[str, Target]
+    targets: dict[str, PgTarget]
     tls: ssl.SSLContext | None
     allow_plaintext: bool
 
@@ -39,7 +38,7 @@ class Shared:
 
     id: str
     identity: Identity
-    target: Target
+    target: PgTarget
     delegation: Delegation | None
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter

@@ -1,41 +1,59 @@
-"""A PostgreSQL connection as the listener serves it: its config, guardrails and masking."""
+"""A connection as a listener serves it: its config, and its dialect's guardrails and masking.
+
+The composition root passes the dialects it has (connection type -> ``Dialect``);
+``build_targets`` gives every connection of those types a ``Target``, and ``unserved`` names the
+rest, which the composition root reports at start, one line each (docs/gateway-dialects.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from gateway.config import ConnectionConfig
 from gateway.errors import ConfigError
-from gateway.guardrails import RuleError
-from gateway.masking import MaskingError
-from gateway.postgres.dialect import Guardrails, MaskingPolicy
+from gateway.guardrails import Dialect, DialectState, RuleError, RuleSet, rules_from_config
+from gateway.masking import MaskingError, MaskingRules
 
-__all__ = ["Target", "build_targets"]
+__all__ = ["Target", "build_targets", "unserved"]
+
+StateT = TypeVar("StateT", bound=DialectState)
+PolicyT = TypeVar("PolicyT")
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(Generic[StateT, PolicyT]):
     config: ConnectionConfig
-    guardrails: Guardrails
-    masking: MaskingPolicy | None
+    guardrails: RuleSet[StateT]
+    masking: PolicyT | None
 
     @property
     def name(self) -> str:
         return self.config.name
 
 
-def build_targets(connections: list[ConnectionConfig]) -> dict[str, Target]:
-    """One Target per postgres connection; bad rules or masking config raise ConfigError."""
-    targets: dict[str, Target] = {}
+def build_targets(
+    connections: Iterable[ConnectionConfig], dialects: Mapping[str, Dialect[Any, Any]]
+) -> dict[str, Target[Any, Any]]:
+    """One Target per connection whose type a dialect serves; bad rules or masking config
+    raise ConfigError naming the connection."""
+    targets: dict[str, Target[Any, Any]] = {}
     for conn in connections:
-        if conn.type != "postgres":
+        dialect = dialects.get(conn.type)
+        if dialect is None:
             continue
         try:
-            guardrails = Guardrails.from_config(conn.guardrails, conn.rules)
-            masking = MaskingPolicy(
-                columns=tuple(conn.masking.columns), detectors=tuple(conn.masking.detectors)
-            )
+            rules = rules_from_config(conn.guardrails, conn.rules)
+            masking = MaskingRules(tuple(conn.masking.columns), tuple(conn.masking.detectors))
         except (RuleError, MaskingError) as exc:
             raise ConfigError(f"connection {conn.name}: {exc}") from exc
-        targets[conn.name] = Target(conn, guardrails, None if masking.is_empty else masking)
+        targets[conn.name] = Target(conn, dialect.guardrails(rules), dialect.masking(masking))
     return targets
+
+
+def unserved(
+    connections: Iterable[ConnectionConfig], dialects: Mapping[str, Dialect[Any, Any]]
+) -> list[ConnectionConfig]:
+    """The connections whose type no dialect in ``dialects`` serves."""
+    return [conn for conn in connections if conn.type not in dialects]

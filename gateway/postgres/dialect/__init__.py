@@ -58,7 +58,7 @@ from gateway.postgres.dialect.plan import (
     PlannedColumn,
     RowPlan,
 )
-from gateway.postgres.dialect.postgres import POSTGRES, PostgresDialect
+from gateway.postgres.dialect.postgres import POSTGRES, PgTarget, PostgresDialect
 from gateway.postgres.dialect.state import SessionState, parse_search_path
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "Lineage",
     "MalformedDataRowError",
     "MaskingPolicy",
+    "PgTarget",
     "PlannedColumn",
     "PostgresDialect",
     "RowPlan",

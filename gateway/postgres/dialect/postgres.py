@@ -1,4 +1,9 @@
-"""``POSTGRES``: the PostgreSQL dialect as the session core sees it (a ``guardrails.Dialect``)."""
+"""``POSTGRES``: the PostgreSQL dialect as the session core sees it (a ``guardrails.Dialect``).
+
+The composition root maps the connection type ``postgres`` to it; ``PgTarget`` is the session
+core's ``Target`` with this dialect's session state and masking policy, as the PostgreSQL
+listener holds it.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from gateway.postgres.dialect.classify import classify
 from gateway.postgres.dialect.guardrails import Guardrails
 from gateway.postgres.dialect.plan import MaskingPolicy
 from gateway.postgres.dialect.state import SessionState
+from gateway.sessions import Target
 
-__all__ = ["POSTGRES", "PostgresDialect"]
+__all__ = ["POSTGRES", "PgTarget", "PostgresDialect"]
 
 
 class PostgresDialect:
@@ -39,3 +45,4 @@ class PostgresDialect:
 
 
 POSTGRES = PostgresDialect()
+PgTarget = Target[SessionState, MaskingPolicy]
