@@ -1,21 +1,55 @@
-"""The listeners ``airlock up`` runs beside the HTTP API, as runtime services."""
+"""The listeners ``airlock up`` runs beside the HTTP API, as runtime services.
+
+Each connection type a listener here serves has its dialect in ``DIALECTS``; a connection of
+another type, or of a type whose listener has no address in ``[listeners]``, is named at start
+(``unserved_lines``, docs/gateway-dialects.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
+from gateway.guardrails import Dialect
 from gateway.postgres.context import Deps
+from gateway.postgres.dialect import POSTGRES
 from gateway.postgres.listener import PostgresListener
-from gateway.postgres.target import build_targets
 from gateway.runtime import Runtime, Service, say
-from gateway.sessions import SessionCore, SessionGuard
+from gateway.sessions import SessionCore, SessionGuard, build_targets, unserved
 from store import AuditWriter
 
-__all__ = ["listeners", "postgres_service", "tls_context"]
+__all__ = [
+    "DIALECTS",
+    "listeners",
+    "postgres_service",
+    "tls_context",
+    "unserved_lines",
+    "unserved_notice",
+]
+
+DIALECTS: Mapping[str, Dialect[Any, Any]] = {"postgres": POSTGRES}
+
+
+def unserved_lines(settings: Settings) -> list[str]:
+    """One line per connection no listener serves: no listener for its type exists here, or it
+    has no address in ``[listeners]``."""
+    addresses = {"postgres": settings.listeners.postgres}
+    served = {kind: dialect for kind, dialect in DIALECTS.items() if addresses.get(kind)}
+    return [
+        f"airlock: connection {conn.name} ({conn.type}) is not served: no {conn.type} listener"
+        for conn in unserved(settings.connections, served)
+    ]
+
+
+async def unserved_notice(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Say which connections are not served, once at start; then wait like the listeners."""
+    for line in unserved_lines(runtime.settings):
+        say(line)
+    await stop.wait()
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -36,7 +70,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     """Serve the PostgreSQL listener until ``stop`` is set; audit events are drained on exit."""
     settings = runtime.settings
-    targets = build_targets(settings.connections)
+    targets = build_targets(settings.connections, {"postgres": POSTGRES})
     if not settings.listeners.postgres or not targets:
         await stop.wait()
         return
@@ -83,4 +117,5 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 def listeners() -> Iterator[Service]:
+    yield unserved_notice
     yield postgres_service

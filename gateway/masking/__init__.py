@@ -1,55 +1,50 @@
-"""Result masking: mask sensitive values in DataRow messages before they reach the client.
+"""Result masking in every dialect: detectors, masks, the checks behind them, and the rules.
 
-Pure code, no I/O. Build a ``MaskingPolicy`` from configuration once; per RowDescription ask it for
-a ``RowPlan``; per DataRow call ``plan.rewrite_datarow(body)`` (or ``plan.apply(values)``) unless
-``plan.is_noop``.
+Pure code, no I/O, no protocol. ``MaskingRules`` validates a connection's ``masking = {
+columns = [...], detectors = [...] }``; a dialect builds its masking policy from it
+(``Dialect.masking``: PostgreSQL's binds rules to RowDescription columns and rewrites DataRow
+messages). Detectors (``DETECTORS``) find entities in text and mask them (``mask_text``,
+``mask_value``; ``Scanner`` and the shared column actions in ``scan`` work on bytes);
+``MaskTally`` and ``MaskCounts`` say what was masked.
 """
 
-from gateway.masking.counts import NO_MASKS, MaskCounts, MaskTally
-from gateway.masking.datarow import encode_datarow, parse_datarow_body
-from gateway.masking.detectors import DETECTORS, Detector, Finding, mask_text, mask_value
+from gateway.masking.counts import NO_MASKS, DiscardTally, MaskCounts, MaskTally
+from gateway.masking.detectors import (
+    DETECTORS,
+    Detector,
+    Finding,
+    mask_text,
+    mask_value,
+    name_tokens,
+)
 from gateway.masking.errors import (
-    InvalidColumnDescriptionError,
     InvalidColumnSpecError,
-    MalformedDataRowError,
     MaskingConfigError,
     MaskingError,
     MaskingInputError,
     UnknownDetectorError,
 )
-from gateway.masking.plan import (
-    CatalogNames,
-    ColumnDescription,
-    ColumnRule,
-    Derivation,
-    MaskingPolicy,
-    PlannedColumn,
-    RowPlan,
-)
+from gateway.masking.rules import ColumnRule, MaskingRules
+from gateway.masking.scan import Action, Scanner
 
 __all__ = [
     "DETECTORS",
     "NO_MASKS",
-    "CatalogNames",
-    "ColumnDescription",
+    "Action",
     "ColumnRule",
-    "Derivation",
     "Detector",
+    "DiscardTally",
     "Finding",
-    "InvalidColumnDescriptionError",
     "InvalidColumnSpecError",
-    "MalformedDataRowError",
     "MaskCounts",
     "MaskTally",
     "MaskingConfigError",
     "MaskingError",
     "MaskingInputError",
-    "MaskingPolicy",
-    "PlannedColumn",
-    "RowPlan",
+    "MaskingRules",
+    "Scanner",
     "UnknownDetectorError",
-    "encode_datarow",
     "mask_text",
     "mask_value",
-    "parse_datarow_body",
+    "name_tokens",
 ]

@@ -2,23 +2,20 @@
 
 ::
 
-    MaskingError                      base of everything this package raises
+    MaskingError                      base of everything masking raises
     ├── MaskingConfigError            the policy itself is wrong (raised while loading config)
     │   ├── UnknownDetectorError      a detector name that does not exist
     │   └── InvalidColumnSpecError    a column spec that is not "name", "table.name" or
     │                                 "schema.table.name"
     └── MaskingInputError             what the upstream sent cannot be masked safely; the proxy
-        │                             must not forward the row (drop the session instead)
-        ├── InvalidColumnDescriptionError   a RowDescription field out of range
-        └── MalformedDataRowError           a DataRow whose structure is inconsistent
+                                      must not forward the row (drop the session instead); each
+                                      dialect subclasses it for its own result formats
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "InvalidColumnDescriptionError",
     "InvalidColumnSpecError",
-    "MalformedDataRowError",
     "MaskingConfigError",
     "MaskingError",
     "MaskingInputError",
@@ -54,11 +51,3 @@ class InvalidColumnSpecError(MaskingConfigError):
 
 class MaskingInputError(MaskingError):
     """Protocol input cannot be masked safely; the row must not be forwarded."""
-
-
-class InvalidColumnDescriptionError(MaskingInputError):
-    """A column description (from RowDescription) has an out-of-range field."""
-
-
-class MalformedDataRowError(MaskingInputError):
-    """A DataRow body is structurally inconsistent (count, lengths, trailing bytes)."""

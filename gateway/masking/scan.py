@@ -1,4 +1,8 @@
-"""Column actions: mask one wire value of a known type and format.
+"""Scanning values for detector findings, and the column actions every dialect shares.
+
+``Scanner`` runs a column's detectors over a value's bytes. An action masks one value of a
+column: ``text_action`` (text), ``json_action`` (JSON text) and ``null_on_find_action``; a
+dialect adds the ones its types and wire formats need.
 
 An action takes the value's bytes (never NULL: the row loop skips NULLs) and a tally, and returns
 the very object it was given when nothing changed, new bytes when it masked, or None for SQL NULL.
@@ -16,15 +20,7 @@ from collections.abc import Callable, Iterator
 from gateway.masking.counts import MaskTally
 from gateway.masking.detectors import Detector, Finding, without_overlaps
 
-__all__ = [
-    "Action",
-    "Scanner",
-    "json_action",
-    "jsonb_binary_action",
-    "null_on_find_action",
-    "text_action",
-    "text_array_action",
-]
+__all__ = ["Action", "Scanner", "json_action", "null_on_find_action", "splice", "text_action"]
 
 Action = Callable[[bytes, MaskTally], "bytes | None"]
 _DIGITS = b"0123456789"
@@ -139,7 +135,8 @@ def _never(value: bytes) -> None:
     return None
 
 
-def _apply(value: bytes, found: list[Finding]) -> bytes:
+def splice(value: bytes, found: list[Finding]) -> bytes:
+    """``value`` with each finding replaced by its mask (findings in order, non-overlapping)."""
     parts: list[bytes] = []
     pos = 0
     for f in found:
@@ -171,28 +168,7 @@ def text_action(scanner: Scanner) -> Action:
         if not found:
             return value
         tally.findings(found)
-        return _apply(value, found)
-
-    return act
-
-
-def text_array_action(scanner: Scanner) -> Action:
-    """Detectors on a text-format text[] literal: masks elements in place."""
-    scan, gate = scanner.scan, scanner.gate
-
-    def act(value: bytes, tally: MaskTally) -> bytes | None:
-        found = scan(value) if gate(value) else None
-        if not found:
-            return value
-        tally.findings(found)
-        # an unquoted array element must not gain whitespace ("[masked jwt]" -> "[masked_jwt]")
-        safe = [
-            f._replace(replacement=f.replacement.replace(" ", "_"))
-            if " " in f.replacement and b" " not in value[f.start : f.end]
-            else f
-            for f in found
-        ]
-        return _apply(value, safe)
+        return splice(value, found)
 
     return act
 
@@ -241,28 +217,14 @@ def json_action(scanner: Scanner) -> Action:
         placed = _place_in_json(value, found)
         if placed is None:  # cannot place the mask inside the document: fail closed
             return b"null"
-        return _apply(value, placed)
-
-    return act
-
-
-def jsonb_binary_action(inner: Action) -> Action:
-    """Binary jsonb: the version byte, then ``inner`` on the JSON text."""
-
-    # jsonb_send: a version byte (1) then the JSON text
-    def act(value: bytes, tally: MaskTally) -> bytes | None:
-        if value[:1] != b"\x01":
-            tally.detector("unscannable")
-            return None
-        body = value[1:]
-        new = inner(body, tally)
-        return value if new is body else b"\x01" + (new or b"null")
+        return splice(value, placed)
 
     return act
 
 
 def null_on_find_action(scanner: Scanner) -> Action:
-    """For json[] text: any finding nulls the whole array (no safe in-place mask)."""
+    """For a value with no safe in-place mask (an array of JSON documents as text): any finding
+    nulls the whole value."""
     scan = scanner.scan
 
     def act(value: bytes, tally: MaskTally) -> bytes | None:

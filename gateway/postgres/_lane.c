@@ -19,7 +19,7 @@
 
 /* ---- the literal shape of UTF-8 statement text ----------------------------------------------
 
-   Exactly gateway.inspection.shape.literal_shape on the text's UTF-8 bytes (the shape, UTF-8
+   Exactly gateway.postgres.dialect.shape.literal_shape on the UTF-8 bytes (the shape, UTF-8
    encoded, or None): every character the scan judges is ASCII, and a non-ASCII character is a
    run of bytes >= 0x80, each of which falls in the same classes as the character. A
    Hypothesis property holds the two equal. The string and quoted-identifier patterns of the

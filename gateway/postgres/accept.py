@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from approvals import Delegation, Identity
 from gateway.postgres import wire as pg
-from gateway.postgres.target import Target
+from gateway.postgres.dialect import PgTarget
 
 __all__ = ["Accepted", "Refused", "accept_client"]
 
@@ -39,7 +39,7 @@ class Refused(Exception):
 @dataclass
 class Accepted:
     identity: Identity
-    target: Target
+    target: PgTarget
     database: str
     params: dict[str, str]
     user: str
@@ -121,8 +121,8 @@ async def _startup(
 
 
 def _route(
-    startup: pg.StartupMessage, targets: dict[str, Target]
-) -> tuple[Target, str, dict[str, str]]:
+    startup: pg.StartupMessage, targets: dict[str, PgTarget]
+) -> tuple[PgTarget, str, dict[str, str]]:
     params = startup.params
     if startup.protocol_version != pg.PROTOCOL_3_0:
         raise Refused("0A000", "only protocol 3.0 is supported")
@@ -144,7 +144,7 @@ async def accept_client(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     *,
-    targets: dict[str, Target],
+    targets: dict[str, PgTarget],
     tls: ssl.SSLContext | None,
     allow_plaintext: bool,
     authenticate: Authenticate,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from gateway.masking import CatalogNames
+from gateway.postgres.dialect import CatalogNames
 from gateway.postgres.upstream import Upstream, simple_query
 
 __all__ = ["column_names"]

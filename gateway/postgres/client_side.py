@@ -15,9 +15,10 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Coroutine
 
-from gateway.inspection import Action, Kind, Verdict, classify
+from gateway.guardrails import Action, Kind, Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
+from gateway.postgres.dialect import classify
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.statements import Ambiguous
 from gateway.postgres.tracker import Definition, Expect, Pending, Portal

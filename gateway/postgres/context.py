@@ -7,13 +7,11 @@ import ssl
 from dataclasses import dataclass, field
 
 from approvals import ApprovalService
-from gateway.inspection import SessionState
-from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
 from gateway.postgres import wire as pg
-from gateway.postgres.lineage import Lineage
+from gateway.postgres.dialect import CatalogNames, PgTarget, RowPlan, SessionState
+from gateway.postgres.dialect.lineage import Lineage
 from gateway.postgres.statements import StatementBook
-from gateway.postgres.target import Target
 from gateway.postgres.tracker import Portal, ResponseTracker
 from gateway.sessions import Session, SessionCore
 from store import AuditWriter, SqlRepository
@@ -30,7 +28,7 @@ class Deps:
     repository: SqlRepository
     audit: AuditWriter
     metrics: Metrics
-    targets: dict[str, Target]
+    targets: dict[str, PgTarget]
     tls: ssl.SSLContext | None
     allow_plaintext: bool
 
@@ -40,7 +38,7 @@ class Shared(Session):
     """Per-session state: the core's (who, where, the tally, a hold: :class:`Session`) and the
     PostgreSQL session's own: what is prepared, what is in flight."""
 
-    target: Target
+    target: PgTarget
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     state: SessionState = field(default_factory=SessionState)

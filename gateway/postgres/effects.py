@@ -6,7 +6,7 @@ name means (``StatementBook``). They are applied when the server has answered, n
 client sent them: a statement that failed or was skipped changes nothing (``PREPARE s`` over an
 existing ``s`` fails and must not make ``EXECUTE s`` look like the new text). While such a
 statement is in flight the client side waits for it, so what follows is classified in the state
-it will run in (gateway.inspection: "re-classify what follows once it has run").
+it will run in (gateway.postgres.dialect: "re-classify what follows once it has run").
 
 The server undoes a SET that a transaction rolls back (ROLLBACK, ROLLBACK TO SAVEPOINT, an error
 in a multi-statement Query or before an extended batch's Sync). The gateway sees no such undo, so
@@ -24,8 +24,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
-from gateway.inspection import Classification, Kind, SessionState, classify
+from gateway.guardrails import Classification, Kind
 from gateway.postgres.context import Shared
+from gateway.postgres.dialect import SessionState, classify
 from gateway.postgres.tracker import Definition, Expect, Pending
 
 __all__ = ["EFFECT_KINDS", "after_statement", "has_effects", "named_statement", "stricter"]

@@ -12,8 +12,8 @@ the bytes costs. The lane recognises exactly that case and nothing else:
   Bind (unnamed portal, a committed prepared statement with those properties), optionally
   Describe of that portal, Execute of it (no row limit) and Sync. Verdicts are the guardrails'
   own (``Guardrails.evaluate_general``); they are remembered per session by the text's literal
-  shape (``gateway.inspection.shape``) when the guardrails say no literal influenced them, else
-  by the exact text, and forgotten whenever the session state changes.
+  shape (``gateway.postgres.dialect.shape``) when the guardrails say no literal influenced them,
+  else by the exact text, and forgotten whenever the session state changes.
 - Server side, only for the request the lane forwarded: one read holding exactly its whole
   answer — (BindComplete,) RowDescription or NoData, DataRows, CommandComplete, ReadyForQuery —
   whose row plan masks nothing and whose transaction status is the one the session knows.
@@ -32,15 +32,15 @@ import struct
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from gateway.inspection import Action
-from gateway.inspection.shape import literal_shape
+from gateway.guardrails import Action
 from gateway.postgres import wire as pg
+from gateway.postgres.dialect.shape import literal_shape
 from gateway.postgres.effects import EFFECT_KINDS
 from gateway.postgres.tracker import Definition, Portal, rows_in
 
 if TYPE_CHECKING:
-    from gateway.masking import RowPlan
     from gateway.postgres.client_side import ClientSide
+    from gateway.postgres.dialect import RowPlan
     from gateway.postgres.server_side import ServerSide
 
 __all__ = ["Lane", "judge"]

@@ -17,13 +17,12 @@ import struct
 
 from approvals import Delegation, Identity, new_id
 from gateway.config import split_hostport
-from gateway.masking import CatalogNames
 from gateway.postgres import wire as pg
 from gateway.postgres.accept import Accepted, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
-from gateway.postgres.lineage import Lineage
+from gateway.postgres.dialect import CatalogNames, Lineage
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream

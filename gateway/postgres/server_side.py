@@ -12,9 +12,10 @@ from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
-from gateway.masking import ColumnDescription, Derivation, MaskTally, RowPlan
+from gateway.masking import MaskTally
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared
+from gateway.postgres.dialect import ColumnDescription, Derivation, RowPlan
 from gateway.postgres.effects import named_statement
 from gateway.postgres.textmask import TextMask
 from gateway.postgres.tracker import Expect, Pending

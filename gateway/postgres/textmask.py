@@ -11,8 +11,9 @@ nothing on the data path.
 
 from __future__ import annotations
 
-from gateway.masking import DETECTORS, MaskingPolicy, mask_text
+from gateway.masking import DETECTORS, mask_text
 from gateway.postgres import wire as pg
+from gateway.postgres.dialect import MaskingPolicy
 
 __all__ = ["WITHHELD", "TextMask"]
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from time import perf_counter
 
-from gateway.masking import Derivation, MaskTally, RowPlan
+from gateway.masking import MaskTally
 from gateway.postgres import wire as pg
+from gateway.postgres.dialect import Derivation, RowPlan
 
 __all__ = ["Definition", "Expect", "Pending", "Portal", "ResponseTracker", "rows_in"]
 

@@ -1,6 +1,7 @@
 """The protocol-free session core: authenticate, authorize, hold, record, revoke and end, written
-once for every listener (see :mod:`gateway.sessions.core` for the order a listener calls them).
-Nothing here imports a protocol package; import-linter holds it to that."""
+once for every listener (see :mod:`gateway.sessions.core` for the order a listener calls them),
+and the connections they serve (:mod:`gateway.sessions.target`). Nothing here imports a
+protocol package; import-linter holds it to that."""
 
 from gateway.sessions.core import SessionCore
 from gateway.sessions.errors import AccessRefused, AuthRefused, SessionRefused
@@ -8,6 +9,7 @@ from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import HOLD_BUFFER_LIMIT, ClientGone, Held, HoldOutcome
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import FIELDS, StatementLog, expand
+from gateway.sessions.target import Target, build_targets, unserved
 
 __all__ = [
     "FIELDS",
@@ -24,5 +26,8 @@ __all__ = [
     "SessionGuard",
     "SessionRefused",
     "StatementLog",
+    "Target",
+    "build_targets",
     "expand",
+    "unserved",
 ]

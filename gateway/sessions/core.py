@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
 from approvals import AccessNotAllowed, ApprovalError, ApprovalService, Delegation, Identity
-from gateway.inspection import Verdict
+from gateway.guardrails import Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.errors import AccessRefused
 from gateway.sessions.guard import SessionGuard

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from approvals import ApprovalError, ApprovalService, Review, ReviewState
 from approvals.policy import human_duration
-from gateway.inspection import Verdict
+from gateway.guardrails import Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.session import Session
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from pglast import parser
 
-from gateway.inspection import Guardrails, SessionState, classify
-from gateway.inspection.classify import loads
+from gateway.postgres.dialect import Guardrails, SessionState, classify
+from gateway.postgres.dialect.classify import loads
 
 STATEMENTS = {
     "short select": "SELECT * FROM users WHERE id = {n}",

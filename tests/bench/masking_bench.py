@@ -12,7 +12,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from gateway.masking import ColumnDescription, MaskingPolicy, MaskTally, RowPlan, encode_datarow
+from gateway.masking import MaskTally
+from gateway.postgres.dialect import ColumnDescription, MaskingPolicy, RowPlan, encode_datarow
 
 # RowDescription of a typical "customers" query: id, name, email, created_at, active, balance,
 # city, notes, visits (int8, text, varchar, timestamptz, bool, numeric, text, text, int4), all

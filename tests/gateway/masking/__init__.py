@@ -1,1 +1,1 @@
-"""Tests of gateway.masking."""
+"""Tests of the dialect-neutral masking: detectors and their checks."""

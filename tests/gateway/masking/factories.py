@@ -1,15 +1,11 @@
-"""Builders shared by the masking tests: valid numbers of each kind, rows, strategies."""
+"""Builders shared by the masking tests: valid numbers of each kind, strategies."""
 
 from __future__ import annotations
 
 import base64
 import json
-import struct
-from collections.abc import Sequence
 
 from hypothesis import strategies as st
-
-from gateway.masking import encode_datarow
 
 # (brand prefix, total length) pairs that the brand tables accept
 CARD_SHAPES: tuple[tuple[str, int], ...] = (
@@ -98,16 +94,6 @@ def jwt_with_header(header: object) -> str:
     """A three-segment token whose header is ``header`` as JSON."""
     segment = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
     return f"{segment}.eyJzdWIiOiJ4In0.c2ln"
-
-
-def body(values: Sequence[bytes | None]) -> bytes:
-    """A DataRow body (no type byte, no length) for ``values``."""
-    return encode_datarow(values)[5:]
-
-
-def int8(n: int) -> bytes:
-    """Binary int8."""
-    return struct.pack("!q", n)
 
 
 @st.composite

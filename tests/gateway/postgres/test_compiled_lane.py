@@ -15,17 +15,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.inspection.shape import literal_shape
 from gateway.postgres import _lane, fastlane
 from gateway.postgres import lane as lane_module
 from gateway.postgres import wire as pg
+from gateway.postgres.dialect.shape import literal_shape
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Definition
 from gateway.postgres.wire.framing import client_limits, server_limits
-from tests.gateway.inspection.corpus import CASES
-from tests.gateway.inspection.test_shape import _text
+from tests.gateway.postgres.dialect.corpus import CASES
+from tests.gateway.postgres.dialect.test_shape import _text
 
 
 def test_the_compiled_lane_is_built() -> None:

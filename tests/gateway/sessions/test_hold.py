@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from approvals import ApprovalService, Outcome, ReviewState
-from gateway.inspection import Action, Verdict
+from gateway.guardrails import Action, Verdict
 from gateway.metrics import Metrics
 from gateway.sessions import ClientGone, Held, HoldOutcome, Session
 from gateway.sessions.hold import hold

@@ -1,0 +1,62 @@
+"""``Dialect``: what a protocol brings to the session core so that its commands can be judged
+and its replies masked.
+
+The vocabulary (kinds, findings, rules, verdicts, the masking rules) is shared; a dialect reads
+its own language into it. The composition root maps each connection ``type`` it serves to one
+dialect object (``{"postgres": gateway.postgres.dialect.POSTGRES}``) and
+``gateway.sessions.build_targets`` asks it for each connection's rule set and masking policy.
+
+- ``name``: the connection type it serves (``postgres``, ``mysql``), as ``[[connections]]``
+  spells it.
+- ``state_type``: its frozen session state (``DialectState``), what classification reads:
+  string-literal rules, name resolution, prepared statements. Constructed without arguments it
+  is the state of a fresh session.
+- ``classify(text, state)``: every statement of a command text, with kinds and reasons; never
+  raises (what it cannot read is ``unknown``, which the rules hold: fail closed).
+- ``guardrails(rules)``: a ``RuleSet`` over its classifier for a connection's parsed rules
+  (``rules_from_config``); it may add look-alike cache levels its parser makes cheap.
+- ``masking(rules)``: its masking policy for a connection's validated ``MaskingRules`` (how
+  result columns are bound to rules and which values its types let detectors see), or None
+  when the rules mask nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from gateway.guardrails.model import Classification
+from gateway.guardrails.rules import Rule
+from gateway.guardrails.ruleset import DialectState, RuleSet
+from gateway.masking import MaskingRules
+
+__all__ = ["Dialect"]
+
+StateT = TypeVar("StateT", bound=DialectState)
+PolicyT_co = TypeVar("PolicyT_co", covariant=True)
+
+
+class Dialect(Protocol[StateT, PolicyT_co]):
+    """A protocol's command language and result formats, as the session core uses them."""
+
+    @property
+    def name(self) -> str:
+        """The connection type this dialect serves."""
+        ...
+
+    @property
+    def state_type(self) -> type[StateT]:
+        """The session state classification reads; ``state_type()`` is a fresh session's."""
+        ...
+
+    def classify(self, text: str, state: StateT) -> Classification:
+        """Every statement of ``text`` read against ``state``; never raises."""
+        ...
+
+    def guardrails(self, rules: Sequence[Rule]) -> RuleSet[StateT]:
+        """The rule set (with its verdict cache) for one connection."""
+        ...
+
+    def masking(self, rules: MaskingRules) -> PolicyT_co | None:
+        """The masking policy for one connection; None when ``rules`` mask nothing."""
+        ...

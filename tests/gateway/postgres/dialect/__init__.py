@@ -1,0 +1,1 @@
+"""Tests of the PostgreSQL dialect: classification, guardrails and result masking."""
