@@ -18,15 +18,14 @@
    lanehost.host_for finds these in a session; nothing here changes after Core(host).
 
    Objects, whose fields are read while the session runs (who changes them):
-     relay           RelayView: busy (the relay: a statement it waits for), closed (the relay:
-                     nothing more is processed), ended (its done(): the session ended, by
-                     Relay.stop). Read before every request and server read.
-     client          ClientView: closing (the client sent Terminate; before every request),
-                     swallow (a refused extended batch dropped to Sync; the general path's).
+     session         SessionView: phase (postgres.lifecycle: the relay, and the client side
+                     at a Terminate; compared with `relaying` before every request and with
+                     `closed` before every answer), state (a new object whenever the general
+                     path changes it; per request; StateView: in_transaction), holding (a
+                     held statement's review; the general path's).
+     client          ClientView: swallow (a refused extended batch dropped to Sync; the
+                     general path's).
      audit           AuditView: behind (the audit writer's task; before every request).
-     session         SessionView: state (a new object whenever the general path changes it;
-                     per request; StateView: in_transaction), holding (a held statement's
-                     review; the general path's).
      tracker         TrackerView: queue, finished (the general path's).
      book            BookView: inflight (the general path's), committed (a dict: a Bind's
                      name is looked up in it; Definition: text, verdict, rule, effects,
@@ -34,6 +33,7 @@
      client_reader,  ReaderView: _buf, _pos, _chunks_len (pending_bytes() == 0 without calling
      server_reader   it; the general path's).
    Values, read once:
+     relaying, closed   the phases (SessionPhase members) the lane compares `phase` with
      client_bind_limit  the client parser's length cap for a Bind
      server_limits      the server parser's length caps, 256 of them, by type byte
      masks              the connection masks results (then rows need a no-op RowPlan)
@@ -224,33 +224,33 @@ enum { NONE = 0, SIMPLE = 1, EXTENDED = 2 };
    Definition and a RowPlan). The other names are not ours: a Future's done(), and the values
    the core passes or compares. */
 enum {
-    S_BUSY, S_CLOSED, S_ENDED, S_CLOSING, S_SWALLOW, S_BEHIND, S_IN_TRANSACTION, S_STATE,
-    S_HOLDING, S_QUEUE, S_FINISHED, S_INFLIGHT, S_COMMITTED, S_BUF, S_POS, S_CHUNKS_LEN,
-    S_TEXT, S_VERDICT, S_RULE, S_EFFECTS, S_DERIVED, S_IS_NOOP,
+    S_SWALLOW, S_BEHIND, S_IN_TRANSACTION, S_PHASE, S_STATE, S_HOLDING, S_QUEUE, S_FINISHED,
+    S_INFLIGHT, S_COMMITTED, S_BUF, S_POS, S_CHUNKS_LEN, S_TEXT, S_VERDICT, S_RULE, S_EFFECTS,
+    S_DERIVED, S_IS_NOOP,
     S_FIELDS, /* the views' fields end here */
-    S_DONE = S_FIELDS, S_ALLOW, S_CLIENT, S_SERVER, S_COUNT
+    S_ALLOW = S_FIELDS, S_CLIENT, S_SERVER, S_COUNT
 };
 static const char *const NAMES[S_COUNT] = {
-    "busy", "closed", "ended", "closing", "swallow", "behind", "in_transaction", "state",
-    "holding", "queue", "finished", "inflight", "committed", "_buf", "_pos", "_chunks_len",
-    "text", "verdict", "rule", "effects", "derived", "is_noop",
-    "done", "allow", "client", "server"
+    "swallow", "behind", "in_transaction", "phase", "state", "holding", "queue", "finished",
+    "inflight", "committed", "_buf", "_pos", "_chunks_len", "text", "verdict", "rule", "effects",
+    "derived", "is_noop",
+    "allow", "client", "server"
 };
 static const char *const FIELD_VIEWS[S_FIELDS] = {
-    "RelayView", "RelayView", "RelayView", "ClientView", "ClientView", "AuditView", "StateView",
-    "SessionView", "SessionView", "TrackerView", "TrackerView", "BookView", "BookView",
-    "ReaderView", "ReaderView", "ReaderView", "Definition", "Definition", "Definition",
-    "Definition", "Definition", "RowPlan"
+    "ClientView", "AuditView", "StateView", "SessionView", "SessionView", "SessionView",
+    "TrackerView", "TrackerView", "BookView", "BookView", "ReaderView", "ReaderView",
+    "ReaderView", "Definition", "Definition", "Definition", "Definition", "Definition", "RowPlan"
 };
 static PyObject *str[S_COUNT];
 
 /* The host's members (lanehost.LaneHost), in the order core_init reads them. */
 static const char *const HOST_MEMBERS[] = {
-    "relay", "client", "audit", "session", "tracker", "book", "client_reader", "server_reader",
+    "client", "audit", "session", "tracker", "book", "client_reader", "server_reader",
     "to_server", "to_client", "client_general", "server_general", "learn", "drained",
-    "schedule", "replay", "plan_of", "stop", "client_bind_limit", "server_limits", "masks"
+    "schedule", "replay", "plan_of", "stop", "relaying", "closed", "client_bind_limit",
+    "server_limits", "masks"
 };
-#define HOST_OBJECTS 18 /* the members up to stop are kept as they are */
+#define HOST_OBJECTS 19 /* the members up to `closed` are kept as they are */
 #define HOST_COUNT ((int)(sizeof(HOST_MEMBERS) / sizeof(HOST_MEMBERS[0])))
 
 /* Describe('P', ""), Execute("", 0), Sync: the tails of a Bind the lane takes (lane.py). */
@@ -262,9 +262,9 @@ static const char TAIL[] = "E\0\0\0\11\0\0\0\0\0S\0\0\0\4";
 typedef struct {
     PyObject_HEAD
     /* the host's members (see the header), fixed for the session, in HOST_MEMBERS' order */
-    PyObject *relay, *client, *audit, *session, *tracker, *book, *client_reader, *server_reader;
+    PyObject *client, *audit, *session, *tracker, *book, *client_reader, *server_reader;
     PyObject *to_server, *to_client, *client_general, *server_general, *learn, *drained;
-    PyObject *schedule, *replay, *plan_of, *stop;
+    PyObject *schedule, *replay, *plan_of, *stop, *relaying, *closed;
     Py_ssize_t client_bind_limit;
     Py_ssize_t server_limits[256];
     int masks;
@@ -383,15 +383,26 @@ reader_empty(PyObject *parser)
     return size < 0 ? -1 : pos == size;
 }
 
+/* 1 when getattr(obj, name) is `value`, 0 when not, -1 on error. */
+static int
+attr_is(PyObject *obj, int name, PyObject *value)
+{
+    PyObject *found = PyObject_GetAttr(obj, str[name]);
+    if (found == NULL)
+        return -1;
+    Py_DECREF(found);
+    return found == value; /* compared, not read: `value` is held (a host member) */
+}
+
 /* Whether the session is idle for the lane: relay.from_client's and Lane.client_data's
    conditions. 1 yes, 0 no, -1 error.
 
-   What can change between two requests the lane takes is checked every time: the relay
-   stopped or ended, a statement being waited for (relay.busy), the client closing, the audit
+   What can change between two requests the lane takes is checked every time: the session's
+   phase (RELAYING, not waiting for a statement, terminated, ending or closed) and the audit
    trail behind (the writer's task sets it). The rest (the tracker's queues, a refused batch
    being swallowed, a held statement, statements being parsed, received bytes not yet framed)
    is the general path's state: only the general path changes it, and it runs only when the
-   core hands it something (core_drain runs first), or while relay.busy is set. So once it is
+   core hands it something (core_drain runs first), or while the phase is WAITING. So once it is
    found idle it stays idle until the core next hands anything to Python but a write or the
    drain timer's scheduling: unsettle() runs in core_drain, before a learn and on an error. The
    Python lane checks all of it every time; the differential test holds the two alike with
@@ -399,25 +410,10 @@ reader_empty(PyObject *parser)
 static int
 ready(Core *self)
 {
-    PyObject *ended, *done;
     int r;
-    if ((r = attr_none(self->relay, S_BUSY)) != 1)
+    if ((r = attr_is(self->session, S_PHASE, self->relaying)) != 1)
         return r;
-    if ((r = attr_true(self->relay, S_CLOSED)) != 0)
-        return r < 0 ? r : 0;
-    ended = PyObject_GetAttr(self->relay, str[S_ENDED]);
-    if (ended == NULL)
-        return -1;
-    done = PyObject_CallMethodNoArgs(ended, str[S_DONE]);
-    Py_DECREF(ended);
-    if (done == NULL)
-        return -1;
-    r = PyObject_IsTrue(done);
-    Py_DECREF(done);
-    if (r != 0)
-        return r < 0 ? r : 0;
-    if ((r = attr_true(self->client, S_CLOSING)) != 0 ||
-        (r = attr_true(self->audit, S_BEHIND)) != 0)
+    if ((r = attr_true(self->audit, S_BEHIND)) != 0)
         return r < 0 ? r : 0;
     if (self->settled)
         return 1;
@@ -1026,7 +1022,7 @@ core_server_received(Core *self, PyObject *data)
     PyObject *written;
     if (self->inflight == NONE || !PyBytes_CheckExact(data))
         return general(self, self->server_general, data);
-    r = attr_true(self->relay, S_CLOSED);
+    r = attr_is(self->session, S_PHASE, self->closed);
     if (r != 0) {
         if (r < 0) {
             stop_with_error(self, S_SERVER);
@@ -1090,15 +1086,16 @@ core_init(Core *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"host", NULL};
     PyObject *host, *members[HOST_COUNT], *fast;
     PyObject **objects[HOST_OBJECTS] = {
-        &self->relay, &self->client, &self->audit, &self->session, &self->tracker, &self->book,
+        &self->client, &self->audit, &self->session, &self->tracker, &self->book,
         &self->client_reader, &self->server_reader, &self->to_server, &self->to_client,
         &self->client_general, &self->server_general, &self->learn, &self->drained,
-        &self->schedule, &self->replay, &self->plan_of, &self->stop,
+        &self->schedule, &self->replay, &self->plan_of, &self->stop, &self->relaying,
+        &self->closed,
     };
     int k, result = -1;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &host))
         return -1;
-    if (self->relay != NULL) {
+    if (self->session != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a lane core is initialised once");
         return -1;
     }
@@ -1137,9 +1134,9 @@ done:
 /* Every object the core holds, once: tp_traverse visits and tp_clear clears this list (the
    request's fields last: clearing them is clear_request's, inflight included). */
 #define CORE_OBJECTS(X)                                                                         \
-    X(relay) X(client) X(audit) X(session) X(tracker) X(book) X(client_reader)                 \
-    X(server_reader) X(to_server) X(to_client) X(client_general) X(server_general) X(learn)    \
-    X(drained) X(schedule) X(replay) X(plan_of) X(stop) X(known) X(state) X(desc)              \
+    X(client) X(audit) X(session) X(tracker) X(book) X(client_reader) X(server_reader)         \
+    X(to_server) X(to_client) X(client_general) X(server_general) X(learn) X(drained)          \
+    X(schedule) X(replay) X(plan_of) X(stop) X(relaying) X(closed) X(known) X(state) X(desc)   \
     X(desc_plan) X(records) X(portal) X(bind_name) X(bind_definition) X(bind_text)             \
     X(bind_verdict) X(bind_rule)                                                               \
     X(request) X(text) X(verdict) X(rule) X(definition)

@@ -11,6 +11,7 @@ from gateway import pgwire as pg
 from gateway.inspection import SessionState
 from gateway.masking import CatalogNames, RowPlan
 from gateway.metrics import Metrics
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.lineage import Lineage
 from gateway.postgres.statement_log import StatementLog
 from gateway.postgres.statements import StatementBook
@@ -45,6 +46,7 @@ class Shared:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     state: SessionState = field(default_factory=SessionState)
+    phase: SessionPhase = SessionPhase.STARTING  # the session's lifecycle (postgres.lifecycle)
     tracker: ResponseTracker = field(default_factory=ResponseTracker)
     book: StatementBook = field(default_factory=StatementBook)  # prepared statement names
     portals: dict[str, Portal] = field(default_factory=dict)

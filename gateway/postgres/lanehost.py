@@ -15,12 +15,12 @@ says which of them it reads before every request and which only until it found t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.masking import RowPlan
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.tracker import Definition
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ __all__ = [
     "Learned",
     "PortalTaken",
     "ReaderView",
-    "RelayView",
     "SessionView",
     "StateView",
     "TrackerView",
@@ -58,28 +57,8 @@ Columns = tuple[
 PortalTaken = tuple[Definition, RowPlan | None, bool]
 
 
-class RelayView(Protocol):
-    """``Relay``: read before every request (other tasks change these)."""
-
-    @property
-    def busy(self) -> asyncio.Task[None] | None:
-        """A statement the relay waits for (set and cleared by the relay)."""
-
-    @property
-    def closed(self) -> bool:
-        """Nothing more is processed (set by Relay.run / _finish)."""
-
-    @property
-    def ended(self) -> asyncio.Future[tuple[str, BaseException | None]]:
-        """Done once the session ends (Relay.stop); the lane calls its ``done()``."""
-
-
 class ClientView(Protocol):
     """``ClientSide``."""
-
-    @property
-    def closing(self) -> bool:
-        """The client sent Terminate (its side's step); read before every request."""
 
     @property
     def swallow(self) -> bool:
@@ -104,6 +83,12 @@ class StateView(Protocol):
 
 class SessionView(Protocol):
     """``Shared``."""
+
+    @property
+    def phase(self) -> SessionPhase:
+        """The session's lifecycle (postgres.lifecycle: the relay moves it, and the client
+        side at a Terminate); the lane compares it with ``relaying`` before every request and
+        with ``closed`` before every answer."""
 
     @property
     def state(self) -> StateView:
@@ -155,9 +140,7 @@ class ReaderView(Protocol):
     def _chunks_len(self) -> int: ...
 
 
-_VIEWS = (
-    RelayView, ClientView, AuditView, StateView, SessionView, TrackerView, BookView, ReaderView
-)  # fmt: skip
+_VIEWS = (ClientView, AuditView, StateView, SessionView, TrackerView, BookView, ReaderView)
 # The fields the C core reads, by the name of the view (or class) that has them: each view's
 # properties, and what it reads of a prepared statement's Definition and of a RowPlan.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -176,7 +159,6 @@ class LaneHost:
     made; the objects among them it reads fields of while the session runs (the views above),
     the callables it calls. Nothing here changes afterwards."""
 
-    relay: RelayView
     client: ClientView
     audit: AuditView
     session: SessionView
@@ -196,6 +178,8 @@ class LaneHost:
     replay: Callable[[bytes, float], None]  # spill: the general path accounts for a request
     plan_of: Callable[[bytes], RowPlan | None]  # the row plan of a RowDescription
     stop: Callable[[str, BaseException | None], None]  # end the session: (side, exception)
+    relaying: SessionPhase  # the phase in which the lane may take a request
+    closed: SessionPhase  # the phase in which nothing more is processed
     client_bind_limit: int  # the client parser's length cap for a Bind
     server_limits: Sequence[int]  # the server parser's length caps, by type byte (256)
     masks: bool  # the connection masks results
@@ -215,7 +199,6 @@ def host_for(
     """The host of one session: where each thing the lane needs lives today."""
     s = client.s
     return LaneHost(
-        relay=relay,
         client=client,
         audit=client.deps.audit,
         session=s,
@@ -233,6 +216,8 @@ def host_for(
         replay=client.replay,
         plan_of=server.plan_of,
         stop=relay.stop,
+        relaying=SessionPhase.RELAYING,
+        closed=SessionPhase.CLOSED,
         client_bind_limit=client.parser.limits[ord("B")],
         server_limits=server.parser.limits,
         masks=server.text_mask is not None,

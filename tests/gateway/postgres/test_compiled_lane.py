@@ -25,6 +25,7 @@ from gateway.postgres import lane as lane_module
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
 from gateway.postgres.lanehost import FIELDS, Columns, LaneHost, PortalTaken, host_for
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Definition
 from tests.gateway.inspection.corpus import CASES
@@ -180,6 +181,7 @@ class _Session:
         book = StatementBook()
         book.committed.update(DEFINITIONS)
         self.shared = SimpleNamespace(
+            phase=SessionPhase.RELAYING,
             state=SimpleNamespace(in_transaction=False),
             tracker=SimpleNamespace(queue=deque(), finished=[]),
             holding=None,
@@ -196,7 +198,6 @@ class _Session:
             deps=SimpleNamespace(audit=SimpleNamespace(behind=False)),
             parser=_Parser(client_limits()),
             swallow=False,
-            closing=False,
             replay=lambda request, started: self.calls.append(("replay", request)),
         )
         self.server = SimpleNamespace(
@@ -284,9 +285,6 @@ class _Compiled:
             CompiledLane._drained(owner, columns, answered, portal, synced)  # type: ignore[arg-type]
 
         self.relay = relay = SimpleNamespace(
-            busy=None,
-            closed=False,
-            ended=SimpleNamespace(done=lambda: False),
             stop=lambda side, exc: calls.append(("stop", side, repr(exc))),
             client_general=client_general,
             server_general=server_general,
@@ -525,12 +523,16 @@ def _client(lane: _Compiled) -> Any:
     return lane.session.client
 
 
+def _phase(phase: SessionPhase) -> Callable[[_Compiled], None]:
+    return lambda lane: setattr(lane.session.shared, "phase", phase)
+
+
 _OUTSIDE: dict[str, Callable[[_Compiled], None]] = {
     "behind": lambda lane: setattr(_client(lane).deps.audit, "behind", True),
-    "closing": lambda lane: setattr(_client(lane), "closing", True),
-    "busy": lambda lane: setattr(lane.relay, "busy", object()),
-    "closed": lambda lane: setattr(lane.relay, "closed", True),
-    "ended": lambda lane: setattr(lane.relay, "ended", SimpleNamespace(done=lambda: True)),
+    "closing": _phase(SessionPhase.TERMINATED),  # the client's Terminate
+    "busy": _phase(SessionPhase.WAITING),  # the relay waits for a statement
+    "closed": _phase(SessionPhase.CLOSED),
+    "ended": _phase(SessionPhase.ENDING),
 }
 
 
