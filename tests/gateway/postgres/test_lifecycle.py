@@ -4,6 +4,7 @@ against a model written from the module's rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from gateway.postgres.lifecycle import (
     SessionPhase,
     transition,
 )
+from gateway.postgres.relay import LiveSession
 
 P, I = SessionPhase, SessionInput  # noqa: E741
 
@@ -130,3 +132,16 @@ def test_the_client_is_read_only_while_it_may_send_statements() -> None:
     """The relay drops the client's bytes unread from the end on (terminated, ending, closed);
     before that (starting, relaying, waiting) they are processed or buffered."""
     assert frozenset({P.TERMINATED, P.ENDING, P.CLOSED}) == NOT_READING_CLIENT
+
+
+def test_a_session_ended_before_its_relay_runs_starts_ending() -> None:
+    """LiveSession.end before the relay runs (revoked or shut down while connecting) leaves the
+    session ENDING, which the relay's START keeps: it relays nothing and sends the FATAL."""
+    shared = SimpleNamespace(phase=P.STARTING)
+    live = LiveSession(1, shared, (0, 0))  # type: ignore[arg-type]
+    live.end("revoked", "57P01", "terminating connection: access revoked")
+    assert shared.phase is P.ENDING
+    live.end("shutdown", "57P01", "terminating connection: the gateway is shutting down")
+    assert shared.phase is P.ENDING
+    assert transition(shared.phase, I.START) is P.ENDING
+    assert live.ending[0] == "shutdown"
