@@ -3,10 +3,12 @@
 ``gateway/postgres/_lane.c`` knows no Python name but the members of ``LaneHost`` (read once,
 when a ``Core`` is made) and the fields of the Protocols below (read while the session runs, of
 the objects the host hands over). ``host_for`` is the one place that finds those objects in a
-session, so moving or renaming Python code means updating this module only: mypy checks that
-the session's real classes satisfy the Protocols where ``host_for`` builds the host, and
-``tests/gateway/postgres/test_compiled_lane.py`` holds the names the C file reads equal to the
-Protocols' (``FIELDS``), so a rename fails ``make check``, not a session at run time.
+session, so moving Python code, or renaming a method or object the lane uses, means updating
+this module only. Renaming a field a view declares means renaming it in the view and in the C
+file's NAMES: mypy checks that the session's real classes satisfy the Protocols where
+``host_for`` builds the host, and ``tests/gateway/postgres/test_compiled_lane.py`` holds the
+names the C file reads equal to the views' (``FIELDS``), so a rename fails ``make check``, not
+a session at run time.
 
 The Protocols are read-only views (properties): the lane changes nothing of the session but
 through the host's callables. Who changes each field is said beside it; ``ready`` in _lane.c
