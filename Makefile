@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test check lint bench clean
+.PHONY: venv demo test check lint bench sanitize clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ test: check
 
 bench: venv
 	$(BIN)/python tests/bench/pg_bench.py
+
+# The fast lane's tests with its C extension built under AddressSanitizer and UBSan (a temporary
+# build: the in-place one is left alone); fails on any sanitizer report.
+sanitize: venv
+	tests/bench/sanitize.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -8,7 +8,44 @@
    Python Lane is the reference: this module decides nothing it does not, and tests hold the
    two to the same results (tests/gateway/postgres/test_compiled_lane.py).
 
-   Protocol references are to the PostgreSQL documentation, "Message Formats" (55.7). */
+   Protocol references are to the PostgreSQL documentation, "Message Formats" (55.7).
+
+   ---- the interface: one host object (gateway/postgres/lanehost.py) -----------------------
+
+   Core(host) reads every member of the host once, here (HOST_MEMBERS); it knows no other
+   Python name but the fields of the host's views it reads while the session runs (FIELDS,
+   each the name of a property of a Protocol in lanehost.py; a test holds the two equal).
+   lanehost.host_for finds these in a session; nothing here changes after Core(host).
+
+   Objects, whose fields are read while the session runs (who changes them):
+     session         SessionView: phase (postgres.lifecycle: the relay, and the client side
+                     at a Terminate; compared with `relaying` before every request and with
+                     `closed` before every answer), state (a new object whenever the general
+                     path changes it; per request; StateView: in_transaction), holding (a
+                     held statement's review; the general path's).
+     client          ClientView: swallow (a refused extended batch dropped to Sync; the
+                     general path's).
+     audit           AuditView: behind (the audit writer's task; before every request).
+     tracker         TrackerView: queue, finished (the general path's).
+     book            BookView: inflight (the general path's), committed (a dict: a Bind's
+                     name is looked up in it; Definition: text, verdict, rule, effects,
+                     derived; the general path's).
+     client_reader,  ReaderView: _buf, _pos, _chunks_len (pending_bytes() == 0 without calling
+     server_reader   it; the general path's).
+   Values, read once:
+     relaying, closed   the phases (SessionPhase members) the lane compares `phase` with
+     client_bind_limit  the client parser's length cap for a Bind
+     server_limits      the server parser's length caps, 256 of them, by type byte
+     masks              the connection masks results (then rows need a no-op RowPlan)
+   Callables:
+     to_server, to_client            the transports' writes of a taken request and answer
+     client_general, server_general  the general path for a read the lane does not take
+     learn(text) -> ((verdict, rule) | None, general)   a Query text not seen in this state
+     drained(columns, answered, portal, synced)         the accounting, in batches (core_drain)
+     schedule()      the first record of a batch: drain soon (fastlane.DRAIN_S)
+     replay(request, started)        spill: the general path accounts for the request
+     plan_of(row_description) -> RowPlan | None         RowPlan: is_noop
+     stop(side, exception)           end the session ("client" or "server") */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -182,19 +219,39 @@ enum { NONE = 0, SIMPLE = 1, EXTENDED = 2 };
 /* A record's columns: at, text, verdict, rule, rows, size, duration_us (fastlane._drained) */
 #define COLUMNS 7
 
+/* The fields of the host's views the core reads (see the header): for k < S_FIELDS,
+   FIELD_VIEWS[k] names the Protocol of lanehost.py that declares NAMES[k] (or the class, for a
+   Definition and a RowPlan). The other names are not ours: a Future's done(), and the values
+   the core passes or compares. */
 enum {
-    S_BUSY, S_CLOSED, S_ENDED, S_DONE, S_QUEUE, S_FINISHED, S_SWALLOW, S_CLOSING, S_HOLDING,
-    S_BEHIND, S_INFLIGHT, S_BUF, S_POS, S_CHUNKS_LEN, S_STATE, S_IN_TRANSACTION, S_COMMITTED,
-    S_TEXT, S_VERDICT, S_RULE, S_EFFECTS, S_DERIVED, S_PLAN_OF, S_IS_NOOP, S_REPLAY, S_ALLOW,
-    S_CLIENT, S_SERVER, S_COUNT
+    S_SWALLOW, S_BEHIND, S_IN_TRANSACTION, S_PHASE, S_STATE, S_HOLDING, S_QUEUE, S_FINISHED,
+    S_INFLIGHT, S_COMMITTED, S_BUF, S_POS, S_CHUNKS_LEN, S_TEXT, S_VERDICT, S_RULE, S_EFFECTS,
+    S_DERIVED, S_IS_NOOP,
+    S_FIELDS, /* the views' fields end here */
+    S_ALLOW = S_FIELDS, S_CLIENT, S_SERVER, S_COUNT
 };
 static const char *const NAMES[S_COUNT] = {
-    "busy", "closed", "ended", "done", "queue", "finished", "swallow", "closing", "holding",
-    "behind", "inflight", "_buf", "_pos", "_chunks_len", "state", "in_transaction", "committed",
-    "text", "verdict", "rule", "effects", "derived", "plan_of", "is_noop", "replay", "allow",
-    "client", "server"
+    "swallow", "behind", "in_transaction", "phase", "state", "holding", "queue", "finished",
+    "inflight", "committed", "_buf", "_pos", "_chunks_len", "text", "verdict", "rule", "effects",
+    "derived", "is_noop",
+    "allow", "client", "server"
+};
+static const char *const FIELD_VIEWS[S_FIELDS] = {
+    "ClientView", "AuditView", "StateView", "SessionView", "SessionView", "SessionView",
+    "TrackerView", "TrackerView", "BookView", "BookView", "ReaderView", "ReaderView",
+    "ReaderView", "Definition", "Definition", "Definition", "Definition", "Definition", "RowPlan"
 };
 static PyObject *str[S_COUNT];
+
+/* The host's members (lanehost.LaneHost), in the order core_init reads them. */
+static const char *const HOST_MEMBERS[] = {
+    "client", "audit", "session", "tracker", "book", "client_reader", "server_reader",
+    "to_server", "to_client", "client_general", "server_general", "learn", "drained",
+    "schedule", "replay", "plan_of", "stop", "relaying", "closed", "client_bind_limit",
+    "server_limits", "masks"
+};
+#define HOST_OBJECTS 19 /* the members up to `closed` are kept as they are */
+#define HOST_COUNT ((int)(sizeof(HOST_MEMBERS) / sizeof(HOST_MEMBERS[0])))
 
 /* Describe('P', ""), Execute("", 0), Sync: the tails of a Bind the lane takes (lane.py). */
 static const char TAIL_DESCRIBED[] = "D\0\0\0\6P\0E\0\0\0\11\0\0\0\0\0S\0\0\0\4";
@@ -204,12 +261,10 @@ static const char TAIL[] = "E\0\0\0\11\0\0\0\0\0S\0\0\0\4";
 
 typedef struct {
     PyObject_HEAD
-    /* wiring, fixed for the session */
-    PyObject *relay, *shared, *client, *server, *audit, *tracker, *book;
-    PyObject *client_parser, *server_parser;
-    PyObject *to_server, *to_client;           /* the transports' write methods */
-    PyObject *client_general, *server_general; /* the general path (Python) */
-    PyObject *learn, *drained, *schedule, *stop;
+    /* the host's members (see the header), fixed for the session, in HOST_MEMBERS' order */
+    PyObject *client, *audit, *session, *tracker, *book, *client_reader, *server_reader;
+    PyObject *to_server, *to_client, *client_general, *server_general, *learn, *drained;
+    PyObject *schedule, *replay, *plan_of, *stop, *relaying, *closed;
     Py_ssize_t client_bind_limit;
     Py_ssize_t server_limits[256];
     int masks;
@@ -225,7 +280,7 @@ typedef struct {
     /* the last RowDescription seen and its plan */
     PyObject *desc, *desc_plan;
     int desc_noop;
-    /* accounting not yet drained: `records` is a list of COLUMNS lists, one entry per record */
+    /* accounting not yet drained: `records` is a tuple of COLUMNS lists, one entry per record */
     PyObject *records, *portal;
     Py_ssize_t synced, answered;
     Py_ssize_t taken, spilled;
@@ -328,15 +383,26 @@ reader_empty(PyObject *parser)
     return size < 0 ? -1 : pos == size;
 }
 
+/* 1 when getattr(obj, name) is `value`, 0 when not, -1 on error. */
+static int
+attr_is(PyObject *obj, int name, PyObject *value)
+{
+    PyObject *found = PyObject_GetAttr(obj, str[name]);
+    if (found == NULL)
+        return -1;
+    Py_DECREF(found);
+    return found == value; /* compared, not read: `value` is held (a host member) */
+}
+
 /* Whether the session is idle for the lane: relay.from_client's and Lane.client_data's
    conditions. 1 yes, 0 no, -1 error.
 
-   What can change between two requests the lane takes is checked every time: the relay
-   stopped or ended, a statement being waited for (relay.busy), the client closing, the audit
+   What can change between two requests the lane takes is checked every time: the session's
+   phase (RELAYING, not waiting for a statement, terminated, ending or closed) and the audit
    trail behind (the writer's task sets it). The rest (the tracker's queues, a refused batch
    being swallowed, a held statement, statements being parsed, received bytes not yet framed)
    is the general path's state: only the general path changes it, and it runs only when the
-   core hands it something (core_drain runs first), or while relay.busy is set. So once it is
+   core hands it something (core_drain runs first), or while the phase is WAITING. So once it is
    found idle it stays idle until the core next hands anything to Python but a write or the
    drain timer's scheduling: unsettle() runs in core_drain, before a learn and on an error. The
    Python lane checks all of it every time; the differential test holds the two alike with
@@ -344,25 +410,10 @@ reader_empty(PyObject *parser)
 static int
 ready(Core *self)
 {
-    PyObject *ended, *done;
     int r;
-    if ((r = attr_none(self->relay, S_BUSY)) != 1)
+    if ((r = attr_is(self->session, S_PHASE, self->relaying)) != 1)
         return r;
-    if ((r = attr_true(self->relay, S_CLOSED)) != 0)
-        return r < 0 ? r : 0;
-    ended = PyObject_GetAttr(self->relay, str[S_ENDED]);
-    if (ended == NULL)
-        return -1;
-    done = PyObject_CallMethodNoArgs(ended, str[S_DONE]);
-    Py_DECREF(ended);
-    if (done == NULL)
-        return -1;
-    r = PyObject_IsTrue(done);
-    Py_DECREF(done);
-    if (r != 0)
-        return r < 0 ? r : 0;
-    if ((r = attr_true(self->client, S_CLOSING)) != 0 ||
-        (r = attr_true(self->audit, S_BEHIND)) != 0)
+    if ((r = attr_true(self->audit, S_BEHIND)) != 0)
         return r < 0 ? r : 0;
     if (self->settled)
         return 1;
@@ -370,12 +421,12 @@ ready(Core *self)
         (r = attr_true(self->tracker, S_FINISHED)) != 0 ||
         (r = attr_true(self->client, S_SWALLOW)) != 0)
         return r < 0 ? r : 0;
-    if ((r = attr_none(self->shared, S_HOLDING)) != 1)
+    if ((r = attr_none(self->session, S_HOLDING)) != 1)
         return r;
     if ((r = attr_true(self->book, S_INFLIGHT)) != 0)
         return r < 0 ? r : 0;
-    if ((r = reader_empty(self->client_parser)) != 1 ||
-        (r = reader_empty(self->server_parser)) != 1)
+    if ((r = reader_empty(self->client_reader)) != 1 ||
+        (r = reader_empty(self->server_reader)) != 1)
         return r;
     self->settled = 1;
     return 1;
@@ -424,7 +475,7 @@ take_query(Core *self, PyObject *data)
         PyErr_Clear();
         return 0;
     }
-    state = PyObject_GetAttr(self->shared, str[S_STATE]);
+    state = PyObject_GetAttr(self->session, str[S_STATE]);
     if (state == NULL)
         goto error;
     if (state != self->state) {
@@ -653,7 +704,7 @@ plan_of(Core *self, const unsigned char *p, Py_ssize_t len)
     desc = PyBytes_FromStringAndSize((const char *)p, len);
     if (desc == NULL)
         return -1;
-    plan = PyObject_CallMethodOneArg(self->server, str[S_PLAN_OF], desc);
+    plan = PyObject_CallOneArg(self->plan_of, desc);
     if (plan == NULL) {
         Py_DECREF(desc);
         return -1;
@@ -723,7 +774,7 @@ take_answer(Core *self, PyObject *data)
             int in_transaction;
             if (next != size || !tag_end || length != 5)
                 return 0;
-            state = PyObject_GetAttr(self->shared, str[S_STATE]);
+            state = PyObject_GetAttr(self->session, str[S_STATE]);
             if (state == NULL)
                 return -1;
             in_transaction = attr_true(state, S_IN_TRANSACTION);
@@ -784,11 +835,11 @@ rows_in(const unsigned char *p, Py_ssize_t start, Py_ssize_t end)
 
 static PyObject *core_drain(Core *self, PyObject *unused);
 
-/* A list of COLUMNS empty lists. */
+/* A tuple of COLUMNS empty lists (lanehost.Columns). */
 static PyObject *
 new_columns(void)
 {
-    PyObject *columns = PyList_New(COLUMNS);
+    PyObject *columns = PyTuple_New(COLUMNS);
     int k;
     if (columns == NULL)
         return NULL;
@@ -798,7 +849,7 @@ new_columns(void)
             Py_DECREF(columns);
             return NULL;
         }
-        PyList_SET_ITEM(columns, k, column);
+        PyTuple_SET_ITEM(columns, k, column);
     }
     return columns;
 }
@@ -806,7 +857,7 @@ new_columns(void)
 static Py_ssize_t
 recorded(Core *self)
 {
-    return PyList_GET_SIZE(PyList_GET_ITEM(self->records, 0));
+    return PyList_GET_SIZE(PyTuple_GET_ITEM(self->records, 0));
 }
 
 /* Appends one record, a value to each column; on failure none (the columns stay aligned).
@@ -818,7 +869,7 @@ record(Core *self, PyObject *values[COLUMNS])
     int k, failed = 0;
     for (k = 0; k < COLUMNS; k++) {
         if (!failed && (values[k] == NULL ||
-                        PyList_Append(PyList_GET_ITEM(self->records, k), values[k]) < 0))
+                        PyList_Append(PyTuple_GET_ITEM(self->records, k), values[k]) < 0))
             failed = 1;
         Py_XDECREF(values[k]);
     }
@@ -826,7 +877,7 @@ record(Core *self, PyObject *values[COLUMNS])
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         for (k = 0; k < COLUMNS; k++) {
-            PyObject *column = PyList_GET_ITEM(self->records, k);
+            PyObject *column = PyTuple_GET_ITEM(self->records, k);
             if (PyList_GET_SIZE(column) > before)
                 PyList_SetSlice(column, before, PyList_GET_SIZE(column), NULL);
         }
@@ -971,7 +1022,7 @@ core_server_received(Core *self, PyObject *data)
     PyObject *written;
     if (self->inflight == NONE || !PyBytes_CheckExact(data))
         return general(self, self->server_general, data);
-    r = attr_true(self->relay, S_CLOSED);
+    r = attr_is(self->session, S_PHASE, self->closed);
     if (r != 0) {
         if (r < 0) {
             stop_with_error(self, S_SERVER);
@@ -1014,85 +1065,80 @@ core_spill(Core *self, PyObject *unused)
         Py_DECREF(request);
         return NULL;
     }
-    r = PyObject_CallMethodObjArgs(self->client, str[S_REPLAY], request, started, NULL);
+    r = PyObject_CallFunctionObjArgs(self->replay, request, started, NULL);
     Py_DECREF(request);
     Py_DECREF(started);
     return r;
 }
 
+/* Reads a host member that is a size (limits' entries too) into *out; -1 on error. */
+static int
+host_size(PyObject *value, Py_ssize_t *out)
+{
+    *out = PyLong_AsSsize_t(value);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Core(host): every member of the host, once (see the header). */
 static int
 core_init(Core *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"relay", "shared", "client", "server", "audit", "to_server",
-                             "to_client", "client_general", "server_general", "learn",
-                             "drained", "schedule", "masks", NULL};
-    PyObject *relay, *shared, *client, *server, *audit, *to_server, *to_client, *cg, *sg;
-    PyObject *learn, *drained, *schedule, *limits, *fast;
-    int masks;
-    Py_ssize_t k;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOOOp", kwlist, &relay, &shared,
-                                     &client, &server, &audit, &to_server, &to_client, &cg, &sg,
-                                     &learn, &drained, &schedule, &masks))
+    static char *kwlist[] = {"host", NULL};
+    PyObject *host, *members[HOST_COUNT], *fast;
+    PyObject **objects[HOST_OBJECTS] = {
+        &self->client, &self->audit, &self->session, &self->tracker, &self->book,
+        &self->client_reader, &self->server_reader, &self->to_server, &self->to_client,
+        &self->client_general, &self->server_general, &self->learn, &self->drained,
+        &self->schedule, &self->replay, &self->plan_of, &self->stop, &self->relaying,
+        &self->closed,
+    };
+    int k, result = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &host))
         return -1;
-    if (self->relay != NULL) {
+    if (self->session != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a lane core is initialised once");
         return -1;
     }
-#define SET(field, value) (self->field = Py_NewRef(value))
-    SET(relay, relay); SET(shared, shared); SET(client, client); SET(server, server);
-    SET(audit, audit); SET(to_server, to_server); SET(to_client, to_client);
-    SET(client_general, cg); SET(server_general, sg); SET(learn, learn);
-    SET(drained, drained); SET(schedule, schedule);
-#undef SET
-    self->masks = masks;
-    if ((self->stop = PyObject_GetAttrString(relay, "stop")) == NULL ||
-        (self->tracker = PyObject_GetAttrString(shared, "tracker")) == NULL ||
-        (self->book = PyObject_GetAttrString(shared, "book")) == NULL ||
-        (self->client_parser = PyObject_GetAttrString(client, "parser")) == NULL ||
-        (self->server_parser = PyObject_GetAttrString(server, "parser")) == NULL ||
-        (self->known = PyDict_New()) == NULL || (self->records = new_columns()) == NULL)
-        return -1;
-    limits = PyObject_GetAttrString(self->client_parser, "limits");
-    if (limits == NULL)
-        return -1;
-    fast = PySequence_GetItem(limits, 'B');
-    Py_DECREF(limits);
-    if (fast == NULL)
-        return -1;
-    self->client_bind_limit = PyLong_AsSsize_t(fast);
-    Py_DECREF(fast);
-    if (self->client_bind_limit == -1 && PyErr_Occurred())
-        return -1;
-    limits = PyObject_GetAttrString(self->server_parser, "limits");
-    if (limits == NULL)
-        return -1;
-    fast = PySequence_Fast(limits, "limits must be a sequence");
-    Py_DECREF(limits);
-    if (fast == NULL)
-        return -1;
-    if (PySequence_Fast_GET_SIZE(fast) != 256) {
-        Py_DECREF(fast);
-        PyErr_SetString(PyExc_ValueError, "limits must have 256 entries");
-        return -1;
-    }
-    for (k = 0; k < 256; k++) {
-        self->server_limits[k] = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(fast, k));
-        if (self->server_limits[k] == -1 && PyErr_Occurred()) {
-            Py_DECREF(fast);
+    for (k = 0; k < HOST_COUNT; k++) {
+        members[k] = PyObject_GetAttrString(host, HOST_MEMBERS[k]);
+        if (members[k] == NULL) {
+            while (k-- > 0)
+                Py_DECREF(members[k]);
             return -1;
         }
     }
+    for (k = 0; k < HOST_OBJECTS; k++)
+        *objects[k] = Py_NewRef(members[k]);
+    if (host_size(members[HOST_OBJECTS], &self->client_bind_limit) < 0 ||
+        (self->masks = PyObject_IsTrue(members[HOST_OBJECTS + 2])) < 0 ||
+        (self->known = PyDict_New()) == NULL || (self->records = new_columns()) == NULL)
+        goto done;
+    fast = PySequence_Fast(members[HOST_OBJECTS + 1], "server_limits must be a sequence");
+    if (fast == NULL)
+        goto done;
+    if (PySequence_Fast_GET_SIZE(fast) != 256)
+        PyErr_SetString(PyExc_ValueError, "server_limits must have 256 entries");
+    else {
+        for (k = 0; k < 256; k++)
+            if (host_size(PySequence_Fast_GET_ITEM(fast, k), &self->server_limits[k]) < 0)
+                break;
+        result = k == 256 ? 0 : -1;
+    }
     Py_DECREF(fast);
-    return 0;
+done:
+    for (k = 0; k < HOST_COUNT; k++)
+        Py_DECREF(members[k]);
+    return result;
 }
 
 /* Every object the core holds, once: tp_traverse visits and tp_clear clears this list (the
    request's fields last: clearing them is clear_request's, inflight included). */
 #define CORE_OBJECTS(X)                                                                         \
-    X(relay) X(shared) X(client) X(server) X(audit) X(tracker) X(book) X(client_parser)        \
-    X(server_parser) X(to_server) X(to_client) X(client_general) X(server_general) X(learn)    \
-    X(drained) X(schedule) X(stop) X(known) X(state) X(desc) X(desc_plan) X(records)          \
-    X(portal) X(bind_name) X(bind_definition) X(bind_text) X(bind_verdict) X(bind_rule)        \
+    X(client) X(audit) X(session) X(tracker) X(book) X(client_reader) X(server_reader)         \
+    X(to_server) X(to_client) X(client_general) X(server_general) X(learn) X(drained)          \
+    X(schedule) X(replay) X(plan_of) X(stop) X(relaying) X(closed) X(known) X(state) X(desc)   \
+    X(desc_plan) X(records) X(portal) X(bind_name) X(bind_definition) X(bind_text)             \
+    X(bind_verdict) X(bind_rule)                                                               \
     X(request) X(text) X(verdict) X(rule) X(definition)
 
 static int
@@ -1169,7 +1215,7 @@ static PyMethodDef module_methods[] = {
     {"reader_empty", reader_empty_py, METH_O,
      "Whether a parser's reader holds no received bytes, as the lane reads it."},
     {"literal_shape_utf8", literal_shape_utf8, METH_O,
-     "gateway.inspection.shape.literal_shape on UTF-8 bytes: the shape's bytes, or None."},
+     "gateway.postgres.dialect.shape.literal_shape on UTF-8 bytes: the shape's bytes, or None."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1177,6 +1223,52 @@ static struct PyModuleDef lane_module = {
     PyModuleDef_HEAD_INIT, "_lane", "The fast lane's steady state, compiled.", -1,
     module_methods, NULL, NULL, NULL, NULL,
 };
+
+/* The interface as data, for the test that holds it to lanehost.py: HOST_MEMBERS, a tuple,
+   and FIELDS, {view: (field, ...)} in the order of FIELD_NAMES. */
+static int
+add_interface(PyObject *m)
+{
+    PyObject *members = PyTuple_New(HOST_COUNT), *fields = PyDict_New();
+    int k, result = -1;
+    if (members == NULL || fields == NULL)
+        goto done;
+    for (k = 0; k < HOST_COUNT; k++) {
+        PyObject *name = PyUnicode_FromString(HOST_MEMBERS[k]);
+        if (name == NULL)
+            goto done;
+        PyTuple_SET_ITEM(members, k, name);
+    }
+    for (k = 0; k < S_FIELDS; k++) {
+        PyObject *names = PyDict_GetItemString(fields, FIELD_VIEWS[k]), *more; /* borrowed */
+        if (names == NULL) {
+            names = PyTuple_New(0);
+            if (names == NULL)
+                goto done;
+        }
+        else
+            Py_INCREF(names);
+        more = PyTuple_Pack(1, str[k]);
+        if (more == NULL) {
+            Py_DECREF(names);
+            goto done;
+        }
+        Py_SETREF(names, PySequence_Concat(names, more));
+        Py_DECREF(more);
+        if (names == NULL || PyDict_SetItemString(fields, FIELD_VIEWS[k], names) < 0) {
+            Py_XDECREF(names);
+            goto done;
+        }
+        Py_DECREF(names);
+    }
+    if (PyModule_AddObjectRef(m, "HOST_MEMBERS", members) == 0 &&
+        PyModule_AddObjectRef(m, "FIELDS", fields) == 0)
+        result = 0;
+done:
+    Py_XDECREF(members);
+    Py_XDECREF(fields);
+    return result;
+}
 
 PyMODINIT_FUNC
 PyInit__lane(void)
@@ -1193,7 +1285,7 @@ PyInit__lane(void)
     m = PyModule_Create(&lane_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) {
+    if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0 || add_interface(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,32 +1,21 @@
-"""Types of the compiled fast lane (gateway/postgres/_lane.c; see gateway.postgres.fastlane)."""
+"""Types of the compiled fast lane (gateway/postgres/_lane.c; see gateway.postgres.fastlane).
+The interface it reads of a session is gateway.postgres.lanehost.LaneHost."""
 
-from collections.abc import Callable
-from typing import Any
+from gateway.postgres.lanehost import LaneHost, ReaderView
+
+# The host's members Core(host) reads, and the fields of the host's views it reads by view
+# (held equal to lanehost.LaneHost and lanehost.FIELDS by the tests).
+HOST_MEMBERS: tuple[str, ...]
+FIELDS: dict[str, tuple[str, ...]]
 
 def literal_shape_utf8(data: bytes, /) -> bytes | None: ...
-def reader_empty(parser: Any, /) -> bool: ...
+def reader_empty(parser: ReaderView, /) -> bool: ...
 
 class Core:
     inflight: int
     taken: int
     spilled: int
-    def __init__(
-        self,
-        *,
-        relay: Any,
-        shared: Any,
-        client: Any,
-        server: Any,
-        audit: Any,
-        to_server: Callable[[bytes], object],
-        to_client: Callable[[bytes], object],
-        client_general: Callable[[bytes], None],
-        server_general: Callable[[bytes], None],
-        learn: Callable[[str], tuple[tuple[str, str | None] | None, bool]],
-        drained: Callable[[list[list[Any]], int, Any, int], None],
-        schedule: Callable[[], None],
-        masks: bool,
-    ) -> None: ...
+    def __init__(self, host: LaneHost) -> None: ...
     def client_received(self, data: bytes, /) -> None: ...
     def server_received(self, data: bytes, /) -> None: ...
     def spill(self) -> None: ...

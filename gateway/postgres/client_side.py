@@ -20,6 +20,7 @@ from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
 from gateway.postgres.dialect import classify
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
+from gateway.postgres.lifecycle import SessionInput, SessionPhase, transition
 from gateway.postgres.statements import Ambiguous
 from gateway.postgres.tracker import Definition, Expect, Pending, Portal
 from gateway.sessions import ClientGone, Held, HoldOutcome
@@ -54,6 +55,7 @@ _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # alone (a failed unnamed Parse would drop it), so the server keeps what the gateway tracks.
 _MARKER_PARSE = pg.encode(pg.Parse("airlock_refused", MARKER))
 _FLUSH = pg.encode(pg.Flush())
+_TERMINATED, _CLOSED = SessionPhase.TERMINATED, SessionPhase.CLOSED
 # What a message handler returns when the relay must wait before reading on: a held statement,
 # or one whose session-state effects what follows is classified in.
 Waiting = Awaitable[object] | None
@@ -68,7 +70,6 @@ class ClientSide:
         self.s, self.deps, self.parser = shared, deps, parser
         self.swallow = False  # dropping the rest of a refused extended batch, up to Sync
         self.out: list[bytes | memoryview] = []
-        self.closing = False
         self._rest: memoryview | None = None  # whole messages a wait interrupted
         self.left = asyncio.Event()  # the client closed its connection (set by the relay)
 
@@ -81,8 +82,8 @@ class ClientSide:
     def step(self) -> Waiting:
         """Process the whole messages received so far, up to one the relay must wait for
         (returned: await it, then call step again); None once all were processed."""
-        parser = self.parser
-        while not self.closing:
+        parser, s = self.parser, self.s
+        while s.phase is not _TERMINATED and s.phase is not _CLOSED:
             whole = self._rest
             if whole is not None:
                 self._rest = None
@@ -120,10 +121,10 @@ class ClientSide:
     def _messages(self, buf: memoryview) -> Waiting:
         """Walk whole messages: those forwarded unread stay in one run; a handler that must be
         waited for stops the walk (the rest is kept for the next step)."""
-        out = self.out
+        out, s = self.out, self.s
         pos = run = 0
         end = len(buf)
-        while pos < end and not self.closing:
+        while pos < end and s.phase is not _TERMINATED:
             tag = buf[pos]
             nxt = pos + 1 + unpack_i32(buf, pos + 1)[0]
             if self.swallow:  # a refused extended batch: dropped up to its Sync
@@ -136,7 +137,7 @@ class ClientSide:
                     out.append(buf[pos:nxt])
                 elif tag == _TERMINATE:
                     out.append(buf[pos:nxt])
-                    self.closing = True
+                    self._terminate()
             elif tag == _SYNC:
                 self._sync()
             elif tag in INSPECT:
@@ -162,7 +163,7 @@ class ClientSide:
             return None
         if tag == _TERMINATE:
             self.out.append(frame.raw)
-            self.closing = True
+            self._terminate()
             return None
         message = self.parser.decode(frame)
         if isinstance(message, pg.Query):
@@ -181,6 +182,10 @@ class ClientSide:
             error = refusal_error("42501", "the function-call sub-protocol is not allowed")
             self._refuse_simple(f"<function call {message.function_oid}>", "block", error)
         return None
+
+    def _terminate(self) -> None:
+        """The client's Terminate (forwarded): it is read no further; the session ends."""
+        self.s.phase = transition(self.s.phase, SessionInput.TERMINATE)
 
     # -- simple protocol --------------------------------------------------------------------
 

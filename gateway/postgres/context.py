@@ -11,6 +11,7 @@ from gateway.metrics import Metrics
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import CatalogNames, PgTarget, RowPlan, SessionState
 from gateway.postgres.dialect.lineage import Lineage
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Portal, ResponseTracker
 from gateway.sessions import Session, SessionCore
@@ -42,6 +43,7 @@ class Shared(Session):
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     state: SessionState = field(default_factory=SessionState)
+    phase: SessionPhase = SessionPhase.STARTING  # the session's lifecycle (postgres.lifecycle)
     tracker: ResponseTracker = field(default_factory=ResponseTracker)
     book: StatementBook = field(default_factory=StatementBook)  # prepared statement names
     portals: dict[str, Portal] = field(default_factory=dict)

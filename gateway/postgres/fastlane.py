@@ -26,6 +26,9 @@ A crash therefore loses at most ``DRAIN_S`` more of a session's allowed statemen
 statement log's own batching does; never a refusal, a hold, a review or a decision (those are
 the general path's, which writes them at once).
 
+The core reads and calls the session only through one object, ``lanehost.LaneHost`` (built by
+``lanehost.host_for``): its members and the fields of its typed views are the whole interface.
+
 The core measures time with ``CLOCK_MONOTONIC``, which is what ``time.monotonic`` and
 ``time.perf_counter`` read on Linux; elsewhere (or when the extension was not built) the
 Python lane runs.
@@ -36,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway.postgres.lane import judge
+from gateway.postgres.lanehost import Columns, Learned, PortalTaken, host_for
 from gateway.postgres.tracker import Portal
 
 if TYPE_CHECKING:
@@ -78,21 +82,17 @@ class CompiledLane:
         self._timer: asyncio.TimerHandle | None = None
         # kept: asyncio.get_running_loop() makes a getpid() system call every time
         self._loop = asyncio.get_running_loop()
-        self.core = _lane.Core(
-            relay=relay,
-            shared=self.s,
-            client=client,
-            server=server,
-            audit=client.deps.audit,
+        host = host_for(
+            relay,
+            client,
+            server,
             to_server=to_server.write,
             to_client=to_client.write,
-            client_general=relay.client_general,
-            server_general=relay.server_general,
             learn=self._learn,
             drained=self._drained,
             schedule=self._schedule,
-            masks=server.text_mask is not None,
         )
+        self.core = _lane.Core(host)
         self.client_received = self.core.client_received
         self.server_received = self.core.server_received
 
@@ -112,7 +112,7 @@ class CompiledLane:
         """Drain, then hand the request in flight (if any) to the general path."""
         self.core.spill()
 
-    def _learn(self, text: str) -> tuple[tuple[str, str | None] | None, bool]:
+    def _learn(self, text: str) -> Learned:
         return judge(self.client, text)
 
     def _schedule(self) -> None:
@@ -126,7 +126,9 @@ class CompiledLane:
         except Exception as exc:  # as a failing Lane.finish would: this session ends
             self.relay.stop("server", exc)
 
-    def _drained(self, columns: list[list[Any]], answered: int, portal: Any, synced: int) -> None:
+    def _drained(
+        self, columns: Columns, answered: int, portal: PortalTaken | None, synced: int
+    ) -> None:
         """The accounting of Lane.finish for the requests the lane completed, in order, column
         by column (at, text, verdict, rule, rows, size, duration_us: one entry per request),
         with the answers' bytes summed."""

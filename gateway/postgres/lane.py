@@ -6,14 +6,15 @@ by a result that needs no masking. For that case the general path (framing into 
 response tracker, one Pending per request, the statement book) costs several times what moving
 the bytes costs. The lane recognises exactly that case and nothing else:
 
-- Client side, only while the session is idle (nothing in flight, nothing buffered, no refusal
-  being swallowed, nothing held): one read holding exactly one Query whose verdict is *allow*,
-  with no session-state effects, no output derived from a masked column and no COPY; or exactly
-  Bind (unnamed portal, a committed prepared statement with those properties), optionally
-  Describe of that portal, Execute of it (no row limit) and Sync. Verdicts are the guardrails'
-  own (``Guardrails.evaluate_general``); they are remembered per session by the text's literal
-  shape (``gateway.postgres.dialect.shape``) when the guardrails say no literal influenced them,
-  else by the exact text, and forgotten whenever the session state changes.
+- Client side, only while the session is idle (RELAYING: not waiting for a statement, not
+  ending; nothing in flight, nothing buffered, no refusal being swallowed, nothing held): one
+  read holding exactly one Query whose verdict is *allow*, with no session-state effects, no
+  output derived from a masked column and no COPY; or exactly Bind (unnamed portal, a committed
+  prepared statement with those properties), optionally Describe of that portal, Execute of it
+  (no row limit) and Sync. Verdicts are the guardrails' own (``Guardrails.evaluate_general``);
+  they are remembered per session by the text's literal shape
+  (``gateway.postgres.dialect.shape``) when the guardrails say no literal influenced them, else
+  by the exact text, and forgotten whenever the session state changes.
 - Server side, only for the request the lane forwarded: one read holding exactly its whole
   answer — (BindComplete,) RowDescription or NoData, DataRows, CommandComplete, ReadyForQuery —
   whose row plan masks nothing and whose transaction status is the one the session knows.
@@ -36,6 +37,7 @@ from gateway.guardrails import Action
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect.shape import literal_shape
 from gateway.postgres.effects import EFFECT_KINDS
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.tracker import Definition, Portal, rows_in
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ _TAIL = _EXECUTE_UNNAMED + _SYNC_MESSAGE
 # Remembered per session: (verdict, rule) by shape or text; None: not for the lane.
 _REMEMBERED = 1024
 
+_RELAYING = SessionPhase.RELAYING
 _NONE = 0
 _SIMPLE = 1
 _EXTENDED = 2
@@ -92,10 +95,10 @@ class Lane:
         s = self.s
         tracker = s.tracker
         if (
-            tracker.queue
+            s.phase is not _RELAYING
+            or tracker.queue
             or tracker.finished
             or self.client.swallow
-            or self.client.closing
             or s.holding is not None
             or self.audit.behind  # the general path refuses it
             or s.book.inflight

@@ -12,6 +12,9 @@ nothing to mask — goes through the fast lane (``gateway.postgres.lane``; compi
 channels' read callbacks themselves: ``gateway.postgres.fastlane``), which hands anything else
 to the general path described here.
 
+The session's phase (starting, relaying, waiting for a statement, terminated, ending, closed)
+is ``Shared.phase``, moved only through the table of ``gateway.postgres.lifecycle``.
+
 The session ends when either direction does: the client left (its Terminate, or without one:
 the gateway sends Terminate upstream and lets the server finish), the server left, a protocol
 violation (FATAL with its SQLSTATE, this session only), or the gateway ended it — shutdown, or
@@ -34,6 +37,7 @@ from gateway.postgres.client_side import ClientGone, ClientSide
 from gateway.postgres.context import Shared
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
+from gateway.postgres.lifecycle import NOT_READING_CLIENT, SessionInput, SessionPhase, transition
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream
 from gateway.sessions import HOLD_BUFFER_LIMIT, Ending
@@ -49,6 +53,8 @@ SHUTDOWN = ("shutdown", "57P01", "terminating connection: the gateway is shuttin
 HIGH_WATER = 4 * 1024 * 1024
 # How long the server may take to finish after the client left.
 SERVER_GRACE_S = 2.0
+_WAITING, _TERMINATED, _ENDING = SessionPhase.WAITING, SessionPhase.TERMINATED, SessionPhase.ENDING
+_CLOSED = SessionPhase.CLOSED
 
 
 @dataclass
@@ -59,7 +65,6 @@ class LiveSession:
     handler: asyncio.Task[None] | None = None  # the session's task
     relay: Relay | None = None  # set once relaying started
     ending: tuple[str, str, str] = SHUTDOWN
-    stopping: bool = False  # end() was called: a relay not yet running ends as it starts
 
     @property
     def session(self) -> Shared:
@@ -67,11 +72,12 @@ class LiveSession:
 
     def end(self, why: Ending, message: str) -> None:
         """End the session from outside (revocation, expiry, shutdown: FATAL 57P01), also one
-        whose relay has not started yet: then nothing is relayed at all."""
+        whose relay has not started yet: then it starts ENDING, and nothing is relayed at all."""
         self.ending = (why.value, "57P01", f"terminating connection: {message}")
-        self.stopping = True
         if self.relay is not None:
             self.relay.stop("ended")
+        else:
+            self.shared.phase = transition(self.shared.phase, SessionInput.STOP)
 
 
 def hello(upstream: Upstream, pid: int, secret: int) -> list[bytes]:
@@ -135,13 +141,14 @@ class Relay:
         streams: tuple[asyncio.StreamReader, asyncio.StreamWriter, Upstream],
     ) -> None:
         self.client, self.server, self.live = client, server, live
+        self.s = client.s
         self.reader, self.writer, self.upstream = streams
         loop = asyncio.get_running_loop()
         # (who, exception): the first reason the session ends
         self.ended: asyncio.Future[tuple[str, BaseException | None]] = loop.create_future()
         self.server_gone: asyncio.Future[None] = loop.create_future()
-        self.closed = False  # run() returned: nothing more is processed
-        self.busy: asyncio.Task[None] | None = None  # a statement that must be waited for
+        # the task of a statement that must be waited for (the phase is WAITING meanwhile)
+        self.busy: asyncio.Task[None] | None = None
         self._to_client = cast(asyncio.Transport, self.writer.transport)
         self._to_server = cast(asyncio.Transport, self.upstream.writer.transport)
         self.lane: Lane | CompiledLane
@@ -158,7 +165,7 @@ class Relay:
         """The client's bytes: the (Python) fast lane's if it takes them, else the general
         path's."""
         lane = cast(Lane, self.lane)
-        if not lane.inflight and self.busy is None and not self.closed and not self.ended.done():
+        if not lane.inflight:  # the lane takes nothing unless the session is RELAYING
             try:
                 taken = lane.client_data(data)
             except Exception as exc:
@@ -171,7 +178,7 @@ class Relay:
 
     def from_server(self, data: bytes) -> None:
         lane = cast(Lane, self.lane)
-        if lane.inflight and not self.closed:
+        if lane.inflight and self.s.phase is not _CLOSED:
             try:
                 if lane.server_data(data):
                     self._to_client.write(data)
@@ -196,7 +203,7 @@ class Relay:
     def server_general(self, data: bytes) -> None:
         """The server's bytes the fast lane did not take: not (all of) the answer it expected,
         so its request is handed over before they are processed."""
-        if self.lane.inflight and not self.closed:
+        if self.lane.inflight and self.s.phase is not _CLOSED:
             try:
                 self.lane.spill()
             except Exception as exc:
@@ -207,7 +214,8 @@ class Relay:
     def received(self, side: str, data: bytes) -> None:
         # Once the session ends the client is not read; the server's last answers still are
         # (its statements are audited) until run() returns.
-        if self.closed or (side == "client" and self.ended.done()):
+        phase = self.s.phase
+        if phase is _CLOSED or (side == "client" and phase in NOT_READING_CLIENT):
             return
         try:
             if side == "server":
@@ -224,7 +232,7 @@ class Relay:
             self.stop("server")
         else:
             self.client.left.set()  # a held statement watches it
-            if self.busy is None:  # a held statement notices on its own
+            if self.s.phase is not _WAITING:  # a held statement notices on its own
                 self.stop("client")
 
     def throttle(self, side: str, *, pause: bool) -> None:
@@ -238,15 +246,19 @@ class Relay:
                 other.resume_reading()
 
     def stop(self, who: str, exc: BaseException | None = None) -> None:
+        self._on(SessionInput.STOP)
         if not self.ended.done():
             self.ended.set_result((who, exc))
+
+    def _on(self, event: SessionInput) -> None:
+        self.s.phase = transition(self.s.phase, event)
 
     # -- the client's messages ---------------------------------------------------------------
 
     def _client_data(self, data: bytes) -> None:
         parser = self.client.parser
         parser.receive_data(data)
-        if self.busy is not None:
+        if self.s.phase is _WAITING:
             if parser.pending_bytes() > HOLD_BUFFER_LIMIT:
                 raise pg.MessageTooLarge("the client sent too much while a statement was held")
             return
@@ -257,9 +269,10 @@ class Relay:
         waiting = client.step()
         client.flush()
         if waiting is not None:
+            self._on(SessionInput.WAIT)
             self.busy = asyncio.get_running_loop().create_task(self._resume(waiting))
             self.busy.add_done_callback(self._resumed)
-        elif client.closing:
+        elif self.s.phase is _TERMINATED:
             self.stop("client")
 
     async def _resume(self, waiting: Awaitable[object] | None) -> None:
@@ -269,7 +282,8 @@ class Relay:
             waiting = client.step()
         client.flush()
         self.busy = None  # before returning: what arrives next is processed at once
-        if client.closing or client.left.is_set():
+        self._on(SessionInput.RESUME)
+        if self.s.phase is _TERMINATED or client.left.is_set():
             self.stop("client")
 
     def _resumed(self, task: asyncio.Task[None]) -> None:
@@ -278,6 +292,7 @@ class Relay:
         exc = task.exception()
         if exc is not None:
             self.busy = None
+            self._on(SessionInput.RESUME)
             self.stop("client", exc)
 
     # -- the session -------------------------------------------------------------------------
@@ -285,7 +300,8 @@ class Relay:
     async def run(self) -> str:
         self.live.handler = asyncio.current_task()
         self.live.relay = self
-        if self.live.stopping:  # ended before it started: the client's messages are not read
+        self._on(SessionInput.START)
+        if self.s.phase is _ENDING:  # ended before it started: the client's messages are not read
             self.stop("ended")
         channels = []
         for side, (reader, writer), receive in (
@@ -312,7 +328,7 @@ class Relay:
             if self.busy is not None:
                 self.busy.cancel()
                 await asyncio.gather(self.busy, return_exceptions=True)
-            self.closed = True
+            self._on(SessionInput.CLOSE)
             try:  # a request the lane still has in flight is the general path's to account for
                 self.lane.spill()
             except Exception:
@@ -322,7 +338,7 @@ class Relay:
 
     async def _finish(self, who: str, exc: BaseException | None) -> str:
         if who != "client":  # nothing more is relayed after the FATAL (or the server's end)
-            self.closed = True
+            self._on(SessionInput.CLOSE)
         if who == "ended":
             outcome, sqlstate, message = self.live.ending
             await fatal(self.writer, sqlstate, message)
@@ -344,7 +360,7 @@ class Relay:
                 self.busy.cancel()
                 await asyncio.gather(self.busy, return_exceptions=True)
             self.client.flush()
-            if not self.client.closing:  # the client left without Terminate: end upstream's
+            if self.s.phase is not _TERMINATED:  # the client left without Terminate: end upstream's
                 self.upstream.writer.write(pg.encode(pg.Terminate()))
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(SERVER_GRACE_S):

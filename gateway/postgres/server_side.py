@@ -240,11 +240,11 @@ class ServerSide:
             self.s.query_plan = self._plan(raw, head.derived if head is not None else None)
         return True
 
-    def plan_of(self, raw: memoryview) -> RowPlan | None:
+    def plan_of(self, raw: bytes | memoryview) -> RowPlan | None:
         """The row plan for a RowDescription of a result with no derived outputs."""
         return self._plan(raw, None)
 
-    def _plan(self, raw: memoryview, derived: Derivation | None) -> RowPlan | None:
+    def _plan(self, raw: bytes | memoryview, derived: Derivation | None) -> RowPlan | None:
         key = (bytes(raw), derived)
         try:
             return self._plans[key]

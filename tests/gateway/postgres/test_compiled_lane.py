@@ -5,6 +5,7 @@ accounting. The wire tests of both lanes are in test_lane.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +19,12 @@ from hypothesis import strategies as st
 from gateway.postgres import _lane, fastlane
 from gateway.postgres import lane as lane_module
 from gateway.postgres import wire as pg
+from gateway.postgres.dialect import RowPlan
 from gateway.postgres.dialect.shape import literal_shape
 from gateway.postgres.fastlane import CompiledLane
 from gateway.postgres.lane import Lane
+from gateway.postgres.lanehost import FIELDS, Columns, LaneHost, PortalTaken, host_for
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Definition
 from gateway.postgres.wire.framing import client_limits, server_limits
@@ -32,6 +36,17 @@ def test_the_compiled_lane_is_built() -> None:
     """`pip install -e .` builds the extension, and this machine's clocks are the ones it reads:
     the gateway runs the compiled lane (a broken build must fail here, not fall back quietly)."""
     assert fastlane.AVAILABLE
+
+
+def test_the_core_reads_only_the_host_interface() -> None:
+    """The C core reads exactly the members of lanehost.LaneHost and, of the objects they are,
+    exactly the fields lanehost's views declare (and of a Definition and a RowPlan, fields they
+    have): renaming Python code the lane reads fails here, not in a session."""
+    assert tuple(f.name for f in dataclasses.fields(LaneHost)) == _lane.HOST_MEMBERS
+    assert _lane.FIELDS == FIELDS
+    definition = Definition("SELECT 1", "allow", None)
+    assert all(hasattr(definition, name) for name in FIELDS["Definition"])
+    assert all(isinstance(getattr(RowPlan, name), property) for name in FIELDS["RowPlan"])
 
 
 # -- literal shapes --------------------------------------------------------------------------
@@ -166,6 +181,7 @@ class _Session:
         book = StatementBook()
         book.committed.update(DEFINITIONS)
         self.shared = SimpleNamespace(
+            phase=SessionPhase.RELAYING,
             state=SimpleNamespace(in_transaction=False),
             tracker=SimpleNamespace(queue=deque(), finished=[]),
             holding=None,
@@ -182,7 +198,6 @@ class _Session:
             deps=SimpleNamespace(audit=SimpleNamespace(behind=False)),
             parser=_Parser(client_limits()),
             swallow=False,
-            closing=False,
             replay=lambda request, started: self.calls.append(("replay", request)),
         )
         self.server = SimpleNamespace(
@@ -262,32 +277,29 @@ class _Compiled:
             self.core.spill()
             session.general("server", data)
 
-        def drained(columns: list[list[Any]], answered: int, portal: Any, synced: int) -> None:
+        def drained(
+            columns: Columns, answered: int, portal: PortalTaken | None, synced: int
+        ) -> None:
             # the gateway's own accounting, on this session's stand-ins
             owner = SimpleNamespace(s=session.shared, server=session.server)
             CompiledLane._drained(owner, columns, answered, portal, synced)  # type: ignore[arg-type]
 
         self.relay = relay = SimpleNamespace(
-            busy=None,
-            closed=False,
-            ended=SimpleNamespace(done=lambda: False),
             stop=lambda side, exc: calls.append(("stop", side, repr(exc))),
-        )
-        self.core = _lane.Core(
-            relay=relay,
-            shared=session.shared,
-            client=session.client,
-            server=session.server,
-            audit=session.client.deps.audit,
-            to_server=lambda data: calls.append(("to_server", data)),
-            to_client=lambda data: calls.append(("to_client", data)),
             client_general=client_general,
             server_general=server_general,
+        )
+        host = host_for(
+            relay,  # type: ignore[arg-type]
+            session.client,  # type: ignore[arg-type]
+            session.server,  # type: ignore[arg-type]
+            to_server=lambda data: calls.append(("to_server", data)),
+            to_client=lambda data: calls.append(("to_client", data)),
             learn=lambda text: _judge(session.client, text),
             drained=drained,
             schedule=lambda: None,
-            masks=session.masks,
         )
+        self.core = _lane.Core(host)
 
     def client(self, data: bytes) -> None:
         self.core.client_received(data)
@@ -511,12 +523,16 @@ def _client(lane: _Compiled) -> Any:
     return lane.session.client
 
 
+def _phase(phase: SessionPhase) -> Callable[[_Compiled], None]:
+    return lambda lane: setattr(lane.session.shared, "phase", phase)
+
+
 _OUTSIDE: dict[str, Callable[[_Compiled], None]] = {
     "behind": lambda lane: setattr(_client(lane).deps.audit, "behind", True),
-    "closing": lambda lane: setattr(_client(lane), "closing", True),
-    "busy": lambda lane: setattr(lane.relay, "busy", object()),
-    "closed": lambda lane: setattr(lane.relay, "closed", True),
-    "ended": lambda lane: setattr(lane.relay, "ended", SimpleNamespace(done=lambda: True)),
+    "closing": _phase(SessionPhase.TERMINATED),  # the client's Terminate
+    "busy": _phase(SessionPhase.WAITING),  # the relay waits for a statement
+    "closed": _phase(SessionPhase.CLOSED),
+    "ended": _phase(SessionPhase.ENDING),
 }
 
 
