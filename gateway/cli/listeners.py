@@ -2,7 +2,7 @@
 
 Each connection type a listener here serves has its dialect in ``DIALECTS``; a connection of
 another type, or of a type whose listener has no address in ``[listeners]``, is named at start
-(``unserved_lines``, docs/gateway-dialects.md).
+(``unserved_lines``, docs/gateway.md, "Dialects").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The composition root passes the dialects it has (connection type -> ``Dialect``);
 ``build_targets`` gives every connection of those types a ``Target``, and ``unserved`` names the
-rest, which the composition root reports at start, one line each (docs/gateway-dialects.md).
+rest, which the composition root reports at start, one line each (docs/gateway.md, "Dialects").
 """
 
 from __future__ import annotations
