@@ -21,9 +21,10 @@ What it does:
    as a fourth target: the ceiling of any asyncio relay on the machine;
    with ``--baseline DIR``, also the Airlock of another checkout (DIR/.venv/bin/airlock, e.g. a
    ``git worktree`` of the commit before a change) as the target ``baseline``, interleaved with
-   the rest, and a before/after table: each case's medians, their ratio, and each side's own
-   noise (the spread of its rounds, (max - min) / median); a case is worse only when the change
-   lost more than the larger of the two spreads;
+   the rest, and a before/after table: each case's medians and their ratio, the geometric mean
+   of the rounds' paired ratios (each round runs both, one after the other), and each side's
+   own noise (the spread of its rounds, (max - min) / median); a case is worse only when the
+   paired ratio lost more than the larger of the two spreads;
 6. stops PgBouncer and Airlock and drops the database, also on Ctrl-C.
 
 Exit status: 0 when Airlock is >= 0.8x PgBouncer on every case and refused nothing, 1 when it is
@@ -473,22 +474,29 @@ def spread(runs: list[Run]) -> float:
 
 
 def print_before_after(results: dict[tuple[str, int], dict[str, list[Run]]]) -> None:
-    """This checkout's Airlock against the baseline's, case by case, with each side's noise."""
+    """This checkout's Airlock against the baseline's, case by case, with each side's noise.
+
+    ``paired``: the geometric mean of the rounds' after/before ratios (the two ran one after
+    the other in each round, so a round's drift touches both), with their range."""
     print()
-    header = (f"{'case':<16} {'baseline tps':>13} {'airlock tps':>12} {'after/before':>13} "
-              f"{'noise before':>13} {'noise after':>12}  verdict")  # fmt: skip
+    header = (f"{'case':<16} {'baseline tps':>13} {'airlock tps':>12} {'medians':>8} "
+              f"{'paired (range)':>22} {'noise before':>13} {'noise after':>12}"
+              "  verdict")  # fmt: skip
     print(header)
     print("-" * len(header))
     for (protocol, clients), per_target in results.items():
         before, after = per_target[BASELINE], per_target["airlock"]
         med_before = statistics.median(r.tps for r in before)
         med_after = statistics.median(r.tps for r in after)
-        ratio = med_after / med_before
+        ratios = [a.tps / b.tps for a, b in zip(after, before, strict=True)]
+        paired = statistics.geometric_mean(ratios)
         noise = max(spread(before), spread(after))
-        verdict = "worse" if 1 - ratio > noise else "within noise" if ratio < 1 else "not worse"
+        verdict = "worse" if 1 - paired > noise else "within noise" if paired < 1 else "not worse"
         case = f"{protocol} c={clients}"
-        print(f"{case:<16} {fmt_tps(med_before):>13} {fmt_tps(med_after):>12} {ratio:>12.3f}x "
-              f"{spread(before):>12.1%} {spread(after):>12.1%}  {verdict}")  # fmt: skip
+        shown = f"{paired:.3f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"{case:<16} {fmt_tps(med_before):>13} {fmt_tps(med_after):>12} "
+              f"{med_after / med_before:>7.3f}x {shown:>22} {spread(before):>12.1%} "
+              f"{spread(after):>12.1%}  {verdict}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
