@@ -15,7 +15,14 @@ does that with a verdict cache. Nothing here parses: no parser, no protocol is i
 
 from gateway.guardrails.dialect import Dialect
 from gateway.guardrails.errors import GuardrailError, RuleError, StatementBlocked
-from gateway.guardrails.model import Classification, Effect, Finding, Kind, Statement
+from gateway.guardrails.model import (
+    Classification,
+    Effect,
+    Finding,
+    Kind,
+    Statement,
+    unclassifiable,
+)
 from gateway.guardrails.rules import (
     DEFAULT_ACTIONS,
     Action,
@@ -47,4 +54,5 @@ __all__ = [
     "judge",
     "parse_rules",
     "rules_from_config",
+    "unclassifiable",
 ]

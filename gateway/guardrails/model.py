@@ -105,3 +105,10 @@ class Classification:
     @property
     def functions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f for s in self.statements for f in s.functions))
+
+
+def unclassifiable(text: str, detail: str) -> Classification:
+    """A text no statement of which could be read: one ``unknown`` statement, which the rules
+    hold (fail closed). Literal-sensitive, so no look-alike of the text shares its verdict."""
+    statement = Statement(text=text.strip(), command="?", findings=(Finding(Kind.UNKNOWN, detail),))
+    return Classification((statement,), literal_sensitive=True)

@@ -2,7 +2,10 @@
 
 It judges a ``Classification`` with the ``default`` actions and the connection's rules
 (``rules.judge``) and caches the verdict by the exact text. The classifier is the dialect's:
-``RuleSet(classify, rules)``; nothing here parses.
+``RuleSet(classify, rules)``; nothing here parses. Whatever the dialect's classifier does, the
+rule set fails closed: a classifier that raises gives the text one ``unknown`` statement, which
+the rules hold, for every dialect and every caller (a dialect's own look-alike levels call the
+same guarded classifier).
 
 Cache. The entry remembers which session-state inputs the verdict depended on
 (``Classification.depends_on``) and their values (``DialectState.value_of``), and is served
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from gateway.guardrails.errors import StatementBlocked
-from gateway.guardrails.model import Classification
+from gateway.guardrails.model import Classification, unclassifiable
 from gateway.guardrails.rules import Action, Rule, Verdict, judge
 
 __all__ = ["DialectState", "Entry", "RuleSet"]
@@ -68,7 +71,7 @@ class RuleSet(Generic[StateT]):
         cache_size: int = 4096,
         max_cached_text: int = 8192,
     ) -> None:
-        self.classify = classify
+        self.classify = _fail_closed(classify)
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.cache_size = cache_size
         self.max_cached_text = max_cached_text
@@ -152,3 +155,17 @@ class RuleSet(Generic[StateT]):
             entries.insert(0, entry)
             del entries[4:]
             cache.move_to_end(key)
+
+
+def _fail_closed(
+    classify: Callable[[str, StateT], Classification],
+) -> Callable[[str, StateT], Classification]:
+    """The dialect's classifier, made never to raise: an exception is an ``unknown`` text."""
+
+    def guarded(text: str, state: StateT) -> Classification:
+        try:
+            return classify(text, state)
+        except Exception as exc:  # fail closed on anything, RecursionError included
+            return unclassifiable(text, f"could not classify ({type(exc).__name__})")
+
+    return guarded

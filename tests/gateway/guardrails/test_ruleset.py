@@ -96,3 +96,12 @@ def test_a_full_cache_drops_the_least_recently_used_text(toy: ToyClassifier) -> 
     for text in ("read a", "read b", "read a", "read c", "read a", "read b"):
         ruleset.evaluate(text, ToyState())
     assert toy.seen == ["read a", "read b", "read c", "read b"]
+
+
+def test_a_classifier_that_raises_holds_the_text(toy: ToyClassifier) -> None:
+    """A dialect's classifier failing on a text never allows it: the text is unknown, held."""
+    ruleset = RuleSet(toy, rules_from_config("default", []))
+    verdict = ruleset.evaluate("gibberish that the toy cannot read", ToyState())
+    assert verdict.action is Action.HOLD
+    assert Kind.UNKNOWN in verdict.kinds
+    assert "could not classify (ValueError)" in verdict.reason
