@@ -8,8 +8,9 @@ another type, or of a type whose listener has no address in ``[listeners]``, is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from gateway.config import Settings
@@ -80,14 +81,10 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     # One audit transaction costs ~1.6 ms of the event loop's CPU (SQLAlchemy, the driver's
     # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
     # share one. Refusals, holds and sessions' ends are written at once (urgent).
-    async with AuditWriter(runtime.database, interval=0.25) as audit:
-        guard = SessionGuard(
-            runtime.service,
-            runtime.identity.authenticator,
-            runtime.identity.store,
-            runtime.metrics,
-            flush_every=settings.identity.usage_flush.total_seconds(),
-        )
+    async with (
+        AuditWriter(runtime.database, interval=0.25) as audit,
+        _watching(runtime) as guard,
+    ):
         core = SessionCore(
             edge="postgres",
             service=runtime.service,
@@ -114,6 +111,25 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             await stop.wait()
         finally:
             await listener.close()
+
+
+@contextlib.asynccontextmanager
+async def _watching(runtime: Runtime) -> AsyncIterator[SessionGuard]:
+    """The session guard every listener of this process shares, watching revocations and
+    writing delegation use for as long as the listeners run (and once more as it stops)."""
+    guard = SessionGuard(
+        runtime.service,
+        runtime.identity.authenticator,
+        runtime.identity.store,
+        runtime.metrics,
+        flush_every=runtime.settings.identity.usage_flush.total_seconds(),
+    )
+    watcher = asyncio.create_task(guard.run())
+    try:
+        yield guard
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
 
 
 def listeners() -> Iterator[Service]:

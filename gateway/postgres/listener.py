@@ -43,10 +43,8 @@ class PostgresListener:
         self.live: dict[int, LiveSession] = {}
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> asyncio.Server:
-        self._watcher = asyncio.create_task(self.core.guard.run())
         self._server = await asyncio.start_server(self._client, self.host, self.port)
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
@@ -56,9 +54,6 @@ class PostgresListener:
         """Stop accepting; end relaying sessions (they record their end), then the rest."""
         if self._server is not None:
             self._server.close()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
         for live in list(self.live.values()):
             live.end(Ending.SHUTDOWN, "the gateway is shutting down")
         handlers = list(self._handlers)
