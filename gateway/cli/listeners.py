@@ -95,10 +95,6 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
         )
         deps = Deps(
             core=core,
-            service=runtime.service,
-            repository=runtime.repository,
-            audit=audit,
-            metrics=runtime.metrics,
             targets=targets,
             tls=tls_context(settings),
             allow_plaintext=settings.listeners.allow_plaintext,

@@ -196,7 +196,7 @@ class ClientSide:
         if undecodable is not None:
             self._refuse_simple(readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
             return None
-        if self.deps.audit.behind:
+        if self.deps.core.audit.behind:
             self._refuse_simple(text, "block", _audit_behind(), rule=_BACKLOG)
             return None
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
@@ -361,7 +361,7 @@ class ClientSide:
             self._refuse_extended(f"<execute {message.portal}>", "block", missing)
             return None
         self.s.statements_seen += 1
-        if self.deps.audit.behind:
+        if self.deps.core.audit.behind:
             self._refuse_extended(portal.statement.text, "block", _audit_behind(), rule=_BACKLOG)
             return None
         if portal.statement.verdict == _HOLD:
@@ -430,7 +430,7 @@ class ClientSide:
             text, outcome, outcome, rule=rule, review_id=review_id, sqlstate=error.sqlstate,
             error=error.message, urgent=True,
         )  # fmt: skip
-        self.deps.metrics.statements.labels("postgres", outcome).inc()
+        self.deps.core.metrics.statements.labels("postgres", outcome).inc()
 
     # -- the airlock ------------------------------------------------------------------------
 

@@ -6,8 +6,6 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 
-from approvals import ApprovalService
-from gateway.metrics import Metrics
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import CatalogNames, PgTarget, RowPlan, SessionState
 from gateway.postgres.dialect.lineage import Lineage
@@ -15,20 +13,16 @@ from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.statements import StatementBook
 from gateway.postgres.tracker import Portal, ResponseTracker
 from gateway.sessions import Session, SessionCore
-from store import AuditWriter, SqlRepository
 
 __all__ = ["Deps", "Portal", "Shared", "refusal_error"]
 
 
 @dataclass(frozen=True)
 class Deps:
-    """The gateway-wide parts every session uses (``core``: the protocol-free session core)."""
+    """The gateway-wide parts every PostgreSQL session uses: the protocol-free session core, the
+    connections it serves, and the listener's TLS settings."""
 
-    core: SessionCore
-    service: ApprovalService
-    repository: SqlRepository
-    audit: AuditWriter
-    metrics: Metrics
+    core: SessionCore  # the service, store, audit writer and metrics are the core's
     targets: dict[str, PgTarget]
     tls: ssl.SSLContext | None
     allow_plaintext: bool

@@ -71,7 +71,7 @@ _EXTENDED = 2
 class Lane:
     def __init__(self, client: ClientSide, server: ServerSide) -> None:
         self.client, self.server, self.s = client, server, client.s
-        self.audit = client.deps.audit
+        self.audit = client.deps.core.audit
         self.masks = server.text_mask is not None
         self.inflight = _NONE
         self.request = b""  # the client's bytes of the request in flight

@@ -202,7 +202,7 @@ def host_for(
     s = client.s
     return LaneHost(
         client=client,
-        audit=client.deps.audit,
+        audit=client.deps.core.audit,
         session=s,
         tracker=s.tracker,
         book=s.book,

@@ -328,6 +328,6 @@ class ServerSide:
         """``n`` more statements with this verdict in the gateway's metrics."""
         counter = self._counters.get(verdict)
         if counter is None:  # labels() costs more than the increment: keep the children
-            counter = self.deps.metrics.statements.labels("postgres", verdict)
+            counter = self.deps.core.metrics.statements.labels("postgres", verdict)
             self._counters[verdict] = counter
         counter.inc(n)

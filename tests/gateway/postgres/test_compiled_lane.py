@@ -195,7 +195,7 @@ class _Session:
         )
         self.client = SimpleNamespace(
             s=self.shared,
-            deps=SimpleNamespace(audit=SimpleNamespace(behind=False)),
+            deps=SimpleNamespace(core=SimpleNamespace(audit=SimpleNamespace(behind=False))),
             parser=_Parser(client_limits()),
             swallow=False,
             replay=lambda request, started: self.calls.append(("replay", request)),
@@ -464,12 +464,12 @@ def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
             s.shared.state = SimpleNamespace(in_transaction=value)
         else:  # one of the general path's reasons to keep the lane out, for the next request
             if value == "behind":  # the audit writer's: set whenever it falls behind
-                s.client.deps.audit.behind = True
+                s.client.deps.core.audit.behind = True
             else:  # the general path's own state: set while it handles something
                 s.general_effect = _GENERAL_EFFECTS[value]
                 lane.client(pg.encode(pg.Parse("", "SELECT 2", ())))  # never the lane's
             lane.client(pg.encode(pg.Query("SELECT 1")))
-            s.client.parser.pending, s.client.deps.audit.behind = 0, False
+            s.client.parser.pending, s.client.deps.core.audit.behind = 0, False
             s.client.swallow = False
     lane.end()
 
@@ -528,7 +528,7 @@ def _phase(phase: SessionPhase) -> Callable[[_Compiled], None]:
 
 
 _OUTSIDE: dict[str, Callable[[_Compiled], None]] = {
-    "behind": lambda lane: setattr(_client(lane).deps.audit, "behind", True),
+    "behind": lambda lane: setattr(_client(lane).deps.core.audit, "behind", True),
     "closing": _phase(SessionPhase.TERMINATED),  # the client's Terminate
     "busy": _phase(SessionPhase.WAITING),  # the relay waits for a statement
     "closed": _phase(SessionPhase.CLOSED),
