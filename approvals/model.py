@@ -27,6 +27,7 @@ __all__ = [
     "Escalation",
     "Identity",
     "IdentityKind",
+    "Impact",
     "Outcome",
     "Owners",
     "Review",
@@ -173,6 +174,23 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Impact:
+    """What a held write would touch, as the database counted it before anything ran.
+
+    ``rows`` is the count, or None when the gateway did not count (``note`` says why: the
+    condition calls a volatile function, the count timed out, ...). A count is evidence for the
+    approver, never a guarantee: rows can change between the count and the approval.
+    """
+
+    rows: int | None
+    note: str = ""
+
+    @property
+    def counted(self) -> bool:
+        return self.rows is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Review:
     """A request held for approval: a statement on a connection, or an access request."""
 
@@ -189,6 +207,8 @@ class Review:
     risk: str | None = None
     rule: str | None = None
     session_id: str | None = None
+    impact: Impact | None = None
+    statement_sha256: str | None = None  # of the exact command bytes (and parameters) held
     decisions: tuple[Decision, ...] = ()
     decided_at: datetime | None = None
     version: int = 0

@@ -29,6 +29,7 @@ from approvals.model import (
     Delegation,
     DomainEvent,
     Identity,
+    Impact,
     Outcome,
     Review,
     ReviewKind,
@@ -83,8 +84,14 @@ class ApprovalService:
         risk: str,
         rule: str,
         session_id: str | None = None,
+        impact: Impact | None = None,
+        statement_sha256: str | None = None,
     ) -> Review:
-        """Open a pending review for a statement the guardrails held."""
+        """Open a pending review for a statement the guardrails held.
+
+        ``statement`` is the text shown and stored (secrets in it already redacted);
+        ``statement_sha256`` is the hash of the exact bytes the session holds, ``impact`` what
+        the database counted the statement would touch."""
         review = self._pending(
             ReviewKind.STATEMENT,
             requester,
@@ -93,6 +100,8 @@ class ApprovalService:
             risk=risk,
             rule=rule,
             session_id=session_id,
+            impact=impact,
+            statement_sha256=statement_sha256,
         )
         await self._open(review, "statement.held")
         return review

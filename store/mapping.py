@@ -17,6 +17,7 @@ from approvals.model import (
     Delegation,
     Identity,
     IdentityKind,
+    Impact,
     Outcome,
     Review,
     ReviewKind,
@@ -111,8 +112,18 @@ def review_to_row(review: Review) -> ReviewRow:
         risk=review.risk,
         rule=review.rule,
         session_id=review.session_id,
+        impact_rows=review.impact.rows if review.impact else None,
+        impact_note=review.impact.note if review.impact else None,
+        statement_sha256=review.statement_sha256,
         version=review.version,
     )
+
+
+def _impact(row: ReviewRow) -> Impact | None:
+    """A review's impact: a count, or only the note saying why there is none (None: no preview)."""
+    if row.impact_rows is None and row.impact_note is None:
+        return None
+    return Impact(rows=row.impact_rows, note=row.impact_note or "")
 
 
 def review_from_row(row: ReviewRow, decisions: Iterable[DecisionRow] = ()) -> Review:
@@ -138,6 +149,8 @@ def review_from_row(row: ReviewRow, decisions: Iterable[DecisionRow] = ()) -> Re
         risk=row.risk,
         rule=row.rule,
         session_id=row.session_id,
+        impact=_impact(row),
+        statement_sha256=row.statement_sha256,
         decisions=tuple(decision_from_row(d) for d in ordered),
         decided_at=row.decided_at,
         version=row.version,

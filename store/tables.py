@@ -108,6 +108,9 @@ class ReviewRow(SQLModel, table=True):
     risk: str | None = None
     rule: str | None = None
     session_id: str | None = Field(default=None, index=True)
+    impact_rows: int | None = None
+    impact_note: str | None = Field(default=None, sa_type=Text)
+    statement_sha256: str | None = None
     version: int = 0
 
 

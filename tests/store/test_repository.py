@@ -12,6 +12,7 @@ from approvals.model import (
     Decision,
     Delegation,
     DomainEvent,
+    Impact,
     Outcome,
     ReviewKind,
     new_id,
@@ -38,6 +39,21 @@ async def test_review_round_trip_keeps_everything(repository: SqlRepository) -> 
     assert stored is not None and stored.requester.actors == ALICE_VIA_AGENTS.actors
     assert stored.requester.email == "alice@example.com"
     assert stored.created_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "impact", [Impact(rows=100), Impact(rows=None, note="condition calls random()"), None]
+)
+async def test_statement_review_keeps_its_impact_and_hash(
+    repository: SqlRepository, impact: Impact | None
+) -> None:
+    """A held statement's impact preview (a count, or why there is none) and its hash read back."""
+    original = review(impact=impact, statement_sha256="ab" * 32)
+    async with repository.transaction() as tx:
+        await tx.add_review(original)
+    stored = await repository.get_review(original.id)
+    assert stored == original
+    assert stored is not None and stored.impact == impact
 
 
 async def test_decisions_keep_their_order_when_times_tie(repository: SqlRepository) -> None:
