@@ -101,6 +101,15 @@ class RuleSet(Generic[StateT]):
         entry, classification = self._classified(text, state, keep=True)
         return entry.verdict, classification
 
+    def evaluate_bound(self, text: str, state: StateT, non_null: frozenset[int]) -> Verdict:
+        """The verdict for a prepared ``text`` executed with its parameters bound: ``non_null``
+        are the positional parameters (1-based) bound to non-NULL values. Findings those values
+        void are dropped (``Classification.bound``); the rest is judged as ``evaluate`` would."""
+        verdict, classification = self.inspect(text, state)
+        if not classification.parameter_bound:
+            return verdict
+        return self.judge(classification.bound(non_null))
+
     def check(self, text: str, state: StateT) -> Verdict:
         """Like ``evaluate``, but a block raises ``StatementBlocked``."""
         verdict = self.evaluate(text, state)
