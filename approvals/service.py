@@ -157,7 +157,7 @@ class ApprovalService:
                     outcome="pending",
                     at=review.created_at,
                     connection=review.connection,
-                    details={"statement": review.statement, "rule": review.rule}
+                    details=_statement_details(review)
                     if review.statement is not None
                     else _access_details(review),
                 )
@@ -430,6 +430,15 @@ def _review_event(topic: str, review: Review) -> DomainEvent:
             "reason": deciding.reason if deciding else None,
         },
     )
+
+
+def _statement_details(review: Review) -> dict[str, object]:
+    """A held statement's audit details: the text, the rule and what it would touch (the
+    count the gateway made when it held it, or why it did not count)."""
+    details: dict[str, object] = {"statement": review.statement, "rule": review.rule}
+    if review.impact is not None:
+        details["impact"] = {"rows": review.impact.rows, "note": review.impact.note}
+    return details
 
 
 def _access_details(review: Review) -> dict[str, object]:

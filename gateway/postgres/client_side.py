@@ -15,10 +15,13 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Coroutine
 
-from gateway.guardrails import Action, Kind, Verdict
+from approvals import Impact
+from gateway.guardrails import Action, Kind, Statement, Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
+from gateway.postgres.counting import NO_PARAMETERS, Counter, Parameters
 from gateway.postgres.dialect import classify
+from gateway.postgres.dialect.count import count_plan
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.lifecycle import SessionInput, SessionPhase, transition
 from gateway.postgres.statements import Ambiguous
@@ -44,7 +47,10 @@ INSPECT = frozenset(
 )
 # Plain ints: an Enum member lookup is a Python-level descriptor call in 3.11 (hot path).
 _SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
-_HOLD = Action.HOLD.value
+_ALLOW = Action.ALLOW.value
+_COUNT = "count"  # a Definition allowed once counted within max_rows_unreviewed
+_LIMIT = "limit/max_rows_unreviewed"  # the rule named for writes held by the row limit
+_REWRITES = ("DELETE ", "UPDATE ", "MERGE ")  # expressions.py's WRITE findings of these verbs
 _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
 _UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
@@ -72,6 +78,7 @@ class ClientSide:
         self.out: list[bytes | memoryview] = []
         self._rest: memoryview | None = None  # whole messages a wait interrupted
         self.left = asyncio.Event()  # the client closed its connection (set by the relay)
+        self.counter: Counter | None = None  # the session's counting connection (the listener's)
 
     def flush(self) -> None:
         if self.out:
@@ -209,10 +216,29 @@ class ClientSide:
             return None
         if verdict.action is Action.HOLD:
             return self._held_query(text, verdict, frame)
+        if self.needs_count(text, verdict):
+            return self._counted_query(text, verdict, frame)
         return self._run_query(text, verdict, frame, None)
 
-    async def _held_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
-        review_id, error = await self._hold(text, verdict, ())
+    async def _counted_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
+        """An allowed write under max_rows_unreviewed: run if the count is within it."""
+        verdict, impact = await self._within_limit(text, verdict, NO_PARAMETERS)
+        if verdict.action is Action.HOLD:
+            await self._held_query(text, verdict, frame, (impact,))
+            return
+        waiting = self._run_query(text, verdict, frame, None)
+        if waiting is not None:
+            await waiting
+
+    async def _held_query(
+        self,
+        text: str,
+        verdict: Verdict,
+        frame: pg.Frame,
+        counted: tuple[Impact | None] | None = None,
+    ) -> None:
+        impact = counted[0] if counted else await self.impact(text, NO_PARAMETERS)
+        review_id, error = await self._hold(text, verdict, (), impact)
         if error is not None:
             self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
             return
@@ -317,7 +343,10 @@ class ClientSide:
         effects = bool(verdict.kinds & EFFECT_KINDS)
         lineage = self.s.lineage
         derived = lineage.of(text) if lineage is not None else None
-        definition = Definition(text, verdict.action.value, verdict.rule, effects, derived)
+        action = verdict.action.value
+        if verdict.action is Action.ALLOW and self.needs_count(text, verdict):
+            action = _COUNT  # not the fast lane's: the general path counts at each Execute
+        definition = Definition(text, action, verdict.rule, effects, derived, message.param_types)
         pending = Pending(Expect.PARSE, name=message.name, definition=definition)
         self.s.book.parsing(pending)
         self.s.tracker.push(pending)
@@ -331,7 +360,9 @@ class ClientSide:
             error = refusal_error("26000", f'prepared statement "{name}" {why}')
             self._refuse_extended(f"<bind {name}>", "block", error)
             return
-        self.s.portals[message.portal] = Portal(found, message.params)
+        self.s.portals[message.portal] = Portal(
+            found, message.params, formats=message.param_formats
+        )
         self.s.tracker.push(Pending(Expect.BIND, name=message.portal))
         self.out.append(frame.raw)
 
@@ -364,25 +395,45 @@ class ClientSide:
         if self.deps.core.audit.behind:
             self._refuse_extended(portal.statement.text, "block", _audit_behind(), rule=_BACKLOG)
             return None
-        if portal.statement.verdict == _HOLD:
-            return self._held_execute(message, frame, portal)
+        if portal.statement.verdict != _ALLOW:
+            return self._decided_execute(message, frame, portal)
         return self._run_execute(message, frame, portal, None)
 
-    async def _held_execute(self, message: pg.Execute, frame: pg.Frame, portal: Portal) -> None:
+    async def _decided_execute(self, message: pg.Execute, frame: pg.Frame, portal: Portal) -> None:
+        """A prepared statement held or counted at Parse, decided with its Bind values: the
+        parameters bound non-NULL may be its row filter (``Classification.bound``), and the
+        count runs with them."""
         statement = portal.statement
-        verdict = self.s.target.guardrails.evaluate(statement.text, self.s.state)
-        review_id, error = await self._hold(statement.text, verdict, portal.params)
-        if error is not None:
-            self._refuse_extended(
-                statement.text, "denied", error, rule=statement.rule, review_id=review_id
-            )
+        non_null = frozenset(i for i, v in enumerate(portal.params, 1) if v is not None)
+        verdict = self.s.target.guardrails.evaluate_bound(statement.text, self.s.state, non_null)
+        bound = Parameters(portal.params, portal.formats, statement.param_types)
+        counted: tuple[Impact | None] | None = None
+        if verdict.action is Action.ALLOW and self.needs_count(statement.text, verdict):
+            verdict, impact = await self._within_limit(statement.text, verdict, bound)
+            counted = (impact,)
+        if verdict.action is Action.BLOCK:
+            self._refuse_extended(statement.text, "block", _blocked(verdict), rule=verdict.rule)
             return
-        waiting = self._run_execute(message, frame, portal, review_id)
+        review_id: str | None = None
+        if verdict.action is Action.HOLD:
+            impact = counted[0] if counted else await self.impact(statement.text, bound)
+            review_id, error = await self._hold(statement.text, verdict, portal.params, impact)
+            if error is not None:
+                self._refuse_extended(
+                    statement.text, "denied", error, rule=verdict.rule, review_id=review_id
+                )
+                return
+        waiting = self._run_execute(message, frame, portal, review_id, verdict)
         if waiting is not None:
             await waiting
 
     def _run_execute(
-        self, message: pg.Execute, frame: pg.Frame, portal: Portal, review_id: str | None
+        self,
+        message: pg.Execute,
+        frame: pg.Frame,
+        portal: Portal,
+        review_id: str | None,
+        decided: Verdict | None = None,
     ) -> Waiting:
         statement = portal.statement
         if self.s.target.masking is not None and portal.plan is None and not portal.described:
@@ -396,8 +447,8 @@ class ClientSide:
             Expect.EXECUTE,
             name=message.portal,
             text=statement.text,
-            verdict=statement.verdict,
-            rule=statement.rule,
+            verdict=statement.verdict if decided is None else decided.action.value,
+            rule=statement.rule if decided is None else decided.rule,
             review_id=review_id,
             portal=portal,
         )
@@ -435,18 +486,74 @@ class ClientSide:
     # -- the airlock ------------------------------------------------------------------------
 
     async def _hold(
-        self, text: str, verdict: Verdict, params: tuple[bytes | None, ...]
+        self,
+        text: str,
+        verdict: Verdict,
+        params: tuple[bytes | None, ...],
+        impact: Impact | None,
     ) -> tuple[str, pg.ErrorResponse | None]:
         """Send what came before upstream, then hold the statement (the core's hold, told in a
         NoticeResponse); returns the review id and, unless approved, the ErrorResponse."""
         self.flush()
         held = await self.deps.core.hold(
-            self.s, left=self.left, text=text, verdict=verdict, params=params, notify=self._notice
+            self.s,
+            left=self.left,
+            text=text,
+            verdict=verdict,
+            params=params,
+            notify=self._notice,
+            impact=impact,
         )
         return held.review_id, _held_error(held)
 
+    # -- counting (gateway.postgres.counting) ------------------------------------------------
+
+    def needs_count(self, text: str, verdict: Verdict) -> bool:
+        """An allowed DELETE / UPDATE / MERGE on a connection with max_rows_unreviewed: it runs
+        only once counted within the limit (never in the fast lane: ``lane.judge``)."""
+        if self.s.target.config.max_rows_unreviewed is None or Kind.WRITE not in verdict.kinds:
+            return False
+        _, classification = self.s.target.guardrails.inspect(text, self.s.state)
+        return any(_rewrites(st) for st in classification.statements)
+
+    async def impact(self, text: str, bound: Parameters) -> Impact | None:
+        """What a DELETE / UPDATE / MERGE would touch, counted read-only (or why not); None for
+        any other statement."""
+        state = self.s.state
+        _, classification = self.s.target.guardrails.inspect(text, state)
+        statements = classification.statements
+        if not any(_rewrites(st) for st in statements):
+            return None
+        if len(statements) != 1 or statements[0].command not in ("Delete", "Update", "Merge"):
+            return Impact(None, "not counted: the write is one of several statements")
+        plan = count_plan(text, state.catalog_first)
+        if self.counter is None:
+            return Impact(plan.rows, plan.note if plan.rows is not None else "not counted")
+        self.flush()
+        return await self.counter.count(plan, state.search_path, bound)
+
+    async def _within_limit(
+        self, text: str, verdict: Verdict, bound: Parameters
+    ) -> tuple[Verdict, Impact | None]:
+        """The verdict once counted: held when the count is above max_rows_unreviewed or could
+        not be made (fail closed)."""
+        limit = self.s.target.config.max_rows_unreviewed
+        impact = await self.impact(text, bound)
+        if limit is None or impact is None or (impact.rows is not None and impact.rows <= limit):
+            return verdict, impact
+        if impact.rows is not None:
+            reason = f"it would touch {impact.rows} rows, more than max_rows_unreviewed ({limit})"
+        else:
+            reason = f"max_rows_unreviewed is {limit} and the rows were {impact.note}"
+        return Verdict(Action.HOLD, _LIMIT, reason, "high", verdict.kinds), impact
+
     def _notice(self, text: str) -> None:
         self.s.client.write(pg.encode(pg.NoticeResponse.build("NOTICE", "01000", text)))
+
+
+def _rewrites(statement: Statement) -> bool:
+    """Whether a statement deletes, updates or merges rows (anywhere in it: a CTE too)."""
+    return any(f.kind is Kind.WRITE and f.detail.startswith(_REWRITES) for f in statement.findings)
 
 
 def _held_error(held: Held) -> pg.ErrorResponse | None:

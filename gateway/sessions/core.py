@@ -24,7 +24,14 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
-from approvals import AccessNotAllowed, ApprovalError, ApprovalService, Delegation, Identity
+from approvals import (
+    AccessNotAllowed,
+    ApprovalError,
+    ApprovalService,
+    Delegation,
+    Identity,
+    Impact,
+)
 from gateway.guardrails import Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.errors import AccessRefused
@@ -120,8 +127,10 @@ class SessionCore:
         verdict: Verdict,
         params: Sequence[bytes | None] = (),
         notify: Callable[[str], None],
+        impact: Impact | None = None,
     ) -> Held:
-        """Hold a command for review (:func:`gateway.sessions.hold.hold`)."""
+        """Hold a command for review (:func:`gateway.sessions.hold.hold`); ``impact`` is what
+        the listener counted it would touch, for the approver."""
         return await hold(
             session,
             self.service,
@@ -131,6 +140,7 @@ class SessionCore:
             verdict=verdict,
             params=params,
             notify=notify,
+            impact=impact,
         )
 
     async def detach(self, live: Live) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from approvals import ApprovalError, ApprovalService, Review, ReviewState
+from approvals import ApprovalError, ApprovalService, Impact, Review, ReviewState
 from approvals.policy import human_duration
 from gateway.guardrails import Verdict
 from gateway.metrics import Metrics
@@ -67,10 +67,12 @@ async def hold(
     verdict: Verdict,
     params: Sequence[bytes | None] = (),
     notify: Callable[[str], None],
+    impact: Impact | None = None,
 ) -> Held:
     """Hold a command for review until it is decided, cancelled or expires.
 
-    ``params`` are the values bound to it (shown on the card with the text). ``left`` is set
+    ``params`` are the values bound to it (shown on the card with the text); ``impact`` what
+    the listener counted it would touch (on the review, the card and the audit). ``left`` is set
     when the client closes its connection: the review is cancelled and ClientGone raised. So
     is the review when the session ends meanwhile (this is cancelled).
     """
@@ -80,7 +82,13 @@ async def hold(
     s.holding = ""
     try:
         review = await service.hold_statement(
-            s.identity, s.connection, shown, risk=verdict.risk, rule=verdict.rule, session_id=s.id
+            s.identity,
+            s.connection,
+            shown,
+            risk=verdict.risk,
+            rule=verdict.rule,
+            session_id=s.id,
+            impact=impact,
         )
         s.holding = review.id
         s.held += 1
@@ -88,7 +96,7 @@ async def hold(
         where = conn.approvers.channel or "the approvers"
         notify(
             f"held for approval: review {review.id} posted to {where}, waiting up to "
-            f"{human_duration(conn.review_timeout)} ({verdict.reason})"
+            f"{human_duration(conn.review_timeout)} ({verdict.reason}){_impact(impact)}"
         )
         final, why = await _wait(s, service, review.id, left)
     finally:
@@ -147,6 +155,15 @@ async def _wait(
     if final is None:  # decided meanwhile: the cancel lost the race
         final = await service.await_decision(review_id)
     return (None, "gone") if client_left else (final, "decided")
+
+
+def _impact(impact: Impact | None) -> str:
+    """What the notice says of a held write's count."""
+    if impact is None:
+        return ""
+    if impact.rows is None:
+        return f"; {impact.note}"
+    return f"; it would touch {impact.rows} row{'' if impact.rows == 1 else 's'}"
 
 
 def _params(params: Sequence[bytes | None]) -> str:

@@ -119,10 +119,11 @@ def _prepare(walk: Walk, node: Node) -> None:
 def _non_null(params: list[Node]) -> frozenset[int]:
     """EXECUTE's arguments that are non-NULL literals (or casts of one), by position."""
     found = set()
-    for index, wrapped in enumerate(params, start=1):
-        while "TypeCast" in wrapped:
-            wrapped = wrapped["TypeCast"].get("arg", {})
-        const = wrapped.get("A_Const")
+    for index, param in enumerate(params, start=1):
+        value = param
+        while "TypeCast" in value:
+            value = value["TypeCast"].get("arg", {})
+        const = value.get("A_Const")
         if const is not None and not const.get("isnull"):
             found.add(index)
     return frozenset(found)

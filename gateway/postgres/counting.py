@@ -1,0 +1,197 @@
+"""Count the rows a write would touch, read-only, on the session's own credential.
+
+The count (``gateway.postgres.dialect.count``) runs on a second upstream connection of the
+session's, opened on first use with the same credential (the connection's or the delegation's
+role), database and start-up parameters, and kept until the session ends. Each count is one
+transaction (docs 55.2.3, "Extended Query"; the pipeline below is sent at once):
+
+    Query  BEGIN READ ONLY; SET LOCAL statement_timeout = ...; SET LOCAL search_path = ...
+    Parse / Bind (the client's own parameter values, formats and types) / Execute / Sync
+    Query  ROLLBACK
+
+A read-only transaction refuses writes, nextval() and SELECT ... FOR UPDATE; the statement
+timeout bounds a slow count ("not counted: timed out"). What this connection cannot see (it is
+not the session's): the session's uncommitted rows, its temporary tables, a ``SET ROLE`` it
+made, and rows its open transaction changed. Those counts are wrong or fail ("not counted");
+docs/security.d/bounds.md says so. A count is evidence for the approver, never a guarantee: rows
+can change between the count and the approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from approvals import Impact
+from gateway.config import ConnectionConfig
+from gateway.postgres import wire as pg
+from gateway.postgres.dialect.count import CountPlan
+from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
+
+__all__ = ["COUNT_TIMEOUT_MS", "NO_PARAMETERS", "Counter", "Parameters", "close_quietly"]
+
+COUNT_TIMEOUT_MS = 2000  # the count's statement_timeout
+_DEADLINE_S = 8.0  # connecting (first use) and counting, at most
+_TEXT_OID = 25
+
+
+class Parameters:
+    """The values bound to a prepared statement, as the count re-binds them: per parameter its
+    value, its format (0 text, 1 binary) and the type OID its Parse gave (0: inferred)."""
+
+    __slots__ = ("formats", "types", "values")
+
+    def __init__(
+        self, values: tuple[bytes | None, ...], formats: tuple[int, ...], types: tuple[int, ...]
+    ) -> None:
+        self.values = values
+        count = len(values)
+        if not formats:
+            self.formats = (0,) * count
+        elif len(formats) == 1:
+            self.formats = formats * count
+        else:
+            self.formats = formats
+        self.types = types
+
+
+NO_PARAMETERS = Parameters((), (), ())
+
+
+class Counter:
+    """One session's counting connection (opened on first use)."""
+
+    def __init__(
+        self, config: ConnectionConfig, database: str, params: dict[str, str], role: str | None
+    ) -> None:
+        self._config, self._database, self._params, self._role = config, database, params, role
+        self._up: Upstream | None = None
+        self._lock = asyncio.Lock()
+
+    async def count(
+        self, plan: CountPlan, search_path: tuple[str, ...] | None, bound: Parameters
+    ) -> Impact:
+        """The rows ``plan`` counts, or why not; never raises."""
+        if plan.rows is not None or plan.sql is None:
+            return Impact(plan.rows, plan.note)
+        if search_path is None:
+            return Impact(None, "not counted: the session's search_path is not known")
+        async with self._lock:
+            try:
+                async with asyncio.timeout(_DEADLINE_S):
+                    rows, failure = await self._run(plan.sql, search_path, plan.params, bound)
+            except (TimeoutError, UpstreamError, OSError, pg.PgWireError) as exc:
+                self.close()
+                why = "timed out" if isinstance(exc, TimeoutError) else "the upstream failed"
+                return Impact(None, f"not counted: {why}")
+        if failure is not None:
+            return Impact(None, f"not counted: {failure}")
+        return Impact(rows, plan.note)
+
+    def close(self) -> None:
+        if self._up is not None:
+            self._up.close()
+            self._up = None
+
+    async def _run(
+        self, sql: str, search_path: tuple[str, ...], used: frozenset[int], bound: Parameters
+    ) -> tuple[int | None, str | None]:
+        if self._up is None:
+            self._up = await connect_upstream(
+                self._config, self._database, self._params, self._role
+            )
+        up = self._up
+        path = ", ".join(_quoted(name) for name in search_path) or "''"
+        begin = (
+            "BEGIN READ ONLY; "
+            f"SET LOCAL statement_timeout = {COUNT_TIMEOUT_MS}; "
+            f"SET LOCAL search_path = {path}"
+        )
+        up.writer.write(pg.encode(pg.Query(begin)))
+        errors = await _answered(up, None)
+        if errors or up.status != "T":  # never count outside the read-only transaction
+            up.writer.write(pg.encode(pg.Query("ROLLBACK")))
+            await _answered(up, None)
+            return None, "the read-only transaction could not start"
+        values, formats, types = _rebind(used, bound)
+        up.writer.write(
+            b"".join(
+                (
+                    pg.encode(pg.Parse("", sql, types)),
+                    pg.encode(pg.Bind("", "", formats, values, (0,))),
+                    pg.encode(pg.Execute("", 0)),
+                    pg.encode(pg.Sync()),
+                    pg.encode(pg.Query("ROLLBACK")),
+                )
+            )
+        )
+        found: list[int] = []
+        errors = await _answered(up, found)
+        errors += await _answered(up, None)
+        if errors:  # the SQLSTATE only: an error's text may quote the data (masked columns)
+            why = "timed out" if "57014" in errors else f"the database refused it ({errors[0]})"
+            return None, why
+        if not found:
+            return None, "no count came back"
+        return found[0], None
+
+
+async def _answered(up: Upstream, rows: list[int] | None) -> list[str]:
+    """Read up to the next ReadyForQuery: the SQLSTATEs of its errors; a count's value into
+    ``rows``."""
+    errors: list[str] = []
+    while True:
+        event = await _next(up)
+        if isinstance(event, pg.DataRow) and rows is not None:
+            value = event.values[0] if event.values else None
+            if value is not None and value.isdigit():
+                rows.append(int(value))
+        elif isinstance(event, pg.ErrorResponse):
+            errors.append(event.sqlstate or "?")
+        elif isinstance(event, pg.ReadyForQuery):
+            up.status = event.status
+            return errors
+
+
+def _rebind(
+    used: frozenset[int], bound: Parameters
+) -> tuple[tuple[bytes | None, ...], tuple[int, ...], tuple[int, ...]]:
+    """The client's values for the parameters the count uses; NULL text for the others (a
+    parameter only the SET list used would otherwise have no type)."""
+    values: list[bytes | None] = []
+    formats: list[int] = []
+    types: list[int] = []
+    for index, value in enumerate(bound.values):
+        declared = bound.types[index] if index < len(bound.types) else 0
+        if index + 1 in used:
+            values.append(value)
+            formats.append(bound.formats[index] if index < len(bound.formats) else 0)
+            types.append(declared)
+        else:
+            values.append(None)
+            formats.append(0)
+            types.append(declared or _TEXT_OID)
+    return tuple(values), tuple(formats), tuple(types)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _next(up: Upstream) -> pg.BackendMessage:
+    while True:
+        event = up.parser.next_event()
+        if event is not pg.NEED_DATA:
+            assert not isinstance(event, pg.NeedData)
+            return event
+        data = await up.reader.read(65536)
+        if not data:
+            raise UpstreamError("the upstream server closed the counting connection")
+        up.parser.receive_data(data)
+
+
+def close_quietly(counter: Counter | None) -> None:
+    """Close a session's counting connection, if it has one."""
+    if counter is not None:
+        with contextlib.suppress(Exception):
+            counter.close()
