@@ -1,7 +1,13 @@
 """Handlers for DDL, privilege and server-level statements.
 
 Most statements have fixed kinds (``SIMPLE``); the rest look inside: DROP (what), ALTER TABLE
-(each sub-command), GRANT (which role), CREATE FUNCTION / DO (which language), VACUUM (FULL?).
+(each sub-command, by one table ``ALTER_TABLE``), GRANT (which role), CREATE FUNCTION / DO
+(which language), VACUUM (FULL, by its value), ALTER TYPE (RENAME VALUE?).
+
+Renames and moves (RENAME, SET SCHEMA, ALTER TYPE ... RENAME VALUE) are ``destroy``: every
+client that used the old name loses the object, and a renamed column escapes rules bound to
+its name. ALTER SEQUENCE and ALTER COLUMN ... RESTART / SET identity options change the values
+a sequence hands out, like setval: ``review``.
 Every handler also walks the statement's children, so a function hidden in a DEFAULT, CHECK,
 policy, index expression or rule action is still found.
 """
@@ -18,9 +24,14 @@ from gateway.postgres.dialect.catalog import (
     function_class,
 )
 from gateway.postgres.dialect.context import Handler, Walk
-from gateway.postgres.dialect.expressions import catalog_target, names_of, reference_function
+from gateway.postgres.dialect.expressions import (
+    catalog_target,
+    names_of,
+    option_on,
+    reference_function,
+)
 
-__all__ = ["HANDLERS"]
+__all__ = ["ALTER_TABLE", "HANDLERS"]
 
 Node = dict[str, Any]
 K = Kind
@@ -30,10 +41,9 @@ SIMPLE: dict[str, tuple[tuple[Kind, ...], str]] = {
     "ViewStmt": ((K.DDL,), "CREATE VIEW"),
     "IndexStmt": ((K.DDL,), "CREATE INDEX"),
     "CreateSeqStmt": ((K.DDL,), "CREATE SEQUENCE"),
-    "AlterSeqStmt": ((K.DDL,), "ALTER SEQUENCE"),
+    "AlterSeqStmt": ((K.REVIEW,), "ALTER SEQUENCE changes the values it hands out"),
     "CreateDomainStmt": ((K.DDL,), "CREATE DOMAIN"),
     "CreateEnumStmt": ((K.DDL,), "CREATE TYPE AS ENUM"),
-    "AlterEnumStmt": ((K.DDL,), "ALTER TYPE"),
     "CompositeTypeStmt": ((K.DDL,), "CREATE TYPE"),
     "AlterTypeStmt": ((K.PROCEDURAL,), "ALTER TYPE ... SET (I/O functions)"),
     "CreateStatsStmt": ((K.DDL,), "CREATE STATISTICS"),
@@ -42,7 +52,7 @@ SIMPLE: dict[str, tuple[tuple[Kind, ...], str]] = {
     "AlterCollationStmt": ((K.DDL,), "ALTER COLLATION"),
     "AlterDatabaseRefreshCollStmt": ((K.DDL,), "ALTER DATABASE REFRESH COLLATION"),
     "AlterObjectDependsStmt": ((K.DDL,), "ALTER ... DEPENDS ON EXTENSION"),
-    "AlterObjectSchemaStmt": ((K.DDL,), "ALTER ... SET SCHEMA"),
+    "AlterObjectSchemaStmt": ((K.DESTROY,), "ALTER ... SET SCHEMA moves the object away"),
     "AlterTSDictionaryStmt": ((K.DDL,), "ALTER TEXT SEARCH DICTIONARY"),
     "CreateOpFamilyStmt": ((K.DDL,), "CREATE OPERATOR FAMILY"),
     "CreatedbStmt": ((K.DDL,), "CREATE DATABASE"),
@@ -140,35 +150,63 @@ def _drop(walk: Walk, node: Node) -> None:
     walk.children("DropStmt", node)
 
 
-_PRIVILEGE_SUBCOMMANDS = frozenset(
-    [
-        "AT_ChangeOwner",
-        "AT_EnableRowSecurity",
-        "AT_DisableRowSecurity",
-        "AT_ForceRowSecurity",
-        "AT_NoForceRowSecurity",
-    ]
-)
-_DESTROY_SUBCOMMANDS = frozenset(
-    ["AT_AlterColumnType", "AT_DetachPartition", "AT_DetachPartitionFinalize"]
-)
+def _subcommands(kind: Kind, names: str) -> dict[str, Kind]:
+    return {f"AT_{name}": kind for name in names.split()}
+
+
+# Every ALTER TABLE sub-command of libpg_query (PostgreSQL 13-18), by what it does to the data
+# and to who may see it. A sub-command not in the table is ``unknown`` (held): fail closed.
+ALTER_TABLE: dict[str, Kind] = {
+    **_subcommands(
+        K.DDL,
+        """AddColumn AddColumnToView CookedColumnDefault DropNotNull SetNotNull SetStatistics
+        SetOptions ResetOptions SetStorage SetCompression AddIndex ReAddIndex AddConstraint
+        ReAddConstraint ReAddDomainConstraint AlterConstraint ValidateConstraint
+        AddIndexConstraint ReAddComment ClusterOn DropCluster DropOids AddInherit AddOf
+        ReplicaIdentity AttachPartition AddIdentity ReAddStatistics ColumnDefault
+        SetRelOptions ResetRelOptions ReplaceRelOptions""",
+    ),
+    **_subcommands(
+        K.DESTROY,
+        """DropColumn DropConstraint DropExpression SetExpression AlterColumnType SetUnLogged
+        DropInherit DropOf DetachPartition DetachPartitionFinalize DropIdentity""",
+    ),
+    **_subcommands(
+        K.PRIVILEGE,
+        "ChangeOwner EnableRowSecurity DisableRowSecurity ForceRowSecurity NoForceRowSecurity",
+    ),
+    **_subcommands(
+        K.PROCEDURAL,
+        """EnableTrig EnableAlwaysTrig EnableReplicaTrig DisableTrig EnableTrigAll
+        DisableTrigAll EnableTrigUser DisableTrigUser EnableRule EnableAlwaysRule
+        EnableReplicaRule DisableRule""",
+    ),
+    **_subcommands(K.LOCK, "SetTableSpace SetAccessMethod SetLogged"),
+    **_subcommands(K.REVIEW, "SetIdentity"),
+    **_subcommands(K.SERVER_ESCAPE, "GenericOptions AlterColumnGenericOptions"),
+}
+# View options that decide whose rights apply and what a leaky function may see.
+_PRIVILEGE_RELOPTIONS = frozenset(["security_barrier", "security_invoker", "check_option"])
+_RELOPTIONS = frozenset(["AT_SetRelOptions", "AT_ResetRelOptions", "AT_ReplaceRelOptions"])
 
 
 def _alter_table_cmd(walk: Walk, node: Node) -> None:
     subtype = str(node.get("subtype", "?"))
     label = f"ALTER ... {subtype.removeprefix('AT_')}"
-    drop_default = subtype == "AT_ColumnDefault" and node.get("def") is None
-    if subtype.startswith("AT_Drop") or subtype in _DESTROY_SUBCOMMANDS or drop_default:
-        walk.add(Kind.DESTROY, label + (f" {node['name']}" if node.get("name") else ""))
-    elif subtype in _PRIVILEGE_SUBCOMMANDS:
-        walk.add(Kind.PRIVILEGE, label)
-    elif "Trig" in subtype or "Rule" in subtype:
-        walk.add(Kind.PROCEDURAL, label)
-    elif subtype == "AT_SetTableSpace":
-        walk.add(Kind.LOCK, label)
-    else:
-        walk.add(Kind.DDL, label)
+    kind = ALTER_TABLE.get(subtype, Kind.UNKNOWN)
+    if subtype == "AT_ColumnDefault" and node.get("def") is None:
+        kind = Kind.DESTROY  # DROP DEFAULT: inserts that relied on it now fail or get NULL
+    elif subtype in _RELOPTIONS and _option_names(node.get("def")) & _PRIVILEGE_RELOPTIONS:
+        kind = Kind.PRIVILEGE
+    if kind is Kind.DESTROY and node.get("name"):
+        label += f" {node['name']}"
+    walk.add(kind, label)
     walk.children("AlterTableCmd", node)
+
+
+def _option_names(wrapped: Node | None) -> frozenset[str]:
+    items = (wrapped or {}).get("List", {}).get("items", [])
+    return frozenset(str(i.get("DefElem", {}).get("defname", "?")).lower() for i in items)
 
 
 def _alter_table(walk: Walk, node: Node) -> None:
@@ -178,7 +216,10 @@ def _alter_table(walk: Walk, node: Node) -> None:
 
 
 def _alter_domain(walk: Walk, node: Node) -> None:
-    destroy = node.get("subtype") in ("X", "N")
+    # DROP CONSTRAINT (X) loses a check and DROP DEFAULT (T without a default) what inserts
+    # relied on, as in ALTER TABLE; DROP NOT NULL (N) loosens a constraint and loses nothing.
+    subtype = node.get("subtype")
+    destroy = subtype == "X" or (subtype == "T" and node.get("def") is None)
     walk.add(Kind.DESTROY if destroy else Kind.DDL, "ALTER DOMAIN")
     walk.children("AlterDomainStmt", node)
 
@@ -190,9 +231,20 @@ def _alter_ts_config(walk: Walk, node: Node) -> None:
 
 
 def _rename(walk: Walk, node: Node) -> None:
-    role = node.get("renameType") == "OBJECT_ROLE"
-    walk.add(Kind.PRIVILEGE if role else Kind.DDL, "ALTER ... RENAME")
+    what = str(node.get("renameType", "OBJECT_?")).removeprefix("OBJECT_").replace("_", " ")
+    if node.get("renameType") == "OBJECT_ROLE":
+        walk.add(Kind.PRIVILEGE, "ALTER ROLE ... RENAME")
+    else:
+        walk.add(Kind.DESTROY, f"ALTER {what} ... RENAME: the old name disappears")
     walk.children("RenameStmt", node)
+
+
+def _alter_enum(walk: Walk, node: Node) -> None:
+    if node.get("oldVal") is not None:
+        walk.add(Kind.DESTROY, "ALTER TYPE ... RENAME VALUE changes stored values' meaning")
+    else:
+        walk.add(Kind.DDL, "ALTER TYPE ... ADD VALUE")
+    walk.children("AlterEnumStmt", node)
 
 
 def _create_schema(walk: Walk, node: Node) -> None:
@@ -268,7 +320,12 @@ def _language(options: list[Node], default: str) -> str:
 
 
 def _option(options: list[Node], name: str) -> bool:
-    return any(w.get("DefElem", {}).get("defname") == name for w in options)
+    """Whether an option is on, by its value: ``(FULL false)`` is off, a bare ``FULL`` on."""
+    return any(
+        option_on(option.get("arg"))
+        for option in (w.get("DefElem", {}) for w in options)
+        if option.get("defname") == name
+    )
 
 
 def _do(walk: Walk, node: Node) -> None:
@@ -349,6 +406,7 @@ HANDLERS.update(
         "AlterDomainStmt": _alter_domain,
         "AlterTSConfigurationStmt": _alter_ts_config,
         "RenameStmt": _rename,
+        "AlterEnumStmt": _alter_enum,
         "CreateSchemaStmt": _create_schema,
         "GrantStmt": _grant,
         "GrantRoleStmt": _grant_role,
