@@ -316,7 +316,9 @@ READABLE_GUCS = (
         max_parallel_workers_per_gather default_toast_compression row_security array_nulls
         backslash_quote escape_string_warning transform_null_equals xmlbinary xmloption
         gin_fuzzy_search_limit enable_seqscan enable_indexscan enable_bitmapscan enable_hashjoin
-        enable_mergejoin enable_nestloop enable_partition_pruning temp_buffers
+        enable_mergejoin enable_nestloop enable_partition_pruning temp_buffers ssl
+        timezone_abbreviations plan_cache_mode from_collapse_limit join_collapse_limit
+        cursor_tuple_fraction check_function_bodies synchronous_commit max_stack_depth
         """
     )
 )
