@@ -4,9 +4,11 @@ and disguised with comments between its tokens."""
 from __future__ import annotations
 
 import pytest
+from pglast import enums
 
 from gateway.guardrails import Action, Verdict
 from gateway.postgres.dialect import Guardrails
+from gateway.postgres.dialect.alter import ALTER_TABLE
 from tests.gateway.postgres.dialect.corpus import Case
 from tests.gateway.postgres.dialect.corpus_rules import CASES
 from tests.gateway.postgres.dialect.helpers import gaps, insert_at
@@ -53,3 +55,11 @@ def test_case_with_comments_between_every_token(case: Case) -> None:
         pytest.fail(f"unscannable case {case.sql!r}")
     disguised = insert_at(case.sql, dict.fromkeys(offsets, " /* ; DROP TABLE x */\n"))
     assert _meets(Guardrails().evaluate(disguised, case.state()), case.expect), disguised
+
+
+def test_every_alter_table_subcommand_is_classified() -> None:
+    """The ALTER TABLE table names every sub-command libpg_query knows, and nothing else (one
+    it does not name would be held as unknown)."""
+    known = {member.name for member in enums.AlterTableType}
+    assert sorted(known - set(ALTER_TABLE)) == []
+    assert sorted(set(ALTER_TABLE) - known) == []
