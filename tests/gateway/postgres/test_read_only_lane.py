@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import psycopg
 import pytest
 import pytest_asyncio
 
@@ -156,3 +157,19 @@ async def test_tightening_runs_and_approval_opens(env: Env) -> None:
     finally:
         await conn.close()
     assert await env.count() == 2
+
+
+async def test_startup_parameters_cannot_undo_the_lane(env: Env) -> None:
+    """A read-write default asked for at start-up is not passed on: asyncpg's server_settings
+    are dropped (the DELETE still fails with 25006) and libpq's options are refused."""
+    conn = await env.asyncpg(server_settings={"default_transaction_read_only": "off"})
+    try:
+        assert await conn.fetchval("SHOW default_transaction_read_only") == "on"
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await conn.execute(DELETE_ONE)
+    finally:
+        await conn.close()
+    options = "-c default_transaction_read_only=off"
+    with pytest.raises(psycopg.OperationalError, match="startup options are not allowed"):
+        await psycopg.AsyncConnection.connect(env.dsn_via(options=options))
+    assert await env.count() == 3
