@@ -33,6 +33,7 @@ from approvals import AccessMode, ApproverRule, Connection, Escalation, Owners
 from gateway.errors import ConfigError
 
 __all__ = [
+    "AuditSettings",
     "ConnectionConfig",
     "SchedulerSettings",
     "Settings",
@@ -179,6 +180,47 @@ class SchedulerSettings(_Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+
+class AuditSettings(_Section):
+    """``[audit]`` (docs/security.d/anchor.md): signed checkpoints of the audit chain's head.
+
+    ``checkpoint_file`` is the append-only file (JSON Lines) they are appended to; the key that
+    signs them is an Ed25519 private key (PEM) read from ``checkpoint_key_file`` or from the
+    environment variable named by ``checkpoint_key_env``, never from the store or the TOML.
+    A host that only verifies needs ``checkpoint_public_key_file`` alone. Relative paths are
+    relative to the configuration file's directory."""
+
+    checkpoint_file: str | None = None
+    checkpoint_key_file: str | None = None
+    checkpoint_key_env: str | None = None
+    checkpoint_public_key_file: str | None = None
+    checkpoint_interval: timedelta = timedelta(minutes=5)
+
+    @field_validator("checkpoint_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("checkpoint_interval")
+    @classmethod
+    def _at_least(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("checkpoint_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be the name of an environment variable, not a key")
+        return value
+
+    @property
+    def anchored(self) -> bool:
+        return self.checkpoint_file is not None
 
 
 class EscalationConfig(_Section):
@@ -337,6 +379,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     identity: IdentitySettings = IdentitySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    audit: AuditSettings = AuditSettings()
     connections: list[ConnectionConfig] = []
     people: list[PersonConfig] = []
     signing_key: str | None = Field(default=None, repr=False)
@@ -389,6 +432,13 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(f"{chosen}: {_first_errors(exc)}") from exc
+    audit = settings.audit
+    keys = (audit.checkpoint_key_file, audit.checkpoint_key_env, audit.checkpoint_public_key_file)
+    if audit.anchored and not any(keys):
+        raise ConfigError(
+            f"{chosen}: [audit] checkpoint_file needs checkpoint_key_file or checkpoint_key_env "
+            "(to sign) or checkpoint_public_key_file (to verify)"
+        )
     names = [c.name for c in settings.connections]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
