@@ -3,8 +3,9 @@
 Format of a stored hash: ``scrypt$<n>$<r>$<p>$<salt, base64url>$<hash, base64url>`` (RFC 7914
 parameters; a 16-byte random salt per secret). Comparison is constant-time. A secret is
 ``alk_`` + 32 random bytes (base64url), so it is recognisable in a leaked log and long enough that
-the hash's cost only matters against guessing online, which the token endpoint rate-limits by
-the hash's own cost (about 50 ms of CPU per attempt, run off the event loop).
+the hash's cost only matters against guessing online. That cost (about 50 ms of CPU per attempt,
+run off the event loop) is itself what a flood would spend: the token endpoint runs it only
+within a failure budget and a bound on concurrent scrypts (:mod:`gateway.identity.throttle`).
 """
 
 from __future__ import annotations
