@@ -116,15 +116,32 @@ class IdentitySettings(_Section):
     exchange_ttl: timedelta = timedelta(hours=1)
     service_token_ttl: timedelta = timedelta(hours=1)
     usage_flush: timedelta = timedelta(seconds=30)
+    # Failed client-credentials attempts (each an scrypt) per client id and in all, per window;
+    # past either budget the token endpoint answers 429 slow_down without running scrypt.
+    client_failures_per_client: int = Field(default=10, ge=1)
+    client_failures: int = Field(default=100, ge=1)
+    client_failure_window: timedelta = timedelta(minutes=1)
+    scrypt_concurrency: int = Field(default=2, ge=1, le=64)
+    # While the OIDC issuer cannot be read: no new fetch for issuer_retry_min, doubling up to
+    # issuer_retry_max; tokens that need the issuer are refused meanwhile.
+    issuer_retry_min: timedelta = timedelta(seconds=1)
+    issuer_retry_max: timedelta = timedelta(minutes=1)
 
     @field_validator(
         "leeway", "jwks_min_refresh", "exchange_ttl", "service_token_ttl", "usage_flush",
-        mode="before",
+        "client_failure_window", "issuer_retry_min", "issuer_retry_max", mode="before",
     )  # fmt: skip
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return parse_duration(value)
+        return value
+
+    @field_validator("client_failure_window", "issuer_retry_min")
+    @classmethod
+    def _a_second_at_least(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
         return value
 
 
