@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from store import Checkpoint, CheckpointKey, Database, StoreError, verify
 from store.audit import chain_hash
 from store.tables import AuditEventRow, DecisionRow, ReviewRow, StoredKeyRow
 from tests.gateway.cli.support import airlock_in_thread, write_config
+from tests.gateway.cli.test_up import config as up_config
+from tests.gateway.cli.test_up import read_until, start
+from tests.harness import free_port
 
 ALICE = Identity("alice@example.com", groups=frozenset({"eng"}), actors=(Actor("sql-agent"),))
 BOB = Identity("bob@example.com", groups=frozenset({"dba"}))
@@ -51,14 +55,14 @@ approvers = {{ groups = ["dba"] }}
 """
 
 
-async def trail(config: Path, tag: str) -> list[str]:
+async def trail(config: Path, tag: str, connection: str = "pg-test") -> list[str]:
     """Three held statements: one approved, one denied, one pending (seven audit events)."""
     async with open_runtime(load_settings(config), upgrade=True) as runtime:
         service = runtime.service
         ids = [
             (
                 await service.hold_statement(
-                    ALICE, "pg-test", f"DROP TABLE {tag}{n}", risk="high", rule="ddl-destroy"
+                    ALICE, connection, f"DROP TABLE {tag}{n}", risk="high", rule="ddl-destroy"
                 )
             ).id
             for n in range(3)
@@ -379,3 +383,35 @@ def test_bad_key_material_never_echoed() -> None:
     with pytest.raises(StoreError) as refused:
         CheckpointKey.load("not-a-key-SECRET")
     assert "SECRET" not in refused.value.message
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("store_backend", ["sqlite"])
+async def test_airlock_up_checkpoints_at_start_and_after_its_last_write_on_sigterm(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, database_url: str
+) -> None:
+    """A real `airlock up` process: a checkpoint of the head it found at start, and on SIGTERM
+    one of the head as it stands after every part stopped; verify passes on both."""
+    key, checkpoints = tmp_path / "checkpoint.pem", tmp_path / "checkpoints.jsonl"
+    assert (await airlock_in_thread(capsys, "audit", "keygen", "--out", str(key))).code == 0
+    api_port, pg_port = free_port(), free_port()
+    path = up_config(tmp_path, api_port, pg_port)
+    audit = f'\n[audit]\ncheckpoint_file = "{checkpoints}"\ncheckpoint_key_file = "{key}"\n'
+    path.write_text(path.read_text(encoding="utf-8") + audit, encoding="utf-8")
+    await trail(path, "a", "pg-prod")
+    proc = await start(path, PG_PROD_PASSWORD="unused")
+    try:
+        await read_until(proc, f"HTTP API on http://127.0.0.1:{api_port}")
+        await wait_for_line(checkpoints, seq=7)
+        await trail(path, "b", "pg-prod")  # written while it runs (a second writer)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, err.decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert seqs_in(checkpoints) == [7, 14]
+    run = await airlock_in_thread(capsys, "audit", "verify", "--config", str(path))
+    assert run.code == 0, run.err
+    assert "checkpoints: 2 verified; the last covers event 14" in run.out
