@@ -4,8 +4,9 @@ Each event has a ``seq`` (1, 2, 3, ... with no gaps), the previous event's hash 
 :data:`GENESIS` for the first) and its own ``hash``: SHA-256 over the canonical JSON (sorted keys,
 no whitespace, UTF-8) of all its fields, ``seq`` and ``prev_hash`` included. Editing, deleting,
 inserting or reordering an event therefore breaks the chain at that event, and :func:`verify`
-names the first event where it breaks. (Cutting events off the *end* leaves a valid shorter
-chain; keep ``VerifyResult.head_hash`` somewhere else to detect that too.)
+names the first event where it breaks. The chain alone cannot show a rewrite by someone who
+recomputes every hash after an edit, nor events cut off the *end*: signed checkpoints of the
+head, kept outside the store (:mod:`store.checkpoints`, :mod:`store.anchor`), show both.
 
 Appends are serialised so ``seq`` and ``prev_hash`` never fork: on PostgreSQL every appender takes
 ``pg_advisory_xact_lock(AUDIT_LOCK)`` in its transaction before it reads the chain head; on SQLite
