@@ -56,6 +56,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 result = report.chain
             found = await disagreements(database)
         bad = _print_chain(result) | (report is not None and _print_anchor(report, sources))
+        if report is None:
+            print(
+                "checkpoints: none configured ([audit] checkpoint_file): the chain alone "
+                "cannot show a rewrite by someone who can write the store"
+            )
         for line in found:
             print(f"disagrees: {line}", file=sys.stderr)
         if not found:
