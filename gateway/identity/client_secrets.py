@@ -10,13 +10,12 @@ within a failure budget and a bound on concurrent scrypts (:mod:`gateway.identit
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
 
-__all__ = ["check_secret", "check_secret_async", "hash_secret", "new_secret"]
+__all__ = ["check_secret", "hash_secret", "new_secret"]
 
 PREFIX = "alk_"
 N, R, P = 2**14, 8, 1
@@ -56,7 +55,3 @@ def check_secret(secret: str, stored: str | None) -> bool:
         return False
     return hmac.compare_digest(derived, _unb64(digest)) and stored is not None
 
-
-async def check_secret_async(secret: str, stored: str | None) -> bool:
-    """:func:`check_secret` on a worker thread (scrypt would stall the event loop)."""
-    return await asyncio.to_thread(check_secret, secret, stored)
