@@ -54,4 +54,3 @@ def check_secret(secret: str, stored: str | None) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(derived, _unb64(digest)) and stored is not None
-
