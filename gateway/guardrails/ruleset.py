@@ -76,6 +76,10 @@ class RuleSet(Generic[StateT]):
         self.cache_size = cache_size
         self.max_cached_text = max_cached_text
         self._by_text: OrderedDict[str, list[Entry]] = OrderedDict()
+        # evaluate_bound: (text, parameters bound non-NULL) -> (classification, verdict)
+        self._bound: OrderedDict[tuple[str, frozenset[int]], tuple[Classification, Verdict]] = (
+            OrderedDict()
+        )
 
     def evaluate(self, text: str, state: StateT) -> Verdict:
         """The verdict for ``text`` in ``state``; never raises."""
@@ -108,7 +112,15 @@ class RuleSet(Generic[StateT]):
         verdict, classification = self.inspect(text, state)
         if not classification.parameter_bound:
             return verdict
-        return self.judge(classification.bound(non_null))
+        key = (text, non_null)
+        hit = self._bound.get(key)
+        if hit is not None and hit[0] is classification:  # the same classification, judged
+            return hit[1]
+        verdict = self.judge(classification.bound(non_null))
+        self._bound[key] = (classification, verdict)
+        if len(self._bound) > self.cache_size:
+            self._bound.popitem(last=False)
+        return verdict
 
     def check(self, text: str, state: StateT) -> Verdict:
         """Like ``evaluate``, but a block raises ``StatementBlocked``."""
@@ -123,6 +135,7 @@ class RuleSet(Generic[StateT]):
 
     def clear(self) -> None:
         self._by_text.clear()
+        self._bound.clear()
 
     def _lookup(self, text: str, state: StateT) -> Entry | None:
         entries = self._by_text.get(text)

@@ -16,12 +16,11 @@ import struct
 from collections.abc import Awaitable, Coroutine
 
 from approvals import Impact
-from gateway.guardrails import Action, Kind, Statement, Verdict
+from gateway.guardrails import Action, Kind, Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
-from gateway.postgres.counting import NO_PARAMETERS, Counter, Parameters
+from gateway.postgres.counting import NO_PARAMETERS, Counting, Parameters
 from gateway.postgres.dialect import classify
-from gateway.postgres.dialect.count import count_plan
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.lifecycle import SessionInput, SessionPhase, transition
 from gateway.postgres.statements import Ambiguous
@@ -49,8 +48,6 @@ INSPECT = frozenset(
 _SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
 _ALLOW = Action.ALLOW.value
 _COUNT = "count"  # a Definition allowed once counted within max_rows_unreviewed
-_LIMIT = "limit/max_rows_unreviewed"  # the rule named for writes held by the row limit
-_REWRITES = ("DELETE ", "UPDATE ", "MERGE ")  # expressions.py's WRITE findings of these verbs
 _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
 _UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
@@ -78,7 +75,7 @@ class ClientSide:
         self.out: list[bytes | memoryview] = []
         self._rest: memoryview | None = None  # whole messages a wait interrupted
         self.left = asyncio.Event()  # the client closed its connection (set by the relay)
-        self.counter: Counter | None = None  # the session's counting connection (the listener's)
+        self.counting = Counting(shared)  # the listener gives it the session's Counter
 
     def flush(self) -> None:
         if self.out:
@@ -222,7 +219,7 @@ class ClientSide:
 
     async def _counted_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
         """An allowed write under max_rows_unreviewed: run if the count is within it."""
-        verdict, impact = await self._within_limit(text, verdict, NO_PARAMETERS)
+        verdict, impact = await self.counting.within_limit(text, verdict, NO_PARAMETERS)
         if verdict.action is Action.HOLD:
             await self._held_query(text, verdict, frame, (impact,))
             return
@@ -237,7 +234,7 @@ class ClientSide:
         frame: pg.Frame,
         counted: tuple[Impact | None] | None = None,
     ) -> None:
-        impact = counted[0] if counted else await self.impact(text, NO_PARAMETERS)
+        impact = counted[0] if counted else await self.counting.impact(text, NO_PARAMETERS)
         review_id, error = await self._hold(text, verdict, (), impact)
         if error is not None:
             self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
@@ -409,14 +406,14 @@ class ClientSide:
         bound = Parameters(portal.params, portal.formats, statement.param_types)
         counted: tuple[Impact | None] | None = None
         if verdict.action is Action.ALLOW and self.needs_count(statement.text, verdict):
-            verdict, impact = await self._within_limit(statement.text, verdict, bound)
+            verdict, impact = await self.counting.within_limit(statement.text, verdict, bound)
             counted = (impact,)
         if verdict.action is Action.BLOCK:
             self._refuse_extended(statement.text, "block", _blocked(verdict), rule=verdict.rule)
             return
         review_id: str | None = None
         if verdict.action is Action.HOLD:
-            impact = counted[0] if counted else await self.impact(statement.text, bound)
+            impact = counted[0] if counted else await self.counting.impact(statement.text, bound)
             review_id, error = await self._hold(statement.text, verdict, portal.params, impact)
             if error is not None:
                 self._refuse_extended(
@@ -509,51 +506,11 @@ class ClientSide:
     # -- counting (gateway.postgres.counting) ------------------------------------------------
 
     def needs_count(self, text: str, verdict: Verdict) -> bool:
-        """An allowed DELETE / UPDATE / MERGE on a connection with max_rows_unreviewed: it runs
-        only once counted within the limit (never in the fast lane: ``lane.judge``)."""
-        if self.s.target.config.max_rows_unreviewed is None or Kind.WRITE not in verdict.kinds:
-            return False
-        _, classification = self.s.target.guardrails.inspect(text, self.s.state)
-        return any(_rewrites(st) for st in classification.statements)
-
-    async def impact(self, text: str, bound: Parameters) -> Impact | None:
-        """What a DELETE / UPDATE / MERGE would touch, counted read-only (or why not); None for
-        any other statement."""
-        state = self.s.state
-        _, classification = self.s.target.guardrails.inspect(text, state)
-        statements = classification.statements
-        if not any(_rewrites(st) for st in statements):
-            return None
-        if len(statements) != 1 or statements[0].command not in ("Delete", "Update", "Merge"):
-            return Impact(None, "not counted: the write is one of several statements")
-        plan = count_plan(text, state.catalog_first)
-        if self.counter is None:
-            return Impact(plan.rows, plan.note if plan.rows is not None else "not counted")
-        self.flush()
-        return await self.counter.count(plan, state.search_path, bound)
-
-    async def _within_limit(
-        self, text: str, verdict: Verdict, bound: Parameters
-    ) -> tuple[Verdict, Impact | None]:
-        """The verdict once counted: held when the count is above max_rows_unreviewed or could
-        not be made (fail closed)."""
-        limit = self.s.target.config.max_rows_unreviewed
-        impact = await self.impact(text, bound)
-        if limit is None or impact is None or (impact.rows is not None and impact.rows <= limit):
-            return verdict, impact
-        if impact.rows is not None:
-            reason = f"it would touch {impact.rows} rows, more than max_rows_unreviewed ({limit})"
-        else:
-            reason = f"max_rows_unreviewed is {limit} and the rows were {impact.note}"
-        return Verdict(Action.HOLD, _LIMIT, reason, "high", verdict.kinds), impact
+        """An allowed write to count against max_rows_unreviewed (never the fast lane's)."""
+        return self.counting.needs_count(text, verdict)
 
     def _notice(self, text: str) -> None:
         self.s.client.write(pg.encode(pg.NoticeResponse.build("NOTICE", "01000", text)))
-
-
-def _rewrites(statement: Statement) -> bool:
-    """Whether a statement deletes, updates or merges rows (anywhere in it: a CTE too)."""
-    return any(f.kind is Kind.WRITE and f.detail.startswith(_REWRITES) for f in statement.findings)
 
 
 def _held_error(held: Held) -> pg.ErrorResponse | None:

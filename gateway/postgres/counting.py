@@ -24,15 +24,28 @@ import contextlib
 
 from approvals import Impact
 from gateway.config import ConnectionConfig
+from gateway.guardrails import Action, Kind, Statement, Verdict
 from gateway.postgres import wire as pg
-from gateway.postgres.dialect.count import CountPlan
+from gateway.postgres.context import Shared
+from gateway.postgres.dialect.count import CountPlan, count_plan
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
 
-__all__ = ["COUNT_TIMEOUT_MS", "NO_PARAMETERS", "Counter", "Parameters", "close_quietly"]
+__all__ = [
+    "COUNT_TIMEOUT_MS",
+    "LIMIT_RULE",
+    "NO_PARAMETERS",
+    "Counter",
+    "Counting",
+    "Parameters",
+    "close_quietly",
+]
 
 COUNT_TIMEOUT_MS = 2000  # the count's statement_timeout
 _DEADLINE_S = 8.0  # connecting (first use) and counting, at most
 _TEXT_OID = 25
+_PLANS = 256  # count plans remembered per session, by text
+LIMIT_RULE = "limit/max_rows_unreviewed"  # the rule named for writes held by the row limit
+_REWRITES = ("DELETE ", "UPDATE ", "MERGE ")  # expressions.py's WRITE findings of these verbs
 
 
 class Parameters:
@@ -56,6 +69,67 @@ class Parameters:
 
 
 NO_PARAMETERS = Parameters((), (), ())
+
+
+class Counting:
+    """What a session's listener asks about DELETE / UPDATE / MERGE: whether an allowed one
+    must be counted first (max_rows_unreviewed), what one would touch (the impact preview),
+    and the verdict once counted. ``counter`` is the session's counting connection."""
+
+    def __init__(self, s: Shared) -> None:
+        self.s = s
+        self.counter: Counter | None = None
+        self._plans: dict[tuple[str, bool], CountPlan] = {}  # building one costs ~1 ms
+
+    def needs_count(self, text: str, verdict: Verdict) -> bool:
+        """An allowed DELETE / UPDATE / MERGE on a connection with max_rows_unreviewed: it runs
+        only once counted within the limit (never in the fast lane: ``lane.judge``)."""
+        if self.s.target.config.max_rows_unreviewed is None or Kind.WRITE not in verdict.kinds:
+            return False
+        _, classification = self.s.target.guardrails.inspect(text, self.s.state)
+        return any(_rewrites(st) for st in classification.statements)
+
+    async def impact(self, text: str, bound: Parameters) -> Impact | None:
+        """What a DELETE / UPDATE / MERGE would touch, counted read-only (or why not); None for
+        any other statement."""
+        state = self.s.state
+        _, classification = self.s.target.guardrails.inspect(text, state)
+        statements = classification.statements
+        if not any(_rewrites(st) for st in statements):
+            return None
+        if len(statements) != 1:
+            return Impact(None, "not counted: the write is one of several statements")
+        if statements[0].command not in ("Delete", "Update", "Merge"):
+            return Impact(None, "not counted: the write is inside another statement")
+        key = (text, state.catalog_first)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLANS:
+                self._plans.clear()
+            plan = self._plans[key] = count_plan(text, state.catalog_first)
+        if self.counter is None:
+            return Impact(plan.rows, plan.note if plan.rows is not None else "not counted")
+        return await self.counter.count(plan, state.search_path, bound)
+
+    async def within_limit(
+        self, text: str, verdict: Verdict, bound: Parameters
+    ) -> tuple[Verdict, Impact | None]:
+        """The verdict once counted: held when the count is above max_rows_unreviewed or could
+        not be made (fail closed)."""
+        limit = self.s.target.config.max_rows_unreviewed
+        impact = await self.impact(text, bound)
+        if limit is None or impact is None or (impact.rows is not None and impact.rows <= limit):
+            return verdict, impact
+        if impact.rows is not None:
+            reason = f"it would touch {impact.rows} rows, more than max_rows_unreviewed ({limit})"
+        else:
+            reason = f"max_rows_unreviewed is {limit} and the rows were {impact.note}"
+        return Verdict(Action.HOLD, LIMIT_RULE, reason, "high", verdict.kinds), impact
+
+
+def _rewrites(statement: Statement) -> bool:
+    """Whether a statement deletes, updates or merges rows (anywhere in it: a CTE too)."""
+    return any(f.kind is Kind.WRITE and f.detail.startswith(_REWRITES) for f in statement.findings)
 
 
 class Counter:

@@ -209,14 +209,15 @@ class PostgresListener:
         client = ClientSide(shared, self.deps, accepted.parser)
         role = accepted.delegation.role if accepted.delegation is not None else None
         # Held and limited writes are counted on a second connection with the same credential.
-        client.counter = Counter(accepted.target.config, accepted.database, accepted.params, role)
+        counter = Counter(accepted.target.config, accepted.database, accepted.params, role)
+        client.counting.counter = counter
         server = ServerSide(shared, self.deps, upstream.parser)
         outcome = "error"
         try:
             await self.core.attach(live)
             outcome = await Relay(client, server, live, (reader, writer, upstream)).run()
         finally:
-            close_quietly(client.counter)
+            close_quietly(counter)
             self.live.pop(pid, None)
             await self.core.detach(live)
             server.audit_finished()

@@ -302,3 +302,23 @@ async def test_thirty_new_shapes_never_run_unreviewed(env: Env) -> None:
     assert dict(zip(NEW_SHAPES, outcomes, strict=True)) == dict.fromkeys(NEW_SHAPES, "57014")
     assert await orders(env) == 100
     assert await orders(env, "note IS NOT NULL") == 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "note"),
+    [
+        ("SELECT 1; DELETE FROM orders WHERE id = 5", "the write is one of several statements"),
+        (
+            "WITH d AS (DELETE FROM orders WHERE id = 5 RETURNING *) SELECT count(*) FROM d",
+            "the write is inside another statement",
+        ),
+    ],
+)
+async def test_row_limit_holds_what_it_cannot_count(env: Env, sql: str, note: str) -> None:
+    """Under max_rows_unreviewed, a pinned write the gateway cannot count on its own (one of
+    several statements, or inside a CTE) is held as not counted, and did not run."""
+    running = asyncio.create_task(env.psql(sql, database="pg-limit"))
+    review = await held_then_denied(env, running, "pg-limit")
+    assert review.rule == "limit/max_rows_unreviewed"
+    assert review.impact == Impact(None, f"not counted: {note}")
+    assert await orders(env, "id = 5") == 1
