@@ -322,3 +322,29 @@ async def test_row_limit_holds_what_it_cannot_count(env: Env, sql: str, note: st
     assert review.rule == "limit/max_rows_unreviewed"
     assert review.impact == Impact(None, f"not counted: {note}")
     assert await orders(env, "id = 5") == 1
+
+
+async def test_slow_count_times_out_and_the_next_one_counts(env: Env) -> None:
+    """A count slower than its statement timeout is "not counted: timed out" (held); the same
+    session's counting connection then counts the next held write."""
+    slow = (
+        "DELETE FROM orders USING orders a, orders b, orders c, orders d "
+        "WHERE a.id + b.id + c.id + d.id = -1"
+    )
+    conn = await env.asyncpg()
+    try:
+        running = asyncio.create_task(conn.execute(slow))
+        review = await env.pending_review()
+        assert review.impact == Impact(None, "not counted: timed out")
+        await env.decide(review.id, "deny", "no")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await running
+        running = asyncio.create_task(conn.execute("DELETE FROM orders WHERE id > 90"))
+        review = await env.pending_review()
+        assert review.impact == Impact(10, "")
+        await env.decide(review.id, "deny", "no")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await running
+    finally:
+        await conn.close()
+    assert await orders(env) == 100
