@@ -219,6 +219,7 @@ class ClientSide:
 
     async def _counted_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
         """An allowed write under max_rows_unreviewed: run if the count is within it."""
+        self.flush()  # what came before is answered before the count runs in the session
         verdict, impact = await self.counting.within_limit(text, verdict, NO_PARAMETERS)
         if verdict.action is Action.HOLD:
             await self._held_query(text, verdict, frame, (impact,))
@@ -234,8 +235,10 @@ class ClientSide:
         frame: pg.Frame,
         counted: tuple[Impact | None] | None = None,
     ) -> None:
-        impact = counted[0] if counted else await self.counting.impact(text, NO_PARAMETERS)
-        review_id, error = await self._hold(text, verdict, (), impact)
+        if counted is None:
+            self.flush()  # what came before is answered before the count runs in the session
+            counted = (await self.counting.impact(text, NO_PARAMETERS),)
+        review_id, error = await self._hold(text, verdict, (), counted[0])
         if error is not None:
             self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
             return

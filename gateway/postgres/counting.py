@@ -1,26 +1,44 @@
-"""Count the rows a write would touch, read-only, on the session's own credential.
+"""Count the rows a write would touch, read-only, where the session would run it.
 
-The count (``gateway.postgres.dialect.count``) runs on a second upstream connection of the
-session's, opened on first use with the same credential (the connection's or the delegation's
-role), database and start-up parameters, and kept until the session ends. Each count is one
-transaction (docs 55.2.3, "Extended Query"; the pipeline below is sent at once):
+A simple-protocol statement (a Query) is counted **in the session's own upstream connection**,
+once nothing of the client's is in flight (``InSession``): the count then sees the session's
+transaction, temporary tables, search_path and role. Two Queries, their answers diverted from
+the client (``ServerSide.divert``; docs 55.2.2, "Simple Query"):
+
+    outside a transaction:  BEGIN READ ONLY; SET LOCAL statement_timeout = ...; <count>
+                            ROLLBACK
+    inside one:             SAVEPOINT airlock_count; SET LOCAL transaction_read_only = on;
+                            SET LOCAL statement_timeout = ...; <count>
+                            ROLLBACK TO SAVEPOINT airlock_count; RELEASE SAVEPOINT airlock_count
+
+(a rollback to a savepoint reverts the SET LOCALs made after it). In a failed transaction
+nothing is sent ("not counted"). If the transaction status after the second Query is not the
+one before, the session ends (``CountBroke``): the gateway never leaves a session in a state
+its client did not ask for.
+
+A prepared statement's Execute arrives mid-batch (its Parse and Bind are in the server's
+unnamed slots, which a Query would destroy), so it is counted on a second upstream connection
+of the session's (``Counter``), opened on first use with the same credential (the connection's
+or the delegation's role), database and start-up parameters, and kept until the session ends.
+Each count is one transaction (docs 55.2.3, "Extended Query"):
 
     Query  BEGIN READ ONLY; SET LOCAL statement_timeout = ...; SET LOCAL search_path = ...
     Parse / Bind (the client's own parameter values, formats and types) / Execute / Sync
     Query  ROLLBACK
 
 A read-only transaction refuses writes, nextval() and SELECT ... FOR UPDATE; the statement
-timeout bounds a slow count ("not counted: timed out"). What this connection cannot see (it is
-not the session's): the session's uncommitted rows, its temporary tables, a ``SET ROLE`` it
-made, and rows its open transaction changed. Those counts are wrong or fail ("not counted");
-docs/security.d/bounds.md says so. A count is evidence for the approver, never a guarantee: rows
-can change between the count and the approval.
+timeout bounds a slow count ("not counted: timed out"). What the second connection cannot see
+(it is not the session's): the session's uncommitted rows, its temporary tables, a ``SET ROLE``
+it made, and rows its open transaction changed. Those counts are wrong or fail ("not
+counted"); docs/security.d/bounds.md says so. A count is evidence for the approver, never a
+guarantee: rows can change between the count and the approval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 
 from approvals import Impact
 from gateway.config import ConnectionConfig
@@ -30,12 +48,17 @@ from gateway.postgres.context import Shared
 from gateway.postgres.dialect.count import CountPlan, count_plan
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
 
+if TYPE_CHECKING:
+    from gateway.postgres.server_side import ServerSide
+
 __all__ = [
     "COUNT_TIMEOUT_MS",
     "LIMIT_RULE",
     "NO_PARAMETERS",
+    "CountBroke",
     "Counter",
     "Counting",
+    "InSession",
     "Parameters",
     "close_quietly",
 ]
@@ -43,6 +66,8 @@ __all__ = [
 COUNT_TIMEOUT_MS = 2000  # the count's statement_timeout
 _DEADLINE_S = 8.0  # connecting (first use) and counting, at most
 _TEXT_OID = 25
+_IDLE, _FAILED = ord("I"), ord("E")  # ReadyForQuery's transaction status (docs 55.7)
+_SAVEPOINT = "airlock_count"
 _PLANS = 256  # count plans remembered per session, by text
 LIMIT_RULE = "limit/max_rows_unreviewed"  # the rule named for writes held by the row limit
 _REWRITES = ("DELETE ", "UPDATE ", "MERGE ")  # expressions.py's WRITE findings of these verbs
@@ -79,6 +104,7 @@ class Counting:
     def __init__(self, s: Shared) -> None:
         self.s = s
         self.counter: Counter | None = None
+        self.in_session: InSession | None = None
         self._plans: dict[tuple[str, bool], CountPlan] = {}  # building one costs ~1 ms
 
     def needs_count(self, text: str, verdict: Verdict) -> bool:
@@ -107,8 +133,12 @@ class Counting:
             if len(self._plans) >= _PLANS:
                 self._plans.clear()
             plan = self._plans[key] = count_plan(text, state.catalog_first)
+        if plan.rows is not None or plan.sql is None:
+            return Impact(plan.rows, plan.note)
+        if self.in_session is not None and bound is NO_PARAMETERS:
+            return await self.in_session.count(plan)
         if self.counter is None:
-            return Impact(plan.rows, plan.note if plan.rows is not None else "not counted")
+            return Impact(None, "not counted")
         return await self.counter.count(plan, state.search_path, bound)
 
     async def within_limit(
@@ -125,6 +155,81 @@ class Counting:
         else:
             reason = f"max_rows_unreviewed is {limit} and the rows were {impact.note}"
         return Verdict(Action.HOLD, LIMIT_RULE, reason, "high", verdict.kinds), impact
+
+
+class CountBroke(RuntimeError):
+    """The session's own count left its transaction in another state: the session ends."""
+
+
+class InSession:
+    """Counts in the session's own upstream connection, between the client's requests."""
+
+    def __init__(self, s: Shared, server: ServerSide) -> None:
+        self.s, self.server = s, server
+
+    async def count(self, plan: CountPlan) -> Impact:
+        """The rows ``plan`` counts in the session, or why not; raises CountBroke."""
+        assert plan.sql is not None
+        try:
+            async with asyncio.timeout(_DEADLINE_S):
+                await self.server.idle()  # earlier requests answered
+        except TimeoutError:
+            return Impact(None, "not counted: the session was busy")
+        status = self.server.status
+        if status == _FAILED:
+            return Impact(None, "not counted: the session's transaction has failed")
+        timeout = f"SET LOCAL statement_timeout = {COUNT_TIMEOUT_MS}"
+        if status == _IDLE:
+            first, second = f"BEGIN READ ONLY; {timeout}; {plan.sql}", "ROLLBACK"
+        else:
+            first = (
+                f"SAVEPOINT {_SAVEPOINT}; SET LOCAL transaction_read_only = on; "
+                f"{timeout}; {plan.sql}"
+            )
+            second = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}"
+        answers = _Answers(asyncio.get_running_loop().create_future())
+        self.server.divert(answers.take)
+        self.s.upstream.write(pg.encode(pg.Query(first)) + pg.encode(pg.Query(second)))
+        try:
+            async with asyncio.timeout(_DEADLINE_S):
+                await answers.done
+        except TimeoutError as exc:
+            raise CountBroke("the session's own count got no answer") from exc
+        if answers.statuses[-1] != status:
+            raise CountBroke("the session's own count changed its transaction status")
+        if answers.errors:  # the SQLSTATE only: an error's text may quote the data
+            timed_out = "57014" in answers.errors
+            why = "timed out" if timed_out else f"the database refused it ({answers.errors[0]})"
+            return Impact(None, f"not counted: {why}")
+        if answers.rows is None:
+            return Impact(None, "not counted: no count came back")
+        return Impact(answers.rows, plan.note)
+
+
+class _Answers:
+    """The server's answers to the two Queries of an in-session count."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.rows: int | None = None
+        self.errors: list[str] = []
+        self.statuses: list[int] = []
+
+    def take(self, event: pg.BackendMessage) -> bool:
+        if isinstance(event, pg.DataRow) and not self.statuses and self.rows is None:
+            value = event.values[0] if event.values else None
+            if value is not None and value.isdigit():
+                self.rows = int(value)
+        elif isinstance(event, pg.ErrorResponse):
+            if not self.statuses:
+                self.errors.append(event.sqlstate or "?")
+        elif isinstance(event, pg.ReadyForQuery):
+            self.statuses.append(ord(event.status))
+            if len(self.statuses) == 2:
+                if not self.done.done():
+                    self.done.set_result(None)
+                return True
+        return False
 
 
 def _rewrites(statement: Statement) -> bool:

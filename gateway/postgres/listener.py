@@ -22,7 +22,7 @@ from gateway.postgres.accept import Accepted, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
-from gateway.postgres.counting import Counter, close_quietly
+from gateway.postgres.counting import Counter, InSession, close_quietly
 from gateway.postgres.dialect import CatalogNames, Lineage
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
@@ -212,6 +212,7 @@ class PostgresListener:
         counter = Counter(accepted.target.config, accepted.database, accepted.params, role)
         client.counting.counter = counter
         server = ServerSide(shared, self.deps, upstream.parser)
+        client.counting.in_session = InSession(shared, server)
         outcome = "error"
         try:
             await self.core.attach(live)

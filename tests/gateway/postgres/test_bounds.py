@@ -15,7 +15,8 @@ import pytest
 import pytest_asyncio
 
 from approvals import Impact, Review
-from tests.gateway.postgres.support import Env, gateway_env
+from gateway.postgres import wire as pg
+from tests.gateway.postgres.support import Env, RawClient, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -217,19 +218,64 @@ async def test_side_effect_function_is_never_run_by_the_count(env: Env) -> None:
     assert (await env.upstream("SELECT count(*) AS n FROM side_effects"))[0]["n"] == 0
 
 
-async def test_count_cannot_see_the_sessions_own_table(env: Env) -> None:
-    """The count runs on its own connection: a table the session created in its open
-    transaction is not visible to it, so the write is held as not counted (fail closed)."""
-    script = (
-        "BEGIN;\nCREATE TABLE mine (id int);\nINSERT INTO mine VALUES (1), (2);\n"
-        "DELETE FROM mine WHERE id = +id;\nCOMMIT;\n"
-    )
-    running = asyncio.create_task(env.psql(script=script))
-    review = await env.pending_review()
-    assert review.impact == Impact(None, "not counted: the database refused it (42P01)")
-    await env.decide(review.id, "deny", "no")
-    code, _, _ = await running
-    assert code != 0
+async def test_count_sees_the_sessions_own_transaction(env: Env) -> None:
+    """The count runs in the session: it counts the session's uncommitted rows (105, not 100);
+    approved, the write runs in the same transaction, which is read-write again with the
+    session's own statement_timeout (the count's SET LOCALs were rolled back)."""
+    conn = await env.asyncpg()
+    try:
+        await conn.execute("SET statement_timeout = '7s'")
+        await conn.execute("BEGIN")
+        await conn.execute("INSERT INTO orders SELECT g, 1, 'new' FROM generate_series(101, 105) g")
+        running = asyncio.create_task(conn.execute("DELETE FROM orders WHERE id = +id"))
+        review = await env.pending_review()
+        assert review.impact == Impact(105, "")
+        await env.decide(review.id, "approve", "ok")
+        assert await running == "DELETE 105"
+        assert await conn.fetchval("SHOW transaction_read_only") == "off"
+        assert await conn.fetchval("SHOW statement_timeout") == "7s"
+        assert conn.is_in_transaction()
+        await conn.execute("ROLLBACK")
+    finally:
+        await conn.close()
+    assert await orders(env) == 100
+
+
+async def test_count_sees_the_sessions_temporary_table(env: Env) -> None:
+    """Outside a transaction: a temporary table only this session sees is counted (2 rows),
+    and the session is idle and read-write again afterwards."""
+    conn = await env.asyncpg()
+    try:
+        await conn.execute("CREATE TEMP TABLE mine (id int); INSERT INTO mine VALUES (1), (2)")
+        running = asyncio.create_task(conn.execute("DELETE FROM mine WHERE id = +id"))
+        review = await env.pending_review()
+        assert review.impact == Impact(2, "")
+        await env.decide(review.id, "approve", "ok")
+        assert await running == "DELETE 2"
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SHOW transaction_read_only") == "off"
+        assert await conn.fetchval("SELECT count(*) FROM mine") == 0
+    finally:
+        await conn.close()
+
+
+async def test_failed_transaction_is_not_counted(env: Env) -> None:
+    """In a failed transaction nothing is sent for the count: held as not counted."""
+    conn = await env.asyncpg()
+    try:
+        await conn.execute("BEGIN")
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await conn.execute("SELECT 1/0")
+        running = asyncio.create_task(conn.execute("DELETE FROM orders WHERE id = +id"))
+        review = await env.pending_review()
+        assert review.impact == Impact(None, "not counted: the session's transaction has failed")
+        await env.decide(review.id, "deny", "no")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await running
+        await conn.execute("ROLLBACK")
+        assert await conn.fetchval("SELECT count(*) FROM orders") == 100
+    finally:
+        await conn.close()
 
 
 async def test_impact_in_the_api_and_the_audit(env: Env) -> None:
@@ -347,4 +393,35 @@ async def test_slow_count_times_out_and_the_next_one_counts(env: Env) -> None:
             await running
     finally:
         await conn.close()
+    assert await orders(env) == 100
+
+
+async def test_pipelined_queries_are_answered_before_the_count(env: Env) -> None:
+    """A slow Query pipelined before the held write: its answer reaches the client whole and
+    first; the count waits for it, runs in the session, and the client sees nothing of it."""
+    client = await RawClient.connect(env.port)
+    try:
+        await client.login(env.token)
+        slow = "SELECT count(*) FROM generate_series(1, 2000000)"
+        client.send(pg.Query(slow), pg.Query("DELETE FROM orders WHERE id = +id"))
+        first = await client.until_ready()
+        assert [type(m).__name__ for m in first] == [
+            "RowDescription",
+            "DataRow",
+            "CommandComplete",
+            "ReadyForQuery",
+        ]
+        assert first[1] == pg.DataRow((b"2000000",))
+        review = await env.pending_review()
+        assert review.impact == Impact(100, "")
+        notice = await client.read()
+        assert isinstance(notice, pg.NoticeResponse) and "it would touch 100 rows" in (
+            notice.message or ""
+        )
+        await env.decide(review.id, "deny", "no")
+        second = await client.until_ready()
+        assert [type(m).__name__ for m in second] == ["ErrorResponse", "ReadyForQuery"]
+        assert second[-1] == pg.ReadyForQuery("I")
+    finally:
+        client.close()
     assert await orders(env) == 100
