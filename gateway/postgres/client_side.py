@@ -395,17 +395,23 @@ class ClientSide:
         if self.deps.core.audit.behind:
             self._refuse_extended(portal.statement.text, "block", _audit_behind(), rule=_BACKLOG)
             return None
-        if portal.statement.verdict != _ALLOW:
-            return self._decided_execute(message, frame, portal)
-        return self._run_execute(message, frame, portal, None)
-
-    async def _decided_execute(self, message: pg.Execute, frame: pg.Frame, portal: Portal) -> None:
-        """A prepared statement held or counted at Parse, decided with its Bind values: the
-        parameters bound non-NULL may be its row filter (``Classification.bound``), and the
-        count runs with them."""
         statement = portal.statement
+        if statement.verdict == _ALLOW:
+            return self._run_execute(message, frame, portal, None)
+        # Held or counted at Parse: decided with the Bind values, whose parameters bound
+        # non-NULL may be its row filter (Classification.bound). Allowed then: no wait.
         non_null = frozenset(i for i, v in enumerate(portal.params, 1) if v is not None)
         verdict = self.s.target.guardrails.evaluate_bound(statement.text, self.s.state, non_null)
+        if verdict.action is Action.ALLOW and not self.needs_count(statement.text, verdict):
+            return self._run_execute(message, frame, portal, None, verdict)
+        return self._decided_execute(message, frame, portal, verdict)
+
+    async def _decided_execute(
+        self, message: pg.Execute, frame: pg.Frame, portal: Portal, verdict: Verdict
+    ) -> None:
+        """A prepared statement to hold, or to count first (max_rows_unreviewed), with its
+        Bind values (the count runs with them)."""
+        statement = portal.statement
         bound = Parameters(portal.params, portal.formats, statement.param_types)
         counted: tuple[Impact | None] | None = None
         if verdict.action is Action.ALLOW and self.needs_count(statement.text, verdict):
