@@ -19,7 +19,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from approvals import Connection, Identity
-from approvals.subjects import canonical
 from approvals.access_review import (
     AccessEntry,
     Digest,
@@ -30,6 +29,7 @@ from approvals.access_review import (
     sort_entries,
 )
 from approvals.lifecycle import GrantLifecycle, LineDecision
+from approvals.subjects import canonical
 from gateway.api.auth import Caller, Context
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError

@@ -50,10 +50,18 @@ async def _old_rows(db: Database) -> None:
     async with db.write() as session:
         session.add(review)
         session.add(delegation_to_row(grant))
-        session.add(RevokedSubjectRow(subject="Mallory@Example.com", reason="left", revoked_by="Root@Example.com", revoked_at=AT))  # fmt: skip
-        session.add(RevokedSubjectRow(subject="eve@example.com", reason="one", revoked_by="root", revoked_at=AT))  # fmt: skip
-        session.add(RevokedSubjectRow(subject="EVE@example.com", reason="two", revoked_by="root", revoked_at=AT))  # fmt: skip
-        session.add(IdentityRow(subject="Dave@Example.com", kind="person", email="Dave@Example.com", groups=[], created_at=AT))  # fmt: skip
+        for subject, reason in (("Mallory@Example.com", "left"), ("eve@example.com", "one"),
+                                ("EVE@example.com", "two")):  # fmt: skip
+            row = RevokedSubjectRow(
+                subject=subject, reason=reason, revoked_by="Root@Example.com", revoked_at=AT
+            )
+            session.add(row)
+        session.add(
+            IdentityRow(
+                subject="Dave@Example.com", kind="person", email="Dave@Example.com",
+                groups=[], created_at=AT,
+            )
+        )  # fmt: skip
         await session.flush()
         session.add(_decision("x-1", "bob@example.com", 0))
         session.add(_decision("x-2", "BOB@example.com", 1))
