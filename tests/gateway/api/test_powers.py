@@ -135,3 +135,28 @@ async def test_digest_decisions_refuse_agents_and_revoked_owners(world: ApiWorld
     assert await _revoke_line(world, bot, digest, grant, decider=DAVE) == (200, None)
     held = await world.runtime.repository.get_delegation(grant)
     assert held is not None and held.revoked_at is not None
+
+
+async def test_the_bot_cannot_ask_or_revoke_for_a_revoked_person(world: ApiWorld) -> None:
+    """Once mallory and dave are revoked, the bot asking access for Mallory@Example.com and
+    revoking alice's grant for dave (its owner) are both 403 `revoked`: no review is opened and
+    the grant stays active."""
+    grant = await granted(world)
+    root = Identity("root@example.com", groups=frozenset({"airlock-admins"}))
+    now = world.runtime.clock.now()
+    for who in ("mallory@example.com", DAVE):
+        await world.runtime.identity.revoke_subject(who, "left", root, now)
+    bot = world.token("airlock-bot", ["airlock-bots"], kind=IdentityKind.SERVICE)
+    before = await world.runtime.repository.list_reviews()
+    async with world.client(bot) as http:
+        asked = await http.post(
+            "/v1/access-requests", json={**REQUEST, "requester": "Mallory@Example.com"}
+        )
+        revoked = await http.post(
+            f"/v1/delegations/{grant}/revoke", json={"reason": "mine", "revoker": DAVE}
+        )
+    assert (asked.status_code, error_code(asked)) == (403, "revoked")
+    assert (revoked.status_code, error_code(revoked)) == (403, "revoked")
+    assert await world.runtime.repository.list_reviews() == before
+    held = await world.runtime.repository.get_delegation(grant)
+    assert held is not None and held.revoked_at is None
