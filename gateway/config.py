@@ -34,6 +34,7 @@ from approvals.subjects import canonical
 from gateway.errors import ConfigError
 
 __all__ = [
+    "AuditSettings",
     "ConnectionConfig",
     "SchedulerSettings",
     "Settings",
@@ -116,15 +117,32 @@ class IdentitySettings(_Section):
     exchange_ttl: timedelta = timedelta(hours=1)
     service_token_ttl: timedelta = timedelta(hours=1)
     usage_flush: timedelta = timedelta(seconds=30)
+    # Failed client-credentials attempts (each an scrypt) per client id and in all, per window;
+    # past either budget the token endpoint answers 429 slow_down without running scrypt.
+    client_failures_per_client: int = Field(default=10, ge=1)
+    client_failures: int = Field(default=100, ge=1)
+    client_failure_window: timedelta = timedelta(minutes=1)
+    scrypt_concurrency: int = Field(default=2, ge=1, le=64)
+    # While the OIDC issuer cannot be read: no new fetch for issuer_retry_min, doubling up to
+    # issuer_retry_max; tokens that need the issuer are refused meanwhile.
+    issuer_retry_min: timedelta = timedelta(seconds=1)
+    issuer_retry_max: timedelta = timedelta(minutes=1)
 
     @field_validator(
         "leeway", "jwks_min_refresh", "exchange_ttl", "service_token_ttl", "usage_flush",
-        mode="before",
+        "client_failure_window", "issuer_retry_min", "issuer_retry_max", mode="before",
     )  # fmt: skip
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return parse_duration(value)
+        return value
+
+    @field_validator("client_failure_window", "issuer_retry_min")
+    @classmethod
+    def _a_second_at_least(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
         return value
 
 
@@ -180,6 +198,47 @@ class SchedulerSettings(_Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+
+class AuditSettings(_Section):
+    """``[audit]`` (docs/security.d/anchor.md): signed checkpoints of the audit chain's head.
+
+    ``checkpoint_file`` is the append-only file (JSON Lines) they are appended to; the key that
+    signs them is an Ed25519 private key (PEM) read from ``checkpoint_key_file`` or from the
+    environment variable named by ``checkpoint_key_env``, never from the store or the TOML.
+    A host that only verifies needs ``checkpoint_public_key_file`` alone. Relative paths are
+    relative to the configuration file's directory."""
+
+    checkpoint_file: str | None = None
+    checkpoint_key_file: str | None = None
+    checkpoint_key_env: str | None = None
+    checkpoint_public_key_file: str | None = None
+    checkpoint_interval: timedelta = timedelta(minutes=5)
+
+    @field_validator("checkpoint_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("checkpoint_interval")
+    @classmethod
+    def _at_least(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("checkpoint_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be the name of an environment variable, not a key")
+        return value
+
+    @property
+    def anchored(self) -> bool:
+        return self.checkpoint_file is not None
 
 
 class EscalationConfig(_Section):
@@ -344,6 +403,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     identity: IdentitySettings = IdentitySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    audit: AuditSettings = AuditSettings()
     connections: list[ConnectionConfig] = []
     people: list[PersonConfig] = []
     signing_key: str | None = Field(default=None, repr=False)
@@ -406,6 +466,13 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(f"{chosen}: {_first_errors(exc)}") from exc
+    audit = settings.audit
+    keys = (audit.checkpoint_key_file, audit.checkpoint_key_env, audit.checkpoint_public_key_file)
+    if audit.anchored and not any(keys):
+        raise ConfigError(
+            f"{chosen}: [audit] checkpoint_file needs checkpoint_key_file or checkpoint_key_env "
+            "(to sign) or checkpoint_public_key_file (to verify)"
+        )
     names = [c.name for c in settings.connections]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

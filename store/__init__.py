@@ -5,6 +5,8 @@ event bus, and the alembic migrations. Depends on :mod:`approvals` only.
 
 from store import keys, migrate
 from store.access_review import AccessReviews
+from store.agreement import disagreements
+from store.anchor import AnchorReport, Checkpointer, verify_anchored
 from store.audit import (
     GENESIS,
     AuditFilter,
@@ -16,9 +18,23 @@ from store.audit import (
 )
 from store.audit_writer import AuditWriter
 from store.bus import ALL_TOPICS, InProcessBus, PostgresBus, bus_for, create_bus
+from store.checkpoints import (
+    Checkpoint,
+    CheckpointKey,
+    PublicCheckpointKey,
+    generate_key_pem,
+    read_checkpoints,
+)
 from store.digests import ChatNotice, DigestStore
 from store.engine import Database, create_engine
-from store.errors import IntegrityError, MigrationError, StaleWrite, StoreError, Unavailable
+from store.errors import (
+    CheckpointError,
+    IntegrityError,
+    MigrationError,
+    StaleWrite,
+    StoreError,
+    Unavailable,
+)
 from store.identities import IdentityStore, ServiceAccount
 from store.migrate import current_revision, downgrade, migrate_sync, upgrade
 from store.outbox import CHANNEL, Outbox
@@ -32,11 +48,16 @@ __all__ = [
     "CHANNEL",
     "GENESIS",
     "AccessReviews",
+    "AnchorReport",
     "AuditFilter",
     "AuditRecord",
     "AuditWriter",
     "ChatMessage",
     "ChatNotice",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointKey",
+    "Checkpointer",
     "Database",
     "DigestStore",
     "IdentityStore",
@@ -48,6 +69,7 @@ __all__ = [
     "PendingReview",
     "PlainDetails",
     "PostgresBus",
+    "PublicCheckpointKey",
     "SchedulerStore",
     "ServiceAccount",
     "SessionEvent",
@@ -62,12 +84,16 @@ __all__ = [
     "create_bus",
     "create_engine",
     "current_revision",
+    "disagreements",
     "downgrade",
     "export_audit",
+    "generate_key_pem",
     "iter_audit",
     "keys",
     "migrate",
     "migrate_sync",
+    "read_checkpoints",
     "upgrade",
     "verify",
+    "verify_anchored",
 ]

@@ -4,8 +4,9 @@ Each event has a ``seq`` (1, 2, 3, ... with no gaps), the previous event's hash 
 :data:`GENESIS` for the first) and its own ``hash``: SHA-256 over the canonical JSON (sorted keys,
 no whitespace, UTF-8) of all its fields, ``seq`` and ``prev_hash`` included. Editing, deleting,
 inserting or reordering an event therefore breaks the chain at that event, and :func:`verify`
-names the first event where it breaks. (Cutting events off the *end* leaves a valid shorter
-chain; keep ``VerifyResult.head_hash`` somewhere else to detect that too.)
+names the first event where it breaks. The chain alone cannot show a rewrite by someone who
+recomputes every hash after an edit, nor events cut off the *end*: signed checkpoints of the
+head, kept outside the store (:mod:`store.checkpoints`, :mod:`store.anchor`), show both.
 
 Appends are serialised so ``seq`` and ``prev_hash`` never fork: on PostgreSQL every appender takes
 ``pg_advisory_xact_lock(AUDIT_LOCK)`` in its transaction before it reads the chain head; on SQLite
@@ -48,6 +49,7 @@ __all__ = [
     "chain_hash",
     "event_fields",
     "export_audit",
+    "hashes_at",
     "iter_audit",
     "select_audit",
     "verify",
@@ -304,9 +306,14 @@ class VerifyResult:
     head_hash: str = GENESIS
 
 
-async def verify(database: Database, *, batch: int = 2000) -> VerifyResult:
-    """Walk the whole chain in ``seq`` order and check every link and every hash."""
-    expected_seq, prev_hash, checked = 1, GENESIS, 0
+async def verify(
+    database: Database, *, batch: int = 2000, after_seq: int = 0, after_hash: str = GENESIS
+) -> VerifyResult:
+    """Walk the chain in ``seq`` order and check every link and every hash: the whole chain, or
+    (``after_seq``, ``after_hash``: a checkpoint's head) the part after that head, whose first
+    event must follow it. ``checked`` counts the events walked, ``head_seq`` is the last good
+    one's seq."""
+    expected_seq, prev_hash, checked = after_seq + 1, after_hash, 0
     async with database.read() as session:
         while True:
             query = (
@@ -320,11 +327,26 @@ async def verify(database: Database, *, batch: int = 2000) -> VerifyResult:
                 problem = _check(row, expected_seq, prev_hash)
                 if problem is not None:
                     bad_seq = min(row.seq, expected_seq)
-                    return VerifyResult(False, checked, bad_seq, problem, checked, prev_hash)
+                    head = expected_seq - 1
+                    return VerifyResult(False, checked, bad_seq, problem, head, prev_hash)
                 checked += 1
                 expected_seq, prev_hash = row.seq + 1, row.hash
             if len(rows) < batch:
-                return VerifyResult(True, checked, head_seq=checked, head_hash=prev_hash)
+                return VerifyResult(True, checked, head_seq=expected_seq - 1, head_hash=prev_hash)
+
+
+async def hashes_at(database: Database, seqs: Sequence[int]) -> dict[int, str]:
+    """The stored ``hash`` of each event in ``seqs`` that exists (seq 0: :data:`GENESIS`)."""
+    found = {0: GENESIS} if 0 in seqs else {}
+    wanted = sorted({s for s in seqs if s > 0})
+    async with database.read() as session:
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            query = select(col(AuditEventRow.seq), col(AuditEventRow.hash)).where(
+                col(AuditEventRow.seq).in_(part)
+            )
+            found.update({seq: digest for seq, digest in (await session.execute(query)).all()})
+    return found
 
 
 def _check(row: AuditEventRow, expected_seq: int, prev_hash: str) -> str | None:

@@ -12,8 +12,10 @@ SQLAlchemy's exceptions are turned into the most specific class below at the sto
     │   │                                           an unknown parent row, a second vote
     │   └── StaleWrite          store_stale_write   an update found its row gone or changed
     │                                               since it was read (lost update prevented)
-    └── MigrationError          store_migration     the schema could not be brought to the
-                                                    wanted revision
+    ├── MigrationError          store_migration     the schema could not be brought to the
+    │                                               wanted revision
+    └── CheckpointError         audit_checkpoint    an audit checkpoint cannot be made, read or
+                                                    trusted (key, file, or the chain under it)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 import sqlalchemy.exc
 
 __all__ = [
+    "CheckpointError",
     "IntegrityError",
     "MigrationError",
     "StaleWrite",
@@ -57,6 +60,10 @@ class StaleWrite(IntegrityError):
 
 class MigrationError(StoreError):
     code = "store_migration"
+
+
+class CheckpointError(StoreError):
+    code = "audit_checkpoint"
 
 
 _UNAVAILABLE_TEXT = (

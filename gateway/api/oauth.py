@@ -5,8 +5,11 @@ Requests are ``application/x-www-form-urlencoded`` (RFC 6749 section 3.2), parse
 multipart dependency). A client authenticates with ``client_secret_basic`` (HTTP Basic, id and
 secret form-urlencoded first, section 2.3.1) or ``client_secret_post`` (``client_id`` and
 ``client_secret`` in the body), never both. Errors are RFC 6749 section 5.2 JSON:
-``{"error": ..., "error_description": ...}``, 401 for ``invalid_client``, else 400. Responses
-carry ``Cache-Control: no-store``.
+``{"error": ..., "error_description": ...}``, 401 for ``invalid_client``, else 400. Past the
+failed-authentication budget (:mod:`gateway.identity.throttle`) a client-credentials request
+is answered 429 ``slow_down`` (the RFC 8628 section 3.5 code, the nearest registered one) with
+``Retry-After`` (RFC 6585 section 4), before the client id is looked up or any scrypt runs.
+Responses carry ``Cache-Control: no-store``.
 
 Token exchange needs no client authentication: the actor token proves who the actor is.
 """
@@ -26,6 +29,7 @@ from gateway.api.errors import ApiError
 from gateway.errors import OAuthError
 from gateway.identity import IssuedToken, parse_scope
 from gateway.identity.grants import ACCEPTED_TOKEN_TYPES, CLIENT_CREDENTIALS, TOKEN_EXCHANGE
+from gateway.identity.throttle import Throttled
 
 __all__ = ["router"]
 
@@ -55,11 +59,13 @@ async def token(ctx: Context, request: Request) -> JSONResponse:
             raise OAuthError("invalid_request", "grant_type is required")
         raise OAuthError("unsupported_grant_type", f"grant_type {grant[:100]!r} is not supported")
     except OAuthError as exc:
-        if exc.code == "invalid_client":
+        if exc.code in ("invalid_client", "slow_down"):
             ctx.metrics.auth_failures.labels("oauth").inc()
         headers = dict(_NO_STORE)
         if basic and exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="airlock"'
+        if isinstance(exc, Throttled):  # RFC 6585 section 4: 429 with Retry-After
+            headers["Retry-After"] = str(exc.retry_after)
         body = {"error": exc.code, "error_description": exc.message}
         return JSONResponse(body, status_code=exc.status, headers=headers)
 

@@ -1,39 +1,162 @@
-"""``airlock audit verify|export``: check the hash chain, export for a SIEM (reads the store)."""
+"""``airlock audit verify|checkpoint|keygen|export``: check the hash chain against its signed
+checkpoints and the reviews and decisions against their events; sign the head now; make a
+checkpoint key; export for a SIEM. All read the store directly."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
+from gateway.anchoring import checkpoint_path, checkpointer, public_key
 from gateway.config import load_settings
+from gateway.errors import ConfigError, UsageError
 from gateway.runtime import existing_store
-from store import AuditFilter, Database, export_audit, verify
+from store import (
+    AnchorReport,
+    AuditFilter,
+    CheckpointError,
+    CheckpointKey,
+    Database,
+    PublicCheckpointKey,
+    VerifyResult,
+    disagreements,
+    export_audit,
+    generate_key_pem,
+    read_checkpoints,
+    verify,
+    verify_anchored,
+)
+from store.checkpoints import CheckpointLine
 
 __all__ = ["add_commands"]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    sources = [Path(p) for p in args.checkpoints or ()]
+    anchored = checkpoint_path(settings)
+    if anchored is not None:
+        sources.insert(0, anchored)
+    key = public_key(settings) if sources else None
+
+    async def run() -> int:
+        await existing_store(settings.store.url)
+        lines = await asyncio.to_thread(_read_all, sources, key)
+        async with Database(settings.store.url) as database:
+            if key is None:
+                result, report = await verify(database), None
+            else:
+                report = await verify_anchored(database, lines)
+                result = report.chain
+            found = await disagreements(database)
+        bad = _print_chain(result) | (report is not None and _print_anchor(report, sources))
+        if report is None:
+            print(
+                "checkpoints: none configured ([audit] checkpoint_file): the chain alone "
+                "cannot show a rewrite by someone who can write the store"
+            )
+        for line in found:
+            print(f"disagrees: {line}", file=sys.stderr)
+        if not found:
+            print("reviews and decisions agree with their audit events")
+        return 1 if bad or found else 0
+
+    return asyncio.run(run())
+
+
+def _read_all(sources: list[Path], key: PublicCheckpointKey | None) -> list[CheckpointLine]:
+    if key is None:
+        return []
+    lines: list[CheckpointLine] = []
+    for path in sources:
+        if path.exists():
+            lines += read_checkpoints(path, key)
+    return lines
+
+
+def _print_chain(result: VerifyResult) -> bool:
+    """Print the chain's own verdict; True when it is broken."""
+    if result.ok:
+        print(f"audit chain intact: {result.checked} events, head {result.head_hash}")
+        return False
+    print(
+        f"audit chain BROKEN at event {result.first_bad_seq}: {result.problem} "
+        f"({result.checked} events checked)",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _print_anchor(report: AnchorReport, sources: list[Path]) -> bool:
+    """Print the checkpoints' verdict; True when the chain does not match them."""
+    for problem in report.problems:
+        print(f"audit chain does not match its checkpoints: {problem}", file=sys.stderr)
+    last = report.last_good
+    if report.ok:
+        if last is None:
+            print("checkpoints: none yet (the chain is empty)")
+        else:
+            print(
+                f"checkpoints: {report.checkpoints} verified; the last covers event {last.seq} "
+                f"({last.at.isoformat(timespec='seconds')}); {report.unanchored} events after "
+                "it are not anchored yet"
+            )
+        return False
+    shown = f"event {last.seq} of {last.at.isoformat(timespec='seconds')}" if last else "none"
+    print(
+        f"first event after the last good checkpoint: event {report.first_suspect} "
+        f"(last good checkpoint: {shown}; read from {', '.join(map(str, sources))})",
+        file=sys.stderr,
+    )
+    return True
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """Sign the chain's head now (what a running gateway does every checkpoint_interval)."""
+    settings = load_settings(args.config)
 
     async def run() -> int:
         await existing_store(settings.store.url)
         async with Database(settings.store.url) as database:
-            result = await verify(database)
-        if result.ok:
-            print(f"audit chain intact: {result.checked} events, head {result.head_hash}")
-            return 0
-        print(
-            f"audit chain BROKEN at event {result.first_bad_seq}: {result.problem} "
-            f"({result.checked} events checked)",
-            file=sys.stderr,
-        )
-        return 1
+            signer = checkpointer(settings, database)
+            if signer is None:
+                raise ConfigError("[audit] checkpoint_file is not set: nothing to checkpoint to")
+            try:
+                made = await signer.checkpoint()
+            except CheckpointError as exc:
+                print(f"audit checkpoint refused: {exc.message}", file=sys.stderr)
+                return 1
+        if made is None:
+            print("audit checkpoint: the head is already checkpointed")
+        else:
+            print(f"audit checkpoint: event {made.seq} signed (key {made.key}) into {signer.path}")
+        return 0
 
     return asyncio.run(run())
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Write a new Ed25519 checkpoint key (mode 0600) and its public key beside it (.pub)."""
+    private = Path(args.out)
+    public = private.with_name(private.name + ".pub")
+    pem = generate_key_pem()
+    try:
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{private} exists; a checkpoint key is never overwritten") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(pem)
+    key = CheckpointKey.load(pem).public
+    public.write_text(key.pem(), encoding="utf-8")
+    print(f"checkpoint key {key.key_id}: private {private} (keep it off the store's host), "
+          f"public {public}")  # fmt: skip
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -71,9 +194,27 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit", required=True
     )
-    check = audit.add_parser("verify", help="check the hash chain; names the first bad event")
+    check = audit.add_parser(
+        "verify",
+        help="check the hash chain against its signed checkpoints and the reviews and "
+        "decisions against their audit events; names the first bad event",
+    )
     check.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    check.add_argument(
+        "--checkpoints",
+        action="append",
+        metavar="FILE",
+        help="more checkpoints (e.g. cut out of the log); repeatable",
+    )
     check.set_defaults(func=cmd_verify)
+    point = audit.add_parser(
+        "checkpoint", help="sign the chain's head into [audit] checkpoint_file"
+    )
+    point.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    point.set_defaults(func=cmd_checkpoint)
+    keygen = audit.add_parser("keygen", help="make an Ed25519 checkpoint key (and KEY.pub)")
+    keygen.add_argument("--out", required=True, help="where to write the private key (PEM)")
+    keygen.set_defaults(func=cmd_keygen)
     export = audit.add_parser("export", help="export events as JSON Lines or CSV")
     export.add_argument("--config", dest="config", default=argparse.SUPPRESS)
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")

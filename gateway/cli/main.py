@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from approvals import IdentityKind
+from gateway.anchoring import anchoring
 from gateway.cli import access as cli_access
 from gateway.cli import audit as cli_audit
 from gateway.cli import identity as cli_identity
@@ -74,7 +75,7 @@ def cmd_up(args: argparse.Namespace, mode: str) -> int:
     settings = _settings(args)
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, anchoring(settings, runtime.database):
             say(f"airlock: store {_redact(settings.store.url)}")
             with _steady_heap():
                 await serve(runtime, services_for(mode, runtime))
@@ -202,7 +203,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings) as runtime, anchoring(settings, runtime.database):
             say(f"airlock: store {_redact(settings.store.url)}")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -21,10 +21,13 @@ class Kind(StrEnum):
     READ = "read"
     WRITE = "write"
     WRITE_UNBOUNDED = "write_unbounded"  # DELETE/UPDATE/MERGE with no effective row filter
-    DESTROY = "destroy"  # DROP, TRUNCATE, ALTER ... DROP, lossy ALTER COLUMN TYPE, DETACH
+    DESTROY = "destroy"  # DROP, TRUNCATE, ALTER ... DROP, lossy ALTER COLUMN TYPE, DETACH,
+    # renames and moves (RENAME, SET SCHEMA), SET UNLOGGED
     DDL = "ddl"
-    PRIVILEGE = "privilege"  # GRANT/REVOKE, roles, ownership, RLS, SET ROLE, credential catalogs
-    CONFIG = "config"  # SET/RESET of GUCs, set_config(), ALTER SYSTEM/DATABASE/ROLE ... SET
+    PRIVILEGE = "privilege"  # GRANT/REVOKE, roles, ownership, RLS, SET ROLE, credential catalogs,
+    # reads of the server's configuration (SHOW ALL, pg_settings, pg_config, secret settings)
+    CONFIG = "config"  # SET/RESET of GUCs, set_config(), ALTER SYSTEM/DATABASE/ROLE ... SET,
+    # anything that may turn a read-only default off (BEGIN READ WRITE, ...)
     SERVER_ESCAPE = "server_escape"  # reaches the server's OS, files, network or replication
     TRANSACTION = "transaction"
     SESSION = "session"  # LISTEN/NOTIFY, DISCARD, PREPARE/EXECUTE/DEALLOCATE, cursors

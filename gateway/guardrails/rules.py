@@ -2,7 +2,10 @@
 
 The default set (ARCHITECTURE.md): reads run; writes with a WHERE run; destroying DDL, DELETE /
 UPDATE without an effective WHERE, GRANT/REVOKE, role and configuration changes are held;
-server-side escapes are blocked; anything unclassifiable is held. Each kind has one action:
+server-side escapes are blocked; anything unclassifiable is held. Renames and moves destroy a
+name (held); undoing a read-only default is a configuration change (held); reading the server's
+configuration is a privilege (held); running SQL given as text is an escape (blocked). Each
+kind has one action:
 
     allow  read, write, row_lock, ddl (non-destroying), transaction, session
     hold   write_unbounded, destroy, privilege, config, procedural, review, lock, unknown

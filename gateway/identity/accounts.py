@@ -13,22 +13,26 @@ id and secret into a short-lived gateway token.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from functools import partial
 
 from approvals import AuditEntry, Clock, Identity, IdentityKind, NotFound, new_id
 from approvals.revocation import Revocation, RevokedWhat
 from gateway.errors import OAuthError, UsageError
-from gateway.identity.client_secrets import check_secret_async, hash_secret, new_secret
+from gateway.identity.client_secrets import check_secret, hash_secret, new_secret
 from gateway.identity.grants import IssuedToken
+from gateway.identity.throttle import Budget, SecretThrottle
 from gateway.identity.tokens import TokenService
 from store import IdentityStore, IntegrityError, ServiceAccount
 
 __all__ = ["NAME", "ServiceAccounts"]
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+# The defaults of [identity] client_failures_per_client / client_failures / client_failure_window.
+DEFAULT_PER_CLIENT = Budget(10, 60.0)
+DEFAULT_OVERALL = Budget(100, 60.0)
 
 
 class ServiceAccounts:
@@ -40,10 +44,12 @@ class ServiceAccounts:
         *,
         connections: Collection[str],
         token_ttl: timedelta = timedelta(hours=1),
+        throttle: SecretThrottle | None = None,
     ) -> None:
         self.store, self.tokens, self.clock = store, tokens, clock
         self.connections = frozenset(connections)
         self.token_ttl = token_ttl
+        self.throttle = throttle or SecretThrottle(DEFAULT_PER_CLIENT, DEFAULT_OVERALL)
 
     async def create(
         self,
@@ -73,7 +79,7 @@ class ServiceAccounts:
         )
         secret = new_secret()
         try:
-            hashed = await asyncio.to_thread(hash_secret, secret)  # ~50 ms of scrypt
+            hashed = await self.throttle.run(partial(hash_secret, secret))  # ~50 ms of scrypt
             stored = await self.store.add_service_account(account, hashed, by)
         except IntegrityError as exc:
             raise UsageError(exc.message) from exc
@@ -94,7 +100,7 @@ class ServiceAccounts:
         secret, now = new_secret(), self.clock.now()
         account = await self.store.rotate_secret(
             name,
-            await asyncio.to_thread(hash_secret, secret),
+            await self.throttle.run(partial(hash_secret, secret)),
             at=now,
             secret_expires_at=now + secret_ttl if secret_ttl else None,
             by=by,
@@ -122,11 +128,15 @@ class ServiceAccounts:
     async def client_credentials(
         self, client_id: str, secret: str, requested: frozenset[str] | None
     ) -> IssuedToken:
-        """A token for the account, or OAuthError ``invalid_client`` / ``invalid_scope``."""
-        found = await self.store.service_account(client_id)
-        account, stored = found if found is not None else (None, None)
-        if not await check_secret_async(secret, stored) or account is None:
-            raise OAuthError("invalid_client", "unknown client or wrong secret")
+        """A token for the account, or OAuthError ``invalid_client`` / ``invalid_scope``, or
+        :class:`Throttled` (no lookup, no scrypt) once the failure budget is spent."""
+        with self.throttle.attempt(client_id) as attempt:
+            found = await self.store.service_account(client_id)
+            account, stored = found if found is not None else (None, None)
+            right = await self.throttle.run(partial(check_secret, secret, stored))
+            if not right or account is None:
+                raise OAuthError("invalid_client", "unknown client or wrong secret")
+            attempt.succeeded()
         now = self.clock.now()
         refusal = account.refusal(now)
         if refusal is not None:

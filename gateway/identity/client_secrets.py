@@ -3,19 +3,19 @@
 Format of a stored hash: ``scrypt$<n>$<r>$<p>$<salt, base64url>$<hash, base64url>`` (RFC 7914
 parameters; a 16-byte random salt per secret). Comparison is constant-time. A secret is
 ``alk_`` + 32 random bytes (base64url), so it is recognisable in a leaked log and long enough that
-the hash's cost only matters against guessing online, which the token endpoint rate-limits by
-the hash's own cost (about 50 ms of CPU per attempt, run off the event loop).
+the hash's cost only matters against guessing online. That cost (about 50 ms of CPU per attempt,
+run off the event loop) is itself what a flood would spend: the token endpoint runs it only
+within a failure budget and a bound on concurrent scrypts (:mod:`gateway.identity.throttle`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
 
-__all__ = ["check_secret", "check_secret_async", "hash_secret", "new_secret"]
+__all__ = ["check_secret", "hash_secret", "new_secret"]
 
 PREFIX = "alk_"
 N, R, P = 2**14, 8, 1
@@ -54,8 +54,3 @@ def check_secret(secret: str, stored: str | None) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(derived, _unb64(digest)) and stored is not None
-
-
-async def check_secret_async(secret: str, stored: str | None) -> bool:
-    """:func:`check_secret` on a worker thread (scrypt would stall the event loop)."""
-    return await asyncio.to_thread(check_secret, secret, stored)

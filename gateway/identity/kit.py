@@ -16,6 +16,7 @@ from gateway.identity.accounts import ServiceAccounts
 from gateway.identity.authenticator import Authenticator
 from gateway.identity.exchange import TokenExchange
 from gateway.identity.oidc import OidcVerifier
+from gateway.identity.throttle import Budget, SecretThrottle
 from gateway.identity.tokens import TokenService
 from store import IdentityStore, SqlRepository
 
@@ -45,6 +46,16 @@ class IdentityKit:
         await self.store.revoke_token(revocation, expires_at)
 
 
+def throttle_for(settings: IdentitySettings) -> SecretThrottle:
+    """The client-credentials failure budgets and scrypt bound of ``[identity]``."""
+    window = settings.client_failure_window.total_seconds()
+    return SecretThrottle(
+        Budget(settings.client_failures_per_client, window),
+        Budget(settings.client_failures, window),
+        concurrency=settings.scrypt_concurrency,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_identity(
     settings: IdentitySettings,
@@ -66,6 +77,8 @@ async def open_identity(
                 subject_claim=settings.subject_claim,
                 leeway=settings.leeway.total_seconds(),
                 min_refresh=settings.jwks_min_refresh.total_seconds(),
+                retry_min=settings.issuer_retry_min.total_seconds(),
+                retry_max=settings.issuer_retry_max.total_seconds(),
             )
         authenticator = Authenticator(tokens, store, oidc)
         accounts = ServiceAccounts(
@@ -74,6 +87,7 @@ async def open_identity(
             service.clock,
             connections=service.connections,
             token_ttl=settings.service_token_ttl,
+            throttle=throttle_for(settings),
         )
         exchange = TokenExchange(
             authenticator,

@@ -6,6 +6,12 @@
 - The JWKS is cached. A token naming a ``kid`` the cache does not hold (the issuer rotated its
   keys) refetches it, at most once per ``jwks_min_refresh`` so that a flood of made-up key ids
   cannot make the gateway hammer the issuer; the cache is also refreshed hourly.
+- Fetches are single-flight (one at a time; whoever waited sees its result) and failures are
+  cached: when the discovery document or the JWKS cannot be read, no new fetch is tried for
+  ``retry_min`` seconds, doubling after each further failure up to ``retry_max``. Meanwhile a
+  token that needs the issuer is refused at once ("the identity provider is unavailable"),
+  so a flood of tokens while the issuer is down costs it nothing; tokens whose key is cached
+  and fresh still verify.
 - Claims (RFC 7519 section 4.1): ``iss`` exactly the issuer, ``aud`` containing the configured
   audience, ``exp`` required, ``exp``/``nbf``/``iat`` checked with ``leeway`` of clock skew.
 - Only asymmetric algorithms are accepted (never ``none``, never HMAC: a public key must not be
@@ -57,16 +63,23 @@ class OidcVerifier:
         subject_claim: str = "email",
         leeway: float = 60.0,
         min_refresh: float = 10.0,
+        retry_min: float = 1.0,
+        retry_max: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer, self.audience = issuer, audience
         self.groups_claim, self.subject_claim = groups_claim, subject_claim
         self.leeway, self.min_refresh = leeway, min_refresh
+        self.retry_min, self.retry_max = retry_min, max(retry_min, retry_max)
         self._http, self._clock = http, clock
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._retry = 0.0  # the current backoff; 0 while the issuer answers
+        self._down_until = float("-inf")
+        self._down_why = ""
+        self.fetches = 0  # requests made to the issuer (discovery and JWKS)
 
     async def metadata(self) -> dict[str, Any]:
         """The issuer's discovery document (read once)."""
@@ -115,22 +128,42 @@ class OidcVerifier:
             raise TokenInvalid("token signature or format is invalid") from exc
 
     async def _key_set(self, *, refresh: bool) -> KeySet:
-        async with self._lock:
+        async with self._lock:  # single flight: a waiter sees the fetch it waited for
             age = self._clock() - self._fetched_at
             stale = self._keys is None or age >= JWKS_MAX_AGE_S
             if stale or (refresh and age >= self.min_refresh):
-                uri = (await self.metadata())["jwks_uri"]
+                self._refuse_while_down()
                 try:
-                    data = cast(KeySetSerialization, await self._get_json(uri))
-                    self._keys = KeySet.import_key_set(data)
-                except (JoseError, ValueError, TypeError, KeyError) as exc:
-                    raise AuthError(f"the identity provider's JWKS is not usable: {exc}") from exc
-                self._fetched_at = self._clock()
-                log.info("oidc: fetched %d keys from %s", len(self._keys.keys), uri)
+                    await self._fetch_keys()
+                except AuthError as exc:
+                    self._retry = min(max(2 * self._retry, self.retry_min), self.retry_max)
+                    self._down_until = self._clock() + self._retry
+                    self._down_why = exc.message
+                    log.warning("oidc: %s; next try in %.0f s", exc.message, self._retry)
+                    raise
+                self._retry, self._down_until = 0.0, float("-inf")
             assert self._keys is not None
             return self._keys
 
+    def _refuse_while_down(self) -> None:
+        left = self._down_until - self._clock()
+        if left > 0:
+            raise AuthError(
+                f"the identity provider is unavailable (next try in {left:.0f} s): {self._down_why}"
+            )
+
+    async def _fetch_keys(self) -> None:
+        uri = (await self.metadata())["jwks_uri"]
+        try:
+            data = cast(KeySetSerialization, await self._get_json(uri))
+            self._keys = KeySet.import_key_set(data)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise AuthError(f"the identity provider's JWKS is not usable: {exc}") from exc
+        self._fetched_at = self._clock()
+        log.info("oidc: fetched %d keys from %s", len(self._keys.keys), uri)
+
     async def _get_json(self, url: str) -> dict[str, Any]:
+        self.fetches += 1
         try:
             response = await self._http.get(url, timeout=10)
             response.raise_for_status()

@@ -72,6 +72,7 @@ class OidcIssuer:
         self.devices: dict[str, _Device] = {}
         self.refresh_tokens: dict[str, User] = {}
         self.requests: list[tuple[str, str]] = []
+        self.unavailable = False  # True: discovery and JWKS answer 503 (the issuer is down)
         self._server: _Server | None = None
         self._lock = threading.Lock()
 
@@ -269,7 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
         issuer = self.server.issuer
         parts = urlsplit(self.path)
         issuer.requests.append(("GET", parts.path))
-        if parts.path == "/.well-known/openid-configuration":
+        if issuer.unavailable and parts.path in ("/.well-known/openid-configuration", "/jwks"):
+            self._json(503, {"error": "temporarily_unavailable"})
+        elif parts.path == "/.well-known/openid-configuration":
             self._json(200, issuer.discovery())
         elif parts.path == "/jwks":
             issuer.jwks_fetches += 1

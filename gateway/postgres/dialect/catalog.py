@@ -1,15 +1,25 @@
 """What the classifier knows about PostgreSQL names: functions, operators, GUCs, roles, languages.
 
-Function lists, by bare (unqualified) name, PostgreSQL 13-18:
+Function lists, by bare (unqualified) name, PostgreSQL 13-18. Every function of PostgreSQL 15's
+pg_catalog that is volatile or not executable by PUBLIC is on one of them, by review; the test
+``tests/gateway/postgres/dialect/test_function_catalogue.py`` reads pg_proc from the real server
+and fails when one is not (and records the groups audited):
 
-- DENY (server_escape): server files, large-object import/export, dblink and postgres_fdw,
-  backend signals, configuration reload and log rotation, functions that run SQL text the gateway
-  never saw (query_to_xml and friends, ts_stat), replication, WAL and backup control. A deny name
-  is denied in any schema: dblink installs into whatever schema the extension lives in.
+- DENY (server_escape): functions that run SQL text the gateway never saw (query_to_xml and
+  the other ``*_to_xml`` functions, cursor_to_xml, ts_stat, ts_rewrite with a query text,
+  dblink, crosstab, connectby, xpath_table), server files (pg_read_file, pg_ls_*, pg_stat_file,
+  lo_import / lo_export), postgres_fdw, backend signals, configuration reload and log rotation,
+  replication, WAL, backup and binary-upgrade control. A deny name is denied in any schema:
+  dblink installs into whatever schema the extension lives in.
+- SETTINGS (privilege, held): readers of the server's configuration and internals:
+  pg_show_all_settings, pg_config, pg_hba_file_rules, pg_control_*, current_setting of a
+  setting not in ``READABLE_GUCS`` (custom settings often hold secrets), ...
 - set_config: config (and privilege when it sets role or session_authorization).
-- REVIEW: sleeps, advisory locks, sequence changes, large-object writes, statistics resets.
+- REVIEW: sleeps, advisory locks, sequence changes, large-object access, statistics resets,
+  index maintenance, and internal handlers never meant to be called from SQL.
 - ALLOW: pure or harmless built-ins, trusted only when the call resolves to pg_catalog (see
-  ``state.catalog_first``). Any other function is a user function: procedural, held.
+  ``state.catalog_first``). Any other function is a user function: procedural, held; a
+  ``pg_catalog.``-qualified name on no list is a stable or immutable built-in (or none at all).
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "ARGUMENT_SENSITIVE",
     "BUILTIN_OPERATORS",
     "ESCAPE_ROLES",
+    "READABLE_GUCS",
     "SENSITIVE_CATALOGS",
     "SESSION_GUCS",
     "TRANSACTION_GUCS",
@@ -37,6 +49,7 @@ def words(text: str) -> frozenset[str]:
 class FunctionClass(StrEnum):
     DENY = "deny"
     CONFIG = "config"
+    SETTINGS = "settings"
     REVIEW = "review"
     SESSION = "session"
     ALLOW = "allow"
@@ -56,12 +69,15 @@ _DENY = words(
     pg_promote pg_import_system_collations pg_log_standby_snapshot pg_sync_replication_slots
     pg_create_physical_replication_slot pg_create_logical_replication_slot
     pg_drop_replication_slot pg_copy_physical_replication_slot pg_copy_logical_replication_slot
-    pg_replication_slot_advance pg_ls_dir
+    pg_replication_slot_advance pg_ls_dir pg_stop_making_pinned_objects connectby xpath_table
     """
 )
 
 _DENY_PREFIXES = (
     "dblink",
+    "crosstab",
+    "binary_upgrade_",
+    "pg_background",
     "postgres_fdw",
     "pg_ls_",
     "pg_read_",
@@ -81,11 +97,33 @@ _REVIEW = words(
     pg_stat_reset_replication_slot pg_stat_reset_subscription_stats pg_stat_statements_reset
     pg_stat_reset_backend_stats pg_log_backend_memory_contexts pg_clear_attribute_stats
     pg_restore_attribute_stats pg_restore_relation_stats pg_clear_relation_stats
-    txid_current_snapshot pg_export_snapshot
+    txid_current_snapshot pg_export_snapshot brin_desummarize_range brin_summarize_new_values
+    brin_summarize_range gin_clean_pending_list pg_extension_config_dump pg_nextoid
+    suppress_redundant_updates_trigger tsvector_update_trigger tsvector_update_trigger_column
+    unique_key_recheck brinhandler bthandler ginhandler gisthandler hashhandler
+    heap_tableam_handler spghandler plpgsql_call_handler plpgsql_inline_handler
+    plpgsql_validator dsnowball_init dsnowball_lexize
     """
 )
 
-_REVIEW_PREFIXES = ("pg_advisory_", "pg_try_advisory_")
+_REVIEW_PREFIXES = ("pg_advisory_", "pg_try_advisory_", "RI_FKey_")
+
+_SETTINGS = words(
+    """
+    current_setting pg_show_all_settings pg_show_all_file_settings pg_hba_file_rules
+    pg_ident_file_mappings pg_config pg_control_checkpoint pg_control_init pg_control_recovery
+    pg_control_system pg_tablespace_location pg_get_backend_memory_contexts
+    pg_get_shmem_allocations pg_show_replication_origin_status pg_stat_have_stats
+    pg_get_wal_summarizer_state pg_available_wal_summaries pg_wal_summary_contents
+    pg_get_loaded_modules
+    """
+)
+
+# ts_rewrite(query, target, substitute) is pure; ts_rewrite(query, select text) runs the query.
+_SQL_TEXT_UNLESS_ARGS = {"ts_rewrite": 3}
+# Names whose class depends on the number of arguments, which libpg_query's fingerprint does
+# not keep (``f(1, 2)`` and ``f(1)`` share one): a call's verdict is literal-sensitive.
+ARGUMENT_SENSITIVE = frozenset(_SQL_TEXT_UNLESS_ARGS)
 
 _SESSION = frozenset(["pg_notify", "pg_listening_channels"])
 
@@ -136,7 +174,7 @@ _ALLOW = words(
     coalesce greatest least nullif num_nonnulls num_nulls
     gen_random_uuid uuidv4 uuidv7 uuid_extract_timestamp uuid_extract_version
     current_database current_query current_role current_schema current_schemas current_user
-    session_user system_user user current_setting version inet_client_addr inet_client_port
+    session_user system_user user version inet_client_addr inet_client_port
     inet_server_addr inet_server_port pg_backend_pid pg_blocking_pids pg_conf_load_time
     pg_postmaster_start_time pg_is_in_recovery pg_current_wal_lsn pg_current_wal_insert_lsn
     pg_current_wal_flush_lsn pg_last_wal_receive_lsn pg_last_wal_replay_lsn pg_wal_lsn_diff
@@ -159,9 +197,9 @@ _ALLOW = words(
     txid_current pg_current_xact_id pg_current_xact_id_if_assigned pg_xact_status
     txid_status pg_current_snapshot pg_snapshot_xmin pg_snapshot_xmax pg_visible_in_snapshot
     currval lastval pg_sequence_last_value pg_get_object_address pg_identify_object
-    pg_describe_object pg_tablespace_location pg_options_to_table pg_get_acl
+    pg_describe_object pg_options_to_table pg_get_acl
     to_tsvector to_tsquery plainto_tsquery phraseto_tsquery websearch_to_tsquery ts_rank
-    ts_rank_cd ts_headline setweight strip numnode querytree ts_rewrite tsvector_to_array
+    ts_rank_cd ts_headline setweight strip numnode querytree tsvector_to_array
     array_to_tsvector ts_delete ts_filter ts_lexize ts_parse ts_token_type ts_debug
     get_current_ts_config length_in_bytes
     abbrev broadcast family host hostmask inet_merge inet_same_family masklen netmask network
@@ -172,6 +210,18 @@ _ALLOW = words(
     int4range int8range numrange tsrange tstzrange daterange
     area center diameter height isclosed isopen npoints pclose popen radius slope width box
     circle line lseg path point polygon bound_box
+    pg_stat_clear_snapshot pg_stat_force_next_flush pg_lock_status pg_safe_snapshot_blocking_pids
+    pg_isolation_test_session_is_blocked pg_partition_tree pg_partition_ancestors
+    pg_prepared_xact pg_notification_queue_usage pg_last_committed_xact pg_xact_commit_timestamp
+    pg_xact_commit_timestamp_origin pg_get_multixact_members pg_is_wal_replay_paused
+    pg_get_wal_replay_pause_state pg_get_wal_resource_managers pg_collation_actual_version
+    pg_database_collation_actual_version currtid2 amvalidate bernoulli system
+    pg_stat_get_recovery_prefetch
+    pg_stat_get_xact_blocks_fetched pg_stat_get_xact_blocks_hit pg_stat_get_xact_function_calls
+    pg_stat_get_xact_function_self_time pg_stat_get_xact_function_total_time
+    pg_stat_get_xact_numscans pg_stat_get_xact_tuples_deleted pg_stat_get_xact_tuples_fetched
+    pg_stat_get_xact_tuples_hot_updated pg_stat_get_xact_tuples_inserted
+    pg_stat_get_xact_tuples_returned pg_stat_get_xact_tuples_updated
     """
 )
 
@@ -207,6 +257,12 @@ SENSITIVE_CATALOGS = frozenset(
         "pg_largeobject",
         "pg_statistic",
         "pg_subscription",
+        "pg_settings",
+        "pg_config",
+        "pg_db_role_setting",
+        "pg_backend_memory_contexts",
+        "pg_shmem_allocations",
+        "pg_replication_origin_status",
     ]
 )
 
@@ -242,17 +298,52 @@ TRANSACTION_GUCS = frozenset(
     ]
 )
 
+# Settings SHOW and current_setting may read without review: presentation, limits, versions,
+# encodings, locale and planner settings. Any other (paths, commands, connection strings,
+# preload libraries, custom settings that often carry application secrets) is held.
+READABLE_GUCS = (
+    SESSION_GUCS
+    | TRANSACTION_GUCS
+    | words(
+        """
+        search_path server_version server_version_num server_encoding client_encoding
+        standard_conforming_strings integer_datetimes is_superuser session_authorization role
+        max_identifier_length max_index_keys max_function_args block_size wal_block_size
+        segment_size lc_collate lc_ctype lc_messages lc_monetary lc_numeric lc_time
+        default_text_search_config default_transaction_read_only default_transaction_isolation
+        default_transaction_deferrable in_hot_standby work_mem maintenance_work_mem
+        max_connections shared_buffers effective_cache_size random_page_cost seq_page_cost
+        max_parallel_workers_per_gather default_toast_compression row_security array_nulls
+        backslash_quote escape_string_warning transform_null_equals xmlbinary xmloption
+        gin_fuzzy_search_limit enable_seqscan enable_indexscan enable_bitmapscan enable_hashjoin
+        enable_mergejoin enable_nestloop enable_partition_pruning temp_buffers ssl
+        timezone_abbreviations plan_cache_mode from_collapse_limit join_collapse_limit
+        cursor_tuple_fraction check_function_bodies synchronous_commit max_stack_depth
+        """
+    )
+)
+
 # Languages whose code cannot reach the operating system. Anything else (c, internal,
 # plpython3u, plperlu, pltclu, ...) is an escape.
 TRUSTED_LANGUAGES = frozenset(["sql", "plpgsql", "plperl", "pltcl", "plv8", "pljs"])
 
 
-def function_class(name: str) -> FunctionClass:
-    """The list a function's bare name is on (case-sensitive, as the server resolves it)."""
+def function_class(name: str, args: int | None = None) -> FunctionClass:
+    """The list a function's bare name is on (case-sensitive, as the server resolves it).
+
+    ``args`` is the number of arguments of a call (None when unknown: a GRANT, a trigger, an
+    attribute-notation call): a name that runs SQL text in some of its forms is denied unless
+    the call has the count of its harmless form.
+    """
+    harmless_args = _SQL_TEXT_UNLESS_ARGS.get(name)
+    if harmless_args is not None:
+        return FunctionClass.ALLOW if args == harmless_args else FunctionClass.DENY
     if name in _ALLOW:
         return FunctionClass.ALLOW
     if name in _DENY or name.startswith(_DENY_PREFIXES):
         return FunctionClass.DENY
+    if name in _SETTINGS:
+        return FunctionClass.SETTINGS
     if name == "set_config":
         return FunctionClass.CONFIG
     if name in _REVIEW or name.startswith(_REVIEW_PREFIXES):

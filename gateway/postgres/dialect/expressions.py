@@ -7,8 +7,10 @@ from typing import Any
 
 from gateway.guardrails import Effect, Kind
 from gateway.postgres.dialect.catalog import (
+    ARGUMENT_SENSITIVE,
     BUILTIN_OPERATORS,
     ESCAPE_ROLES,
+    READABLE_GUCS,
     SENSITIVE_CATALOGS,
     SESSION_GUCS,
     FunctionClass,
@@ -23,6 +25,7 @@ __all__ = [
     "check_operator",
     "const_string",
     "names_of",
+    "option_on",
     "reference_function",
     "relation_name",
 ]
@@ -44,6 +47,33 @@ def const_string(wrapped: Node | None) -> str | None:
         return const_string(cast.get("arg"))
     sval = wrapped.get("A_Const", {}).get("sval")
     return sval.get("sval", "") if isinstance(sval, dict) else None
+
+
+_FALSE_WORDS = frozenset(["off", "false", "f", "no", "n", "0", "of", "fa", "fal", "fals"])
+
+
+def option_on(arg: Node | None) -> bool:
+    """Whether an option's value (a DefElem's ``arg``) is on, read as the server reads a
+    boolean (``parse_bool``: on/off, true/false, yes/no, 1/0 and their unique prefixes). No
+    value means on; a value this cannot read counts as on, the stricter reading for every
+    option it is used on (EXPLAIN ANALYZE, VACUUM FULL, SECURITY DEFINER)."""
+    if arg is None:
+        return True
+    text = arg.get("String", {}).get("sval")
+    if text is None:
+        text = const_string(arg)
+    if text is not None:
+        return str(text).strip().lower() not in _FALSE_WORDS
+    if "Integer" in arg:
+        return bool(arg["Integer"].get("ival", 0))
+    if "Boolean" in arg:
+        return bool(arg["Boolean"].get("boolval", False))
+    const = arg.get("A_Const", {})
+    if "ival" in const:
+        return bool(const["ival"].get("ival", 0))
+    if "boolval" in const:
+        return bool(const["boolval"].get("boolval", False))
+    return True
 
 
 def relation_name(node: Node) -> str:
@@ -82,11 +112,15 @@ def _func_call(walk: Walk, node: Node) -> None:
     schema = names[-2] if len(names) > 1 else None
     qualified = ".".join(names)
     walk.functions[qualified] = None
-    kind = function_class(bare)
+    kind = function_class(bare, len(node.get("args", ())))
+    if bare in ARGUMENT_SENSITIVE:
+        walk.shared.literal_sensitive = True
     if kind is FunctionClass.ALLOW:
         _builtin(walk, schema, bare, qualified)
     elif kind is FunctionClass.DENY:
         walk.add(Kind.SERVER_ESCAPE, f"function {qualified}", qualified)
+    elif kind is FunctionClass.SETTINGS:
+        _settings_read(walk, node, schema, qualified)
     elif kind is FunctionClass.CONFIG:
         _set_config(walk, node, qualified)
     elif kind is FunctionClass.REVIEW:
@@ -95,9 +129,26 @@ def _func_call(walk: Walk, node: Node) -> None:
         walk.add(Kind.SESSION, f"function {qualified}", qualified)
     elif schema != "pg_catalog":
         walk.add(Kind.PROCEDURAL, f"user function {qualified}", qualified)
-    # else: a pg_catalog-qualified function on none of the lists is a built-in (only a superuser
-    # can create functions in pg_catalog); psql's \d and drivers' catalog queries use many.
+    # else: a pg_catalog-qualified function on none of the lists is a stable or immutable
+    # built-in (only a superuser can create functions in pg_catalog, and every volatile or
+    # restricted one is listed); psql's \d and drivers' catalog queries use many.
     walk.children("FuncCall", node, skip=("funcname",))
+
+
+def _settings_read(walk: Walk, node: Node, schema: str | None, qualified: str) -> None:
+    """current_setting of a setting in READABLE_GUCS is a read; every other reader of the
+    server's configuration or internals (another setting, a computed name) is held."""
+    args = node.get("args", [])
+    if qualified.rsplit(".", 1)[-1] == "current_setting" and args:
+        walk.shared.literal_sensitive = True
+        name = const_string(args[0])
+        if name is not None and name.strip().lower() in READABLE_GUCS:
+            _builtin(walk, schema, "current_setting", qualified)
+            return
+        setting = repr(name) if name is not None else "a computed name"
+        walk.add(Kind.PRIVILEGE, f"current_setting of {setting} reads server configuration")
+        return
+    walk.add(Kind.PRIVILEGE, f"function {qualified} reads server configuration", qualified)
 
 
 def _attribute_call(walk: Walk, name: str) -> None:
@@ -115,6 +166,8 @@ def _attribute_call(walk: Walk, name: str) -> None:
         walk.add(Kind.REVIEW, f"function {name} (attribute notation)", name)
     elif kind is FunctionClass.SESSION:
         walk.add(Kind.SESSION, f"function {name} (attribute notation)", name)
+    elif kind is FunctionClass.SETTINGS:
+        walk.add(Kind.PRIVILEGE, f"function {name} (attribute notation) reads settings", name)
     else:
         walk.add(Kind.CONFIG, f"function {name} (attribute notation)", name)
 
@@ -217,7 +270,50 @@ def _insert(walk: Walk, node: Node) -> None:
     relation = node.get("relation", {})
     walk.add(Kind.WRITE, f"INSERT into {relation_name(relation)}")
     catalog_target(walk, relation)
-    walk.children("InsertStmt", node)
+    values = node.get("selectStmt", {}).get("SelectStmt")
+    if values is None or not _plain_values(values):
+        walk.children("InsertStmt", node)
+        return
+    walk.add(Kind.READ, "SELECT")
+    for row in values.get("valuesLists", ()):
+        for item in row.get("List", {}).get("items", ()):
+            if not _next_value(walk, item):
+                walk.visit_node(item)
+    walk.children("InsertStmt", node, skip=("selectStmt",))
+
+
+_VALUES_KEYS = frozenset(["valuesLists", "limitOption", "op"])
+
+
+def _plain_values(select: Node) -> bool:
+    """``VALUES (...), (...)`` and nothing else (no ORDER BY, LIMIT, WITH, set operation)."""
+    return (
+        "valuesLists" in select
+        and select.keys() <= _VALUES_KEYS
+        and select.get("op", "SETOP_NONE") == "SETOP_NONE"
+        and select.get("limitOption", "LIMIT_OPTION_DEFAULT") == "LIMIT_OPTION_DEFAULT"
+    )
+
+
+def _next_value(walk: Walk, item: Node) -> bool:
+    """``nextval('seq')`` (or ``nextval('seq'::regclass)``) as a whole value of an INSERT's
+    VALUES row: one value per row, as a serial column's default takes it; recorded and
+    allowed when it resolves to pg_catalog. Anything else (a computed sequence name, a call
+    inside an expression or a subquery, which can take any number) is left to the walk."""
+    call = item.get("FuncCall") if type(item) is dict else None
+    if call is None or set(call) - {"funcname", "args", "funcformat", "location"}:
+        return False
+    names = names_of(call.get("funcname", []))
+    args = call.get("args", [])
+    if names[-1:] != ["nextval"] or len(names) > 2 or len(args) != 1:
+        return False
+    if const_string(args[0]) is None or (len(names) == 2 and names[0] != "pg_catalog"):
+        return False
+    walk.shared.literal_sensitive = True
+    qualified = ".".join(names)
+    walk.functions[qualified] = None
+    _builtin(walk, names[0] if len(names) == 2 else None, "nextval", qualified)
+    return True
 
 
 def _targets(relation: Node) -> frozenset[str]:

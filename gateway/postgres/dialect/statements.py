@@ -1,7 +1,11 @@
 """Handlers for DDL, privilege and server-level statements.
 
-Most statements have fixed kinds (``SIMPLE``); the rest look inside: DROP (what), ALTER TABLE
-(each sub-command), GRANT (which role), CREATE FUNCTION / DO (which language), VACUUM (FULL?).
+Most statements have fixed kinds (``SIMPLE``); the rest look inside: DROP (what), GRANT (which
+role), CREATE FUNCTION / DO (which language), VACUUM (FULL, by its value). ALTER TABLE, RENAME
+and their kin are in ``alter``, whose handlers are merged in here.
+
+Moves (SET SCHEMA) are ``destroy`` like renames: every client that used the old name loses the
+object. ALTER SEQUENCE changes the values a sequence hands out, like setval: ``review``.
 Every handler also walks the statement's children, so a function hidden in a DEFAULT, CHECK,
 policy, index expression or rule action is still found.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.guardrails import Kind
+from gateway.postgres.dialect import alter
 from gateway.postgres.dialect.catalog import (
     ESCAPE_ROLES,
     TRUSTED_LANGUAGES,
@@ -18,7 +23,11 @@ from gateway.postgres.dialect.catalog import (
     function_class,
 )
 from gateway.postgres.dialect.context import Handler, Walk
-from gateway.postgres.dialect.expressions import catalog_target, names_of, reference_function
+from gateway.postgres.dialect.expressions import (
+    names_of,
+    option_on,
+    reference_function,
+)
 
 __all__ = ["HANDLERS"]
 
@@ -30,10 +39,9 @@ SIMPLE: dict[str, tuple[tuple[Kind, ...], str]] = {
     "ViewStmt": ((K.DDL,), "CREATE VIEW"),
     "IndexStmt": ((K.DDL,), "CREATE INDEX"),
     "CreateSeqStmt": ((K.DDL,), "CREATE SEQUENCE"),
-    "AlterSeqStmt": ((K.DDL,), "ALTER SEQUENCE"),
+    "AlterSeqStmt": ((K.REVIEW,), "ALTER SEQUENCE changes the values it hands out"),
     "CreateDomainStmt": ((K.DDL,), "CREATE DOMAIN"),
     "CreateEnumStmt": ((K.DDL,), "CREATE TYPE AS ENUM"),
-    "AlterEnumStmt": ((K.DDL,), "ALTER TYPE"),
     "CompositeTypeStmt": ((K.DDL,), "CREATE TYPE"),
     "AlterTypeStmt": ((K.PROCEDURAL,), "ALTER TYPE ... SET (I/O functions)"),
     "CreateStatsStmt": ((K.DDL,), "CREATE STATISTICS"),
@@ -42,7 +50,7 @@ SIMPLE: dict[str, tuple[tuple[Kind, ...], str]] = {
     "AlterCollationStmt": ((K.DDL,), "ALTER COLLATION"),
     "AlterDatabaseRefreshCollStmt": ((K.DDL,), "ALTER DATABASE REFRESH COLLATION"),
     "AlterObjectDependsStmt": ((K.DDL,), "ALTER ... DEPENDS ON EXTENSION"),
-    "AlterObjectSchemaStmt": ((K.DDL,), "ALTER ... SET SCHEMA"),
+    "AlterObjectSchemaStmt": ((K.DESTROY,), "ALTER ... SET SCHEMA moves the object away"),
     "AlterTSDictionaryStmt": ((K.DDL,), "ALTER TEXT SEARCH DICTIONARY"),
     "CreateOpFamilyStmt": ((K.DDL,), "CREATE OPERATOR FAMILY"),
     "CreatedbStmt": ((K.DDL,), "CREATE DATABASE"),
@@ -140,61 +148,6 @@ def _drop(walk: Walk, node: Node) -> None:
     walk.children("DropStmt", node)
 
 
-_PRIVILEGE_SUBCOMMANDS = frozenset(
-    [
-        "AT_ChangeOwner",
-        "AT_EnableRowSecurity",
-        "AT_DisableRowSecurity",
-        "AT_ForceRowSecurity",
-        "AT_NoForceRowSecurity",
-    ]
-)
-_DESTROY_SUBCOMMANDS = frozenset(
-    ["AT_AlterColumnType", "AT_DetachPartition", "AT_DetachPartitionFinalize"]
-)
-
-
-def _alter_table_cmd(walk: Walk, node: Node) -> None:
-    subtype = str(node.get("subtype", "?"))
-    label = f"ALTER ... {subtype.removeprefix('AT_')}"
-    drop_default = subtype == "AT_ColumnDefault" and node.get("def") is None
-    if subtype.startswith("AT_Drop") or subtype in _DESTROY_SUBCOMMANDS or drop_default:
-        walk.add(Kind.DESTROY, label + (f" {node['name']}" if node.get("name") else ""))
-    elif subtype in _PRIVILEGE_SUBCOMMANDS:
-        walk.add(Kind.PRIVILEGE, label)
-    elif "Trig" in subtype or "Rule" in subtype:
-        walk.add(Kind.PROCEDURAL, label)
-    elif subtype == "AT_SetTableSpace":
-        walk.add(Kind.LOCK, label)
-    else:
-        walk.add(Kind.DDL, label)
-    walk.children("AlterTableCmd", node)
-
-
-def _alter_table(walk: Walk, node: Node) -> None:
-    walk.add(Kind.DDL, f"ALTER {str(node.get('objtype', '')).removeprefix('OBJECT_')}")
-    catalog_target(walk, node.get("relation", {}))
-    walk.children("AlterTableStmt", node)
-
-
-def _alter_domain(walk: Walk, node: Node) -> None:
-    destroy = node.get("subtype") in ("X", "N")
-    walk.add(Kind.DESTROY if destroy else Kind.DDL, "ALTER DOMAIN")
-    walk.children("AlterDomainStmt", node)
-
-
-def _alter_ts_config(walk: Walk, node: Node) -> None:
-    destroy = node.get("kind") == "ALTER_TSCONFIG_DROP_MAPPING"
-    walk.add(Kind.DESTROY if destroy else Kind.DDL, "ALTER TEXT SEARCH CONFIGURATION")
-    walk.children("AlterTSConfigurationStmt", node)
-
-
-def _rename(walk: Walk, node: Node) -> None:
-    role = node.get("renameType") == "OBJECT_ROLE"
-    walk.add(Kind.PRIVILEGE if role else Kind.DDL, "ALTER ... RENAME")
-    walk.children("RenameStmt", node)
-
-
 def _create_schema(walk: Walk, node: Node) -> None:
     walk.add(Kind.DDL, "CREATE SCHEMA")
     if node.get("authrole") is not None:
@@ -268,7 +221,12 @@ def _language(options: list[Node], default: str) -> str:
 
 
 def _option(options: list[Node], name: str) -> bool:
-    return any(w.get("DefElem", {}).get("defname") == name for w in options)
+    """Whether an option is on, by its value: ``(FULL false)`` is off, a bare ``FULL`` on."""
+    return any(
+        option_on(option.get("arg"))
+        for option in (w.get("DefElem", {}) for w in options)
+        if option.get("defname") == name
+    )
 
 
 def _do(walk: Walk, node: Node) -> None:
@@ -344,11 +302,6 @@ HANDLERS: dict[str, Handler] = {
 HANDLERS.update(
     {
         "DropStmt": _drop,
-        "AlterTableStmt": _alter_table,
-        "AlterTableCmd": _alter_table_cmd,
-        "AlterDomainStmt": _alter_domain,
-        "AlterTSConfigurationStmt": _alter_ts_config,
-        "RenameStmt": _rename,
         "CreateSchemaStmt": _create_schema,
         "GrantStmt": _grant,
         "GrantRoleStmt": _grant_role,
@@ -364,3 +317,4 @@ HANDLERS.update(
         "VacuumStmt": _vacuum,
     }
 )
+HANDLERS.update(alter.HANDLERS)

@@ -6,6 +6,17 @@ planner might execute (functions: a user IMMUTABLE function can run during const
 EXPLAIN ANALYZE runs the statement: it gets the statement's kinds. PREPARE gets its body's kinds
 (so a dangerous body is held when prepared) and EXECUTE gets the kinds recorded for the name in
 ``SessionState.prepared``; an unknown name is ``unknown``.
+
+A transaction is read-write unless said otherwise; a read-only lane is a read-only default
+(``default_transaction_read_only`` on the upstream role or database), and whatever undoes it
+is ``config`` (held) like the SET of that default: ``BEGIN`` / ``START TRANSACTION ... READ
+WRITE``, ``SET TRANSACTION READ WRITE``, ``SET [LOCAL] transaction_read_only`` to anything but
+a true value (or RESET / DEFAULT), ``SET SESSION CHARACTERISTICS``. Read by value:
+``BEGIN READ ONLY`` and ``SET transaction_read_only = on`` only tighten, and run.
+
+SHOW and ``current_setting`` read settings: those in ``catalog.READABLE_GUCS`` run; SHOW ALL
+and any other setting (paths, commands, connection strings, custom settings that carry
+application secrets) are ``privilege`` reads of the server's configuration, held.
 """
 
 from __future__ import annotations
@@ -13,9 +24,19 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.guardrails import Classification, Effect, Kind
-from gateway.postgres.dialect.catalog import ESCAPE_ROLES, SESSION_GUCS, TRANSACTION_GUCS
+from gateway.postgres.dialect.catalog import (
+    ESCAPE_ROLES,
+    READABLE_GUCS,
+    SESSION_GUCS,
+    TRANSACTION_GUCS,
+)
 from gateway.postgres.dialect.context import Handler, Walk
-from gateway.postgres.dialect.expressions import catalog_target, const_string, relation_name
+from gateway.postgres.dialect.expressions import (
+    catalog_target,
+    const_string,
+    option_on,
+    relation_name,
+)
 
 __all__ = ["HANDLERS"]
 
@@ -26,7 +47,8 @@ _IDENTITY_GUCS = frozenset(["role", "session_authorization"])
 _PLANNER_KINDS = frozenset(
     [Kind.SERVER_ESCAPE, Kind.PROCEDURAL, Kind.REVIEW, Kind.UNKNOWN, Kind.AMBIGUOUS, Kind.CONFIG]
 )
-_FALSE_WORDS = frozenset(["off", "false", "f", "no", "n", "0", "of"])
+# parse_bool's true spellings (unique prefixes of true and yes, on, 1).
+_TRUE_WORDS = frozenset(["t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"])
 
 
 def _set_value(node: Node) -> str | None:
@@ -60,6 +82,8 @@ def _variable_set(walk: Walk, node: Node) -> None:
         walk.add(Kind.PRIVILEGE, f"{verb} {name} changes the session's identity")
         if value is not None and value.strip().lower() in ESCAPE_ROLES:
             walk.add(Kind.SERVER_ESCAPE, f"{verb} {name} to {value}")
+    elif name in ("transaction", "transaction_read_only") and _read_write(node, value):
+        walk.add(Kind.CONFIG, f"{verb} {name} may make the transaction read-write")
     elif name in TRANSACTION_GUCS:
         walk.add(Kind.TRANSACTION, f"{verb} {name}")
     elif name in SESSION_GUCS:
@@ -74,6 +98,37 @@ def _variable_set(walk: Walk, node: Node) -> None:
             walk.effects.append(Effect("set", tracked, value, local=local))
 
 
+def _read_write(node: Node, value: str | None) -> bool:
+    """Whether a SET TRANSACTION / SET transaction_read_only may turn read-only off: every
+    value that is not surely true does (RESET, DEFAULT, off, a value not read here)."""
+    if node.get("name", "").lower() == "transaction":
+        return _options_read_write(node.get("args", []))
+    return value is None or value.strip().lower() not in _TRUE_WORDS
+
+
+def _options_read_write(options: list[Node]) -> bool:
+    """Whether transaction options (BEGIN, START TRANSACTION, SET TRANSACTION) hold a
+    transaction_read_only that is not surely on (READ WRITE is ``0``)."""
+    for wrapped in options:
+        option = wrapped.get("DefElem", {})
+        if option.get("defname") != "transaction_read_only":
+            continue
+        arg = option.get("arg") or {}
+        number = arg.get("A_Const", {}).get("ival")
+        if not (isinstance(number, dict) and number.get("ival") == 1):
+            return True
+    return False
+
+
+def _show(walk: Walk, node: Node) -> None:
+    name = str(node.get("name", "")).lower()
+    if name in READABLE_GUCS:
+        walk.add(Kind.READ, f"SHOW {name}")
+    else:
+        what = "every setting" if name == "all" else f"setting {name}"
+        walk.add(Kind.PRIVILEGE, f"SHOW {name} reads {what} of the server's configuration")
+
+
 def _kinds_handler(typ: str, kind: Kind, label: str) -> Handler:
     def handle(walk: Walk, node: Node) -> None:
         walk.add(kind, label)
@@ -86,6 +141,8 @@ def _transaction(walk: Walk, node: Node) -> None:
     kind = str(node.get("kind", "?"))
     label = kind.removeprefix("TRANS_STMT_").replace("_", " ")
     walk.add(Kind.TRANSACTION, label)
+    if _options_read_write(node.get("options", [])):
+        walk.add(Kind.CONFIG, f"{label} READ WRITE undoes a read-only default")
     if kind in ("TRANS_STMT_PREPARE", "TRANS_STMT_COMMIT_PREPARED", "TRANS_STMT_ROLLBACK_PREPARED"):
         walk.add(Kind.LOCK, f"two-phase commit: {label}")
     walk.children("TransactionStmt", node)
@@ -156,23 +213,10 @@ def _copy(walk: Walk, node: Node) -> None:
 def _explain_analyze(options: list[Node]) -> bool:
     """Whether any ANALYZE option is on (an unreadable value counts as on)."""
     return any(
-        _truthy(option.get("arg"))
+        option_on(option.get("arg"))
         for option in (w.get("DefElem", {}) for w in options)
         if option.get("defname") in ("analyze", "analyse")
     )
-
-
-def _truthy(arg: Node | None) -> bool:
-    if arg is None:
-        return True
-    text = arg.get("String", {}).get("sval")
-    if text is not None:
-        return str(text).strip().lower() not in _FALSE_WORDS
-    if "Integer" in arg:
-        return bool(arg["Integer"].get("ival", 0))
-    if "Boolean" in arg:
-        return bool(arg["Boolean"].get("boolval", False))
-    return True
 
 
 def _explain(walk: Walk, node: Node) -> None:
@@ -190,7 +234,7 @@ def _explain(walk: Walk, node: Node) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "VariableSetStmt": _variable_set,
-    "VariableShowStmt": _kinds_handler("VariableShowStmt", Kind.READ, "SHOW"),
+    "VariableShowStmt": _show,
     "TransactionStmt": _transaction,
     "ConstraintsSetStmt": _kinds_handler("ConstraintsSetStmt", Kind.TRANSACTION, "SET CONSTRAINTS"),
     "DiscardStmt": _discard,

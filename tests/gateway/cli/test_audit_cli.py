@@ -68,6 +68,8 @@ def test_verify_intact(capsys: pytest.CaptureFixture[str], trail: tuple[Path, in
     run = airlock(capsys, "audit", "verify")
     assert run.code == 0, run.err
     assert run.out.startswith(f"audit chain intact: {trail[1]} events, head ")
+    assert "checkpoints: none configured ([audit] checkpoint_file)" in run.out
+    assert "reviews and decisions agree with their audit events" in run.out
 
 
 def test_verify_edited_row(capsys: pytest.CaptureFixture[str], trail: tuple[Path, int]) -> None:
