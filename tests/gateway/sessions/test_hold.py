@@ -12,6 +12,7 @@ import pytest
 from approvals import ApprovalService, Outcome, ReviewState
 from gateway.guardrails import Action, Verdict
 from gateway.metrics import Metrics
+from gateway.postgres.dialect import POSTGRES
 from gateway.sessions import ClientGone, Held, HoldOutcome, Session
 from gateway.sessions.hold import hold
 from tests.approvals.builders import ALICE, BOB, PG_PROD, connections
@@ -50,7 +51,7 @@ async def run_hold(
 ) -> Held:
     return await hold(
         s, service, Metrics(), left=left, text="DROP TABLE t", verdict=VERDICT,
-        params=(b"1", None), notify=told.append,
+        params=(b"1", None), notify=told.append, redact=POSTGRES.redact,
     )  # fmt: skip
 
 
