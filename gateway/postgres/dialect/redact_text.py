@@ -66,7 +66,8 @@ _JSON = re.compile(
     re.IGNORECASE,
 )
 _PEM = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z0-9 ]*-----.*?"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z0-9 ]*-----|\Z)",
     re.DOTALL,
 )
 _VERIFIER = re.compile(r"SCRAM-SHA-256\$[^\s'\"]*|\bmd5[0-9a-f]{32}\b", re.IGNORECASE)

@@ -165,7 +165,8 @@ def _func_call(find: Find, fields: dict[str, Any]) -> None:
             if keyed or is_secret_name(label):
                 find.secret(named.get("arg"))
                 continue
-        if index in whole or (index in conninfo and _const_string(arg) is None):
+        built = _const_string(arg) is None and not (isinstance(arg, dict) and "ParamRef" in arg)
+        if index in whole or (index in conninfo and built):
             find.secret(arg)
         else:
             find.visit(arg)
@@ -213,6 +214,7 @@ HANDLERS = {
     "CreateSubscriptionStmt": _subscription,
     "AlterSubscriptionStmt": _subscription,
     "VariableSetStmt": _variable_set,
+    "setstmt": _variable_set,  # ALTER SYSTEM / ROLE / DATABASE ... SET: the fields, unwrapped
     "FuncCall": _func_call,
     "ResTarget": _res_target,
     "A_Expr": _a_expr,

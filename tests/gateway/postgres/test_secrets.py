@@ -49,6 +49,11 @@ def _scram_matches(verifier: str, password: str) -> bool:
     return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
 
 
+def _read_all(root: Path) -> bytes:
+    """Every byte of every file under ``root`` (the store's database, its WAL, the config)."""
+    return b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
 async def _everything_stored(env: Env, review: Review) -> str:
     """The review through the API, its cards as Slack and the console render them, the whole
     audit trail, and every byte of the store's files: one text to search."""
@@ -60,7 +65,7 @@ async def _everything_stored(env: Env, review: Review) -> str:
     records = await env.gw.runtime.repository.list_audit(connection=None, limit=10_000)
     audit = json.dumps([(r.action, r.details) for r in records], default=str)
     root: Path = env.root  # type: ignore[attr-defined]
-    files = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+    files = await asyncio.to_thread(_read_all, root)
     return "\n".join((shown, cards, audit, files.decode("utf-8", "replace")))
 
 
@@ -87,8 +92,9 @@ async def test_a_held_role_password_is_redacted_everywhere_and_set_exactly(env: 
         final = await env.final_review(review.id)
         everything = await _everything_stored(env, final)
         assert secret not in everything
-        assert f"PASSWORD '<redacted>'" in everything
-        logged = [e.details["statement"] for e in await env.audit() if role in e.details["statement"]]
+        assert "PASSWORD '<redacted>'" in everything
+        texts = [e.details["statement"] for e in await env.audit()]
+        logged = [text for text in texts if role in text]
         assert logged == [f"ALTER ROLE {role} PASSWORD '<redacted>'"]
     finally:
         await env.upstream(f"DROP ROLE IF EXISTS {role}")
@@ -105,9 +111,12 @@ async def test_a_bound_key_is_redacted_on_the_card_and_hashed_with_the_values(en
         review = await env.pending_review()
         assert review.statement == f"{text}\n-- parameters: '<redacted>'"
         assert review.statement_sha256 == held_sha256(text, (key.encode(),))
-        assert review.statement_sha256 == hashlib.sha256(
-            text.encode() + len(key).to_bytes(4, "big") + key.encode()
-        ).hexdigest()
+        assert (
+            review.statement_sha256
+            == hashlib.sha256(
+                text.encode() + len(key).to_bytes(4, "big") + key.encode()
+            ).hexdigest()
+        )
         await env.decide(review.id, "approve", "ok")
         cursor = await running
         (encrypted,) = await cursor.fetchone() or (None,)

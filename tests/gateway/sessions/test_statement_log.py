@@ -212,8 +212,14 @@ async def test_lane_records_wait_with_a_stalled_batch() -> None:
     sink = Sink()
     sink.full = True
     log = StatementLog(
-        sink, ALICE, "session-1", "pg-test", redact=POSTGRES.redact, max_batch=4, max_age=0.05
-    )  # type: ignore[arg-type]
+        sink,  # type: ignore[arg-type]
+        ALICE,
+        "session-1",
+        "pg-test",
+        redact=POSTGRES.redact,
+        max_batch=4,
+        max_age=0.05,
+    )
     log.record_lane(*_lane_columns(0, 4, time.monotonic()))
     assert sink.refused == 1
     log.record_lane(*_lane_columns(4, 6, time.monotonic()))
@@ -221,3 +227,33 @@ async def test_lane_records_wait_with_a_stalled_batch() -> None:
     sink.full = False
     await sink.offers(lambda: bool(sink.entries))
     assert [f["statement"] for f in _recorded(sink)] == [f"SELECT {n % 3}" for n in range(10)]
+
+
+async def test_texts_are_written_redacted() -> None:
+    """A recorded statement's secret (here an allowed ALTER ROLE ... PASSWORD, recorded by the
+    general path and by the fast lane) is written as the dialect redacts it, once per text."""
+    sink = Sink()
+    log = _log(sink)
+    secret = "ALTER ROLE app PASSWORD 'hunter2'"
+    log.add(secret, "ok", "allow")
+    log.record_lane(
+        [time.monotonic()] * 2,
+        [secret, "SELECT 'postgres://u:pw2@h/d'"],
+        ["allow", "allow"],
+        [None, None],
+        [0, 1],
+        [0, 10],
+        [5, 5],
+    )
+    log.flush()
+    [(entry, _)] = sink.entries
+    assert entry.details["texts"] == [
+        "ALTER ROLE app PASSWORD '<redacted>'",
+        "SELECT 'postgres://u:<redacted>@h/d'",
+    ]
+    assert [f["statement"] for f in expand(entry.details, entry.at)] == [
+        "ALTER ROLE app PASSWORD '<redacted>'",
+        "ALTER ROLE app PASSWORD '<redacted>'",
+        "SELECT 'postgres://u:<redacted>@h/d'",
+    ]
+    assert "hunter2" not in repr(entry) and "pw2" not in repr(entry)
