@@ -5,9 +5,7 @@ the API, the audit trail and the store never hold them; what runs upstream is th
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +19,7 @@ import pytest_asyncio
 from approvals import Review
 from bot.cards import card_from_review, render_html, render_slack
 from gateway.sessions.hold import held_sha256
+from tests.gateway.postgres.scram import scram_matches
 from tests.gateway.postgres.support import Env, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -33,20 +32,6 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         await env.upstream("CREATE EXTENSION IF NOT EXISTS pgcrypto")
         env.root = root  # type: ignore[attr-defined]
         yield env
-
-
-def _scram_matches(verifier: str, password: str) -> bool:
-    """Whether a SCRAM-SHA-256 verifier (pg_authid.rolpassword) is of ``password`` (RFC 7677)."""
-    method, rest = verifier.split("$", 1)
-    assert method == "SCRAM-SHA-256"
-    params, keys = rest.split("$")
-    iterations, salt = params.split(":")
-    stored_key = keys.split(":")[0]
-    salted = hashlib.pbkdf2_hmac(
-        "sha256", password.encode(), base64.b64decode(salt), int(iterations)
-    )
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
 
 
 def _read_all(root: Path) -> bytes:
@@ -88,7 +73,7 @@ async def test_a_held_role_password_is_redacted_everywhere_and_set_exactly(env: 
         code, _, err = await running
         assert code == 0, err
         rows = await env.upstream("SELECT rolpassword FROM pg_authid WHERE rolname = $1", role)
-        assert _scram_matches(rows[0]["rolpassword"], secret)
+        assert scram_matches(rows[0]["rolpassword"], secret)
         final = await env.final_review(review.id)
         everything = await _everything_stored(env, final)
         assert secret not in everything
