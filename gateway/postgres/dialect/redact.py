@@ -34,8 +34,10 @@ by the tree's byte offsets and the server's own scanner), so the rest reads as w
 - a text that does not parse but may hold a secret: every string literal goes; a text the
   scanner cannot read is cut at its first quote.
 
-A text in which ``redact_text.TRIGGER`` finds nothing cannot hold a secret found here: it is
-returned as is, without parsing (the statement log asks for every distinct text it writes).
+A text in which none of ``redact_text.WORDS`` occurs cannot hold a secret found here: it is
+returned as is, without parsing (the statement log asks for every distinct text it writes);
+one where only escapes could hide a word (a backslash, ``U&``) is parsed, and looked into only
+when its decoded values hold one.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ from pglast import parser
 from gateway.guardrails import REDACTED, Redacted
 from gateway.postgres.dialect.classify import loads
 from gateway.postgres.dialect.redact_text import (
+    ESCAPED,
+    NOTHING,
     PLACEHOLDER,
     TRIGGER,
     is_secret_name,
     literal_value,
+    needs,
     quote,
     redact_value,
+    tree_needs_look,
     triggered,
 )
 from gateway.postgres.dialect.redact_tree import CONNINFO_ARGS, WHOLE_ARGS, Find
@@ -91,12 +97,16 @@ def _param(number: int, value: bytes | None, hidden: frozenset[int]) -> bytes | 
 
 def redact_text(text: str, depth: int = 0) -> tuple[str, frozenset[int]]:
     """(the text shown, the numbers of the ``$n`` parameters in secret positions)."""
-    if not triggered(text):
+    need = needs(text.lower())
+    if need == NOTHING:
         return text, frozenset()
     try:
-        tree = loads(parser.parse_sql_json(text))
+        encoded = parser.parse_sql_json(text)
     except parser.ParseError:
         return _unparseable(text), _ALL
+    if need == ESCAPED and not tree_needs_look(encoded):  # escapes hid no secret
+        return text, frozenset()
+    tree = loads(encoded)
     find = Find(depth, redact_opaque)
     find.visit(tree.get("stmts", []))
     if not find.marks:
