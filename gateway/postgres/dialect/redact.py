@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pglast import parser
 
@@ -109,6 +110,8 @@ def redact_text(text: str, depth: int = 0) -> tuple[str, frozenset[int]]:
     tree = loads(encoded)
     find = Find(depth, redact_opaque)
     find.visit(tree.get("stmts", []))
+    if find.blind:  # a secret the tree does not locate: every literal goes
+        return _unparseable(text), frozenset(find.params)
     if not find.marks:
         return text, frozenset(find.params)
     return _apply(text, find.marks), frozenset(find.params)
@@ -117,11 +120,32 @@ def redact_text(text: str, depth: int = 0) -> tuple[str, frozenset[int]]:
 # -- replacing literals in the source -------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """A token of the server's scanner, with its bytes' span (``end`` exclusive)."""
+
+    start: int
+    end: int
+    name: str
+
+
+def _scan(text: str) -> list[_Token]:
+    """The scanner's tokens, at byte offsets: pglast's ``scan`` counts characters, the parse
+    tree's locations count bytes (a non-ASCII character before a literal would shift it)."""
+    tokens = parser.scan(text)
+    if text.isascii():
+        return [_Token(t.start, t.end + 1, t.name) for t in tokens]
+    offsets = [0]
+    for char in text:
+        offsets.append(offsets[-1] + len(char.encode("utf-8", "surrogatepass")))
+    return [_Token(offsets[t.start], offsets[t.end + 1], t.name) for t in tokens]
+
+
 def _apply(text: str, marks: dict[int, str]) -> str:
     """``text`` with the token at each marked byte offset (a sign and its number, a U&''
     literal and its UESCAPE clause) replaced."""
     data = text.encode()
-    tokens = parser.scan(text)
+    tokens = _scan(text)
     starts = [token.start for token in tokens]
     edits: list[tuple[int, int, str]] = []
     for location, replacement in marks.items():
@@ -134,7 +158,7 @@ def _apply(text: str, marks: dict[int, str]) -> str:
         uescape = last + 2 < len(tokens) and tokens[last + 1].name == "UESCAPE"
         if tokens[last].name == "USCONST" and uescape:
             last += 2
-        edits.append((tokens[i].start, tokens[last].end + 1, replacement))
+        edits.append((tokens[i].start, tokens[last].end, replacement))
     return _edit(data, edits)
 
 
@@ -153,10 +177,10 @@ def _edit(data: bytes, edits: list[tuple[int, int, str]]) -> str:
 def _unparseable(text: str) -> str:
     """A text the parser refuses that may hold a secret: every string literal goes."""
     try:
-        tokens = parser.scan(text)
+        tokens = _scan(text)
     except Exception:
         return _cut(text)
-    edits = [(t.start, t.end + 1, PLACEHOLDER) for t in tokens if t.name in _LITERALS]
+    edits = [(t.start, t.end, PLACEHOLDER) for t in tokens if t.name in _LITERALS]
     return redact_value(_edit(text.encode(), edits))
 
 
@@ -183,11 +207,11 @@ def redact_opaque(body: str, depth: int) -> str:
     if _is_sql(body):  # LANGUAGE sql, or a body that reads as SQL: redacted as such
         return redact_text(body, depth)[0]
     try:
-        tokens = parser.scan(body)
+        tokens = _scan(body)
     except Exception:
         return _cut(body)
     data = body.encode()
-    words = [data[t.start : t.end + 1].decode("utf-8", "replace") for t in tokens]
+    words = [data[t.start : t.end].decode("utf-8", "replace") for t in tokens]
     mentions = redact_value(body) != body or any(
         t.name == "PASSWORD" or _secret_word(word)
         for t, word in zip(tokens, words, strict=True)
@@ -199,7 +223,7 @@ def redact_opaque(body: str, depth: int) -> str:
             continue
         replacement = _opaque_literal(raw, depth, mentions)
         if replacement is not None:
-            edits.append((token.start, token.end + 1, replacement))
+            edits.append((token.start, token.end, replacement))
     return redact_value(_edit(data, edits))
 
 

@@ -38,20 +38,24 @@ CONNINFO_ARGS: dict[str, tuple[int, ...]] = {
 PUBLIC_MAPPING_OPTIONS = frozenset({"user", "username", "user_name", "password_required"})
 _NOT_SECRET_ARGS = frozenset({"sql", "data", "msg", "type", "iv", "options", "fail_on_error"})
 _BARE = frozenset({"String", "Integer", "Float", "Boolean", "List", "BitString"})
+_NAMES = frozenset({"typeName", "funcname", "names", "fields"})  # names, not values
 
 
 class Find:
     """Walks a JSON parse tree, collecting the byte offsets of secret literals."""
 
-    __slots__ = ("depth", "marks", "opaque", "params")
+    __slots__ = ("blind", "depth", "marks", "opaque", "params")
 
     def __init__(self, depth: int, opaque: Callable[[str, int], str]) -> None:
         self.depth, self.opaque = depth, opaque
         self.marks: dict[int, str] = {}  # literal's byte offset -> what replaces it
         self.params: set[int] = set()
+        self.blind = False  # a secret whose literal the tree does not locate: redact them all
 
     def mark(self, location: int, replacement: str = PLACEHOLDER) -> None:
-        if location >= 0 and self.marks.get(location) != PLACEHOLDER:
+        if location < 0:
+            self.blind = True
+        elif self.marks.get(location) != PLACEHOLDER:
             self.marks[location] = replacement
 
     def visit(self, node: Any) -> None:
@@ -67,21 +71,27 @@ class Find:
                     handler(self, value)
 
     def secret(self, node: Any, location: int = -1) -> None:
-        """A subtree in a secret position: every constant and bound value in it goes."""
+        """A subtree in a secret position: every constant and bound value in it goes. A
+        DefElem's bare argument (a String, Integer, ... node: no offset of its own) is at
+        ``location``, the DefElem's ``arg_location``."""
+        if isinstance(node, dict) and len(node) == 1 and next(iter(node)) in _BARE:
+            self.mark(location)
+            return
+        self._constants(node)
+
+    def _constants(self, node: Any) -> None:
         if isinstance(node, list):
             for item in node:
-                self.secret(item)
+                self._constants(item)
         elif isinstance(node, dict):
             for key, value in node.items():
-                if key in _BARE and location >= 0:
-                    self.mark(location)  # a DefElem's bare argument: its own offset
-                elif key == "A_Const":
+                if key == "A_Const":
                     if not value.get("isnull"):
                         self.mark(value.get("location", -1))
                 elif key == "ParamRef":
                     self.params.add(value.get("number", 0))
-                else:
-                    self.secret(value)
+                elif key not in _NAMES:
+                    self._constants(value)
 
     def value(self, value: str | None, location: int) -> None:
         """A literal anywhere: the secrets recognisable in its value go."""
@@ -109,10 +119,14 @@ def _a_const(find: Find, fields: dict[str, Any]) -> None:
 def _def_elem(find: Find, fields: dict[str, Any], *, mapping: bool = False) -> None:
     name = fields.get("defname", "")
     location = fields.get("arg_location", -1)
+    value = _bare_string(fields.get("arg"))
+    if _conninfo(name, value):
+        find.value(value, location)
+        return
     if is_secret_name(name) or (mapping and name.lower() not in PUBLIC_MAPPING_OPTIONS):
         find.secret(fields.get("arg"), location)
         return
-    find.value(_bare_string(fields.get("arg")), location)
+    find.value(value, location)
     find.visit(fields.get("arg"))
 
 
@@ -142,8 +156,11 @@ def _subscription(find: Find, fields: dict[str, Any]) -> None:
 
 
 def _variable_set(find: Find, fields: dict[str, Any]) -> None:
-    if is_secret_name(fields.get("name", "")):
-        find.secret(fields.get("args"))
+    name, args = fields.get("name", ""), fields.get("args", [])
+    if len(args) == 1 and _conninfo(name, _const_string(args[0])):
+        find.visit(args)  # its password part goes (A_Const: redact_value)
+    elif is_secret_name(name):
+        find.secret(args)
     else:
         find.visit(fields.get("args"))
 
@@ -220,6 +237,14 @@ HANDLERS = {
     "A_Expr": _a_expr,
     "InsertStmt": _insert,
 }
+
+
+def _conninfo(name: str, value: str | None) -> bool:
+    """A setting or option named ``...conninfo`` holding a connection string (key=value or a
+    URI): only its password part is secret, the rest tells the approver where it points."""
+    if value is None or "conninfo" not in name.lower():
+        return False
+    return "=" in value or "://" in value
 
 
 def _bare_string(node: Any) -> str | None:

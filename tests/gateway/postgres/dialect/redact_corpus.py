@@ -44,6 +44,8 @@ ROLES = _cases(
     "ALTER\tROLE\napp\nPASSWORD\n'{s}'",
     "ALTER ROLE \"app\" PASSWORD '{s}'",
     "ALTER ROLE \"app-x\" PASSWORD '{s}'",
+    "SELECT 'café ☕'; ALTER ROLE app PASSWORD '{s}'",
+    "ALTER ROLE app PASSWORD 'ünï☕{s}'",
 )
 USERS = _cases(
     ("app",),
