@@ -158,7 +158,7 @@ class ApprovalService:
                     outcome="pending",
                     at=review.created_at,
                     connection=review.connection,
-                    details={"statement": review.statement, "rule": review.rule}
+                    details=_statement_details(review)
                     if review.statement is not None
                     else _access_details(review),
                 )
@@ -446,3 +446,12 @@ def _access_details(review: Review) -> dict[str, object]:
         "duration_s": int(review.access.duration.total_seconds()),
         "reason": review.access.reason,
     }
+
+
+def _statement_details(review: Review) -> dict[str, object]:
+    """A held statement's audit details: the text as stored (secrets redacted), its rule, and
+    the hash of the exact bytes the approval binds to (when the session gave one)."""
+    details: dict[str, object] = {"statement": review.statement, "rule": review.rule}
+    if review.statement_sha256 is not None:
+        details["statement_sha256"] = review.statement_sha256
+    return details

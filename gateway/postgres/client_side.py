@@ -441,7 +441,13 @@ class ClientSide:
         NoticeResponse); returns the review id and, unless approved, the ErrorResponse."""
         self.flush()
         held = await self.deps.core.hold(
-            self.s, left=self.left, text=text, verdict=verdict, params=params, notify=self._notice
+            self.s,
+            left=self.left,
+            text=text,
+            verdict=verdict,
+            params=params,
+            notify=self._notice,
+            redact=self.s.target.redact,
         )
         return held.review_id, _held_error(held)
 
