@@ -1,26 +1,43 @@
-"""Masking of the free text a server sends besides rows: errors, notices, notifications.
+"""Masking of what a server sends besides rows: errors, notices, notifications, settings.
 
-A value can leave in an error message (``SELECT ssn::int FROM t`` fails with ``invalid input
-syntax for type integer: "078-05-1121"``), in an error's DETAIL (``Failing row contains (...)``,
-``Key (ssn)=(...) already exists``) or in a NOTIFY payload (``SELECT pg_notify('c', ssn)``).
-On a connection that masks, every detector runs over those texts with the bare forms of its
-entity enabled (a false positive in an error text costs little), and DETAIL, which quotes whole
-rows whose columns the gateway cannot tell apart, is withheld. Errors are rare: this costs
-nothing on the data path.
+A value can leave in an error message (``SELECT translate(ssn, '0123456789', 'abcdefghij')::int``
+fails with ``invalid input syntax for type integer: "ahi-af-bbcb"``, which no detector
+recognises), in an error's DETAIL (``Failing row contains (...)``, ``Key (ssn)=(...) already
+exists``), in its CONTEXT (``JSON data, line 1: ...``), in a NOTIFY payload or in a
+ParameterStatus. Which column a value in those texts came from cannot be known, so on a
+connection that masks:
+
+- ErrorResponse and NoticeResponse (docs 55.8, "Error and Notice Message Fields"): the message
+  (M) and hint (H) keep their words, but every quoted span ("..." or '...') and every token with
+  a digit that the client did not send itself (the statement's text and its bound values) is
+  replaced by ``***``, and then the value detectors run with the bare forms of their entities
+  enabled. DETAIL (D), CONTEXT (W) and the internal query (q) are withheld whole. Severity,
+  SQLSTATE, position and the schema/table/column/type/constraint names are kept: the client
+  still knows what failed and where.
+- NotificationResponse: the payload is withheld (the channel is kept, so LISTEN still tells that
+  something happened): a trigger or another session may have built it from a masked column.
+- ParameterStatus: the value goes through the value detectors.
+
+Errors are rare: this costs nothing on the data path.
 """
 
 from __future__ import annotations
+
+import re
 
 from gateway.masking import DETECTORS, mask_text
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import MaskingPolicy
 
-__all__ = ["WITHHELD", "TextMask"]
+__all__ = ["REDACTED", "WITHHELD", "TextMask"]
 
 WITHHELD = "detail withheld by Airlock: results on this connection are masked"
-# ErrorResponse / NoticeResponse fields that carry free text (docs 55.8): message, hint,
-# context (where) and internal query. Detail ('D') is withheld.
-_TEXT_FIELDS = ("M", "H", "W", "q")
+REDACTED = "***"
+# Fields whose words are kept (their values redacted), and fields withheld whole (docs 55.8).
+_REDACTED_FIELDS = ("M", "H")
+_WITHHELD_FIELDS = ("D", "W", "q")
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
+_DIGITS = re.compile(r"[\w.+\-:/@]*\d[\w.+\-:/@]*")
 
 
 class TextMask:
@@ -29,28 +46,59 @@ class TextMask:
         self.context = tuple(d.name for d in self.detectors)
 
     def text(self, value: str) -> str:
+        """``value`` with what the detectors find masked."""
         if not self.detectors:
             return value
         masked, _ = mask_text(value, self.detectors, context=self.context)
         return masked
 
+    def redact(self, value: str, known: str = "") -> str:
+        """``value`` with its quoted spans and number-like tokens replaced unless they occur in
+        ``known`` (what the client sent), then the detectors."""
+
+        def quoted(match: re.Match[str]) -> str:
+            inner = match.group(0)[1:-1]
+            return match.group(0) if _sent(inner, known) else f'"{REDACTED}"'
+
+        def token(match: re.Match[str]) -> str:
+            return match.group(0) if _sent(match.group(0), known) else REDACTED
+
+        parts = []
+        last = 0
+        for match in _QUOTED.finditer(value):  # tokens outside quotes only
+            parts.append(_DIGITS.sub(token, value[last : match.start()]))
+            parts.append(quoted(match))
+            last = match.end()
+        parts.append(_DIGITS.sub(token, value[last:]))
+        return self.text("".join(parts))
+
     def message(
         self,
         message: pg.ErrorResponse | pg.NoticeResponse | pg.NotificationResponse,
         raw: memoryview,
+        known: str = "",
     ) -> bytes | memoryview:
-        """The message to forward: ``raw`` when nothing changed, else re-encoded."""
+        """The message to forward: ``raw`` when nothing changed, else re-encoded. ``known``:
+        the text and values of the statement it answers, which the client sent itself."""
         if isinstance(message, pg.NotificationResponse):
-            payload = self.text(message.payload)
-            if payload == message.payload:
+            if not message.payload:
                 return raw
-            return pg.encode(pg.NotificationResponse(message.process_id, message.channel, payload))
+            return pg.encode(pg.NotificationResponse(message.process_id, message.channel, ""))
         fields = dict(message.fields)
-        for key in _TEXT_FIELDS:
+        for key in _REDACTED_FIELDS:
             if key in fields:
-                fields[key] = self.text(fields[key])
-        if "D" in fields:
-            fields["D"] = WITHHELD
+                fields[key] = self.redact(fields[key], known)
+        for key in _WITHHELD_FIELDS:
+            if key in fields:
+                fields[key] = WITHHELD
         if fields == message.fields:
             return raw
         return pg.encode(type(message)(fields))
+
+
+def _sent(value: str, known: str) -> bool:
+    """Whether ``value`` occurs in ``known`` as a whole (not inside a longer word)."""
+    if not value or not known:
+        return False
+    pattern = rf"(?<![\w]){re.escape(value)}(?![\w])"
+    return re.search(pattern, known) is not None
