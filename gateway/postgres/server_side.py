@@ -191,7 +191,7 @@ class ServerSide:
         if head is not None and head.refusal is not None:
             self.out.append(pg.encode(head.refusal))
         elif self.text_mask is not None:
-            self.out.append(self.text_mask.message(message, frame.raw, _known(head)))
+            self.out.append(self.text_mask.message(message, frame.raw, self._known(head)))
         else:
             self.out.append(frame.raw)
         if head is not None and head.definition is not None:
@@ -208,7 +208,23 @@ class ServerSide:
         assert self.text_mask is not None
         message = self.parser.decode(frame)
         assert isinstance(message, pg.NoticeResponse | pg.NotificationResponse)
-        return self.text_mask.message(message, frame.raw, _known(self.s.tracker.head))
+        return self.text_mask.message(message, frame.raw, self._known(self.s.tracker.head))
+
+    def _known(self, head: Pending | None) -> str:
+        """What the client itself sent for the request an error or notice answers: its text
+        and bound values (an error may quote them without revealing anything)."""
+        if head is None:
+            return ""
+        parts = [head.text or ""]
+        if head.definition is not None:
+            parts.append(head.definition.text)
+        portal = head.portal
+        if portal is None and head.expect is Expect.BIND:
+            portal = self.s.portals.get(head.name)
+        if portal is not None:
+            parts.append(portal.statement.text)
+            parts += [v.decode("utf-8", "replace") for v in portal.params if v is not None]
+        return "\n".join(parts)
 
     def _parameter(self, frame: pg.Frame) -> None:
         message = self.parser.decode(frame)
@@ -338,16 +354,3 @@ class ServerSide:
             self._counters[verdict] = counter
         counter.inc(n)
 
-
-def _known(head: Pending | None) -> str:
-    """What the client itself sent for the request an error or notice answers: its text and
-    bound values (an error may quote them without revealing anything)."""
-    if head is None:
-        return ""
-    parts = [head.text or ""]
-    if head.definition is not None:
-        parts.append(head.definition.text)
-    if head.portal is not None:
-        parts.append(head.portal.statement.text)
-        parts += [v.decode("utf-8", "replace") for v in head.portal.params if v is not None]
-    return "\n".join(parts)

@@ -11,7 +11,9 @@ connection that masks:
   (M) and hint (H) keep their words, but every quoted span ("..." or '...') and every token with
   a digit that the client did not send itself (the statement's text and its bound values) is
   replaced by ``***``, and then the value detectors run with the bare forms of their entities
-  enabled. DETAIL (D), CONTEXT (W) and the internal query (q) are withheld whole. Severity,
+  enabled. A message raised by code in the database (its CONTEXT names a PL/pgSQL or SQL
+  function, or a SQL statement inside one) is withheld whole: ``RAISE`` formats values any
+  way it likes. DETAIL (D), CONTEXT (W) and the internal query (q) are withheld whole. Severity,
   SQLSTATE, position and the schema/table/column/type/constraint names are kept: the client
   still knows what failed and where.
 - NotificationResponse: the payload is withheld (the channel is kept, so LISTEN still tells that
@@ -29,13 +31,17 @@ from gateway.masking import DETECTORS, mask_text
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import MaskingPolicy
 
-__all__ = ["REDACTED", "WITHHELD", "TextMask"]
+__all__ = ["FROM_CODE", "REDACTED", "WITHHELD", "TextMask"]
 
 WITHHELD = "detail withheld by Airlock: results on this connection are masked"
 REDACTED = "***"
 # Fields whose words are kept (their values redacted), and fields withheld whole (docs 55.8).
 _REDACTED_FIELDS = ("M", "H")
 _WITHHELD_FIELDS = ("D", "W", "q")
+# A message written by code in the database (RAISE in a function or trigger) has any shape,
+# so it is withheld whole; its CONTEXT says where it was raised (docs 55.8, field W).
+_FROM_CODE = re.compile(r"PL/pgSQL function|SQL function|SQL statement")
+FROM_CODE = "message withheld by Airlock: raised by code in the database on a masked connection"
 _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 _DIGITS = re.compile(r"[\w.+\-:/@]*\d[\w.+\-:/@]*")
 
@@ -85,9 +91,10 @@ class TextMask:
                 return raw
             return pg.encode(pg.NotificationResponse(message.process_id, message.channel, ""))
         fields = dict(message.fields)
+        from_code = _FROM_CODE.search(fields.get("W", "")) is not None
         for key in _REDACTED_FIELDS:
             if key in fields:
-                fields[key] = self.redact(fields[key], known)
+                fields[key] = FROM_CODE if from_code else self.redact(fields[key], known)
         for key in _WITHHELD_FIELDS:
             if key in fields:
                 fields[key] = WITHHELD

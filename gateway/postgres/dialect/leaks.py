@@ -325,7 +325,7 @@ def _row_names(node: Node, masked: Masked) -> frozenset[str]:
     for kind, body in _walk(node):
         named = body.get("alias")
         alias = named.get("aliasname") if isinstance(named, dict) else None
-        if "relname" in body and "inh" in body:  # a RangeVar
+        if "relname" in body and "relpersistence" in body:  # a RangeVar
             name = str(body["relname"]).casefold()
             if every or name in masked.tables:
                 found.add(name)
