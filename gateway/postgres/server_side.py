@@ -353,4 +353,3 @@ class ServerSide:
             counter = self.deps.core.metrics.statements.labels("postgres", verdict)
             self._counters[verdict] = counter
         counter.inc(n)
-

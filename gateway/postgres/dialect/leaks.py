@@ -37,13 +37,14 @@ a client can ask yes/no questions with, which masking does not claim to close.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pglast import parser
 
 from gateway.postgres.dialect.catalog import words
 from gateway.postgres.dialect.classify import loads
+from gateway.postgres.dialect.outputs import alias_columns
 from gateway.postgres.dialect.plan import CatalogNames, MaskingPolicy
 from gateway.postgres.dialect.shape import literal_shape
 
@@ -132,6 +133,10 @@ def find_leak(sql: str, masked: Masked) -> Leak | None:
 
 def _statement(node: Node, masked: Masked) -> Leak | None:
     rows = _row_names(node, masked)
+    if masked.columns:  # names an alias list gives a masked column count as masked names
+        renamed = alias_columns(node, masked.tables)
+        if renamed:
+            masked = replace(masked, columns=masked.columns | renamed)
     for kind, body in _walk(node):
         leak = _node(kind, body, masked, rows)
         if leak is not None:
@@ -386,16 +391,26 @@ class Leaks:
 
     def __init__(self, policy: MaskingPolicy, catalog: CatalogNames | None) -> None:
         self.masked = Masked.of(policy, catalog)
-        self._cache: dict[str, Leak | None] = {}
+        self._by_text: dict[str, Leak | None] = {}
+        self._cache: dict[str, Leak | None] = {}  # by literal shape
 
     def of(self, text: str) -> Leak | None:
-        key = literal_shape(text) or text
+        """The route ``text`` takes, or None; a repeated text costs a dict lookup."""
         try:
-            return self._cache[key]
+            return self._by_text[text]
         except KeyError:
             pass
-        leak = find_leak(text, self.masked)
-        if len(self._cache) >= _CACHED:
-            self._cache.clear()
-        self._cache[key] = leak
+        shape = literal_shape(text)
+        if shape is not None and shape in self._cache:
+            leak = self._cache[shape]
+        else:
+            leak = find_leak(text, self.masked)
+            _keep(self._cache, shape or text, leak)
+        _keep(self._by_text, text, leak)
         return leak
+
+
+def _keep(cache: dict[str, Leak | None], key: str, leak: Leak | None) -> None:
+    if len(cache) >= _CACHED:
+        cache.clear()
+    cache[key] = leak

@@ -149,7 +149,7 @@ async def test_error_of_a_cast_is_redacted(env: Env, lane: bool) -> None:
     detector would know it), in both fast lanes, every time; the SQLSTATE is kept."""
     sql = "SELECT 1 FROM t WHERE translate(ssn, '0123456789', 'abcdefghij')::int = 1"
     for _ in range(3):
-        code, out, err = await env.psql(sql)
+        code, _, err = await env.psql(sql)
         assert code == 1
         assert 'invalid input syntax for type integer: "***"' in err
         assert "ahi-af-bbcb" not in err
@@ -321,6 +321,20 @@ async def test_copy_into_another_table_is_refused(env: Env, sql: str) -> None:
     assert await env.upstream("SELECT * FROM log") == []
     names = await env.upstream("SELECT name FROM t ORDER BY id")
     assert [r["name"] for r in names] == [r[1] for r in ROWS]
+
+
+async def test_column_alias_lists_do_not_rename_a_masked_column_away(env: Env) -> None:
+    """``FROM t AS x(a, b, c)`` renames ssn to c: an expression over c is still masked whole,
+    and a copy of c is still refused."""
+    sql = "SELECT translate(c, '0123456789', 'abcdefghij') FROM t AS x(a, b, c) ORDER BY a"
+    conn: Any = await env.asyncpg()
+    try:
+        rows = [r[0] for r in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+    assert "ahi-af-bbcb" not in rows and rows[0] is not None
+    await _refused(env, "INSERT INTO log (v) SELECT c FROM t AS x(a, b, c)", "masking/copy")
+    assert await env.upstream("SELECT * FROM log") == []
 
 
 async def test_harmless_new_objects_still_work(env: Env) -> None:

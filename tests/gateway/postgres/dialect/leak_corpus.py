@@ -171,6 +171,9 @@ COLUMNS: list[tuple[str, str | None]] = [
         "MERGE INTO log l USING customers c ON l.id = c.id WHEN NOT MATCHED THEN INSERT "
         "VALUES (c.id, c.ssn)",
         "MERGE INTO log l USING customers c ON l.id = c.id WHEN MATCHED THEN UPDATE SET v = c.ssn",
+        "INSERT INTO log (v) SELECT s FROM customers AS c(a, b, s)",
+        "CREATE TABLE x AS SELECT z FROM (customers JOIN orders USING (id)) AS j(id, z)",
+        "UPDATE orders SET note = c.s FROM customers AS c(i, s) WHERE orders.id = 1",
         "ALTER TABLE customers ADD COLUMN s2 text GENERATED ALWAYS AS (ssn || '') STORED",
         "ALTER TABLE customers ADD s2 text GENERATED ALWAYS AS (upper(card_number)) STORED",
     ),
@@ -182,6 +185,7 @@ COLUMNS: list[tuple[str, str | None]] = [
         "CREATE TEMP VIEW v AS SELECT id FROM customers",
         "INSERT INTO customers (id, ssn) VALUES (9, '123-45-6789')",
         "INSERT INTO log SELECT * FROM orders",
+        "INSERT INTO log (v) SELECT s FROM orders AS o(i, s)",
         "INSERT INTO log (id) SELECT id FROM customers RETURNING id",
         "UPDATE customers SET ssn = '000-00-0000' WHERE id = 1",
         "UPDATE customers SET name = 'x' WHERE ssn = '078-05-1121'",

@@ -21,7 +21,7 @@ def test_masked_from_policy_and_catalog() -> None:
     assert MASKED.tables == {"customers", "t"}
     assert MASKED.named_tables == {"customers"}
     assert MASKED.schemas == {"crm"}
-    assert DETECTORS_ONLY == Masked()
+    assert Masked() == DETECTORS_ONLY
 
 
 def test_corpus_covers_every_route() -> None:
@@ -66,7 +66,7 @@ def test_leaks_keeps_answers_by_literal_shape() -> None:
     again = leaks.of("SELECT set_config('a.b', ssn, false) FROM customers WHERE id = 2")
     assert first is not None and first == again
     assert leaks.of("SELECT id FROM customers WHERE id = 3") is None
-    assert len(leaks._cache) == 2
+    assert len(leaks._cache) == 2 and len(leaks._by_text) == 3
 
 
 def test_every_leak_names_its_rule_and_a_reason() -> None:

@@ -28,6 +28,9 @@ ALL = None  # every output without an origin
         ("SELECT to_json(customers) FROM customers", "customers", {0}),
         ("SELECT (customers).ssn FROM customers", "customers", {0}),
         ("UPDATE customers SET name = 'x' RETURNING customers", "customers", {0}),
+        # a column alias list over a masked table or a join renames the masked column
+        ("SELECT translate(s, '0', 'a') FROM customers AS c(a, b, s)", "s", {0}),
+        ("SELECT id, upper(z) FROM (customers JOIN orders USING (id)) AS j(id, z)", "id", {0, 1}),
         # nested target lists, a star beside an expression, several statements: all
         ("SELECT x FROM (SELECT ssn || '' AS x FROM customers) s", "ssn", ALL),
         ("WITH w AS (SELECT upper(ssn) u FROM customers) SELECT u FROM w", "ssn", ALL),
@@ -42,6 +45,7 @@ ALL = None  # every output without an origin
     ],
 )
 def test_derived(sql: str, source: str, positions: set[int] | None) -> None:
+    """Each statement's outputs derive from the masked name at those positions."""
     expected = Derived(source, frozenset(positions) if positions is not None else None)
     assert derived_outputs(sql, COLUMNS, TABLES) == expected
 
