@@ -16,14 +16,9 @@ that masks, a masked column may reach the client only that way: as a masked outp
   unmasked (``set_config`` -> ParameterStatus and ``current_setting``, ``pg_notify`` -> other
   listeners, ``setval`` -> the sequence, large-object writes, advisory-lock keys ->
   ``pg_locks``, logical messages) with an argument that is not a constant or a bound parameter.
-- ``masking/copy``: with column rules, a masked column (or ``*`` over a relation that may hold
-  one) copied into a new or another object: ``CREATE [TEMP] TABLE ... AS``, ``SELECT ... INTO``,
-  ``CREATE [MATERIALIZED] VIEW``, ``INSERT ... SELECT`` / ``VALUES``, ``UPDATE ... SET``,
-  ``MERGE``, ``ON CONFLICT DO UPDATE``, writable CTEs, generated columns; and ``CREATE TABLE
-  ... AS EXECUTE`` (the prepared statement's outputs are not known here).
-- ``masking/rename``: with column rules, renaming a masked column (any relation), a table a
-  rule names, or a schema a rule names, or moving such a table to another schema: the next
-  session would read the values under a name no rule matches.
+- ``masking/copy``, ``masking/code``, ``masking/rename`` (column rules only): a masked column
+  copied into a new or another object, named in a function or DO body, or renamed away from
+  its rule (``gateway.postgres.dialect.copies``).
 - ``masking/statistics``: the planner statistics (``pg_stats``, ``pg_statistic``,
   ``pg_stats_ext``, ``pg_stats_ext_exprs``, ``pg_statistic_ext_data``,
   ``pg_mcv_list_items``), whose most-common values and histograms are column values.
@@ -37,13 +32,14 @@ a client can ask yes/no questions with, which masking does not claim to close.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pglast import parser
 
 from gateway.postgres.dialect.catalog import words
 from gateway.postgres.dialect.classify import loads
+from gateway.postgres.dialect.copies import Leak, Masked, copy_leak, field_names, walk
 from gateway.postgres.dialect.outputs import alias_columns
 from gateway.postgres.dialect.plan import CatalogNames, MaskingPolicy
 from gateway.postgres.dialect.shape import literal_shape
@@ -69,53 +65,7 @@ STORING_FUNCTIONS = words(
 )
 STATISTICS = words("pg_stats pg_statistic pg_stats_ext pg_stats_ext_exprs pg_statistic_ext_data")
 _STATISTICS_FUNCTIONS = frozenset(["pg_mcv_list_items"])
-_COPIES = ("CreateTableAsStmt", "ViewStmt", "InsertStmt", "UpdateStmt", "MergeStmt")
-# Where a copying statement's values come from (its own RETURNING list is output, not a copy).
-_SOURCES = {
-    "CreateTableAsStmt": ("query",),
-    "ViewStmt": ("query",),
-    "InsertStmt": ("selectStmt", "onConflictClause"),
-    "UpdateStmt": ("targetList", "fromClause"),
-    "MergeStmt": ("sourceRelation", "mergeWhenClauses"),
-}
-_VALUE_LISTS = ("targetList", "valuesLists", "values")
-_RENAMED_RELATIONS = ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE")
 _CACHED = 512
-
-
-@dataclass(frozen=True, slots=True)
-class Leak:
-    """A route out that a statement takes: the rule's name and why, for the client."""
-
-    rule: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Masked:
-    """What a connection masks, as the statement checks see it (names case-folded).
-
-    ``columns``: masked column names; empty on a connection with detectors only.
-    ``tables``: relations known to hold a masked column (the rules' and the catalog's).
-    ``named_tables`` / ``schemas``: the tables and schemas the rules name themselves.
-    """
-
-    columns: frozenset[str] = frozenset()
-    tables: frozenset[str] = frozenset()
-    named_tables: frozenset[str] = frozenset()
-    schemas: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, policy: MaskingPolicy, catalog: CatalogNames | None = None) -> Masked:
-        specs = [spec.casefold().split(".") for spec in policy.columns]
-        named = frozenset(parts[-2] for parts in specs if len(parts) >= 2)
-        known = {table.rpartition(".")[2].casefold() for table, _ in (catalog or {}).values()}
-        return cls(
-            columns=frozenset(parts[-1] for parts in specs),
-            tables=named | known,
-            named_tables=named,
-            schemas=frozenset(parts[0] for parts in specs if len(parts) == 3),
-        )
 
 
 def find_leak(sql: str, masked: Masked) -> Leak | None:
@@ -137,7 +87,7 @@ def _statement(node: Node, masked: Masked) -> Leak | None:
         renamed = alias_columns(node, masked.tables)
         if renamed:
             masked = replace(masked, columns=masked.columns | renamed)
-    for kind, body in _walk(node):
+    for kind, body in walk(node):
         leak = _node(kind, body, masked, rows)
         if leak is not None:
             return leak
@@ -157,28 +107,16 @@ def _node(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Leak |
         if name in STORING_FUNCTIONS and not all(_constant(a) for a in body.get("args", [])):
             return _stored(name)
     if kind == "ColumnRef":
-        names = _field_names(body)
+        names = field_names(body)
         if len(names) >= 2 and names[-1] in STORING_FUNCTIONS:
             return _stored(names[-1])
     if kind == "A_Indirection":
-        first = _field_names({"fields": body.get("indirection", [])[:1]})
+        first = field_names({"fields": body.get("indirection", [])[:1]})
         if first and first[0] in STORING_FUNCTIONS:
             return _stored(first[0])
     if not masked.columns:  # detectors only: copies and renames are read through them again
         return None
-    if kind in _COPIES or (kind == "SelectStmt" and "intoClause" in body):
-        return _copy(kind, body, masked, rows)
-    if kind == "RenameStmt":
-        return _rename(body, masked)
-    if kind == "AlterObjectSchemaStmt" and body.get("objectType") in _RENAMED_RELATIONS:
-        relation = str(body.get("relation", {}).get("relname", "")).casefold()
-        if relation in masked.named_tables:
-            return Leak("masking/rename", f"table {relation} is named by a masking rule")
-    if kind == "AlterTableCmd":
-        expression = _generated(body)
-        if expression is not None and _masked_reference(expression, masked, rows) is not None:
-            return Leak("masking/copy", "a generated column would copy a masked column")
-    return None
+    return copy_leak(kind, body, masked, rows)
 
 
 def _stored(name: str) -> Leak:
@@ -187,76 +125,6 @@ def _stored(name: str) -> Leak:
         f"{name} keeps its arguments where they are read back unmasked; only constants and "
         "bound parameters are allowed on this connection",
     )
-
-
-def _copy(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Leak | None:
-    if kind == "SelectStmt":
-        source = {k: v for k, v in body.items() if k != "intoClause"}
-        what = "SELECT ... INTO"
-    else:
-        source = {key: body[key] for key in _SOURCES[kind] if key in body}
-        what = {"CreateTableAsStmt": "CREATE ... AS", "ViewStmt": "CREATE VIEW"}.get(
-            kind, kind.removesuffix("Stmt").upper()
-        )
-        if kind == "CreateTableAsStmt" and "ExecuteStmt" in body.get("query", {}):
-            return Leak("masking/copy", "CREATE ... AS EXECUTE: the outputs are not known here")
-    found = _copied(source, masked, rows)
-    if found is None:
-        return None
-    return Leak("masking/copy", f"{what} would copy {found} into an object read unmasked")
-
-
-def _copied(source: Node, masked: Masked, rows: frozenset[str]) -> str | None:
-    """The first masked column, or ``*`` over a relation that may hold one, among the values
-    ``source`` produces (its target, VALUES and MERGE value lists, at any depth)."""
-    for _, body in [("", source), *_walk(source)]:
-        for key in _VALUE_LISTS:
-            values = body.get(key)
-            if isinstance(values, list):
-                found = _masked_reference(values, masked, rows)
-                if found is not None:
-                    return found
-    return None
-
-
-def _masked_reference(node: Any, masked: Masked, rows: frozenset[str]) -> str | None:
-    for kind, body in _walk(node):
-        if kind == "ColumnRef":
-            names = _field_names(body)
-            if names and names[-1] in masked.columns:
-                return names[-1]
-            if names and names[-1] == "*" and rows:
-                return "*"
-        elif kind == "A_Indirection":
-            for name in _field_names({"fields": body.get("indirection", [])}):
-                if name in masked.columns:
-                    return name
-    return None
-
-
-def _rename(body: Node, masked: Masked) -> Leak | None:
-    kind = body.get("renameType")
-    subname = str(body.get("subname", "")).casefold()
-    relation = str(body.get("relation", {}).get("relname", "")).casefold()
-    if kind in ("OBJECT_COLUMN", "OBJECT_ATTRIBUTE") and subname in masked.columns:
-        return Leak("masking/rename", f"column {subname} is masked")
-    if kind in _RENAMED_RELATIONS and relation in masked.named_tables:
-        return Leak("masking/rename", f"table {relation} is named by a masking rule")
-    if kind == "OBJECT_SCHEMA" and subname in masked.schemas:
-        return Leak("masking/rename", f"schema {subname} is named by a masking rule")
-    return None
-
-
-def _generated(cmd: Node) -> Node | None:
-    """The expression of a generated column an ALTER TABLE command adds or sets, if any."""
-    if cmd.get("subtype") == "AT_SetExpression":
-        definition = cmd.get("def")
-        return definition if isinstance(definition, dict) else None
-    for kind, body in _walk(cmd.get("def", {})):
-        if kind == "Constraint" and body.get("contype") == "CONSTR_GENERATED":
-            expression = body.get("raw_expr")
-            return expression if isinstance(expression, dict) else None
-    return None
 
 
 def _whole_rows(node: Node, rows: frozenset[str]) -> Leak | None:
@@ -274,7 +142,7 @@ def _whole_rows(node: Node, rows: frozenset[str]) -> Leak | None:
             continue
         for key, value in item.items():
             if key == "ColumnRef" and isinstance(value, dict):
-                names = _field_names(value)
+                names = field_names(value)
                 if _row_reference(names, rows, top):
                     return _whole_row(names)
             elif key == "A_Indirection" and isinstance(value, dict):
@@ -300,7 +168,7 @@ def _indirection(value: Node, rows: frozenset[str], top: bool) -> Iterator[tuple
     columns, so its argument is not a whole-row reference; anything else is scanned."""
     arg, steps = value.get("arg", {}), value.get("indirection", [])
     first = steps[0] if steps else {}
-    row_arg = _field_names(arg.get("ColumnRef", {})) if isinstance(arg, dict) else []
+    row_arg = field_names(arg.get("ColumnRef", {})) if isinstance(arg, dict) else []
     if len(row_arg) == 1 and row_arg[0] in rows:
         name = first.get("String", {}).get("sval") if isinstance(first, dict) else None
         if (name is not None and name.casefold() not in ROW_FUNCTIONS) or (
@@ -327,7 +195,7 @@ def _row_names(node: Node, masked: Masked) -> frozenset[str]:
     function, join or CTE alias (their columns are not known here)."""
     found: set[str] = set()
     every = not masked.columns
-    for kind, body in _walk(node):
+    for kind, body in walk(node):
         named = body.get("alias")
         alias = named.get("aliasname") if isinstance(named, dict) else None
         if "relname" in body and "relpersistence" in body:  # a RangeVar
@@ -355,34 +223,8 @@ def _constant(node: Any) -> bool:
     return False
 
 
-def _field_names(ref: Node) -> list[str]:
-    names = []
-    for field in ref.get("fields", []):
-        if "A_Star" in field:
-            names.append("*")
-        else:
-            names.append(str(field.get("String", {}).get("sval", "")).casefold())
-    return names
-
-
 def _last_name(names: list[Node]) -> str:
     return str(names[-1].get("String", {}).get("sval", "")).casefold() if names else ""
-
-
-def _walk(node: Any) -> Iterator[tuple[str, Node]]:
-    """Every (key, dict) in a libpg_query JSON tree (see gateway.postgres.dialect.outputs)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if isinstance(value, dict):
-                    yield key, value
-                    stack.append(value)
-                elif isinstance(value, list):
-                    stack.extend(value)
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 class Leaks:

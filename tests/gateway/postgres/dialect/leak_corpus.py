@@ -192,6 +192,23 @@ COLUMNS: list[tuple[str, str | None]] = [
         "ALTER TABLE customers ADD COLUMN note text",
         "COPY customers FROM STDIN",
     ),
+    # code whose results, notices and writes are not masked
+    *_all(
+        "masking/code",
+        "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS 'SELECT ssn FROM customers'",
+        "CREATE OR REPLACE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT max(SSN) FROM x $$",
+        "CREATE FUNCTION f() RETURNS text BEGIN ATOMIC SELECT card_number FROM orders; END",
+        "CREATE PROCEDURE p() LANGUAGE sql AS $$ INSERT INTO log SELECT 1 FROM customers $$",
+        "DO $$ BEGIN INSERT INTO log SELECT ssn FROM customers; END $$",
+        "DO $x$ BEGIN RAISE NOTICE '%', (SELECT ssn FROM customers LIMIT 1); END $x$",
+        "DO LANGUAGE plpgsql 'BEGIN PERFORM pg_notify(''c'', (SELECT card_number FROM t)); END'",
+    ),
+    *_all(
+        None,
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "DO $$ BEGIN PERFORM 1; END $$",
+        "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT ssn_hint FROM notes $$",
+    ),
     # renames that would let the next session read a masked column under another name
     *_all(
         RENAME,

@@ -29,7 +29,7 @@ def test_corpus_covers_every_route() -> None:
     assert len(COLUMNS) + len(DETECTORS) >= 180
     rules = {rule for _, rule in COLUMNS}
     assert {None, "masking/whole-row", "masking/stored-value", "masking/copy"} <= rules
-    assert {"masking/rename", "masking/statistics", "masking/copy-out"} <= rules
+    assert {"masking/rename", "masking/statistics", "masking/copy-out", "masking/code"} <= rules
 
 
 @pytest.mark.parametrize(("sql", "rule"), COLUMNS, ids=[s for s, _ in COLUMNS])
