@@ -65,6 +65,7 @@ STORING_FUNCTIONS = words(
 )
 STATISTICS = words("pg_stats pg_statistic pg_stats_ext pg_stats_ext_exprs pg_statistic_ext_data")
 _STATISTICS_FUNCTIONS = frozenset(["pg_mcv_list_items"])
+_ALWAYS_READ = ("pg_stat", "pg_mcv_list_items", "copy", "u&")
 _CACHED = 512
 
 
@@ -82,16 +83,20 @@ def find_leak(sql: str, masked: Masked) -> Leak | None:
 
 
 def _statement(node: Node, masked: Masked) -> Leak | None:
-    rows = _row_names(node, masked)
+    nodes = list(walk(node))  # walked once, read by every check
+    rows = _row_names(nodes, masked)
     if masked.columns:  # names an alias list gives a masked column count as masked names
-        renamed = alias_columns(node, masked.tables)
+        renamed = alias_columns(nodes, masked.tables)
         if renamed:
             masked = replace(masked, columns=masked.columns | renamed)
-    for kind, body in walk(node):
+    suspect = False  # a column reference that may be a whole row: then look at its context
+    for kind, body in nodes:
         leak = _node(kind, body, masked, rows)
         if leak is not None:
             return leak
-    return _whole_rows(node, rows)
+        if rows and not suspect and kind == "ColumnRef":
+            suspect = _row_reference(field_names(body), rows, False)
+    return _whole_rows(node, rows) if suspect else None
 
 
 def _node(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Leak | None:
@@ -189,13 +194,13 @@ def _whole_row(names: list[str]) -> Leak:
     )
 
 
-def _row_names(node: Node, masked: Masked) -> frozenset[str]:
+def _row_names(nodes: list[tuple[str, Node]], masked: Masked) -> frozenset[str]:
     """Names whose whole row may hold a masked value: with column rules, the relations known
     to hold one (and their aliases); with detectors only, every relation; and every subquery,
     function, join or CTE alias (their columns are not known here)."""
     found: set[str] = set()
     every = not masked.columns
-    for kind, body in walk(node):
+    for kind, body in nodes:
         named = body.get("alias")
         alias = named.get("aliasname") if isinstance(named, dict) else None
         if "relname" in body and "relpersistence" in body:  # a RangeVar
@@ -235,6 +240,14 @@ class Leaks:
         self.masked = Masked.of(policy, catalog)
         self._by_text: dict[str, Leak | None] = {}
         self._cache: dict[str, Leak | None] = {}  # by literal shape
+        # With column rules, a text can take a route only if it names a masked column, a
+        # relation holding one, a storing function, the statistics or COPY (a U& identifier
+        # may spell any of them): others are not parsed. With detectors only, every relation
+        # counts, so every text is.
+        self._words: tuple[str, ...] | None = None
+        if self.masked.columns:
+            names = self.masked.columns | self.masked.tables | self.masked.schemas
+            self._words = (*sorted(names | STORING_FUNCTIONS), *_ALWAYS_READ)
 
     def of(self, text: str) -> Leak | None:
         """The route ``text`` takes, or None; a repeated text costs a dict lookup."""
@@ -242,6 +255,11 @@ class Leaks:
             return self._by_text[text]
         except KeyError:
             pass
+        if self._words is not None:
+            folded = text.casefold()
+            if not any(word in folded for word in self._words):
+                _keep(self._by_text, text, None)
+                return None
         shape = literal_shape(text)
         if shape is not None and shape in self._cache:
             leak = self._cache[shape]

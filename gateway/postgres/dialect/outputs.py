@@ -26,7 +26,7 @@ it anyway).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ def derived_outputs(sql: str, columns: Collection[str], tables: Collection[str])
     except Exception:
         return Derived("unparsed statement")
     statements = [raw.get("stmt", {}) for raw in tree.get("stmts", [])]
-    masked = frozenset(columns) | alias_columns(tree, frozenset(tables))
+    masked = frozenset(columns) | alias_columns(_walk(tree), frozenset(tables))
     names = _Names(masked, frozenset(tables), _row_names(tree, frozenset(tables)))
     if len(statements) != 1:
         anywhere = names.first_in_outputs(tree)
@@ -123,12 +123,12 @@ def _walk(node: Any) -> Iterator[tuple[str, Node]]:
             stack.extend(item)
 
 
-def alias_columns(tree: Node, tables: frozenset[str]) -> frozenset[str]:
+def alias_columns(nodes: Iterable[tuple[str, Node]], tables: frozenset[str]) -> frozenset[str]:
     """Column names given by alias lists that may rename a masked column: ``FROM customers AS
     c(a, b, s)`` (a table that holds one) and ``(a JOIN b) AS j(x, y)`` (any join): which
     position is the masked column is not known here, so every name of the list counts."""
     found: set[str] = set()
-    for kind, body in _walk(tree):
+    for kind, body in nodes:  # (key, dict) pairs of a tree, as _walk gives them
         alias = body.get("alias")
         if not isinstance(alias, dict) or not alias.get("colnames"):
             continue

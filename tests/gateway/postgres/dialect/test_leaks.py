@@ -75,3 +75,18 @@ def test_every_leak_names_its_rule_and_a_reason() -> None:
         leak = find_leak(sql, MASKED)
         if rule is not None:
             assert leak is not None and leak.rule.startswith("masking/") and leak.reason
+
+
+def test_texts_naming_nothing_masked_are_not_parsed() -> None:
+    """With column rules, a text naming no masked column, relation, storing function, the
+    statistics or COPY is answered without a parse; a U& identifier is always parsed."""
+    leaks = Leaks(MaskingPolicy(columns=("customers.ssn",)), None)
+    assert leaks.of("SELECT o FROM orders o WHERE id = 1") is None
+    assert leaks._cache == {}
+    escaped = 'ALTER TABLE orders RENAME COLUMN U&"\\0073sn" TO x'
+    leak = leaks.of(escaped)
+    assert leak is not None and leak.rule == "masking/rename"
+    leak = leaks.of("SELECT most_common_vals FROM PG_STATS")
+    assert leak is not None and leak.rule == "masking/statistics"
+    leak = leaks.of("SELECT set_config('a.b', name, false) FROM orders")
+    assert leak is not None and leak.rule == "masking/stored-value"
