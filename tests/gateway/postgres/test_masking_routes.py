@@ -141,6 +141,33 @@ async def test_detector_only_connection_refuses_whole_rows_of_any_table(env: Env
     assert emails == ["a***@example.com", "b***@example.com", "c***@example.com"]
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT ROW(id, email) FROM t",
+        "SELECT (id, card_number) AS r FROM t",
+        "SELECT email::tsvector FROM t",
+        "SELECT convert_to(email, 'UTF8') FROM t",
+    ],
+)
+async def test_detector_only_connection_reads_types_that_may_hold_text(
+    env: Env, sql: str, binary: bool
+) -> None:
+    """With detectors only, a record, tsvector or bytea value in which a detector finds
+    something is nulled whole, text or binary: no value leaves inside a type masking does not
+    know how to rewrite."""
+    async with await psycopg.AsyncConnection.connect(
+        env.dsn_via("pg-detect"), autocommit=True
+    ) as conn:
+        cur = conn.cursor(binary=binary)
+        await cur.execute(sql)
+        rows = await cur.fetchall()
+    assert len(rows) == 3
+    _no_clear(rows)
+    assert "example.com" not in str(rows) and "4111" not in str(rows)
+
+
 # -- error and notice texts ------------------------------------------------------------------
 
 
