@@ -11,8 +11,9 @@ connection with column rules, ``copy_leak`` refuses (see ``gateway.postgres.dial
   CONFLICT DO UPDATE``, writable CTEs and rules (nested statements are found wherever they
   are), a generated column's expression; and ``CREATE TABLE ... AS EXECUTE``, whose outputs are
   not known here. Only the values count: a masked column in WHERE filters, it is not copied.
-- ``masking/code``: a function, procedure or DO body that names a masked column or a table that
-  holds one (its results, notices and writes are not masked).
+- ``masking/code``: a DO block or a function or procedure whose body is a string (it may build
+  any SQL at run time), or whose SQL-standard body names a masked column or a table holding
+  one: its results, notices and writes are not masked.
 - ``masking/rename``: renaming a masked column (in any relation), a table or schema a rule
   names, or moving such a table to another schema.
 
@@ -101,17 +102,25 @@ def copy_leak(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Le
 
 
 def _code(body: Node, masked: Masked) -> Leak | None:
-    """A body names a masked column or table: in its text (``AS '...'``, DO) or its parsed
-    SQL-standard body (``BEGIN ATOMIC``)."""
+    """A body given as a string (``AS '...'``, DO) is opaque: it may build any SQL at run time
+    (``EXECUTE 'SELECT s' || 'sn ...'``), so it is refused; a parsed SQL-standard body
+    (``BEGIN ATOMIC``, ``RETURN``) is refused when it names a masked column or a table that
+    holds one."""
+    if "sql_body" not in body:
+        return Leak(
+            "masking/code",
+            "a function or DO body given as a string may read masked columns in ways the "
+            "gateway cannot see, and its results, notices and writes are not masked",
+        )
     names = _names_pattern(masked.columns | masked.tables)
-    for _, node in walk(body):
+    for _, node in walk(body["sql_body"]):
         for key in ("sval", "relname"):
             found = names.search(str(node.get(key, "")))
             if found is not None:
                 return Leak(
                     "masking/code",
-                    f"a function or DO body that names {found.group(0).casefold()} would hand "
-                    "its values out unmasked",
+                    f"a function body that names {found.group(0).casefold()} would hand its "
+                    "values out unmasked",
                 )
     return None
 

@@ -17,8 +17,8 @@ that masks, a masked column may reach the client only that way: as a masked outp
   listeners, ``setval`` -> the sequence, large-object writes, advisory-lock keys ->
   ``pg_locks``, logical messages) with an argument that is not a constant or a bound parameter.
 - ``masking/copy``, ``masking/code``, ``masking/rename`` (column rules only): a masked column
-  copied into a new or another object, named in a function or DO body, or renamed away from
-  its rule (``gateway.postgres.dialect.copies``).
+  copied into a new or another object, reached by an opaque function or DO body, or renamed
+  away from its rule (``gateway.postgres.dialect.copies``).
 - ``masking/statistics``: the planner statistics (``pg_stats``, ``pg_statistic``,
   ``pg_stats_ext``, ``pg_stats_ext_exprs``, ``pg_statistic_ext_data``,
   ``pg_mcv_list_items``), whose most-common values and histograms are column values.

@@ -283,8 +283,8 @@ async def test_set_config_from_a_masked_column_is_refused(env: Env, lane: bool) 
         assert conn.info.parameter_status("application_name") == "report"
 
 
-async def test_parameter_status_goes_through_the_detectors(env: Env) -> None:
-    """A ParameterStatus value that holds a recognisable value arrives masked."""
+async def test_parameter_status_goes_through_the_detectors(env: Env, lane: bool) -> None:
+    """A ParameterStatus value that holds a recognisable value arrives masked (both lanes)."""
     async with await psycopg.AsyncConnection.connect(env.dsn_via(), autocommit=True) as conn:
         await conn.execute("SET application_name = 'card 4111111111111111'")
         status = conn.info.parameter_status("application_name")
@@ -348,6 +348,22 @@ async def test_copy_into_another_table_is_refused(env: Env, sql: str) -> None:
     assert await env.upstream("SELECT * FROM log") == []
     names = await env.upstream("SELECT name FROM t ORDER BY id")
     assert [r["name"] for r in names] == [r[1] for r in ROWS]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DO $$ BEGIN EXECUTE 'INSERT INTO log (v) SELECT s' || 'sn FROM t'; END $$",
+        "CREATE FUNCTION leak() RETURNS text LANGUAGE sql AS 'SELECT max(ssn) FROM t'",
+        "CREATE FUNCTION leak() RETURNS text RETURN (SELECT max(card_number) FROM t)",
+    ],
+)
+async def test_opaque_code_is_refused(env: Env, sql: str) -> None:
+    """A DO block or a string function body (which may build any SQL at run time), or a
+    parsed body naming a masked column, is refused before any review: nothing ran upstream."""
+    await _refused(env, sql, "masking/code")
+    assert await env.upstream("SELECT * FROM log") == []
+    assert await env.upstream("SELECT proname FROM pg_proc WHERE proname = 'leak'") == []
 
 
 async def test_column_alias_lists_do_not_rename_a_masked_column_away(env: Env) -> None:

@@ -204,10 +204,16 @@ COLUMNS: list[tuple[str, str | None]] = [
         "DO LANGUAGE plpgsql 'BEGIN PERFORM pg_notify(''c'', (SELECT card_number FROM t)); END'",
     ),
     *_all(
-        None,
+        "masking/code",
         "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-        "DO $$ BEGIN PERFORM 1; END $$",
-        "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT ssn_hint FROM notes $$",
+        "DO $$ BEGIN EXECUTE 'INSERT INTO log SELECT s' || 'sn FROM cust' || 'omers'; END $$",
+        "CREATE FUNCTION f() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN chr(115); END $$",
+        "CREATE FUNCTION f() RETURNS text RETURN (SELECT max(ssn) FROM orders)",
+    ),
+    *_all(
+        None,
+        "CREATE FUNCTION f() RETURNS int RETURN 1",
+        "CREATE FUNCTION f(a int) RETURNS int BEGIN ATOMIC SELECT a + 1; END",
     ),
     # renames that would let the next session read a masked column under another name
     *_all(
