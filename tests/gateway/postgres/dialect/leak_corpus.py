@@ -165,6 +165,9 @@ COLUMNS: list[tuple[str, str | None]] = [
         "UPDATE orders SET note = s.v FROM (SELECT ssn AS v FROM customers) s WHERE id = 1",
         "UPDATE customers SET name = ssn WHERE id = 1",
         "UPDATE customers SET (name, email) = (ssn, card_number) WHERE id = 1",
+        "UPDATE pg_settings SET setting = (SELECT ssn FROM customers LIMIT 1) "
+        "WHERE name = 'application_name'",
+        "UPDATE pg_catalog.pg_settings SET setting = c.ssn FROM customers c WHERE c.id = 1",
         "WITH x AS (INSERT INTO log SELECT ssn FROM customers RETURNING 1) SELECT * FROM x",
         "WITH x AS (UPDATE orders SET note = (SELECT ssn FROM customers LIMIT 1) WHERE id = 1 "
         "RETURNING 1) SELECT * FROM x",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.postgres.dialect import Lineage, MaskingPolicy
 from gateway.postgres.dialect.outputs import Derived, derived_outputs
 
 COLUMNS, TABLES = frozenset({"ssn"}), frozenset({"customers"})
@@ -69,3 +70,12 @@ def test_not_derived(sql: str) -> None:
     """Filtering, ordering, plain stars and SET lists carry no masked value into an output
     without an origin."""
     assert derived_outputs(sql, COLUMNS, TABLES) is None
+
+
+def test_lineage_reads_unicode_escaped_identifiers() -> None:
+    """A session's Lineage parses a text whose names are spelled as U& escapes (no masked
+    name appears in it as written), and finds the masked column behind them."""
+    lineage = Lineage(MaskingPolicy(columns=["ssn"]), {(1, 3): ("public.customers", "ssn")})
+    sql = "SELECT translate(U&\"\\0073sn\", '0', 'a') FROM U&\"\\0063ustomers\""
+    assert lineage.of(sql) == ("ssn", frozenset({0}))
+    assert lineage.of("SELECT id FROM orders") is None
