@@ -150,8 +150,13 @@ def _copy(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Leak |
 
 def _copied(source: Node, masked: Masked, rows: frozenset[str]) -> str | None:
     """The first masked column, or ``*`` over a relation that may hold one, among the values
-    ``source`` produces (its target, VALUES and MERGE value lists, at any depth)."""
-    for _, body in [("", source), *walk(source)]:
+    ``source`` produces (its target, VALUES and MERGE value lists, and the arguments of the
+    functions in its FROM lists, at any depth)."""
+    for kind, body in [("", source), *walk(source)]:
+        if kind == "RangeFunction":  # FROM unnest(ARRAY[ssn]) x: x carries ssn
+            found = _masked_reference(body.get("functions", []), masked, rows)
+            if found is not None:
+                return found
         for key in _VALUE_LISTS:
             values = body.get(key)
             if isinstance(values, list):

@@ -11,7 +11,7 @@ that masks, a masked column may reach the client only that way: as a masked outp
   masking cannot tell apart, in text or binary. ``c.*`` and ``(c).*`` as a whole output, and
   field selection ``(c).ssn``, expand into columns and stay allowed. With column rules, the
   relations that may hold one are those the rules or the catalog name, and every subquery,
-  function, join or CTE alias; with detectors only, every relation.
+  join or CTE alias; with detectors only, every relation.
 - ``masking/stored-value``: a call that stores its arguments where a later read sees them
   unmasked (``set_config`` -> ParameterStatus and ``current_setting``, ``pg_notify`` -> other
   listeners, ``setval`` -> the sequence, large-object writes, advisory-lock keys ->
@@ -197,7 +197,10 @@ def _whole_row(names: list[str]) -> Leak:
 def _row_names(nodes: list[tuple[str, Node]], masked: Masked) -> frozenset[str]:
     """Names whose whole row may hold a masked value: with column rules, the relations known
     to hold one (and their aliases); with detectors only, every relation; and every subquery,
-    function, join or CTE alias (their columns are not known here)."""
+    join or CTE alias (their columns are not known here). A function's alias is not one: it
+    mostly names a scalar (``unnest(a) x``, ``generate_series(1, 9) s``), and what a function
+    in FROM returns comes from its arguments, which the lineage of outputs and the copy check
+    read (a user function is held by the guardrails)."""
     found: set[str] = set()
     every = not masked.columns
     for kind, body in nodes:
@@ -209,7 +212,7 @@ def _row_names(nodes: list[tuple[str, Node]], masked: Masked) -> frozenset[str]:
                 found.add(name)
                 if alias:
                     found.add(str(alias).casefold())
-        elif kind in ("RangeSubselect", "RangeFunction", "JoinExpr", "RangeTableFunc") and alias:
+        elif kind in ("RangeSubselect", "JoinExpr") and alias:
             found.add(str(alias).casefold())
         elif kind == "CommonTableExpr" and body.get("ctename"):
             found.add(str(body["ctename"]).casefold())

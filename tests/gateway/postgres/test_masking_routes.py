@@ -115,6 +115,31 @@ async def test_whole_row_refused_simple_protocol_and_asyncpg(env: Env, lane: boo
         await conn.close()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "\\d t",
+        "\\d+ t",
+        "\\d+ log",
+        "\\dt",
+        "\\di",
+        "\\df upper",
+        "\\dT",
+        "\\dn",
+        "\\l",
+        "\\du",
+        "\\dp t",
+        "\\dx",
+    ],
+)
+async def test_psql_describes_still_work(env: Env, command: str) -> None:
+    """psql's catalog queries (function aliases used as scalars, subqueries) take no route:
+    its describe commands work on a masking connection."""
+    code, _, err = await env.psql(command)
+    assert code == 0, err
+    assert "masking/" not in err
+
+
 async def test_expansions_and_field_selection_still_mask(env: Env) -> None:
     """``c.*``, ``(c).*`` and ``(c).ssn`` are columns: they run, masked."""
     conn: Any = await env.asyncpg()
