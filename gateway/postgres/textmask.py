@@ -8,14 +8,16 @@ ParameterStatus. Which column a value in those texts came from cannot be known, 
 connection that masks:
 
 - ErrorResponse and NoticeResponse (docs 55.8, "Error and Notice Message Fields"): the message
-  (M) and hint (H) keep their words, but every quoted span ("..." or '...') and every token with
-  a digit that the client did not send itself (the statement's text and its bound values) is
-  replaced by ``***``, and then the value detectors run with the bare forms of their entities
-  enabled. A message raised by code in the database (its CONTEXT names a PL/pgSQL or SQL
-  function, or a SQL statement inside one) is withheld whole: ``RAISE`` formats values any
-  way it likes. DETAIL (D), CONTEXT (W) and the internal query (q) are withheld whole. Severity,
-  SQLSTATE, position and the schema/table/column/type/constraint names are kept: the client
-  still knows what failed and where.
+  (M) and hint (H) keep their words, but what the client did not send itself (the statement's
+  text and its bound values) is replaced by ``***``: from the first quoted span ("..." or
+  '...') it did not send to the message's last quote (a value may hold quotes itself), from a
+  quote no span closes to the end, and every token with a digit outside; then the value
+  detectors run with the bare forms of their entities enabled. A message raised by code in
+  the database (its CONTEXT names a PL/pgSQL or SQL function, or a SQL statement inside one)
+  is withheld whole: ``RAISE`` formats values any way it likes. DETAIL (D), CONTEXT (W) and
+  the internal query (q) are withheld whole. Severity, SQLSTATE, position and the
+  schema/table/column/type/constraint names are kept: the client still knows what failed and
+  where.
 - NotificationResponse: the payload is withheld (the channel is kept, so LISTEN still tells that
   something happened): a trigger or another session may have built it from a masked column.
 - ParameterStatus: the value goes through the value detectors.
@@ -33,7 +35,7 @@ from gateway.postgres.dialect import MaskingPolicy
 
 __all__ = ["FROM_CODE", "REDACTED", "WITHHELD", "TextMask"]
 
-WITHHELD = "detail withheld by Airlock: results on this connection are masked"
+WITHHELD = "withheld by Airlock: results on this connection are masked"
 REDACTED = "***"
 # Fields whose words are kept (their values redacted), and fields withheld whole (docs 55.8).
 _REDACTED_FIELDS = ("M", "H")
@@ -43,6 +45,7 @@ _WITHHELD_FIELDS = ("D", "W", "q")
 _FROM_CODE = re.compile(r"PL/pgSQL function|SQL function|SQL statement")
 FROM_CODE = "message withheld by Airlock: raised by code in the database on a masked connection"
 _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
+_LONE_QUOTE = re.compile("[\"']")
 _DIGITS = re.compile(r"[\w.+\-:/@]*\d[\w.+\-:/@]*")
 
 
@@ -59,23 +62,31 @@ class TextMask:
         return masked
 
     def redact(self, value: str, known: str = "") -> str:
-        """``value`` with its quoted spans and number-like tokens replaced unless they occur in
-        ``known`` (what the client sent), then the detectors."""
-
-        def quoted(match: re.Match[str]) -> str:
-            inner = match.group(0)[1:-1]
-            return match.group(0) if _sent(inner, known) else f'"{REDACTED}"'
+        """``value`` with what the client did not send (``known``) replaced: from the first
+        quoted span it did not send to the message's last quote (a value may itself hold
+        quotes: ``"ahi"af"bbcb"``), and every token with a digit outside; then the
+        detectors."""
 
         def token(match: re.Match[str]) -> str:
             return match.group(0) if _sent(match.group(0), known) else REDACTED
 
         parts = []
         last = 0
-        for match in _QUOTED.finditer(value):  # tokens outside quotes only
+        for match in _QUOTED.finditer(value):  # quoted spans the client sent stay
             parts.append(_DIGITS.sub(token, value[last : match.start()]))
-            parts.append(quoted(match))
+            if not _sent(match.group(0)[1:-1], known):
+                parts.append(f'"{REDACTED}"')
+                last = max(value.rfind('"'), value.rfind("'"), match.end() - 1) + 1
+                break
+            parts.append(match.group(0))
             last = match.end()
-        parts.append(_DIGITS.sub(token, value[last:]))
+        rest = value[last:]
+        lone = _LONE_QUOTE.search(rest)  # a quote no span closes: what follows is a value
+        if lone is not None:
+            parts.append(_DIGITS.sub(token, rest[: lone.start()]))
+            parts.append(f'"{REDACTED}"')
+        else:
+            parts.append(_DIGITS.sub(token, rest))
         return self.text("".join(parts))
 
     def message(

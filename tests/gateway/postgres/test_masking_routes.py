@@ -25,7 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CLEAR = [v for row in ROWS for v in (row[2], row[3], row[4]) if v]
 # Fragments of the clear values a transformed leak would still show.
-FRAGMENTS = ["1121", "9998", "078", "219", "4111", "5559", "alice@", "bob@"]
+FRAGMENTS = ["1121", "9998", "078", "219", "4111", "5559", "alice@", "bob@", "ahi", "bbcb"]
 DETECT_ONLY = {"detectors": ["credit_card", "ssn", "email"]}
 
 
@@ -224,6 +224,9 @@ async def test_error_of_a_cast_is_redacted(env: Env, lane: bool) -> None:
         "SELECT to_date(card_number, 'YYYY-MM-DD') FROM t WHERE id = 1",
         "SELECT ('{' || email || '}')::int[] FROM t WHERE id = 1",
         "SELECT repeat(substr(ssn, 8, 4), -1)::int FROM t WHERE id = 1",
+        "SELECT translate(ssn, '0123456789-', 'abcdefghij\"')::int FROM t WHERE id = 1",
+        "SELECT translate(ssn, '0123456789-', 'abcdefghij''')::int FROM t WHERE id = 1",
+        "SELECT translate(ssn, '0123456789-', 'abcdefghij ')::uuid FROM t WHERE id = 1",
     ],
 )
 async def test_errors_carry_no_value(env: Env, sql: str) -> None:
@@ -237,6 +240,20 @@ async def test_errors_carry_no_value(env: Env, sql: str) -> None:
     error = failed.value
     shown = [str(error), error.detail, error.hint, error.context, error.internal_query]
     _no_clear(shown, fragments=True)
+
+
+@pytest.mark.parametrize("quote", ['"', "''", "x"])
+async def test_a_value_with_quotes_cannot_break_out_of_its_redaction(env: Env, quote: str) -> None:
+    """A value made to hold quotes (``ahi"af"bbcb``) is redacted whole, not only its first
+    quoted piece: nothing of it is left between the pieces."""
+    sql = f"SELECT translate(ssn, '0123456789-', 'abcdefghij{quote}')::int FROM t WHERE id = 1"
+    conn: Any = await env.asyncpg()
+    try:
+        with pytest.raises(asyncpg.InvalidTextRepresentationError) as failed:
+            await conn.fetch(sql)
+    finally:
+        await conn.close()
+    assert str(failed.value) == 'invalid input syntax for type integer: "***"'
 
 
 async def test_errors_keep_what_the_client_sent(env: Env) -> None:
