@@ -13,7 +13,8 @@ connection with column rules, ``copy_leak`` refuses (see ``gateway.postgres.dial
   not known here. Only the values count: a masked column in WHERE filters, it is not copied.
 - ``masking/code``: a DO block or a function or procedure whose body is a string (it may build
   any SQL at run time), or whose SQL-standard body names a masked column or a table holding
-  one: its results, notices and writes are not masked.
+  one: its results, notices and writes are not masked; and a call of a function the gateway
+  does not know (a user function) with a masked column as an argument.
 - ``masking/rename``: renaming a masked column (in any relation), a table or schema a rule
   names, or moving such a table to another schema.
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from gateway.postgres.dialect.catalog import FunctionClass, function_class
 from gateway.postgres.dialect.plan import CatalogNames, MaskingPolicy
 
 __all__ = ["Leak", "Masked", "copy_leak", "field_names", "walk"]
@@ -88,6 +90,8 @@ def copy_leak(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Le
         return _copy(kind, body, masked, rows)
     if kind in _CODE:
         return _code(body, masked)
+    if kind == "FuncCall":
+        return _unknown_function(body, masked, rows)
     if kind == "RenameStmt":
         return _rename(body, masked)
     if kind == "AlterObjectSchemaStmt" and body.get("objectType") in _RENAMED_RELATIONS:
@@ -99,6 +103,22 @@ def copy_leak(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Le
         if expression is not None and _masked_reference(expression, masked, rows) is not None:
             return Leak("masking/copy", "a generated column would copy a masked column")
     return None
+
+
+def _unknown_function(call: Node, masked: Masked, rows: frozenset[str]) -> Leak | None:
+    """A function the gateway does not know (a user function: held by the guardrails) called
+    with a masked column: its body may store or copy the value, so it is refused."""
+    names = call.get("funcname", [])
+    name = str(names[-1].get("String", {}).get("sval", "")) if names else ""
+    if function_class(name) is not FunctionClass.USER:
+        return None
+    found = _masked_reference(call.get("args", []), masked, rows)
+    if found is None:
+        return None
+    return Leak(
+        "masking/code",
+        f"function {name} is not known to the gateway and would receive {found} unmasked",
+    )
 
 
 def _code(body: Node, masked: Masked) -> Leak | None:

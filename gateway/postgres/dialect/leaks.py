@@ -15,7 +15,9 @@ that masks, a masked column may reach the client only that way: as a masked outp
 - ``masking/stored-value``: a call that stores its arguments where a later read sees them
   unmasked (``set_config`` -> ParameterStatus and ``current_setting``, ``pg_notify`` -> other
   listeners, ``setval`` -> the sequence, large-object writes, advisory-lock keys ->
-  ``pg_locks``, logical messages) with an argument that is not a constant or a bound parameter.
+  ``pg_locks``, logical messages) with an argument that is not a constant or a bound parameter;
+  and ``EXECUTE`` or ``CALL`` with such an argument (a prepared statement's ``$1`` is bound to
+  whatever EXECUTE passes: ``EXECUTE p((SELECT ssn ...))``).
 - ``masking/copy``, ``masking/code``, ``masking/rename`` (column rules only): a masked column
   copied into a new or another object, reached by an opaque function or DO body, or renamed
   away from its rule (``gateway.postgres.dialect.copies``).
@@ -111,6 +113,17 @@ def _node(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Leak |
             return Leak("masking/statistics", f"{name} returns column values (statistics)")
         if name in STORING_FUNCTIONS and not all(_constant(a) for a in body.get("args", [])):
             return _stored(name)
+    if kind in ("ExecuteStmt", "CallStmt"):  # arguments handed to a body seen earlier or not
+        call = body.get("funccall", {}) if kind == "CallStmt" else body
+        if not all(
+            _constant(a) for a in call.get("params" if kind == "ExecuteStmt" else "args", [])
+        ):
+            return Leak(
+                "masking/stored-value",
+                f"{'EXECUTE' if kind == 'ExecuteStmt' else 'CALL'} hands its arguments to code "
+                "that may store or copy them; only constants and bound parameters are allowed on "
+                "this connection",
+            )
     if kind == "ColumnRef":
         names = field_names(body)
         if len(names) >= 2 and names[-1] in STORING_FUNCTIONS:

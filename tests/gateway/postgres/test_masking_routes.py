@@ -422,6 +422,17 @@ async def test_column_alias_lists_do_not_rename_a_masked_column_away(env: Env) -
     assert await env.upstream("SELECT * FROM log") == []
 
 
+async def test_execute_arguments_cannot_smuggle_a_masked_value(env: Env) -> None:
+    """A prepared INSERT takes constants; EXECUTE with a subquery reading a masked column as
+    its argument is refused, and nothing was written."""
+    async with await psycopg.AsyncConnection.connect(env.dsn_via(), autocommit=True) as conn:
+        await conn.execute("PREPARE ins(text) AS INSERT INTO log (v) VALUES ($1)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="masking/stored-value"):
+            await conn.execute("EXECUTE ins((SELECT ssn FROM t WHERE id = 1))")
+        await conn.execute("EXECUTE ins('constant')")
+    assert [r["v"] for r in await env.upstream("SELECT v FROM log")] == ["constant"]
+
+
 async def test_harmless_new_objects_still_work(env: Env) -> None:
     """New objects without a masked column, and writes of constants, still run."""
     async with await psycopg.AsyncConnection.connect(env.dsn_via(), autocommit=True) as conn:

@@ -124,6 +124,11 @@ COLUMNS: list[tuple[str, str | None]] = [
         "SELECT c.id.pg_advisory_lock FROM customers c",
         "SELECT (id).pg_advisory_lock FROM customers",
         "WITH x AS (SELECT set_config('a.b', ssn, false) FROM customers) SELECT 1 FROM x",
+        "EXECUTE p((SELECT ssn FROM customers LIMIT 1))",
+        "EXECUTE p(1, (SELECT max(card_number) FROM orders))",
+        "EXPLAIN ANALYZE EXECUTE p((SELECT ssn FROM customers LIMIT 1))",
+        "CALL keep((SELECT ssn FROM customers LIMIT 1))",
+        "CALL public.keep(1, upper('x'))",
     ),
     *_all(
         None,
@@ -136,6 +141,9 @@ COLUMNS: list[tuple[str, str | None]] = [
         "SELECT setval('s', 42)",
         "SELECT pg_advisory_lock(7)",
         "SELECT current_setting('application_name')",
+        "EXECUTE p(1, 'x', $1)",
+        "EXECUTE p",
+        "CALL keep(1, 'x')",
     ),
     # copies of masked columns into new or other objects
     *_all(
@@ -218,7 +226,15 @@ COLUMNS: list[tuple[str, str | None]] = [
         "CREATE FUNCTION f() RETURNS text RETURN (SELECT max(ssn) FROM orders)",
     ),
     *_all(
+        "masking/code",
+        "SELECT my_func(ssn) FROM customers",
+        "SELECT id FROM customers WHERE audit.keep(card_number) IS NOT NULL",
+        'SELECT "Keep"(c.ssn) FROM customers c',
+    ),
+    *_all(
         None,
+        "SELECT my_func(id) FROM customers",
+        "SELECT upper(ssn), pg_catalog.lower(ssn) FROM customers",
         "CREATE FUNCTION f() RETURNS int RETURN 1",
         "CREATE FUNCTION f(a int) RETURNS int BEGIN ATOMIC SELECT a + 1; END",
     ),
