@@ -194,9 +194,9 @@ def _masked_reference(node: Any, masked: Masked, rows: frozenset[str]) -> str | 
                 return names[-1]
             if names and names[-1] == "*" and rows:
                 return "*"
-        elif kind == "A_Indirection":
+        elif kind == "A_Indirection":  # (c).ssn, (c).*
             for name in field_names({"fields": body.get("indirection", [])}):
-                if name in masked.columns:
+                if name in masked.columns or (name == "*" and rows):
                     return name
     return None
 

@@ -166,6 +166,9 @@ COLUMNS: list[tuple[str, str | None]] = [
         "INSERT INTO log (v) SELECT upper(ssn) FROM customers",
         "INSERT INTO log TABLE customers",
         "INSERT INTO log SELECT c.* FROM customers c",
+        "INSERT INTO log SELECT (c).* FROM customers c",
+        "INSERT INTO log (v) SELECT (c).ssn FROM customers c",
+        "CREATE TABLE x AS SELECT (c).* FROM customers c",
         "INSERT INTO log VALUES ((SELECT max(ssn) FROM customers))",
         "INSERT INTO log (v) SELECT ssn FROM customers ON CONFLICT DO NOTHING",
         "INSERT INTO log (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET v = "
