@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import MaskingPolicy
@@ -81,3 +83,12 @@ def test_notification_payload_is_withheld() -> None:
     assert out.next_event() == pg.NotificationResponse(7, "jobs", "")
     empty = memoryview(pg.encode(pg.NotificationResponse(7, "jobs", "")))
     assert MASK.message(pg.NotificationResponse(7, "jobs", ""), empty) is empty
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab09-'\" .,:()\\")), min_size=1, max_size=20))
+def test_no_quoted_value_survives(value: str) -> None:
+    """Whatever characters a value is made of (quotes included), the server's quoted value is
+    replaced whole: the message ends in the redaction, nothing of the value after it."""
+    message = f'invalid input syntax for type integer: "{value}"'
+    assert MASK.redact(message, "SELECT 1") == 'invalid input syntax for type integer: "***"'
