@@ -33,7 +33,7 @@ a client can ask yes/no questions with, which masking does not claim to close.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -68,6 +68,11 @@ STORING_FUNCTIONS = words(
 STATISTICS = words("pg_stats pg_statistic pg_stats_ext pg_stats_ext_exprs pg_statistic_ext_data")
 _STATISTICS_FUNCTIONS = frozenset(["pg_mcv_list_items"])
 _ALWAYS_READ = ("pg_stat", "pg_mcv_list_items", "copy", "u&")
+# Statements that hand their arguments to a body seen earlier (EXECUTE) or not at all (CALL).
+_HANDED_ON: dict[str, Callable[[Node], list[Any]]] = {
+    "ExecuteStmt": lambda body: list(body.get("params", [])),
+    "CallStmt": lambda body: list(body.get("funccall", {}).get("args", [])),
+}
 _CACHED = 512
 
 
@@ -113,17 +118,13 @@ def _node(kind: str, body: Node, masked: Masked, rows: frozenset[str]) -> Leak |
             return Leak("masking/statistics", f"{name} returns column values (statistics)")
         if name in STORING_FUNCTIONS and not all(_constant(a) for a in body.get("args", [])):
             return _stored(name)
-    if kind in ("ExecuteStmt", "CallStmt"):  # arguments handed to a body seen earlier or not
-        call = body.get("funccall", {}) if kind == "CallStmt" else body
-        if not all(
-            _constant(a) for a in call.get("params" if kind == "ExecuteStmt" else "args", [])
-        ):
-            return Leak(
-                "masking/stored-value",
-                f"{'EXECUTE' if kind == 'ExecuteStmt' else 'CALL'} hands its arguments to code "
-                "that may store or copy them; only constants and bound parameters are allowed on "
-                "this connection",
-            )
+    if kind in _HANDED_ON and not all(_constant(a) for a in _HANDED_ON[kind](body)):
+        command = "EXECUTE" if kind == "ExecuteStmt" else "CALL"
+        return Leak(
+            "masking/stored-value",
+            f"{command} hands its arguments to code that may store or copy them; only "
+            "constants and bound parameters are allowed on this connection",
+        )
     if kind == "ColumnRef":
         names = field_names(body)
         if len(names) >= 2 and names[-1] in STORING_FUNCTIONS:
