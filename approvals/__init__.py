@@ -12,10 +12,12 @@ from approvals.errors import (
     GrantTooLong,
     InvalidTransition,
     NotAnApprover,
+    NotDelegated,
     NotFound,
     PolicyViolation,
     ReasonRequired,
     ReviewExpired,
+    Revoked,
     SelfApproval,
 )
 from approvals.model import (
@@ -70,6 +72,7 @@ __all__ = [
     "Impact",
     "InvalidTransition",
     "NotAnApprover",
+    "NotDelegated",
     "NotFound",
     "Notifier",
     "Outcome",
@@ -82,6 +85,7 @@ __all__ = [
     "ReviewInput",
     "ReviewKind",
     "ReviewState",
+    "Revoked",
     "SelfApproval",
     "Subscription",
     "SystemClock",

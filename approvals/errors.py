@@ -11,7 +11,9 @@ client sees when the error ends one of its statements::
     │   ├── AlreadyVoted               already_voted
     │   ├── ReasonRequired             reason_required
     │   ├── GrantTooLong               grant_too_long
-    │   └── AccessNotAllowed           access_not_allowed
+    │   ├── AccessNotAllowed           access_not_allowed
+    │   ├── NotDelegated               forbidden   (an agent acting for someone: see Power)
+    │   └── Revoked                    revoked     (a link of the acting chain is revoked)
     └── InvalidTransition              invalid_transition   55000
         ├── AlreadyDecided             already_decided  (names the decider)
         └── ReviewExpired              review_expired
@@ -27,10 +29,12 @@ __all__ = [
     "GrantTooLong",
     "InvalidTransition",
     "NotAnApprover",
+    "NotDelegated",
     "NotFound",
     "PolicyViolation",
     "ReasonRequired",
     "ReviewExpired",
+    "Revoked",
     "SelfApproval",
 ]
 
@@ -78,6 +82,18 @@ class GrantTooLong(PolicyViolation):
 
 class AccessNotAllowed(PolicyViolation):
     code = "access_not_allowed"
+
+
+class NotDelegated(PolicyViolation):
+    """A power of a person (or service account) used by an agent acting for it."""
+
+    code = "forbidden"
+
+
+class Revoked(PolicyViolation):
+    """The identity acting, or a link of its chain, stands revoked (or disabled)."""
+
+    code = "revoked"
 
 
 class InvalidTransition(ApprovalError):

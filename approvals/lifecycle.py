@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from approvals import policy
 from approvals.access_review import AccessEntry, EntryKind, human_span
 from approvals.errors import PolicyViolation
 from approvals.model import AuditEntry, Connection, Delegation, DomainEvent, Identity, IdentityKind
@@ -117,10 +118,12 @@ class GrantLifecycle:
         self, digest_id: str, decisions: Sequence[LineDecision], by: Identity
     ) -> list[tuple[str, str]]:
         """Record owners' decisions on digest lines in one transaction; returns (key, what
-        happened) for each line acted on (``kept``, ``revoked``; ended grants are skipped)."""
+        happened) for each line acted on (``kept``, ``revoked``; ended grants are skipped).
+        ``by`` passes :func:`approvals.policy.check_actor` first: no agent, no revoked link."""
         now = self.clock.now()
         done: list[tuple[str, str]] = []
         async with self.repository.transaction() as tx:
+            await policy.check_actor(tx, by, policy.Power.OWNER)
             for decision in decisions:
                 outcome = await self._decide_line(tx, digest_id, decision, by, now)
                 if outcome is not None:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from approvals.states import TERMINAL, ReviewState
+from approvals.subjects import canonical
 
 __all__ = [
     "AccessMode",
@@ -59,6 +60,9 @@ class Actor:
     groups: frozenset[str] = frozenset()
     scope: frozenset[str] | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", canonical(self.subject))  # see approvals.subjects
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -77,6 +81,13 @@ class Identity:
     actors: tuple[Actor, ...] = ()
     scope: frozenset[str] | None = None
 
+    def __post_init__(self) -> None:
+        # One spelling per person (approvals.subjects): every Identity is canonical, wherever
+        # it was built from (a token, OIDC claims, [[people]], a stored row).
+        object.__setattr__(self, "subject", canonical(self.subject))
+        if self.email is not None:
+            object.__setattr__(self, "email", canonical(self.email))
+
     @property
     def chain(self) -> tuple[str, ...]:
         """Every subject in the chain, the original subject first."""
@@ -87,7 +98,7 @@ class Identity:
         return " → ".join(self.chain)
 
     def in_chain(self, subject: str) -> bool:
-        return subject in self.chain
+        return canonical(subject) in self.chain
 
 
 class AccessMode(StrEnum):
@@ -104,6 +115,9 @@ class ApproverRule:
     channel: str | None = None
     quorum: int = 1
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identities", frozenset(map(canonical, self.identities)))
+
     def admits(self, who: Identity) -> bool:
         return who.subject in self.identities or bool(self.groups & who.groups)
 
@@ -112,6 +126,9 @@ class ApproverRule:
 class Owners:
     channel: str | None = None
     identities: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identities", frozenset(map(canonical, self.identities)))
 
 
 @dataclass(frozen=True, slots=True)

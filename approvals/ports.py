@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -46,6 +46,11 @@ class Transaction(Protocol):
 
     async def emit(self, event: DomainEvent) -> None:
         """Write ``event`` to the outbox; it is published once the transaction commits."""
+        ...
+
+    async def revoked(self, subjects: Collection[str]) -> str | None:
+        """Why one of ``subjects`` (canonical) stands revoked or is a disabled service account,
+        or None; read inside this transaction (see approvals.policy.check_actor)."""
         ...
 
 

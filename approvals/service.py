@@ -148,6 +148,7 @@ class ApprovalService:
 
     async def _open(self, review: Review, action: str) -> None:
         async with self.repository.transaction() as tx:
+            await policy.check_actor(tx, review.requester, None)
             await tx.add_review(review)
             await tx.append_audit(
                 AuditEntry(
@@ -178,10 +179,14 @@ class ApprovalService:
         """Record one decision; returns the review as it stands after it.
 
         Raises AlreadyDecided (naming the decider) when the review is final, ReviewExpired when
-        its time ran out (the expiry is recorded), or the PolicyViolation that forbids it.
+        its time ran out (the expiry is recorded), or the PolicyViolation that forbids it. This
+        is the one decision path: the API, the chat bot (Slack, console) and the CLI all end
+        here, so :func:`approvals.policy.check_actor` (no agents, no revoked link) runs first,
+        in the decision's transaction, for every one of them.
         """
         expired = False
         async with self.repository.transaction() as tx:
+            await policy.check_actor(tx, approver, policy.Power.APPROVER)
             review = await _locked(tx, review_id)
             if review.is_final:
                 raise _already_decided(review)
@@ -226,6 +231,7 @@ class ApprovalService:
         if decision.outcome is Outcome.DENY:
             event = ReviewInput.DENY
         else:
+            # Subjects are canonical (approvals.subjects): one person counts once, however spelt.
             approvers = {d.approver.subject for d in review.approvals} | {decision.approver.subject}
             final = decision.break_glass or len(approvers) >= review.quorum
             event = ReviewInput.APPROVE_FINAL if final else ReviewInput.APPROVE_PARTIAL
@@ -364,6 +370,7 @@ class ApprovalService:
 
     async def revoke_delegation(self, delegation_id: str, by: Identity, reason: str) -> Delegation:
         async with self.repository.transaction() as tx:
+            await policy.check_actor(tx, by, None)
             delegation = await tx.get_delegation(delegation_id, for_update=True)
             if delegation is None:
                 raise NotFound(f"no delegation {delegation_id}")
@@ -432,15 +439,6 @@ def _review_event(topic: str, review: Review) -> DomainEvent:
     )
 
 
-def _statement_details(review: Review) -> dict[str, object]:
-    """A held statement's audit details: the text, the rule and what it would touch (the
-    count the gateway made when it held it, or why it did not count)."""
-    details: dict[str, object] = {"statement": review.statement, "rule": review.rule}
-    if review.impact is not None:
-        details["impact"] = {"rows": review.impact.rows, "note": review.impact.note}
-    return details
-
-
 def _access_details(review: Review) -> dict[str, object]:
     assert review.access is not None
     return {
@@ -448,3 +446,15 @@ def _access_details(review: Review) -> dict[str, object]:
         "duration_s": int(review.access.duration.total_seconds()),
         "reason": review.access.reason,
     }
+
+
+def _statement_details(review: Review) -> dict[str, object]:
+    """A held statement's audit details: the text as stored (secrets redacted), its rule, the
+    hash of the exact bytes the approval binds to (when the session gave one), and what it
+    would touch (the count the gateway made when it held it, or why it did not count)."""
+    details: dict[str, object] = {"statement": review.statement, "rule": review.rule}
+    if review.statement_sha256 is not None:
+        details["statement_sha256"] = review.statement_sha256
+    if review.impact is not None:
+        details["impact"] = {"rows": review.impact.rows, "note": review.impact.note}
+    return details

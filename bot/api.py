@@ -10,6 +10,11 @@ authenticated with the bot's own service token and naming the person it is for.
 The gateway accepts a person's e-mail in those fields only from a caller in ``[api] bot_groups``
 and enforces its policy as for anyone else; an error answer becomes :class:`ApiRefused` with the
 API's stable ``code`` and message (shown to the person privately).
+
+Where the person signed in with their own token (the console chat without dev mode),
+``decide(..., token=<their token>)`` sends it instead of the bot's and names nobody: the API then
+authenticates the person exactly as for ``airlock reviews approve`` (signature, revocation of
+every link of the chain and of the token itself), and decides for the token's holder.
 """
 
 from __future__ import annotations
@@ -45,10 +50,22 @@ class AirlockApi:
         await self._http.aclose()
 
     async def decide(
-        self, review_id: str, outcome: str, reason: str | None, *, approver: str
+        self,
+        review_id: str,
+        outcome: str,
+        reason: str | None,
+        *,
+        approver: str | None = None,
+        token: str | None = None,
     ) -> dict[str, Any]:
-        body = {"outcome": outcome, "reason": reason, "approver": approver}
-        return await self._post(f"/v1/reviews/{_segment(review_id)}/decisions", body)
+        """For ``approver`` (an e-mail, with the bot's token) or for the holder of ``token``."""
+        if (approver is None) == (token is None):
+            raise ValueError("decide() needs exactly one of approver and token")
+        body: dict[str, Any] = {"outcome": outcome, "reason": reason}
+        if approver is not None:
+            body["approver"] = approver
+        path = f"/v1/reviews/{_segment(review_id)}/decisions"
+        return await self._post(path, body, token=token)
 
     async def request_access(
         self,
@@ -79,8 +96,10 @@ class AirlockApi:
         body = {"digest": digest_id, "action": action, "line": line, "decider": decider}
         return await self._post("/v1/access-reviews/decisions", body)
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._token()}"}
+    async def _post(
+        self, path: str, body: dict[str, Any], *, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token if token is not None else self._token()}"}
         try:
             response = await self._http.post(path, json=body, headers=headers)
         except httpx.HTTPError as exc:

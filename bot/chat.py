@@ -54,17 +54,18 @@ def build_chat(
     bus: EventBus,
     clock: Clock,
     api_token: Callable[[], str],
-    verify_token: Callable[[str], Identity | None],
+    authenticate: Callable[[str], Awaitable[Identity | None]],
     slack: SlackCredentials | None,
     say: Callable[[str], None] = print,
     digests: DigestStore | None = None,
 ) -> ChatParts:
     """``digests``: where the scheduler's digests are kept (without it, digests, reminders and
-    expiry notices are not delivered)."""
+    expiry notices are not delivered); ``authenticate``: the gateway's full token check (the
+    console chat's sign-in)."""
     api = AirlockApi(config.api_url, api_token)
     if config.provider == "slack" and slack is not None:
         return _slack(config, slack, store, database, bus, clock, api, say, digests)
-    console = ConsoleChat(config, store, bus, clock, api, verify_token)
+    console = ConsoleChat(config, store, bus, clock, api, authenticate)
 
     async def run_console(stop: asyncio.Event) -> None:
         await console.run(stop, say)

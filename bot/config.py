@@ -47,6 +47,9 @@ class ChatConfig:
     people: tuple[Person, ...] = ()
     dev_mode: bool = False
     public_url: str | None = None
+    # [api] admin_groups + auditor_groups: who sees every review in the console chat (acting
+    # directly: approvals.policy.NOT_DELEGATED).
+    auditor_groups: frozenset[str] = frozenset()
 
     def channel_for(self, connection: str) -> str | None:
         """Where a connection's cards go: its approvers' channel, else its owners'."""

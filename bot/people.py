@@ -4,6 +4,8 @@ A chat user is a person when exactly one entry names their chat id, or else when
 profile's e-mail matches at most one entry (none: the e-mail itself, with no groups, as the API
 treats it). Zero or several matches are refused, and an entry that names a *different* chat id
 for that e-mail is refused too: the explicit mapping wins over a profile anyone can edit.
+E-mails are compared and handed on in their canonical spelling (:mod:`approvals.subjects`): a
+profile saying ``Bob@Example.com`` is bob@example.com.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from approvals import Identity
+from approvals.subjects import canonical
 from bot.config import Person
 from bot.errors import UnknownPerson
 
@@ -22,8 +25,9 @@ class People:
         self.entries = tuple(people)
 
     def by_email(self, email: str) -> list[Person]:
-        wanted = email.strip().lower()
-        return [p for p in self.entries if p.email.lower() == wanted]
+        """Entries with this e-mail, compared in the canonical spelling (approvals.subjects)."""
+        wanted = canonical(email)
+        return [p for p in self.entries if canonical(p.email) == wanted]
 
     def identity(self, email: str) -> Identity:
         """The person as the gateway API sees an ``approver``/``requester`` e-mail."""
@@ -41,7 +45,7 @@ class People:
         named = [p for p in self.entries if p.slack_id == user_id]
         if len(named) > 1:
             raise UnknownPerson(f"several [[people]] entries name Slack user {user_id}")
-        return named[0].email if named else None
+        return canonical(named[0].email) if named else None
 
     def by_profile(self, user_id: str, profile_email: str | None) -> str:
         """The person behind a Slack user no entry names, from their profile's e-mail."""
@@ -56,4 +60,4 @@ class People:
             raise UnknownPerson(
                 f"{profile_email} is mapped to another Slack user; ask an admin to check [[people]]"
             )
-        return matches[0].email if matches else profile_email.strip()
+        return canonical(matches[0].email if matches else profile_email)

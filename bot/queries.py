@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from approvals import Connection, Delegation, Identity, Review, ReviewState
+from approvals import Connection, Delegation, Identity, Review, ReviewState, policy
 
 __all__ = ["Overview", "ReviewReader", "may_see", "overview", "pending_for"]
 
@@ -49,19 +49,18 @@ class Overview:
     grants: tuple[Delegation, ...]
 
 
-def may_see(who: Identity, review: Review, connection: Connection | None) -> bool:
-    """The requester's chain, the connection's approvers and its owners see a review."""
-    if set(who.chain) & set(review.requester.chain):
-        return True
-    return connection is not None and (
-        connection.approvers.admits(who) or who.subject in connection.owners.identities
-    )
+def may_see(
+    who: Identity, review: Review, connection: Connection | None, *, auditor: bool = False
+) -> bool:
+    """The requester's chain, and (acting directly) the connection's approvers and owners, see
+    a review; auditors see all (:func:`approvals.policy.may_see`, the API's own rule)."""
+    return policy.may_see(who, review, connection, auditor=auditor)
 
 
 def _awaits_vote(who: Identity, review: Review, connection: Connection | None) -> bool:
-    if connection is None or not connection.approvers.admits(who):
+    if who.actors or connection is None or not connection.approvers.admits(who):
         return False
-    if set(who.chain) & set(review.requester.chain):
+    if review.requester.in_chain(who.subject):
         return False
     return all(d.approver.subject != who.subject for d in review.decisions)
 

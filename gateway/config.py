@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from approvals import AccessMode, ApproverRule, Connection, Escalation, Owners
+from approvals.subjects import canonical
 from gateway.errors import ConfigError
 
 __all__ = [
@@ -385,6 +386,12 @@ class PersonConfig(_Section):
     slack_id: str | None = None
     teams_id: str | None = None
 
+    @field_validator("email")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        """One spelling per person (approvals.subjects): ``Bob@Example.com`` is bob@example.com."""
+        return canonical(value)
+
 
 class Settings(BaseSettings):
     """Everything ``airlock`` needs to run, validated once."""
@@ -420,10 +427,20 @@ class Settings(BaseSettings):
     def connection(self, name: str) -> ConnectionConfig | None:
         return next((c for c in self.connections if c.name == name), None)
 
+    @field_validator("people")
+    @classmethod
+    def _one_entry_per_person(cls, people: list[PersonConfig]) -> list[PersonConfig]:
+        seen: set[str] = set()
+        for person in people:
+            if person.email in seen:
+                raise ValueError(f"[[people]] names {person.email} twice (e-mails ignore case)")
+            seen.add(person.email)
+        return people
+
     def person(self, email: str) -> PersonConfig | None:
-        """The ``[[people]]`` entry with this e-mail (case-insensitive)."""
-        wanted = email.strip().lower()
-        return next((p for p in self.people if p.email.lower() == wanted), None)
+        """The ``[[people]]`` entry with this e-mail (case-insensitive: entries are canonical)."""
+        wanted = canonical(email)
+        return next((p for p in self.people if p.email == wanted), None)
 
 
 # Top-level settings that are secrets: only the environment may set them.

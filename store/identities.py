@@ -15,7 +15,7 @@ event (``identity.revoked`` reaches every replica's listeners that way).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -24,8 +24,9 @@ from sqlmodel import col
 
 from approvals.model import AuditEntry, DomainEvent, Identity
 from approvals.revocation import IDENTITY_RESTORED, Revocation, RevokedWhat
+from approvals.subjects import canonical
 from store.errors import IntegrityError
-from store.identity_tables import RevokedSubjectRow, RevokedTokenRow
+from store.identity_tables import RevokedSubjectRow, RevokedTokenRow, revocation_reason
 from store.repository import SqlRepository
 from store.tables import DelegationRow, ServiceAccountRow
 
@@ -199,6 +200,7 @@ class IdentityStore:
         """Refuse every token naming ``revocation.key`` anywhere in its chain; IntegrityError
         if it already stands revoked."""
         assert revocation.what is RevokedWhat.SUBJECT
+        revocation = replace(revocation, key=canonical(revocation.key))
         row = RevokedSubjectRow(
             subject=revocation.key,
             reason=revocation.reason,
@@ -233,6 +235,7 @@ class IdentityStore:
 
     async def restore_subject(self, subject: str, by: Identity, at: datetime) -> bool:
         """Lift a subject's revocation; False if it was not revoked."""
+        subject = canonical(subject)
         async with self.repository.transaction() as tx:
             result = await tx.session.execute(
                 delete(RevokedSubjectRow).where(col(RevokedSubjectRow.subject) == subject)
@@ -258,39 +261,8 @@ class IdentityStore:
     async def revoked(self, subjects: Collection[str], token_ids: Collection[str]) -> str | None:
         """Why a token naming ``subjects`` (its chain) and resting on ``token_ids`` (its own jti
         and those it was exchanged from) is refused, or None when nothing is revoked."""
-        names, ids = list(subjects), list(token_ids)
         async with self.database.read() as session:
-            person = (
-                await session.execute(
-                    select(col(RevokedSubjectRow.subject), col(RevokedSubjectRow.reason))
-                    .where(col(RevokedSubjectRow.subject).in_(names))
-                    .limit(1)
-                )
-            ).first()
-            if person is not None:
-                return f"{person[0]} was revoked: {person[1]}"
-            account = (
-                await session.execute(
-                    select(col(ServiceAccountRow.name), col(ServiceAccountRow.disable_reason))
-                    .where(
-                        col(ServiceAccountRow.name).in_(names),
-                        col(ServiceAccountRow.disabled_at).is_not(None),
-                    )
-                    .limit(1)
-                )
-            ).first()
-            if account is not None:
-                return f"service account {account[0]} is disabled: {account[1] or 'no reason'}"
-            if not ids:
-                return None
-            token = (
-                await session.execute(
-                    select(col(RevokedTokenRow.jti), col(RevokedTokenRow.reason))
-                    .where(col(RevokedTokenRow.jti).in_(ids))
-                    .limit(1)
-                )
-            ).first()
-        return f"token {token[0]} was revoked: {token[1]}" if token is not None else None
+            return await revocation_reason(session, [canonical(s) for s in subjects], token_ids)
 
     async def list_revoked_subjects(self) -> list[tuple[str, str, str, datetime]]:
         """(subject, reason, revoked_by, revoked_at), newest first."""

@@ -18,6 +18,7 @@ whose chain lock is thereby the last lock the transaction takes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -28,6 +29,7 @@ from approvals.model import AuditEntry, Decision, Delegation, DomainEvent, Revie
 from store.audit import append_entries
 from store.engine import Database
 from store.errors import StaleWrite
+from store.identity_tables import revocation_reason
 from store.mapping import (
     DELEGATION_FIELDS,
     decision_to_row,
@@ -143,6 +145,10 @@ class SqlTransaction:
     async def emit(self, event: DomainEvent) -> None:
         """Buffer ``event`` for the outbox; it is published once the transaction commits."""
         self.events.append(event)
+
+    async def revoked(self, subjects: Collection[str]) -> str | None:
+        """Why one of ``subjects`` stands revoked or disabled, read in this transaction."""
+        return await revocation_reason(self.session, subjects)
 
     async def finish(self) -> None:
         """Write the buffered outbox events and audit entries; the caller then commits."""

@@ -7,11 +7,20 @@ Routes (all under ``/chat``):
   otherwise a token login (kept in sessionStorage, sent as Bearer) and the cards that person
   may see.
 - ``GET /chat/cards`` and ``/chat/cards/{id}``: the cards as JSON ``{review_id, state, html}``.
-- ``GET /chat/events``: server-sent events, one ``card`` per review change (with its HTML in
-  dev mode; only the id otherwise, and the page fetches the card with its token).
+- ``GET /chat/events``: server-sent events, one ``card`` per change of a review the signed-in
+  person may see (:func:`approvals.policy.may_see`: their requests, reviews they may approve or
+  own, everything for auditors); with its HTML in dev mode, only the id otherwise (the page
+  fetches the card with its token). Nobody signed in (token mode: no valid Bearer token; dev
+  mode: no person picked) gets 401; a token revoked meanwhile ends the stream.
 - ``POST /chat/decisions`` (the cards' form) and ``POST /chat/api/decisions`` (JSON): record a
-  decision through the gateway API exactly as a Slack click does (the bot's token, the person's
-  e-mail as ``approver``). Both check the origin and the CSRF token (:mod:`bot.console.csrf`).
+  decision through the gateway API. Token mode: with the person's own token, so the API
+  authenticates them exactly as for the CLI (revocation of every link, no agents) and the
+  service applies the one decision policy. Dev mode: as a Slack click does (the bot's token, the
+  picked person's e-mail as ``approver``; the service checks that person's revocation too).
+  Both check the origin and the CSRF token (:mod:`bot.console.csrf`).
+
+Tokens are checked by the gateway's authenticator (``authenticate``: signature, issuer,
+revocation of the chain and the token), never by their signature alone.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -28,7 +38,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
-from approvals import Clock, EventBus, Identity, Review, ReviewState
+from approvals import Clock, EventBus, Identity, Review, ReviewState, policy
 from bot.api import AirlockApi
 from bot.cards import card_from_review, render_html
 from bot.config import ChatConfig
@@ -37,10 +47,13 @@ from bot.console.page import render_page
 from bot.delivery import REVIEW_TOPICS
 from bot.errors import ApiRefused, BotError
 from bot.people import People
-from bot.queries import ReviewReader, may_see
+from bot.queries import ReviewReader
 from store import ALL_TOPICS
 
-__all__ = ["AS_COOKIE", "ConsoleChat"]
+__all__ = ["AS_COOKIE", "Authenticate", "ConsoleChat", "Viewer"]
+
+# A presented token → its holder, after the gateway's full check; None when refused.
+Authenticate = Callable[[str], Awaitable[Identity | None]]
 
 AS_COOKIE = "airlock_chat_as"
 _RECENT = 50
@@ -56,6 +69,14 @@ class _Refused(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is reading or deciding: the person, and (token mode) the token they signed in with."""
+
+    identity: Identity
+    token: str | None = None
+
+
 class ConsoleChat:
     def __init__(
         self,
@@ -64,11 +85,11 @@ class ConsoleChat:
         bus: EventBus,
         clock: Clock,
         api: AirlockApi,
-        verify_token: Callable[[str], Identity | None],
+        authenticate: Authenticate,
         csrf: Csrf | None = None,
     ) -> None:
         self.config, self.store, self.bus, self.clock = config, store, bus, clock
-        self.api, self.verify_token = api, verify_token
+        self.api, self.authenticate = api, authenticate
         self.people = People(config.people)
         self.csrf = csrf or Csrf()
         self.closing = asyncio.Event()
@@ -124,7 +145,7 @@ class ConsoleChat:
 
     async def cards(self, request: Request) -> Response:
         try:
-            viewer = self._viewer(request)
+            viewer = await self._reader(request)
         except _Refused as refused:
             return refused.response()
         nonce = request.cookies.get(NONCE_COOKIE)
@@ -133,7 +154,7 @@ class ConsoleChat:
 
     async def card(self, request: Request, review_id: str) -> Response:
         try:
-            viewer = self._viewer(request)
+            viewer = await self._reader(request)
             review = await self.store.get_review(review_id)
             if review is None or not self._visible(viewer, review):
                 raise _Refused(404, "not_found", f"no review {review_id}")
@@ -141,11 +162,16 @@ class ConsoleChat:
             return refused.response()
         return JSONResponse(self._card_json(review, request.cookies.get(NONCE_COOKIE)))
 
-    async def events(self, request: Request) -> EventSourceResponse:
+    async def events(self, request: Request) -> Response:
+        """The signed-in person's stream (401 when nobody is signed in)."""
+        try:
+            viewer = await self._signed_in(request)
+        except _Refused as refused:
+            return refused.response()
         nonce = request.cookies.get(NONCE_COOKIE)
-        return EventSourceResponse(self._stream(nonce), ping=15)
+        return EventSourceResponse(self._stream(viewer, nonce), ping=15)
 
-    async def _stream(self, nonce: str | None) -> AsyncIterator[dict[str, str]]:
+    async def _stream(self, viewer: Viewer, nonce: str | None) -> AsyncIterator[dict[str, str]]:
         async with self.bus.subscribe(ALL_TOPICS) as subscription:
             yield {"event": "ready", "data": "{}"}
             while True:
@@ -156,6 +182,10 @@ class ConsoleChat:
                     continue
                 review = await self.store.get_review(event.key)
                 if review is None:
+                    continue
+                if viewer.token is not None and await self.authenticate(viewer.token) is None:
+                    return  # revoked (or expired) since the stream began
+                if not self._visible(viewer.identity, review):
                     continue
                 data: dict[str, Any] = {"review_id": review.id, "state": review.state.value}
                 if self.config.dev_mode:
@@ -204,16 +234,19 @@ class ConsoleChat:
     async def _decide(
         self, request: Request, data: dict[str, Any], review_id: str, outcome: str
     ) -> str:
-        actor = self._actor(request, data.get("as"))
+        actor = await self._actor(request, data.get("as"))
         reason = str(data.get("reason") or "").strip() or None
         try:
-            await self.api.decide(review_id, outcome, reason, approver=actor.email or actor.subject)
+            if actor.token is not None:  # the person's own token: the API checks them fully
+                await self.api.decide(review_id, outcome, reason, token=actor.token)
+            else:  # dev mode: the picked person, named by the bot
+                await self.api.decide(review_id, outcome, reason, approver=actor.identity.subject)
         except ApiRefused as exc:
             raise _Refused(exc.status, exc.code, exc.message) from exc
         except BotError as exc:
             raise _Refused(503, exc.code, exc.message) from exc
         verb = "approved" if outcome == "approve" else "denied"
-        return f"✅ {actor.subject} {verb} review {review_id}"
+        return f"✅ {actor.identity.subject} {verb} review {review_id}"
 
     # -- who ------------------------------------------------------------------------------
 
@@ -223,29 +256,41 @@ class ConsoleChat:
         found = self.people.by_email(email)
         return found[0].email if len(found) == 1 else None
 
-    def _actor(self, request: Request, claimed: Any) -> Identity:
+    async def _actor(self, request: Request, claimed: Any) -> Viewer:
         if self.config.dev_mode:
             email = self._dev_person(claimed or request.cookies.get(AS_COOKIE))
             if email is None:
                 raise _Refused(401, "unknown_person", "pick a configured person to act as")
-            return self.people.identity(email)
-        viewer = self._viewer(request)
-        assert viewer is not None
-        return viewer
+            return Viewer(self.people.identity(email))
+        return await self._signed_in(request)
 
-    def _viewer(self, request: Request) -> Identity | None:
-        """Who reads (token mode: the Bearer token's identity); None in dev mode: everyone."""
+    async def _signed_in(self, request: Request) -> Viewer:
+        """The person behind this request: token mode, the holder of a valid Bearer token;
+        dev mode, the configured person picked on the page. 401 otherwise."""
         if self.config.dev_mode:
-            return None
+            email = self._dev_person(request.cookies.get(AS_COOKIE))
+            if email is None:
+                raise _Refused(401, "unknown_person", "pick a configured person to act as")
+            return Viewer(self.people.identity(email))
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        identity = self.verify_token(token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip()
+        identity = await self.authenticate(token) if scheme.lower() == "bearer" and token else None
         if identity is None:
             raise _Refused(401, "unauthenticated", "sign in with your Airlock token")
-        return identity
+        return Viewer(identity, token)
+
+    async def _reader(self, request: Request) -> Identity | None:
+        """Who reads the cards; None in dev mode (everyone sees every card there)."""
+        if self.config.dev_mode:
+            return None
+        return (await self._signed_in(request)).identity
 
     def _visible(self, viewer: Identity | None, review: Review) -> bool:
+        if viewer is None:
+            return True
         conn = self.config.connections.get(review.connection)
-        return viewer is None or may_see(viewer, review, conn)
+        auditor = bool(self.config.auditor_groups & viewer.groups)
+        return policy.may_see(viewer, review, conn, auditor=auditor)
 
     async def _recent(self, viewer: Identity | None) -> list[Review]:
         reviews = [

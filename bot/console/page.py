@@ -1,7 +1,8 @@
 """The console chat page (pure string building): the cards, a person picker (dev mode) or a
-token login, and a small script that keeps the cards live (server-sent events, polling as a
-fallback) and sends Approve / Deny without leaving the page. Every interpolated value is
-HTML-escaped; the script and style carry the response's CSP nonce.
+token login, and a small script that keeps the cards live (the signed-in person's server-sent
+events: read with fetch in token mode, since they need the token; EventSource in dev mode) and
+sends Approve / Deny without leaving the page. Every interpolated value is HTML-escaped; the
+script and style carry the response's CSP nonce.
 """
 
 from __future__ import annotations
@@ -78,17 +79,44 @@ _SCRIPT = """
     sessionStorage.setItem('airlock_token', new FormData(login).get('token').trim());
     load();
   });
-  if (!cfg.dev && token()) load();
-  if (window.EventSource) {
+  const onCard = (c) => {
+    if (c.html) place(c.review_id, c.html); else if (token()) load(c.review_id);
+  };
+  // Token mode: the stream needs the token too, and EventSource cannot send a header, so it is
+  // read with fetch (the same text/event-stream format).
+  const stream = async () => {
+    if (!token()) return;
+    let retry = true;
+    try {
+      const r = await fetch('/chat/events', {headers: auth()});
+      if (!r.ok || !r.body) { retry = r.status !== 401; throw new Error(String(r.status)); }
+      status.textContent = 'live';
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const {value, done} = await reader.read(); if (done) break;
+        buf += value.replace(/\\r/g, '');
+        let end;
+        while ((end = buf.indexOf('\\n\\n')) >= 0) {
+          const lines = buf.slice(0, end).split('\\n'); buf = buf.slice(end + 2);
+          const event = (lines.find(l => l.startsWith('event:')) || '').slice(6).trim();
+          const data = lines.filter(l => l.startsWith('data:')).map(l => l.slice(5)).join('\\n');
+          if (event === 'card') onCard(JSON.parse(data));
+        }
+      }
+    } catch (e) { /* fall through to the retry */ }
+    status.textContent = retry ? 'reconnecting…' : 'sign in to see live cards';
+    if (retry) setTimeout(stream, 3000);
+  };
+  if (!cfg.dev && token()) { load(); stream(); }
+  if (login) login.addEventListener('submit', () => setTimeout(stream, 0));
+  if (cfg.dev && cfg.actingAs && window.EventSource) {
     const events = new EventSource('/chat/events');
-    events.addEventListener('card', (e) => {
-      const c = JSON.parse(e.data);
-      if (c.html) place(c.review_id, c.html); else if (token()) load(c.review_id);
-    });
+    events.addEventListener('card', (e) => onCard(JSON.parse(e.data)));
     events.onopen = () => { status.textContent = 'live'; };
     events.onerror = () => { status.textContent = 'reconnecting…'; };
-  } else {
-    setInterval(() => { if (cfg.dev || token()) load(); }, 5000);
+  } else if (cfg.dev) {
+    setInterval(() => { if (cfg.actingAs) load(); }, 5000);
   }
 })();
 """

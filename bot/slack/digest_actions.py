@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from approvals.subjects import same_subject
 from bot.cards.digest import parse_button_value
 from bot.cards.text import escape_short, format_duration
 from bot.errors import BotError
@@ -73,7 +74,7 @@ class DigestActions:
             email = await self.ctx.directory.email_for(user)
             grant = await self.ctx.store.get_delegation(grant_id)
             conn = self.ctx.connections.get(grant.connection) if grant is not None else None
-            if grant is None or conn is None or grant.subject.lower() != email.lower():
+            if grant is None or conn is None or not same_subject(grant.subject, email):
                 await self.ctx.tell(channel, user, "⚠️ Only the holder can extend this grant.")
                 return
             length = min(grant.expires_at - grant.created_at, conn.max_grant)

@@ -29,6 +29,7 @@ from approvals.access_review import (
     sort_entries,
 )
 from approvals.lifecycle import GrantLifecycle, LineDecision
+from approvals.subjects import canonical
 from gateway.api.auth import Caller, Context
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError
@@ -53,11 +54,12 @@ CSV_COLUMNS = (
 
 
 def owned_by(connections: Mapping[str, Connection], owner: str) -> dict[str, Connection]:
-    """The connections ``owner`` (an owner identity, or an owners' channel) owns."""
+    """The connections ``owner`` (an owner identity in any spelling, or an owners' channel)
+    owns."""
     return {
         name: c
         for name, c in connections.items()
-        if owner in c.owners.identities
+        if canonical(owner) in c.owners.identities
         or (c.owners.channel is not None and owner == c.owners.channel)
     }
 
@@ -147,13 +149,14 @@ async def list_access_reviews(
     with last use, actor chains seen and the recertification history of each line."""
     connections = dict(ctx.service.connections)
     if not ctx.is_auditor(who):
-        if owner is not None and owner != who.subject:
+        if owner is not None and canonical(owner) != who.subject:
             raise ApiError(403, "forbidden", "only auditors may read another owner's review")
-        owner = who.subject
-    if owner is not None:
-        connections = owned_by(connections, owner)
-        if not connections and not ctx.is_auditor(who):
+        # The owner power, asked the one way (an agent acting for an owner holds none).
+        connections = {name: c for name, c in connections.items() if ctx.owns(who, name)}
+        if not connections:
             raise ApiError(403, "forbidden", "only owners and auditors read access reviews")
+    elif owner is not None:
+        connections = owned_by(connections, owner)
     if connection is not None:
         connections = {k: v for k, v in connections.items() if k == connection}
     now = ctx.service.clock.now()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from approvals.subjects import canonical
 from gateway.api.auth import Caller, Context
 from gateway.api.errors import ApiError
 from gateway.api.schemas import ErrorOut
@@ -33,8 +34,8 @@ async def list_audit(
     if not ctx.is_auditor(who):
         raise ApiError(403, "forbidden", "reading the audit trail needs an auditor group")
     records = await ctx.repository.list_audit(
-        identity=identity,
-        actor_in_chain=actor,
+        identity=canonical(identity) if identity is not None else None,
+        actor_in_chain=canonical(actor) if actor is not None else None,
         connection=connection,
         since=_aware(since),
         until=_aware(until),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from approvals import ApprovalService, Clock, Connection, Identity, IdentityKind, Review
+from approvals.policy import Power, may_see, may_use
 from gateway.config import Settings
 from gateway.identity import IdentityKit, TokenService
 from gateway.metrics import Metrics
@@ -29,17 +30,38 @@ class ApiContext:
 
     # -- who may do what ------------------------------------------------------------------
 
+    def holds(self, who: Identity, power: Power, connection: str | None = None) -> bool:
+        """Does ``who`` hold ``power`` (on ``connection``, for OWNER and APPROVER)? The one
+        place every route asks; a delegated token holds none (approvals.policy.NOT_DELEGATED)."""
+        if not may_use(who, power):
+            return False
+        api = self.settings.api
+        if power is Power.ADMIN:
+            return bool(set(api.admin_groups) & who.groups)
+        if power is Power.AUDITOR:
+            return bool(set(api.admin_groups + api.auditor_groups) & who.groups)
+        if power is Power.BOT:
+            # A service account acting directly. People never are, even when an IdP puts them
+            # in a group of that name (they could then act for anyone).
+            return who.kind is IdentityKind.SERVICE and bool(set(api.bot_groups) & who.groups)
+        conn = self.policy(connection) if connection is not None else None
+        if conn is None:
+            return False
+        if power is Power.OWNER:
+            return who.subject in conn.owners.identities
+        return conn.approvers.admits(who)
+
     def is_admin(self, who: Identity) -> bool:
-        return bool(set(self.settings.api.admin_groups) & who.groups) and not who.actors
+        return self.holds(who, Power.ADMIN)
 
     def is_bot(self, who: Identity) -> bool:
-        """A service account in ``[api] bot_groups`` acting directly. People never are, even
-        when an IdP puts them in a group of that name (they could then act for anyone)."""
-        return (
-            who.kind is IdentityKind.SERVICE
-            and bool(set(self.settings.api.bot_groups) & who.groups)
-            and not who.actors
-        )
+        return self.holds(who, Power.BOT)
+
+    def is_auditor(self, who: Identity) -> bool:
+        return self.holds(who, Power.AUDITOR)
+
+    def owns(self, who: Identity, connection: str) -> bool:
+        return self.holds(who, Power.OWNER, connection)
 
     def person(self, email: str) -> Identity | None:
         """A configured person as an identity (their groups come from ``[[people]]``)."""
@@ -48,26 +70,11 @@ class ApiContext:
             return None
         return Identity(subject=entry.email, groups=frozenset(entry.groups), email=entry.email)
 
-    def is_auditor(self, who: Identity) -> bool:
-        return self.is_admin(who) or bool(set(self.settings.api.auditor_groups) & who.groups)
-
     def policy(self, connection: str) -> Connection | None:
         return self.service.connections.get(connection)
 
-    def owns(self, who: Identity, connection: str) -> bool:
-        conn = self.policy(connection)
-        return conn is not None and who.subject in conn.owners.identities
-
     def may_see(self, who: Identity, review: Review) -> bool:
-        """Admins, auditors, the connection's approvers and owners, and the requester's chain.
-
-        "The requester's chain" is judged by the caller's subject: alice (directly or through her
-        agents) and ci-runner's own account see a review of alice → ci-runner, but mallory acting
-        through the same shared ci-runner does not (a chain is never wider than any link).
-        """
-        if self.is_auditor(who) or review.requester.in_chain(who.subject):
-            return True
+        """Admins, auditors, the requester's chain, and (acting directly) the connection's
+        approvers and owners: :func:`approvals.policy.may_see`."""
         conn = self.policy(review.connection)
-        return conn is not None and (
-            conn.approvers.admits(who) or who.subject in conn.owners.identities
-        )
+        return may_see(who, review, conn, auditor=self.is_auditor(who))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from approvals.subjects import canonical
 from gateway.api.auth import Caller, Context
 from gateway.api.errors import ApiError
 from gateway.api.reviews import acting_for
@@ -32,7 +33,9 @@ async def list_delegations(
     """One's own delegations; owners see their connections'; auditors see all."""
     now = ctx.clock.now()
     found = await ctx.repository.list_delegations(
-        subject=subject, connection=connection, active_at=now if active else None
+        subject=canonical(subject) if subject is not None else None,
+        connection=connection,
+        active_at=now if active else None,
     )
     return [
         DelegationOut.of(d, now)

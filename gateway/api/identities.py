@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, field_validator
 
 from approvals import Identity
+from approvals.subjects import canonical
 from gateway.api.auth import Caller, CallerToken, Context
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError
@@ -207,15 +208,16 @@ async def revoke_subject(ctx: Context, who: Caller, body: RevokeSubjectIn) -> Re
     """Revoke a person (or any subject): every token naming them anywhere in its chain is
     refused until the revocation is lifted, and their sessions end."""
     _admin(ctx, who, "revoke people")
-    if body.subject == who.subject:
+    subject = canonical(body.subject)  # every spelling of the person is revoked
+    if subject == who.subject:
         raise ApiError(403, "forbidden", "an admin cannot revoke themselves")
     now = ctx.clock.now()
     try:
-        await ctx.identity.revoke_subject(body.subject, body.reason, who, now)
+        await ctx.identity.revoke_subject(subject, body.reason, who, now)
     except IntegrityError as exc:
         raise ApiError(409, "already_revoked", exc.message) from exc
     return RevokedSubjectOut(
-        subject=body.subject, reason=body.reason, revoked_by=who.subject, revoked_at=now
+        subject=subject, reason=body.reason, revoked_by=who.subject, revoked_at=now
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from approvals import Identity, Outcome, Review, ReviewKind, ReviewState, SelfApproval
+from approvals import Identity, Outcome, Review, ReviewKind, ReviewState
 from gateway.api.auth import Caller, Context
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError
@@ -51,32 +51,16 @@ async def get_review(ctx: Context, who: Caller, review_id: str) -> ReviewOut:
 
 @router.post("/reviews/{review_id}/decisions", responses=_ERRORS)
 async def decide(ctx: Context, who: Caller, review_id: str, body: DecisionIn) -> ReviewOut:
-    """Approve or deny; policy (approver, no self-approval, quorum, not final) is enforced.
-
-    The chat bot records a click for the person who made it by naming them in ``approver``.
-    """
+    """Approve or deny. The service enforces everything (no agents, no revoked link of the
+    chain, approver, no self-approval, one vote per person, quorum, not final) for every door
+    alike: this route, the chat bot's (which names the clicking person in ``approver``) and the
+    CLI's all end in :meth:`approvals.ApprovalService.decide`."""
     approver = acting_for(ctx, who, body.approver, "decide")
-    if approver is not who and not body.break_glass:
-        await _not_the_requester(ctx, review_id, approver)
     review = await ctx.service.decide(
         review_id, approver, Outcome(body.outcome), body.reason, break_glass=body.break_glass
     )
     ctx.metrics.decisions.labels(body.outcome).inc()
     return ReviewOut.of(review)
-
-
-async def _not_the_requester(ctx: ApiContext, review_id: str, person: Identity) -> None:
-    """A person named by the bot comes from ``[[people]]``, whose e-mail may be spelt with other
-    capitals than the requester's token subject: compare them without case, so that
-    ``Erin@Example.com`` cannot approve what ``erin@example.com`` asked for."""
-    review = await ctx.repository.get_review(review_id)
-    if review is None:
-        return  # the service answers not_found
-    if person.subject.casefold() in {s.casefold() for s in review.requester.chain}:
-        raise SelfApproval(
-            f"{person.subject} is in the requester's chain ({review.requester.describe()}) "
-            "and cannot decide this review"
-        )
 
 
 @router.post("/access-requests", status_code=201, responses=_ERRORS)
@@ -140,7 +124,9 @@ async def _visible(
 def acting_for(ctx: ApiContext, who: Identity, person: str | None, what: str) -> Identity:
     """The caller; or, when the chat bot (a caller in ``[api] bot_groups``) names a person's
     e-mail (``approver``, ``requester``, ``revoker``), that person, as ``[[people]]`` describes
-    them. Policy then applies to the person exactly as if they had called themselves."""
+    them (the e-mail in its canonical spelling, approvals.subjects). Policy then applies to the
+    person exactly as if they had called themselves, revocation included (the service checks
+    it)."""
     if person is None:
         return who
     if not ctx.is_bot(who):

@@ -88,7 +88,8 @@ class ReviewOut(BaseModel):
     state: str
     connection: str
     requester: IdentityOut
-    statement: str | None
+    statement: str | None  # as stored: secrets redacted
+    statement_sha256: str | None  # of the exact bytes (and bound values) held
     access: AccessOut | None
     risk: str | None
     rule: str | None
@@ -121,6 +122,7 @@ class ReviewOut(BaseModel):
             connection=r.connection,
             requester=IdentityOut.of(r.requester),
             statement=r.statement,
+            statement_sha256=r.statement_sha256,
             access=access,
             risk=r.risk,
             rule=r.rule,

@@ -107,6 +107,7 @@ def chat_services(
         ),
         dev_mode=settings.chat.dev_mode,
         public_url=settings.api.public_url,
+        auditor_groups=frozenset(settings.api.admin_groups + settings.api.auditor_groups),
     )
     bot_group = settings.api.bot_groups[0]
 
@@ -115,11 +116,14 @@ def chat_services(
             "airlock-bot", groups=[bot_group], kind=IdentityKind.SERVICE, ttl=timedelta(minutes=5)
         )
 
-    def verify_token(presented: str) -> Identity | None:
+    async def authenticate(presented: str) -> Identity | None:
+        """The gateway's own check (signature, issuer, revocation of chain and token), as for
+        every API call: the console's sign-in is no weaker than the API's."""
         try:
-            return runtime.tokens.verify(presented)[0]
+            principal = await runtime.identity.authenticator.authenticate(presented, edge="chat")
         except AuthError:
             return None
+        return principal.identity
 
     parts = build_chat(
         config,
@@ -128,7 +132,7 @@ def chat_services(
         bus=runtime.repository.bus,
         clock=runtime.clock,
         api_token=api_token,
-        verify_token=verify_token,
+        authenticate=authenticate,
         slack=slack,
         say=say,
         digests=DigestStore(runtime.repository),

@@ -3,7 +3,8 @@
 Creates (or refreshes) a demo database ``airlock_demo`` on the local PostgreSQL with fake
 customers (test card numbers, SSNs, e-mails), owned by a least-privilege role
 ``airlock_demo_rw`` whose password only this process knows; writes ``demo/airlock.toml`` with a
-``pg-demo`` connection (guardrails and masking on) and two people, alice (eng) and bob
+``pg-demo`` connection (guardrails and masking on), an Ed25519 key that signs checkpoints of
+the audit chain (``demo/audit-checkpoint.key``, made once), and two people, alice (eng) and bob
 (dba-oncall); prints tokens and a psql line; then runs ``airlock up`` on it.
 """
 
@@ -18,6 +19,7 @@ import asyncpg
 
 from gateway.config import Settings, load_settings
 from gateway.identity import TokenService
+from store import generate_key_pem
 
 __all__ = ["DEMO_PASSWORD_ENV", "prepare_demo", "print_welcome"]
 
@@ -43,6 +45,10 @@ url = "sqlite+aiosqlite:///{store}"
 
 [api]
 listen = "127.0.0.1:8080"
+
+[audit]                                 # the chain's head, signed with a key kept out of the store
+checkpoint_file = "{checkpoints}"
+checkpoint_key_file = "{checkpoint_key}"
 
 [listeners]
 postgres = "127.0.0.1:15432"
@@ -121,10 +127,17 @@ def write_config(workdir: Path) -> Path:
     """Write demo/airlock.toml; a fresh upstream password goes into this process's env."""
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ[DEMO_PASSWORD_ENV] = secrets.token_urlsafe(24)
+    key = workdir / "audit-checkpoint.key"
+    if not key.exists():  # kept across runs, like the store whose chain it anchors
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(generate_key_pem())
     path = workdir / "airlock.toml"
     path.write_text(
         CONFIG.format(
             store=(workdir / "airlock.db").resolve(),
+            checkpoints=(workdir / "audit-checkpoints.jsonl").resolve(),
+            checkpoint_key=key.resolve(),
             database=DEMO_DB,
             role=DEMO_ROLE,
             password_env=DEMO_PASSWORD_ENV,

@@ -13,7 +13,7 @@ against its session state into a ``Classification``: every statement with its ``
 does that with a verdict cache. Nothing here parses: no parser, no protocol is imported.
 """
 
-from gateway.guardrails.dialect import Dialect
+from gateway.guardrails.dialect import REDACTED, Dialect, Redacted, Redactor
 from gateway.guardrails.errors import GuardrailError, RuleError, StatementBlocked
 from gateway.guardrails.model import (
     Classification,
@@ -36,6 +36,7 @@ from gateway.guardrails.ruleset import DialectState, Entry, RuleSet
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "REDACTED",
     "Action",
     "Classification",
     "Dialect",
@@ -45,6 +46,8 @@ __all__ = [
     "Finding",
     "GuardrailError",
     "Kind",
+    "Redacted",
+    "Redactor",
     "Rule",
     "RuleError",
     "RuleSet",

@@ -18,11 +18,18 @@ dialect object (``{"postgres": gateway.postgres.dialect.POSTGRES}``) and
 - ``masking(rules)``: its masking policy for a connection's validated ``MaskingRules`` (how
   result columns are bound to rules and which values its types let detectors see), or None
   when the rules mask nothing.
+- ``redact(text, params)``: the command as it may be shown and stored (reviews, cards, the
+  audit trail, logs): every secret it carries (a password, a key, a connection string's
+  password) replaced, and the bound values in secret positions too. The session still runs
+  the exact bytes; a review binds to them by their hash. A text it cannot read but that may
+  hold a secret is redacted conservatively. Never raises; cheap for a text that cannot hold a
+  secret (the statement log calls it for every distinct text it writes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gateway.guardrails.model import Classification
@@ -30,10 +37,27 @@ from gateway.guardrails.rules import Rule
 from gateway.guardrails.ruleset import DialectState, RuleSet
 from gateway.masking import MaskingRules
 
-__all__ = ["Dialect"]
+__all__ = ["REDACTED", "Dialect", "Redacted", "Redactor"]
+
+REDACTED = "<redacted>"  # what stands for a secret in a shown text or a shown bound value
 
 StateT = TypeVar("StateT", bound=DialectState)
 PolicyT_co = TypeVar("PolicyT_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """A command as it may be shown and stored: ``text`` with its secrets replaced, and the
+    bound ``params`` to show with it (a value in a secret position is ``REDACTED``)."""
+
+    text: str
+    params: tuple[bytes | None, ...] = ()
+
+
+class Redactor(Protocol):
+    """A dialect's ``redact``: what the session core calls before it shows or stores a text."""
+
+    def __call__(self, text: str, params: Sequence[bytes | None] = ()) -> Redacted: ...
 
 
 class Dialect(Protocol[StateT, PolicyT_co]):
@@ -59,4 +83,8 @@ class Dialect(Protocol[StateT, PolicyT_co]):
 
     def masking(self, rules: MaskingRules) -> PolicyT_co | None:
         """The masking policy for one connection; None when ``rules`` mask nothing."""
+        ...
+
+    def redact(self, text: str, params: Sequence[bytes | None] = ()) -> Redacted:
+        """``text`` (and its bound ``params``) with every secret replaced; never raises."""
         ...

@@ -17,8 +17,9 @@
 - Only asymmetric algorithms are accepted (never ``none``, never HMAC: a public key must not be
   usable as a shared secret).
 - The subject is the ``subject_claim`` (default ``email``, used only when ``email_verified`` is
-  not false), else ``sub``; groups come from ``groups_claim`` (a dotted path such as
-  ``realm_access.roles`` works), a list of strings or one space-separated string.
+  JSON ``true``), else ``sub``, in its canonical spelling (:mod:`approvals.subjects`); groups
+  come from ``groups_claim`` (a dotted path such as ``realm_access.roles`` works), a list of
+  strings or one space-separated string.
 """
 
 from __future__ import annotations
@@ -192,13 +193,17 @@ class OidcVerifier:
                 raise TokenInvalid(f"token is not valid yet ({name} is in the future)")
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
-        email = claims.get("email") if claims.get("email_verified") is not False else None
+        """The person: an e-mail counts only when ``email_verified`` is JSON ``true`` (OpenID
+        Connect Core 1.0, section 5.1: a boolean; the string "true", 1 or a missing claim are
+        not a verification), and it becomes the subject only then; else the issuer's ``sub``.
+        The subject is canonical (approvals.subjects) like every other."""
+        email = claims.get("email") if claims.get("email_verified") is True else None
         subject = claims.get(self.subject_claim)
         if self.subject_claim == "email":
             subject = email
-        if not isinstance(subject, str) or not subject:
+        if not isinstance(subject, str) or not subject.strip():
             subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject:
+        if not isinstance(subject, str) or not subject.strip():
             raise TokenInvalid("token has no subject")
         return Identity(
             subject=subject,

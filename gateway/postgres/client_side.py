@@ -16,11 +16,12 @@ import struct
 from collections.abc import Awaitable, Coroutine
 
 from approvals import Impact
-from gateway.guardrails import Action, Kind, Verdict
+from gateway.guardrails import Action, Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
 from gateway.postgres.counting import NO_PARAMETERS, Counting, Parameters
 from gateway.postgres.dialect import classify
+from gateway.postgres.dialect.leaks import Leaks
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.lifecycle import SessionInput, SessionPhase, transition
 from gateway.postgres.statements import Ambiguous
@@ -204,9 +205,9 @@ class ClientSide:
             self._refuse_simple(text, "block", _audit_behind(), rule=_BACKLOG)
             return None
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
-        copy_refusal = self.copy_out_refusal(text)
-        if copy_refusal is not None:
-            self._refuse_simple(text, "block", copy_refusal, rule="masking/copy-out")
+        leak = self.masking_refusal(text)
+        if leak is not None:
+            self._refuse_simple(text, "block", leak[1], rule=leak[0])
             return None
         if verdict.action is Action.BLOCK:
             self._refuse_simple(text, "block", _blocked(verdict), rule=verdict.rule)
@@ -282,18 +283,28 @@ class ClientSide:
         self.flush()
         return done.wait()
 
-    def copy_out_refusal(self, text: str) -> pg.ErrorResponse | None:
-        """COPY ... TO STDOUT cannot be masked: refused on connections that mask results."""
-        if self.s.target.masking is None or "copy" not in text.lower():
+    def masking_refusal(self, text: str) -> tuple[str, pg.ErrorResponse] | None:
+        """On a connection that masks, a statement that takes a route around the masked result
+        set (gateway.postgres.dialect.leaks) is refused: (the rule, the client's error)."""
+        policy = self.s.target.masking
+        if policy is None:
             return None
-        statements = classify(text, self.s.state).statements
-        if any(_is_copy(st.command) and Kind.READ in st.kinds for st in statements):
-            return refusal_error(
-                "42501",
-                f"COPY TO STDOUT is refused on {self.s.target.name}: its results are masked "
-                "and COPY output cannot be (rule masking/copy-out); use SELECT instead",
+        leaks = self.s.leaks
+        if leaks is None:
+            leaks = self.s.leaks = Leaks(policy, self.s.catalog)
+        leak = leaks.of(text)
+        if leak is None:
+            return None
+        name = self.s.target.name
+        if leak.rule == "masking/copy-out":
+            message = (
+                f"COPY TO STDOUT is refused on {name}: its results are masked and COPY output "
+                "cannot be (rule masking/copy-out); use SELECT instead"
             )
-        return None
+        else:
+            message = f"blocked by rule {leak.rule}: {leak.reason}"
+        detail = f"{name} masks its results: a masked value may leave only as a masked column"
+        return leak.rule, refusal_error("42501", message, detail=detail)
 
     def _refuse_simple(
         self,
@@ -333,9 +344,9 @@ class ClientSide:
             self._refuse_extended(readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
             return
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
-        copy_refusal = self.copy_out_refusal(text)
-        if copy_refusal is not None:
-            self._refuse_extended(text, "block", copy_refusal, rule="masking/copy-out")
+        leak = self.masking_refusal(text)
+        if leak is not None:
+            self._refuse_extended(text, "block", leak[1], rule=leak[0])
             return
         if verdict.action is Action.BLOCK:
             self._refuse_extended(text, "block", _blocked(verdict), rule=verdict.rule)
@@ -508,6 +519,7 @@ class ClientSide:
             verdict=verdict,
             params=params,
             notify=self._notice,
+            redact=self.s.target.redact,
             impact=impact,
         )
         return held.review_id, _held_error(held)

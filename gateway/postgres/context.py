@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import CatalogNames, PgTarget, RowPlan, SessionState
+from gateway.postgres.dialect.leaks import Leaks
 from gateway.postgres.dialect.lineage import Lineage
 from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.statements import StatementBook
@@ -45,6 +46,7 @@ class Shared(Session):
     # (table OID, attribute number) -> real names of the columns masking rules name
     catalog: CatalogNames | None = None
     lineage: Lineage | None = None  # set by the listener on a connection that masks
+    leaks: Leaks | None = None  # routes around masking, found per text (client_side)
 
 
 def refusal_error(sqlstate: str, message: str, detail: str | None = None) -> pg.ErrorResponse:

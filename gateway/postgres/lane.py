@@ -288,7 +288,7 @@ def judge(client: ClientSide, text: str) -> tuple[tuple[str, str | None] | None,
         verdict.action is Action.ALLOW
         and not verdict.kinds & EFFECT_KINDS
         and (s.lineage is None or s.lineage.of(text) is None)
-        and client.copy_out_refusal(text) is None
+        and client.masking_refusal(text) is None
         and not client.needs_count(text, verdict)  # max_rows_unreviewed: counted each time
     ):
         known = (verdict.action.value, verdict.rule)

@@ -197,7 +197,7 @@ class PostgresListener:
             upstream=upstream.writer,
             catalog=catalog,
         )
-        shared.log = self.core.statement_log(shared)
+        shared.log = self.core.statement_log(shared, accepted.target.redact)
         if accepted.target.masking is not None:
             shared.lineage = Lineage(accepted.target.masking, catalog)
         scs = upstream.parameters.get("standard_conforming_strings", "on") == "on"

@@ -39,8 +39,9 @@ BASE = frozenset(
         B.PORTAL_SUSPENDED,
     }
 )
-# Connections that mask also read DataRows, the free text of errors, notices and notifications,
-# and COPY OUT (which cannot be masked: client_side refuses it, this is the backstop).
+# Connections that mask also read DataRows, the free text of errors, notices, notifications and
+# settings (gateway.postgres.textmask), and COPY OUT (which cannot be masked: client_side
+# refuses it, this is the backstop).
 MASKED = BASE | {
     B.DATA_ROW,
     B.NOTICE_RESPONSE,
@@ -222,7 +223,7 @@ class ServerSide:
         if head is not None and head.refusal is not None:
             self.out.append(pg.encode(head.refusal))
         elif self.text_mask is not None:
-            self.out.append(self.text_mask.message(message, frame.raw))
+            self.out.append(self.text_mask.message(message, frame.raw, self._known(head)))
         else:
             self.out.append(frame.raw)
         if head is not None and head.definition is not None:
@@ -239,7 +240,23 @@ class ServerSide:
         assert self.text_mask is not None
         message = self.parser.decode(frame)
         assert isinstance(message, pg.NoticeResponse | pg.NotificationResponse)
-        return self.text_mask.message(message, frame.raw)
+        return self.text_mask.message(message, frame.raw, self._known(self.s.tracker.head))
+
+    def _known(self, head: Pending | None) -> str:
+        """What the client itself sent for the request an error or notice answers: its text
+        and bound values (an error may quote them without revealing anything)."""
+        if head is None:
+            return ""
+        parts = [head.text or ""]
+        if head.definition is not None:
+            parts.append(head.definition.text)
+        portal = head.portal
+        if portal is None and head.expect is Expect.BIND:
+            portal = self.s.portals.get(head.name)
+        if portal is not None:
+            parts.append(portal.statement.text)
+            parts += [v.decode("utf-8", "replace") for v in portal.params if v is not None]
+        return "\n".join(parts)
 
     def _parameter(self, frame: pg.Frame) -> None:
         message = self.parser.decode(frame)
@@ -251,6 +268,11 @@ class ServerSide:
             # Turned on: believed at a ReadyForQuery outside a transaction, which a ROLLBACK
             # cannot undo (see gateway.postgres.effects); until then it stays off here.
             self._scs_on = on and not self.s.state.standard_conforming_strings
+        if self.text_mask is not None:  # a setting's value may have been built from a column
+            value = self.text_mask.text(message.value)
+            if value != message.value:
+                self.out.append(pg.encode(pg.ParameterStatus(message.name, value)))
+                return
         self.out.append(frame.raw)
 
     def _row_description(self, raw: memoryview) -> bool:

@@ -4,7 +4,7 @@
 
     identity   = await core.authenticate(token)                 # AuthRefused
     delegation = await core.authorize(identity, conn, roles)    # AccessRefused
-    session    = <the listener's Session>; session.log = core.statement_log(session)
+    session    = <the listener's Session>; session.log = core.statement_log(session, redact)
     await core.start(session, peer)        # its row in the store (store.Unavailable: refuse)
     await core.attach(live)                # revocation, expiry and usage watch it from here
     ... for each command: the dialect classifies it (fail closed), then
@@ -32,7 +32,7 @@ from approvals import (
     Identity,
     Impact,
 )
-from gateway.guardrails import Verdict
+from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.errors import AccessRefused
 from gateway.sessions.guard import SessionGuard
@@ -90,9 +90,12 @@ class SessionCore:
 
     # -- the session ---------------------------------------------------------------------
 
-    def statement_log(self, session: Session) -> StatementLog:
-        """The log that records the session's commands into the audit trail, in batches."""
-        return StatementLog(self.audit, session.identity, session.id, session.connection)
+    def statement_log(self, session: Session, redact: Redactor) -> StatementLog:
+        """The log that records the session's commands into the audit trail, in batches
+        (their texts as ``redact``, the dialect's, shows them)."""
+        return StatementLog(
+            self.audit, session.identity, session.id, session.connection, redact=redact
+        )
 
     async def start(self, session: Session, peer: object) -> None:
         """Write the session's row; a store that cannot take it raises store.Unavailable (no
@@ -127,6 +130,7 @@ class SessionCore:
         verdict: Verdict,
         params: Sequence[bytes | None] = (),
         notify: Callable[[str], None],
+        redact: Redactor,
         impact: Impact | None = None,
     ) -> Held:
         """Hold a command for review (:func:`gateway.sessions.hold.hold`); ``impact`` is what
@@ -140,6 +144,7 @@ class SessionCore:
             verdict=verdict,
             params=params,
             notify=notify,
+            redact=redact,
             impact=impact,
         )
 

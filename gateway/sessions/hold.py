@@ -7,12 +7,18 @@ the client for this session (``Session.cancel_hold``: the review is cancelled), 
 going away (``left``: cancelled too). It returns :class:`Held`; approved → the listener runs the
 command, otherwise it refuses it in its protocol's words for :class:`HoldOutcome`: PostgreSQL
 42501 naming the approver and their reason, 57014 for a cancel or a timeout.
+
+What the review shows and stores (its statement, the card, the ``statement.held`` audit event)
+is the dialect's redaction (``redact``): secrets in the text and bound values in secret
+positions replaced. The listener keeps the exact bytes in memory and runs exactly those after
+an approval; the review binds to them by ``statement_sha256`` (:func:`held_sha256`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,11 +26,11 @@ from enum import StrEnum
 
 from approvals import ApprovalError, ApprovalService, Impact, Review, ReviewState
 from approvals.policy import human_duration
-from gateway.guardrails import Verdict
+from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.session import Session
 
-__all__ = ["HOLD_BUFFER_LIMIT", "ClientGone", "Held", "HoldOutcome", "hold"]
+__all__ = ["HOLD_BUFFER_LIMIT", "ClientGone", "Held", "HoldOutcome", "held_sha256", "hold"]
 
 # While a command is held the client may send more (pipelined) messages: a listener buffers
 # them, up to this many bytes, and processes them after the decision.
@@ -67,6 +73,7 @@ async def hold(
     verdict: Verdict,
     params: Sequence[bytes | None] = (),
     notify: Callable[[str], None],
+    redact: Redactor,
     impact: Impact | None = None,
 ) -> Held:
     """Hold a command for review until it is decided, cancelled or expires.
@@ -74,9 +81,13 @@ async def hold(
     ``params`` are the values bound to it (shown on the card with the text); ``impact`` what
     the listener counted it would touch (on the review, the card and the audit). ``left`` is set
     when the client closes its connection: the review is cancelled and ClientGone raised. So
-    is the review when the session ends meanwhile (this is cancelled).
+    is the review when the session ends meanwhile (this is cancelled). ``redact`` is the
+    dialect's: the review gets the text and values it returns, and the hash of the exact ones.
     """
-    shown = text if not params else f"{text}\n-- parameters: {_params(params)}"
+    redacted = redact(text, params)
+    shown = redacted.text
+    if params:
+        shown = f"{shown}\n-- parameters: {_params(redacted.params)}"
     # A cancel that arrives while the review is being opened must not be lost.
     s.cancel_hold.clear()
     s.holding = ""
@@ -88,6 +99,7 @@ async def hold(
             risk=verdict.risk,
             rule=verdict.rule,
             session_id=s.id,
+            statement_sha256=held_sha256(text, params),
             impact=impact,
         )
         s.holding = review.id
@@ -105,6 +117,21 @@ async def hold(
     if why == "gone":
         raise ClientGone
     return _outcome(review.id, final, conn.review_timeout)
+
+
+def held_sha256(text: str, params: Sequence[bytes | None] = ()) -> str:
+    """The hex SHA-256 a review binds to: of the text's exact bytes (UTF-8, as the client sent
+    them: a text a listener decoded with ``surrogateescape`` gives its bytes back) and, when
+    values are bound, each value after it as the PostgreSQL Bind message carries one: an Int32
+    length (-1 for NULL), then its bytes (PostgreSQL docs 55.7, "Message Formats", Bind)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape"))
+    for value in params:
+        if value is None:
+            digest.update((-1).to_bytes(4, "big", signed=True))
+        else:
+            digest.update(len(value).to_bytes(4, "big", signed=True))
+            digest.update(value)
+    return digest.hexdigest()
 
 
 def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> Held:

@@ -13,6 +13,10 @@ once, as is a session's last batch, so a crash can lose at most ``max_age`` seco
 session's allowed statements (plus the audit writer's interval), never a refusal, a review or a
 decision.
 
+Texts are written as the session's dialect redacts them (``redact``: secrets replaced; a text
+that cannot hold one costs a pattern search), once per distinct text of a batch, when the batch
+is flushed: an allowed ``ALTER ROLE ... PASSWORD`` is recorded without its password.
+
 When the audit writer's backlog is full (the store has been unreachable for long) ``submit``
 refuses the batch: the log keeps its records and offers them again every ``max_age`` seconds,
 also after its session has ended (the timer holds it), and the records that arrive meanwhile
@@ -29,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from approvals import AuditEntry, Identity
+from gateway.guardrails import Redactor
 from gateway.sessions.text import readable
 from store import AuditWriter, PlainDetails, Unavailable
 
@@ -50,10 +55,11 @@ class StatementLog:
         session_id: str,
         connection: str,
         *,
+        redact: Redactor,
         max_batch: int = 500,
         max_age: float = 1.0,
     ) -> None:
-        self.audit, self.identity = audit, identity
+        self.audit, self.identity, self.redact = audit, identity, redact
         self.session_id, self.connection = session_id, connection
         self.max_batch, self.max_age = max_batch, max_age
         self.recorded = 0
@@ -160,7 +166,8 @@ class StatementLog:
         count = len(columns[0])
         if not count:
             return
-        texts = [text if text.isascii() else readable(text) for text in self._texts]
+        redact = self.redact
+        texts = [redact(text if text.isascii() else readable(text)).text for text in self._texts]
         same: dict[str, Any] = {}
         fields: list[str] = []
         varying: list[list[Any]] = []

@@ -13,7 +13,14 @@ from typing import Any, Generic, TypeVar
 
 from gateway.config import ConnectionConfig
 from gateway.errors import ConfigError
-from gateway.guardrails import Dialect, DialectState, RuleError, RuleSet, rules_from_config
+from gateway.guardrails import (
+    Dialect,
+    DialectState,
+    Redactor,
+    RuleError,
+    RuleSet,
+    rules_from_config,
+)
 from gateway.masking import MaskingError, MaskingRules
 
 __all__ = ["Target", "build_targets", "unserved"]
@@ -27,6 +34,7 @@ class Target(Generic[StateT, PolicyT]):
     config: ConnectionConfig
     guardrails: RuleSet[StateT]
     masking: PolicyT | None
+    redact: Redactor  # the dialect's: what a text may be shown and stored as
 
     @property
     def name(self) -> str:
@@ -48,7 +56,9 @@ def build_targets(
             masking = MaskingRules(tuple(conn.masking.columns), tuple(conn.masking.detectors))
         except (RuleError, MaskingError) as exc:
             raise ConfigError(f"connection {conn.name}: {exc}") from exc
-        targets[conn.name] = Target(conn, dialect.guardrails(rules), dialect.masking(masking))
+        targets[conn.name] = Target(
+            conn, dialect.guardrails(rules), dialect.masking(masking), dialect.redact
+        )
     return targets
 
 

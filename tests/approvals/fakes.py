@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -215,6 +215,11 @@ class InMemoryTransaction:
         await asyncio.sleep(0)
         self._staged.events.append(event)
 
+    async def revoked(self, subjects: Collection[str]) -> str | None:
+        await asyncio.sleep(0)
+        found = sorted(set(subjects) & self._repo.revoked_subjects.keys())
+        return f"{found[0]} was revoked: {self._repo.revoked_subjects[found[0]]}" if found else None
+
     # -- ending -------------------------------------------------------------------------------
 
     async def commit(self) -> list[DomainEvent]:
@@ -243,6 +248,7 @@ class InMemoryRepository:
         self.delegations: dict[str, Delegation] = {}
         self.audit: list[AuditEntry] = []
         self.outbox: list[DomainEvent] = []
+        self.revoked_subjects: dict[str, str] = {}  # subject -> reason
         self.commits = 0
         self.rollbacks = 0
         self.fail_commits = 0

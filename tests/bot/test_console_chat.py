@@ -127,10 +127,11 @@ async def test_requester_cannot_approve_their_own_statement(
 async def test_server_sent_events_deliver_a_new_card(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`airlock up` prints the console chat's URL; an open /chat/events stream receives a
-    `card` event with the card of a new request."""
+    """`airlock up` prints the console chat's URL; the /chat/events stream of a picked person
+    (bob, an approver) receives a `card` event with the card of a new request."""
     async with chat_gateway(tmp_path, monkeypatch, None) as gw, _browser(gw) as browser:
         assert f"console chat on {gw.api_url}/chat" in capsys.readouterr().out
+        await browser.get("/chat", params={"as": BOB})
         async with browser.stream("GET", "/chat/events") as stream:
             lines = stream.aiter_lines()
             while (await anext(lines)) != "event: ready":

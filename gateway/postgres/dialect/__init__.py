@@ -12,7 +12,8 @@ its kinds with reasons, tables, functions, state effects); ``Guardrails.judge(cl
 turns one into a verdict. Masking: ``MaskingPolicy`` gives a ``RowPlan`` per RowDescription
 (``plan``, by type OID in ``pgtypes``, actions by type and format in ``actions``), which
 rewrites DataRow messages (``datarow``); ``Lineage`` finds outputs computed from masked columns
-(``outputs``).
+(``outputs``); ``Leaks`` finds the statements that would take a masked value out any other way
+(``leaks``, ``copies``), which a masking session refuses.
 
 What the PostgreSQL session keeps in ``SessionState`` (a frozen value; replace it, never mutate):
 
@@ -52,6 +53,7 @@ from gateway.postgres.dialect.classify import classify
 from gateway.postgres.dialect.datarow import encode_datarow, parse_datarow_body
 from gateway.postgres.dialect.errors import InvalidColumnDescriptionError, MalformedDataRowError
 from gateway.postgres.dialect.guardrails import Guardrails
+from gateway.postgres.dialect.leaks import Leak, Leaks
 from gateway.postgres.dialect.lineage import Lineage
 from gateway.postgres.dialect.plan import (
     CatalogNames,
@@ -71,6 +73,8 @@ __all__ = [
     "Derivation",
     "Guardrails",
     "InvalidColumnDescriptionError",
+    "Leak",
+    "Leaks",
     "Lineage",
     "MalformedDataRowError",
     "MaskingPolicy",

@@ -20,7 +20,7 @@ from gateway.masking.scan import (
     text_action,
 )
 from gateway.postgres.dialect.errors import MalformedDataRowError
-from gateway.postgres.dialect.pgtypes import MAX_DIGITS, Kind, kind_of
+from gateway.postgres.dialect.pgtypes import BYTEA, CANNOT_HOLD_TEXT, MAX_DIGITS, Kind, kind_of
 
 __all__ = [
     "detector_action",
@@ -196,7 +196,37 @@ def detector_action(kind: Kind, fmt: int, type_oid: int, scanner: Scanner) -> Ac
         if fmt == 0:
             return _integer_text(checks, min_digits)
         return _integer_binary(checks) if kind is Kind.INTEGER else None
+    if kind is Kind.OTHER and type_oid not in CANNOT_HOLD_TEXT:
+        return _opaque_action(scanner, hex_text=fmt == 0 and type_oid == BYTEA)
     return None
+
+
+# A record's or array's punctuation, which would join a value to its neighbours for a detector
+# ("(1,4111111111111111)" reads as one number), becomes spaces before the scan.
+_PUNCTUATION = bytes.maketrans(b'(),"\\{}[]', b" " * 9)
+
+
+def _opaque_action(scanner: Scanner, *, hex_text: bool) -> Action:
+    """A value of a type masking cannot rewrite (a record, composite, enum, extension type,
+    bytea, tsvector...): nulled whole when the detectors find anything in its text or binary
+    form (bytea's text form is hex: decoded first)."""
+    scan = scanner.scan
+
+    def act(value: bytes, tally: MaskTally) -> bytes | None:
+        readable = value
+        if hex_text and value[:2] == b"\\x":
+            try:
+                readable = bytes.fromhex(value[2:].decode("ascii"))
+            except ValueError:
+                tally.detector("unscannable")
+                return None
+        found = scan(readable.translate(_PUNCTUATION))
+        if not found:
+            return value
+        tally.findings(found)
+        return None
+
+    return act
 
 
 # --- column-rule actions ---------------------------------------------------------------------

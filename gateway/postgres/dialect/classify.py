@@ -117,11 +117,10 @@ def _backslash_in_literal(sql: str) -> bool:
         tokens = parser.scan(sql)
     except Exception:  # unscannable text: assume the worst
         return True
-    encoded = sql.encode()
     for token in tokens:
         if token.name not in ("SCONST", "USCONST"):
             continue
-        literal = encoded[token.start : token.end + 1]
-        if b"\\" in literal and literal[:1] not in (b"E", b"e", b"$"):
+        literal = sql[token.start : token.end + 1]  # pglast's scan counts characters, not bytes
+        if "\\" in literal and literal[:1] not in ("E", "e", "$"):
             return True
     return False

@@ -1,7 +1,8 @@
 """Per session: which outputs of a statement derive from masked columns through an expression.
 
 Asked for every statement on a connection with column rules; a text that names no masked
-column, no table holding one, and is no EXECUTE or FETCH costs a few substring tests. Otherwise
+column, no table holding one, has no U& identifier and is no EXECUTE or FETCH costs a few
+substring tests. Otherwise
 the text is parsed once (gateway.postgres.dialect.outputs) and the answer kept, by text.
 """
 
@@ -13,7 +14,8 @@ from gateway.postgres.dialect.plan import CatalogNames, Derivation, MaskingPolic
 __all__ = ["Lineage"]
 
 _CACHED = 512
-_OPAQUE = ("execute", "fetch")
+# EXECUTE and FETCH return rows of a text seen earlier; a U& identifier may spell any name.
+_OPAQUE = ("execute", "fetch", "u&")
 
 
 class Lineage:

@@ -15,21 +15,24 @@ one is referenced in what the statement returns:
 - ``EXECUTE`` of a prepared statement and ``FETCH`` from a cursor: their rows come from a text
   seen earlier, so every output without an origin is derived.
 
-References in WHERE, JOIN, GROUP BY or ORDER BY of the statement itself are filtering, not
-output: ``SELECT count(*) FROM customers WHERE ssn = '...'`` derives nothing. A text that does
-not parse is treated as deriving everything (fail closed; the server rejects it anyway).
+A column alias list renames columns in the statement (``FROM customers AS c(a, b, s)``): the
+names of such a list over a table that holds a masked column, or over a join, count as masked
+names too. References in WHERE, JOIN, GROUP BY or ORDER BY of the statement itself are
+filtering, not output: ``SELECT count(*) FROM customers WHERE ssn = '...'`` derives nothing.
+A text that does not parse is treated as deriving everything (fail closed; the server rejects
+it anyway).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pglast import parser
 
-__all__ = ["Derived", "derived_outputs"]
+__all__ = ["Derived", "alias_columns", "derived_outputs"]
 
 Node = dict[str, Any]
 _OUTPUT_LISTS = ("targetList", "returningList")
@@ -54,7 +57,8 @@ def derived_outputs(sql: str, columns: Collection[str], tables: Collection[str])
     except Exception:
         return Derived("unparsed statement")
     statements = [raw.get("stmt", {}) for raw in tree.get("stmts", [])]
-    names = _Names(frozenset(columns), frozenset(tables), _row_names(tree, frozenset(tables)))
+    masked = frozenset(columns) | alias_columns(_walk(tree), frozenset(tables))
+    names = _Names(masked, frozenset(tables), _row_names(tree, frozenset(tables)))
     if len(statements) != 1:
         anywhere = names.first_in_outputs(tree)
         return Derived(anywhere) if anywhere is not None else None
@@ -117,6 +121,22 @@ def _walk(node: Any) -> Iterator[tuple[str, Node]]:
                     stack.extend(value)
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def alias_columns(nodes: Iterable[tuple[str, Node]], tables: frozenset[str]) -> frozenset[str]:
+    """Column names given by alias lists that may rename a masked column: ``FROM customers AS
+    c(a, b, s)`` (a table that holds one) and ``(a JOIN b) AS j(x, y)`` (any join): which
+    position is the masked column is not known here, so every name of the list counts."""
+    found: set[str] = set()
+    for kind, body in nodes:  # (key, dict) pairs of a tree, as _walk gives them
+        alias = body.get("alias")
+        if not isinstance(alias, dict) or not alias.get("colnames"):
+            continue
+        relation = str(body.get("relname", "")).casefold()
+        if kind == "JoinExpr" or ("relpersistence" in body and relation in tables):
+            for name in alias["colnames"]:
+                found.add(str(name.get("String", {}).get("sval", "")).casefold())
+    return frozenset(found)
 
 
 def _row_names(tree: Node, tables: frozenset[str]) -> frozenset[str]:

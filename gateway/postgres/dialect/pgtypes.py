@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Kind", "kind_of"]
+__all__ = ["CANNOT_HOLD_TEXT", "Kind", "kind_of"]
 
 BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID = 16, 17, 18, 19, 20, 21, 23, 25, 26
 JSON, XML, FLOAT4, FLOAT8, UNKNOWN, BPCHAR, VARCHAR, NUMERIC, JSONB = (
@@ -69,3 +69,17 @@ def kind_of(type_oid: int, extra_text: frozenset[int] = frozenset()) -> Kind:
     if type_oid in extra_text:
         return Kind.TEXT
     return _KINDS.get(type_oid, Kind.OTHER)
+
+
+# Built-in types of the OTHER kind whose values cannot carry text (docs 8, "Data Types"): bool,
+# "char", tid/xid/cid, money, geometric types, network addresses, bit strings, dates and
+# times, uuid, pg_lsn, numeric ranges and their multiranges, int2vector/oidvector and the
+# reg* types (catalog object names). Every other OTHER type (records,
+# composites, enums and extension types, bytea, tsvector, text ranges...) may hold text, so the
+# detectors read it (and null the value on a find: its structure is not known here).
+CANNOT_HOLD_TEXT = frozenset(
+    {BOOL, CHAR, 27, 28, 29, 790, 600, 601, 602, 603, 604, 628, 718, 869, 650, 829, 774}
+    | {1560, 1562, 1082, 1083, 1114, 1184, 1186, 1266, 2950, 3220, 5069}
+    | {3904, 3906, 3908, 3910, 3912, 3926, 4451, 4532, 4533, 4534, 4535, 4536}
+    | {22, 24, 30, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191}
+)

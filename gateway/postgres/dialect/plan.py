@@ -6,7 +6,7 @@ asks it for a ``RowPlan``: which column indexes a column rule masks (bound to th
 through table OID + attribute number when the session's catalog names resolve them, else to the
 name as reported), which get value detectors (only types that can hold the entity), and what
 happens to binary-format values. The plan's row loop then touches only planned, non-NULL
-columns.
+columns. A whole-row column of a table (attribute number 0) is NULL whatever the rules.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ _I32 = struct.Struct("!i")
 _NULL_LEN = b"\xff\xff\xff\xff"
 _DISCARD = DiscardTally()
 _PLAN_CACHE_SIZE = 512
+WHOLE_ROW = "whole row"  # the spec a whole-row column is masked (nulled) under
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,12 @@ class MaskingPolicy:
             if rule is not None:
                 action = rule_action(kind, col.format, rule.spec)
                 planned.append(PlannedColumn(index, col.name, source, rule.spec, (), ()))
+            elif col.table_oid != 0 and col.column_attr == 0:
+                # A whole row of a table (attribute number 0): one composite value whose fields
+                # cannot be told apart. The statement checks refuse these (dialect.leaks); a
+                # route they miss still gets no value through.
+                action = rule_action(kind, col.format, WHOLE_ROW)
+                planned.append(PlannedColumn(index, col.name, None, WHOLE_ROW, (), ()))
             elif derived is not None and col.table_oid == 0 and _chosen(derived, index):
                 action = rule_action(kind, col.format, derived[0])
                 planned.append(PlannedColumn(index, col.name, None, derived[0], (), ()))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.guardrails import Classification, Rule
+from gateway.guardrails import Classification, Redacted, Rule
 from gateway.masking import MaskingRules
 from gateway.postgres.dialect.classify import classify
 from gateway.postgres.dialect.guardrails import Guardrails
 from gateway.postgres.dialect.plan import MaskingPolicy
+from gateway.postgres.dialect.redact import redact
 from gateway.postgres.dialect.state import SessionState
 from gateway.sessions import Target
 
@@ -42,6 +43,11 @@ class PostgresDialect:
         if rules.is_empty:
             return None
         return MaskingPolicy(rules.columns, rules.detectors)
+
+    def redact(self, text: str, params: Sequence[bytes | None] = ()) -> Redacted:
+        """The text and bound values as shown and stored, secrets replaced
+        (``gateway.postgres.dialect.redact``)."""
+        return redact(text, params)
 
 
 POSTGRES = PostgresDialect()

@@ -303,3 +303,19 @@ def test_people_lookup_is_case_insensitive(tmp_path: Path) -> None:
     assert person is not None
     assert person.groups == ["dba"]
     assert settings.person("carol@example.com") is None
+
+
+def test_people_are_one_entry_per_person_in_any_spelling(tmp_path: Path) -> None:
+    """[[people]] e-mails are kept canonical and found in any capitals; two entries for one
+    person in different capitals are refused, naming the e-mail."""
+    path = tmp_path / "airlock.toml"
+    path.write_text('[[people]]\nemail = "Bob@Example.COM"\ngroups = ["dba"]\n')
+    settings = load_settings(path)
+    assert [p.email for p in settings.people] == ["bob@example.com"]
+    found = settings.person("BOB@example.com")
+    assert found is not None and found.groups == ["dba"]
+    path.write_text(
+        '[[people]]\nemail = "bob@example.com"\n[[people]]\nemail = "BOB@example.com"\n'
+    )
+    with pytest.raises(ConfigError, match=r"bob@example\.com"):
+        load_settings(path)

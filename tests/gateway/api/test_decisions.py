@@ -183,13 +183,14 @@ async def test_bot_records_for_a_person(world: ApiWorld) -> None:
 
 
 async def test_bot_person_lookup_ignores_case(world: ApiWorld) -> None:
-    """The person is found by e-mail whatever its case; the [[people]] spelling is recorded."""
+    """The person is found by e-mail whatever its case; the canonical spelling is recorded
+    ([[people]] says Erin@Example.com, the decision says erin@example.com)."""
     review = await world.hold()
     response = await post(
         world, bot_token(world), review.id, outcome="deny", reason="no", approver="erin@example.com"
     )
     assert response.status_code == 200, response.text
-    assert response.json()["decided_by"] == "Erin@Example.com"
+    assert response.json()["decided_by"] == "erin@example.com"
 
 
 async def test_bot_cannot_lend_rights(world: ApiWorld) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from approvals import Identity, new_id
 from gateway.config import load_settings
+from gateway.postgres.dialect import POSTGRES
 from gateway.runtime import Runtime, open_runtime
 from gateway.sessions import (
     AccessRefused,
@@ -82,7 +83,7 @@ async def open_session(runtime: Runtime, core: SessionCore, subject: str) -> Fak
     identity = await core.authenticate(runtime.tokens.mint(subject, groups=["eng"]))
     delegation = await core.authorize(identity, "db-core", roles=())
     session = Session(id=new_id(), identity=identity, connection="db-core", delegation=delegation)
-    session.log = core.statement_log(session)
+    session.log = core.statement_log(session, POSTGRES.redact)
     await core.start(session, ("127.0.0.1", 50000))
     live = FakeLive(session)
     await core.attach(live)

@@ -4,6 +4,7 @@ the wait ends (decided, cancelled, the client gone), over the in-memory approval
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import replace
 from datetime import timedelta
 
@@ -12,8 +13,9 @@ import pytest
 from approvals import ApprovalService, Outcome, ReviewState
 from gateway.guardrails import Action, Verdict
 from gateway.metrics import Metrics
+from gateway.postgres.dialect import POSTGRES
 from gateway.sessions import ClientGone, Held, HoldOutcome, Session
-from gateway.sessions.hold import hold
+from gateway.sessions.hold import held_sha256, hold
 from tests.approvals.builders import ALICE, BOB, PG_PROD, connections
 from tests.approvals.fakes import FakeClock, InMemoryEventBus, InMemoryRepository
 
@@ -50,7 +52,7 @@ async def run_hold(
 ) -> Held:
     return await hold(
         s, service, Metrics(), left=left, text="DROP TABLE t", verdict=VERDICT,
-        params=(b"1", None), notify=told.append,
+        params=(b"1", None), notify=told.append, redact=POSTGRES.redact,
     )  # fmt: skip
 
 
@@ -115,3 +117,42 @@ async def test_a_hold_nobody_decides_expires(service: ApprovalService) -> None:
     held = await asyncio.wait_for(run_hold(service, session("pg-fast"), asyncio.Event(), []), 5)
     assert held.outcome is HoldOutcome.EXPIRED
     assert held.message.startswith(f"review {held.review_id} was expired: nobody decided within")
+
+
+async def test_a_held_secret_is_stored_redacted_and_bound_by_its_hash(
+    service: ApprovalService,
+) -> None:
+    """The review stores the dialect's redaction of the text and of the values in secret
+    positions, and the SHA-256 of the exact text and values (Bind's encoding)."""
+    s = session()
+    text = "ALTER ROLE app PASSWORD 'hunter2'; SELECT pgp_sym_encrypt($1, $2)"
+    params = (b"data", b"k3y")
+    waiting = asyncio.create_task(
+        hold(
+            s,
+            service,
+            Metrics(),
+            left=asyncio.Event(),
+            text=text,
+            verdict=VERDICT,
+            params=params,
+            notify=lambda _: None,
+            redact=POSTGRES.redact,
+        )
+    )
+    review_id = await held_review(s)
+    review = await service.repository.get_review(review_id)
+    assert review is not None
+    assert review.statement == (
+        "ALTER ROLE app PASSWORD '<redacted>'; SELECT pgp_sym_encrypt($1, $2)\n"
+        "-- parameters: 'data', '<redacted>'"
+    )
+    exact = text.encode() + b"\x00\x00\x00\x04data" + b"\x00\x00\x00\x03k3y"
+    assert review.statement_sha256 == hashlib.sha256(exact).hexdigest()
+    assert held_sha256(text, params) == review.statement_sha256
+    assert (
+        held_sha256("SELECT $1", (None,))
+        == hashlib.sha256(b"SELECT $1\xff\xff\xff\xff").hexdigest()
+    )
+    await service.decide(review_id, BOB, Outcome.APPROVE)
+    assert (await asyncio.wait_for(waiting, 2)).approved

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from approvals import AuditEntry, Identity, IdentityKind
+from gateway.postgres.dialect import POSTGRES
 from gateway.sessions.statement_log import StatementLog, expand
 from store import Unavailable
 
@@ -46,7 +47,7 @@ class Sink:
 
 
 def _log(sink: Sink) -> StatementLog:
-    return StatementLog(sink, ALICE, "session-1", "pg-test")  # type: ignore[arg-type]
+    return StatementLog(sink, ALICE, "session-1", "pg-test", redact=POSTGRES.redact)  # type: ignore[arg-type]
 
 
 RECORDS: list[dict[str, Any]] = [
@@ -126,7 +127,7 @@ async def test_a_batch_the_writer_refuses_is_kept_and_offered_again() -> None:
     order: nothing is lost, nothing is written twice."""
     sink = Sink()
     sink.full = True
-    log = StatementLog(sink, ALICE, "session-1", "pg-test", max_age=0.05)  # type: ignore[arg-type]
+    log = StatementLog(sink, ALICE, "session-1", "pg-test", redact=POSTGRES.redact, max_age=0.05)  # type: ignore[arg-type]
     log.add("SELECT 1", "ok", "allow")
     log.add("DROP TABLE t", "block", "block", rule="default/destroy", urgent=True)
     assert (sink.refused, sink.entries) == (1, [])
@@ -170,7 +171,7 @@ async def test_lane_records_fill_batch_after_batch_in_order() -> None:
     """Lane records handed over column by column, more than a batch at once: every one is
     written, in order, each with its own values, in batches of ``max_batch``."""
     sink = Sink()
-    log = StatementLog(sink, ALICE, "session-1", "pg-test", max_batch=5)  # type: ignore[arg-type]
+    log = StatementLog(sink, ALICE, "session-1", "pg-test", redact=POSTGRES.redact, max_batch=5)  # type: ignore[arg-type]
     at = time.monotonic()
     log.record_lane(*_lane_columns(0, 12, at))
     log.record_lane(*_lane_columns(12, 2, at))
@@ -210,7 +211,15 @@ async def test_lane_records_wait_with_a_stalled_batch() -> None:
     once taken, all of them are there, in order, once."""
     sink = Sink()
     sink.full = True
-    log = StatementLog(sink, ALICE, "session-1", "pg-test", max_batch=4, max_age=0.05)  # type: ignore[arg-type]
+    log = StatementLog(
+        sink,  # type: ignore[arg-type]
+        ALICE,
+        "session-1",
+        "pg-test",
+        redact=POSTGRES.redact,
+        max_batch=4,
+        max_age=0.05,
+    )
     log.record_lane(*_lane_columns(0, 4, time.monotonic()))
     assert sink.refused == 1
     log.record_lane(*_lane_columns(4, 6, time.monotonic()))
@@ -218,3 +227,33 @@ async def test_lane_records_wait_with_a_stalled_batch() -> None:
     sink.full = False
     await sink.offers(lambda: bool(sink.entries))
     assert [f["statement"] for f in _recorded(sink)] == [f"SELECT {n % 3}" for n in range(10)]
+
+
+async def test_texts_are_written_redacted() -> None:
+    """A recorded statement's secret (here an allowed ALTER ROLE ... PASSWORD, recorded by the
+    general path and by the fast lane) is written as the dialect redacts it, once per text."""
+    sink = Sink()
+    log = _log(sink)
+    secret = "ALTER ROLE app PASSWORD 'hunter2'"
+    log.add(secret, "ok", "allow")
+    log.record_lane(
+        [time.monotonic()] * 2,
+        [secret, "SELECT 'postgres://u:pw2@h/d'"],
+        ["allow", "allow"],
+        [None, None],
+        [0, 1],
+        [0, 10],
+        [5, 5],
+    )
+    log.flush()
+    [(entry, _)] = sink.entries
+    assert entry.details["texts"] == [
+        "ALTER ROLE app PASSWORD '<redacted>'",
+        "SELECT 'postgres://u:<redacted>@h/d'",
+    ]
+    assert [f["statement"] for f in expand(entry.details, entry.at)] == [
+        "ALTER ROLE app PASSWORD '<redacted>'",
+        "ALTER ROLE app PASSWORD '<redacted>'",
+        "SELECT 'postgres://u:<redacted>@h/d'",
+    ]
+    assert "hunter2" not in repr(entry) and "pw2" not in repr(entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.postgres.dialect import Lineage, MaskingPolicy
 from gateway.postgres.dialect.outputs import Derived, derived_outputs
 
 COLUMNS, TABLES = frozenset({"ssn"}), frozenset({"customers"})
@@ -28,6 +29,9 @@ ALL = None  # every output without an origin
         ("SELECT to_json(customers) FROM customers", "customers", {0}),
         ("SELECT (customers).ssn FROM customers", "customers", {0}),
         ("UPDATE customers SET name = 'x' RETURNING customers", "customers", {0}),
+        # a column alias list over a masked table or a join renames the masked column
+        ("SELECT translate(s, '0', 'a') FROM customers AS c(a, b, s)", "s", {0}),
+        ("SELECT id, upper(z) FROM (customers JOIN orders USING (id)) AS j(id, z)", "id", {0, 1}),
         # nested target lists, a star beside an expression, several statements: all
         ("SELECT x FROM (SELECT ssn || '' AS x FROM customers) s", "ssn", ALL),
         ("WITH w AS (SELECT upper(ssn) u FROM customers) SELECT u FROM w", "ssn", ALL),
@@ -42,6 +46,7 @@ ALL = None  # every output without an origin
     ],
 )
 def test_derived(sql: str, source: str, positions: set[int] | None) -> None:
+    """Each statement's outputs derive from the masked name at those positions."""
     expected = Derived(source, frozenset(positions) if positions is not None else None)
     assert derived_outputs(sql, COLUMNS, TABLES) == expected
 
@@ -65,3 +70,12 @@ def test_not_derived(sql: str) -> None:
     """Filtering, ordering, plain stars and SET lists carry no masked value into an output
     without an origin."""
     assert derived_outputs(sql, COLUMNS, TABLES) is None
+
+
+def test_lineage_reads_unicode_escaped_identifiers() -> None:
+    """A session's Lineage parses a text whose names are spelled as U& escapes (no masked
+    name appears in it as written), and finds the masked column behind them."""
+    lineage = Lineage(MaskingPolicy(columns=["ssn"]), {(1, 3): ("public.customers", "ssn")})
+    sql = "SELECT translate(U&\"\\0073sn\", '0', 'a') FROM U&\"\\0063ustomers\""
+    assert lineage.of(sql) == ("ssn", frozenset({0}))
+    assert lineage.of("SELECT id FROM orders") is None

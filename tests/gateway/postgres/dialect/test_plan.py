@@ -136,10 +136,22 @@ def test_detectors_run_on_text_like_types(type_oid: int) -> None:
     assert [m.detectors for m in plan.masked] == [("email",)]
 
 
-@pytest.mark.parametrize("type_oid", [BOOL, DATE, FLOAT8, UUID, BYTEA, INT2, 1184, 869, 999999])
+@pytest.mark.parametrize("type_oid", [BOOL, DATE, FLOAT8, UUID, INT2, 1184, 869, 3904])
 def test_detectors_never_run_on_types_that_cannot_hold_entities(type_oid: int) -> None:
-    """bool, dates, floats, uuid, bytea, int2, inet and unknown OIDs are not scanned."""
+    """bool, dates, floats, uuid, int2, timestamptz, inet and int4range are not scanned."""
     assert MaskingPolicy(detectors=ALL_DETECTORS).plan([col("x", type_oid)]).is_noop
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+@pytest.mark.parametrize("type_oid", [BYTEA, 2249, 3614, 999999])
+def test_values_of_types_that_may_hold_text_are_nulled_on_a_find(type_oid: int, fmt: int) -> None:
+    """bytea, records, tsvector and unknown OIDs (composites, enums, extension types) may hold
+    text: a value the detectors find anything in is nulled whole, text or binary."""
+    plan = MaskingPolicy(detectors=["email"]).plan([col("x", type_oid, fmt=fmt)])
+    found, _ = plan.apply([b"(1,alice@example.com)"])
+    assert found == (None,)
+    kept, _ = plan.apply([b"(1,nothing here)"])
+    assert kept is None
 
 
 def test_integer_columns_are_scanned_only_when_they_can_hold_the_entity() -> None:
@@ -299,10 +311,13 @@ def test_context_also_comes_from_the_real_column_name() -> None:
 
 
 def test_extra_text_type_oids_are_scanned() -> None:
-    """A citext column (OID known only at run time) is treated as text when named."""
+    """A citext column (OID known only at run time) is treated as text when named (masked in
+    place); unnamed, it is a type that may hold text (nulled on a find)."""
     policy = MaskingPolicy(detectors=["email"])
-    assert policy.plan([col("x", 90001)]).is_noop
-    assert not policy.plan([col("x", 90001)], text_type_oids={90001}).is_noop
+    unnamed, _ = policy.plan([col("x", 90001)]).apply([b"alice@example.com"])
+    assert unnamed == (None,)
+    named, _ = policy.plan([col("x", 90001)], text_type_oids={90001}).apply([b"alice@example.com"])
+    assert named == (b"a***@example.com",)
 
 
 def test_plans_are_cached_per_description() -> None:
@@ -379,3 +394,23 @@ def test_derived_outputs_without_an_origin_are_masked_whole() -> None:
     masked_all, _ = everything.apply(values)
     assert masked_all is not None and masked_all[2] != b"HELLO" and masked_all[3] == b"plain"
     assert policy.plan(columns, NAMES).is_noop
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_a_whole_row_of_a_table_is_nulled(fmt: int) -> None:
+    """A column reported as attribute 0 of a table (a whole row) is NULL whatever the rules:
+    the backstop behind the statement checks (dialect.leaks)."""
+    plan = MaskingPolicy(columns=["ssn"]).plan([col("c", 99999, fmt=fmt, attr=0, table=16384)])
+    masked, counts = plan.apply([b"(1,078-05-1121)"])
+    assert masked == (None,) and counts.columns == {"whole row": 1}
+    assert [m.rule for m in plan.masked] == ["whole row"]
+
+
+def test_bytea_text_form_is_read_as_the_bytes_it_encodes() -> None:
+    """bytea in text format is hex: decoded before the detectors read it; an undecodable value
+    is nulled (fail closed); a value with nothing found is forwarded untouched."""
+    plan = MaskingPolicy(detectors=["email", "credit_card"]).plan([col("b", BYTEA)])
+    found, counts = plan.apply([b"\\x" + b"card 4111111111111111".hex().encode()])
+    assert found == (None,) and counts.detectors == {"credit_card": 1}
+    assert plan.apply([b"\\xzz"])[0] == (None,)
+    assert plan.apply([b"\\x0102"])[0] is None
