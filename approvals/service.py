@@ -449,9 +449,12 @@ def _access_details(review: Review) -> dict[str, object]:
 
 
 def _statement_details(review: Review) -> dict[str, object]:
-    """A held statement's audit details: the text as stored (secrets redacted), its rule, and
-    the hash of the exact bytes the approval binds to (when the session gave one)."""
+    """A held statement's audit details: the text as stored (secrets redacted), its rule, the
+    hash of the exact bytes the approval binds to (when the session gave one), and what it
+    would touch (the count the gateway made when it held it, or why it did not count)."""
     details: dict[str, object] = {"statement": review.statement, "rule": review.rule}
     if review.statement_sha256 is not None:
         details["statement_sha256"] = review.statement_sha256
+    if review.impact is not None:
+        details["impact"] = {"rows": review.impact.rows, "note": review.impact.note}
     return details

@@ -309,6 +309,9 @@ class ConnectionConfig(_Section):
     escalation: EscalationConfig | None = None
     guardrails: Literal["default", "none"] = "default"
     rules: list[dict[str, Any]] = []
+    # A filtered DELETE / UPDATE / MERGE the database counts above this many rows is held too
+    # (docs/security.d/bounds.md); None: no limit.
+    max_rows_unreviewed: int | None = Field(default=None, ge=0)
     masking: MaskingConfig = MaskingConfig()
     roles: dict[str, RoleConfig] = {}
 

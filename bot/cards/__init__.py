@@ -10,6 +10,7 @@ from bot.cards.model import (
     CardDecision,
     card_decision,
     card_from_review,
+    impact_text,
 )
 from bot.cards.slack import ACTIONS_BLOCK_ID, APPROVE_ACTION_ID, DENY_ACTION_ID, render_slack
 from bot.cards.slack_messages import (
@@ -38,6 +39,7 @@ __all__ = [
     "card_decision",
     "card_from_review",
     "deny_reason_modal",
+    "impact_text",
     "render_html",
     "render_slack",
     "render_slack_dm",

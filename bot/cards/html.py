@@ -76,6 +76,8 @@ def _fields(card: Card) -> str:
             ("Reason", card.access.reason),
         ]
     rows += [("Risk", card.risk or "—"), ("Rule", card.rule or "—")]
+    if card.impact is not None:
+        rows.append(("Impact", card.impact))
     items = "".join(f"<dt>{label}</dt><dd>{_text(value)}</dd>" for label, value in rows)
     return f'<dl class="airlock-card__fields">{items}</dl>'
 

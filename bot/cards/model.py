@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from approvals.model import Decision, Outcome, Review, ReviewKind
+from approvals.model import Decision, Impact, Outcome, Review, ReviewKind
 from approvals.states import ReviewState
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "CardDecision",
     "card_decision",
     "card_from_review",
+    "impact_text",
 ]
 
 # Review ids are ours (UUID4 text); this bound keeps them far inside every Slack id/value limit.
@@ -78,6 +79,7 @@ class Card:
     break_glass: bool = False
     decisions: tuple[CardDecision, ...] = ()
     channel: str | None = None
+    impact: str | None = None  # a held write's row count (or why not): ``impact_text``
 
     def __post_init__(self) -> None:
         if not 0 < len(self.review_id) <= MAX_REVIEW_ID_LENGTH:
@@ -151,7 +153,21 @@ def card_from_review(review: Review, *, now: datetime, channel: str | None) -> C
         break_glass=break_glass,
         decisions=tuple(card_decision(d) for d in review.decisions),
         channel=channel,
+        impact=impact_text(review.impact),
     )
+
+
+def impact_text(impact: Impact | None) -> str | None:
+    """What the card says of a held write's count: ``100 rows (counted when held)`` or the
+    reason it was not counted. A count is evidence, not a promise: rows may change before the
+    statement runs."""
+    if impact is None:
+        return None
+    if impact.rows is None:
+        return impact.note or "not counted"
+    noun = "row" if impact.rows == 1 else "rows"
+    note = f"; {impact.note}" if impact.note else ""
+    return f"{impact.rows} {noun} (counted when held{note})"
 
 
 def _title(review: Review, *, break_glass: bool) -> str:

@@ -118,6 +118,8 @@ def _fields(card: Card) -> list[str]:
             _field("Reason", card.access.reason),
         ]
     fields += [_field("Risk", card.risk), _field("Rule", card.rule)]
+    if card.impact is not None:
+        fields.append(_field("Impact", card.impact))
     return fields
 
 

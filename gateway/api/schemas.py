@@ -16,6 +16,7 @@ __all__ = [
     "DelegationOut",
     "ErrorOut",
     "IdentityOut",
+    "ImpactOut",
     "ReviewOut",
     "RevokeIn",
 ]
@@ -73,6 +74,14 @@ class AccessOut(BaseModel):
     reason: str
 
 
+class ImpactOut(BaseModel):
+    """What a held write would touch, counted when it was held: ``rows`` (None: not counted,
+    ``note`` says why)."""
+
+    rows: int | None
+    note: str
+
+
 class ReviewOut(BaseModel):
     id: str
     kind: str
@@ -84,6 +93,7 @@ class ReviewOut(BaseModel):
     access: AccessOut | None
     risk: str | None
     rule: str | None
+    impact: ImpactOut | None
     quorum: int
     approvals: int
     decisions: list[DecisionOut]
@@ -116,6 +126,7 @@ class ReviewOut(BaseModel):
             access=access,
             risk=r.risk,
             rule=r.rule,
+            impact=ImpactOut(rows=r.impact.rows, note=r.impact.note) if r.impact else None,
             quorum=r.quorum,
             approvals=len({d.approver.subject for d in r.approvals}),
             decisions=[DecisionOut.of(d) for d in r.decisions],

@@ -9,7 +9,7 @@ says how a statement changes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 __all__ = ["Classification", "Effect", "Finding", "Kind", "Statement"]
@@ -41,11 +41,21 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One reason a statement has a kind; ``function`` is set when a function call caused it."""
+    """One reason a statement has a kind; ``function`` is set when a function call caused it.
+
+    ``unless_bound``: the finding is void when, for one of these sets of positional parameter
+    numbers, every parameter is bound to a non-NULL value (a write whose only row filter is
+    ``id = $1`` is unbounded until its Bind says otherwise; see ``Classification.bound``).
+    """
 
     kind: Kind
     detail: str
     function: str | None = None
+    unless_bound: tuple[frozenset[int], ...] = ()
+
+    def void_for(self, non_null: frozenset[int]) -> bool:
+        """Whether the values bound (``non_null``: the parameters bound non-NULL) void it."""
+        return any(needed <= non_null for needed in self.unless_bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,20 @@ class Classification:
     @property
     def tables(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t for s in self.statements for t in s.tables))
+
+    @property
+    def parameter_bound(self) -> bool:
+        """Whether a finding depends on the values bound (``Finding.unless_bound``)."""
+        return any(f.unless_bound for s in self.statements for f in s.findings)
+
+    def bound(self, non_null: frozenset[int]) -> Classification:
+        """This classification once parameters are bound: ``non_null`` are the positional
+        parameters bound to non-NULL values; the findings they void are dropped."""
+        statements = tuple(
+            replace(s, findings=tuple(f for f in s.findings if not f.void_for(non_null)))
+            for s in self.statements
+        )
+        return Classification(statements, self.depends_on, self.literal_sensitive)
 
     @property
     def functions(self) -> tuple[str, ...]:

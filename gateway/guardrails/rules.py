@@ -1,8 +1,9 @@
 """Guardrail rules: the built-in ``default`` set, per-connection rules, and how they combine.
 
-The default set (ARCHITECTURE.md): reads run; writes with a WHERE run; destroying DDL, DELETE /
-UPDATE without an effective WHERE, GRANT/REVOKE, role and configuration changes are held;
-server-side escapes are blocked; anything unclassifiable is held. Renames and moves destroy a
+The default set (ARCHITECTURE.md): reads run; writes with positive evidence of a row filter run
+(a column of the target pinned to a constant; PostgreSQL: dialect/bounds.py); destroying DDL,
+DELETE / UPDATE / MERGE without that evidence, GRANT/REVOKE, role and configuration changes are
+held; server-side escapes are blocked; anything unclassifiable is held. Renames and moves destroy a
 name (held); undoing a read-only default is a configuration change (held); reading the server's
 configuration is a privilege (held); running SQL given as text is an escape (blocked). Each
 kind has one action:

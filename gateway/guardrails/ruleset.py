@@ -76,6 +76,10 @@ class RuleSet(Generic[StateT]):
         self.cache_size = cache_size
         self.max_cached_text = max_cached_text
         self._by_text: OrderedDict[str, list[Entry]] = OrderedDict()
+        # evaluate_bound: (text, parameters bound non-NULL) -> (classification, verdict)
+        self._bound: OrderedDict[tuple[str, frozenset[int]], tuple[Classification, Verdict]] = (
+            OrderedDict()
+        )
 
     def evaluate(self, text: str, state: StateT) -> Verdict:
         """The verdict for ``text`` in ``state``; never raises."""
@@ -101,6 +105,23 @@ class RuleSet(Generic[StateT]):
         entry, classification = self._classified(text, state, keep=True)
         return entry.verdict, classification
 
+    def evaluate_bound(self, text: str, state: StateT, non_null: frozenset[int]) -> Verdict:
+        """The verdict for a prepared ``text`` executed with its parameters bound: ``non_null``
+        are the positional parameters (1-based) bound to non-NULL values. Findings those values
+        void are dropped (``Classification.bound``); the rest is judged as ``evaluate`` would."""
+        verdict, classification = self.inspect(text, state)
+        if not classification.parameter_bound:
+            return verdict
+        key = (text, non_null)
+        hit = self._bound.get(key)
+        if hit is not None and hit[0] is classification:  # the same classification, judged
+            return hit[1]
+        verdict = self.judge(classification.bound(non_null))
+        self._bound[key] = (classification, verdict)
+        if len(self._bound) > self.cache_size:
+            self._bound.popitem(last=False)
+        return verdict
+
     def check(self, text: str, state: StateT) -> Verdict:
         """Like ``evaluate``, but a block raises ``StatementBlocked``."""
         verdict = self.evaluate(text, state)
@@ -114,6 +135,7 @@ class RuleSet(Generic[StateT]):
 
     def clear(self) -> None:
         self._by_text.clear()
+        self._bound.clear()
 
     def _lookup(self, text: str, state: StateT) -> Entry | None:
         entries = self._by_text.get(text)

@@ -15,9 +15,11 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Coroutine
 
+from approvals import Impact
 from gateway.guardrails import Action, Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
+from gateway.postgres.counting import NO_PARAMETERS, Counting, Parameters
 from gateway.postgres.dialect import classify
 from gateway.postgres.dialect.leaks import Leaks
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
@@ -45,7 +47,8 @@ INSPECT = frozenset(
 )
 # Plain ints: an Enum member lookup is a Python-level descriptor call in 3.11 (hot path).
 _SYNC, _TERMINATE = int(T.SYNC), int(T.TERMINATE)
-_HOLD = Action.HOLD.value
+_ALLOW = Action.ALLOW.value
+_COUNT = "count"  # a Definition allowed once counted within max_rows_unreviewed
 _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
 _UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
@@ -73,6 +76,7 @@ class ClientSide:
         self.out: list[bytes | memoryview] = []
         self._rest: memoryview | None = None  # whole messages a wait interrupted
         self.left = asyncio.Event()  # the client closed its connection (set by the relay)
+        self.counting = Counting(shared)  # the listener gives it the session's Counter
 
     def flush(self) -> None:
         if self.out:
@@ -210,10 +214,32 @@ class ClientSide:
             return None
         if verdict.action is Action.HOLD:
             return self._held_query(text, verdict, frame)
+        if self.needs_count(text, verdict):
+            return self._counted_query(text, verdict, frame)
         return self._run_query(text, verdict, frame, None)
 
-    async def _held_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
-        review_id, error = await self._hold(text, verdict, ())
+    async def _counted_query(self, text: str, verdict: Verdict, frame: pg.Frame) -> None:
+        """An allowed write under max_rows_unreviewed: run if the count is within it."""
+        self.flush()  # what came before is answered before the count runs in the session
+        verdict, impact = await self.counting.within_limit(text, verdict, NO_PARAMETERS)
+        if verdict.action is Action.HOLD:
+            await self._held_query(text, verdict, frame, (impact,))
+            return
+        waiting = self._run_query(text, verdict, frame, None)
+        if waiting is not None:
+            await waiting
+
+    async def _held_query(
+        self,
+        text: str,
+        verdict: Verdict,
+        frame: pg.Frame,
+        counted: tuple[Impact | None] | None = None,
+    ) -> None:
+        if counted is None:
+            self.flush()  # what came before is answered before the count runs in the session
+            counted = (await self.counting.impact(text, NO_PARAMETERS),)
+        review_id, error = await self._hold(text, verdict, (), counted[0])
         if error is not None:
             self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
             return
@@ -328,7 +354,10 @@ class ClientSide:
         effects = bool(verdict.kinds & EFFECT_KINDS)
         lineage = self.s.lineage
         derived = lineage.of(text) if lineage is not None else None
-        definition = Definition(text, verdict.action.value, verdict.rule, effects, derived)
+        action = verdict.action.value
+        if verdict.action is Action.ALLOW and self.needs_count(text, verdict):
+            action = _COUNT  # not the fast lane's: the general path counts at each Execute
+        definition = Definition(text, action, verdict.rule, effects, derived, message.param_types)
         pending = Pending(Expect.PARSE, name=message.name, definition=definition)
         self.s.book.parsing(pending)
         self.s.tracker.push(pending)
@@ -342,7 +371,9 @@ class ClientSide:
             error = refusal_error("26000", f'prepared statement "{name}" {why}')
             self._refuse_extended(f"<bind {name}>", "block", error)
             return
-        self.s.portals[message.portal] = Portal(found, message.params)
+        self.s.portals[message.portal] = Portal(
+            found, message.params, formats=message.param_formats
+        )
         self.s.tracker.push(Pending(Expect.BIND, name=message.portal))
         self.out.append(frame.raw)
 
@@ -375,25 +406,51 @@ class ClientSide:
         if self.deps.core.audit.behind:
             self._refuse_extended(portal.statement.text, "block", _audit_behind(), rule=_BACKLOG)
             return None
-        if portal.statement.verdict == _HOLD:
-            return self._held_execute(message, frame, portal)
-        return self._run_execute(message, frame, portal, None)
-
-    async def _held_execute(self, message: pg.Execute, frame: pg.Frame, portal: Portal) -> None:
         statement = portal.statement
-        verdict = self.s.target.guardrails.evaluate(statement.text, self.s.state)
-        review_id, error = await self._hold(statement.text, verdict, portal.params)
-        if error is not None:
-            self._refuse_extended(
-                statement.text, "denied", error, rule=statement.rule, review_id=review_id
-            )
+        if statement.verdict == _ALLOW:
+            return self._run_execute(message, frame, portal, None)
+        # Held or counted at Parse: decided with the Bind values, whose parameters bound
+        # non-NULL may be its row filter (Classification.bound). Allowed then: no wait.
+        non_null = frozenset(i for i, v in enumerate(portal.params, 1) if v is not None)
+        verdict = self.s.target.guardrails.evaluate_bound(statement.text, self.s.state, non_null)
+        if verdict.action is Action.ALLOW and not self.needs_count(statement.text, verdict):
+            return self._run_execute(message, frame, portal, None, verdict)
+        return self._decided_execute(message, frame, portal, verdict)
+
+    async def _decided_execute(
+        self, message: pg.Execute, frame: pg.Frame, portal: Portal, verdict: Verdict
+    ) -> None:
+        """A prepared statement to hold, or to count first (max_rows_unreviewed), with its
+        Bind values (the count runs with them)."""
+        statement = portal.statement
+        bound = Parameters(portal.params, portal.formats, statement.param_types)
+        counted: tuple[Impact | None] | None = None
+        if verdict.action is Action.ALLOW and self.needs_count(statement.text, verdict):
+            verdict, impact = await self.counting.within_limit(statement.text, verdict, bound)
+            counted = (impact,)
+        if verdict.action is Action.BLOCK:
+            self._refuse_extended(statement.text, "block", _blocked(verdict), rule=verdict.rule)
             return
-        waiting = self._run_execute(message, frame, portal, review_id)
+        review_id: str | None = None
+        if verdict.action is Action.HOLD:
+            impact = counted[0] if counted else await self.counting.impact(statement.text, bound)
+            review_id, error = await self._hold(statement.text, verdict, portal.params, impact)
+            if error is not None:
+                self._refuse_extended(
+                    statement.text, "denied", error, rule=verdict.rule, review_id=review_id
+                )
+                return
+        waiting = self._run_execute(message, frame, portal, review_id, verdict)
         if waiting is not None:
             await waiting
 
     def _run_execute(
-        self, message: pg.Execute, frame: pg.Frame, portal: Portal, review_id: str | None
+        self,
+        message: pg.Execute,
+        frame: pg.Frame,
+        portal: Portal,
+        review_id: str | None,
+        decided: Verdict | None = None,
     ) -> Waiting:
         statement = portal.statement
         if self.s.target.masking is not None and portal.plan is None and not portal.described:
@@ -407,8 +464,8 @@ class ClientSide:
             Expect.EXECUTE,
             name=message.portal,
             text=statement.text,
-            verdict=statement.verdict,
-            rule=statement.rule,
+            verdict=statement.verdict if decided is None else decided.action.value,
+            rule=statement.rule if decided is None else decided.rule,
             review_id=review_id,
             portal=portal,
         )
@@ -446,7 +503,11 @@ class ClientSide:
     # -- the airlock ------------------------------------------------------------------------
 
     async def _hold(
-        self, text: str, verdict: Verdict, params: tuple[bytes | None, ...]
+        self,
+        text: str,
+        verdict: Verdict,
+        params: tuple[bytes | None, ...],
+        impact: Impact | None,
     ) -> tuple[str, pg.ErrorResponse | None]:
         """Send what came before upstream, then hold the statement (the core's hold, told in a
         NoticeResponse); returns the review id and, unless approved, the ErrorResponse."""
@@ -459,8 +520,15 @@ class ClientSide:
             params=params,
             notify=self._notice,
             redact=self.s.target.redact,
+            impact=impact,
         )
         return held.review_id, _held_error(held)
+
+    # -- counting (gateway.postgres.counting) ------------------------------------------------
+
+    def needs_count(self, text: str, verdict: Verdict) -> bool:
+        """An allowed write to count against max_rows_unreviewed (never the fast lane's)."""
+        return self.counting.needs_count(text, verdict)
 
     def _notice(self, text: str) -> None:
         self.s.client.write(pg.encode(pg.NoticeResponse.build("NOTICE", "01000", text)))

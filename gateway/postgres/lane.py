@@ -278,8 +278,9 @@ class Lane:
 def judge(client: ClientSide, text: str) -> tuple[tuple[str, str | None] | None, bool]:
     """What the general path would do with this Query: (verdict, rule) when it is the lane's
     kind (allowed, no session-state effects, no output derived from a masked column, no
-    COPY), else None; and whether no literal influenced it (then it holds for the text's
-    literal shape, else only for the text itself). Both lanes learn through this."""
+    COPY, not a write to count against max_rows_unreviewed), else None; and whether no
+    literal influenced it (then it holds for the text's literal shape, else only for the text
+    itself). Both lanes learn through this."""
     s = client.s
     verdict, general = s.target.guardrails.evaluate_general(text, s.state)
     known: tuple[str, str | None] | None = None
@@ -288,6 +289,7 @@ def judge(client: ClientSide, text: str) -> tuple[tuple[str, str | None] | None,
         and not verdict.kinds & EFFECT_KINDS
         and (s.lineage is None or s.lineage.of(text) is None)
         and client.masking_refusal(text) is None
+        and not client.needs_count(text, verdict)  # max_rows_unreviewed: counted each time
     ):
         known = (verdict.action.value, verdict.rule)
     return known, general

@@ -22,6 +22,7 @@ from gateway.postgres.accept import Accepted, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
+from gateway.postgres.counting import Counter, InSession, close_quietly
 from gateway.postgres.dialect import CatalogNames, Lineage
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
@@ -206,12 +207,18 @@ class PostgresListener:
         live = LiveSession(secret, shared, (upstream.process_id, upstream.secret_key))
         self.live[pid] = live
         client = ClientSide(shared, self.deps, accepted.parser)
+        role = accepted.delegation.role if accepted.delegation is not None else None
+        # Held and limited writes are counted on a second connection with the same credential.
+        counter = Counter(accepted.target.config, accepted.database, accepted.params, role)
+        client.counting.counter = counter
         server = ServerSide(shared, self.deps, upstream.parser)
+        client.counting.in_session = InSession(shared, server)
         outcome = "error"
         try:
             await self.core.attach(live)
             outcome = await Relay(client, server, live, (reader, writer, upstream)).run()
         finally:
+            close_quietly(counter)
             self.live.pop(pid, None)
             await self.core.detach(live)
             server.audit_finished()

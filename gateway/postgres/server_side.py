@@ -6,8 +6,9 @@ split out (docs 55.7, "Message Formats"). DataRows are read only on connections 
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from time import perf_counter
 from typing import Any
@@ -77,11 +78,41 @@ class ServerSide:
         self._counters: dict[str, Any] = {}
         self._plans: dict[tuple[bytes, Derivation | None], RowPlan | None] = {}
         self._scs_on = False  # the server reported standard_conforming_strings on: see _parameter
+        self.status = 73  # the last ReadyForQuery's transaction status byte: I, T or E
+        self._sink: Callable[[pg.BackendMessage], bool] | None = None  # see divert
+        self._idle: asyncio.Event | None = None  # see idle
+
+    async def idle(self) -> None:
+        """Until nothing of the client's is in flight (every forwarded request answered)."""
+        while self.s.tracker.queue:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            await self._idle.wait()
+            self._idle = None
+
+    def divert(self, sink: Callable[[pg.BackendMessage], bool]) -> None:
+        """The gateway's own query (a count: gateway.postgres.counting), sent while nothing of
+        the client's is in flight: the server's messages go to ``sink`` until it returns True;
+        none of them reaches the client, the tracker or the statement log."""
+        self._sink = sink
+
+    def _drain(self) -> None:
+        while self._sink is not None:
+            event = self.parser.next_event()
+            if isinstance(event, pg.NeedData):
+                return
+            if self._sink(event):
+                self._sink = None
 
     def feed(self, data: bytes) -> None:
         """Process what the server sent (a read callback); write what the client gets."""
         self.parser.receive_data(data)
-        self.process()
+        if self._sink is not None:
+            self._drain()
+        if self._sink is None:
+            self.process()
+        if self._idle is not None and not self.s.tracker.queue:
+            self._idle.set()
         out = self.out
         if out:
             # One send, not one per message; a single unmodified run goes as it is.
@@ -152,6 +183,7 @@ class ServerSide:
         if skipped:
             self._settle(skipped, "skipped")
         self.s.query_plan = None
+        self.status = status_byte
         in_transaction = status_byte != 73  # "I": idle, outside a transaction block
         if in_transaction != self.s.state.in_transaction:
             self.s.state = replace(self.s.state, in_transaction=in_transaction)

@@ -46,7 +46,8 @@ class Expect(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Definition:
-    """A prepared statement's text and its verdict (allow | hold), taken at Parse; ``effects``
+    """A prepared statement's text and its verdict (allow | hold | count: allowed once its
+    rows are counted within max_rows_unreviewed), taken at Parse; ``effects``
     when running it may change the session state later statements are classified in."""
 
     text: str
@@ -54,6 +55,7 @@ class Definition:
     rule: str | None
     effects: bool = False
     derived: Derivation | None = None  # outputs computed from masked columns (masking)
+    param_types: tuple[int, ...] = ()  # the Parse's parameter type OIDs (a count re-binds)
 
 
 @dataclass(slots=True)
@@ -65,6 +67,7 @@ class Portal:
     params: tuple[bytes | None, ...]
     plan: RowPlan | None = None
     described: bool = False  # the client asked for its RowDescription itself
+    formats: tuple[int, ...] = ()  # the Bind's parameter format codes (a count re-binds)
 
 
 @dataclass(slots=True)

@@ -24,7 +24,14 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
-from approvals import AccessNotAllowed, ApprovalError, ApprovalService, Delegation, Identity
+from approvals import (
+    AccessNotAllowed,
+    ApprovalError,
+    ApprovalService,
+    Delegation,
+    Identity,
+    Impact,
+)
 from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.errors import AccessRefused
@@ -124,8 +131,10 @@ class SessionCore:
         params: Sequence[bytes | None] = (),
         notify: Callable[[str], None],
         redact: Redactor,
+        impact: Impact | None = None,
     ) -> Held:
-        """Hold a command for review (:func:`gateway.sessions.hold.hold`)."""
+        """Hold a command for review (:func:`gateway.sessions.hold.hold`); ``impact`` is what
+        the listener counted it would touch, for the approver."""
         return await hold(
             session,
             self.service,
@@ -136,6 +145,7 @@ class SessionCore:
             params=params,
             notify=notify,
             redact=redact,
+            impact=impact,
         )
 
     async def detach(self, live: Live) -> None:

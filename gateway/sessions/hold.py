@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from approvals import ApprovalError, ApprovalService, Review, ReviewState
+from approvals import ApprovalError, ApprovalService, Impact, Review, ReviewState
 from approvals.policy import human_duration
 from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
@@ -74,10 +74,12 @@ async def hold(
     params: Sequence[bytes | None] = (),
     notify: Callable[[str], None],
     redact: Redactor,
+    impact: Impact | None = None,
 ) -> Held:
     """Hold a command for review until it is decided, cancelled or expires.
 
-    ``params`` are the values bound to it (shown on the card with the text). ``left`` is set
+    ``params`` are the values bound to it (shown on the card with the text); ``impact`` what
+    the listener counted it would touch (on the review, the card and the audit). ``left`` is set
     when the client closes its connection: the review is cancelled and ClientGone raised. So
     is the review when the session ends meanwhile (this is cancelled). ``redact`` is the
     dialect's: the review gets the text and values it returns, and the hash of the exact ones.
@@ -98,6 +100,7 @@ async def hold(
             rule=verdict.rule,
             session_id=s.id,
             statement_sha256=held_sha256(text, params),
+            impact=impact,
         )
         s.holding = review.id
         s.held += 1
@@ -105,7 +108,7 @@ async def hold(
         where = conn.approvers.channel or "the approvers"
         notify(
             f"held for approval: review {review.id} posted to {where}, waiting up to "
-            f"{human_duration(conn.review_timeout)} ({verdict.reason})"
+            f"{human_duration(conn.review_timeout)} ({verdict.reason}){_impact(impact)}"
         )
         final, why = await _wait(s, service, review.id, left)
     finally:
@@ -179,6 +182,15 @@ async def _wait(
     if final is None:  # decided meanwhile: the cancel lost the race
         final = await service.await_decision(review_id)
     return (None, "gone") if client_left else (final, "decided")
+
+
+def _impact(impact: Impact | None) -> str:
+    """What the notice says of a held write's count."""
+    if impact is None:
+        return ""
+    if impact.rows is None:
+        return f"; {impact.note}"
+    return f"; it would touch {impact.rows} row{'' if impact.rows == 1 else 's'}"
 
 
 def _params(params: Sequence[bytes | None]) -> str:

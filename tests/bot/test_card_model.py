@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
+from html import escape
 
 import pytest
 
-from approvals.model import Decision, Identity, Outcome
+from approvals.model import Decision, Identity, Impact, Outcome
 from approvals.states import ReviewState
-from bot.cards import MAX_REVIEW_ID_LENGTH, Card, card_decision, card_from_review
+from bot.cards import (
+    MAX_REVIEW_ID_LENGTH,
+    Card,
+    card_decision,
+    card_from_review,
+    render_html,
+    render_slack,
+)
 from tests.bot.samples import ALICE, BOB, CAROL, NOW, golden_card, statement_review
 
 
@@ -82,3 +91,30 @@ def test_card_is_frozen() -> None:
     card: Card = golden_card("approved")
     with pytest.raises(AttributeError):
         card.state = ReviewState.PENDING  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("impact", "shown"),
+    [
+        (None, None),
+        (Impact(100), "100 rows (counted when held)"),
+        (Impact(1), "1 row (counted when held)"),
+        (
+            Impact(7, "rows with a matching source row (at most)"),
+            "7 rows (counted when held; rows with a matching source row (at most))",
+        ),
+        (Impact(None, "not counted: calls random()"), "not counted: calls random()"),
+    ],
+)
+def test_impact_is_on_the_card(impact: Impact | None, shown: str | None) -> None:
+    """A held write's count (or why it was not counted) is on the card, Slack's and the
+    console's alike; a review without one shows no Impact field."""
+    card = card_from_review(statement_review(impact=impact), now=NOW, channel=None)
+    assert card.impact == shown
+    slack = json.dumps(render_slack(card))
+    html = render_html(card)
+    if shown is None:
+        assert "Impact" not in slack and "Impact" not in html
+    else:
+        assert f"*Impact*\\n{shown}" in slack
+        assert f"<dt>Impact</dt><dd>{escape(shown)}</dd>" in html

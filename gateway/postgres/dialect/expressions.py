@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.guardrails import Effect, Kind
+from gateway.guardrails import Effect, Finding, Kind
+from gateway.postgres.dialect.bounds import Evidence, Scope, evidence
 from gateway.postgres.dialect.catalog import (
     ARGUMENT_SENSITIVE,
     BUILTIN_OPERATORS,
@@ -17,7 +18,6 @@ from gateway.postgres.dialect.catalog import (
     function_class,
 )
 from gateway.postgres.dialect.context import Handler, Walk
-from gateway.postgres.dialect.where import unbounded
 
 __all__ = [
     "HANDLERS",
@@ -316,53 +316,65 @@ def _next_value(walk: Walk, item: Node) -> bool:
     return True
 
 
-def _targets(relation: Node) -> frozenset[str]:
-    names = {relation.get("relname", "")}
+def _targets(relation: Node, others: bool) -> Scope:
+    """How a condition names the target table: its alias, else its (schema and) name; alone
+    when no other relation (USING / FROM item, MERGE source) is in scope."""
     alias = relation.get("alias")
     if alias:
-        names.add(alias.get("aliasname", ""))
-    return frozenset(names)
+        return Scope(str(alias.get("aliasname", "")), None, not others)
+    schema = relation.get("schemaname")
+    return Scope(str(relation.get("relname", "")), schema, not others)
 
 
-def _update_or_delete(verb: str, typ: str) -> Handler:
+def _unbounded(walk: Walk, what: str, proof: Evidence) -> None:
+    """A write without positive evidence of a row filter: held (``unless_bound`` when bound
+    non-NULL parameters would be the evidence; the Bind decides, see Classification.bound)."""
+    # Never keyed by fingerprint: libpg_query's drops a constant-only WHERE entirely and
+    # fingerprints ``id = $1`` like ``id = 5``, whose verdicts and reasons differ.
+    walk.shared.literal_sensitive = True
+    detail = f"{what}: {proof.why}"
+    walk.findings[Finding(Kind.WRITE_UNBOUNDED, detail, unless_bound=proof.needs)] = None
+
+
+def _update_or_delete(verb: str, typ: str, items: str) -> Handler:
     def handle(walk: Walk, node: Node) -> None:
         relation = node.get("relation", {})
         table = relation_name(relation)
         walk.add(Kind.WRITE, f"{verb} on {table}")
         catalog_target(walk, relation)
-        why, literal = unbounded(node.get("whereClause"), _targets(relation))
-        if literal:
-            walk.shared.literal_sensitive = True
-        if why is not None:
-            walk.add(Kind.WRITE_UNBOUNDED, f"{verb} on {table}: {why}")
+        scope = _targets(relation, bool(node.get(items)))
+        where = node.get("whereClause")
+        proof = evidence([where], scope)
+        if where is None:
+            walk.shared.literal_sensitive = True  # as in _unbounded
+            walk.add(Kind.WRITE_UNBOUNDED, f"{verb} on {table}: no WHERE clause")
+        elif not proof.filtered:
+            _unbounded(walk, f"{verb} on {table}", proof)
         walk.children(typ, node)
 
     return handle
 
 
 def _merge(walk: Walk, node: Node) -> None:
+    """MERGE: the ON condition (with the source in scope) and each WHEN clause's own condition
+    are the filter of its UPDATE / DELETE; WHEN NOT MATCHED BY SOURCE sees the target alone.
+    WHEN NOT MATCHED THEN INSERT only inserts."""
     relation = node.get("relation", {})
     table = relation_name(relation)
     walk.add(Kind.WRITE, f"MERGE into {table}")
     catalog_target(walk, relation)
-    targets = _targets(relation)
     for wrapped in node.get("mergeWhenClauses", []):
         clause = wrapped.get("MergeWhenClause", {})
         command = clause.get("commandType")
         if command not in ("CMD_DELETE", "CMD_UPDATE"):
             continue
-        by_source = clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE"
-        join = None if by_source else node.get("joinCondition")
-        condition = clause.get("condition")
-        why: str | None
-        if by_source and condition is None:
-            why, literal = "WHEN NOT MATCHED BY SOURCE without a condition", False
+        if clause.get("matchKind") == "MERGE_WHEN_NOT_MATCHED_BY_SOURCE":
+            proof = evidence([clause.get("condition")], _targets(relation, False))
         else:
-            why, literal = unbounded(join, targets, condition)
-        walk.shared.literal_sensitive |= literal
-        if why is not None:
-            verb = command.removeprefix("CMD_")
-            walk.add(Kind.WRITE_UNBOUNDED, f"MERGE ... {verb} on {table}: {why}")
+            conditions = [node.get("joinCondition"), clause.get("condition")]
+            proof = evidence(conditions, _targets(relation, True))
+        if not proof.filtered:
+            _unbounded(walk, f"MERGE ... {command.removeprefix('CMD_')} on {table}", proof)
     walk.children("MergeStmt", node)
 
 
@@ -376,7 +388,7 @@ HANDLERS: dict[str, Handler] = {
     "RangeTableSample": _table_sample,
     "SelectStmt": _select,
     "InsertStmt": _insert,
-    "UpdateStmt": _update_or_delete("UPDATE", "UpdateStmt"),
-    "DeleteStmt": _update_or_delete("DELETE", "DeleteStmt"),
+    "UpdateStmt": _update_or_delete("UPDATE", "UpdateStmt", "fromClause"),
+    "DeleteStmt": _update_or_delete("DELETE", "DeleteStmt", "usingClause"),
     "MergeStmt": _merge,
 }

@@ -102,12 +102,14 @@ class Guardrails(RuleSet[SessionState]):
 
     def _generalisable(self, sql: str) -> bool:
         """Whether a verdict for ``sql`` may be shared with look-alikes (fingerprint, shape):
-        a short text that may be a single DML statement, with no backslash or NUL, and no
+        a short text that may be a single DML statement, with no backslash, NUL or ``$``, and no
         custom rule with a regex (a regex sees literals)."""
         if len(sql) > self.max_cached_text or not self._fingerprints:
             return False
         if "\\" in sql or "\x00" in sql or ";" in sql.rstrip("; \n\t"):
             return False
+        if "$" in sql:  # libpg_query fingerprints ``id = $1`` like ``id = 5``: their verdicts
+            return False  # differ (a parameter pins only when bound non-NULL, dialect.bounds)
         return sql.lstrip(" \t\r\n(")[:6].upper().startswith(_DML_STARTS)
 
     @staticmethod

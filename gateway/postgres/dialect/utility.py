@@ -165,10 +165,25 @@ def _prepare(walk: Walk, node: Node) -> None:
     body = walk.fork()
     body.visit_node(node.get("query"))
     walk.absorb(body)
+    for finding in [f for f in walk.findings if f.unless_bound]:
+        del walk.findings[finding]  # decided by EXECUTE's values (dialect.bounds)
     walk.add(Kind.SESSION, f"PREPARE {name}")
     prepared = Classification((body.statement("", "PREPARE body"),))
     walk.effects.append(Effect("prepare", name, prepared=prepared))
     walk.children("PrepareStmt", node, skip=("query",))
+
+
+def _non_null(params: list[Node]) -> frozenset[int]:
+    """EXECUTE's arguments that are non-NULL literals (or casts of one), by position."""
+    found = set()
+    for index, param in enumerate(params, start=1):
+        value = param
+        while "TypeCast" in value:
+            value = value["TypeCast"].get("arg", {})
+        const = value.get("A_Const")
+        if const is not None and not const.get("isnull"):
+            found.add(index)
+    return frozenset(found)
 
 
 def _execute(walk: Walk, node: Node) -> None:
@@ -180,6 +195,7 @@ def _execute(walk: Walk, node: Node) -> None:
     if prepared is None:
         walk.add(Kind.UNKNOWN, f"EXECUTE of unknown prepared statement {name!r}")
     else:
+        prepared = prepared.bound(_non_null(node.get("params", ())))
         for statement in prepared.statements:
             walk.findings.update(dict.fromkeys(statement.findings))
             walk.tables.update(dict.fromkeys(statement.tables))

@@ -105,3 +105,22 @@ def test_a_classifier_that_raises_holds_the_text(toy: ToyClassifier) -> None:
     assert verdict.action is Action.HOLD
     assert Kind.UNKNOWN in verdict.kinds
     assert "could not classify (ValueError)" in verdict.reason
+
+
+def test_parameter_bound_findings_are_voided_by_non_null_values() -> None:
+    """evaluate_bound: a finding ``unless_bound`` {1} holds until $1 is bound non-NULL; any
+    one of its sets is enough, and other findings stay."""
+    pinned = Finding(Kind.WRITE_UNBOUNDED, "only if $1", unless_bound=(frozenset({1}),))
+    ranged = Finding(Kind.WRITE_UNBOUNDED, "only if $2, $3", unless_bound=(frozenset({2, 3}),))
+    statement = Statement("DELETE ...", "Delete", (Finding(Kind.WRITE, "DELETE"), pinned, ranged))
+
+    def classify(text: str, state: ToyState) -> Classification:
+        return Classification((statement,), literal_sensitive=True)
+
+    rules = RuleSet(classify)
+    assert rules.evaluate("x", ToyState()).action is Action.HOLD
+    assert rules.evaluate_bound("x", ToyState(), frozenset()).action is Action.HOLD
+    assert rules.evaluate_bound("x", ToyState(), frozenset({1})).action is Action.HOLD
+    assert rules.evaluate_bound("x", ToyState(), frozenset({1, 2})).action is Action.HOLD
+    assert rules.evaluate_bound("x", ToyState(), frozenset({1, 2, 3})).action is Action.ALLOW
+    assert rules.evaluate("x", ToyState()).action is Action.HOLD  # the cache is untouched

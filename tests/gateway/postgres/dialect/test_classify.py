@@ -41,7 +41,11 @@ K = Kind
         ("SELECT pg_sleep(1)", {K.READ, K.REVIEW}),
         ("LOCK TABLE t", {K.LOCK}),
         ("SELEC 1", {K.UNKNOWN}),
-        ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", {K.WRITE}),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            {K.WRITE, K.WRITE_UNBOUNDED},
+        ),
+        ("MERGE INTO t USING s ON t.id = s.id AND t.id = 1 WHEN MATCHED THEN DELETE", {K.WRITE}),
     ],
 )
 def test_kinds(sql: str, kinds: set[Kind]) -> None:
@@ -86,7 +90,8 @@ def test_dependencies_are_recorded() -> None:
 def test_literal_sensitivity() -> None:
     """A verdict decided by a literal is marked; a plain read is not."""
     assert not classify("SELECT * FROM t WHERE id = 1", STATE).literal_sensitive
-    assert classify("DELETE FROM t WHERE false", STATE).literal_sensitive
+    assert not classify("DELETE FROM t WHERE id = 1", STATE).literal_sensitive
+    assert classify("DELETE FROM t WHERE id = $1", STATE).literal_sensitive
     assert classify("SET search_path = x", STATE).literal_sensitive
 
 
