@@ -20,6 +20,7 @@ from store.digests import ChatNotice, DigestStore
 from store.engine import Database, create_engine
 from store.errors import IntegrityError, MigrationError, StaleWrite, StoreError, Unavailable
 from store.identities import IdentityStore, ServiceAccount
+from store.journaled import journaled_upto, record_replayed
 from store.migrate import current_revision, downgrade, migrate_sync, upgrade
 from store.outbox import CHANNEL, Outbox
 from store.records import AuditRecord, ChatMessage, OutboxEvent, SessionEvent, SessionRecord
@@ -65,9 +66,11 @@ __all__ = [
     "downgrade",
     "export_audit",
     "iter_audit",
+    "journaled_upto",
     "keys",
     "migrate",
     "migrate_sync",
+    "record_replayed",
     "upgrade",
     "verify",
 ]
