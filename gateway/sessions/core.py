@@ -9,6 +9,8 @@
     await core.attach(live)                # revocation, expiry and usage watch it from here
     ... for each command: the dialect classifies it (fail closed), then
         held = await core.hold(session, ...)                # when the verdict is hold
+        if not session.log.forwarding(text): refuse it      # journaled before it is forwarded
+        ... forward it upstream ...
         session.log.add(...)                                # every command, whatever happened
     await core.detach(live)
     await core.end(session, outcome)       # the last records, then the row's end
@@ -30,6 +32,7 @@ from gateway.metrics import Metrics
 from gateway.sessions.errors import AccessRefused
 from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import Held, hold
+from gateway.sessions.journal import Journal
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import StatementLog
 from store import AuditWriter, SessionRecord, SqlRepository
@@ -52,9 +55,11 @@ class SessionCore:
         audit: AuditWriter,
         metrics: Metrics,
         guard: SessionGuard,
+        journal: Journal,
     ) -> None:
         self.edge, self.service, self.repository = edge, service, repository
         self.audit, self.metrics, self.guard = audit, metrics, guard
+        self.journal = journal
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # by session id
 
     # -- before the session --------------------------------------------------------------
@@ -84,8 +89,12 @@ class SessionCore:
     # -- the session ---------------------------------------------------------------------
 
     def statement_log(self, session: Session) -> StatementLog:
-        """The log that records the session's commands into the audit trail, in batches."""
-        return StatementLog(self.audit, session.identity, session.id, session.connection)
+        """The log that records the session's commands into the audit trail, in batches, and
+        journals each before it is forwarded (``forwarding``)."""
+        journal = self.journal.session(session.id, session.identity, session.connection)
+        return StatementLog(
+            self.audit, session.identity, session.id, session.connection, journal=journal
+        )
 
     async def start(self, session: Session, peer: object) -> None:
         """Write the session's row; a store that cannot take it raises store.Unavailable (no
@@ -144,7 +153,7 @@ class SessionCore:
     async def end(self, session: Session, outcome: str) -> None:
         """Submit the session's last records at once, then record its end and its tally."""
         if session.log is not None:
-            session.log.flush(urgent=True)
+            session.log.end()
         stats = {
             "statements": session.statements_seen,
             "held": session.held,

@@ -9,9 +9,17 @@ after the event's ``at``), ``same`` holds the columns whose value is the same in
 of the batch (most of them, most of the time: a steady session's statements differ in time,
 duration and size), ``text`` indexes ``texts``, where a text repeated within the batch is stored
 once. A refused or held statement is flushed at once (with what came before it) and written at
-once, as is a session's last batch, so a crash can lose at most ``max_age`` seconds of one
-session's allowed statements (plus the audit writer's interval), never a refusal, a review or a
-decision.
+once, as is a session's last batch.
+
+Nothing that ran is lost when the process dies before that, though: a listener calls
+``forwarding(text)`` before it forwards a statement, which records it in the session's
+:class:`~gateway.sessions.journal.SessionJournal` (and forwards it only when that returns
+True). Each ``statements`` event says how many of the session's journaled statements the trail
+holds with it (``journaled``): a record whose outcome is in ``RAN`` (``ok``, ``error``) is a
+statement that was forwarded, the next journaled one, as statements are answered in the order
+they were forwarded; ``block`` and ``denied`` were refused by the gateway, never journaled.
+Once the writer committed the event the journal is told (``confirm``); at the next start what
+was never confirmed is replayed into the trail (gateway.sessions.replay).
 
 When the audit writer's backlog is full (the store has been unreachable for long) ``submit``
 refuses the batch: the log keeps its records and offers them again every ``max_age`` seconds,
@@ -26,13 +34,15 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from approvals import AuditEntry, Identity
+from gateway.sessions.journal import SessionJournal
 from gateway.sessions.text import readable
 from store import AuditWriter, PlainDetails, Unavailable
 
-__all__ = ["FIELDS", "StatementLog", "expand"]
+__all__ = ["FIELDS", "RAN", "StatementLog", "expand"]
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +50,12 @@ FIELDS = (
     "t_us", "text", "outcome", "verdict", "rule", "review_id", "rows", "bytes", "duration_us",
     "sqlstate", "error", "masked",
 )  # fmt: skip
+
+
+# The outcomes of statements that were forwarded upstream (the server answered, failed or
+# skipped them); any other outcome is the gateway's refusal. An outcome missing here would
+# only make the journal replay a statement the trail already holds, never lose one.
+RAN = frozenset({"ok", "error"})
 
 
 class StatementLog:
@@ -52,8 +68,11 @@ class StatementLog:
         *,
         max_batch: int = 500,
         max_age: float = 1.0,
+        journal: SessionJournal | None = None,
     ) -> None:
         self.audit, self.identity = audit, identity
+        self.journal = journal
+        self.ran = 0  # records whose outcome is in RAN (the journal's ordinals 1..ran)
         self.session_id, self.connection = session_id, connection
         self.max_batch, self.max_age = max_batch, max_age
         self.recorded = 0
@@ -63,6 +82,12 @@ class StatementLog:
         self._batch_at = datetime.now(UTC)
         self._timer: asyncio.TimerHandle | None = None
         self._stalled = False  # the writer refused the last batch: the timer offers it again
+
+    def forwarding(self, text: str, *, held: bool = False) -> bool:
+        """Journal a statement about to be forwarded upstream (``held``: after its approval);
+        False when it cannot be, and then it must not be forwarded."""
+        journal = self.journal
+        return journal is not None and journal.ran(text, b"h" if held else b"a")
 
     def add(
         self,
@@ -81,6 +106,7 @@ class StatementLog:
         urgent: bool = False,
     ) -> None:
         """Record one finished statement (a few list appends); ``urgent`` flushes at once.
+        Its outcome says whether it was forwarded (``RAN``), so journaled.
 
         The upstream's SQLSTATE and an error message can hold text that was not UTF-8 (a
         server's bytes, decoded with surrogateescape): they are recorded readable, as texts
@@ -102,6 +128,8 @@ class StatementLog:
         ):
             column.append(value)
         self.recorded += 1
+        if outcome in RAN:
+            self.ran += 1
         if (urgent or len(columns[0]) >= self.max_batch) and not self._stalled:
             self.flush(urgent=urgent)
 
@@ -115,7 +143,8 @@ class StatementLog:
         sizes: list[int],
         durations_us: list[int],
     ) -> None:
-        """Record the statements the compiled fast lane answered, column by column (one entry
+        """Record the statements the compiled fast lane answered (outcome ``ok``), column by
+        column (one entry
         per statement, in the order they ran; ``ats``: the time.monotonic() each was answered,
         a little earlier than now: the lane hands its records over in batches). Each column is
         extended at once, not one statement at a time."""
@@ -140,6 +169,7 @@ class StatementLog:
             for k in (5, 9, 10, 11):  # review_id, sqlstate, error, masked
                 columns[k] += [None] * room
             self.recorded += room
+            self.ran += room
             done = upto
             if len(columns[0]) >= self.max_batch and not self._stalled:
                 self.flush()
@@ -182,10 +212,14 @@ class StatementLog:
             at=self._batch_at,
             connection=self.connection,
             # JSON as it stands (str keys; str, int, None, tuples): encoded once when written
-            details=PlainDetails(fields=fields, same=same, texts=texts, statements=statements),
+            details=PlainDetails(
+                fields=fields, same=same, texts=texts, statements=statements, journaled=self.ran
+            ),
         )
+        journal = self.journal
+        confirm = None if journal is None else partial(journal.confirm, self.ran)
         try:
-            self.audit.submit(entry, urgent=urgent)
+            self.audit.submit(entry, urgent=urgent, on_written=confirm)
         except Unavailable as exc:
             if not self._stalled:
                 _log.error("session %s: %d statement records wait: %s", self.session_id, count, exc)
@@ -196,6 +230,13 @@ class StatementLog:
             _log.warning("session %s: %d waiting statement records taken", self.session_id, count)
             self._stalled = False
         self._columns, self._texts = [[] for _ in FIELDS], {}
+
+    def end(self) -> None:
+        """The session ended: its last records are submitted at once; the journal forgets it
+        once they are confirmed."""
+        self.flush(urgent=True)
+        if self.journal is not None:
+            self.journal.end()
 
     def _retry(self) -> None:
         self._timer = None
