@@ -119,7 +119,7 @@ class Journal:
     def open(self) -> None:
         """Make the directory and the first segment; JournalError when they cannot be."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.current = self._new_file(self.segment_bytes)
         except OSError as exc:
             why = f"cannot open the statement journal in {self.directory}: {exc}"
