@@ -500,6 +500,7 @@ def print_before_after(results: dict[tuple[str, int], dict[str, list[Run]]]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    global BENCH_DB  # noqa: PLW0603  (--database: read by the helpers that write the configs)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=None, help="seconds per run (default 10)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per case (default 3)")
@@ -510,12 +511,19 @@ def main(argv: list[str] | None = None) -> int:
         "--pump", action="store_true", help="also measure a bare Python byte pump (the ceiling)"
     )
     parser.add_argument(
+        "--database",
+        default=BENCH_DB,
+        help=f"the database it makes and drops (default {BENCH_DB}; another name keeps two "
+        "benchmarks on one server out of each other's way)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         default=None,
         help="another checkout (with its .venv) whose Airlock runs beside this one (before/after)",
     )
     args = parser.parse_args(argv)
+    BENCH_DB = args.database
     baseline_cmd: list[str] | None = None
     if args.baseline is not None:
         binary = args.baseline.resolve() / ".venv" / "bin" / "airlock"
