@@ -15,6 +15,7 @@ deleted. A store that cannot take the events leaves them for the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -62,7 +63,8 @@ async def replay(directory: Path, database: Database) -> Replayed:
                 written += len(left)
         now = datetime.now(UTC)
         ended = {k: _time(last_at[k]) if k in last_at else now for k in heads}
-        await record_replayed(database, entries, ended)
+        if entries or ended:
+            await record_replayed(database, entries, ended)
         for path, _, _ in held:
             path.unlink(missing_ok=True)
     finally:
@@ -77,6 +79,14 @@ def _take(directory: Path) -> list[tuple[Path, int, Segment]]:
     taken: list[tuple[Path, int, Segment]] = []
     if not directory.is_dir():
         return taken
+    for path in directory.glob("*.new"):  # a segment never finished (no record is written to
+        with contextlib.suppress(OSError):  # one before it has its name): gone if no one has it
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink()
+            finally:
+                os.close(fd)
     for path in sorted(directory.glob(f"*{SUFFIX}")):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

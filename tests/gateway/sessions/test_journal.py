@@ -4,6 +4,7 @@ holds left alone, confirmed segments deleted, and a journal that cannot write re
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -135,7 +136,7 @@ async def test_replay_writes_what_was_never_confirmed_once(
     replayed = await _replayed(database)
     assert [item["statement"] for item in replayed] == texts[4:]
     assert {item["error"] for item in replayed} == {UNKNOWN_ERROR}
-    event = [e async for e in iter_audit(database) if e["outcome"] == "unknown"][0]
+    [event] = [e async for e in iter_audit(database) if e["outcome"] == "unknown"]
     assert event["actor_chain"] == ["alice@example.com", "ci-runner", "sql-agent"]
     assert (event["target"], event["connection"]) == ("s-1", "pg-prod")
     assert event["details"]["journaled"] == 10
@@ -217,3 +218,20 @@ def test_opening_where_no_directory_can_be_made_fails(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(Exception, match="cannot open the statement journal"):
         Journal(tmp_path / "file" / "journal").open()
+
+
+async def test_replay_removes_segments_never_finished(tmp_path: Path, database: Database) -> None:
+    """A segment still under its temporary name (its process died while making it) holds no
+    record: a replay removes it, unless a live process holds it (it is making it now)."""
+    directory = tmp_path / "j"
+    directory.mkdir()
+    dead, making = directory / "a.new", directory / "b.new"
+    dead.write_bytes(b"\0" * 64)
+    making.write_bytes(b"\0" * 64)
+    fd = os.open(making, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert (await replay(directory, database)).segments == 0
+        assert sorted(p.name for p in directory.iterdir()) == ["b.new"]
+    finally:
+        os.close(fd)
