@@ -48,7 +48,6 @@ from gateway.sessions.journal_format import (
     SessionHead,
     confirm_record,
     session_record,
-    text_record,
 )
 
 __all__ = ["SEGMENT_BYTES", "SUFFIX", "SYNC_INTERVAL", "Journal", "SessionJournal"]
@@ -275,9 +274,9 @@ class SessionJournal:
         self.confirmed = 0  # statements the store holds
         self._ended = False
 
-    def ran(self, text: str, verdict: bytes = b"a") -> bool:
-        """Record that ``text`` is about to be forwarded (verdict ``a`` allowed, ``h`` held and
-        approved); False when it cannot be (then it must not be forwarded)."""
+    def ran(self, text: str, held: bool = False) -> bool:
+        """Record that ``text`` is about to be forwarded (``held``: it was held and approved);
+        False when it cannot be (then it must not be forwarded)."""
         file = self._file
         index = self._texts.get(text)
         if (
@@ -286,31 +285,43 @@ class SessionJournal:
             or file is not self._journal.current
             or file.pos + _RAN_SIZE > file.size
         ):
-            return self._ran_slowly(text, verdict)
+            return self._ran_new(text, held)
         ordinal = self.ordinal = self.ordinal + 1
         pos = file.pos
         mm = file.mm
-        _pack_ran(mm, pos + 8, b"R", self._number, index, ordinal, time.time_ns() // 1000, verdict)
+        _pack_ran(
+            mm, pos + 8, b"R", self._number, index, ordinal, time.time_ns() // 1000,
+            b"h" if held else b"a",
+        )  # fmt: skip
         _pack_header(mm, pos, RAN.size, crc32(mm[pos + 8 : pos + _RAN_SIZE]))
         file.pos = pos + _RAN_SIZE
         return True
 
-    def _ran_slowly(self, text: str, verdict: bytes) -> bool:
-        """``ran`` when the session or the text is new to the segment, or it is full."""
-        needed = len(text.encode("utf-8", "surrogatepass")) + 4 * _RAN_SIZE + 1024
-        file = self._enter(needed)
-        if file is None:
-            return False
+    def _ran_new(self, text: str, held: bool) -> bool:
+        """``ran`` for a text new to the segment (one ``Q`` record states it and the statement;
+        a text with other literals is a new text), or a session new to it, or a full one."""
+        data = text.encode("utf-8", "surrogatepass")
+        room = len(data) + _RAN_SIZE
+        file = self._file
+        if file is None or file is not self._journal.current or file.pos + room > file.size:
+            file = self._enter(room + 1024)
+            if file is None:
+                return False
         index = self._texts.get(text)
-        if index is None:
-            if len(self._texts) >= TEXTS_PER_SESSION:
-                self._texts.clear()
-            index = self._next_text
-            self._next_text += 1
-            if not file.append(text_record(self._number, index, text)):
-                return False  # cannot be: _enter made room for it
-            self._texts[text] = index
-        return self.ran(text, verdict)
+        if index is not None:
+            return self.ran(text, held)
+        texts = self._texts
+        if len(texts) >= TEXTS_PER_SESSION:
+            texts.clear()
+        index = texts[text] = self._next_text
+        self._next_text = index + 1
+        ordinal = self.ordinal = self.ordinal + 1
+        payload = RAN.pack(
+            b"Q", self._number, index, ordinal, time.time_ns() // 1000, b"h" if held else b"a"
+        )
+        payload += data
+        file.append(HEADER.pack(len(payload), crc32(payload)) + payload)
+        return True
 
     def _enter(self, room: int) -> _File | None:
         """The segment to write ``room`` bytes to, with this session stated in it."""

@@ -7,11 +7,12 @@ the payload, whose first byte says what it is:
 ==========  ==========================================================================
 ``S``       a session: ``<I`` its number in the segment, then UTF-8 JSON (``id``,
             ``connection``, ``subject``, ``kind``, ``actors``: the identity chain)
-``T``       a text: ``<II`` session number, text number, then the text (UTF-8); each
-            session states a text once per segment and refers to it by number after
 ``R``       a statement about to be forwarded upstream: ``<IIIqc`` session number, text
             number, its ordinal in the session (1, 2, ...), when (microseconds since the
             epoch, UTC) and its verdict (``a`` allowed, ``h`` held and approved)
+``Q``       the same, for a text the session has not stated in the segment yet: the
+            text (UTF-8) follows, and has that number from here on (each session states
+            a text once per segment and refers to it by number after)
 ``C``       the store confirmed the session's statements up to an ordinal: ``<II``
             session number, ordinal
 ==========  ==========================================================================
@@ -41,14 +42,12 @@ __all__ = [
     "confirm_record",
     "parse",
     "session_record",
-    "text_record",
 ]
 
 MAGIC = b"AIRLOCK1"
 HEADER = struct.Struct("<II")  # payload length, CRC-32 of the payload
 RAN = struct.Struct("<cIIIqc")  # b"R", session, text, ordinal, at_us, verdict
 CONFIRM = struct.Struct("<cII")  # b"C", session, ordinal
-_TEXT = struct.Struct("<cII")  # b"T", session, text (the text follows)
 _SESSION = struct.Struct("<cI")  # b"S", session (the JSON follows)
 VERDICTS = {b"a": "allow", b"h": "hold"}
 
@@ -68,11 +67,6 @@ def session_record(number: int, head: SessionHead) -> bytes:
     }
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return _record(_SESSION.pack(b"S", number) + text.encode("utf-8", "surrogatepass"))
-
-
-def text_record(session: int, number: int, text: str) -> bytes:
-    """The ``T`` record of a text (header included)."""
-    return _record(_TEXT.pack(b"T", session, number) + text.encode("utf-8", "surrogatepass"))
 
 
 def confirm_record(session: int, ordinal: int) -> bytes:
@@ -147,15 +141,18 @@ def _apply(
     """Take one record into ``found``; False when it does not read as one."""
     kind = payload[:1]
     try:
+        if kind == b"Q":
+            _, number, text, _, _, _ = RAN.unpack_from(payload)
+            texts[number, text] = payload[RAN.size :].decode("utf-8", "surrogatepass")
+            kind = b"R"
         if kind == b"R":
-            _, number, text, ordinal, at_us, verdict = RAN.unpack(payload)
+            _, number, text, ordinal, at_us, verdict = RAN.unpack_from(payload)
+            if len(payload) != RAN.size and payload[:1] == b"R":
+                return False
             session = numbers[number]
             found.statements.setdefault(session, {})[ordinal] = Statement(
                 ordinal, texts[number, text], at_us, VERDICTS.get(verdict, "allow")
             )
-        elif kind == b"T":
-            _, number, index = _TEXT.unpack_from(payload)
-            texts[number, index] = payload[_TEXT.size :].decode("utf-8", "surrogatepass")
         elif kind == b"C":
             _, number, ordinal = CONFIRM.unpack(payload)
             session = numbers[number]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -72,6 +73,10 @@ class StatementLog:
     ) -> None:
         self.audit, self.identity = audit, identity
         self.journal = journal
+        # Journal a statement about to be forwarded upstream: forwarding(text, held=False),
+        # held: after its approval; False when it cannot be, and then it is not forwarded.
+        # The journal's own method (no frame in between: the fast lanes call it per request).
+        self.forwarding: Callable[..., bool] = journal.ran if journal is not None else _unjournaled
         self.ran = 0  # records whose outcome is in RAN (the journal's ordinals 1..ran)
         self.session_id, self.connection = session_id, connection
         self.max_batch, self.max_age = max_batch, max_age
@@ -82,12 +87,6 @@ class StatementLog:
         self._batch_at = datetime.now(UTC)
         self._timer: asyncio.TimerHandle | None = None
         self._stalled = False  # the writer refused the last batch: the timer offers it again
-
-    def forwarding(self, text: str, *, held: bool = False) -> bool:
-        """Journal a statement about to be forwarded upstream (``held``: after its approval);
-        False when it cannot be, and then it must not be forwarded."""
-        journal = self.journal
-        return journal is not None and journal.ran(text, b"h" if held else b"a")
 
     def add(
         self,
@@ -241,6 +240,11 @@ class StatementLog:
     def _retry(self) -> None:
         self._timer = None
         self.flush(urgent=True)
+
+
+def _unjournaled(text: str, held: bool = False) -> bool:
+    """A log without a journal forwards nothing."""
+    return False
 
 
 def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:

@@ -99,7 +99,7 @@ async def _psql(port: int, token: str, script: str) -> None:
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await proc.communicate(script.encode())
+    _, err = await proc.communicate(script.encode())
     assert proc.returncode == 0, err.decode()
 
 
@@ -160,7 +160,7 @@ async def test_a_killed_gateway_loses_no_allowed_statement(
         try:
             lines = await _until_listening(proc, pg_port)
             proc.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(proc.communicate(), 30)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
             assert proc.returncode == 0, err.decode()
         finally:
             if proc.returncode is None:
