@@ -4,6 +4,8 @@ the store refused (dropped)."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from store import AuditWriter, Database, verify
@@ -22,7 +24,7 @@ async def test_on_written_fires_once_committed_and_never_for_a_dropped_entry(
     for n in range(6):
         bad = {"text": "\ud800"} if n == 3 else None  # a lone surrogate: refused
         item = entry(n) if bad is None else entry(n, details=bad)
-        writer.submit(item, on_written=lambda n=n: fired.append(n))
+        writer.submit(item, on_written=functools.partial(fired.append, n))
         assert fired == []  # nothing is committed at submit
     await writer.flush()
     assert fired == [0, 1, 2, 4, 5]
