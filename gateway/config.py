@@ -36,6 +36,7 @@ from gateway.errors import ConfigError
 __all__ = [
     "AuditSettings",
     "ConnectionConfig",
+    "GatewaySettings",
     "SchedulerSettings",
     "Settings",
     "load_settings",
@@ -241,6 +242,41 @@ class AuditSettings(_Section):
         return self.checkpoint_file is not None
 
 
+class GatewaySettings(_Section):
+    """``[gateway]``: the statement journal (docs/security.d/journal.md). Every statement is
+    recorded in it before it is forwarded; what the audit trail never confirmed is replayed into
+    it at the next start. ``journal_dir`` unset: ``airlock-journal`` beside a SQLite store's
+    file, else ``./airlock-journal``. ``journal_sync``: how often it is synced to the disk, the
+    most a power loss may lose."""
+
+    journal_dir: Path | None = None
+    journal_sync: timedelta = timedelta(milliseconds=50)
+    journal_segment_bytes: int = Field(default=64 << 20, ge=64 << 10)
+
+    @field_validator("journal_sync", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("journal_sync")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if not timedelta(milliseconds=1) <= value <= timedelta(seconds=10):
+            raise ValueError("must be between 1ms and 10s")
+        return value
+
+    def journal_path(self, store_url: str) -> Path:
+        """Where the journal lives for a store at ``store_url`` (see the class docstring)."""
+        if self.journal_dir is not None:
+            return self.journal_dir
+        prefix = "sqlite+aiosqlite:///"
+        if store_url.startswith(prefix) and store_url[len(prefix) :] not in ("", ":memory:"):
+            return Path(store_url[len(prefix) :].split("?", 1)[0]).parent / "airlock-journal"
+        return Path("airlock-journal")
+
+
 class EscalationConfig(_Section):
     """Where an unanswered review goes after its last reminder."""
 
@@ -407,6 +443,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = IdentitySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     audit: AuditSettings = AuditSettings()
+    gateway: GatewaySettings = GatewaySettings()
     connections: list[ConnectionConfig] = []
     people: list[PersonConfig] = []
     signing_key: str | None = Field(default=None, repr=False)

@@ -36,6 +36,7 @@ from store.errors import (
     Unavailable,
 )
 from store.identities import IdentityStore, ServiceAccount
+from store.journaled import journaled_upto, record_replayed
 from store.migrate import current_revision, downgrade, migrate_sync, upgrade
 from store.outbox import CHANNEL, Outbox
 from store.records import AuditRecord, ChatMessage, OutboxEvent, SessionEvent, SessionRecord
@@ -89,10 +90,12 @@ __all__ = [
     "export_audit",
     "generate_key_pem",
     "iter_audit",
+    "journaled_upto",
     "keys",
     "migrate",
     "migrate_sync",
     "read_checkpoints",
+    "record_replayed",
     "upgrade",
     "verify",
     "verify_anchored",

@@ -11,6 +11,10 @@ unless a single entry itself is refused (a session event whose ``seq`` already e
 that are not JSON), which is logged and counted in ``dropped``. ``written``, ``dropped`` and
 ``batches`` (committed transactions) are counters for metrics.
 
+``submit(entry, on_written=f)`` calls ``f()`` once the entry is committed (in the writer's
+task; never for an entry that was dropped, nor when the writer stops before writing it): the
+statement journal learns this way which statements the trail holds.
+
 The backlog is bounded: ``submit`` raises Unavailable once ``max_pending`` entries wait. Before
 that, from ``refuse_at`` entries on, ``behind`` is true: producers stop doing what they would
 have to record (the gateway refuses new statements), and what they still must record (those
@@ -22,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Any, Self
 
 from sqlalchemy import insert
@@ -63,6 +69,8 @@ class AuditWriter:
         self.batches = 0
         self._buffer: list[_Item] = []
         self._submitted = 0
+        self._removed = 0  # items taken off the buffer's front (written or dropped)
+        self._written_calls: deque[tuple[int, Callable[[], None]]] = deque()
         self._has_data = asyncio.Event()
         self._hurry = asyncio.Event()
         self._progress = asyncio.Condition()
@@ -73,10 +81,20 @@ class AuditWriter:
     def pending(self) -> int:
         return len(self._buffer)
 
-    def submit(self, entry: AuditEntry, *, urgent: bool = False) -> None:
+    def submit(
+        self,
+        entry: AuditEntry,
+        *,
+        urgent: bool = False,
+        on_written: Callable[[], None] | None = None,
+    ) -> None:
         """Queue an audit entry; raises Unavailable when ``max_pending`` entries are waiting.
-        ``urgent``: write it (and what waits with it) now, not ``interval`` seconds later."""
+        ``urgent``: write it (and what waits with it) now, not ``interval`` seconds later;
+        ``on_written``: called once it is committed."""
+        index = self._submitted
         self._queue(entry)
+        if on_written is not None:
+            self._written_calls.append((index, on_written))
         if urgent:
             self._hurry.set()
 
@@ -164,8 +182,17 @@ class AuditWriter:
             async with self._progress:
                 self._progress.notify_all()
 
-    async def _done(self, count: int) -> None:
+    async def _done(self, count: int, *, written: bool) -> None:
         del self._buffer[:count]
+        self._removed += count
+        calls = self._written_calls
+        while calls and calls[0][0] < self._removed:
+            _, call = calls.popleft()
+            if written:
+                try:
+                    call()
+                except Exception:  # a producer's bug must not stop the writer
+                    _log.exception("audit writer: an on_written callback failed")
         if self.behind and len(self._buffer) < self.refuse_at:
             self.behind = False
             _log.warning("audit writer: caught up (%d entries wait)", len(self._buffer))
@@ -184,7 +211,7 @@ class AuditWriter:
             await self._write_one_by_one(batch)
             return
         self.written += len(batch)
-        await self._done(len(batch))
+        await self._done(len(batch), written=True)
 
     async def _write_one_by_one(self, batch: list[_Item]) -> None:
         """Find the entries a constraint refuses, drop them, write the others."""
@@ -192,12 +219,14 @@ class AuditWriter:
             try:
                 await self._write([item])
                 self.written += 1
+                written = True
             except Unavailable:
                 raise
             except StoreError as exc:
                 _log.error("audit writer: dropping %r: %s", item, exc)
                 self.dropped += 1
-            await self._done(1)
+                written = False
+            await self._done(1, written=written)
 
     async def _write(self, batch: list[_Item]) -> None:
         entries = [item for item in batch if isinstance(item, AuditEntry)]

@@ -100,10 +100,13 @@ def _config(
     people: Iterable[Mapping[str, Any]],
     extra: str,
     listener_options: Mapping[str, Any] | None = None,
+    gateway_options: Mapping[str, Any] | None = None,
 ) -> str:
     lines = [
         "[store]",
         f"url = {toml_value(store_url)}",
+        "[gateway]",
+        *(f"{k} = {toml_value(v)}" for k, v in (gateway_options or {}).items()),
         "[api]",
         f'listen = "127.0.0.1:{api_port}"',
         "[listeners]",
@@ -130,11 +133,14 @@ async def running_gateway(
     monkeypatch_env: Mapping[str, str] | None = None,
     listener_options: Mapping[str, Any] | None = None,
     mode: str = "up",
+    gateway_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[RunningGateway]:
     """Start `airlock up`'s parts in this event loop; stop them cleanly afterwards.
 
     ``listener_options`` are extra keys of ``[listeners]`` (e.g. ``tls_cert``, ``tls_key``);
-    ``mode`` is the ``services_for`` mode (``up``: listeners and chat; ``gateway``: no chat)."""
+    ``mode`` is the ``services_for`` mode (``up``: listeners and chat; ``gateway``: no chat);
+    ``gateway_options`` are keys of ``[gateway]`` (the statement journal: in ``tmp_path`` unless
+    they say otherwise)."""
     import os
 
     os.environ.setdefault("AIRLOCK_TEST_UPSTREAM_PASSWORD", "unused-with-trust-auth")
@@ -143,8 +149,9 @@ async def running_gateway(
     api_port, pg_port = free_port(), free_port()
     url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
     path = tmp_path / "airlock.toml"
+    options = {"journal_dir": str(tmp_path / "airlock-journal"), **(gateway_options or {})}
     path.write_text(
-        _config(url, api_port, pg_port, connections, people, extra_toml, listener_options)
+        _config(url, api_port, pg_port, connections, people, extra_toml, listener_options, options)
     )
     settings = load_settings(path)
     async with open_runtime(settings, upgrade=True) as runtime:

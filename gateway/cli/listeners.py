@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
@@ -20,7 +22,15 @@ from gateway.postgres.context import Deps
 from gateway.postgres.dialect import POSTGRES
 from gateway.postgres.listener import PostgresListener
 from gateway.runtime import Runtime, Service, say
-from gateway.sessions import SessionCore, SessionGuard, build_targets, unserved
+from gateway.sessions import (
+    Journal,
+    JournalError,
+    SessionCore,
+    SessionGuard,
+    build_targets,
+    replay,
+    unserved,
+)
 from store import AuditWriter
 
 __all__ = [
@@ -33,6 +43,7 @@ __all__ = [
 ]
 
 DIALECTS: Mapping[str, Dialect[Any, Any]] = {"postgres": POSTGRES}
+log = logging.getLogger("airlock.journal")
 
 
 def unserved_lines(settings: Settings) -> list[str]:
@@ -81,7 +92,10 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     # One audit transaction costs ~1.6 ms of the event loop's CPU (SQLAlchemy, the driver's
     # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
     # share one. Refusals, holds and sessions' ends are written at once (urgent).
+    # Closed in reverse: the guard, then the audit writer (its last batches confirm the
+    # journal's statements), then the journal (what is still unconfirmed is replayed).
     async with (
+        _journaled(runtime) as journal,
         AuditWriter(runtime.database, interval=0.25) as audit,
         _watching(runtime) as guard,
     ):
@@ -92,6 +106,7 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             audit=audit,
             metrics=runtime.metrics,
             guard=guard,
+            journal=journal,
         )
         deps = Deps(
             core=core,
@@ -107,6 +122,46 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             await stop.wait()
         finally:
             await listener.close()
+
+
+@contextlib.asynccontextmanager
+async def _journaled(runtime: Runtime) -> AsyncIterator[Journal]:
+    """This process's statement journal (``[gateway] journal_dir``), after what other processes
+    left unconfirmed there was replayed into the audit trail: before any listener accepts a
+    connection. At the end, once the audit writer is closed, what it could not confirm is
+    replayed too (or stays for the next start if the store cannot take it)."""
+    settings = runtime.settings.gateway
+    directory = settings.journal_path(runtime.settings.store.url)
+    journal = Journal(
+        directory,
+        segment_bytes=settings.journal_segment_bytes,
+        sync_interval=settings.journal_sync.total_seconds(),
+    )
+    try:
+        journal.open()  # first: the segment this process writes is locked before the replay
+        await _replay(directory, runtime)
+    except (JournalError, OSError) as exc:
+        journal.close()
+        raise ConfigError(f"{exc}") from exc
+    say(f"airlock: statement journal in {directory} (synced every "
+        f"{settings.journal_sync.total_seconds() * 1000:g} ms)")  # fmt: skip
+    try:
+        yield journal
+    finally:
+        journal.close()
+        try:
+            await _replay(directory, runtime)
+        except Exception:  # the store is gone: the next start replays them
+            log.exception("statement journal: the replay at stop failed; the next start retries")
+
+
+async def _replay(directory: Path, runtime: Runtime) -> None:
+    done = await replay(directory, runtime.database)
+    if done.statements:
+        say(f"airlock: replayed {done.statements} unconfirmed statements of {done.sessions} "
+            f"sessions from the statement journal ({done.segments} segments)")  # fmt: skip
+    for line in done.damaged:
+        log.warning("statement journal: %s (its whole records were replayed)", line)
 
 
 @contextlib.asynccontextmanager

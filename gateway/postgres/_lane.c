@@ -8,6 +8,11 @@
    Python Lane is the reference: this module decides nothing it does not, and tests hold the
    two to the same results (tests/gateway/postgres/test_compiled_lane.py).
 
+   Before it forwards a request it takes, the lane hands its statement text to the host's
+   `journal` (the session core's statement journal, gateway/sessions/journal.py): nothing is
+   forwarded that is not recorded first. When the journal refuses, the lane takes nothing and
+   the general path, which asks the journal too, refuses the request.
+
    Protocol references are to the PostgreSQL documentation, "Message Formats" (55.7).
 
    ---- the interface: one host object (gateway/postgres/lanehost.py) -----------------------
@@ -45,7 +50,9 @@
      schedule()      the first record of a batch: drain soon (fastlane.DRAIN_S)
      replay(request, started)        spill: the general path accounts for the request
      plan_of(row_description) -> RowPlan | None         RowPlan: is_noop
-     stop(side, exception)           end the session ("client" or "server") */
+     stop(side, exception)           end the session ("client" or "server")
+     journal(text) -> bool           record a taken request's statement before it is
+                                     forwarded; false: not recorded, the lane does not take it */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -247,10 +254,10 @@ static PyObject *str[S_COUNT];
 static const char *const HOST_MEMBERS[] = {
     "client", "audit", "session", "tracker", "book", "client_reader", "server_reader",
     "to_server", "to_client", "client_general", "server_general", "learn", "drained",
-    "schedule", "replay", "plan_of", "stop", "relaying", "closed", "client_bind_limit",
-    "server_limits", "masks"
+    "schedule", "replay", "plan_of", "stop", "journal", "relaying", "closed",
+    "client_bind_limit", "server_limits", "masks"
 };
-#define HOST_OBJECTS 19 /* the members up to `closed` are kept as they are */
+#define HOST_OBJECTS 20 /* the members up to `closed` are kept as they are */
 #define HOST_COUNT ((int)(sizeof(HOST_MEMBERS) / sizeof(HOST_MEMBERS[0])))
 
 /* Describe('P', ""), Execute("", 0), Sync: the tails of a Bind the lane takes (lane.py). */
@@ -264,7 +271,7 @@ typedef struct {
     /* the host's members (see the header), fixed for the session, in HOST_MEMBERS' order */
     PyObject *client, *audit, *session, *tracker, *book, *client_reader, *server_reader;
     PyObject *to_server, *to_client, *client_general, *server_general, *learn, *drained;
-    PyObject *schedule, *replay, *plan_of, *stop, *relaying, *closed;
+    PyObject *schedule, *replay, *plan_of, *stop, *journal, *relaying, *closed;
     Py_ssize_t client_bind_limit;
     Py_ssize_t server_limits[256];
     int masks;
@@ -403,8 +410,9 @@ attr_is(PyObject *obj, int name, PyObject *value)
    being swallowed, a held statement, statements being parsed, received bytes not yet framed)
    is the general path's state: only the general path changes it, and it runs only when the
    core hands it something (core_drain runs first), or while the phase is WAITING. So once it is
-   found idle it stays idle until the core next hands anything to Python but a write or the
-   drain timer's scheduling: unsettle() runs in core_drain, before a learn and on an error. The
+   found idle it stays idle until the core next hands anything to Python but a write, the
+   journal (which records a text and reads nothing of the session) or the drain timer's
+   scheduling: unsettle() runs in core_drain, before a learn and on an error. The
    Python lane checks all of it every time; the differential test holds the two alike with
    that state changed by the general path, as it is. */
 static int
@@ -991,6 +999,22 @@ general(Core *self, PyObject *path, PyObject *data)
     return PyObject_CallOneArg(path, data);
 }
 
+/* The taken request's statement, recorded in the journal before it is forwarded: 1 recorded,
+   0 not (the request is let go: the general path refuses it), -1 error. */
+static int
+journaled(Core *self)
+{
+    PyObject *ok = PyObject_CallOneArg(self->journal, self->text);
+    int r;
+    if (ok == NULL)
+        return -1;
+    r = PyObject_IsTrue(ok);
+    Py_DECREF(ok);
+    if (r == 0)
+        clear_request(self);
+    return r;
+}
+
 /* The client channel's data_received (relay.from_client with the lane). */
 static PyObject *
 core_client_received(Core *self, PyObject *data)
@@ -1004,6 +1028,8 @@ core_client_received(Core *self, PyObject *data)
             unsigned char tag = (unsigned char)PyBytes_AS_STRING(data)[0];
             r = tag == 'Q' ? take_query(self, data) : tag == 'B' ? take_bind(self, data) : 0;
         }
+        if (r == 1)
+            r = journaled(self);
         if (r < 0) {
             stop_with_error(self, S_CLIENT);
             Py_RETURN_NONE;
@@ -1089,8 +1115,8 @@ core_init(Core *self, PyObject *args, PyObject *kwds)
         &self->client, &self->audit, &self->session, &self->tracker, &self->book,
         &self->client_reader, &self->server_reader, &self->to_server, &self->to_client,
         &self->client_general, &self->server_general, &self->learn, &self->drained,
-        &self->schedule, &self->replay, &self->plan_of, &self->stop, &self->relaying,
-        &self->closed,
+        &self->schedule, &self->replay, &self->plan_of, &self->stop, &self->journal,
+        &self->relaying, &self->closed,
     };
     int k, result = -1;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &host))
@@ -1136,8 +1162,9 @@ done:
 #define CORE_OBJECTS(X)                                                                         \
     X(client) X(audit) X(session) X(tracker) X(book) X(client_reader) X(server_reader)         \
     X(to_server) X(to_client) X(client_general) X(server_general) X(learn) X(drained)          \
-    X(schedule) X(replay) X(plan_of) X(stop) X(relaying) X(closed) X(known) X(state) X(desc)   \
-    X(desc_plan) X(records) X(portal) X(bind_name) X(bind_definition) X(bind_text)             \
+    X(schedule) X(replay) X(plan_of) X(stop) X(journal) X(relaying) X(closed) X(known)         \
+    X(state) X(desc) X(desc_plan) X(records) X(portal) X(bind_name) X(bind_definition)         \
+    X(bind_text)                                                                               \
     X(bind_verdict) X(bind_rule)                                                               \
     X(request) X(text) X(verdict) X(rule) X(definition)
 

@@ -53,6 +53,7 @@ _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
 _UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
 _BACKLOG = "audit/backlog"  # the rule named for statements refused while the audit is behind
+_JOURNAL = "audit/journal"  # the rule named for statements refused when they cannot be journaled
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
@@ -77,6 +78,7 @@ class ClientSide:
         self._rest: memoryview | None = None  # whole messages a wait interrupted
         self.left = asyncio.Event()  # the client closed its connection (set by the relay)
         self.counting = Counting(shared)  # the listener gives it the session's Counter
+        self._replaying = False  # accounting for the fast lane's request: it journaled it
 
     def flush(self) -> None:
         if self.out:
@@ -114,7 +116,11 @@ class ClientSide:
         tracker = self.s.tracker
         before = len(tracker.queue)
         out, self.out = self.out, []
-        waiting = self._messages(memoryview(request))
+        self._replaying = True
+        try:
+            waiting = self._messages(memoryview(request))
+        finally:
+            self._replaying = False
         replayed, self.out = self.out, out
         if waiting is not None or self._rest is not None or b"".join(replayed) != request:
             if isinstance(waiting, Coroutine):
@@ -250,6 +256,9 @@ class ClientSide:
     def _run_query(
         self, text: str, verdict: Verdict, frame: pg.Frame, review_id: str | None
     ) -> Waiting:
+        if not self._journaled(text, review_id):
+            self._refuse_simple(text, "block", self._unjournaled(), rule=_JOURNAL)
+            return None
         pending = Pending(
             Expect.QUERY,
             text=text,
@@ -260,6 +269,25 @@ class ClientSide:
         if self.s.lineage is not None:
             pending.derived = self.s.lineage.of(text)
         return self._forward(pending, frame, verdict.kinds & EFFECT_KINDS)
+
+    def _journaled(self, text: str, review_id: str | None) -> bool:
+        """Record the statement in the session's journal before it is forwarded (the core's
+        ``forwarding``); the fast lane did so for a request this path accounts for."""
+        if self._replaying:
+            return True
+        assert self.s.log is not None
+        return self.s.log.forwarding(text, held=review_id is not None)
+
+    def _unjournaled(self) -> pg.ErrorResponse:
+        """Nothing is forwarded unrecorded: a statement the journal cannot take is refused."""
+        assert self.s.log is not None
+        journal = self.s.log.journal
+        why = (journal.problem if journal is not None else None) or "it is unavailable"
+        return refusal_error(
+            "53000",
+            f"refused: the gateway cannot record statements in its journal ({why}) and nothing "
+            "runs unrecorded (rule audit/journal); try again shortly",
+        )
 
     def _sync(self) -> None:
         self.s.tracker.push(Pending(Expect.SYNC))
@@ -453,6 +481,9 @@ class ClientSide:
         decided: Verdict | None = None,
     ) -> Waiting:
         statement = portal.statement
+        if not self._journaled(statement.text, review_id):
+            self._refuse_extended(statement.text, "block", self._unjournaled(), rule=_JOURNAL)
+            return None
         if self.s.target.masking is not None and portal.plan is None and not portal.described:
             # Masking needs the result's columns: ask the server, keep the answer to ourselves
             # (libpq describes every portal itself; asyncpg describes only the statement).

@@ -22,9 +22,11 @@ and forwarded, in C. What Python still does, off the per-statement path:
   Python, since nothing else changes it; what other tasks change it reads before every
   request (``ready`` in _lane.c says which is which).
 
-A crash therefore loses at most ``DRAIN_S`` more of a session's allowed statements than the
-statement log's own batching does; never a refusal, a hold, a review or a decision (those are
-the general path's, which writes them at once).
+A crash loses none of them: before the core forwards a request it hands the statement to the
+session's journal (the host's ``journal``, the session core's ``StatementLog.forwarding``),
+which records it in a file the kernel keeps; the accounting that follows in batches only
+confirms it (gateway.sessions.journal). A refusal, a hold, a review or a decision is the
+general path's, which writes them at once.
 
 The core reads and calls the session only through one object, ``lanehost.LaneHost`` (built by
 ``lanehost.host_for``): its members and the fields of its typed views are the whole interface.

@@ -15,6 +15,9 @@ the bytes costs. The lane recognises exactly that case and nothing else:
   they are remembered per session by the text's literal shape
   (``gateway.postgres.dialect.shape``) when the guardrails say no literal influenced them, else
   by the exact text, and forgotten whenever the session state changes.
+- Before it forwards a request it takes, the lane journals its statement (the session core's
+  ``forwarding``, as the general path does); when that fails it takes nothing, and the general
+  path refuses the request.
 - Server side, only for the request the lane forwarded: one read holding exactly its whole
   answer — (BindComplete,) RowDescription or NoData, DataRows, CommandComplete, ReadyForQuery —
   whose row plan masks nothing and whose transaction status is the one the session knows.
@@ -72,6 +75,8 @@ class Lane:
     def __init__(self, client: ClientSide, server: ServerSide) -> None:
         self.client, self.server, self.s = client, server, client.s
         self.audit = client.deps.core.audit
+        assert client.s.log is not None
+        self.forwarding = client.s.log.forwarding  # the journal, before a request is forwarded
         self.masks = server.text_mask is not None
         self.inflight = _NONE
         self.request = b""  # the client's bytes of the request in flight
@@ -108,10 +113,16 @@ class Lane:
             return False
         tag = data[0]
         if tag == _QUERY:
-            return self._query(data)
-        if tag == _BIND:
-            return self._bind(data)
-        return False
+            taken = self._query(data)
+        elif tag == _BIND:
+            taken = self._bind(data)
+        else:
+            return False
+        if taken and not self.forwarding(self.text):  # the general path refuses it then
+            self.inflight = _NONE
+            self.definition = None
+            return False
+        return taken
 
     def _query(self, data: bytes) -> bool:
         size = len(data)

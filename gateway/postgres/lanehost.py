@@ -11,8 +11,10 @@ names the C file reads equal to the views' (``FIELDS``), so a rename fails ``mak
 a session at run time.
 
 The Protocols are read-only views (properties): the lane changes nothing of the session but
-through the host's callables. Who changes each field is said beside it; ``ready`` in _lane.c
-says which of them it reads before every request and which only until it found them idle.
+through the host's callables. One of them, ``journal``, is called before every request the
+lane forwards: the session core records the statement first (gateway.sessions.journal). Who
+changes each field is said beside it; ``ready`` in _lane.c says which of them it reads before
+every request and which only until it found them idle.
 """
 
 from __future__ import annotations
@@ -180,6 +182,10 @@ class LaneHost:
     replay: Callable[[bytes, float], None]  # spill: the general path accounts for a request
     plan_of: Callable[[bytes], RowPlan | None]  # the row plan of a RowDescription
     stop: Callable[[str, BaseException | None], None]  # end the session: (side, exception)
+    # The session's statement journal (the core's ``StatementLog.forwarding``): a taken
+    # request's statement text is recorded before it is forwarded; False: it is not, and the
+    # lane lets the request go to the general path, which refuses it.
+    journal: Callable[[str], bool]
     relaying: SessionPhase  # the phase in which the lane may take a request
     closed: SessionPhase  # the phase in which nothing more is processed
     client_bind_limit: int  # the client parser's length cap for a Bind
@@ -200,6 +206,7 @@ def host_for(
 ) -> LaneHost:
     """The host of one session: where each thing the lane needs lives today."""
     s = client.s
+    assert s.log is not None  # the listener sets it before the relay starts
     return LaneHost(
         client=client,
         audit=client.deps.core.audit,
@@ -218,6 +225,7 @@ def host_for(
         replay=client.replay,
         plan_of=server.plan_of,
         stop=relay.stop,
+        journal=s.log.forwarding,
         relaying=SessionPhase.RELAYING,
         closed=SessionPhase.CLOSED,
         client_bind_limit=client.parser.limits[ord("B")],

@@ -4,9 +4,17 @@ and the connections they serve (:mod:`gateway.sessions.target`). Nothing here im
 protocol package; import-linter holds it to that."""
 
 from gateway.sessions.core import SessionCore
-from gateway.sessions.errors import AccessRefused, AuthRefused, SessionRefused
+from gateway.sessions.errors import (
+    AccessRefused,
+    AuthRefused,
+    JournalError,
+    SessionRefused,
+    SessionsError,
+)
 from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import HOLD_BUFFER_LIMIT, ClientGone, Held, HoldOutcome
+from gateway.sessions.journal import Journal, SessionJournal
+from gateway.sessions.replay import Replayed, replay
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import FIELDS, StatementLog, expand
 from gateway.sessions.target import Target, build_targets, unserved
@@ -20,14 +28,20 @@ __all__ = [
     "Ending",
     "Held",
     "HoldOutcome",
+    "Journal",
+    "JournalError",
     "Live",
+    "Replayed",
     "Session",
     "SessionCore",
     "SessionGuard",
+    "SessionJournal",
     "SessionRefused",
+    "SessionsError",
     "StatementLog",
     "Target",
     "build_targets",
     "expand",
+    "replay",
     "unserved",
 ]

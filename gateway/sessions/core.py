@@ -9,6 +9,8 @@
     await core.attach(live)                # revocation, expiry and usage watch it from here
     ... for each command: the dialect classifies it (fail closed), then
         held = await core.hold(session, ...)                # when the verdict is hold
+        if not session.log.forwarding(text): refuse it      # journaled before it is forwarded
+        ... forward it upstream ...
         session.log.add(...)                                # every command, whatever happened
     await core.detach(live)
     await core.end(session, outcome)       # the last records, then the row's end
@@ -37,6 +39,7 @@ from gateway.metrics import Metrics
 from gateway.sessions.errors import AccessRefused
 from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import Held, hold
+from gateway.sessions.journal import Journal
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import StatementLog
 from store import AuditWriter, SessionRecord, SqlRepository
@@ -59,9 +62,11 @@ class SessionCore:
         audit: AuditWriter,
         metrics: Metrics,
         guard: SessionGuard,
+        journal: Journal,
     ) -> None:
         self.edge, self.service, self.repository = edge, service, repository
         self.audit, self.metrics, self.guard = audit, metrics, guard
+        self.journal = journal
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # by session id
 
     # -- before the session --------------------------------------------------------------
@@ -91,10 +96,19 @@ class SessionCore:
     # -- the session ---------------------------------------------------------------------
 
     def statement_log(self, session: Session, redact: Redactor) -> StatementLog:
-        """The log that records the session's commands into the audit trail, in batches
-        (their texts as ``redact``, the dialect's, shows them)."""
+        """The log that records the session's commands into the audit trail, in batches, and
+        journals each before it is forwarded (``forwarding``); both keep the texts as
+        ``redact``, the dialect's, shows them: no secret reaches the journal's files either."""
+        journal = self.journal.session(
+            session.id, session.identity, session.connection, redact=redact
+        )
         return StatementLog(
-            self.audit, session.identity, session.id, session.connection, redact=redact
+            self.audit,
+            session.identity,
+            session.id,
+            session.connection,
+            redact=redact,
+            journal=journal,
         )
 
     async def start(self, session: Session, peer: object) -> None:
@@ -159,7 +173,7 @@ class SessionCore:
     async def end(self, session: Session, outcome: str) -> None:
         """Submit the session's last records at once, then record its end and its tally."""
         if session.log is not None:
-            session.log.flush(urgent=True)
+            session.log.end()
         stats = {
             "statements": session.statements_seen,
             "held": session.held,

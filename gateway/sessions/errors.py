@@ -1,11 +1,15 @@
-"""Why the session core refuses a session, in words a listener turns into its protocol's error.
+"""Why the session core refuses a session, in words a listener turns into its protocol's error,
+and why it cannot run at all.
 
 ::
 
-    SessionRefused                the session may not start (or go on); ``message`` says why
-    ├── AuthRefused               the credential is not a valid token (PostgreSQL 28P01,
-    │                             MySQL 1045, SSH: authentication fails)
-    └── AccessRefused             the identity may not use this connection, or its role is gone
+    SessionsError
+    ├── JournalError              the statement journal cannot be opened: the listeners do not
+    │                             start (nothing may be forwarded unrecorded)
+    └── SessionRefused            the session may not start (or go on); ``message`` says why
+        ├── AuthRefused           the credential is not a valid token (PostgreSQL 28P01,
+        │                         MySQL 1045, SSH: authentication fails)
+        └── AccessRefused         the identity may not use this connection, or its role is gone
                                   (PostgreSQL 42501, MySQL 1044 / 1227)
 
 A store that cannot record the session raises :class:`store.Unavailable` (PostgreSQL 57P03).
@@ -13,10 +17,18 @@ A store that cannot record the session raises :class:`store.Unavailable` (Postgr
 
 from __future__ import annotations
 
-__all__ = ["AccessRefused", "AuthRefused", "SessionRefused"]
+__all__ = ["AccessRefused", "AuthRefused", "JournalError", "SessionRefused", "SessionsError"]
 
 
-class SessionRefused(Exception):
+class SessionsError(Exception):
+    """The root of the session core's errors."""
+
+
+class JournalError(SessionsError):
+    """The statement journal's directory or first segment cannot be made or locked."""
+
+
+class SessionRefused(SessionsError):
     """The session may not start or go on; ``message`` is what its client is told."""
 
     def __init__(self, message: str) -> None:

@@ -9,9 +9,17 @@ after the event's ``at``), ``same`` holds the columns whose value is the same in
 of the batch (most of them, most of the time: a steady session's statements differ in time,
 duration and size), ``text`` indexes ``texts``, where a text repeated within the batch is stored
 once. A refused or held statement is flushed at once (with what came before it) and written at
-once, as is a session's last batch, so a crash can lose at most ``max_age`` seconds of one
-session's allowed statements (plus the audit writer's interval), never a refusal, a review or a
-decision.
+once, as is a session's last batch.
+
+Nothing that ran is lost when the process dies before that, though: a listener calls
+``forwarding(text)`` before it forwards a statement, which records it in the session's
+:class:`~gateway.sessions.journal.SessionJournal` (and forwards it only when that returns
+True). Each ``statements`` event says how many of the session's journaled statements the trail
+holds with it (``journaled``): a record whose outcome is in ``RAN`` (``ok``, ``error``) is a
+statement that was forwarded, the next journaled one, as statements are answered in the order
+they were forwarded; ``block`` and ``denied`` were refused by the gateway, never journaled.
+Once the writer committed the event the journal is told (``confirm``); at the next start what
+was never confirmed is replayed into the trail (gateway.sessions.replay).
 
 Texts are written as the session's dialect redacts them (``redact``: secrets replaced; a text
 that cannot hold one costs a pattern search), once per distinct text of a batch, when the batch
@@ -29,15 +37,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from approvals import AuditEntry, Identity
 from gateway.guardrails import Redactor
+from gateway.sessions.journal import SessionJournal
 from gateway.sessions.text import readable
 from store import AuditWriter, PlainDetails, Unavailable
 
-__all__ = ["FIELDS", "StatementLog", "expand"]
+__all__ = ["FIELDS", "RAN", "StatementLog", "expand"]
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +56,12 @@ FIELDS = (
     "t_us", "text", "outcome", "verdict", "rule", "review_id", "rows", "bytes", "duration_us",
     "sqlstate", "error", "masked",
 )  # fmt: skip
+
+
+# The outcomes of statements that were forwarded upstream (the server answered, failed or
+# skipped them); any other outcome is the gateway's refusal. An outcome missing here would
+# only make the journal replay a statement the trail already holds, never lose one.
+RAN = frozenset({"ok", "error"})
 
 
 class StatementLog:
@@ -58,8 +75,15 @@ class StatementLog:
         redact: Redactor,
         max_batch: int = 500,
         max_age: float = 1.0,
+        journal: SessionJournal | None = None,
     ) -> None:
         self.audit, self.identity, self.redact = audit, identity, redact
+        self.journal = journal
+        # Journal a statement about to be forwarded upstream: forwarding(text, held=False),
+        # held: after its approval; False when it cannot be, and then it is not forwarded.
+        # The journal's own method (no frame in between: the fast lanes call it per request).
+        self.forwarding: Callable[..., bool] = journal.ran if journal is not None else _unjournaled
+        self.ran = 0  # records whose outcome is in RAN (the journal's ordinals 1..ran)
         self.session_id, self.connection = session_id, connection
         self.max_batch, self.max_age = max_batch, max_age
         self.recorded = 0
@@ -87,6 +111,7 @@ class StatementLog:
         urgent: bool = False,
     ) -> None:
         """Record one finished statement (a few list appends); ``urgent`` flushes at once.
+        Its outcome says whether it was forwarded (``RAN``), so journaled.
 
         The upstream's SQLSTATE and an error message can hold text that was not UTF-8 (a
         server's bytes, decoded with surrogateescape): they are recorded readable, as texts
@@ -108,6 +133,8 @@ class StatementLog:
         ):
             column.append(value)
         self.recorded += 1
+        if outcome in RAN:
+            self.ran += 1
         if (urgent or len(columns[0]) >= self.max_batch) and not self._stalled:
             self.flush(urgent=urgent)
 
@@ -121,7 +148,8 @@ class StatementLog:
         sizes: list[int],
         durations_us: list[int],
     ) -> None:
-        """Record the statements the compiled fast lane answered, column by column (one entry
+        """Record the statements the compiled fast lane answered (outcome ``ok``), column by
+        column (one entry
         per statement, in the order they ran; ``ats``: the time.monotonic() each was answered,
         a little earlier than now: the lane hands its records over in batches). Each column is
         extended at once, not one statement at a time."""
@@ -146,6 +174,7 @@ class StatementLog:
             for k in (5, 9, 10, 11):  # review_id, sqlstate, error, masked
                 columns[k] += [None] * room
             self.recorded += room
+            self.ran += room
             done = upto
             if len(columns[0]) >= self.max_batch and not self._stalled:
                 self.flush()
@@ -189,10 +218,14 @@ class StatementLog:
             at=self._batch_at,
             connection=self.connection,
             # JSON as it stands (str keys; str, int, None, tuples): encoded once when written
-            details=PlainDetails(fields=fields, same=same, texts=texts, statements=statements),
+            details=PlainDetails(
+                fields=fields, same=same, texts=texts, statements=statements, journaled=self.ran
+            ),
         )
+        journal = self.journal
+        confirm = None if journal is None else partial(journal.confirm, self.ran)
         try:
-            self.audit.submit(entry, urgent=urgent)
+            self.audit.submit(entry, urgent=urgent, on_written=confirm)
         except Unavailable as exc:
             if not self._stalled:
                 _log.error("session %s: %d statement records wait: %s", self.session_id, count, exc)
@@ -204,9 +237,21 @@ class StatementLog:
             self._stalled = False
         self._columns, self._texts = [[] for _ in FIELDS], {}
 
+    def end(self) -> None:
+        """The session ended: its last records are submitted at once; the journal forgets it
+        once they are confirmed."""
+        self.flush(urgent=True)
+        if self.journal is not None:
+            self.journal.end()
+
     def _retry(self) -> None:
         self._timer = None
         self.flush(urgent=True)
+
+
+def _unjournaled(text: str, held: bool = False) -> bool:
+    """A log without a journal forwards nothing."""
+    return False
 
 
 def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:

@@ -24,7 +24,9 @@ What it does:
    the rest, and a before/after table: each case's medians and their ratio, the geometric mean
    of the rounds' paired ratios (each round runs both, one after the other), and each side's
    own noise (the spread of its rounds, (max - min) / median); a case is worse only when the
-   paired ratio lost more than the larger of the two spreads;
+   paired ratio lost more than the larger of the two spreads; and each Airlock's own CPU time
+   per transaction (from /proc/PID/stat, its threads included), which other work on a shared
+   machine moves far less than tps, with the paired difference per round;
 6. stops PgBouncer and Airlock and drops the database, also on Ctrl-C.
 
 Exit status: 0 when Airlock is >= 0.8x PgBouncer on every case and refused nothing, 1 when it is
@@ -359,6 +361,15 @@ class Run:
     tps: float
     transactions: int
     latency_ms: float | None
+    cpu_us: float | None = None  # the gateway process's CPU time per transaction (Airlocks)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (/proc/PID/stat, Linux).
+    Unlike tps, it barely moves when other work shares the machine."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _TPS = re.compile(r"^tps = ([0-9.]+) \((?:without|excluding) initial connection", re.M)
@@ -484,8 +495,21 @@ def print_before_after(results: dict[tuple[str, int], dict[str, list[Run]]]) -> 
               "  verdict")  # fmt: skip
     print(header)
     print("-" * len(header))
+    cpu: list[str] = []
     for (protocol, clients), per_target in results.items():
         before, after = per_target[BASELINE], per_target["airlock"]
+        cpu_before = [r.cpu_us for r in before if r.cpu_us is not None]
+        cpu_after = [r.cpu_us for r in after if r.cpu_us is not None]
+        if cpu_before and cpu_after:
+            b, a = statistics.median(cpu_before), statistics.median(cpu_after)
+            pairs = [
+                y.cpu_us - x.cpu_us
+                for x, y in zip(before, after, strict=True)
+                if x.cpu_us is not None and y.cpu_us is not None
+            ]
+            cpu.append(f"{protocol + ' c=' + str(clients):<16} {b:>13.1f} {a:>12.1f} "
+                       f"{statistics.median(pairs):>+14.1f} ({min(pairs):+.1f} to "
+                       f"{max(pairs):+.1f})")  # fmt: skip
         med_before = statistics.median(r.tps for r in before)
         med_after = statistics.median(r.tps for r in after)
         ratios = [a.tps / b.tps for a, b in zip(after, before, strict=True)]
@@ -497,9 +521,20 @@ def print_before_after(results: dict[tuple[str, int], dict[str, list[Run]]]) -> 
         print(f"{case:<16} {fmt_tps(med_before):>13} {fmt_tps(med_after):>12} "
               f"{med_after / med_before:>7.3f}x {shown:>22} {spread(before):>12.1%} "
               f"{spread(after):>12.1%}  {verdict}")  # fmt: skip
+    if cpu:
+        print()
+        header = (
+            f"{'case':<16} {'baseline CPU':>13} {'airlock CPU':>12} "
+            f"{'paired added':>14} (range)   [µs of the gateway's CPU per transaction]"
+        )
+        print(header)
+        print("-" * len(header))
+        for line in cpu:
+            print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global BENCH_DB  # noqa: PLW0603  (--database: read by the helpers that write the configs)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=None, help="seconds per run (default 10)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per case (default 3)")
@@ -510,12 +545,19 @@ def main(argv: list[str] | None = None) -> int:
         "--pump", action="store_true", help="also measure a bare Python byte pump (the ceiling)"
     )
     parser.add_argument(
+        "--database",
+        default=BENCH_DB,
+        help=f"the database it makes and drops (default {BENCH_DB}; another name keeps two "
+        "benchmarks on one server out of each other's way)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         default=None,
         help="another checkout (with its .venv) whose Airlock runs beside this one (before/after)",
     )
     args = parser.parse_args(argv)
+    BENCH_DB = args.database
     baseline_cmd: list[str] | None = None
     if args.baseline is not None:
         binary = args.baseline.resolve() / ".venv" / "bin" / "airlock"
@@ -583,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
             targets[BASELINE] = Target(BASELINE, base_port, SUBJECT, CONNECTION, base_token)
             print(f"baseline Airlock ({args.baseline}) pid {base.popen.pid} on :{base_port}")
         names = tuple(targets)
+        pids = {"airlock": airlock.popen.pid}
+        if baseline_cmd is not None:
+            pids[BASELINE] = base.popen.pid
         results: dict[tuple[str, int], dict[str, list[Run]]] = {}
         airlock_transactions = 0
         if warmup > 0:
@@ -598,13 +643,18 @@ def main(argv: list[str] | None = None) -> int:
                     for proc in procs:
                         if not proc.alive():
                             raise BenchError(f"{proc.name} died:\n{proc.tail()}")
+                    pid = pids.get(name)
+                    used = cpu_seconds(pid) if pid is not None else 0.0
                     run = pgbench_run(pgbench, targets[name], protocol, clients, threads, seconds)
+                    if pid is not None:
+                        run.cpu_us = (cpu_seconds(pid) - used) / run.transactions * 1e6
                     per_target[name].append(run)
                     if name == "airlock":
                         airlock_transactions += run.transactions
                     label = f"{protocol:8} c={clients} round {rnd + 1}/{rounds} {name:9}"
-                    print(f"  {label} {fmt_tps(run.tps):>8} tps  {run.transactions:>8} xacts",
-                          flush=True)  # fmt: skip
+                    cpu = f"  {run.cpu_us:6.1f} CPU µs/xact" if run.cpu_us is not None else ""
+                    print(f"  {label} {fmt_tps(run.tps):>8} tps  {run.transactions:>8} xacts"
+                          f"{cpu}", flush=True)  # fmt: skip
             results[(protocol, clients)] = per_target
 
         # Let Airlock close the last sessions and write their last statement batches.

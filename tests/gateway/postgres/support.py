@@ -195,10 +195,12 @@ async def gateway_env(
     *,
     connections: Sequence[Mapping[str, Any]] = (),
     listener_options: Mapping[str, Any] | None = None,
+    gateway_options: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Env]:
     """A fresh database with table t, and a gateway whose connection pg-test points at it
-    (``overrides`` go to that connection; ``connections`` are added beside it)."""
+    (``overrides`` go to that connection; ``connections`` are added beside it;
+    ``gateway_options`` to ``[gateway]``)."""
     async with fresh_pg_database() as url:
         database = make_url(url).database
         assert database is not None
@@ -207,7 +209,10 @@ async def gateway_env(
         conns = [pg_connection(database, **overrides)]
         conns += [{**pg_connection(database), **c} for c in connections]
         async with running_gateway(
-            tmp_path, connections=conns, listener_options=listener_options
+            tmp_path,
+            connections=conns,
+            listener_options=listener_options,
+            gateway_options=gateway_options,
         ) as gw:
             yield Env(gw, database, dsn)
 

@@ -170,6 +170,11 @@ class _Session:
     plans: dict[bytes, _Plan | None] = field(default_factory=dict)
     # what the general path changes while it handles the next read handed to it
     general_effect: Callable[[_Session], None] | None = None
+    journal_full: bool = False  # the statement journal cannot be written
+
+    def _forwarding(self, text: str, *, held: bool = False) -> bool:
+        self.calls.append(("journal", text, held))
+        return not self.journal_full
 
     def general(self, side: str, data: bytes) -> None:
         self.calls.append((side + "_general", data))
@@ -190,7 +195,9 @@ class _Session:
             statements_seen=0,
             rows=0,
             bytes_out=0,
-            log=SimpleNamespace(add=self._add, record_lane=self._record_lane),
+            log=SimpleNamespace(
+                add=self._add, record_lane=self._record_lane, forwarding=self._forwarding
+            ),
             lineage=None,
         )
         self.client = SimpleNamespace(
@@ -420,7 +427,8 @@ _ROUND = st.tuples(
     _request(),
     st.lists(_answer(), max_size=2),
     st.none() | st.booleans(),  # a new session state (in a transaction or not)
-    st.none() | st.sampled_from(["pending", "behind", "swallow", "reparse"]),  # the lane kept out
+    # the lane kept out
+    st.none() | st.sampled_from(["pending", "behind", "swallow", "reparse", "journal"]),
 )
 
 
@@ -465,12 +473,14 @@ def _run(lane: _Python | _Compiled, steps: list[tuple[str, Any]]) -> None:
         else:  # one of the general path's reasons to keep the lane out, for the next request
             if value == "behind":  # the audit writer's: set whenever it falls behind
                 s.client.deps.core.audit.behind = True
+            elif value == "journal":  # the disk is full: the journal records nothing
+                s.journal_full = True
             else:  # the general path's own state: set while it handles something
                 s.general_effect = _GENERAL_EFFECTS[value]
                 lane.client(pg.encode(pg.Parse("", "SELECT 2", ())))  # never the lane's
             lane.client(pg.encode(pg.Query("SELECT 1")))
             s.client.parser.pending, s.client.deps.core.audit.behind = 0, False
-            s.client.swallow = False
+            s.client.swallow = s.journal_full = False
     lane.end()
 
 
@@ -548,10 +558,44 @@ def test_a_settled_lane_still_reads_what_changes_outside_the_general_path(change
     for _ in range(3):  # learned, then taken with the state found idle
         lane.client(query)
         lane.server(answer)
-    assert [call[0] for call in session.calls] == ["to_server", "to_client"] * 3
+    assert [call[0] for call in session.calls] == ["journal", "to_server", "to_client"] * 3
     _OUTSIDE[change](lane)
     lane.client(query)
     assert session.calls[-1] == ("client_general", query)
+
+
+@pytest.mark.parametrize("lane_type", [_Python, _Compiled])
+def test_a_request_is_journaled_before_it_is_forwarded(
+    lane_type: type[_Python | _Compiled],
+) -> None:
+    """Both lanes hand a request's statement to the journal before they forward it (a Query's
+    text, a Bind's statement); when the journal cannot record it the lane forwards nothing and
+    the general path (which refuses it) gets the read."""
+    session = _Session(masks=False)
+    saved = lane_module.judge
+    lane_module.judge = _judge
+    try:
+        lane = lane_type(session)
+        query = pg.encode(pg.Query("SELECT a FROM t"))
+        bind = b"".join(
+            pg.encode(m) for m in (pg.Bind("", "ok", (), (), ()), pg.Execute("", 0), pg.Sync())
+        )
+        answer = pg.encode(pg.CommandComplete("SELECT 0")) + pg.encode(pg.ReadyForQuery("I"))
+        lane.client(query)
+        lane.server(answer)
+        lane.client(bind)
+        lane.server(pg.encode(pg.BindComplete()) + answer)
+        session.journal_full = True
+        lane.client(query)
+    finally:
+        lane_module.judge = saved
+    assert [call[0] for call in session.calls] == [
+        "journal", "to_server", "to_client", "journal", "to_server", "to_client",
+        "journal", "client_general",
+    ]  # fmt: skip
+    assert session.calls[0] == ("journal", "SELECT a FROM t", False)
+    assert session.calls[3] == ("journal", DEFINITIONS["ok"].text, False)
+    assert [entry[0] for entry in session.log] == ["SELECT a FROM t", DEFINITIONS["ok"].text]
 
 
 def test_a_statement_parsed_again_is_looked_up_again() -> None:
@@ -571,7 +615,7 @@ def test_a_statement_parsed_again_is_looked_up_again() -> None:
     for _ in range(3):  # looked up, then remembered
         lane.client(bind)
         lane.server(answer)
-    assert [call[0] for call in session.calls] == ["to_server", "to_client"] * 3
+    assert [call[0] for call in session.calls] == ["journal", "to_server", "to_client"] * 3
     session.general_effect = _reparse
     lane.client(pg.encode(pg.Parse("ok", "DELETE FROM t", ())))
     lane.client(bind)

@@ -19,6 +19,7 @@ from gateway.sessions import (
     AccessRefused,
     AuthRefused,
     Ending,
+    Journal,
     Session,
     SessionCore,
     SessionGuard,
@@ -64,19 +65,25 @@ async def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
 
 
 @pytest.fixture
-async def core(runtime: Runtime) -> AsyncIterator[SessionCore]:
+async def core(runtime: Runtime, tmp_path: Path) -> AsyncIterator[SessionCore]:
     guard = SessionGuard(
         runtime.service, runtime.identity.authenticator, runtime.identity.store, runtime.metrics
     )
-    async with AuditWriter(runtime.database, interval=0.05) as audit:
-        yield SessionCore(
-            edge="core-test",
-            service=runtime.service,
-            repository=runtime.repository,
-            audit=audit,
-            metrics=runtime.metrics,
-            guard=guard,
-        )
+    journal = Journal(tmp_path / "journal")
+    journal.open()
+    try:
+        async with AuditWriter(runtime.database, interval=0.05) as audit:
+            yield SessionCore(
+                edge="core-test",
+                service=runtime.service,
+                repository=runtime.repository,
+                audit=audit,
+                metrics=runtime.metrics,
+                guard=guard,
+                journal=journal,
+            )
+    finally:
+        journal.close()
 
 
 async def open_session(runtime: Runtime, core: SessionCore, subject: str) -> FakeLive:

@@ -38,7 +38,13 @@ class Sink:
                 self.offered.clear()
                 await self.offered.wait()
 
-    def submit(self, entry: AuditEntry, *, urgent: bool = False) -> None:
+    def submit(
+        self,
+        entry: AuditEntry,
+        *,
+        urgent: bool = False,
+        on_written: Callable[[], None] | None = None,
+    ) -> None:
         self.offered.set()
         if self.full:
             self.refused += 1
