@@ -202,7 +202,7 @@ class SchedulerSettings(_Section):
 
 
 class AuditSettings(_Section):
-    """``[audit]`` (docs/security.d/anchor.md): signed checkpoints of the audit chain's head.
+    """``[audit]`` (docs/security.md): signed checkpoints of the audit chain's head.
 
     ``checkpoint_file`` is the append-only file (JSON Lines) they are appended to; the key that
     signs them is an Ed25519 private key (PEM) read from ``checkpoint_key_file`` or from the
@@ -243,7 +243,7 @@ class AuditSettings(_Section):
 
 
 class GatewaySettings(_Section):
-    """``[gateway]``: the statement journal (docs/security.d/journal.md). Every statement is
+    """``[gateway]``: the statement journal (docs/security.md). Every statement is
     recorded in it before it is forwarded; what the audit trail never confirmed is replayed into
     it at the next start. ``journal_dir`` unset: ``airlock-journal`` beside a SQLite store's
     file, else ``./airlock-journal``. ``journal_sync``: how often it is synced to the disk, the
@@ -346,7 +346,7 @@ class ConnectionConfig(_Section):
     guardrails: Literal["default", "none"] = "default"
     rules: list[dict[str, Any]] = []
     # A filtered DELETE / UPDATE / MERGE the database counts above this many rows is held too
-    # (docs/security.d/bounds.md); None: no limit.
+    # (docs/security.md); None: no limit.
     max_rows_unreviewed: int | None = Field(default=None, ge=0)
     masking: MaskingConfig = MaskingConfig()
     roles: dict[str, RoleConfig] = {}

@@ -30,7 +30,7 @@ A read-only transaction refuses writes, nextval() and SELECT ... FOR UPDATE; the
 timeout bounds a slow count ("not counted: timed out"). What the second connection cannot see
 (it is not the session's): the session's uncommitted rows, its temporary tables, a ``SET ROLE``
 it made, and rows its open transaction changed. Those counts are wrong or fail ("not
-counted"); docs/security.d/bounds.md says so. A count is evidence for the approver, never a
+counted"); docs/security.md says so. A count is evidence for the approver, never a
 guarantee: rows can change between the count and the approval.
 """
 

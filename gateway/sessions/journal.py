@@ -57,7 +57,7 @@ _log = logging.getLogger(__name__)
 
 SUFFIX = ".journal"
 SEGMENT_BYTES = 64 << 20  # ~2 million statements of a session that repeats its texts
-SYNC_INTERVAL = 0.05  # seconds: what a power loss may lose at most (docs/security.d/journal.md)
+SYNC_INTERVAL = 0.05  # seconds: what a power loss may lose at most (docs/security.md)
 RETRY_S = 1.0  # a journal that could not open a segment tries again this often at most
 TEXTS_PER_SESSION = 4096  # texts a session keeps numbers for (then it states them again)
 _RAN_SIZE = HEADER.size + RAN.size

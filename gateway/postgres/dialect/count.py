@@ -19,7 +19,7 @@ row; user functions may do anything), uses a user-defined operator or a function
 that may resolve outside pg_catalog (``search_path``), casts to a type that is not built in (a
 domain's CHECK may call a function), has a data-modifying WITH or a locking clause, or is not
 one single statement. Views and rules the count reads may still call functions: see
-docs/security.d/bounds.md. The count runs read-only (``gateway.postgres.counting``).
+docs/security.md. The count runs read-only (``gateway.postgres.counting``).
 """
 
 from __future__ import annotations

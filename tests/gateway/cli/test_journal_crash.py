@@ -1,6 +1,6 @@
 """A gateway killed with SIGKILL right after its clients' last statement returned loses none of
 them: the next `airlock up` replays its statement journal into the audit trail before it
-listens, and the chain verifies (docs/security.d/journal.md)."""
+listens, and the chain verifies (docs/security.md)."""
 
 from __future__ import annotations
 
