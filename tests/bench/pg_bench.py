@@ -17,6 +17,8 @@ What it does:
    stats in its store) and that every statement its sessions counted has its record in the
    audit trail (the ``statements`` events), prints the table and whether Airlock is >= 0.8x
    PgBouncer everywhere;
+   with ``--writes``, each transaction is one ``UPDATE pgbench_accounts ... WHERE aid = :aid``
+   (a write pinned by its key: in prepared mode the key is a bound parameter) instead of ``-S``;
    with ``--pump``, also a bare Python byte pump (tests/bench/byte_pump.py: uvloop, no parsing)
    as a fourth target: the ceiling of any asyncio relay on the machine;
    with ``--baseline DIR``, also the Airlock of another checkout (DIR/.venv/bin/airlock, e.g. a
@@ -378,10 +380,18 @@ _FAILED = re.compile(r"^number of failed transactions: (\d+)", re.M)
 _LATENCY = re.compile(r"^latency average = ([0-9.]+) ms", re.M)
 
 
+# --writes: a bounded write per transaction instead of -S (an UPDATE pinned to one account by its
+# key: the shape the positive-evidence rule lets run, and the journal records before forwarding).
+WRITE_SCRIPT = """\\set aid random(1, {accounts})
+UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;
+"""
+WORKLOAD: list[str] = ["-S"]
+
+
 def pgbench_run(
     pgbench: str, target: Target, protocol: str, clients: int, threads: int, seconds: int
 ) -> Run:
-    cmd = [pgbench, "-n", "-S", "-M", protocol, "-c", str(clients), "-j", str(threads),
+    cmd = [pgbench, "-n", *WORKLOAD, "-M", protocol, "-c", str(clients), "-j", str(threads),
            "-T", str(seconds), "-h", "127.0.0.1", "-p", str(target.port), "-U", target.user,
            target.database]  # fmt: skip
     extra = {"PGPASSWORD": target.password} if target.password else {}
@@ -534,7 +544,7 @@ def print_before_after(results: dict[tuple[str, int], dict[str, list[Run]]]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    global BENCH_DB  # noqa: PLW0603  (--database: read by the helpers that write the configs)
+    global BENCH_DB, WORKLOAD  # noqa: PLW0603  (read by the helpers that write configs and run)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=None, help="seconds per run (default 10)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per case (default 3)")
@@ -543,6 +553,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="warm-up seconds per target")
     parser.add_argument(
         "--pump", action="store_true", help="also measure a bare Python byte pump (the ceiling)"
+    )
+    parser.add_argument(
+        "--writes",
+        action="store_true",
+        help="each transaction one UPDATE pinned to an account by its key, instead of -S",
     )
     parser.add_argument(
         "--database",
@@ -558,6 +573,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     BENCH_DB = args.database
+    if args.writes:
+        script = Path(tempfile.mkdtemp(prefix="pg_bench-")) / "writes.sql"
+        script.write_text(WRITE_SCRIPT.format(accounts=100_000 * args.scale), encoding="ascii")
+        WORKLOAD = ["-f", str(script)]
     baseline_cmd: list[str] | None = None
     if args.baseline is not None:
         binary = args.baseline.resolve() / ".venv" / "bin" / "airlock"
