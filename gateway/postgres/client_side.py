@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Coroutine
 
 from approvals import Impact
 from gateway.guardrails import Action, Verdict
+from gateway.postgres import refusals
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Deps, Shared, refusal_error
 from gateway.postgres.counting import NO_PARAMETERS, Counting, Parameters
 from gateway.postgres.dialect import classify
-from gateway.postgres.dialect.leaks import Leaks
 from gateway.postgres.effects import EFFECT_KINDS, after_statement, has_effects
 from gateway.postgres.lifecycle import SessionInput, SessionPhase, transition
 from gateway.postgres.statements import Ambiguous
 from gateway.postgres.tracker import Definition, Expect, Pending, Portal
-from gateway.sessions import ClientGone, Held, HoldOutcome
+from gateway.sessions import ClientGone
 from gateway.sessions.text import readable
 
 __all__ = ["ClientGone", "ClientSide", "LaneMismatch"]
@@ -51,9 +51,6 @@ _ALLOW = Action.ALLOW.value
 _COUNT = "count"  # a Definition allowed once counted within max_rows_unreviewed
 _NOTHING: frozenset[int] = frozenset()
 unpack_i32 = struct.Struct("!i").unpack_from
-_UTF8 = "protocol/utf8"  # the rule named for statements whose text is not UTF-8
-_BACKLOG = "audit/backlog"  # the rule named for statements refused while the audit is behind
-_JOURNAL = "audit/journal"  # the rule named for statements refused when they cannot be journaled
 MARKER = "airlock_refused /* the statement was refused by the Airlock gateway */"
 _MARKER_QUERY = pg.encode(pg.Query(MARKER))
 # A named statement: a failed Parse of a named statement leaves the client's unnamed statement
@@ -205,18 +202,20 @@ class ClientSide:
         self.s.statements_seen += 1
         undecodable = pg.utf8_error(text)
         if undecodable is not None:
-            self._refuse_simple(readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            self._refuse_simple(
+                readable(text), "block", refusals.not_utf8(undecodable), rule=refusals.UTF8
+            )
             return None
         if self.deps.core.audit.behind:
-            self._refuse_simple(text, "block", _audit_behind(), rule=_BACKLOG)
+            self._refuse_simple(text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
             return None
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
-        leak = self.masking_refusal(text)
+        leak = refusals.masking_refusal(self.s, text)
         if leak is not None:
             self._refuse_simple(text, "block", leak[1], rule=leak[0])
             return None
         if verdict.action is Action.BLOCK:
-            self._refuse_simple(text, "block", _blocked(verdict), rule=verdict.rule)
+            self._refuse_simple(text, "block", refusals.blocked(verdict), rule=verdict.rule)
             return None
         if verdict.action is Action.HOLD:
             return self._held_query(text, verdict, frame)
@@ -257,7 +256,7 @@ class ClientSide:
         self, text: str, verdict: Verdict, frame: pg.Frame, review_id: str | None
     ) -> Waiting:
         if not self._journaled(text, review_id):
-            self._refuse_simple(text, "block", self._unjournaled(), rule=_JOURNAL)
+            self._refuse_simple(text, "block", refusals.unjournaled(self.s), rule=refusals.JOURNAL)
             return None
         pending = Pending(
             Expect.QUERY,
@@ -277,17 +276,6 @@ class ClientSide:
             return True
         assert self.s.log is not None
         return self.s.log.forwarding(text, held=review_id is not None)
-
-    def _unjournaled(self) -> pg.ErrorResponse:
-        """Nothing is forwarded unrecorded: a statement the journal cannot take is refused."""
-        assert self.s.log is not None
-        journal = self.s.log.journal
-        why = (journal.problem if journal is not None else None) or "it is unavailable"
-        return refusal_error(
-            "53000",
-            f"refused: the gateway cannot record statements in its journal ({why}) and nothing "
-            "runs unrecorded (rule audit/journal); try again shortly",
-        )
 
     def _sync(self) -> None:
         self.s.tracker.push(Pending(Expect.SYNC))
@@ -310,29 +298,6 @@ class ClientSide:
             self.out.append(_FLUSH)  # the server holds extended results until Sync or Flush
         self.flush()
         return done.wait()
-
-    def masking_refusal(self, text: str) -> tuple[str, pg.ErrorResponse] | None:
-        """On a connection that masks, a statement that takes a route around the masked result
-        set (gateway.postgres.dialect.leaks) is refused: (the rule, the client's error)."""
-        policy = self.s.target.masking
-        if policy is None:
-            return None
-        leaks = self.s.leaks
-        if leaks is None:
-            leaks = self.s.leaks = Leaks(policy, self.s.catalog)
-        leak = leaks.of(text)
-        if leak is None:
-            return None
-        name = self.s.target.name
-        if leak.rule == "masking/copy-out":
-            message = (
-                f"COPY TO STDOUT is refused on {name}: its results are masked and COPY output "
-                "cannot be (rule masking/copy-out); use SELECT instead"
-            )
-        else:
-            message = f"blocked by rule {leak.rule}: {leak.reason}"
-        detail = f"{name} masks its results: a masked value may leave only as a masked column"
-        return leak.rule, refusal_error("42501", message, detail=detail)
 
     def _refuse_simple(
         self,
@@ -369,15 +334,17 @@ class ClientSide:
         text = message.query
         undecodable = pg.utf8_error(text)
         if undecodable is not None:
-            self._refuse_extended(readable(text), "block", _not_utf8(undecodable), rule=_UTF8)
+            self._refuse_extended(
+                readable(text), "block", refusals.not_utf8(undecodable), rule=refusals.UTF8
+            )
             return
         verdict = self.s.target.guardrails.evaluate(text, self.s.state)
-        leak = self.masking_refusal(text)
+        leak = refusals.masking_refusal(self.s, text)
         if leak is not None:
             self._refuse_extended(text, "block", leak[1], rule=leak[0])
             return
         if verdict.action is Action.BLOCK:
-            self._refuse_extended(text, "block", _blocked(verdict), rule=verdict.rule)
+            self._refuse_extended(text, "block", refusals.blocked(verdict), rule=verdict.rule)
             return
         effects = bool(verdict.kinds & EFFECT_KINDS)
         lineage = self.s.lineage
@@ -432,7 +399,9 @@ class ClientSide:
             return None
         self.s.statements_seen += 1
         if self.deps.core.audit.behind:
-            self._refuse_extended(portal.statement.text, "block", _audit_behind(), rule=_BACKLOG)
+            self._refuse_extended(
+                portal.statement.text, "block", refusals.audit_behind(), rule=refusals.BACKLOG
+            )
             return None
         statement = portal.statement
         if statement.verdict == _ALLOW:
@@ -457,7 +426,9 @@ class ClientSide:
             verdict, impact = await self.counting.within_limit(statement.text, verdict, bound)
             counted = (impact,)
         if verdict.action is Action.BLOCK:
-            self._refuse_extended(statement.text, "block", _blocked(verdict), rule=verdict.rule)
+            self._refuse_extended(
+                statement.text, "block", refusals.blocked(verdict), rule=verdict.rule
+            )
             return
         review_id: str | None = None
         if verdict.action is Action.HOLD:
@@ -482,7 +453,9 @@ class ClientSide:
     ) -> Waiting:
         statement = portal.statement
         if not self._journaled(statement.text, review_id):
-            self._refuse_extended(statement.text, "block", self._unjournaled(), rule=_JOURNAL)
+            self._refuse_extended(
+                statement.text, "block", refusals.unjournaled(self.s), rule=refusals.JOURNAL
+            )
             return None
         if self.s.target.masking is not None and portal.plan is None and not portal.described:
             # Masking needs the result's columns: ask the server, keep the answer to ourselves
@@ -553,7 +526,7 @@ class ClientSide:
             redact=self.s.target.redact,
             impact=impact,
         )
-        return held.review_id, _held_error(held)
+        return held.review_id, refusals.held_error(held)
 
     # -- counting (gateway.postgres.counting) ------------------------------------------------
 
@@ -563,37 +536,6 @@ class ClientSide:
 
     def _notice(self, text: str) -> None:
         self.s.client.write(pg.encode(pg.NoticeResponse.build("NOTICE", "01000", text)))
-
-
-def _held_error(held: Held) -> pg.ErrorResponse | None:
-    """A denial is 42501 with the approver's reason; a cancel or a timeout 57014."""
-    if held.approved:
-        return None
-    sqlstate = "42501" if held.outcome is HoldOutcome.DENIED else "57014"
-    return refusal_error(sqlstate, held.message, detail=held.detail)
-
-
-def _not_utf8(message: str) -> pg.ErrorResponse:
-    """Statement text that is not UTF-8 (the client_encoding the gateway pins) is refused as the
-    server would refuse it; the gateway never classifies bytes it cannot read as text."""
-    return refusal_error("22021", message)
-
-
-def _audit_behind() -> pg.ErrorResponse:
-    """Nothing runs unrecorded: while the audit trail cannot keep up, statements are refused."""
-    return refusal_error(
-        "53000",
-        "refused: the audit trail is behind (its store is slow or unreachable) and nothing runs "
-        "unrecorded (rule audit/backlog); try again shortly",
-    )
-
-
-def _blocked(verdict: Verdict) -> pg.ErrorResponse:
-    return refusal_error(
-        "42501",
-        f"blocked by rule {verdict.rule}: {verdict.reason}",
-        detail="Airlock blocks this class of statement on this connection",
-    )
 
 
 def _is_copy(command: str) -> bool:

@@ -37,6 +37,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from gateway.guardrails import Action
+from gateway.postgres import refusals
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect.shape import literal_shape
 from gateway.postgres.effects import EFFECT_KINDS
@@ -299,7 +300,7 @@ def judge(client: ClientSide, text: str) -> tuple[tuple[str, str | None] | None,
         verdict.action is Action.ALLOW
         and not verdict.kinds & EFFECT_KINDS
         and (s.lineage is None or s.lineage.of(text) is None)
-        and client.masking_refusal(text) is None
+        and refusals.masking_refusal(s, text) is None
         and not client.needs_count(text, verdict)  # max_rows_unreviewed: counted each time
     ):
         known = (verdict.action.value, verdict.rule)
