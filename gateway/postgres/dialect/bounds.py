@@ -12,9 +12,14 @@ only when a top-level AND-conjunct of its condition pins a column of the target 
 - ``col`` is a plain column reference of the target: qualified by its alias (or its name when it
   has no alias), or unqualified only when no other relation is in scope (USING / FROM items and
   MERGE's source could supply a column of the same name);
-- ``c`` is a literal, an array of literals, a cast of one, or a parameter
-  ``$n`` (or its cast): a parameter pins only when its Bind value is non-NULL
-  (``Finding.unless_bound``), so the verdict at Parse is "held unless $n is bound non-NULL";
+- ``c`` is a literal, an array of literals, a cast of one, or a parameter ``$n`` (or its
+  cast). A parameter pins whatever it is bound to in a strict comparison (``=``, ``IN``,
+  ``= ANY``, ``BETWEEN``, ``<``, ``<=``, ``>``, ``>=``, all strict for the built-in operators):
+  bound to NULL the comparison is NULL for every row and the write touches none. Only in
+  ``col IS NOT DISTINCT FROM $n``, which a NULL turns into ``col IS NULL``, must the value be
+  non-NULL (``Finding.unless_bound``: the verdict at Parse is "held unless $n is bound
+  non-NULL", decided with the Bind values). So ``WHERE id = $1``, the shape every driver's
+  prepared write takes, is decided at Parse and stays in the fast lane;
 - the operator is the built-in one: unqualified or ``OPERATOR(pg_catalog.=)``; an unqualified
   operator resolved outside pg_catalog is held by the operator check itself
   (``expressions.check_operator``).
@@ -124,17 +129,29 @@ def _pin(
         column, value = _column(lexpr, scope), _constant(rexpr)
         if column is None or value is None:
             column, value = _column(rexpr, scope), _constant(lexpr)
-        return value if column is not None else None
+        if column is None or value is None:
+            return None
+        return value if kind == "AEXPR_NOT_DISTINCT" else _STRICT
     if kind == "AEXPR_OP" and op in _LOWER:
         _range_side(op, lexpr, rexpr, scope, ranges)
         return None
     if kind == "AEXPR_IN" and op == "=" and _column(lexpr, scope) is not None:
-        return _constants(rexpr)
+        return _strict(_constants(rexpr))
     if kind == "AEXPR_OP_ANY" and op == "=" and _column(lexpr, scope) is not None:
-        return _constant(rexpr)
+        return _strict(_constant(rexpr))
     if kind in _RANGE_KINDS and op.startswith("BETWEEN") and _column(lexpr, scope) is not None:
-        return _constants(rexpr)
+        return _strict(_constants(rexpr))
     return None
+
+
+_STRICT: frozenset[int] = frozenset()
+
+
+def _strict(value: frozenset[int] | None) -> frozenset[int] | None:
+    """A strict comparison (``=``, ``IN``, ``= ANY``, ``BETWEEN``, ``<`` ...) with a constant
+    pins the column whatever a parameter in it is bound to: compared with NULL it is NULL, which
+    filters every row out, so nothing needs a value (only IS NOT DISTINCT FROM does)."""
+    return None if value is None else _STRICT
 
 
 def _range_side(
@@ -150,7 +167,7 @@ def _range_side(
         column, value = _column(rexpr, scope), _constant(lexpr)
         side = _FLIPPED[side]
     if column is not None and value is not None:
-        ranges.setdefault(column, {}).setdefault(side, []).append(value)
+        ranges.setdefault(column, {}).setdefault(side, []).append(_STRICT)
 
 
 def _builtin_operator(names: object) -> str | None:

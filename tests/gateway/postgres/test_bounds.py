@@ -109,21 +109,24 @@ async def test_coalesce_bound_to_null_is_held(env: Env) -> None:
     assert "-- parameters: NULL" in (review.statement or "")
 
 
-async def test_parameter_bound_null_is_held_and_non_null_runs(env: Env) -> None:
-    """asyncpg: DELETE ... WHERE id = $1 runs bound 5 (no review) and is held bound NULL."""
+async def test_a_parameter_pins_whatever_it_is_bound_to(env: Env) -> None:
+    """asyncpg: DELETE ... WHERE id = $1 runs at once bound 5 or NULL (NULL matches no row);
+    only IS NOT DISTINCT FROM $1 needs a value, and bound NULL it is held and nothing ran."""
     conn = await env.asyncpg()
     try:
-        await conn.execute("DELETE FROM orders WHERE id = $1", 5)
-        assert await orders(env, "id = 5") == 0
-        running = asyncio.create_task(conn.execute("DELETE FROM orders WHERE id = $1", None))
+        assert await conn.execute("DELETE FROM orders WHERE id = $1", 5) == "DELETE 1"
+        assert await conn.execute("DELETE FROM orders WHERE id = $1", None) == "DELETE 0"
+        assert await orders(env) == 99
+        sql = "UPDATE orders SET note = 'x' WHERE note IS NOT DISTINCT FROM $1"
+        running = asyncio.create_task(conn.execute(sql, None))
         review = await env.pending_review()
-        assert review.impact == Impact(0, "")  # id = NULL matches nothing, and says so
+        assert review.impact is not None and review.impact.rows == await orders(env, "note IS NULL")
         await env.decide(review.id, "deny", "no")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await running
     finally:
         await conn.close()
-    assert await orders(env) == 99
+    assert await orders(env, "note = 'x'") == 0
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ EXTENDED_UNBOUNDED = [
     ("UPDATE t SET name = 'x' WHERE id = coalesce($1::int, id)", (None,)),
     ("DELETE FROM t WHERE id = $1 OR $1 IS NULL", (None,)),
     ("DELETE FROM t WHERE id IN ($1::int, id)", (1,)),
-    ("DELETE FROM t WHERE id = $1", (None,)),
+    ("UPDATE t SET name = 'x' WHERE ssn IS NOT DISTINCT FROM $1", (None,)),
 ]
 BOUNDED = [
     ("DELETE FROM t WHERE id = 2", "DELETE 1"),
@@ -126,7 +126,8 @@ async def test_unbounded_write_is_refused_extended(env: Env, sql: str) -> None:
 
 @pytest.mark.parametrize(("sql", "args"), EXTENDED_UNBOUNDED)
 async def test_bound_values_decide(env: Env, sql: str, args: tuple[Any, ...]) -> None:
-    """A parameter bound to NULL, or a bound value beside a column, is no evidence: held."""
+    """A parameter beside a column, under OR or inside a NULL-tolerant function or comparison,
+    is no evidence: held."""
     error = await _refused(env, _extended(env, sql, args))
     assert isinstance(error, asyncpg.InsufficientPrivilegeError), error
 
@@ -138,7 +139,9 @@ async def test_bounded_write_runs(env: Env, sql: str, status: str) -> None:
     assert not await env.gw.runtime.repository.list_reviews(state=ReviewState.PENDING, limit=1)
 
 
-async def test_bound_non_null_value_runs(env: Env) -> None:
-    """`WHERE id = $1` bound to a value runs at once through the extended protocol."""
+async def test_a_parameter_in_a_strict_comparison_runs(env: Env) -> None:
+    """`WHERE id = $1` runs at once through the extended protocol, bound to a value (one row)
+    or to NULL (no row: a NULL compared is never true)."""
+    assert await _extended(env, "DELETE FROM t WHERE id = $1", (None,)) == "DELETE 0"
     assert await _extended(env, "DELETE FROM t WHERE id = $1", (3,)) == "DELETE 1"
     assert await env.count() == len(ROWS) - 1

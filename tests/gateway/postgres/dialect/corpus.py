@@ -282,12 +282,23 @@ BOUNDED = _cases(
 
 UNBOUNDED_WRITES = _cases("hold", *corpus_bounds.UNBOUNDED)
 PINNED_WRITES = _cases("allow", *corpus_bounds.PINNED)
+# A parameter in a strict comparison pins whatever it is bound to: NULL matches no row.
+PINNED_BY_PARAMETERS = _cases(
+    "allow",
+    "DELETE FROM t WHERE id = $1",
+    "DELETE FROM t WHERE $1 = id",
+    "UPDATE t SET a = 1 WHERE id IN ($1, $2)",
+    "UPDATE t SET a = 1 WHERE id = ANY ($1::int[])",
+    "DELETE FROM t WHERE id BETWEEN $1 AND $2",
+    "DELETE FROM t WHERE id >= $1 AND id < $2",
+    "DELETE FROM t x WHERE x.id = $1::int AND x.a = 'y'",
+)
 
 # Filters that are not positive evidence (dialect.bounds): held since #17, whatever rows they
 # match. The database's count (the impact preview) tells the approver how many.
 NO_EVIDENCE = _cases(
     "hold",
-    "DELETE FROM t WHERE id = $1",
+    "DELETE FROM t WHERE id IS NOT DISTINCT FROM $1",  # unbound: $1 may be NULL (col IS NULL)
     "DELETE FROM t WHERE false",
     "DELETE FROM t WHERE created_at < now() - interval '30 days'",
     "DELETE FROM t WHERE name LIKE 'a%'",
@@ -916,6 +927,7 @@ CASES: list[Case] = [
     *NO_EVIDENCE,
     *UNBOUNDED_WRITES,
     *PINNED_WRITES,
+    *PINNED_BY_PARAMETERS,
     *FUNCTIONS_BLOCKED,
     *FUNCTIONS_HELD,
     *PROCEDURAL,

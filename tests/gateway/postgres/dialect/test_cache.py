@@ -95,7 +95,12 @@ def test_literal_variants_share_one_classification(calls: list[str]) -> None:
         ("DELETE FROM t WHERE false", "DELETE FROM t WHERE true", Action.HOLD),
         ("DELETE FROM t WHERE true", "DELETE FROM t WHERE false", Action.HOLD),
         ("DELETE FROM t", "DELETE FROM t WHERE false", Action.HOLD),
-        ("DELETE FROM t WHERE id = 1", "DELETE FROM t WHERE id = $1", Action.HOLD),
+        ("DELETE FROM t WHERE id = 1", "DELETE FROM t WHERE id = $1", Action.ALLOW),
+        (
+            "DELETE FROM t WHERE id = 1",
+            "DELETE FROM t WHERE id IS NOT DISTINCT FROM $1",
+            Action.HOLD,
+        ),
         ("DELETE FROM t WHERE id = 1", "DELETE FROM t WHERE id = 1::int", Action.ALLOW),
         ("DELETE FROM t WHERE x LIKE 'a%'", "DELETE FROM t WHERE x LIKE '%'", Action.HOLD),
         ("SELECT set_config('a.b', 'x', false)", "SELECT set_config('role', 'x', false)", None),

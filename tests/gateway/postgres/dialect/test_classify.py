@@ -91,7 +91,7 @@ def test_literal_sensitivity() -> None:
     """A verdict decided by a literal is marked; a plain read is not."""
     assert not classify("SELECT * FROM t WHERE id = 1", STATE).literal_sensitive
     assert not classify("DELETE FROM t WHERE id = 1", STATE).literal_sensitive
-    assert classify("DELETE FROM t WHERE id = $1", STATE).literal_sensitive
+    assert classify("DELETE FROM t WHERE id IS NOT DISTINCT FROM $1", STATE).literal_sensitive
     assert classify("SET search_path = x", STATE).literal_sensitive
 
 
