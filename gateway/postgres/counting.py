@@ -46,7 +46,7 @@ from gateway.guardrails import Action, Kind, Statement, Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Shared
 from gateway.postgres.dialect.count import CountPlan, count_plan
-from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
+from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream, read_event
 
 if TYPE_CHECKING:
     from gateway.postgres.server_side import ServerSide
@@ -320,7 +320,7 @@ async def _answered(up: Upstream, rows: list[int] | None) -> list[str]:
     ``rows``."""
     errors: list[str] = []
     while True:
-        event = await _next(up)
+        event = await read_event(up, "while counting")
         if isinstance(event, pg.DataRow) and rows is not None:
             value = event.values[0] if event.values else None
             if value is not None and value.isdigit():
@@ -355,18 +355,6 @@ def _rebind(
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-async def _next(up: Upstream) -> pg.BackendMessage:
-    while True:
-        event = up.parser.next_event()
-        if event is not pg.NEED_DATA:
-            assert not isinstance(event, pg.NeedData)
-            return event
-        data = await up.reader.read(65536)
-        if not data:
-            raise UpstreamError("the upstream server closed the counting connection")
-        up.parser.receive_data(data)
 
 
 def close_quietly(counter: Counter | None) -> None:

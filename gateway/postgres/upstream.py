@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from gateway.config import ConnectionConfig, split_hostport
 from gateway.postgres import wire as pg
 
-__all__ = ["Upstream", "UpstreamError", "connect_upstream", "simple_query"]
+__all__ = ["Upstream", "UpstreamError", "connect_upstream", "read_event", "simple_query"]
 
 CONNECT_TIMEOUT_S = 10.0
 # PostgreSQL's default is 4096 (scram_iterations); OWASP's advice for PBKDF2-SHA256 is 600,000.
@@ -44,7 +44,8 @@ class Upstream:
             self.writer.close()
 
 
-async def _read_event(up: Upstream) -> pg.BackendMessage:
+async def read_event(up: Upstream, when: str = "during login") -> pg.BackendMessage:
+    """The next message from the upstream server (UpstreamError when it closes, ``when``)."""
     while True:
         event = up.parser.next_event()
         if event is not pg.NEED_DATA:
@@ -52,14 +53,14 @@ async def _read_event(up: Upstream) -> pg.BackendMessage:
             return event
         data = await up.reader.read(65536)
         if not data:
-            raise UpstreamError("the upstream server closed the connection during login")
+            raise UpstreamError(f"the upstream server closed the connection {when}")
         up.parser.receive_data(data)
 
 
 async def _negotiate_tls(up: Upstream, mode: str, host: str) -> None:
     up.parser.expect_ssl_response()
     up.writer.write(pg.encode(pg.SSLRequest()))
-    answer = await _read_event(up)
+    answer = await read_event(up)
     if not isinstance(answer, pg.SSLResponse):
         raise UpstreamError("the upstream server answered SSLRequest with something else")
     if not answer.accepted:
@@ -125,7 +126,7 @@ async def _login(
     up.writer.write(pg.encode(pg.StartupMessage(params)))
     auth = pg.UpstreamAuth(user, password or "")
     while True:
-        event = await _read_event(up)
+        event = await read_event(up)
         if isinstance(event, pg.ErrorResponse):
             raise UpstreamError(
                 f"connection {conn.name}: upstream refused the session: {event.message or ''}",
@@ -170,7 +171,7 @@ async def simple_query(up: Upstream, sql: str) -> list[tuple[bytes | None, ...]]
     failed = False
     async with asyncio.timeout(CONNECT_TIMEOUT_S):
         while True:
-            event = await _read_event(up)
+            event = await read_event(up)
             if isinstance(event, pg.DataRow):
                 rows.append(event.values)
             elif isinstance(event, pg.ErrorResponse):

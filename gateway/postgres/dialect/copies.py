@@ -24,12 +24,12 @@ It also holds the vocabulary the route checks share: ``Leak``, ``Masked`` and th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from gateway.postgres.dialect.catalog import FunctionClass, function_class
+from gateway.postgres.dialect.outputs import walk
 from gateway.postgres.dialect.plan import CatalogNames, MaskingPolicy
 
 __all__ = ["Leak", "Masked", "copy_leak", "field_names", "walk"]
@@ -234,19 +234,3 @@ def field_names(ref: Node) -> list[str]:
         else:
             names.append(str(field.get("String", {}).get("sval", "")).casefold())
     return names
-
-
-def walk(node: Any) -> Iterator[tuple[str, Node]]:
-    """Every (key, dict) in a libpg_query JSON tree (see gateway.postgres.dialect.outputs)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if isinstance(value, dict):
-                    yield key, value
-                    stack.append(value)
-                elif isinstance(value, list):
-                    stack.extend(value)
-        elif isinstance(item, list):
-            stack.extend(item)

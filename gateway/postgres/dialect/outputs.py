@@ -32,7 +32,7 @@ from typing import Any
 
 from pglast import parser
 
-__all__ = ["Derived", "alias_columns", "derived_outputs"]
+__all__ = ["Derived", "alias_columns", "derived_outputs", "walk"]
 
 Node = dict[str, Any]
 _OUTPUT_LISTS = ("targetList", "returningList")
@@ -57,7 +57,7 @@ def derived_outputs(sql: str, columns: Collection[str], tables: Collection[str])
     except Exception:
         return Derived("unparsed statement")
     statements = [raw.get("stmt", {}) for raw in tree.get("stmts", [])]
-    masked = frozenset(columns) | alias_columns(_walk(tree), frozenset(tables))
+    masked = frozenset(columns) | alias_columns(walk(tree), frozenset(tables))
     names = _Names(masked, frozenset(tables), _row_names(tree, frozenset(tables)))
     if len(statements) != 1:
         anywhere = names.first_in_outputs(tree)
@@ -105,7 +105,7 @@ def _is_star(value: Node) -> bool:
     return ref is not None and any("A_Star" in f for f in ref.get("fields", []))
 
 
-def _walk(node: Any) -> Iterator[tuple[str, Node]]:
+def walk(node: Any) -> Iterator[tuple[str, Node]]:
     """Every (key, dict) in a libpg_query JSON tree, depth first: a typed node's key is its type
     (``ColumnRef``); a field typed as a specific struct is inlined under the field's name
     (``larg``, ``relation``), so callers match on content where that matters."""
@@ -128,7 +128,7 @@ def alias_columns(nodes: Iterable[tuple[str, Node]], tables: frozenset[str]) -> 
     c(a, b, s)`` (a table that holds one) and ``(a JOIN b) AS j(x, y)`` (any join): which
     position is the masked column is not known here, so every name of the list counts."""
     found: set[str] = set()
-    for kind, body in nodes:  # (key, dict) pairs of a tree, as _walk gives them
+    for kind, body in nodes:  # (key, dict) pairs of a tree, as walk gives them
         alias = body.get("alias")
         if not isinstance(alias, dict) or not alias.get("colnames"):
             continue
@@ -143,7 +143,7 @@ def _row_names(tree: Node, tables: frozenset[str]) -> frozenset[str]:
     """Names that denote a whole row which may hold a masked column: a masked table's name or
     alias, and every subquery's, CTE's or function's alias (their columns are not known)."""
     found: set[str] = set()
-    for kind, body in _walk(tree):
+    for kind, body in walk(tree):
         if "relname" in body and str(body["relname"]).casefold() in tables:  # a RangeVar
             found.add(body["relname"].casefold())
             alias = body.get("alias", {}).get("aliasname")
@@ -166,7 +166,7 @@ class _Names:
 
     def first_in(self, node: Any) -> str | None:
         """The first masked column or whole-row reference anywhere under ``node``."""
-        for kind, body in _walk(node):
+        for kind, body in walk(node):
             if kind != "ColumnRef":
                 continue
             fields = body.get("fields", [])
@@ -181,7 +181,7 @@ class _Names:
 
     def first_in_outputs(self, node: Any) -> str | None:
         """The first reference inside any target or RETURNING list under ``node``."""
-        for _, body in _walk(node):
+        for _, body in walk(node):
             for key in _OUTPUT_LISTS:
                 found = self.first_in(body.get(key, []))
                 if found is not None:
