@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pglast import parser
 
-from gateway.postgres.dialect import POSTGRES
+from gateway.postgres.dialect import POSTGRES, redact_text
 from gateway.postgres.dialect.redact import redact
 from tests.gateway.postgres.dialect.redact_corpus import CLEAN, SECRETS, Secret
 
@@ -196,3 +196,35 @@ def test_any_secret_value_is_redacted(case: Secret, noise: str) -> None:
     sql = case.sql.replace("{s}", secret)
     shown = redact(sql).text
     assert secret not in shown, shown
+
+
+# -- the skeleton memo of ``triggered``: texts that differ only in their numbers ---------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("0123456789abdeikmnoprstuwy_:/\\&' =pg$"), max_size=60),
+)
+def test_triggered_never_answers_less_than_the_word_search(text: str) -> None:
+    """Whatever skeletons the memo holds, a text the word search would look at is triggered."""
+    redact_text.triggered(text.translate(str.maketrans("", "", "0123456789")))  # its skeleton
+    if redact_text.needs(text.lower()) != redact_text.NOTHING:
+        assert redact_text.triggered(text)
+
+
+def test_a_verifier_whose_skeleton_was_seen_clean_is_still_redacted() -> None:
+    """``md5`` + 32 hex digits loses its digits in the skeleton (``'md'``, as a clean text's):
+    the md5 test is made on the text itself."""
+    seen = "SELECT v FROM t WHERE v = 'md'"
+    assert POSTGRES.redact(seen).text == seen
+    secret = "md5" + "0123456789" * 3 + "01"
+    shown = POSTGRES.redact(f"SELECT v FROM t WHERE v = '{secret}'").text
+    assert secret not in shown
+
+
+def test_texts_that_differ_in_numbers_share_one_skeleton() -> None:
+    redact_text._SKELETONS.clear()
+    for k in range(100):
+        assert not redact_text.triggered(f"SELECT abalance FROM pgbench_accounts WHERE aid = {k};")
+    assert len(redact_text._SKELETONS) == 1
+    assert redact_text.triggered("SELECT 1 FROM accounts WHERE password = 7")
