@@ -81,6 +81,7 @@ class AuditWriter:
     ) -> None:
         self.database = database
         self.health = database.health
+        self.health.track(self)
         self.interval = interval
         self.batch_size = batch_size
         self.max_pending = max_pending

@@ -5,8 +5,9 @@ only when something is written), so the writers tell it: the audit writer after 
 (``failed(exc)`` / ``wrote()``), and whoever else meets an outage (a session the store cannot
 record, a review it cannot open: ``failed(exc)``). It logs one line when writes start failing and
 one when they succeed again, never one per attempt, and keeps what ``/healthz``, ``/readyz`` and
-the metrics show: ``problems`` (short texts), ``failures`` (failed write attempts, ever),
-``writable``.
+the metrics show: ``problems`` (short texts without addresses or paths: /healthz answers
+anyone), ``failures`` (failed write attempts, ever), ``writable``, ``waiting`` (what the audit
+writers keep).
 
 The audit writer also reports its backlog: ``behind(text)`` while so many entries wait that the
 gateway refuses new work, ``behind(None)`` once it caught up.
@@ -16,13 +17,20 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
+from typing import Protocol
 
 from store.errors import Unavailable
 
 __all__ = ["StoreHealth"]
 
 _log = logging.getLogger("airlock.store")
+
+
+class _Backlog(Protocol):
+    @property
+    def pending(self) -> int: ...
 
 
 class StoreHealth:
@@ -34,6 +42,16 @@ class StoreHealth:
         self.reason: str | None = None  # Unavailable.reason of the failure, for clients
         self.since: float | None = None  # when they started failing (the clock's time)
         self.backlog: str | None = None  # the audit writer is behind: what waits
+        self._writers: weakref.WeakSet[_Backlog] = weakref.WeakSet()
+
+    def track(self, writer: _Backlog) -> None:
+        """Count what ``writer`` (an audit writer) keeps waiting in ``waiting``."""
+        self._writers.add(writer)
+
+    @property
+    def waiting(self) -> int:
+        """Records the tracked writers keep, not yet written."""
+        return sum(writer.pending for writer in self._writers)
 
     @property
     def writable(self) -> bool:
@@ -47,8 +65,8 @@ class StoreHealth:
         if self.failing is not None:
             assert self.since is not None
             found.append(
-                f"the store cannot write ({self.failing}) for {self._clock() - self.since:.0f}s;"
-                " records wait in memory and are retried"
+                f"the store cannot write ({self.reason}) since {self._clock() - self.since:.0f}s"
+                f"; {self.waiting} records wait in memory and are retried"
             )
         if self.backlog is not None:
             found.append(self.backlog)

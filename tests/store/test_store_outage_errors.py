@@ -63,7 +63,7 @@ async def test_sqlite_database_or_disk_is_full_is_store_full(sqlite_url: str) ->
 
 
 async def test_sqlite_readonly_database_is_unavailable(sqlite_url: str) -> None:
-    """"attempt to write a readonly database" (SQLITE_READONLY) is Unavailable, read-only."""
+    """ "attempt to write a readonly database" (SQLITE_READONLY) is Unavailable, read-only."""
     await migrate.upgrade(sqlite_url)
     async with Database(sqlite_url) as database:
         _on_every_connection(database, "PRAGMA query_only = 1")
@@ -87,7 +87,7 @@ async def test_sqlite_unable_to_open_database_file_is_unavailable(tmp_path: Path
 def _sqlite_error(message: str, code: int | None, name: str | None) -> sqlite3.OperationalError:
     """An error as sqlite3 raises it (the codes are set by the C module the same way)."""
     error = sqlite3.OperationalError(message)
-    if code is not None:
+    if code is not None and name is not None:
         error.sqlite_errorcode = code
         error.sqlite_errorname = name
     return error
