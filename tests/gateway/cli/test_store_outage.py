@@ -269,6 +269,12 @@ async def test_a_full_disk_costs_no_record(tmp_path: Path) -> None:
                 token = await _token(gateway, path)
                 session = await Psql.open(pg_port, token)
                 assert await session.run("SELECT 1;") == []
+                before = [
+                    f"UPDATE counter SET n = {1000 + k} WHERE id = 1;" for k in range(UPDATES)
+                ]
+                started = time.monotonic()
+                assert await session.run("\n".join(before)) == []  # the same, for comparison
+                baseline_s = time.monotonic() - started
 
                 ballast = await _fill(gateway)
                 filled = time.monotonic()
@@ -317,6 +323,11 @@ async def test_a_full_disk_costs_no_record(tmp_path: Path) -> None:
                 recovered = await _health(http, "ok")
                 recovered_s = time.monotonic() - freed
                 assert recovered["problems"] == []
+                metrics = (await http.get("/metrics")).text
+                assert "airlock_store_available 1.0" in metrics
+                found = re.search(r"airlock_store_write_failures_total (\d+)", metrics)
+                assert found is not None and int(found[1]) >= 2, metrics
+                failures = int(found[1])
                 assert (await http.get("/readyz")).status_code == 200
                 assert await session.run("SELECT 2;") == []
                 assert await session.quit() == 0
@@ -342,7 +353,7 @@ async def test_a_full_disk_costs_no_record(tmp_path: Path) -> None:
     assert len(sessions) == 1
     records = _statements(events, sessions.pop())
     texts = [r["statement"] for r in records]
-    for text in updates:
+    for text in before + updates:
         assert texts.count(text.rstrip(";")) + texts.count(text) == 1, text
     ran = [r for r in records if r["statement"].startswith("UPDATE")]
     assert {r["outcome"] for r in ran} == {"ok"}
@@ -363,6 +374,8 @@ async def test_a_full_disk_costs_no_record(tmp_path: Path) -> None:
     assert log.count("postgres session refused: the audit store is unavailable") == 2, log
     assert "Traceback" not in log and "dropping" not in log, log
     print(  # the numbers docs/operations.md quotes (pytest -s shows them)
-        f"\nstore outage: {UPDATES} UPDATEs on a full disk in {ran_s:.2f}s; /healthz degraded "
+        f"\nstore outage: {UPDATES} UPDATEs in {baseline_s:.2f}s before the disk filled, "
+        f"{ran_s:.2f}s on the full disk; /healthz degraded "
         f"{degraded_s:.2f}s after the disk filled; ok {recovered_s:.2f}s after space came back"
+        f"; {failures} failed write attempts\n" + "\n".join(x for x in gateway.err if "store:" in x)
     )
