@@ -1,8 +1,21 @@
-"""Prometheus metrics of one Airlock process, on a registry of its own (no import-time globals)."""
+"""Prometheus metrics of one Airlock process, on a registry of its own (no import-time globals).
+
+The store's health (:class:`store.StoreHealth`, what this process's writers learned) is read
+when the metrics are scraped (``watch_store``): ``airlock_store_available`` (1 while writes
+work, 0 while they fail), ``airlock_store_write_failures_total`` (failed write attempts),
+``airlock_store_outages_total`` (times writes started failing) and ``airlock_audit_pending``
+(records the audit writers keep, not yet written).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from store import StoreHealth
 
 __all__ = ["Metrics"]
 
@@ -45,4 +58,41 @@ class Metrics:
             "Refused credentials, by listener",
             ["listener"],
             registry=self.registry,
+        )
+        self._store = _StoreCollector()
+        self.registry.register(self._store)
+
+    def watch_store(self, health: StoreHealth) -> None:
+        """Export ``health`` (the store's this process writes to) from now on."""
+        self._store.health = health
+
+
+class _StoreCollector(Collector):
+    """The store's health, read at each scrape; nothing until there is one to read."""
+
+    health: StoreHealth | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        health = self.health
+        if health is None:
+            return
+        yield GaugeMetricFamily(
+            "airlock_store_available",
+            "1 while the store takes writes, 0 while they fail (full disk, read-only, unreachable)",
+            value=1 if health.writable else 0,
+        )
+        yield CounterMetricFamily(
+            "airlock_store_write_failures",
+            "Write attempts to the store that failed (each retry counts)",
+            value=health.failures,
+        )
+        yield CounterMetricFamily(
+            "airlock_store_outages",
+            "Times the store's writes started failing",
+            value=health.outages,
+        )
+        yield GaugeMetricFamily(
+            "airlock_audit_pending",
+            "Audit records kept in memory, not yet written to the store",
+            value=health.waiting,
         )

@@ -16,7 +16,7 @@ from store.audit import (
     iter_audit,
     verify,
 )
-from store.audit_writer import AuditWriter
+from store.audit_writer import AuditWriter, SessionEnd
 from store.bus import ALL_TOPICS, InProcessBus, PostgresBus, bus_for, create_bus
 from store.checkpoints import (
     Checkpoint,
@@ -30,11 +30,14 @@ from store.engine import Database, create_engine
 from store.errors import (
     CheckpointError,
     IntegrityError,
+    InvalidRecord,
     MigrationError,
     StaleWrite,
     StoreError,
+    StoreFull,
     Unavailable,
 )
+from store.health import StoreHealth
 from store.identities import IdentityStore, ServiceAccount
 from store.journaled import journaled_upto, record_replayed
 from store.migrate import current_revision, downgrade, migrate_sync, upgrade
@@ -64,6 +67,7 @@ __all__ = [
     "IdentityStore",
     "InProcessBus",
     "IntegrityError",
+    "InvalidRecord",
     "MigrationError",
     "Outbox",
     "OutboxEvent",
@@ -73,12 +77,15 @@ __all__ = [
     "PublicCheckpointKey",
     "SchedulerStore",
     "ServiceAccount",
+    "SessionEnd",
     "SessionEvent",
     "SessionRecord",
     "SqlRepository",
     "SqlTransaction",
     "StaleWrite",
     "StoreError",
+    "StoreFull",
+    "StoreHealth",
     "Unavailable",
     "VerifyResult",
     "bus_for",

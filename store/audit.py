@@ -34,7 +34,7 @@ from sqlmodel import col
 from approvals.model import AuditEntry
 from store.columns import JSONText
 from store.engine import Database
-from store.errors import StoreError
+from store.errors import InvalidRecord
 from store.mapping import audit_from_row
 from store.records import AuditRecord
 from store.tables import AuditEventRow, metadata
@@ -71,7 +71,7 @@ def _canonical(value: Any) -> bytes:
     try:
         return _canonical_text(value).encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate: not text any database keeps
-        raise StoreError(f"audit event is not UTF-8 text: {exc}") from exc
+        raise InvalidRecord(f"audit event is not UTF-8 text: {exc}") from exc
 
 
 def _time(at: datetime) -> str:
@@ -104,7 +104,7 @@ def _spliced_hash(fields: dict[str, Any], details_text: str) -> str:
     try:
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
     except UnicodeEncodeError as exc:
-        raise StoreError(f"audit event is not UTF-8 text: {exc}") from exc
+        raise InvalidRecord(f"audit event is not UTF-8 text: {exc}") from exc
 
 
 # Digits enough to be an integer beyond 64 bits, which orjson would read as a float: with every
@@ -145,7 +145,7 @@ def _details(details: dict[str, Any], *, read_back: bool) -> tuple[dict[str, Any
             text = _canonical_text(plain)
         text.encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError, JSONDecodeError included
-        raise StoreError(f"audit details are not JSON: {exc}") from exc
+        raise InvalidRecord(f"audit details are not JSON: {exc}") from exc
     return plain, text
 
 
@@ -160,7 +160,7 @@ def _event(
     """The stored fields of ``entry`` (details as read back, or None without ``read_back``) and
     the details' canonical text."""
     if entry.at.tzinfo is None:
-        raise StoreError(f"audit entry {entry.action} has a naive time; the log keeps UTC")
+        raise InvalidRecord(f"audit entry {entry.action} has a naive time; the log keeps UTC")
     actor = entry.actor
     details, text = _details(entry.details, read_back=read_back)
     fields = {

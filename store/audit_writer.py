@@ -3,13 +3,20 @@
 ``submit`` never waits: it queues the entry. A background task writes what is queued in one
 transaction (one chain-lock, one head read, one multi-row INSERT) as soon as ``batch_size``
 entries are waiting or an urgent one is submitted, else ``interval`` seconds after the first of
-them arrived. Session events submitted alongside are written in the same transaction.
+them arrived. Session events submitted alongside are written in the same transaction, and so are
+the ends of sessions the store could not record when they ended (``submit_session_end``).
 ``flush()`` waits until everything submitted so far is committed; ``close()`` drains and stops.
 
-When the database is unavailable the batch is kept and retried with backoff; nothing is dropped
-unless a single entry itself is refused (a session event whose ``seq`` already exists, details
-that are not JSON), which is logged and counted in ``dropped``. ``written``, ``dropped`` and
-``batches`` (committed transactions) are counters for metrics.
+A store that cannot write never costs a record: when a batch fails for any reason but one of its
+own entries (the store unreachable, its disk full, read-only, an I/O error, an error nobody
+classified) the batch is kept and retried with backoff (up to 2 s), for as long as it takes. The
+store's :class:`~store.health.StoreHealth` (``database.health``) hears of every attempt: it logs
+one line when writes start failing and one when they work again, and /healthz, /readyz and the
+metrics read it. Only an entry the store refuses for what it is (a constraint: a session event
+whose ``seq`` already exists, a session end without its session; an invalid record: details
+that are not JSON) is dropped, logged and counted in ``dropped``, after the others of its batch
+were written one by one. ``written``, ``dropped`` and ``batches`` (committed transactions) are
+counters for metrics.
 
 ``submit(entry, on_written=f)`` calls ``f()`` once the entry is committed (in the writer's
 task; never for an entry that was dropped, nor when the writer stops before writing it): the
@@ -28,22 +35,38 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from approvals.model import AuditEntry
 from store.audit import append_entries
 from store.engine import Database
-from store.errors import StoreError, Unavailable
+from store.errors import IntegrityError, InvalidRecord, StaleWrite, StoreError, Unavailable
 from store.mapping import session_event_values
 from store.records import SessionEvent
 from store.tables import metadata
 
-__all__ = ["AuditWriter"]
+__all__ = ["AuditWriter", "SessionEnd"]
 
 _log = logging.getLogger(__name__)
-_Item = AuditEntry | SessionEvent
+# What an entry may be refused for by itself; anything else is the store's condition.
+_REFUSED = (IntegrityError, InvalidRecord)
+MAX_BACKOFF_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """The end of a session whose row the store could not update when it ended."""
+
+    session_id: str
+    ended_at: datetime
+    stats: dict[str, Any]
+
+
+_Item = AuditEntry | SessionEvent | SessionEnd
 
 
 class AuditWriter:
@@ -57,6 +80,8 @@ class AuditWriter:
         refuse_at: int | None = None,
     ) -> None:
         self.database = database
+        self.health = database.health
+        self.health.track(self)
         self.interval = interval
         self.batch_size = batch_size
         self.max_pending = max_pending
@@ -102,6 +127,12 @@ class AuditWriter:
         """Queue a session event, written with the next batch."""
         self._queue(event)
 
+    def submit_session_end(self, end: SessionEnd) -> None:
+        """Queue the end of a session (its row's ``ended_at`` and ``stats``), written at once
+        or, while the store cannot write, as soon as it can."""
+        self._queue(end)
+        self._hurry.set()
+
     def _queue(self, item: _Item) -> None:
         if self._closed:
             raise StoreError("the audit writer is closed")
@@ -114,6 +145,10 @@ class AuditWriter:
             _log.error(
                 "audit writer: %d entries wait to be written; refusing new work until they are",
                 len(self._buffer),
+            )
+            self.health.behind(
+                f"the audit trail is behind: {len(self._buffer)} entries wait; new statements "
+                "are refused until they are written"
             )
         self._has_data.set()
         if len(self._buffer) >= self.batch_size:
@@ -171,11 +206,13 @@ class AuditWriter:
                     continue
                 try:
                     await self._write_batch(batch)
-                except Exception as exc:  # unavailable (or a bug): keep the rest and retry
-                    _log.warning("audit writer: %s; retrying in %.2fs", exc, backoff)
+                except Exception as exc:  # the store cannot write (or a bug): keep and retry
+                    if self.health.failed(exc) and not isinstance(exc, StoreError):
+                        _log.error("audit writer: a batch failed", exc_info=exc)  # once
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
                     continue
+                self.health.wrote()
                 backoff = 0.05
         finally:
             self._task = None
@@ -195,6 +232,7 @@ class AuditWriter:
                     _log.exception("audit writer: an on_written callback failed")
         if self.behind and len(self._buffer) < self.refuse_at:
             self.behind = False
+            self.health.behind(None)
             _log.warning("audit writer: caught up (%d entries wait)", len(self._buffer))
         if not self._buffer:
             self._has_data.clear()
@@ -207,22 +245,22 @@ class AuditWriter:
             await self._write(batch)
         except Unavailable:
             raise
-        except StoreError:  # some entry is refused: find it
+        except StoreError:  # maybe one entry is refused: find it
             await self._write_one_by_one(batch)
             return
         self.written += len(batch)
         await self._done(len(batch), written=True)
 
     async def _write_one_by_one(self, batch: list[_Item]) -> None:
-        """Find the entries a constraint refuses, drop them, write the others."""
+        """Write the entries one at a time; drop only those refused for what they are (a
+        constraint, an invalid record). Any other error is the store's: it is raised, and what
+        is left of the batch is kept and retried."""
         for item in batch:
             try:
                 await self._write([item])
                 self.written += 1
                 written = True
-            except Unavailable:
-                raise
-            except StoreError as exc:
+            except _REFUSED as exc:
                 _log.error("audit writer: dropping %r: %s", item, exc)
                 self.dropped += 1
                 written = False
@@ -233,8 +271,18 @@ class AuditWriter:
         events: list[dict[str, Any]] = [
             session_event_values(item) for item in batch if isinstance(item, SessionEvent)
         ]
+        ends = [item for item in batch if isinstance(item, SessionEnd)]
         async with self.database.write() as session:
             if events:
                 await session.execute(insert(metadata.tables["session_event"]), events)
             await append_entries(session, entries, postgres=self.database.is_postgres)
+            for end in ends:
+                table = metadata.tables["session"]
+                result = await session.execute(
+                    update(table)
+                    .where(table.c.id == end.session_id)
+                    .values(ended_at=end.ended_at, stats=dict(end.stats))
+                )
+                if int(getattr(result, "rowcount", 0) or 0) != 1:
+                    raise StaleWrite(f"no session {end.session_id} to end")
         self.batches += 1

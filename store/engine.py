@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from store.columns import json_serializer
 from store.errors import StoreError, translate_errors
+from store.health import StoreHealth
 
 __all__ = ["WRITE_OPTION", "Database", "create_engine"]
 
@@ -98,6 +99,7 @@ class Database:
         self.sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        self.health = StoreHealth()  # what this process's writers learned (store.health)
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"

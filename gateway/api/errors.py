@@ -70,7 +70,9 @@ async def _api(_: Request, exc: Exception) -> JSONResponse:
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Unavailable)
     log.warning("store unavailable: %s", exc.message)
-    return error_response(503, exc.code, "the store cannot be reached; try again shortly")
+    # One code for every store outage (a full disk included), the reason beside it.
+    message = f"the store cannot take this now ({exc.reason}); try again shortly"
+    return error_response(503, Unavailable.code, message, reason=exc.reason)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

@@ -244,9 +244,10 @@ class ClientSide:
         if counted is None:
             self.flush()  # what came before is answered before the count runs in the session
             counted = (await self.counting.impact(text, NO_PARAMETERS),)
-        review_id, error = await self._hold(text, verdict, (), counted[0])
-        if error is not None:
-            self._refuse_simple(text, "denied", error, rule=verdict.rule, review_id=review_id)
+        review_id, refused = await self._hold(text, verdict, (), counted[0])
+        if refused is not None:
+            error, outcome, rule = refused
+            self._refuse_simple(text, outcome, error, rule=rule, review_id=review_id)
             return
         waiting = self._run_query(text, verdict, frame, review_id)
         if waiting is not None:
@@ -433,10 +434,11 @@ class ClientSide:
         review_id: str | None = None
         if verdict.action is Action.HOLD:
             impact = counted[0] if counted else await self.counting.impact(statement.text, bound)
-            review_id, error = await self._hold(statement.text, verdict, portal.params, impact)
-            if error is not None:
+            review_id, refused = await self._hold(statement.text, verdict, portal.params, impact)
+            if refused is not None:
+                error, outcome, rule = refused
                 self._refuse_extended(
-                    statement.text, "denied", error, rule=verdict.rule, review_id=review_id
+                    statement.text, outcome, error, rule=rule, review_id=review_id
                 )
                 return
         waiting = self._run_execute(message, frame, portal, review_id, verdict)
@@ -512,9 +514,10 @@ class ClientSide:
         verdict: Verdict,
         params: tuple[bytes | None, ...],
         impact: Impact | None,
-    ) -> tuple[str, pg.ErrorResponse | None]:
+    ) -> tuple[str | None, tuple[pg.ErrorResponse, str, str | None] | None]:
         """Send what came before upstream, then hold the statement (the core's hold, told in a
-        NoticeResponse); returns the review id and, unless approved, the ErrorResponse."""
+        NoticeResponse); returns the review id (None: none could be opened) and, unless
+        approved, how it is refused (refusals.held_refusal)."""
         self.flush()
         held = await self.deps.core.hold(
             self.s,
@@ -526,7 +529,7 @@ class ClientSide:
             redact=self.s.target.redact,
             impact=impact,
         )
-        return held.review_id, refusals.held_error(held)
+        return held.review_id, refusals.held_refusal(held, verdict)
 
     # -- counting (gateway.postgres.counting) ------------------------------------------------
 

@@ -227,6 +227,9 @@ class PostgresListener:
 
 async def _store_unavailable(writer: asyncio.StreamWriter, exc: Unavailable) -> None:
     """No session without its record: one the store cannot take is refused, in words."""
-    log.warning("postgres session refused: the store is unavailable: %s", exc)
-    message = "Airlock cannot record this session now (its store is unavailable); try again shortly"
+    log.warning("postgres session refused: the audit store is unavailable: %s", exc)
+    message = (
+        f"the audit store is unavailable ({exc.reason}): Airlock cannot record this session "
+        "now; try again shortly"
+    )
     await fatal(writer, "57P03", message)

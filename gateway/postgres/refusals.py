@@ -3,7 +3,10 @@
 Each names the rule that refused it (the audit records the same name) and carries the SQLSTATE
 the client sees (ARCHITECTURE.md "Errors"): 42501 for a block, a denial or a route around the
 masking, 57014 for a cancelled or expired hold, 22021 for text that is not UTF-8, 53000 when the
-gateway cannot record what it would forward (the audit trail behind, the journal unwritable).
+gateway cannot record what it would forward (the audit trail behind, the journal unwritable) or
+the store cannot open the review a held statement needs, 53100 (disk_full) when that is because
+the store's disk is full. A session the store cannot record is refused at its start with FATAL
+57P03 (gateway.postgres.listener).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from gateway.guardrails import Verdict
 from gateway.postgres import wire as pg
 from gateway.postgres.context import Shared, refusal_error
 from gateway.postgres.dialect.leaks import Leaks
-from gateway.sessions import Held, HoldOutcome
+from gateway.sessions import STORE_RULE, Held, HoldOutcome
 
 __all__ = [
     "BACKLOG",
@@ -21,6 +24,7 @@ __all__ = [
     "audit_behind",
     "blocked",
     "held_error",
+    "held_refusal",
     "masking_refusal",
     "not_utf8",
     "unjournaled",
@@ -32,11 +36,27 @@ JOURNAL = "audit/journal"  # the rule named for statements refused when they can
 
 
 def held_error(held: Held) -> pg.ErrorResponse | None:
-    """A denial is 42501 with the approver's reason; a cancel or a timeout 57014."""
+    """A denial is 42501 with the approver's reason; a cancel or a timeout 57014; a review the
+    store could not open 53100 when its disk is full, else 53000."""
     if held.approved:
         return None
-    sqlstate = "42501" if held.outcome is HoldOutcome.DENIED else "57014"
+    if held.outcome is HoldOutcome.UNAVAILABLE:
+        sqlstate = "53100" if held.reason == "disk full" else "53000"
+    else:
+        sqlstate = "42501" if held.outcome is HoldOutcome.DENIED else "57014"
     return refusal_error(sqlstate, held.message, detail=held.detail)
+
+
+def held_refusal(held: Held, verdict: Verdict) -> tuple[pg.ErrorResponse, str, str | None] | None:
+    """How a held statement that may not run is refused and recorded: (its error, the outcome,
+    the rule). A decided, cancelled or expired review is "denied" by the verdict's rule; one the
+    store could not open is the gateway's "block" by rule audit/store. None: it runs."""
+    error = held_error(held)
+    if error is None:
+        return None
+    if held.outcome is HoldOutcome.UNAVAILABLE:
+        return error, "block", STORE_RULE
+    return error, "denied", verdict.rule
 
 
 def not_utf8(message: str) -> pg.ErrorResponse:

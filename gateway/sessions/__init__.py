@@ -12,7 +12,7 @@ from gateway.sessions.errors import (
     SessionsError,
 )
 from gateway.sessions.guard import SessionGuard
-from gateway.sessions.hold import HOLD_BUFFER_LIMIT, ClientGone, Held, HoldOutcome
+from gateway.sessions.hold import HOLD_BUFFER_LIMIT, STORE_RULE, ClientGone, Held, HoldOutcome
 from gateway.sessions.journal import Journal, SessionJournal
 from gateway.sessions.replay import Replayed, replay
 from gateway.sessions.session import Ending, Live, Session
@@ -22,6 +22,7 @@ from gateway.sessions.target import Target, build_targets, unserved
 __all__ = [
     "FIELDS",
     "HOLD_BUFFER_LIMIT",
+    "STORE_RULE",
     "AccessRefused",
     "AuthRefused",
     "ClientGone",

@@ -22,6 +22,7 @@ and ``Ending`` reasons into its own error shapes; nothing here knows any protoco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
@@ -41,9 +42,9 @@ from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import Held, hold
 from gateway.sessions.journal import Journal
 from gateway.sessions.session import Ending, Live, Session
-from gateway.sessions.statement_log import StatementLog
+from gateway.sessions.statement_log import StatementLog, refused_session
 from gateway.sessions.text import remembered
-from store import AuditWriter, SessionRecord, SqlRepository
+from store import AuditWriter, SessionEnd, SessionRecord, SqlRepository, StoreError, Unavailable
 
 __all__ = ["SessionCore"]
 
@@ -116,18 +117,27 @@ class SessionCore:
 
     async def start(self, session: Session, peer: object) -> None:
         """Write the session's row; a store that cannot take it raises store.Unavailable (no
-        session runs unrecorded)."""
+        session runs unrecorded), after queuing a ``session.refused`` audit event."""
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
-        await self.repository.start_session(
-            SessionRecord(
-                id=session.id,
-                identity=session.identity,
-                connection=session.connection,
-                started_at=datetime.now(UTC),
-                client_addr=address,
-                stats={"delegation": _delegation_id(session), "role": session.role},
+        try:
+            await self.repository.start_session(
+                SessionRecord(
+                    id=session.id,
+                    identity=session.identity,
+                    connection=session.connection,
+                    started_at=datetime.now(UTC),
+                    client_addr=address,
+                    stats={"delegation": _delegation_id(session), "role": session.role},
+                )
             )
-        )
+        except Unavailable as exc:  # refused: the refusal is written once the store is back
+            self.audit.health.failed(exc)
+            with contextlib.suppress(StoreError):
+                entry = refused_session(
+                    session.identity, session.id, session.connection, address, exc
+                )
+                self.audit.submit(entry, urgent=True)
+            raise
 
     async def attach(self, live: Live) -> None:
         """From here revocation (any replica), the delegation's expiry and usage counting
@@ -163,6 +173,7 @@ class SessionCore:
             notify=notify,
             redact=redact,
             impact=impact,
+            health=self.audit.health,
         )
 
     async def detach(self, live: Live) -> None:
@@ -174,7 +185,8 @@ class SessionCore:
         await self.guard.detach(live)
 
     async def end(self, session: Session, outcome: str) -> None:
-        """Submit the session's last records at once, then record its end and its tally."""
+        """Submit the session's last records at once, then record its end and its tally (by the
+        audit writer, once it can, when the store cannot take it now)."""
         if session.log is not None:
             session.log.end()
         stats = {
@@ -188,8 +200,13 @@ class SessionCore:
             "delegation": _delegation_id(session),
             "role": session.role,
         }
+        ended_at = datetime.now(UTC)
         try:
-            await self.repository.end_session(session.id, ended_at=datetime.now(UTC), stats=stats)
+            await self.repository.end_session(session.id, ended_at=ended_at, stats=stats)
+        except Unavailable as exc:  # the audit writer writes it once the store is back
+            self.audit.health.failed(exc)
+            with contextlib.suppress(StoreError):
+                self.audit.submit_session_end(SessionEnd(session.id, ended_at, stats))
         except ApprovalError:
             log.exception("could not record the end of session %s", session.id)
 

@@ -8,6 +8,12 @@ going away (``left``: cancelled too). It returns :class:`Held`; approved → the
 command, otherwise it refuses it in its protocol's words for :class:`HoldOutcome`: PostgreSQL
 42501 naming the approver and their reason, 57014 for a cancel or a timeout.
 
+A store that cannot open the review (full, read-only, unreachable: ``store.Unavailable``) ends
+the hold at once as UNAVAILABLE, ``reason`` saying why ("disk full", ...): the command is
+refused and the session goes on (PostgreSQL 53100 for a full disk, else 53000); the listener's
+statement log records the refusal, written once the store is back. A cancel the store cannot
+record ends the wait as cancelled all the same (the review, never decided, expires).
+
 What the review shows and stores (its statement, the card, the ``statement.held`` audit event)
 is the dialect's redaction (``redact``): secrets in the text and bound values in secret
 positions replaced. The listener keeps the exact bytes in memory and runs exactly those after
@@ -29,8 +35,17 @@ from approvals.policy import human_duration
 from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
 from gateway.sessions.session import Session
+from store import StoreHealth, Unavailable
 
-__all__ = ["HOLD_BUFFER_LIMIT", "ClientGone", "Held", "HoldOutcome", "held_sha256", "hold"]
+__all__ = [
+    "HOLD_BUFFER_LIMIT",
+    "STORE_RULE",
+    "ClientGone",
+    "Held",
+    "HoldOutcome",
+    "held_sha256",
+    "hold",
+]
 
 # While a command is held the client may send more (pipelined) messages: a listener buffers
 # them, up to this many bytes, and processes them after the decision.
@@ -47,16 +62,22 @@ class HoldOutcome(StrEnum):
     DENIED = "denied"  # an approver said no: ``message`` names them and their reason
     CANCELLED = "cancelled"  # the client cancelled the wait
     EXPIRED = "expired"  # nobody decided in time
+    UNAVAILABLE = "unavailable"  # the store could not open the review: ``reason`` says why
+
+
+STORE_RULE = "audit/store"  # the rule named for commands refused because no review could open
 
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """How a hold ended: the review, the outcome and, unless approved, what the client is told."""
+    """How a hold ended: the review (None when none could be opened), the outcome and, unless
+    approved, what the client is told; ``reason``: why the store could not open the review."""
 
-    review_id: str
+    review_id: str | None
     outcome: HoldOutcome
     message: str = ""
     detail: str | None = None
+    reason: str | None = None
 
     @property
     def approved(self) -> bool:
@@ -75,6 +96,7 @@ async def hold(
     notify: Callable[[str], None],
     redact: Redactor,
     impact: Impact | None = None,
+    health: StoreHealth | None = None,
 ) -> Held:
     """Hold a command for review until it is decided, cancelled or expires.
 
@@ -83,6 +105,7 @@ async def hold(
     when the client closes its connection: the review is cancelled and ClientGone raised. So
     is the review when the session ends meanwhile (this is cancelled). ``redact`` is the
     dialect's: the review gets the text and values it returns, and the hash of the exact ones.
+    A store that cannot open the review returns UNAVAILABLE at once (``health`` hears of it).
     """
     redacted = redact(text, params)
     shown = redacted.text
@@ -92,16 +115,21 @@ async def hold(
     s.cancel_hold.clear()
     s.holding = ""
     try:
-        review = await service.hold_statement(
-            s.identity,
-            s.connection,
-            shown,
-            risk=verdict.risk,
-            rule=verdict.rule,
-            session_id=s.id,
-            statement_sha256=held_sha256(text, params),
-            impact=impact,
-        )
+        try:
+            review = await service.hold_statement(
+                s.identity,
+                s.connection,
+                shown,
+                risk=verdict.risk,
+                rule=verdict.rule,
+                session_id=s.id,
+                statement_sha256=held_sha256(text, params),
+                impact=impact,
+            )
+        except Unavailable as exc:
+            if health is not None:
+                health.failed(exc)
+            return _unavailable(exc)
         s.holding = review.id
         s.held += 1
         conn = service.connection(s.connection)
@@ -132,6 +160,16 @@ def held_sha256(text: str, params: Sequence[bytes | None] = ()) -> str:
             digest.update(len(value).to_bytes(4, "big", signed=True))
             digest.update(value)
     return digest.hexdigest()
+
+
+def _unavailable(exc: Unavailable) -> Held:
+    return Held(
+        None,
+        HoldOutcome.UNAVAILABLE,
+        f"refused: the audit store is unavailable ({exc.reason}), so no review can be opened "
+        f"for this statement and nothing runs unreviewed (rule {STORE_RULE}); try again shortly",
+        reason=exc.reason,
+    )
 
 
 def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> Held:
@@ -165,7 +203,7 @@ async def _wait(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:  # the session ended (revoked, shut down, protocol error)
-        with contextlib.suppress(ApprovalError):
+        with contextlib.suppress(ApprovalError, Unavailable):
             await asyncio.shield(service.cancel(review_id, s.identity))
         raise
     finally:
@@ -177,8 +215,12 @@ async def _wait(
         return decision.result(), "decided"
     client_left = gone.done() and not gone.cancelled()
     final: Review | None = None
-    with contextlib.suppress(ApprovalError):
+    try:
         final = await service.cancel(review_id, s.identity)
+    except ApprovalError:
+        final = None
+    except Unavailable:  # the cancel is not recorded; the review, never decided, expires
+        return (None, "gone") if client_left else (None, "decided")
     if final is None:  # decided meanwhile: the cancel lost the race
         final = await service.await_decision(review_id)
     return (None, "gone") if client_left else (final, "decided")

@@ -30,6 +30,11 @@ refuses the batch: the log keeps its records and offers them again every ``max_a
 also after its session has ended (the timer holds it), and the records that arrive meanwhile
 join them. The gateway refuses new statements well before that point (``AuditWriter.behind``),
 so what waits here is what ran before, and those refusals.
+
+A store that cannot write at all (its disk full, read-only) costs none of these records: the
+audit writer keeps what it was handed and retries until the store takes it. A session the store
+cannot record at its start is refused, and its refusal is one ``session.refused`` event
+(:func:`refused_session`) written the same way, once the store is back.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from gateway.sessions.journal import SessionJournal
 from gateway.sessions.text import readable
 from store import AuditWriter, PlainDetails, Unavailable
 
-__all__ = ["FIELDS", "RAN", "StatementLog", "expand"]
+__all__ = ["FIELDS", "RAN", "StatementLog", "expand", "refused_session"]
 
 _log = logging.getLogger(__name__)
 
@@ -268,3 +273,18 @@ def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
             item["at"] = at + timedelta(milliseconds=item.pop("t_ms"))
         found.append(item)
     return found
+
+
+def refused_session(
+    identity: Identity, session_id: str, connection: str, client: str | None, exc: Unavailable
+) -> AuditEntry:
+    """The audit event of a session refused because the store could not record its start."""
+    return AuditEntry(
+        action="session.refused",
+        actor=identity,
+        target=session_id,
+        outcome="unavailable",
+        at=datetime.now(UTC),
+        connection=connection,
+        details={"reason": f"the audit store is unavailable ({exc.reason})", "client": client},
+    )

@@ -15,17 +15,26 @@ from tests.gateway.api.world import ApiWorld, error_code
 
 
 async def test_store_unavailable(world: ApiWorld) -> None:
-    """/healthz and /v1 routes answer 503 store_unavailable when the store cannot be reached."""
+    """With the store unreachable /readyz answers 503 store_unavailable, and
+    /healthz (liveness) 200 "degraded" saying so, without the store's address."""
     down = Database("postgresql+asyncpg://postgres@127.0.0.1:1/airlock")
     context = dataclasses.replace(world.runtime.api_context(), database=down)
     app = create_app(context)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.get("/healthz")
+            ready = await http.get("/readyz")
+            health = await http.get("/healthz")
     finally:
         await down.close()
-    assert (response.status_code, error_code(response)) == (503, "store_unavailable")
+    assert (ready.status_code, error_code(ready)) == (503, "store_unavailable")
+    assert ready.json()["error"]["details"]["problems"] == [
+        "the store cannot be reached (unreachable)"
+    ]
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["problems"] == ["the store cannot be reached (unreachable)"]
+    assert "127.0.0.1" not in health.text + ready.text
 
 
 async def test_unexpected_error(world: ApiWorld, caplog: pytest.LogCaptureFixture) -> None:

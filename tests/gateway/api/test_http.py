@@ -90,7 +90,9 @@ async def test_operational_routes(tmp_path: Path) -> None:
     ):
         health = await http.get("/healthz")
         assert health.status_code == 200
-        assert health.json() == {"status": "ok", "connections": ["pg-test"]}
+        assert health.json() == {"status": "ok", "problems": [], "connections": ["pg-test"]}
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ok", "problems": []})
 
         jwks = (await http.get("/.well-known/jwks.json")).json()
         assert jwks == gw.runtime.tokens.jwks()
