@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,7 @@ class AirlockProcess:
     proc: asyncio.subprocess.Process | None = None
     out: list[str] = field(default_factory=list)
     err: list[str] = field(default_factory=list)
+    stopped_in: float | None = None  # seconds from SIGTERM to exit, once stop() ran
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -170,11 +172,13 @@ class AirlockProcess:
         if self.proc is None or self.proc.returncode is not None:
             return await self._finish()
         self.proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
         try:
             await asyncio.wait_for(self.proc.wait(), within)
         except TimeoutError:
             await self.kill()
             raise AssertionError(f"{self.name} did not stop in {within}s\n{self.said()}") from None
+        self.stopped_in = time.monotonic() - sent
         return await self._finish()
 
     async def kill(self) -> int:

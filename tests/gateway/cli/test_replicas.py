@@ -185,6 +185,9 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
         tmp = tmp_path_factory.mktemp("replicas")
         async with _cluster(tmp, slack, gateway_options={}, schedulers=2) as running:
             yield running
+        processes = (running.a, running.b, running.bot, *running.schedulers)
+        shown = [f"{p.name} {p.stopped_in or 0:.1f}s" for p in processes]
+        print("\nSIGTERM → exit: " + ", ".join(shown))
 
 
 # -- clients ----------------------------------------------------------------------------------
