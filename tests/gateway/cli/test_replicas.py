@@ -4,7 +4,8 @@ the fake Slack) and two `airlock scheduler` processes on one fresh PostgreSQL st
 - a statement held on replica A (psql) is approved through replica B's API and runs on A
   (hold → approve → result timed over 20 rounds);
 - a revocation through B ends a session on A within a second (FATAL 57P01);
-- two schedulers run each tick of each job once between them (the store's ``scheduler_run``);
+- two schedulers run each tick of each job once between them: an unanswered request's
+  reminders are said once each, and each ``(job, tick)`` in ``scheduler_run`` has one claim;
 - replica A killed with SIGKILL mid-hold: B reaps A's review and session within
   ``[gateway] replica_dead_after`` plus one ``heartbeat_interval``; nothing is left to approve
   and ``airlock audit verify`` passes.
