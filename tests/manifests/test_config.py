@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gateway.config import load_settings
 from tests.manifests.files import (
+    CONFIG_PATH,
+    LAYOUTS,
     MANIFESTS,
+    REPLICAS,
+    SINGLE,
     config_map_toml,
-    container,
+    containers,
+    documents,
     one,
+    pod_spec,
+    secret_env,
+    workload,
+    workloads,
 )
 
 # A key whose name says it holds a secret; `password_env` / `*_file` only name where it lives.
@@ -32,10 +46,20 @@ def _walk(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
             yield from _walk(child, f"{path}[{index}]")
 
 
-def test_config_map_toml_has_the_contract_keys() -> None:
-    """airlock.toml parses and has [store] url, [api] listen, [listeners], full [[connections]]."""
-    config = config_map_toml()
-    assert config["store"]["url"].startswith("sqlite+aiosqlite:////")
+@pytest.fixture(params=LAYOUTS, ids=lambda p: p.name)
+def layout(request: pytest.FixtureRequest) -> Path:
+    result: Path = request.param
+    return result
+
+
+def test_config_map_toml_has_the_contract_keys(layout: Path) -> None:
+    """airlock.toml parses and has [api] listen, [listeners], full [[connections]]; the
+    one-process store is a SQLite file, the replicas' comes from the environment."""
+    config = config_map_toml(layout)
+    if layout == SINGLE:
+        assert config["store"]["url"].startswith("sqlite+aiosqlite:////")
+    else:
+        assert "url" not in config.get("store", {})
     assert config["api"]["listen"]
     assert set(config["listeners"]) >= {"postgres", "mysql", "ssh"}
     connections = config["connections"]
@@ -47,34 +71,43 @@ def test_config_map_toml_has_the_contract_keys() -> None:
     assert len(names) == len(set(names)), "connection names are unique"
 
 
-def test_config_binds_all_interfaces_on_the_container_ports() -> None:
-    """The API and every listener bind 0.0.0.0 on the port the container and Service expose."""
-    config = config_map_toml()
+def test_config_binds_all_interfaces_on_the_container_ports(layout: Path) -> None:
+    """The API and every listener bind 0.0.0.0 on the port the gateway's container and a
+    Service expose."""
+    config = config_map_toml(layout)
     listeners = {k: v for k, v in config["listeners"].items() if k in ("postgres", "mysql", "ssh")}
     binds = {"http": config["api"]["listen"], **listeners}
-    ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
-    service = {p["name"]: p["port"] for p in one("Service")["spec"]["ports"]}
+    ports = {
+        p["name"]: p["containerPort"] for p in containers(workload(layout, "gateway"))[0]["ports"]
+    }
+    service = {
+        p["name"]: p["port"]
+        for doc in documents(layout)
+        if doc["kind"] == "Service"
+        for p in doc["spec"]["ports"]
+    }
     for name, listen in binds.items():
         host, _, port = listen.rpartition(":")
         assert host == "0.0.0.0", f"{name} must bind all interfaces in a container"
         assert int(port) == ports[name] == service[name], name
 
 
-def test_listener_tls_comes_from_the_mounted_secret() -> None:
+def test_listener_tls_comes_from_the_mounted_secret(layout: Path) -> None:
     """Remote clients need TLS (plaintext is loopback-only): the cert and key the config names
-    are mounted read-only from the Secret airlock-tls."""
-    config = config_map_toml()["listeners"]
-    mounts = {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}
-    volumes = {v["name"]: v for v in one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    are mounted read-only into the gateway from the Secret airlock-tls."""
+    config = config_map_toml(layout)["listeners"]
+    gateway = workload(layout, "gateway")
+    mounts = {m["name"]: m["mountPath"] for m in containers(gateway)[0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(gateway)["volumes"]}
     assert volumes["tls"]["secret"]["secretName"] == "airlock-tls"
     for key in ("tls_cert", "tls_key"):
         assert config[key].startswith(mounts["tls"] + "/"), key
     assert not config.get("allow_plaintext", False)
 
 
-def test_config_holds_no_secret_values() -> None:
+def test_config_holds_no_secret_values(layout: Path) -> None:
     """No key named like password/token/secret carries a literal; references name a variable."""
-    for where, key, value in _walk(config_map_toml()):
+    for where, key, value in _walk(config_map_toml(layout)):
         if not SECRET_KEY.search(key):
             continue
         assert key.endswith(REFERENCE_SUFFIXES), f"{where} would hold a secret in the TOML"
@@ -93,14 +126,37 @@ def test_secret_check_catches_a_literal() -> None:
     assert flagged == ["connections[0].password"]
 
 
-def test_deployment_sets_no_secret_literal() -> None:
-    """No env var of the Deployment with a secret-like name has a literal value."""
-    for env in container().get("env", []):
-        if SECRET_KEY.search(env["name"]) or env["name"].endswith("_PASSWORD"):
-            assert "value" not in env, env["name"]
+def test_workloads_set_no_secret_literal(layout: Path) -> None:
+    """No env var with a secret-like name (or the store's URL) has a literal value."""
+    for w in workloads(layout):
+        for ctr in containers(w, init=True):
+            for env in ctr.get("env", []):
+                secretish = SECRET_KEY.search(env["name"]) or env["name"].endswith("_PASSWORD")
+                if secretish or env["name"] == "AIRLOCK_STORE__URL":
+                    assert "value" not in env, env["name"]
+
+
+def test_config_loads_with_the_gateways_own_settings(
+    layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMap's airlock.toml passes `airlock`'s own settings loader (every key known,
+    every value valid), with the environment the gateway's container gets from the Secret."""
+    for name in list(os.environ):
+        if name.startswith("AIRLOCK_"):
+            monkeypatch.delenv(name)
+    env = secret_env(containers(workload(layout, "gateway"))[0])
+    if "AIRLOCK_STORE__URL" in env:
+        monkeypatch.setenv("AIRLOCK_STORE__URL", "postgresql+asyncpg://airlock@db.invalid/airlock")
+    path = tmp_path / "airlock.toml"
+    path.write_text(one("ConfigMap", layout)["data"]["airlock.toml"], encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.store.url.startswith("sqlite" if layout == SINGLE else "postgresql+asyncpg")
+    assert str(settings.gateway.journal_dir).startswith("/var/lib/airlock/")
+    assert CONFIG_PATH.endswith(path.name)
 
 
 def test_compose_and_kubernetes_ship_the_same_config() -> None:
-    """manifests/airlock.toml (compose) is the exact text the ConfigMap carries."""
+    """manifests/airlock.toml (compose) is the exact text the one-process ConfigMap carries."""
     text = (MANIFESTS / "airlock.toml").read_text(encoding="utf-8")
-    assert one("ConfigMap")["data"]["airlock.toml"] == text
+    assert one("ConfigMap", SINGLE)["data"]["airlock.toml"] == text
+    assert one("ConfigMap", REPLICAS)["data"]["airlock.toml"] != text
