@@ -115,13 +115,7 @@ class PostgresListener:
         if live.shared.holding is not None:
             live.shared.cancel_hold.set()
             return
-        host, port = split_hostport(live.shared.target.config.upstream)
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(5):
-                _, up = await asyncio.open_connection(host, port)
-                up.write(pg.encode(pg.CancelRequest(*live.upstream_key)))
-                await up.drain()
-                up.close()
+        await _cancel_upstream(live, within=5)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -217,12 +211,31 @@ class PostgresListener:
         try:
             await self.core.attach(live)
             outcome = await Relay(client, server, live, (reader, writer, upstream)).run()
+            if outcome in _ENDED_FROM_OUTSIDE:
+                # The server notices a closed client only when it next writes: a statement
+                # still running there (a revoked session's pg_sleep, a long UPDATE) would run
+                # to its end. Cancel it first (a cancel for an idle backend does nothing).
+                await _cancel_upstream(live, within=1)
         finally:
             close_quietly(counter)
             self.live.pop(pid, None)
             await self.core.detach(live)
             server.audit_finished()
             await self.core.end(shared, outcome)
+
+
+_ENDED_FROM_OUTSIDE = frozenset(ending.value for ending in Ending)
+
+
+async def _cancel_upstream(live: LiveSession, *, within: float) -> None:
+    """A CancelRequest for the session's upstream backend (best effort: docs 55.2.7)."""
+    host, port = split_hostport(live.shared.target.config.upstream)
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(within):
+            _, up = await asyncio.open_connection(host, port)
+            up.write(pg.encode(pg.CancelRequest(*live.upstream_key)))
+            await up.drain()
+            up.close()
 
 
 async def _store_unavailable(writer: asyncio.StreamWriter, exc: Unavailable) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -80,6 +81,52 @@ async def test_revocation_ends_live_session(env: Env) -> None:
                 break
             await asyncio.sleep(0.02)
     assert session.stats["end"] == "revoked"
+
+
+async def test_revocation_cancels_the_statement_running_upstream(env: Env) -> None:
+    """A revoked session's running statement does not run on to its end upstream: the server
+    would notice the closed connection only when it next writes, so the gateway cancels it.
+    (The statement waits for a lock another connection holds: a read the rules allow.)"""
+    delegation = await _granted(env, "1h")
+    upstream = await asyncpg.connect(env.dsn)
+    try:
+        await upstream.execute("CREATE TABLE IF NOT EXISTS locked_up (id int)")
+        locker = upstream.transaction()
+        await locker.start()
+        await upstream.execute("LOCK TABLE locked_up IN ACCESS EXCLUSIVE MODE")
+        client = await _connect(env)
+        client.send(pg.Query("SELECT count(*) FROM locked_up /* revoked-reader */"))
+        watcher = await asyncpg.connect(env.dsn)
+        try:
+            started = time.perf_counter()
+            while not await _running(watcher, "revoked-reader"):
+                assert time.perf_counter() - started < 5, "the statement never started"
+                await asyncio.sleep(0.02)
+            async with env.gw.client(env.token) as http:
+                revoked = await http.post(
+                    f"/v1/delegations/{delegation}/revoke", json={"reason": "done"}
+                )
+            assert revoked.status_code == 200, revoked.text
+            error = await _ended(client)
+            assert error.sqlstate == "57P01"
+            started = time.perf_counter()
+            while await _running(watcher, "revoked-reader"):
+                assert time.perf_counter() - started < 2, "the statement still runs upstream"
+                await asyncio.sleep(0.02)
+        finally:
+            await watcher.close()
+        await locker.rollback()
+    finally:
+        await upstream.close()
+
+
+async def _running(upstream: asyncpg.Connection, marker: str) -> bool:
+    count = await upstream.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1"
+        " AND pid <> pg_backend_pid()",
+        f"%{marker}%",
+    )
+    return bool(count)
 
 
 async def test_expiry_ends_live_session(env: Env) -> None:
