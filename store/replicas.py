@@ -137,11 +137,14 @@ class ReplicaQueries:
         end: str,
         action: str,
         details: dict[str, Any],
+        quiet: bool = False,
     ) -> Sequence[str] | None:
         """Mark the replica stopped (by ``by``), end its sessions that have no end (their stats
         say ``end``), and append one ``action`` audit event (``details`` plus the sessions'
-        ids), in one transaction. Returns the ended sessions' ids, or None when the replica was
-        already stopped: another reaper, or its own clean stop, came first."""
+        ids), in one transaction; ``quiet``: no event when it ended no session and
+        ``details["reviews"]`` is empty (a clean stop that left nothing). Returns the ended
+        sessions' ids, or None when the replica was already stopped: another reaper, or its
+        own clean stop, came first."""
         async with self.database.write() as session:
             now = await self._now(session)
             marked = await session.execute(
@@ -166,6 +169,8 @@ class ReplicaQueries:
                     .execution_options(synchronize_session=False)
                 )
                 ended.append(session_id)
+            if quiet and not ended and not details.get("reviews"):
+                return ended
             entry = AuditEntry(
                 action=action,
                 actor=None,

@@ -64,10 +64,12 @@ class SessionCore:
         metrics: Metrics,
         guard: SessionGuard,
         journal: Journal,
+        replica: str | None = None,
     ) -> None:
         self.edge, self.service, self.repository = edge, service, repository
         self.audit, self.metrics, self.guard = audit, metrics, guard
         self.journal = journal
+        self.replica = replica  # this process's replica id: who reaps its sessions if it dies
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # by session id
 
     # -- before the session --------------------------------------------------------------
@@ -115,8 +117,9 @@ class SessionCore:
         )
 
     async def start(self, session: Session, peer: object) -> None:
-        """Write the session's row; a store that cannot take it raises store.Unavailable (no
-        session runs unrecorded)."""
+        """Write the session's row, naming this process's replica (so that another one ends it
+        if this process dies: :mod:`gateway.sessions.replicas`); a store that cannot take it
+        raises store.Unavailable (no session runs unrecorded)."""
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
         await self.repository.start_session(
             SessionRecord(
@@ -126,6 +129,7 @@ class SessionCore:
                 started_at=datetime.now(UTC),
                 client_addr=address,
                 stats={"delegation": _delegation_id(session), "role": session.role},
+                replica_id=self.replica,
             )
         )
 
