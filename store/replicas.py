@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Boolean, ColumnElement, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -155,17 +155,19 @@ class ReplicaQueries:
             )
             if _rowcount(marked) != 1:
                 return None
-            live = await session.execute(
-                select(col(SessionRow.id), col(SessionRow.stats)).where(
-                    col(SessionRow.replica_id) == replica_id, col(SessionRow.ended_at).is_(None)
+            # Its sessions with no end, and those the journal's replay ended without saying why.
+            ghosts = await session.execute(
+                select(col(SessionRow.id), col(SessionRow.stats), col(SessionRow.ended_at)).where(
+                    col(SessionRow.replica_id) == replica_id,
+                    or_(col(SessionRow.ended_at).is_(None), self._no_end()),
                 )
             )
             ended = []
-            for session_id, stats in live.all():
+            for session_id, stats, ended_at in ghosts.all():
                 await session.execute(
                     update(SessionRow)
-                    .where(col(SessionRow.id) == session_id, col(SessionRow.ended_at).is_(None))
-                    .values(ended_at=now, stats={**(stats or {}), "end": end})
+                    .where(col(SessionRow.id) == session_id)
+                    .values(ended_at=ended_at or now, stats={**(stats or {}), "end": end})
                     .execution_options(synchronize_session=False)
                 )
                 ended.append(session_id)
@@ -181,6 +183,13 @@ class ReplicaQueries:
             )
             await append_entries(session, [entry], postgres=self.database.is_postgres)
         return ended
+
+    def _no_end(self) -> ColumnElement[bool]:
+        """A session's stats say nothing of how it ended (no ``end`` key)."""
+        stats = col(SessionRow.stats)
+        if self.database.is_postgres:
+            return not_(stats.op("?", return_type=Boolean)("end"))
+        return func.json_extract(stats, "$.end").is_(None)
 
 
 def _record(row: ReplicaRow) -> ReplicaRecord:

@@ -88,15 +88,27 @@ async def test_a_gone_replica_is_reaped_once_and_its_review_cannot_be_approved(
     access = await service.request_access(
         ALICE, "pg-prod", role=None, duration=timedelta(hours=1), reason="INC-42"
     )
+    replayed, finished = new_id(), new_id()  # ended by the journal's replay / by the core
+    earlier = datetime.now(UTC) - timedelta(seconds=5)
+    for session_id, stats in ((replayed, {}), (finished, {"end": "client closed"})):
+        await repository.start_session(
+            SessionRecord(session_id, ALICE, "pg-prod", earlier, replica_id=gone.id)
+        )
+        await repository.end_session(session_id, ended_at=earlier, stats=stats)
     await asyncio.sleep(SHORT.total_seconds() * 1.5)
     reaper = replica(repository, service, Place("gateway-a.example", 7, None))
     reaped = await reaper.start()
     assert [(r.replica.id, r.reason, r.reviews) for r in reaped] == [(gone.id, GONE, (review_id,))]
+    assert replayed in reaped[0].sessions and finished not in reaped[0].sessions
+    kept = await repository.get_session(replayed)
+    assert kept is not None and (kept.ended_at, kept.stats["end"]) == (earlier, SESSION_END)
+    untouched = await repository.get_session(finished)
+    assert untouched is not None and untouched.stats["end"] == "client closed"
 
     review = await repository.get_review(review_id)
     assert review is not None
     assert (review.state, review.cancel_reason) == (ReviewState.CANCELLED, GONE)
-    [session_id] = reaped[0].sessions
+    [session_id] = set(reaped[0].sessions) - {replayed}
     session = await repository.get_session(session_id)
     assert session is not None and session.ended_at is not None
     assert session.stats["end"] == SESSION_END
