@@ -65,6 +65,10 @@ __all__ = [
 
 log = logging.getLogger("airlock.replicas")
 
+# The replicas running in this process. Several share its pid (tests run two gateways in one
+# process): the pid rule must not take one of them for a dead predecessor.
+_HERE: set[str] = set()
+
 # Why a reaped review was cancelled: what the card, the thread and a refused approval say.
 RESTARTED = "the gateway restarted; the statement never ran"
 GONE = "the gateway holding it is gone; the statement never ran"
@@ -145,12 +149,17 @@ class Replica:
         await self.repository.register_replica(
             self.id, host=place.host, pid=place.pid, pid_namespace=place.pid_namespace
         )
+        if place == here():
+            _HERE.add(self.id)
         reaped: list[Reaped] = []
         if place.pid_namespace is not None:
             for other in await self.repository.running_replicas(
                 host=place.host, pid_namespace=place.pid_namespace, excluding=self.id
             ):
-                # Not us (another id): a row with our own pid is a predecessor's.
+                if other.id in _HERE:
+                    continue
+                # Not this process's: a row with its pid is a predecessor's (the namespace
+                # would not have given the pid again while that one lived).
                 if other.pid == place.pid or not pid_alive(other.pid):
                     done = await self.reap(other, RESTARTED)
                     reaped += [done] if done is not None else []
@@ -203,6 +212,7 @@ class Replica:
     async def stop(self) -> None:
         """A clean stop, once this process's sessions have ended: cancel what is left of its
         reviews, end what is left of its sessions, mark it stopped."""
+        _HERE.discard(self.id)
         cancelled = await self._abandon(self.id, STOPPED)
         details: dict[str, object] = {"reason": STOPPED, "reviews": cancelled}
         await self.repository.reap_replica(

@@ -213,3 +213,17 @@ async def test_a_clean_stop_marks_the_replica_stopped_quietly(
     assert review is not None and review.state is ReviewState.CANCELLED
     actions = [e.action for e in await repository.list_audit(limit=1000)]
     assert actions[-1] == "replica.stopped"
+
+
+async def test_two_replicas_of_one_process_do_not_reap_each_other(
+    repository: SqlRepository, service: ApprovalService
+) -> None:
+    """Two gateways in one process (as tests run them) share its pid: neither takes the other
+    for a dead predecessor at its start."""
+    first = replica(repository, service, here(), timedelta(minutes=5))
+    await first.start()
+    second = replica(repository, service, here(), timedelta(minutes=5))
+    assert await second.start() == []
+    assert await first.beat() == []
+    await second.stop()
+    await first.stop()
