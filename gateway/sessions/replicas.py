@@ -237,7 +237,9 @@ class Replica:
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
         """Heartbeat and reap every ``interval`` seconds until ``stop``. A store that cannot
-        be reached is said once (and once when it is back); ReplicaReaped ends the loop."""
+        be reached is said once (and once when it is back); any other failure is logged and
+        the loop goes on (a replica that stopped heartbeating would be taken for gone);
+        ReplicaReaped ends it."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
@@ -250,6 +252,10 @@ class Replica:
                     log.warning("replica %s: cannot heartbeat: %s", self.id, exc.message)
                 self._outage = True
                 continue
+            except ReplicaReaped:
+                raise
+            except Exception:  # a reap that failed must not stop the heartbeat: say it, go on
+                log.exception("replica %s: reaping failed; retrying at the next heartbeat", self.id)
             if self._outage:
                 log.warning("replica %s: heartbeating again", self.id)
                 self._outage = False
@@ -273,16 +279,19 @@ async def running_replica(
 ) -> AsyncIterator[Replica]:
     """This process's replica, registered (and the gone reaped) before the body runs,
     heartbeating while it runs, stopped cleanly after it. When another replica reaped this
-    one, ``stop`` is set and ReplicaReaped raised as the body ends."""
+    one, the body is cancelled and ReplicaReaped raised in its place: the service ends with
+    it, so the process stops and says why (exit status 2)."""
     replica = Replica(repository, service, dead_after=dead_after, say=say)
     await replica.start()
     beating = asyncio.create_task(replica.run(stop, interval.total_seconds()))
     reaped: list[ReplicaReaped] = []
+    owner = asyncio.current_task()
 
     def done(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and isinstance(task.exception(), ReplicaReaped):
             reaped.append(task.exception())  # type: ignore[arg-type]
-            stop.set()
+            if owner is not None:
+                owner.cancel()
 
     beating.add_done_callback(done)
     try:
@@ -291,6 +300,8 @@ async def running_replica(
         beating.cancel()
         await asyncio.gather(beating, return_exceptions=True)
         if reaped:
+            if owner is not None:
+                owner.uncancel()
             raise reaped[0]
         try:
             await replica.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +23,15 @@ from approvals import (
     new_id,
 )
 from gateway.errors import ReplicaReaped
-from gateway.sessions.replicas import GONE, RESTARTED, SESSION_END, Place, Replica, here
+from gateway.sessions.replicas import (
+    GONE,
+    RESTARTED,
+    SESSION_END,
+    Place,
+    Replica,
+    here,
+    running_replica,
+)
 from store import REPLICA_REAPED, Database, SessionRecord, SqlRepository, verify
 
 ALICE = Identity("alice@example.com", groups=frozenset({"eng"}))
@@ -227,3 +236,25 @@ async def test_two_replicas_of_one_process_do_not_reap_each_other(
     assert await first.beat() == []
     await second.stop()
     await first.stop()
+
+
+async def test_a_running_replica_that_was_reaped_ends_its_service(
+    repository: SqlRepository, service: ApprovalService
+) -> None:
+    """While it runs, a replica another one reaped learns it at its next heartbeat: the body
+    (the listeners) is cancelled and ReplicaReaped raised in its place."""
+    started = time.monotonic()
+    with pytest.raises(ReplicaReaped, match="was reaped by another replica"):
+        async with running_replica(
+            repository,
+            service,
+            asyncio.Event(),
+            interval=timedelta(milliseconds=100),
+            dead_after=timedelta(seconds=30),
+        ) as me:
+            done = await repository.reap_replica(
+                me.id, by="another", end=SESSION_END, action=REPLICA_REAPED, details={}
+            )
+            assert done == []
+            await asyncio.sleep(30)
+    assert time.monotonic() - started < 10
