@@ -7,6 +7,7 @@ and the audit trail verifies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -122,6 +123,19 @@ async def gateway(mode: str, path: Path, pg: int) -> AsyncIterator[Gateway]:
         await running.kill()
 
 
+@asynccontextmanager
+async def two_gateways(
+    path_a: Path, pg_a: int, path_b: Path, pg_b: int
+) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """``airlock gateway`` twice, started side by side."""
+    async with contextlib.AsyncExitStack() as stack:
+        a, b = await asyncio.gather(
+            stack.enter_async_context(gateway("gateway", path_a, pg_a)),
+            stack.enter_async_context(gateway("gateway", path_b, pg_b)),
+        )
+        yield a, b
+
+
 async def airlock(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         AIRLOCK, *argv, env=env or ENV,
@@ -210,7 +224,9 @@ async def test_a_restarted_gateway_reaps_what_its_killed_predecessor_held(tmp_pa
         api, pg = free_port(), free_port()
         path = _config(tmp_path, store_url, upstream_db, api=api, pg=pg)
         async with gateway("up", path, pg) as first:
-            alice = await token(path, "alice@example.com", "eng")
+            alice, bob = await asyncio.gather(
+                token(path, "alice@example.com", "eng"), token(path, "bob@example.com", "dba")
+            )
             async with held_psql(pg, alice, "DROP TABLE ghosts") as review_id:
                 conninfo = (
                     f"host=127.0.0.1 port={pg} dbname=pg-prod user=alice password={alice} "
@@ -221,11 +237,12 @@ async def test_a_restarted_gateway_reaps_what_its_killed_predecessor_held(tmp_pa
                         await conn.execute("UPDATE ghosts SET n = %s WHERE id = 1", (k,))
                     await first.kill()  # right after the last UPDATE returned, mid-hold
 
-        bob = await token(path, "bob@example.com", "dba")
         async with gateway("up", path, pg) as second:
             reaped = await second.until("airlock: reaped replica")
             replayed = [i for i, line in enumerate(second.lines) if "replayed" in line]
-            assert replayed and replayed[0] < second.lines.index(reaped), second.lines
+            listening = [i for i, line in enumerate(second.lines) if "listener on" in line]
+            # The journal replayed, then the predecessor reaped, then the listener opened.
+            assert replayed[0] < second.lines.index(reaped) < listening[0], second.lines
             code, out = await approve(api, bob, review_id)
             assert code != 0
             assert f"review {review_id} is already cancelled: {RESTARTED}" in out
@@ -270,9 +287,10 @@ async def test_another_replica_reaps_a_killed_one_within_the_bound(tmp_path: Pat
         path_b = _config(tmp_path / "b", store_url, upstream_db, api=api_b, pg=pg_b, beat=BEAT)
         code, out = await airlock("db", "upgrade", "--config", str(path_a))
         assert code == 0, out
-        async with gateway("gateway", path_a, pg_a) as a, gateway("gateway", path_b, pg_b) as b:
-            alice = await token(path_a, "alice@example.com", "eng")
-            bob = await token(path_b, "bob@example.com", "dba")
+        async with two_gateways(path_a, pg_a, path_b, pg_b) as (a, b):
+            alice, bob = await asyncio.gather(
+                token(path_a, "alice@example.com", "eng"), token(path_b, "bob@example.com", "dba")
+            )
             async with store(store_url) as repository:
                 async with held_psql(pg_a, alice, "DROP TABLE ghosts") as review_id:
                     await a.kill()
