@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from approvals import (
     AlreadyDecided,
@@ -22,6 +23,7 @@ from approvals import (
     SystemClock,
     new_id,
 )
+from gateway.config import GatewaySettings
 from gateway.errors import ReplicaReaped
 from gateway.sessions.replicas import (
     GONE,
@@ -258,3 +260,24 @@ async def test_a_running_replica_that_was_reaped_ends_its_service(
             assert done == []
             await asyncio.sleep(30)
     assert time.monotonic() - started < 10
+
+
+def test_heartbeat_settings_default_parse_and_refuse_a_dead_after_too_short() -> None:
+    """[gateway] heartbeat_interval 5s and replica_dead_after 30s by default; durations parse;
+    a dead_after under three heartbeats, or a heartbeat under 100ms, is refused."""
+    default = GatewaySettings()
+    assert (default.heartbeat_interval, default.replica_dead_after) == (
+        timedelta(seconds=5),
+        timedelta(seconds=30),
+    )
+    fast = GatewaySettings.model_validate(
+        {"heartbeat_interval": "500ms", "replica_dead_after": "2s"}
+    )
+    assert (fast.heartbeat_interval, fast.replica_dead_after) == (
+        timedelta(milliseconds=500),
+        timedelta(seconds=2),
+    )
+    with pytest.raises(ValidationError, match="three heartbeat_intervals"):
+        GatewaySettings.model_validate({"heartbeat_interval": "5s", "replica_dead_after": "10s"})
+    with pytest.raises(ValidationError, match="between 100ms and 5m"):
+        GatewaySettings.model_validate({"heartbeat_interval": "10ms"})
