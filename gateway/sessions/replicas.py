@@ -35,6 +35,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -141,6 +142,7 @@ class Replica:
         self.place = place or here()
         self._say = say
         self._outage = False
+        self._beaten = time.monotonic()  # this replica's last heartbeat that the store took
 
     async def start(self) -> list[Reaped]:
         """Register this replica; then reap the predecessors on this host whose process is
@@ -167,13 +169,22 @@ class Replica:
 
     async def beat(self) -> list[Reaped]:
         """Heartbeat, then reap the replicas whose heartbeat is too old. Raises ReplicaReaped
-        when another replica took this one for gone."""
+        when another replica took this one for gone.
+
+        After a gap in this replica's own heartbeats longer than ``dead_after`` (the store
+        was out of reach, for it and most likely for the others too) it does not reap at this
+        beat: the others get one interval to heartbeat again first, or one store outage
+        would have the first replica back reap every other."""
         if not await self.repository.heartbeat_replica(self.id):
             raise ReplicaReaped(
                 f"replica {self.id} was reaped by another replica (no heartbeat for "
                 f"{self.dead_after.total_seconds():g}s): its sessions and reviews are ended; "
                 "stopping"
             )
+        now = time.monotonic()
+        gap, self._beaten = now - self._beaten, now
+        if gap > self.dead_after.total_seconds():
+            return []
         return await self.reap_gone()
 
     async def reap_gone(self) -> list[Reaped]:

@@ -281,3 +281,17 @@ def test_heartbeat_settings_default_parse_and_refuse_a_dead_after_too_short() ->
         GatewaySettings.model_validate({"heartbeat_interval": "5s", "replica_dead_after": "10s"})
     with pytest.raises(ValidationError, match="between 100ms and 5m"):
         GatewaySettings.model_validate({"heartbeat_interval": "10ms"})
+
+
+async def test_after_its_own_heartbeat_gap_a_replica_waits_a_beat_before_reaping(
+    repository: SqlRepository, service: ApprovalService
+) -> None:
+    """Back from a store outage longer than dead_after (its own heartbeats stopped too), a
+    replica does not reap at its first beat, only at the next one if the other stayed silent."""
+    other = await registered(replica(repository, service))
+    back = replica(repository, service, Place("g", 1, None))
+    await back.start()
+    await asyncio.sleep(SHORT.total_seconds() * 1.5)  # nobody could heartbeat meanwhile
+    assert await back.beat() == []
+    reaped = await back.beat()
+    assert [r.replica.id for r in reaped] == [other.id]
