@@ -80,7 +80,7 @@ class ReplicaQueries:
 
     async def gone_replicas(self, dead_after: timedelta, *, excluding: str) -> list[ReplicaRecord]:
         """Replicas not stopped whose heartbeat is older than ``dead_after``, oldest first."""
-        async with self.database.write() as session:
+        async with self.database.read() as session:
             cutoff = await self._now(session) - dead_after
             rows = await session.scalars(
                 select(ReplicaRow)
