@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -214,8 +215,8 @@ async def nothing_approvable(repository: SqlRepository) -> None:
 async def test_a_restarted_gateway_reaps_what_its_killed_predecessor_held(tmp_path: Path) -> None:
     """SQLite store, `airlock up`: psql's DROP is held, allowed UPDATEs run on another session,
     SIGKILL. The next start replays the journal, then reaps at once (same host, pid gone): the
-    review is cancelled ("the gateway restarted"), the session ended, an approval refused, the
-    DROP never ran, and `airlock audit verify` passes."""
+    review is cancelled ("the gateway restarted", on the console chat's card too), the session
+    ended, an approval refused, the DROP never ran, and `airlock audit verify` passes."""
     async with fresh_pg_database() as upstream_url:
         upstream_db = make_url(upstream_url).database
         assert upstream_db is not None
@@ -246,6 +247,14 @@ async def test_a_restarted_gateway_reaps_what_its_killed_predecessor_held(tmp_pa
             code, out = await approve(api, bob, review_id)
             assert code != 0
             assert f"review {review_id} is already cancelled: {RESTARTED}" in out
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api}") as http:
+                shown = await http.get(
+                    f"/chat/cards/{review_id}", headers={"authorization": f"Bearer {bob}"}
+                )
+            assert shown.status_code == 200, shown.text
+            card = shown.json()  # the console chat's card: no buttons, and why
+            assert card["state"] == "cancelled"
+            assert "the gateway restarted" in card["html"] and "<form" not in card["html"]
             assert await second.terminate() == 0
         assert await upstream_has_table(upstream_db), "the held DROP ran"
 
