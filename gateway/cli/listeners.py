@@ -183,6 +183,7 @@ def _replica(runtime: Runtime, stop: asyncio.Event) -> AbstractAsyncContextManag
         interval=settings.heartbeat_interval,
         dead_after=settings.replica_dead_after,
         say=say,
+        metrics=runtime.metrics,
     )
 
 

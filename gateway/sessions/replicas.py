@@ -43,6 +43,7 @@ from pathlib import Path
 
 from approvals import ApprovalError, ApprovalService, new_id
 from gateway.errors import ReplicaReaped
+from gateway.metrics import Metrics
 from store import (
     REPLICA_REAPED,
     REPLICA_STOPPED,
@@ -135,8 +136,10 @@ class Replica:
         dead_after: timedelta,
         place: Place | None = None,
         say: Callable[[str], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = new_id()
+        self.metrics = metrics
         self.repository, self.service = repository, service
         self.dead_after = dead_after
         self.place = place or here()
@@ -213,6 +216,10 @@ class Replica:
             return None
         cancelled += await self._abandon(replica.id, reason)  # opened while we reaped it
         done = Reaped(replica, reason, tuple(cancelled), tuple(ended))
+        if self.metrics is not None:
+            self.metrics.replicas_reaped.labels(
+                "restarted" if reason == RESTARTED else "gone"
+            ).inc()
         self._tell(
             f"airlock: reaped replica {replica.id} ({replica.host} pid {replica.pid}, last "
             f"heartbeat {replica.heartbeat_at.isoformat(timespec='seconds')}): "
@@ -259,6 +266,8 @@ class Replica:
             try:
                 await self.beat()
             except StoreError as exc:
+                if self.metrics is not None:
+                    self.metrics.heartbeat_failures.inc()
                 if not self._outage:
                     log.warning("replica %s: cannot heartbeat: %s", self.id, exc.message)
                 self._outage = True
@@ -287,12 +296,13 @@ async def running_replica(
     interval: timedelta,
     dead_after: timedelta,
     say: Callable[[str], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Replica]:
     """This process's replica, registered (and the gone reaped) before the body runs,
     heartbeating while it runs, stopped cleanly after it. When another replica reaped this
     one, the body is cancelled and ReplicaReaped raised in its place: the service ends with
     it, so the process stops and says why (exit status 2)."""
-    replica = Replica(repository, service, dead_after=dead_after, say=say)
+    replica = Replica(repository, service, dead_after=dead_after, say=say, metrics=metrics)
     await replica.start()
     beating = asyncio.create_task(replica.run(stop, interval.total_seconds()))
     reaped: list[ReplicaReaped] = []

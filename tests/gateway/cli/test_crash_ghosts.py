@@ -320,6 +320,9 @@ async def test_another_replica_reaps_a_killed_one_within_the_bound(tmp_path: Pat
                 code, out = await approve(api_b, bob, review_id)
                 assert code != 0 and "already cancelled" in out, out
                 await b.until("airlock: reaped replica")
+                async with httpx.AsyncClient() as http:
+                    metrics = (await http.get(f"http://127.0.0.1:{api_b}/metrics")).text
+                assert 'airlock_replicas_reaped_total{reason="gone"} 1.0' in metrics
             print(f"\nreaped {took:.2f} s after SIGKILL (dead after 2 s, heartbeat 0.5 s)")
             # A's last heartbeat was up to one interval before the kill, and B looks once per
             # interval: between dead_after - interval (1.5 s) and dead_after + interval (2.5 s),
