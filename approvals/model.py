@@ -229,6 +229,8 @@ class Review:
     decisions: tuple[Decision, ...] = ()
     decided_at: datetime | None = None
     version: int = 0
+    # Why the system cancelled it (``ApprovalService.abandon``); None when the requester did.
+    cancel_reason: str | None = None
 
     @property
     def is_final(self) -> bool:

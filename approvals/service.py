@@ -266,7 +266,7 @@ class ApprovalService:
                 outcome=state.value,
                 at=now,
                 connection=review.connection,
-                details={"kind": review.kind.value},
+                details=_final_details(review),
             )
         )
         await tx.emit(_review_event(REVIEW_DECIDED, updated))
@@ -330,6 +330,22 @@ class ApprovalService:
             if by.subject != review.requester.subject:
                 raise PolicyViolation("only the requester can cancel a review")
             return await self._finish(tx, review, ReviewInput.CANCEL, None, by)
+
+    async def abandon(self, review_id: str, reason: str) -> Review:
+        """The system's cancel: end a pending statement review that nothing can run any more
+        (the gateway process holding its statement is gone), saying why. Audited and announced
+        (``review.decided``: the bot shows ``reason`` on the card) like every ending; from here
+        the review is final, so no approval can follow. A review already final is returned as
+        it is (a racing reaper or a decider came first): one ending, whoever races. An access
+        request belongs to no session and is never abandoned."""
+        async with self.repository.transaction() as tx:
+            review = await _locked(tx, review_id)
+            if review.is_final:
+                return review
+            if review.kind is not ReviewKind.STATEMENT:
+                raise PolicyViolation(f"review {review_id} is an access request: it has no gateway")
+            abandoned = replace(review, cancel_reason=reason)
+            return await self._finish(tx, abandoned, ReviewInput.ABANDON, None, None)
 
     async def await_decision(self, review_id: str) -> Review:
         """Wait until the review is final; at its deadline, expire it. Returns the final review."""
@@ -418,8 +434,9 @@ def _already_decided(review: Review) -> AlreadyDecided:
     deciding = review.deciding
     by = deciding.approver.subject if deciding else None
     who = f" by {by}" if by else ""
+    why = f": {review.cancel_reason}" if review.cancel_reason else ""
     return AlreadyDecided(
-        f"review {review.id} is already {review.state.value}{who}",
+        f"review {review.id} is already {review.state.value}{who}{why}",
         state=review.state.value,
         decided_by=by,
     )
@@ -434,9 +451,17 @@ def _review_event(topic: str, review: Review) -> DomainEvent:
             "state": review.state.value,
             "connection": review.connection,
             "decided_by": deciding.approver.subject if deciding else None,
-            "reason": deciding.reason if deciding else None,
+            "reason": deciding.reason if deciding else review.cancel_reason,
         },
     )
+
+
+def _final_details(review: Review) -> dict[str, object]:
+    """A review's ending's audit details: its kind, and why the system cancelled it."""
+    details: dict[str, object] = {"kind": review.kind.value}
+    if review.cancel_reason is not None:
+        details["reason"] = review.cancel_reason
+    return details
 
 
 def _access_details(review: Review) -> dict[str, object]:

@@ -8,6 +8,8 @@ Rules:
   Which of the two an approval is, the service decides by counting distinct approvers.
 - One deny denies, whatever approvals came before.
 - ``EXPIRE`` (the clock) and ``CANCEL`` (the requester or their client) end a pending review.
+- ``ABANDON`` (the system: the gateway process holding the statement is gone, so nothing could
+  ever run it) ends a pending review as ``CANCELLED`` too, with the reason on the review.
 - ``APPROVED``, ``DENIED``, ``EXPIRED`` and ``CANCELLED`` are terminal: no input leaves them.
 
 A (state, input) pair with no entry in ``TRANSITIONS`` raises :class:`InvalidTransition`.
@@ -36,6 +38,7 @@ class ReviewInput(StrEnum):
     DENY = "deny"
     EXPIRE = "expire"
     CANCEL = "cancel"
+    ABANDON = "abandon"
 
 
 TRANSITIONS: dict[tuple[ReviewState, ReviewInput], ReviewState] = {
@@ -44,6 +47,7 @@ TRANSITIONS: dict[tuple[ReviewState, ReviewInput], ReviewState] = {
     (ReviewState.PENDING, ReviewInput.DENY): ReviewState.DENIED,
     (ReviewState.PENDING, ReviewInput.EXPIRE): ReviewState.EXPIRED,
     (ReviewState.PENDING, ReviewInput.CANCEL): ReviewState.CANCELLED,
+    (ReviewState.PENDING, ReviewInput.ABANDON): ReviewState.CANCELLED,
 }
 
 TERMINAL = frozenset(

@@ -267,6 +267,34 @@ class GatewaySettings(_Section):
             raise ValueError("must be between 1ms and 10s")
         return value
 
+    # Replicas (docs/operations.md, "A crash leaves no ghosts"): each gateway process heartbeats
+    # its row in the store every heartbeat_interval; one whose heartbeat is older than
+    # replica_dead_after is reaped by another (its sessions ended, its held reviews cancelled).
+    heartbeat_interval: timedelta = timedelta(seconds=5)
+    replica_dead_after: timedelta = timedelta(seconds=30)
+
+    @field_validator("heartbeat_interval", "replica_dead_after", mode="before")
+    @classmethod
+    def _replica_duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("heartbeat_interval")
+    @classmethod
+    def _heartbeat(cls, value: timedelta) -> timedelta:
+        if not timedelta(milliseconds=100) <= value <= timedelta(minutes=5):
+            raise ValueError("must be between 100ms and 5m")
+        return value
+
+    @field_validator("replica_dead_after")
+    @classmethod
+    def _dead_after(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        beat = info.data.get("heartbeat_interval")
+        if isinstance(beat, timedelta) and value < 3 * beat:
+            raise ValueError("must be at least three heartbeat_intervals")
+        return value
+
     def journal_path(self, store_url: str) -> Path:
         """Where the journal lives for a store at ``store_url`` (see the class docstring)."""
         if self.journal_dir is not None:

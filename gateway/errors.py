@@ -5,8 +5,10 @@
     ├── UsageError           a command-line argument is wrong (``airlock`` exits 2)
     ├── AuthError            a credential was refused            sqlstate 28P01, HTTP 401
     │   └── TokenInvalid     a token's signature, audience, issuer or lifetime is wrong
-    └── OAuthError           an /oauth/token request is refused: RFC 6749 section 5.2's
-                             ``error`` (invalid_client, invalid_grant, invalid_scope, ...)
+    ├── OAuthError           an /oauth/token request is refused: RFC 6749 section 5.2's
+    │                        ``error`` (invalid_client, invalid_grant, invalid_scope, ...)
+    └── ReplicaReaped        another replica reaped this process (its heartbeat was too old):
+                             its sessions and reviews are ended in the store, so it stops
 
 Domain errors (approvals.errors) cross the edges as they are; each edge maps them to its answer
 (an HTTP status and JSON ``code``, a SQLSTATE).
@@ -19,6 +21,7 @@ __all__ = [
     "ConfigError",
     "GatewayError",
     "OAuthError",
+    "ReplicaReaped",
     "TokenInvalid",
     "UsageError",
 ]
@@ -57,3 +60,7 @@ class OAuthError(GatewayError):
         super().__init__(message)
         self.code = error
         self.status = 401 if error == "invalid_client" else 400
+
+
+class ReplicaReaped(GatewayError):
+    code = "replica_reaped"

@@ -59,6 +59,20 @@ class Metrics:
             ["listener"],
             registry=self.registry,
         )
+        # Replicas (gateway.sessions.replicas): the gone ones this process reaped, by why
+        # ("restarted": same host, pid gone; "gone": heartbeat too old), and its heartbeats
+        # the store did not take.
+        self.replicas_reaped = Counter(
+            "airlock_replicas_reaped_total",
+            "Gone gateway replicas this process reaped (sessions ended, held reviews cancelled)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.heartbeat_failures = Counter(
+            "airlock_replica_heartbeat_failures_total",
+            "Heartbeats of this gateway replica that the store did not take",
+            registry=self.registry,
+        )
         self._store = _StoreCollector()
         self.registry.register(self._store)
 

@@ -42,7 +42,15 @@ from store.identities import IdentityStore, ServiceAccount
 from store.journaled import journaled_upto, record_replayed
 from store.migrate import current_revision, downgrade, migrate_sync, upgrade
 from store.outbox import CHANNEL, Outbox
-from store.records import AuditRecord, ChatMessage, OutboxEvent, SessionEvent, SessionRecord
+from store.records import (
+    AuditRecord,
+    ChatMessage,
+    OutboxEvent,
+    ReplicaRecord,
+    SessionEvent,
+    SessionRecord,
+)
+from store.replicas import REPLICA_REAPED, REPLICA_STOPPED
 from store.repository import SqlRepository
 from store.scheduling import PendingReview, SchedulerStore
 from store.transaction import SqlTransaction
@@ -51,6 +59,8 @@ __all__ = [
     "ALL_TOPICS",
     "CHANNEL",
     "GENESIS",
+    "REPLICA_REAPED",
+    "REPLICA_STOPPED",
     "AccessReviews",
     "AnchorReport",
     "AuditFilter",
@@ -75,6 +85,7 @@ __all__ = [
     "PlainDetails",
     "PostgresBus",
     "PublicCheckpointKey",
+    "ReplicaRecord",
     "SchedulerStore",
     "ServiceAccount",
     "SessionEnd",

@@ -116,6 +116,7 @@ def review_to_row(review: Review) -> ReviewRow:
         impact_note=review.impact.note if review.impact else None,
         statement_sha256=review.statement_sha256,
         version=review.version,
+        cancel_reason=review.cancel_reason,
     )
 
 
@@ -154,6 +155,7 @@ def review_from_row(row: ReviewRow, decisions: Iterable[DecisionRow] = ()) -> Re
         decisions=tuple(decision_from_row(d) for d in ordered),
         decided_at=row.decided_at,
         version=row.version,
+        cancel_reason=row.cancel_reason,
     )
 
 
@@ -244,6 +246,7 @@ def session_to_row(record: SessionRecord) -> SessionRow:
         started_at=record.started_at,
         ended_at=record.ended_at,
         stats=dict(record.stats),
+        replica_id=record.replica_id,
     )
 
 
@@ -256,6 +259,7 @@ def session_from_row(row: SessionRow) -> SessionRecord:
         client_addr=row.client_addr,
         ended_at=row.ended_at,
         stats=dict(row.stats),
+        replica_id=row.replica_id,
     )
 
 

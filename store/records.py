@@ -10,7 +10,14 @@ from typing import Any
 
 from approvals.model import DomainEvent, Identity
 
-__all__ = ["AuditRecord", "ChatMessage", "OutboxEvent", "SessionEvent", "SessionRecord"]
+__all__ = [
+    "AuditRecord",
+    "ChatMessage",
+    "OutboxEvent",
+    "ReplicaRecord",
+    "SessionEvent",
+    "SessionRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,22 @@ class SessionRecord:
     client_addr: str | None = None
     ended_at: datetime | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    replica_id: str | None = None  # the gateway process it ran on (store.replicas)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaRecord:
+    """A gateway process (store.replicas): where it runs, since when, its last heartbeat, and
+    when it stopped (``stopped_by``: itself, or the replica that reaped it)."""
+
+    id: str
+    host: str
+    pid: int
+    pid_namespace: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None = None
+    stopped_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from store.mapping import (
 )
 from store.outbox import CHANNEL
 from store.records import AuditRecord, ChatMessage
+from store.replicas import ReplicaQueries
 from store.sessions import SessionQueries
 from store.tables import ChatMessageRow, DecisionRow, DelegationRow, IdentityRow, ReviewRow
 from store.transaction import SqlTransaction
@@ -39,8 +40,9 @@ from store.transaction import SqlTransaction
 __all__ = ["SqlRepository"]
 
 
-class SqlRepository(SessionQueries):
-    """Reviews, decisions, delegations, audit, sessions and chat references in one database."""
+class SqlRepository(SessionQueries, ReplicaQueries):
+    """Reviews, decisions, delegations, audit, sessions, gateway replicas and chat references in
+    one database."""
 
     def __init__(self, database: Database, bus: EventBus) -> None:
         self.database = database

@@ -29,6 +29,7 @@ __all__ = [
     "IdentityRow",
     "OutboxDeliveryRow",
     "OutboxRow",
+    "ReplicaRow",
     "ReviewRow",
     "ServiceAccountRow",
     "SessionEventRow",
@@ -112,6 +113,9 @@ class ReviewRow(SQLModel, table=True):
     impact_note: str | None = Field(default=None, sa_type=Text)
     statement_sha256: str | None = None
     version: int = 0
+    # Migration 0006: why the system cancelled it (the gateway holding it is gone); None when
+    # the requester did.
+    cancel_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class DecisionRow(SQLModel, table=True):
@@ -179,6 +183,27 @@ class SessionRow(SQLModel, table=True):
     started_at: datetime = Field(sa_type=UTCDateTime, index=True)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stats: dict[str, Any] = _json()
+    # Migration 0006: the gateway process (replica) the session ran on; None before 0006.
+    replica_id: str | None = Field(default=None, index=True)
+
+
+class ReplicaRow(SQLModel, table=True):
+    """One gateway process (a random id per process start) and its heartbeat (see
+    :mod:`store.replicas`). ``pid_namespace`` tells whether two rows' pids can be compared (the
+    same boot and PID namespace); ``stopped_by`` is the replica that reaped it, or its own id
+    for a clean stop."""
+
+    __tablename__ = "replica"
+    __table_args__ = (Index("ix_replica_stopped_at_heartbeat_at", "stopped_at", "heartbeat_at"),)
+
+    id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    pid_namespace: str | None = None
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stopped_by: str | None = None
 
 
 class SessionEventRow(SQLModel, table=True):

@@ -102,6 +102,8 @@ def _outcome(card: Card) -> str:
         return f"⛔ Denied by {who}{when}." + _reason(card.decision_reason)
     if card.state is ReviewState.EXPIRED:
         return f"⌛ Expired{when}: nobody decided in time ({card.progress})."
+    if card.decision_reason and card.decision_reason.strip():
+        return f"🚫 Cancelled{when}: {_text(card.decision_reason)}."
     return f"🚫 Cancelled by the requester{when}."
 
 

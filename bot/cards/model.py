@@ -148,7 +148,8 @@ def card_from_review(review: Review, *, now: datetime, channel: str | None) -> C
         risk=review.risk,
         rule=review.rule,
         decided_by=deciding.approver.describe() if deciding else None,
-        decision_reason=deciding.reason if deciding else None,
+        # A review the system cancelled (its gateway is gone) says why in the same place.
+        decision_reason=deciding.reason if deciding else review.cancel_reason,
         decided_at=decided_at,
         break_glass=break_glass,
         decisions=tuple(card_decision(d) for d in review.decisions),

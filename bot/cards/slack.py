@@ -179,6 +179,8 @@ def _outcome_text(card: Card) -> str:
         head = f"⛔ *Denied* by {who}{when}"
     elif card.state is ReviewState.EXPIRED:
         return f"⌛ *Expired*{when}: nobody decided in time ({card.progress})"
+    elif card.decision_reason and card.decision_reason.strip():
+        return f"🚫 *Cancelled*{when}: {escape_short(card.decision_reason, 500)}"
     else:
         return f"🚫 *Cancelled* by the requester{when}"
     return _reason_line(card.decision_reason, head)

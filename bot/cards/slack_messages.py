@@ -101,11 +101,19 @@ def _ending_text(card: Card) -> str:
     if card.state is ReviewState.EXPIRED:
         return f"⌛ *Expired*{when}: nobody decided in time ({escape_mrkdwn(card.progress)})."
     if card.state is ReviewState.CANCELLED:
-        return f"🚫 *Cancelled* by the requester{when}."
+        return f"🚫 *Cancelled*{when}{_why_cancelled(card)}."
     if card.state is ReviewState.PENDING:
         return f"⏳ Still waiting: {escape_mrkdwn(card.progress)}."
     outcome = "Approved" if card.state is ReviewState.APPROVED else "Denied"
     return f"{STATE_ICON[card.state]} *{outcome}* by {_who(card.decided_by or 'someone')}{when}."
+
+
+def _why_cancelled(card: Card) -> str:
+    """``: the gateway holding it is gone; ...`` for a review the system cancelled, else who
+    did: the requester."""
+    if card.decision_reason and card.decision_reason.strip():
+        return f": {escape_short(card.decision_reason, 500)}"
+    return " by the requester"
 
 
 def _channel(channel: str | None) -> str:
@@ -150,7 +158,7 @@ def render_slack_dm(card: Card) -> dict[str, Any]:
     elif card.state is ReviewState.EXPIRED:
         text = f"⌛ {subject} expired{when}: nobody approved it in time."
     else:
-        text = f"🚫 {subject} was cancelled{when}."
+        text = f"🚫 {subject} was cancelled{when}{_why_cancelled(card)}."
     if card.statement is not None:
         text += "\n" + statement_text(card, _DM_STATEMENT_MAX, label="")
     return _message(text, card)

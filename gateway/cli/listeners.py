@@ -12,6 +12,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from gateway.sessions import (
     replay,
     unserved,
 )
+from gateway.sessions.replicas import Replica, running_replica
 from store import AuditWriter
 
 __all__ = [
@@ -84,7 +86,8 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     settings = runtime.settings
     targets = build_targets(settings.connections, {"postgres": POSTGRES})
     if not settings.listeners.postgres or not targets:
-        await stop.wait()
+        async with _replica(runtime, stop):  # no sessions here, but it reaps the gone
+            await stop.wait()
         return
     for target in targets.values():  # a missing secret stops the start, not the first session
         for role in (None, *target.config.roles):
@@ -92,10 +95,14 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     # One audit transaction costs ~1.6 ms of the event loop's CPU (SQLAlchemy, the driver's
     # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
     # share one. Refusals, holds and sessions' ends are written at once (urgent).
+    # Opened in order: the journal's replay, then this process's replica (which reaps the
+    # processes that are gone: their statements are in the trail before their reviews end).
     # Closed in reverse: the guard, then the audit writer (its last batches confirm the
-    # journal's statements), then the journal (what is still unconfirmed is replayed).
+    # journal's statements), then the replica's stop (its sessions have ended), then the
+    # journal (what is still unconfirmed is replayed).
     async with (
         _journaled(runtime) as journal,
+        _replica(runtime, stop) as replica,
         AuditWriter(runtime.database, interval=0.25) as audit,
         _watching(runtime) as guard,
     ):
@@ -107,6 +114,7 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             metrics=runtime.metrics,
             guard=guard,
             journal=journal,
+            replica=replica.id,
         )
         deps = Deps(
             core=core,
@@ -162,6 +170,21 @@ async def _replay(directory: Path, runtime: Runtime) -> None:
             f"sessions from the statement journal ({done.segments} segments)")  # fmt: skip
     for line in done.damaged:
         log.warning("statement journal: %s (its whole records were replayed)", line)
+
+
+def _replica(runtime: Runtime, stop: asyncio.Event) -> AbstractAsyncContextManager[Replica]:
+    """This process's replica row: heartbeats every ``[gateway] heartbeat_interval``, reaps
+    the processes gone (docs/operations.md)."""
+    settings = runtime.settings.gateway
+    return running_replica(
+        runtime.repository,
+        runtime.service,
+        stop,
+        interval=settings.heartbeat_interval,
+        dead_after=settings.replica_dead_after,
+        say=say,
+        metrics=runtime.metrics,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -65,10 +65,12 @@ class SessionCore:
         metrics: Metrics,
         guard: SessionGuard,
         journal: Journal,
+        replica: str | None = None,
     ) -> None:
         self.edge, self.service, self.repository = edge, service, repository
         self.audit, self.metrics, self.guard = audit, metrics, guard
         self.journal = journal
+        self.replica = replica  # this process's replica id: who reaps its sessions if it dies
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # by session id
 
     # -- before the session --------------------------------------------------------------
@@ -116,8 +118,10 @@ class SessionCore:
         )
 
     async def start(self, session: Session, peer: object) -> None:
-        """Write the session's row; a store that cannot take it raises store.Unavailable (no
-        session runs unrecorded), after queuing a ``session.refused`` audit event."""
+        """Write the session's row, naming this process's replica (so that another one ends it
+        if this process dies: :mod:`gateway.sessions.replicas`); a store that cannot take it
+        raises store.Unavailable (no session runs unrecorded), after queuing a
+        ``session.refused`` audit event."""
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
         try:
             await self.repository.start_session(
@@ -128,6 +132,7 @@ class SessionCore:
                     started_at=datetime.now(UTC),
                     client_addr=address,
                     stats={"delegation": _delegation_id(session), "role": session.role},
+                    replica_id=self.replica,
                 )
             )
         except Unavailable as exc:  # refused: the refusal is written once the store is back

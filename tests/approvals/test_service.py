@@ -371,6 +371,58 @@ async def test_cancel_a_final_review_is_already_decided(service: ApprovalService
         await service.cancel(review_id, ALICE)
 
 
+# -- abandon: the system's cancel (the gateway holding the statement is gone) ---------------------
+
+GONE = "the gateway holding it is gone; the statement never ran"
+
+
+async def test_abandon_cancels_with_the_reason_and_nobody_can_approve_after(
+    service: ApprovalService, repo: InMemoryRepository
+) -> None:
+    """abandon: cancelled with its reason (review, event, audit, no actor); an approval after
+    it is refused as already cancelled, saying why."""
+    review_id = await hold(service)
+    review = await service.abandon(review_id, GONE)
+    assert (review.state, review.cancel_reason) == (ReviewState.CANCELLED, GONE)
+    assert repo.bus.topics() == [REVIEW_CREATED, REVIEW_DECIDED]
+    assert repo.bus.published[-1].payload["reason"] == GONE
+    final = repo.audit[-1]
+    assert (final.action, final.actor, final.outcome) == ("review.final", None, "cancelled")
+    assert final.details["reason"] == GONE
+    with pytest.raises(AlreadyDecided, match="already cancelled: the gateway holding it is gone"):
+        await service.decide(review_id, BOB, Outcome.APPROVE)
+    stored = await repo.get_review(review_id)
+    assert stored is not None and stored.state is ReviewState.CANCELLED
+
+
+async def test_abandon_is_once_and_leaves_a_decided_review_alone(
+    service: ApprovalService, repo: InMemoryRepository
+) -> None:
+    """A second abandon (a racing reaper) and an abandon of an approved review change nothing."""
+    review_id = await hold(service)
+    await service.abandon(review_id, GONE)
+    audited = len(repo.audit)
+    again = await service.abandon(review_id, "another reaper")
+    assert (again.cancel_reason, len(repo.audit)) == (GONE, audited)
+    approved_id = await hold(service)
+    await service.decide(approved_id, BOB, Outcome.APPROVE)
+    left = await service.abandon(approved_id, GONE)
+    assert (left.state, left.cancel_reason) == (ReviewState.APPROVED, None)
+
+
+async def test_abandon_refuses_an_access_request(
+    service: ApprovalService, repo: InMemoryRepository
+) -> None:
+    """An access request belongs to no gateway session: abandon refuses it, it stays pending."""
+    review = await service.request_access(
+        ALICE, "pg-prod", role=None, duration=timedelta(hours=1), reason="INC-42"
+    )
+    with pytest.raises(PolicyViolation, match="access request"):
+        await service.abandon(review.id, GONE)
+    stored = await repo.get_review(review.id)
+    assert stored is not None and stored.state is ReviewState.PENDING
+
+
 # -- quorum model, over random vote sequences ----------------------------------------------------
 
 votes = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(Outcome), st.booleans()), max_size=8)

@@ -18,6 +18,7 @@ PENDING_TARGETS = {
     ReviewInput.DENY: ReviewState.DENIED,
     ReviewInput.EXPIRE: ReviewState.EXPIRED,
     ReviewInput.CANCEL: ReviewState.CANCELLED,
+    ReviewInput.ABANDON: ReviewState.CANCELLED,
 }
 DOCUMENTED_TERMINAL = {
     ReviewState.APPROVED,
@@ -38,7 +39,7 @@ def test_terminal_set_is_every_state_but_pending() -> None:
 
 @pytest.mark.parametrize(("state", "event"), list(itertools.product(ReviewState, ReviewInput)))
 def test_every_pair_has_its_documented_outcome(state: ReviewState, event: ReviewInput) -> None:
-    """Every one of the 25 pairs: pending goes to its documented target, terminal raises."""
+    """Every one of the 30 pairs: pending goes to its documented target, terminal raises."""
     if state is ReviewState.PENDING:
         assert transition(state, event) is PENDING_TARGETS[event]
     else:

@@ -50,6 +50,25 @@ def test_cancelled_card() -> None:
     assert "Cancelled" in _body(render_slack_thread_reply(card))
 
 
+def test_a_card_the_system_cancelled_says_why() -> None:
+    """A review cancelled because its gateway is gone says so on the card, in the thread, in
+    the requester's DM and in the console, not "by the requester"."""
+    gone = "the gateway holding it is gone; the statement never ran"
+    review = replace(
+        statement_review(state=ReviewState.CANCELLED, decided_at=NOW), cancel_reason=gone
+    )
+    card = card_from_review(review, now=NOW, channel=None)
+    texts = [
+        str(render_slack(card)["blocks"]),
+        _body(render_slack_thread_reply(card)),
+        _body(render_slack_dm(card)),
+        render_html(card),
+    ]
+    for text in texts:
+        assert "the gateway holding it is gone" in text, text
+        assert "by the requester" not in text, text
+
+
 def test_late_card_has_no_buttons() -> None:
     """A pending review rendered after its deadline shows as expired, with no buttons."""
     review = statement_review()

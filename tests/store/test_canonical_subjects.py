@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlmodel import col
 
 from approvals import Decision, Delegation, Identity, Outcome, Review, ReviewKind, ReviewState
@@ -13,7 +13,7 @@ from store import Database, IdentityStore, SqlRepository, upgrade
 from store.bus import InProcessBus
 from store.identity_tables import RevokedSubjectRow
 from store.mapping import decision_to_row, delegation_to_row, review_to_row
-from store.tables import DecisionRow, IdentityRow
+from store.tables import DecisionRow, IdentityRow, ReviewRow
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -48,7 +48,9 @@ async def _old_rows(db: Database) -> None:
         "d-1", "Bob@Example.com", "pg", None, "Carol@Example.com", "INC-1", AT, AT + timedelta(1)
     )
     async with db.write() as session:
-        session.add(review)
+        # The columns of the schema at 0004: later revisions' (0006's cancel_reason) left out.
+        values = review.model_dump(exclude={"cancel_reason"})
+        await session.execute(insert(ReviewRow.__table__).values(**values))  # type: ignore[attr-defined]
         session.add(delegation_to_row(grant))
         for subject, reason in (("Mallory@Example.com", "left"), ("eve@example.com", "one"),
                                 ("EVE@example.com", "two")):  # fmt: skip

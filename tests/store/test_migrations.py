@@ -34,6 +34,7 @@ TABLES = {
     "chat_notice",
     "revoked_subject",
     "revoked_token",
+    "replica",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
