@@ -247,7 +247,7 @@ class GatewaySettings(_Section):
     recorded in it before it is forwarded; what the audit trail never confirmed is replayed into
     it at the next start. ``journal_dir`` unset: ``airlock-journal`` beside a SQLite store's
     file, else ``./airlock-journal``. ``journal_sync``: how often it is synced to the disk, the
-    most a power loss may lose."""
+    most a power loss may lose. ``shutdown_timeout``: the deadline of a clean shutdown."""
 
     journal_dir: Path | None = None
     journal_sync: timedelta = timedelta(milliseconds=50)
@@ -266,6 +266,27 @@ class GatewaySettings(_Section):
         if not timedelta(milliseconds=1) <= value <= timedelta(seconds=10):
             raise ValueError("must be between 1ms and 10s")
         return value
+
+    # -- shutdown (docs/operations.d/shutdown.md) -----------------------------------------------
+    # ``shutdown_timeout``: one deadline from SIGTERM/SIGINT to the process's exit, whatever the
+    # store does; what could not be written by then stays in the statement journal (exit 75).
+    shutdown_timeout: timedelta = timedelta(seconds=20)
+
+    @field_validator("shutdown_timeout", mode="before")
+    @classmethod
+    def _shutdown_duration(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return parse_duration(value)
+        return value
+
+    @field_validator("shutdown_timeout")
+    @classmethod
+    def _shutdown_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0")
+        return value
+
+    # -- end of shutdown ------------------------------------------------------------------------
 
     def journal_path(self, store_url: str) -> Path:
         """Where the journal lives for a store at ``store_url`` (see the class docstring)."""

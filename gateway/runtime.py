@@ -1,7 +1,8 @@
 """The running parts of one gateway process, opened and closed together.
 
 ``open_runtime`` builds the store, bus, service and token service from settings;
-``serve`` runs the HTTP API and the listeners until SIGINT/SIGTERM, then shuts down cleanly.
+``serve`` runs the HTTP API and the listeners until SIGINT/SIGTERM, then shuts down cleanly
+within one deadline (:class:`Shutdown`, ``[gateway] shutdown_timeout``).
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +41,10 @@ from gateway.metrics import Metrics
 from store import Database, SqlRepository, create_bus, keys, migrate
 
 __all__ = [
+    "EXIT_UNRECORDED",
     "Runtime",
     "Service",
+    "Shutdown",
     "existing_store",
     "open_runtime",
     "require_schema",
@@ -53,6 +59,113 @@ GRACE_S = 5  # seconds in-flight HTTP requests get to finish on shutdown
 # A part of the process that runs beside the HTTP API: started with the runtime, stopped on exit.
 Service = Callable[["Runtime", asyncio.Event], Awaitable[None]]
 
+# The exit status of a shutdown that could not write everything before its deadline
+# (sysexits.h EX_TEMPFAIL: try again). What ran is in the statement journal for the next start.
+EXIT_UNRECORDED = 75
+
+
+class Shutdown:
+    """One deadline for a clean stop, from the signal to the process's exit (``timeout``
+    seconds, ``[gateway] shutdown_timeout``), shared out among the parts that stop:
+
+    - ``sessions()``: until half of what comes before ``reserve``: the listeners stop accepting,
+      end their sessions in their protocol's words, and those record their end and cancel their
+      held reviews;
+    - ``services()``: until ``reserve`` seconds before the deadline: the audit writer drains, the
+      statement journal is replayed, the chat bot, the scheduler and the HTTP API stop;
+    - ``straggling()``: a third of ``reserve`` later, what has not stopped is cancelled;
+    - ``left()``: the rest, to close the store; at the deadline itself a process that armed the
+      watchdog (``hard_exit``, the command line) exits with :data:`EXIT_UNRECORDED` wherever it
+      is.
+
+    Each returns the seconds left (never below 0), or None before the shutdown began (no
+    limit: the parts stop as they always did). A part that could not do its work in time says
+    so with ``problem``; the command exits with ``exit_code()``.
+    """
+
+    def __init__(self, timeout: float, *, hard_exit: bool = False) -> None:
+        self.timeout = timeout
+        self.reserve = min(2.0, timeout * 0.15)
+        self.hard_exit = hard_exit
+        self.started: float | None = None  # time.monotonic() of the signal
+        self.problems: list[str] = []
+        self._bounds: list[asyncio.Timeout] = []
+        self._watchdog: threading.Timer | None = None
+
+    def begin(self) -> None:
+        """The shutdown starts now (idempotent): the deadline runs from here."""
+        if self.started is not None:
+            return
+        self.started = time.monotonic()
+        if self.hard_exit:
+            self._watchdog = threading.Timer(self.timeout, self._expired)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+        loop = asyncio.get_running_loop()
+        for bound in self._bounds:
+            bound.reschedule(loop.time() + self.timeout - self.reserve / 3)
+
+    def disarm(self) -> None:
+        """The process is not going to exit after all (a start-up error in a test's process):
+        no watchdog."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def bound(self, limit: asyncio.Timeout) -> None:
+        """Reschedule ``limit`` (an ``asyncio.timeout(None)``) to expire ``reserve / 3`` seconds
+        before the deadline once the shutdown begins (after ``straggling()``): whatever its
+        block still awaits then is cancelled, and the store gets the rest to close."""
+        self._bounds.append(limit)
+        if self.started is not None:
+            left = self.timeout - self.reserve / 3 - self.elapsed()
+            limit.reschedule(asyncio.get_running_loop().time() + left)
+
+    @property
+    def begun(self) -> bool:
+        return self.started is not None
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started is None else time.monotonic() - self.started
+
+    def left(self, reserve: float = 0.0) -> float | None:
+        """Seconds until ``reserve`` seconds before the deadline (None: not begun)."""
+        if self.started is None:
+            return None
+        return max(0.0, self.timeout - reserve - self.elapsed())
+
+    def sessions(self) -> float | None:
+        if self.started is None:
+            return None
+        return max(0.0, (self.timeout - self.reserve) / 2 - self.elapsed())
+
+    def services(self) -> float | None:
+        return self.left(self.reserve)
+
+    def straggling(self) -> float | None:
+        """When the parts that have not stopped by ``services()`` are cancelled."""
+        return self.left(self.reserve * 2 / 3)
+
+    def problem(self, text: str) -> None:
+        """Something that was to be written before the exit was not: the exit is not 0."""
+        self.problems.append(text)
+        log.error("shutdown: %s", text)
+
+    def exit_code(self) -> int:
+        return EXIT_UNRECORDED if self.problems else 0
+
+    def _expired(self) -> None:
+        """The watchdog: the deadline passed and the process is still here."""
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"airlock: the shutdown deadline ({self.timeout:g}s) passed; exiting now "
+                f"(exit {EXIT_UNRECORDED}); what ran is in the statement journal for the next "
+                "start\n"
+            )
+            sys.stderr.flush()
+            sys.stdout.flush()
+        os._exit(EXIT_UNRECORDED)
+
 
 @dataclass
 class Runtime:
@@ -65,6 +178,7 @@ class Runtime:
     clock: SystemClock
     identity: IdentityKit
     routers: list[APIRouter] = field(default_factory=list)
+    shutdown: Shutdown = field(default_factory=lambda: Shutdown(20.0))
 
     def api_context(self) -> ApiContext:
         return ApiContext(
@@ -98,6 +212,7 @@ async def open_runtime(
     else:
         await require_schema(url)
     database = Database(url)
+    shutdown = Shutdown(settings.gateway.shutdown_timeout.total_seconds())
     bus = await create_bus(database)
     try:
         repository = SqlRepository(database, bus)
@@ -107,11 +222,21 @@ async def open_runtime(
         tokens = TokenService(await signing_key(settings, database))
         async with open_identity(settings.identity, tokens, service, repository) as identity:
             yield Runtime(
-                settings, database, repository, service, tokens, Metrics(), clock, identity
-            )
+                settings, database, repository, service, tokens, Metrics(), clock, identity,
+                shutdown=shutdown,
+            )  # fmt: skip
     finally:
-        await bus.close()
-        await database.close()
+        await _close_store(shutdown, bus.close, database.close)
+
+
+async def _close_store(shutdown: Shutdown, *closing: Callable[[], Awaitable[None]]) -> None:
+    """Close the bus and the store, by the shutdown's deadline once it began."""
+    try:
+        async with asyncio.timeout(shutdown.left()):
+            for close in closing:
+                await close()
+    except TimeoutError:
+        shutdown.problem("the store did not close before the deadline")
 
 
 async def existing_store(url: str) -> None:
@@ -149,12 +274,21 @@ async def serve(
     runtime: Runtime, services: Sequence[Service] = (), stop: asyncio.Event | None = None
 ) -> None:
     """Run the HTTP API and ``services`` until ``stop`` is set (by default: SIGINT/SIGTERM);
-    then stop them all cleanly."""
+    then stop them all cleanly, by ``runtime.shutdown``'s deadline (those still running then
+    are cancelled, and the shutdown notes the problem)."""
+    shutdown = runtime.shutdown
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if not shutdown.begun:
+                say(f"airlock: stopping (shutdown_timeout {shutdown.timeout:g}s)")
+            shutdown.begin()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     host, port = split_hostport(runtime.settings.api.listen)
     sock = _bind(host, port)
     app = create_app(runtime.api_context(), *runtime.routers)
@@ -169,7 +303,9 @@ async def serve(
     tasks: list[asyncio.Task[None]] = [
         asyncio.ensure_future(service(runtime, stop)) for service in services
     ]
-    api = asyncio.create_task(server.serve(sockets=[sock]))
+    for service, started in zip(services, tasks, strict=True):
+        started.set_name(getattr(service, "__name__", "service"))
+    api = asyncio.create_task(server.serve(sockets=[sock]), name="http-api")
     while not server.started and not api.done():  # noqa: ASYNC110  (uvicorn has no event)
         await asyncio.sleep(0.01)
     if api.done():
@@ -179,15 +315,35 @@ async def serve(
         say(f"airlock: HTTP API on {url} (health {url}/healthz, OpenAPI {url}/openapi.json)")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, api, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    shutdown.begin()
     stop.set()
-    server.should_exit = True
-    await asyncio.gather(api, *tasks, return_exceptions=True)
+    await _stop_all(server, api, tasks, shutdown)
     waiter.cancel()
     sock.close()
     for task in done:
         if task is not waiter and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
     say("airlock: stopped")
+
+
+async def _stop_all(
+    server: _Server, api: asyncio.Task[None], tasks: list[asyncio.Task[None]], shutdown: Shutdown
+) -> None:
+    """Stop the HTTP API (its requests get ``GRACE_S``, less when the deadline is nearer) and
+    the services, by the shutdown's ``services()`` deadline; cancel the late ones."""
+    left = shutdown.services()
+    grace = GRACE_S if left is None else min(GRACE_S, left)
+    # uvicorn hands it to asyncio.timeout: a float works, whatever its annotation says.
+    server.config.timeout_graceful_shutdown = grace  # type: ignore[assignment]
+    server.should_exit = True
+    _, late = await asyncio.wait([api, *tasks], timeout=shutdown.straggling())
+    if not late:
+        return
+    names = ", ".join(sorted(task.get_name() for task in late))
+    shutdown.problem(f"cancelled what had not stopped by the deadline: {names}")
+    for task in late:
+        task.cancel()
+    await asyncio.wait(late, timeout=shutdown.left())
 
 
 def _bind(host: str, port: int) -> socket.socket:
