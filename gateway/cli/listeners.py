@@ -12,6 +12,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,10 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     # share one. Refusals, holds and sessions' ends are written at once (urgent).
     # Closed in reverse: the guard, then the audit writer (its last batches confirm the
     # journal's statements), then the journal (what is still unconfirmed is replayed).
+    drain = _Drain()
     async with (
-        _journaled(runtime) as journal,
-        _auditing(runtime) as audit,
+        _journaled(runtime, drain) as journal,
+        _auditing(runtime, drain) as audit,
         _watching(runtime) as guard,
     ):
         core = SessionCore(
@@ -143,8 +145,16 @@ async def _end_sessions(listener: PostgresListener, shutdown: Shutdown) -> None:
         shutdown.problem(f"{cut.holds} held statements' reviews could not be cancelled in time")
 
 
+@dataclass
+class _Drain:
+    """Whether the audit writer could not drain at stop: then the store takes no writes, and
+    the journal is left for the next start rather than read for a replay that cannot land."""
+
+    failed: bool = False
+
+
 @contextlib.asynccontextmanager
-async def _auditing(runtime: Runtime) -> AsyncIterator[AuditWriter]:
+async def _auditing(runtime: Runtime, drain: _Drain) -> AsyncIterator[AuditWriter]:
     """The audit writer of the sessions' records, drained at the end by the shutdown's
     ``services()`` deadline (10 s when no shutdown began)."""
     audit = AuditWriter(runtime.database, interval=0.25)
@@ -156,6 +166,7 @@ async def _auditing(runtime: Runtime) -> AsyncIterator[AuditWriter]:
         try:
             await audit.close(grace=10.0 if left is None else left)
         except Unavailable as exc:
+            drain.failed = True
             shutdown.problem(
                 f"{exc.message} before the deadline (the statements among them stay in the "
                 "statement journal for the next start)"
@@ -163,7 +174,7 @@ async def _auditing(runtime: Runtime) -> AsyncIterator[AuditWriter]:
 
 
 @contextlib.asynccontextmanager
-async def _journaled(runtime: Runtime) -> AsyncIterator[Journal]:
+async def _journaled(runtime: Runtime, drain: _Drain | None = None) -> AsyncIterator[Journal]:
     """This process's statement journal (``[gateway] journal_dir``), after what other processes
     left unconfirmed there was replayed into the audit trail: before any listener accepts a
     connection. At the end, once the audit writer is closed, what it could not confirm is
@@ -187,13 +198,17 @@ async def _journaled(runtime: Runtime) -> AsyncIterator[Journal]:
         yield journal
     finally:
         journal.close()
-        await _replay_at_stop(directory, runtime)
+        await _replay_at_stop(directory, runtime, drain or _Drain())
 
 
-async def _replay_at_stop(directory: Path, runtime: Runtime) -> None:
+async def _replay_at_stop(directory: Path, runtime: Runtime, drain: _Drain) -> None:
     """Replay what this process's journal holds unconfirmed, by the shutdown's deadline; what
-    the store cannot take in time stays in the journal for the next start."""
+    the store cannot take in time stays in the journal for the next start. Not tried when the
+    audit writer could not drain: its segments are read in a thread no deadline reaches."""
     shutdown = runtime.shutdown
+    if drain.failed:
+        shutdown.problem(f"the statement journal stays in {directory} for the next start")
+        return
     try:
         async with asyncio.timeout(shutdown.services()):
             await _replay(directory, runtime)
