@@ -35,6 +35,7 @@ from gateway.errors import ConfigError
 from gateway.runtime import EXIT_UNRECORDED
 from gateway.sessions import expand
 from gateway.sessions.replay import UNKNOWN_ERROR
+from store import upgrade
 from tests.conftest import fresh_pg_database
 from tests.gateway.cli.support import airlock_in_thread
 from tests.harness import free_port
@@ -54,6 +55,28 @@ class Gateway:
     config: Path
     pg_port: int
     store: Path
+    store_url: str
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        """Another process's hold of the store's write lock: on SQLite ``BEGIN EXCLUSIVE`` (as a
+        backup tool or a stuck `airlock` command would take it), on PostgreSQL an ACCESS
+        EXCLUSIVE lock on the tables a session's end and the audit writer write."""
+        if not self.store_url.startswith("postgresql"):
+            with store_locked(self.store):
+                yield
+            return
+        dsn = make_url(self.store_url).set(drivername="postgresql")
+        other = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            async with other.transaction():
+                await other.execute(
+                    "LOCK TABLE audit_event, session, session_event, review, delegation "
+                    "IN ACCESS EXCLUSIVE MODE"
+                )
+                yield
+        finally:
+            await other.close()
 
     async def start(self) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
@@ -75,9 +98,20 @@ class Gateway:
 
 
 @asynccontextmanager
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    """A config for `airlock up` on a SQLite store, serving pg-prod (a fresh PostgreSQL
-    database with a ``counter`` and a ``victim`` table), shutdown_timeout 3s."""
+async def gateway(tmp_path: Path, store: str = "sqlite") -> AsyncIterator[Gateway]:
+    """A config for `airlock up` on a SQLite store (or a fresh, migrated PostgreSQL one),
+    serving pg-prod (a fresh PostgreSQL database with a ``counter`` and a ``victim`` table),
+    shutdown_timeout 3s."""
+    async with contextlib.AsyncExitStack() as stack:
+        store_url = f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
+        if store == "postgres":
+            store_url = await stack.enter_async_context(fresh_pg_database())
+            await upgrade(store_url)
+        yield await stack.enter_async_context(_gateway(tmp_path, store_url))
+
+
+@asynccontextmanager
+async def _gateway(tmp_path: Path, store_url: str) -> AsyncIterator[Gateway]:
     async with fresh_pg_database() as url:
         database = make_url(url).database
         upstream = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}")
@@ -93,7 +127,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         config.write_text(
             f"""
 [store]
-url = "sqlite+aiosqlite:///{store}"
+url = "{store_url}"
 [api]
 listen = "127.0.0.1:{api_port}"
 [listeners]
@@ -116,7 +150,7 @@ approvers = {{ groups = ["dba"] }}
 """,
             encoding="utf-8",
         )
-        yield Gateway(tmp_path, config, pg_port, store)
+        yield Gateway(tmp_path, config, pg_port, store, store_url)
 
 
 async def _until_listening(proc: asyncio.subprocess.Process, pg_port: int) -> list[str]:
@@ -248,17 +282,20 @@ async def restart_and_check_trail(
 
 
 @pytest.mark.timeout(300)
-async def test_stuck_store_idle_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_stuck_store_idle_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str
+) -> None:
     """Store locked by another process, an idle psql session whose last UPDATE ran after the
     lock was taken: SIGTERM ends the process within shutdown_timeout, exit 75, naming the
     session whose end it could not record; psql was told 57P01. After the release and a
     restart the UPDATE is in the audit trail (outcome unknown, from the journal) and the chain
     verifies."""
-    async with gateway(tmp_path) as gw:
+    async with gateway(tmp_path, store) as gw:
         proc = await gw.start()
         try:
             psql = await Psql.open(gw.pg_port, await gw.token())
-            with store_locked(gw.store):
+            async with gw.locked():
                 await psql.run(RAN_TEXT)  # runs upstream, unrecorded so far
                 await asyncio.sleep(0.3)
                 took, err = await sigterm(proc)
@@ -266,7 +303,7 @@ async def test_stuck_store_idle_session(tmp_path: Path, capsys: pytest.CaptureFi
         finally:
             await _kill(proc)
         with capsys.disabled():
-            print(f"stuck store, idle session: exit {proc.returncode} after {took:.2f}s")
+            print(f"stuck {store} store, idle session: exit {proc.returncode} after {took:.2f}s")
         assert took < TIMEOUT_S + MARGIN_S, err
         assert proc.returncode == EXIT_UNRECORDED, err
         assert "1 PostgreSQL sessions could not record their end in time" in err
@@ -293,7 +330,7 @@ async def test_stuck_store_held_statement(
             await held.send("DROP TABLE victim;")
             await held.until_err("held for approval")
             other = await Psql.open(gw.pg_port, token)
-            with store_locked(gw.store):
+            async with gw.locked():
                 await other.run(RAN_TEXT)
                 await asyncio.sleep(0.3)
                 took, err = await sigterm(proc)
