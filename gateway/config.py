@@ -247,7 +247,7 @@ class GatewaySettings(_Section):
     recorded in it before it is forwarded; what the audit trail never confirmed is replayed into
     it at the next start. ``journal_dir`` unset: ``airlock-journal`` beside a SQLite store's
     file, else ``./airlock-journal``. ``journal_sync``: how often it is synced to the disk, the
-    most a power loss may lose."""
+    most a power loss may lose. ``shutdown_timeout``: the deadline of a clean shutdown."""
 
     journal_dir: Path | None = None
     journal_sync: timedelta = timedelta(milliseconds=50)
@@ -272,10 +272,14 @@ class GatewaySettings(_Section):
     # replica_dead_after is reaped by another (its sessions ended, its held reviews cancelled).
     heartbeat_interval: timedelta = timedelta(seconds=5)
     replica_dead_after: timedelta = timedelta(seconds=30)
+    # Shutdown (docs/operations.md): one deadline from SIGTERM/SIGINT to the process's exit,
+    # whatever the store does; what could not be written by then stays in the statement
+    # journal (exit 75).
+    shutdown_timeout: timedelta = timedelta(seconds=20)
 
-    @field_validator("heartbeat_interval", "replica_dead_after", mode="before")
+    @field_validator("heartbeat_interval", "replica_dead_after", "shutdown_timeout", mode="before")
     @classmethod
-    def _replica_duration(cls, value: Any) -> Any:
+    def _durations(cls, value: Any) -> Any:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return parse_duration(value)
         return value
@@ -293,6 +297,13 @@ class GatewaySettings(_Section):
         beat = info.data.get("heartbeat_interval")
         if isinstance(beat, timedelta) and value < 3 * beat:
             raise ValueError("must be at least three heartbeat_intervals")
+        return value
+
+    @field_validator("shutdown_timeout")
+    @classmethod
+    def _shutdown_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0")
         return value
 
     def journal_path(self, store_url: str) -> Path:

@@ -1,7 +1,8 @@
 """The running parts of one gateway process, opened and closed together.
 
 ``open_runtime`` builds the store, bus, service and token service from settings;
-``serve`` runs the HTTP API and the listeners until SIGINT/SIGTERM, then shuts down cleanly.
+``serve`` runs the HTTP API and the listeners until SIGINT/SIGTERM, then shuts down cleanly
+within one deadline (:class:`Shutdown`, ``[gateway] shutdown_timeout``).
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ from gateway.identity import (
     open_identity,
 )
 from gateway.metrics import Metrics
+from gateway.shutdown import EXIT_UNRECORDED, Shutdown
 from store import Database, SqlRepository, create_bus, keys, migrate
 
 __all__ = [
+    "EXIT_UNRECORDED",
     "Runtime",
     "Service",
+    "Shutdown",
     "existing_store",
     "open_runtime",
     "require_schema",
@@ -65,6 +69,7 @@ class Runtime:
     clock: SystemClock
     identity: IdentityKit
     routers: list[APIRouter] = field(default_factory=list)
+    shutdown: Shutdown = field(default_factory=lambda: Shutdown(20.0))
 
     def api_context(self) -> ApiContext:
         return ApiContext(
@@ -98,6 +103,7 @@ async def open_runtime(
     else:
         await require_schema(url)
     database = Database(url)
+    shutdown = Shutdown(settings.gateway.shutdown_timeout.total_seconds())
     bus = await create_bus(database)
     try:
         repository = SqlRepository(database, bus)
@@ -107,11 +113,21 @@ async def open_runtime(
         tokens = TokenService(await signing_key(settings, database))
         async with open_identity(settings.identity, tokens, service, repository) as identity:
             yield Runtime(
-                settings, database, repository, service, tokens, Metrics(), clock, identity
-            )
+                settings, database, repository, service, tokens, Metrics(), clock, identity,
+                shutdown=shutdown,
+            )  # fmt: skip
     finally:
-        await bus.close()
-        await database.close()
+        await _close_store(shutdown, bus.close, database.close)
+
+
+async def _close_store(shutdown: Shutdown, *closing: Callable[[], Awaitable[None]]) -> None:
+    """Close the bus and the store, by the shutdown's deadline once it began."""
+    try:
+        async with asyncio.timeout(shutdown.left()):
+            for close in closing:
+                await close()
+    except TimeoutError:
+        shutdown.problem("the store did not close before the deadline")
 
 
 async def existing_store(url: str) -> None:
@@ -149,12 +165,21 @@ async def serve(
     runtime: Runtime, services: Sequence[Service] = (), stop: asyncio.Event | None = None
 ) -> None:
     """Run the HTTP API and ``services`` until ``stop`` is set (by default: SIGINT/SIGTERM);
-    then stop them all cleanly."""
+    then stop them all cleanly, by ``runtime.shutdown``'s deadline (those still running then
+    are cancelled, and the shutdown notes the problem)."""
+    shutdown = runtime.shutdown
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if not shutdown.begun:
+                say(f"airlock: stopping (shutdown_timeout {shutdown.timeout:g}s)")
+            shutdown.begin()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     host, port = split_hostport(runtime.settings.api.listen)
     sock = _bind(host, port)
     app = create_app(runtime.api_context(), *runtime.routers)
@@ -169,7 +194,9 @@ async def serve(
     tasks: list[asyncio.Task[None]] = [
         asyncio.ensure_future(service(runtime, stop)) for service in services
     ]
-    api = asyncio.create_task(server.serve(sockets=[sock]))
+    for service, started in zip(services, tasks, strict=True):
+        started.set_name(getattr(service, "__name__", "service"))
+    api = asyncio.create_task(server.serve(sockets=[sock]), name="http-api")
     while not server.started and not api.done():  # noqa: ASYNC110  (uvicorn has no event)
         await asyncio.sleep(0.01)
     if api.done():
@@ -179,15 +206,35 @@ async def serve(
         say(f"airlock: HTTP API on {url} (health {url}/healthz, OpenAPI {url}/openapi.json)")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, api, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    shutdown.begin()
     stop.set()
-    server.should_exit = True
-    await asyncio.gather(api, *tasks, return_exceptions=True)
+    await _stop_all(server, api, tasks, shutdown)
     waiter.cancel()
     sock.close()
     for task in done:
         if task is not waiter and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
     say("airlock: stopped")
+
+
+async def _stop_all(
+    server: _Server, api: asyncio.Task[None], tasks: list[asyncio.Task[None]], shutdown: Shutdown
+) -> None:
+    """Stop the HTTP API (its requests get ``GRACE_S``, less when the deadline is nearer) and
+    the services, by the shutdown's ``services()`` deadline; cancel the late ones."""
+    left = shutdown.services()
+    grace = GRACE_S if left is None else min(GRACE_S, left)
+    # uvicorn hands it to asyncio.timeout: a float works, whatever its annotation says.
+    server.config.timeout_graceful_shutdown = grace  # type: ignore[assignment]
+    server.should_exit = True
+    _, late = await asyncio.wait([api, *tasks], timeout=shutdown.straggling())
+    if not late:
+        return
+    names = ", ".join(sorted(task.get_name() for task in late))
+    shutdown.problem(f"cancelled what had not stopped by the deadline: {names}")
+    for task in late:
+        task.cancel()
+    await asyncio.wait(late, timeout=shutdown.left())
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -10,37 +10,74 @@ Two backends, one code path:
   failing with "database is locked" at their first write.
 - ``postgresql+asyncpg://...``: a pooled engine with pre-ping, so a restarted server costs one
   failed checkout instead of an error.
+
+Waits that cancellation reaches. SQLite waits for a lock inside the driver's thread (aiosqlite),
+where asyncio's cancellation cannot reach: a write blocked for the whole ``busy_timeout`` kept
+a stopping gateway waiting that long, whatever its deadline. So :class:`Database` gives SQLite a
+short busy timeout (``BUSY_SLICE_S``: the most one attempt blocks that thread) and
+:meth:`Database.write` takes the write lock (``BEGIN IMMEDIATE``) in a loop of such attempts,
+sleeping in the event loop between them, for up to ``lock_timeout`` seconds; then it raises
+Unavailable. A caller's ``asyncio.timeout`` (the shutdown's deadline) cancels that loop within a
+slice. Once the lock is taken nothing in the transaction waits for another writer. On
+PostgreSQL everything is asyncio already; asyncpg's ``command_timeout`` bounds each statement
+(a server that stopped answering, a row lock held elsewhere) and ``timeout`` each connect.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Self
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from store.columns import json_serializer
-from store.errors import StoreError, translate_errors
+from store.errors import StoreError, Unavailable, translate_errors
 from store.health import StoreHealth
 
-__all__ = ["WRITE_OPTION", "Database", "create_engine"]
+__all__ = [
+    "BUSY_SLICE_S",
+    "CONNECT_TIMEOUT_S",
+    "LOCK_TIMEOUT_S",
+    "WRITE_OPTION",
+    "Database",
+    "create_engine",
+]
 
 WRITE_OPTION = "airlock_write"
+LOCK_TIMEOUT_S = 30.0  # how long a write waits for SQLite's lock, or a PostgreSQL statement runs
+BUSY_SLICE_S = 0.1  # the most one SQLite attempt blocks the driver's thread (see the docstring)
+CONNECT_TIMEOUT_S = 10.0  # asyncpg's connect (default 60 s)
+_SQLITE_BUSY = 5  # SQLITE_BUSY, sqlite3.Error.sqlite_errorcode
 
 
-def create_engine(url: str | URL, *, busy_timeout: float = 30.0, **kwargs: Any) -> AsyncEngine:
-    """An AsyncEngine for SQLite (aiosqlite) or PostgreSQL (asyncpg); other URLs are refused."""
+def create_engine(
+    url: str | URL,
+    *,
+    busy_timeout: float = LOCK_TIMEOUT_S,
+    command_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An AsyncEngine for SQLite (aiosqlite) or PostgreSQL (asyncpg); other URLs are refused.
+    ``busy_timeout``: SQLite's, in seconds; ``command_timeout``: asyncpg's per statement."""
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", json_serializer)
     if parsed.drivername == "sqlite+aiosqlite":
         return _sqlite_engine(parsed, busy_timeout, kwargs)
     if parsed.drivername == "postgresql+asyncpg":
         kwargs.setdefault("pool_pre_ping", True)
-        return _create_async_engine(parsed, **kwargs)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", CONNECT_TIMEOUT_S)
+        if command_timeout is not None:
+            connect_args.setdefault("command_timeout", command_timeout)
+        return _create_async_engine(parsed, connect_args=connect_args, **kwargs)
     raise StoreError(
         f"unsupported store URL {parsed.render_as_string()!r}: use sqlite+aiosqlite:///path "
         "or postgresql+asyncpg://user@host/db"
@@ -83,8 +120,15 @@ class Database:
     stay usable after it.
     """
 
-    def __init__(self, url: str | URL, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str | URL, *, lock_timeout: float = LOCK_TIMEOUT_S, **engine_kwargs: Any
+    ) -> None:
         self.url = make_url(url)
+        self.lock_timeout = lock_timeout
+        if self.url.drivername == "sqlite+aiosqlite":
+            engine_kwargs.setdefault("busy_timeout", min(BUSY_SLICE_S, lock_timeout))
+        else:
+            engine_kwargs.setdefault("command_timeout", lock_timeout)
         self.engine = create_engine(self.url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
@@ -113,10 +157,48 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one write transaction: commits at the end, rolls back on error."""
+        """A session inside one write transaction: commits at the end, rolls back on error.
+        On SQLite the write lock is taken first, waiting at most ``lock_timeout`` seconds in
+        slices cancellation reaches (the module's docstring); then Unavailable."""
         with translate_errors():
-            async with self.write_sessions() as session, session.begin():
-                yield session
+            if not self.is_sqlite:
+                async with self.write_sessions() as session, session.begin():
+                    yield session
+                return
+            session = await self._sqlite_write_session()
+            async with session:
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+
+    async def _sqlite_write_session(self) -> AsyncSession:
+        """A session whose transaction holds SQLite's write lock (``BEGIN IMMEDIATE`` ran)."""
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.005
+        while True:
+            session = self.write_sessions()
+            try:
+                await session.connection()  # begins: BEGIN IMMEDIATE (see _on_begin)
+            except OperationalError as exc:
+                await session.close()
+                if not _busy(exc):
+                    raise
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unavailable(
+                        f"the store stayed locked by another writer for {self.lock_timeout:g}s"
+                    ) from exc
+                # Between slices: here a cancellation (a deadline) reaches the waiting write.
+                await asyncio.sleep(min(left, pause * random.uniform(0.5, 1.5)))  # noqa: S311
+                pause = min(pause * 2, 0.05)
+                continue
+            except BaseException:
+                await session.close()
+                raise
+            return session
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises Unavailable when the database cannot be reached."""
@@ -139,3 +221,12 @@ class Database:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
+
+
+def _busy(exc: OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock (the only error worth another try)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == _SQLITE_BUSY  # also its extended codes (SQLITE_BUSY_RECOVERY, ...)
+    return "database is locked" in str(orig)

@@ -13,6 +13,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from gateway.errors import ConfigError
 from gateway.guardrails import Dialect
 from gateway.postgres.context import Deps
 from gateway.postgres.dialect import POSTGRES
-from gateway.postgres.listener import PostgresListener
-from gateway.runtime import Runtime, Service, say
+from gateway.postgres.listener import CLOSE_GRACE_S, PostgresListener
+from gateway.runtime import Runtime, Service, Shutdown, say
 from gateway.sessions import (
     Journal,
     JournalError,
@@ -33,7 +34,7 @@ from gateway.sessions import (
     unserved,
 )
 from gateway.sessions.replicas import Replica, running_replica
-from store import AuditWriter
+from store import AuditWriter, Unavailable
 
 __all__ = [
     "DIALECTS",
@@ -82,7 +83,11 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Serve the PostgreSQL listener until ``stop`` is set; audit events are drained on exit."""
+    """Serve the PostgreSQL listener until ``stop`` is set; then stop by the runtime's shutdown
+    deadline (docs/operations.d/shutdown.md): end the sessions (FATAL 57P01; they record their
+    end and cancel their held reviews), write the delegations' use, drain the audit writer,
+    close the statement journal and replay what the trail did not confirm. What cannot be
+    written in time stays in the journal, and the shutdown notes it (the exit is not 0)."""
     settings = runtime.settings
     targets = build_targets(settings.connections, {"postgres": POSTGRES})
     if not settings.listeners.postgres or not targets:
@@ -100,10 +105,11 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     # Closed in reverse: the guard, then the audit writer (its last batches confirm the
     # journal's statements), then the replica's stop (its sessions have ended), then the
     # journal (what is still unconfirmed is replayed).
+    drain = _Drain()
     async with (
-        _journaled(runtime) as journal,
+        _journaled(runtime, drain) as journal,
         _replica(runtime, stop) as replica,
-        AuditWriter(runtime.database, interval=0.25) as audit,
+        _auditing(runtime, drain) as audit,
         _watching(runtime) as guard,
     ):
         core = SessionCore(
@@ -129,11 +135,54 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
         try:
             await stop.wait()
         finally:
-            await listener.close()
+            runtime.shutdown.begin()
+            await _end_sessions(listener, runtime.shutdown)
+
+
+async def _end_sessions(listener: PostgresListener, shutdown: Shutdown) -> None:
+    """Stop accepting and end the sessions, by the shutdown's ``sessions()`` deadline."""
+    left = shutdown.sessions()
+    listener.core.guard.closing()
+    cut = await listener.close(CLOSE_GRACE_S if left is None else left)
+    if cut.sessions:
+        shutdown.problem(
+            f"{cut.sessions} PostgreSQL sessions could not record their end in time (their "
+            "statements are in the statement journal)"
+        )
+    if cut.holds:
+        shutdown.problem(f"{cut.holds} held statements' reviews could not be cancelled in time")
+
+
+@dataclass
+class _Drain:
+    """Whether the audit writer could not drain at stop: then the store takes no writes, and
+    the journal is left for the next start rather than read for a replay that cannot land."""
+
+    failed: bool = False
 
 
 @contextlib.asynccontextmanager
-async def _journaled(runtime: Runtime) -> AsyncIterator[Journal]:
+async def _auditing(runtime: Runtime, drain: _Drain) -> AsyncIterator[AuditWriter]:
+    """The audit writer of the sessions' records, drained at the end by the shutdown's
+    ``services()`` deadline (10 s when no shutdown began)."""
+    audit = AuditWriter(runtime.database, interval=0.25)
+    try:
+        yield audit
+    finally:
+        shutdown = runtime.shutdown
+        left = shutdown.services()
+        try:
+            await audit.close(grace=10.0 if left is None else left)
+        except Unavailable as exc:
+            drain.failed = True
+            shutdown.problem(
+                f"{exc.message} before the deadline (the statements among them stay in the "
+                "statement journal for the next start)"
+            )
+
+
+@contextlib.asynccontextmanager
+async def _journaled(runtime: Runtime, drain: _Drain | None = None) -> AsyncIterator[Journal]:
     """This process's statement journal (``[gateway] journal_dir``), after what other processes
     left unconfirmed there was replayed into the audit trail: before any listener accepts a
     connection. At the end, once the audit writer is closed, what it could not confirm is
@@ -157,10 +206,29 @@ async def _journaled(runtime: Runtime) -> AsyncIterator[Journal]:
         yield journal
     finally:
         journal.close()
-        try:
+        await _replay_at_stop(directory, runtime, drain or _Drain())
+
+
+async def _replay_at_stop(directory: Path, runtime: Runtime, drain: _Drain) -> None:
+    """Replay what this process's journal holds unconfirmed, by the shutdown's deadline; what
+    the store cannot take in time stays in the journal for the next start. Not tried when the
+    audit writer could not drain: its segments are read in a thread no deadline reaches."""
+    shutdown = runtime.shutdown
+    if drain.failed:
+        shutdown.problem(f"the statement journal stays in {directory} for the next start")
+        return
+    try:
+        async with asyncio.timeout(shutdown.services()):
             await _replay(directory, runtime)
-        except Exception:  # the store is gone: the next start replays them
-            log.exception("statement journal: the replay at stop failed; the next start retries")
+    except TimeoutError:
+        shutdown.problem(
+            "the statement journal could not be replayed into the audit trail before the "
+            f"deadline: it stays in {directory} for the next start"
+        )
+    except Exception:  # the store is gone: the next start replays them
+        log.exception("statement journal: the replay at stop failed; the next start retries")
+        if shutdown.begun:
+            shutdown.problem(f"the statement journal stays in {directory} for the next start")
 
 
 async def _replay(directory: Path, runtime: Runtime) -> None:
@@ -204,6 +272,17 @@ async def _watching(runtime: Runtime) -> AsyncIterator[SessionGuard]:
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+        shutdown = runtime.shutdown
+        left = shutdown.services()
+        # Usage is a counter beside the trail: it gets a quarter of what is left, so that the
+        # audit writer keeps the most of it.
+        try:
+            async with asyncio.timeout(None if left is None else left / 4):
+                written = await guard.close()
+        except TimeoutError:
+            written = False
+        if not written:
+            shutdown.problem("the delegations' last use could not be recorded in time")
 
 
 def listeners() -> Iterator[Service]:

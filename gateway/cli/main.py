@@ -11,13 +11,14 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import asyncpg
 
@@ -32,7 +33,7 @@ from gateway.cli.client import ClientError
 from gateway.cli.compose import JOB_NAMES, scheduler_for, services_for
 from gateway.config import Settings, load_settings, parse_duration
 from gateway.errors import ConfigError, GatewayError, UsageError
-from gateway.runtime import open_runtime, say, serve
+from gateway.runtime import Shutdown, open_runtime, say, serve
 from store import StoreError, migrate
 
 if TYPE_CHECKING:
@@ -72,16 +73,71 @@ def _steady_heap() -> Iterator[None]:
 
 
 def cmd_up(args: argparse.Namespace, mode: str) -> int:
+    """``airlock up`` / ``gateway`` / ``bot``: serve until SIGTERM/SIGINT, then stop within
+    ``[gateway] shutdown_timeout``; exit 0, or EXIT_UNRECORDED (75) when something could not be
+    written before the deadline (docs/operations.d/shutdown.md)."""
     settings = _settings(args)
+    shutdown: list[Shutdown] = []
 
     async def run() -> None:
-        async with open_runtime(settings) as runtime, anchoring(settings, runtime.database):
-            say(f"airlock: store {_redact(settings.store.url)}")
-            with _steady_heap():
-                await serve(runtime, services_for(mode, runtime))
+        async with open_runtime(settings) as runtime:
+            runtime.shutdown.hard_exit = True  # at the deadline the process goes, wherever it is
+            shutdown.append(runtime.shutdown)
+            limit = asyncio.timeout(None)  # the backstop: set when the shutdown begins
+            runtime.shutdown.bound(limit)
+            try:
+                async with limit, anchoring(settings, runtime.database):
+                    say(f"airlock: store {_redact(settings.store.url)}")
+                    with _steady_heap():
+                        await serve(runtime, services_for(mode, runtime))
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                runtime.shutdown.problem("the shutdown's steps did not finish by the deadline")
+            await _cancel_stragglers(runtime.shutdown)
 
-    _run(run)
-    return 0
+    try:
+        _run(run)
+    finally:
+        for stopping in shutdown:
+            stopping.disarm()
+    if not shutdown or not shutdown[0].begun:
+        return 0
+    _exit_now(_stopped(shutdown[0]))
+
+
+async def _cancel_stragglers(shutdown: Shutdown) -> None:
+    """Cancel what the stopped parts left running (a held review's cancel still waiting for a
+    locked store, say) before the store closes under it: the process is ending."""
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=shutdown.left())
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit once everything is closed (the store, the journal synced, the sockets): without the
+    interpreter's teardown of every module, which takes up to seconds of a deadline on a busy
+    machine and writes nothing."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _stopped(shutdown: Shutdown) -> int:
+    """The shutdown's last word: nothing when it was clean, else what was left and the exit."""
+    code = shutdown.exit_code()
+    if code:
+        print(
+            f"airlock: stopped after {shutdown.elapsed():.1f}s with work left undone "
+            f"(exit {code}): {'; '.join(shutdown.problems)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import hmac
 import logging
 import secrets
 import struct
+from dataclasses import dataclass
 
 from approvals import Delegation, Identity, new_id
 from gateway.config import split_hostport
@@ -30,11 +31,21 @@ from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
 from gateway.sessions import AccessRefused, AuthRefused, Ending
 from store import Unavailable
 
-__all__ = ["PostgresListener"]
+__all__ = ["Cut", "PostgresListener"]
 
 log = logging.getLogger("airlock.postgres")
 # On close, relaying sessions are ended (FATAL 57P01) and get this long to record their end.
 CLOSE_GRACE_S = 5.0
+CANCEL_ROUNDS = 50  # a session's clean-up is a handful of awaits: then it is let go
+
+
+@dataclass
+class Cut:
+    """What ``close`` cut off: sessions that had not recorded their end, and how many of them
+    were holding a statement whose review was not cancelled yet."""
+
+    sessions: int = 0
+    holds: int = 0
 
 
 class PostgresListener:
@@ -51,24 +62,31 @@ class PostgresListener:
         self.port = int(sock[1])
         return self._server
 
-    async def close(self) -> None:
-        """Stop accepting; end relaying sessions (they record their end), then the rest."""
+    async def close(self, grace: float = CLOSE_GRACE_S) -> Cut:
+        """Stop accepting; end relaying sessions (FATAL 57P01 at once; they record their end and
+        cancel a held statement's review within ``grace`` seconds), cancel the rest. Returns
+        what was cut off at ``grace``."""
         if self._server is not None:
             self._server.close()
         for live in list(self.live.values()):
             live.end(Ending.SHUTDOWN, "the gateway is shutting down")
         handlers = list(self._handlers)
+        cut = Cut()
         if handlers:
-            relaying = {live.handler for live in self.live.values()}
+            relaying = {live.handler: live for live in self.live.values()}
             for task in handlers:
                 if task not in relaying:
                     task.cancel()
-            _, pending = await asyncio.wait(handlers, timeout=CLOSE_GRACE_S)
+            _, pending = await asyncio.wait(handlers, timeout=grace)
             for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+                late = relaying.get(task)
+                if late is not None:
+                    cut.sessions += 1
+                    cut.holds += late.shared.holding is not None
+            await _cancel_tasks(pending)
         if self._server is not None:
             await self._server.wait_closed()
+        return cut
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -236,6 +254,18 @@ async def _cancel_upstream(live: LiveSession, *, within: float) -> None:
             up.write(pg.encode(pg.CancelRequest(*live.upstream_key)))
             await up.drain()
             up.close()
+
+
+async def _cancel_tasks(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel the sessions' tasks until they are gone: a cancelled session still runs its
+    clean-up (the records of its end), which may wait for the store again."""
+    for _ in range(CANCEL_ROUNDS):
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        _, tasks = await asyncio.wait(tasks, timeout=0.1)
+    log.error("%d postgres sessions did not end when cancelled", len(tasks))
 
 
 async def _store_unavailable(writer: asyncio.StreamWriter, exc: Unavailable) -> None:

@@ -17,12 +17,14 @@ use of delegations. One guard serves every listener of the process.
   connection: access revoked: ...").
   Every ``flush_every`` seconds it writes the statements counted since the last flush, so usage
   costs one small transaction per interval, never a write per statement.
+- ``closing()`` then ``close()``: at shutdown, ending sessions only count their use; once
+  ``run`` is cancelled, ``close`` writes it all in one transaction (the caller bounds it by the
+  shutdown's deadline: a stuck store must not hold the process).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Iterable
@@ -70,6 +72,7 @@ class SessionGuard:
         )
         self._sessions: dict[str, _Tracked] = {}  # by session id
         self._uses: dict[str, tuple[int, datetime]] = {}
+        self._closing = False
 
     # -- the listener's hooks -------------------------------------------------------------
 
@@ -127,7 +130,13 @@ class SessionGuard:
         if tracked is None:
             return
         self._collect(tracked, self.service.clock.now())
-        await self.flush(tracked.delegations)
+        if not self._closing:  # closing: ``close`` writes every session's use in one go
+            await self.flush(tracked.delegations)
+
+    def closing(self) -> None:
+        """The process is stopping: sessions that end from here only count their use (a store
+        that is slow to write must not hold their ends up); ``close`` writes it, once."""
+        self._closing = True
 
     # -- usage ----------------------------------------------------------------------------
 
@@ -156,18 +165,22 @@ class SessionGuard:
     # -- watching ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Watch revocations and flush usage until cancelled (then flush once more)."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._watch(IDENTITY_REVOKED))
-                group.create_task(self._watch(DELEGATION_REVOKED))
-                group.create_task(self._flush_periodically())
-        finally:
-            now = self.service.clock.now()
-            for tracked in self._sessions.values():
-                self._collect(tracked, now)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.flush())
+        """Watch revocations and flush usage until cancelled; then ``close`` writes the rest."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._watch(IDENTITY_REVOKED))
+            group.create_task(self._watch(DELEGATION_REVOKED))
+            group.create_task(self._flush_periodically())
+
+    async def close(self) -> bool:
+        """Count the statements of the sessions still tracked and write every use counted;
+        False when the store did not take them. The caller bounds it (``asyncio.timeout``: a
+        stuck store must not hold a stopping process)."""
+        now = self.service.clock.now()
+        for tracked in self._sessions.values():
+            self._collect(tracked, now)
+        if self._uses:
+            await self.flush()
+        return not self._uses
 
     async def _flush_periodically(self) -> None:
         while True:
