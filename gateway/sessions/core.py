@@ -43,7 +43,6 @@ from gateway.sessions.hold import Held, hold
 from gateway.sessions.journal import Journal
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import StatementLog, refused_session
-from gateway.sessions.text import remembered
 from store import AuditWriter, SessionEnd, SessionRecord, SqlRepository, StoreError, Unavailable
 
 __all__ = ["SessionCore"]
@@ -102,9 +101,7 @@ class SessionCore:
     def statement_log(self, session: Session, redact: Redactor) -> StatementLog:
         """The log that records the session's commands into the audit trail, in batches, and
         journals each before it is forwarded (``forwarding``); both keep the texts as
-        ``redact``, the dialect's, shows them: no secret reaches the journal's files either.
-        The two share one ``remembered`` redactor, so a text is redacted once."""
-        redact = remembered(redact)
+        ``redact``, the dialect's, shows them: no secret reaches the journal's files either."""
         journal = self.journal.session(
             session.id, session.identity, session.connection, redact=redact
         )

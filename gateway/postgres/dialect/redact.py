@@ -74,16 +74,41 @@ _ALL = frozenset({0})  # "every bound value": for a text that does not parse
 
 
 def redact(text: str, params: Sequence[bytes | None] = ()) -> Redacted:
-    """``text`` and its bound ``params`` as they may be shown; never raises."""
-    if not params and not triggered(text):  # most texts: one pattern search
-        return Redacted(text)
-    try:
-        shown, hidden = redact_text(text)
-    except Exception:  # fail closed: whatever went wrong, nothing of a possible secret shows
-        shown, hidden = _cut(text), _ALL
+    """``text`` and its bound ``params`` as they may be shown; never raises.
+
+    Most texts need no look (``triggered``: a memo of their skeletons). One that does is parsed
+    once: the answer is remembered (``LOOKED`` texts up to ``LOOKED_MAX`` characters, shared by
+    every session: the journal asks when a statement is forwarded and the statement log again
+    when its batch is written)."""
+    if not triggered(text):
+        if not params:
+            return Redacted(text)
+        shown, hidden = text, frozenset[int]()
+    else:
+        shown, hidden = _looked(text)
     if not params:
         return Redacted(shown)
     return Redacted(shown, tuple(_param(i + 1, v, hidden) for i, v in enumerate(params)))
+
+
+LOOKED = 512  # texts that needed a look, remembered with their answer (then it starts over)
+LOOKED_MAX = 16_384  # characters: a longer text is looked at each time it is asked for
+_LOOKED: dict[str, tuple[str, frozenset[int]]] = {}
+
+
+def _looked(text: str) -> tuple[str, frozenset[int]]:
+    found = _LOOKED.get(text)
+    if found is not None:
+        return found
+    try:
+        found = redact_text(text)
+    except Exception:  # fail closed: whatever went wrong, nothing of a possible secret shows
+        found = _cut(text), _ALL
+    if len(text) <= LOOKED_MAX:
+        if len(_LOOKED) >= LOOKED:
+            _LOOKED.clear()
+        _LOOKED[text] = found
+    return found
 
 
 def _param(number: int, value: bytes | None, hidden: frozenset[int]) -> bytes | None:

@@ -5,12 +5,14 @@ and no text makes it raise or show more."""
 from __future__ import annotations
 
 import itertools
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pglast import parser
 
+from gateway.guardrails import REDACTED
 from gateway.postgres.dialect import POSTGRES, redact_text
 from gateway.postgres.dialect.redact import redact
 from tests.gateway.postgres.dialect.redact_corpus import CLEAN, SECRETS, Secret
@@ -228,3 +230,27 @@ def test_texts_that_differ_in_numbers_share_one_skeleton() -> None:
         assert not redact_text.triggered(f"SELECT abalance FROM pgbench_accounts WHERE aid = {k};")
     assert len(redact_text._SKELETONS) == 1
     assert redact_text.triggered("SELECT 1 FROM accounts WHERE password = 7")
+
+
+def test_a_text_that_needed_a_look_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal and the statement log both ask for a text: a parse is done once."""
+    module = sys.modules["gateway.postgres.dialect.redact"]
+
+    calls: list[str] = []
+    real = module.redact_text
+
+    def counting(text: str, depth: int = 0) -> tuple[str, frozenset[int]]:
+        calls.append(text)
+        shown, hidden = real(text, depth)
+        return str(shown), frozenset(hidden)
+
+    monkeypatch.setattr(module, "redact_text", counting)
+    text = f"ALTER ROLE r PASSWORD '{_secret()}'"
+    first, second = POSTGRES.redact(text), POSTGRES.redact(text)
+    assert first == second and "sEcR3t" not in first.text
+    assert calls == [text]
+    bound = POSTGRES.redact("SELECT set_config('app.password', $1, false)", [b"hunter2"])
+    assert bound.params == (REDACTED.encode(),)
+    long = f"SELECT '{'x' * module.LOOKED_MAX}' AS token"
+    POSTGRES.redact(long), POSTGRES.redact(long)
+    assert calls.count(long) == 2  # too long to remember
