@@ -25,6 +25,7 @@ from gateway.runtime import Runtime, Service, say
 from gateway.sessions import (
     Journal,
     JournalError,
+    Limits,
     SessionCore,
     SessionGuard,
     build_targets,
@@ -107,6 +108,7 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             metrics=runtime.metrics,
             guard=guard,
             journal=journal,
+            limits=_limits(settings),
         )
         deps = Deps(
             core=core,
@@ -122,6 +124,15 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             await stop.wait()
         finally:
             await listener.close()
+
+
+def _limits(settings: Settings) -> Limits:
+    """The session caps of this process; every listener's core shares the one Limits."""
+    return Limits(
+        settings.gateway.max_sessions,
+        settings.gateway.max_sessions_per_identity,
+        {c.name: c.max_sessions for c in settings.connections if c.max_sessions is not None},
+    )
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,7 @@ from gateway.postgres.dialect import CatalogNames, Lineage
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
-from gateway.sessions import AccessRefused, AuthRefused, Ending
+from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused
 from store import Unavailable
 
 __all__ = ["PostgresListener"]
@@ -35,6 +35,9 @@ __all__ = ["PostgresListener"]
 log = logging.getLogger("airlock.postgres")
 # On close, relaying sessions are ended (FATAL 57P01) and get this long to record their end.
 CLOSE_GRACE_S = 5.0
+# Past [gateway] max_sessions (docs 55.2.1: the server's own words past its max_connections).
+TOO_MANY = "53300"
+TOO_MANY_CLIENTS = "sorry, too many clients already (Airlock: more than {} connections)"
 
 
 class PostgresListener:
@@ -73,6 +76,12 @@ class PostgresListener:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        ticket = self.core.limits.connection()
+        if ticket is None:  # past 2 x max_sessions connections: answered at once, not queued
+            self.core.refuse_connection()
+            await fatal(writer, TOO_MANY, TOO_MANY_CLIENTS.format(self.core.limits.max_connections))
+            writer.close()
+            return
         self._handlers.add(task)
         try:
             await self._session(reader, writer)
@@ -85,6 +94,7 @@ class PostgresListener:
         except Exception:
             log.exception("postgres session failed")
         finally:
+            ticket.release()
             self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
@@ -104,6 +114,8 @@ class PostgresListener:
             return await self.core.authorize(identity, connection, roles)
         except AccessRefused as exc:
             raise Refused("42501", exc.message) from exc
+        except LimitRefused as exc:  # before anything is opened upstream
+            raise Refused(TOO_MANY, exc.message) from exc
 
     async def _cancel(self, process_id: int, secret: int) -> None:
         live = self.live.get(process_id)
