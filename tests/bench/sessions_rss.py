@@ -22,7 +22,10 @@ What it does:
 4. ``--idle-rounds`` times: opens ``--open`` sessions and keeps them open and idle: prints the
    RSS with them open, the difference over the RSS before, per session (KiB), then the RSS
    once they are closed (a second round shows whether closing them kept anything);
-5. stops the gateway and the private cluster (or drops the database), also on Ctrl-C.
+5. with ``--trim``, asks the gateway's C allocator to give back what it holds free
+   (``malloc_trim(0)`` called in the process through ``gdb -p``) and prints the RSS after: what
+   that returns was freed memory glibc kept, not objects the gateway still holds;
+6. stops the gateway and the private cluster (or drops the database), also on Ctrl-C.
 
 Exit status 0 when every session ran; 2 when the benchmark could not run (the reason printed).
 """
@@ -73,11 +76,33 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def rss_mib(pid: int) -> float:
+    return int(status_field(pid, "VmRSS")) / 1024
+
+
+def threads(pid: int) -> int:
+    """The process's threads: each aiosqlite connection runs one, and glibc gives threads
+    their own malloc arenas, which keep what was freed in them."""
+    return int(status_field(pid, "Threads"))
+
+
+def trim(pid: int) -> float:
+    """RSS after ``malloc_trim(0)`` ran in the process (through gdb)."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        raise BenchError("--trim needs gdb")
+    subprocess.run(
+        [gdb, "-p", str(pid), "-batch", "-ex", "call (int) malloc_trim(0)"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return rss_mib(pid)
+
+
+def status_field(pid: int, name: str) -> str:
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmRSS for pid {pid}")
+            if line.startswith(f"{name}:"):
+                return line.split()[1]
+    raise BenchError(f"no {name} in /proc/{pid}/status")
 
 
 def wait_port(port: int, popen: subprocess.Popen[bytes], what: str, log: Path) -> None:
@@ -305,7 +330,7 @@ async def measure(args: argparse.Namespace, port: int, token: str, pid: int) -> 
         await asyncio.sleep(args.settle)
         print(
             f"round {n}: {args.sessions} sessions opened and closed in {took:.1f} s; "
-            f"RSS {rss_mib(pid):.1f} MiB",
+            f"RSS {rss_mib(pid):.1f} MiB ({threads(pid)} threads)",
             flush=True,
         )
     for n in range(1, args.idle_rounds + 1 if args.open else 1):
@@ -314,9 +339,13 @@ async def measure(args: argparse.Namespace, port: int, token: str, pid: int) -> 
         per = (open_rss - before) * 1024 / args.open
         print(
             f"idle {n}: RSS {before:.1f} MiB before, {open_rss:.1f} MiB with {args.open} "
-            f"sessions open ({per:.0f} KiB per session), {closed_rss:.1f} MiB once they closed",
+            f"sessions open ({per:.0f} KiB per session), {closed_rss:.1f} MiB once they closed "
+            f"({threads(pid)} threads)",
             flush=True,
         )
+    if args.trim:
+        before = rss_mib(pid)
+        print(f"malloc_trim(0): RSS {before:.1f} MiB before, {trim(pid):.1f} MiB after", flush=True)
 
 
 def main() -> int:
@@ -327,6 +356,7 @@ def main() -> int:
     parser.add_argument("--open", type=int, default=1000, help="idle sessions held open at once")
     parser.add_argument("--idle-rounds", type=int, default=2)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before reading RSS")
+    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) at the end (gdb)")
     parser.add_argument("--private-pg", action="store_true", help="a throw-away cluster")
     parser.add_argument(
         "--gateway", action="append", default=[], metavar="KEY=VALUE", help="a [gateway] key"
