@@ -117,6 +117,7 @@ class SessionCore:
         try:
             slot = self.limits.admit(identity, connection)
         except LimitRefused as exc:
+            log.info("%s session of %s refused (%s)", self.edge, identity.describe(), exc.message)
             self.metrics.sessions_refused.labels(self.edge, exc.rule).inc()
             self._audit_refusal(identity, connection, exc)
             raise
