@@ -38,6 +38,7 @@ CLOSE_GRACE_S = 5.0
 # Past [gateway] max_sessions (docs 55.2.1: the server's own words past its max_connections).
 TOO_MANY = "53300"
 TOO_MANY_CLIENTS = "sorry, too many clients already (Airlock: more than {} connections)"
+REFUSE_WITHIN_S, REFUSING = 2.0, 256  # connections past the cap: how long, how many at once
 
 
 class PostgresListener:
@@ -47,6 +48,7 @@ class PostgresListener:
         self.live: dict[int, LiveSession] = {}
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._refusing = 0  # connections past the cap being answered
 
     async def start(self) -> asyncio.Server:
         self._server = await asyncio.start_server(self._client, self.host, self.port)
@@ -78,9 +80,7 @@ class PostgresListener:
         assert task is not None
         ticket = self.core.limits.connection()
         if ticket is None:  # past 2 x max_sessions connections: answered at once, not queued
-            self.core.refuse_connection()
-            await fatal(writer, TOO_MANY, TOO_MANY_CLIENTS.format(self.core.limits.max_connections))
-            writer.close()
+            await self._too_many(reader, writer)
             return
         self._handlers.add(task)
         try:
@@ -99,6 +99,38 @@ class PostgresListener:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _too_many(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer a connection past ``2 * max_sessions`` as the server does past its slots: its
+        start-up packet is read (an SSLRequest answered 'N': libpq shows no error sent before
+        it), then FATAL 53300; within REFUSE_WITHIN_S, and at most REFUSING of them at once
+        (past that the connection is closed without a word)."""
+        self.core.refuse_connection()
+        if self._refusing >= REFUSING:
+            writer.transport.abort()
+            return
+        self._refusing += 1
+        try:
+            parser = pg.ClientParser()
+            async with asyncio.timeout(REFUSE_WITHIN_S):
+                while not isinstance(event := parser.next_event(), pg.StartupMessage):
+                    if isinstance(event, pg.SSLRequest | pg.GSSENCRequest):
+                        writer.write(pg.encode(pg.SSLResponse(accepted=False)))
+                        parser.encryption_refused()
+                    elif not isinstance(event, pg.NeedData):
+                        return  # a CancelRequest, or not a start-up at all
+                    elif data := await reader.read(16384):
+                        parser.receive_data(data)
+                    else:
+                        return
+                await fatal(
+                    writer, TOO_MANY, TOO_MANY_CLIENTS.format(self.core.limits.max_connections)
+                )
+        except (TimeoutError, OSError, pg.PgWireError):
+            pass
+        finally:
+            self._refusing -= 1
+            writer.close()
 
     # -- start-up ------------------------------------------------------------------------
 

@@ -22,9 +22,9 @@ Three caps, each checked before anything is opened upstream:
 with a session open (an ended session leaves no entry behind).
 
 The listener also bounds what it holds before a session is admitted (connections still in
-their start-up, unauthenticated): :meth:`Limits.connection` gives ``2 * max_sessions`` of those
-and past that a connection is answered at once and closed, as PostgreSQL's postmaster does
-past about twice its connection slots in child processes ("sorry, too many clients already").
+their start-up, unauthenticated): :meth:`Limits.connection` gives ``2 * max_sessions`` of those;
+past that a connection is refused as soon as its start-up packet is read, and closed, as
+PostgreSQL does past about twice its connection slots ("sorry, too many clients already").
 """
 
 from __future__ import annotations

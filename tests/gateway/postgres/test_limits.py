@@ -163,15 +163,21 @@ async def test_a_connections_own_cap(env: Env) -> None:
 
 async def test_connections_past_twice_the_cap_are_answered_at_once(env: Env) -> None:
     """Connections still in their start-up count too: past 2 * max_sessions a new one is
-    answered with 53300 at once, without sending anything, and closed."""
+    answered with 53300 as soon as its start-up packet is read (also behind an SSLRequest, as
+    libpq sends one), and closed."""
     idle = [await RawClient.connect(env.port) for _ in range(2 * MAX_SESSIONS)]
     try:
         await asyncio.sleep(0.1)
         late = await RawClient.connect(env.port)
+        late.send(pg.StartupMessage({"user": "alice", "database": "pg-test"}))
         error = await late.read(within=2)
         assert isinstance(error, pg.ErrorResponse) and error.sqlstate == "53300", error
         assert error.severity == "FATAL" and "too many clients" in (error.message or "")
         assert await late.closed()
+        # libpq reads it as the answer to its SSLRequest too (sslmode=prefer sends one first)
+        secret = token(env, "e@example.com")
+        code, _, err = await psql(env.port, secret, "SELECT 1", env={"PGSSLMODE": "prefer"})
+        assert code != 0 and "too many clients" in err, err
     finally:
         for client in idle:
             client.writer.close()
