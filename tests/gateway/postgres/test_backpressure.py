@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.postgres import wire as pg
+from gateway.postgres.lifecycle import SessionPhase
 from gateway.postgres.relay import HIGH_WATER, MAX_IN_FLIGHT, Relay
 from tests.gateway.postgres.support import Env, RawClient, gateway_env
 
@@ -29,7 +30,11 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
 
 
 def the_relay() -> Relay:
-    [relay] = [o for o in gc.get_objects() if type(o) is Relay]
+    """The one session relaying now (ended ones of earlier tests may not be collected yet)."""
+    gc.collect()
+    [relay] = [
+        o for o in gc.get_objects() if type(o) is Relay and o.s.phase is not SessionPhase.CLOSED
+    ]
     return relay
 
 

@@ -50,8 +50,10 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         yield env
 
 
-def the(kind: type) -> object:
-    [found] = [o for o in gc.get_objects() if type(o) is kind]
+def listener_of(env: Env) -> PostgresListener:
+    """This gateway's listener (a gateway of an earlier module may not be collected yet)."""
+    gc.collect()
+    [found] = [o for o in gc.get_objects() if type(o) is PostgresListener and o.port == env.port]
     return found
 
 
@@ -67,9 +69,9 @@ def alive() -> dict[str, int]:
 
 async def released(env: Env) -> None:
     """Wait (5 s at most) until no per-session object and no registry entry is left."""
-    listener = the(PostgresListener)
-    core = the(SessionCore)
-    assert isinstance(listener, PostgresListener) and isinstance(core, SessionCore)
+    listener = listener_of(env)
+    core = listener.core
+    assert isinstance(core, SessionCore)
     bus = env.gw.runtime.service.bus
     async with asyncio.timeout(5):
         while True:
