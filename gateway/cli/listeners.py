@@ -127,7 +127,8 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 def _limits(settings: Settings) -> Limits:
-    """The session caps of this process; every listener's core shares the one Limits."""
+    """The session caps of this process (a second listener must share this Limits, not make
+    its own: max_sessions counts every listener's sessions)."""
     return Limits(
         settings.gateway.max_sessions,
         settings.gateway.max_sessions_per_identity,

@@ -79,12 +79,12 @@ class PostgresListener:
         task = asyncio.current_task()
         assert task is not None
         ticket = self.core.limits.connection()
-        if ticket is None:  # past 2 x max_sessions connections: answered at once, not queued
-            await self._too_many(reader, writer)
-            return
         self._handlers.add(task)
         try:
-            await self._session(reader, writer)
+            if ticket is None:  # past 2 x max_sessions connections: answered, not queued
+                await self._too_many(reader, writer)
+            else:
+                await self._session(reader, writer)
         except asyncio.CancelledError:
             # The listener is closing. End quietly: Python 3.11's start_server logs an error
             # for a handler task that ends cancelled.
@@ -94,7 +94,8 @@ class PostgresListener:
         except Exception:
             log.exception("postgres session failed")
         finally:
-            ticket.release()
+            if ticket is not None:
+                ticket.release()
             self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
@@ -130,7 +131,6 @@ class PostgresListener:
             pass
         finally:
             self._refusing -= 1
-            writer.close()
 
     # -- start-up ------------------------------------------------------------------------
 
