@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from gateway.postgres import listener as listener_module
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Shared
 from gateway.postgres.counting import Counter, InSession
@@ -122,3 +123,24 @@ async def test_sessions_leave_nothing_behind(env: Env) -> None:
     abandoned.send_raw(b"\x00\x00\x00\x08")
     abandoned.writer.close()
     await released(env)
+
+
+async def test_ended_sessions_are_collected_without_waiting_for_the_collector(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ended session's objects are freed by the cyclic collector only; `airlock up` runs it
+    rarely, so the listener runs it every COLLECT_EVERY ended sessions: with the automatic
+    collector off, at most that many ended sessions are ever left waiting."""
+    monkeypatch.setattr(listener_module, "COLLECT_EVERY", 10)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(35):
+            conn = await env.asyncpg()
+            assert await conn.fetchval("SELECT 1") == 1
+            await conn.close()
+        await asyncio.sleep(0.2)
+        waiting = sum(type(o) is Shared for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert waiting <= 10, waiting
