@@ -252,6 +252,10 @@ class GatewaySettings(_Section):
     journal_dir: Path | None = None
     journal_sync: timedelta = timedelta(milliseconds=50)
     journal_segment_bytes: int = Field(default=64 << 20, ge=64 << 10)
+    # Session caps (gateway.sessions.limits): sessions of this process, every listener's; and
+    # sessions whose actor chain starts with one subject. Past either: PostgreSQL 53300.
+    max_sessions: int = Field(default=1000, ge=1, le=1_000_000)
+    max_sessions_per_identity: int = Field(default=100, ge=1, le=1_000_000)
 
     @field_validator("journal_sync", mode="before")
     @classmethod
@@ -387,6 +391,9 @@ class ConnectionConfig(_Section):
     # A filtered DELETE / UPDATE / MERGE the database counts above this many rows is held too
     # (docs/security.md); None: no limit.
     max_rows_unreviewed: int | None = Field(default=None, ge=0)
+    # Sessions on this connection at most (below its upstream's max_connections); None: only
+    # [gateway] max_sessions and max_sessions_per_identity apply (gateway.sessions.limits).
+    max_sessions: int | None = Field(default=None, ge=1)
     masking: MaskingConfig = MaskingConfig()
     roles: dict[str, RoleConfig] = {}
 

@@ -53,6 +53,25 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600),
             registry=self.registry,
         )
+        # Session caps (gateway.sessions.limits): kept together.
+        self.sessions_admitted = Gauge(
+            "airlock_sessions_admitted",
+            "Sessions holding a place under [gateway] max_sessions (every listener, starting ones "
+            "included)",
+            registry=self.registry,
+        )
+        self.sessions_max = Gauge(
+            "airlock_sessions_max",
+            "[gateway] max_sessions: the sessions this process runs at most",
+            registry=self.registry,
+        )
+        self.sessions_refused = Counter(
+            "airlock_sessions_refused_total",
+            "Sessions and connections refused past a cap, by listener and cap "
+            "(limits/max_sessions, limits/per_identity, limits/per_connection, limits/connections)",
+            ["protocol", "limit"],
+            registry=self.registry,
+        )
         self.auth_failures = Counter(
             "airlock_auth_failures_total",
             "Refused credentials, by listener",

@@ -27,6 +27,7 @@ from gateway.runtime import Runtime, Service, Shutdown, say
 from gateway.sessions import (
     Journal,
     JournalError,
+    Limits,
     SessionCore,
     SessionGuard,
     build_targets,
@@ -121,6 +122,7 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
             guard=guard,
             journal=journal,
             replica=replica.id,
+            limits=_limits(settings),
         )
         deps = Deps(
             core=core,
@@ -159,6 +161,16 @@ class _Drain:
     the journal is left for the next start rather than read for a replay that cannot land."""
 
     failed: bool = False
+
+
+def _limits(settings: Settings) -> Limits:
+    """The session caps of this process (a second listener must share this Limits, not make
+    its own: max_sessions counts every listener's sessions)."""
+    return Limits(
+        settings.gateway.max_sessions,
+        settings.gateway.max_sessions_per_identity,
+        {c.name: c.max_sessions for c in settings.connections if c.max_sessions is not None},
+    )
 
 
 @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import secrets
@@ -28,7 +29,7 @@ from gateway.postgres.dialect import CatalogNames, Lineage
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
-from gateway.sessions import AccessRefused, AuthRefused, Ending
+from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused
 from store import Unavailable
 
 __all__ = ["Cut", "PostgresListener"]
@@ -37,6 +38,15 @@ log = logging.getLogger("airlock.postgres")
 # On close, relaying sessions are ended (FATAL 57P01) and get this long to record their end.
 CLOSE_GRACE_S = 5.0
 CANCEL_ROUNDS = 50  # a session's clean-up is a handful of awaits: then it is let go
+# Past [gateway] max_sessions (docs 55.2.1: the server's own words past its max_connections).
+TOO_MANY = "53300"
+TOO_MANY_CLIENTS = "sorry, too many clients already (Airlock: more than {} connections)"
+REFUSE_WITHIN_S, REFUSING = 2.0, 256  # connections past the cap: how long, how many at once
+# An ended session's objects form reference cycles (the relay, its lane, its channels and
+# transports), which only the cyclic collector frees, and `airlock up` runs its full passes
+# rarely (gateway.cli.main._steady_heap): without a collection every COLLECT_EVERY ended
+# sessions, ended sessions piled up until one (about 30 KiB each: +30 MiB per 1,000).
+COLLECT_EVERY = 100
 
 
 @dataclass
@@ -55,6 +65,8 @@ class PostgresListener:
         self.live: dict[int, LiveSession] = {}
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._refusing = 0  # connections past the cap being answered
+        self._ended = 0  # sessions ended since the last collection (COLLECT_EVERY)
 
     async def start(self) -> asyncio.Server:
         self._server = await asyncio.start_server(self._client, self.host, self.port)
@@ -91,9 +103,13 @@ class PostgresListener:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        ticket = self.core.limits.connection()
         self._handlers.add(task)
         try:
-            await self._session(reader, writer)
+            if ticket is None:  # past 2 x max_sessions connections: answered, not queued
+                await self._too_many(reader, writer)
+            else:
+                await self._session(reader, writer)
         except asyncio.CancelledError:
             # The listener is closing. End quietly: Python 3.11's start_server logs an error
             # for a handler task that ends cancelled.
@@ -103,10 +119,51 @@ class PostgresListener:
         except Exception:
             log.exception("postgres session failed")
         finally:
+            if ticket is not None:
+                ticket.release()
+                self._collect()
             self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _collect(self) -> None:
+        """Every COLLECT_EVERY ended sessions, the cyclic collector frees what they left."""
+        self._ended += 1
+        if self._ended >= COLLECT_EVERY:
+            self._ended = 0
+            asyncio.get_running_loop().call_soon(gc.collect)
+
+    async def _too_many(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer a connection past ``2 * max_sessions`` as the server does past its slots: its
+        start-up packet is read (an SSLRequest answered 'N': libpq shows no error sent before
+        it), then FATAL 53300; within REFUSE_WITHIN_S, and at most REFUSING of them at once
+        (past that the connection is closed without a word)."""
+        self.core.refuse_connection()
+        if self._refusing >= REFUSING:
+            writer.transport.abort()
+            return
+        self._refusing += 1
+        try:
+            parser = pg.ClientParser()
+            async with asyncio.timeout(REFUSE_WITHIN_S):
+                while not isinstance(event := parser.next_event(), pg.StartupMessage):
+                    if isinstance(event, pg.SSLRequest | pg.GSSENCRequest):
+                        writer.write(pg.encode(pg.SSLResponse(accepted=False)))
+                        parser.encryption_refused()
+                    elif not isinstance(event, pg.NeedData):
+                        return  # a CancelRequest, or not a start-up at all
+                    elif data := await reader.read(16384):
+                        parser.receive_data(data)
+                    else:
+                        return
+                await fatal(
+                    writer, TOO_MANY, TOO_MANY_CLIENTS.format(self.core.limits.max_connections)
+                )
+        except (TimeoutError, OSError, pg.PgWireError):
+            pass
+        finally:
+            self._refusing -= 1
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -122,6 +179,8 @@ class PostgresListener:
             return await self.core.authorize(identity, connection, roles)
         except AccessRefused as exc:
             raise Refused("42501", exc.message) from exc
+        except LimitRefused as exc:  # before anything is opened upstream
+            raise Refused(TOO_MANY, exc.message) from exc
 
     async def _cancel(self, process_id: int, secret: int) -> None:
         live = self.live.get(process_id)

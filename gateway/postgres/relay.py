@@ -51,6 +51,10 @@ HIDDEN_PARAMETERS = frozenset({"session_authorization"})
 SHUTDOWN = ("shutdown", "57P01", "terminating connection: the gateway is shutting down")
 # Backpressure: a side stops reading while the other's unsent output is above this.
 HIGH_WATER = 4 * 1024 * 1024
+# ... and the client is not read while this many of its requests await their answers (each is
+# a few hundred bytes of tracking): a client that pipelines without reading its results holds
+# a bounded amount of the gateway's memory (docs/operations.md, "Session caps and memory").
+MAX_IN_FLIGHT = 10_000
 # How long the server may take to finish after the client left.
 SERVER_GRACE_S = 2.0
 _WAITING, _TERMINATED, _ENDING = SessionPhase.WAITING, SessionPhase.TERMINATED, SessionPhase.ENDING
@@ -109,6 +113,7 @@ class _Channel(asyncio.Protocol):
         receive: Callable[[bytes], object],
     ) -> None:
         self.relay, self.side = relay, side
+        self.transport = cast(asyncio.Transport, transport)
         vars(self)["data_received"] = receive  # shadows the method for this channel
         self.replaced: Any = transport.get_protocol()
         # Half-open is kept (the client may still be told why) except over TLS, which has none.
@@ -149,6 +154,8 @@ class Relay:
         self.server_gone: asyncio.Future[None] = loop.create_future()
         # the task of a statement that must be waited for (the phase is WAITING meanwhile)
         self.busy: asyncio.Task[None] | None = None
+        # why the client is not read now: "server" (its output is behind), "in-flight"
+        self.not_reading: set[str] = set()
         self._to_client = cast(asyncio.Transport, self.writer.transport)
         self._to_server = cast(asyncio.Transport, self.upstream.writer.transport)
         self.lane: Lane | CompiledLane
@@ -224,6 +231,14 @@ class Relay:
                 self._client_data(data)
         except Exception as exc:  # ends this session only; run() reports it
             self.stop(side, exc)
+            return
+        in_flight = len(self.s.tracker.queue)
+        if side == "client" and in_flight >= MAX_IN_FLIGHT:
+            self.read_client(False, "in-flight")
+        elif (
+            side == "server" and in_flight <= MAX_IN_FLIGHT // 2 and "in-flight" in self.not_reading
+        ):
+            self.read_client(True, "in-flight")
 
     def left(self, side: str) -> None:
         if side == "server":
@@ -236,14 +251,27 @@ class Relay:
                 self.stop("client")
 
     def throttle(self, side: str, *, pause: bool) -> None:
-        other = cast(
-            asyncio.Transport, (self.upstream if side == "client" else self).writer.transport
-        )
+        if side == "server":  # the server's output is behind: stop reading the client
+            self.read_client(not pause, "server")
+            return
         with contextlib.suppress(RuntimeError):  # closed meanwhile
             if pause:
-                other.pause_reading()
+                self._to_server.pause_reading()
             else:
-                other.resume_reading()
+                self._to_server.resume_reading()
+
+    def read_client(self, read: bool, why: str) -> None:
+        """Stop reading the client for ``why``, or stop doing so; it is read again once no
+        reason is left."""
+        if read:
+            self.not_reading.discard(why)
+        else:
+            self.not_reading.add(why)
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            if self.not_reading:
+                self._to_client.pause_reading()
+            else:
+                self._to_client.resume_reading()
 
     def stop(self, who: str, exc: BaseException | None = None) -> None:
         self._on(SessionInput.STOP)
@@ -318,6 +346,11 @@ class Relay:
             buffered: bytearray = getattr(reader, "_buffer", bytearray())
             data = bytes(buffered)
             buffered.clear()
+            # A stream whose buffer passed its limit (a client pipelining right after its
+            # login, while the session was being attached) paused its transport; from here the
+            # relay alone pauses and resumes reading (``throttle``): nothing else would resume it.
+            with contextlib.suppress(RuntimeError):
+                channel.transport.resume_reading()
             self.received(channel.side, data)
             if reader.at_eof() or reader.exception() is not None:
                 channel.eof_received()

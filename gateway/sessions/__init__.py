@@ -8,12 +8,14 @@ from gateway.sessions.errors import (
     AccessRefused,
     AuthRefused,
     JournalError,
+    LimitRefused,
     SessionRefused,
     SessionsError,
 )
 from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import HOLD_BUFFER_LIMIT, STORE_RULE, ClientGone, Held, HoldOutcome
 from gateway.sessions.journal import Journal, SessionJournal
+from gateway.sessions.limits import Limits, Slot, Ticket
 from gateway.sessions.replay import Replayed, replay
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import FIELDS, StatementLog, expand
@@ -31,6 +33,8 @@ __all__ = [
     "HoldOutcome",
     "Journal",
     "JournalError",
+    "LimitRefused",
+    "Limits",
     "Live",
     "Replayed",
     "Session",
@@ -39,8 +43,10 @@ __all__ = [
     "SessionJournal",
     "SessionRefused",
     "SessionsError",
+    "Slot",
     "StatementLog",
     "Target",
+    "Ticket",
     "build_targets",
     "expand",
     "replay",

@@ -3,7 +3,7 @@
 ::
 
     identity   = await core.authenticate(token)                 # AuthRefused
-    delegation = await core.authorize(identity, conn, roles)    # AccessRefused
+    delegation = await core.authorize(identity, conn, roles)    # AccessRefused, LimitRefused
     session    = <the listener's Session>; session.log = core.statement_log(session, redact)
     await core.start(session, peer)        # its row in the store (store.Unavailable: refuse)
     await core.attach(live)                # revocation, expiry and usage watch it from here
@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
@@ -31,16 +32,18 @@ from approvals import (
     AccessNotAllowed,
     ApprovalError,
     ApprovalService,
+    AuditEntry,
     Delegation,
     Identity,
     Impact,
 )
 from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
-from gateway.sessions.errors import AccessRefused
+from gateway.sessions.errors import AccessRefused, LimitRefused
 from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import Held, hold
 from gateway.sessions.journal import Journal
+from gateway.sessions.limits import Limits, Slot
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import StatementLog, refused_session
 from store import AuditWriter, SessionEnd, SessionRecord, SqlRepository, StoreError, Unavailable
@@ -65,12 +68,21 @@ class SessionCore:
         guard: SessionGuard,
         journal: Journal,
         replica: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.edge, self.service, self.repository = edge, service, repository
         self.audit, self.metrics, self.guard = audit, metrics, guard
         self.journal = journal
         self.replica = replica  # this process's replica id: who reaps its sessions if it dies
         self._expiry: dict[str, asyncio.TimerHandle] = {}  # by session id
+        # The session caps, one Limits per process (the composition root shares it); each
+        # admitted session's slot, by the task that runs it (gateway.sessions.limits).
+        self.limits = limits if limits is not None else Limits()
+        self._slots: weakref.WeakKeyDictionary[asyncio.Task[object], Slot] = (
+            weakref.WeakKeyDictionary()
+        )
+        metrics.sessions_admitted.set_function(lambda: self.limits.open)
+        metrics.sessions_max.set(self.limits.max_sessions)
 
     # -- before the session --------------------------------------------------------------
 
@@ -83,7 +95,9 @@ class SessionCore:
     ) -> Delegation | None:
         """May ``identity`` (its whole chain) use ``connection`` now? Returns the delegation
         the session rests on (None: standing access). ``roles``: the roles the connection
-        defines today; a delegation for a role it no longer defines is refused."""
+        defines today; a delegation for a role it no longer defines is refused. Then the
+        session takes its place under the caps (``admit``): call it before anything is
+        opened upstream."""
         try:
             delegation = await self.service.authorize_connect(identity, connection)
         except AccessNotAllowed as exc:
@@ -94,7 +108,49 @@ class SessionCore:
                 f"your access to {connection} is as role {role!r}, which the connection no "
                 "longer defines; ask for access again"
             )
+        self.admit(identity, connection)
         return delegation
+
+    def admit(self, identity: Identity, connection: str) -> None:
+        """Take the session's place under the caps (:mod:`gateway.sessions.limits`) for the
+        running task; past a cap raise LimitRefused, counted and audited
+        (``session.refused``). The place is given back at ``end``, or when the task ends,
+        whichever comes first: a session that fails before it starts keeps none."""
+        try:
+            slot = self.limits.admit(identity, connection)
+        except LimitRefused as exc:
+            log.info("%s session of %s refused (%s)", self.edge, identity.describe(), exc.message)
+            self.metrics.sessions_refused.labels(self.edge, exc.rule).inc()
+            self._audit_refusal(identity, connection, exc)
+            raise
+        task = asyncio.current_task()
+        if task is None:  # not under a task: nothing would give the place back
+            slot.release()
+            return
+        previous = self._slots.pop(task, None)
+        if previous is not None:  # one session per task: a second authorize replaces it
+            previous.release()
+        self._slots[task] = slot
+        task.add_done_callback(lambda _: slot.release())
+
+    def refuse_connection(self) -> None:
+        """A listener answered a connection at once: past ``2 * max_sessions`` connections."""
+        self.metrics.sessions_refused.labels(self.edge, "limits/connections").inc()
+
+    def _audit_refusal(self, identity: Identity, connection: str, exc: LimitRefused) -> None:
+        entry = AuditEntry(
+            action="session.refused",
+            actor=identity,
+            target=connection,
+            outcome="refused",
+            at=datetime.now(UTC),
+            connection=connection,
+            details={"rule": exc.rule, "limit": exc.cap, "edge": self.edge, "reason": exc.message},
+        )
+        try:
+            self.audit.submit(entry)
+        except StoreError as error:  # the backlog is full: refused all the same, and said so
+            log.warning("could not record a refused session of %s: %s", identity.describe(), error)
 
     # -- the session ---------------------------------------------------------------------
 
@@ -188,7 +244,12 @@ class SessionCore:
 
     async def end(self, session: Session, outcome: str) -> None:
         """Submit the session's last records at once, then record its end and its tally (by the
-        audit writer, once it can, when the store cannot take it now)."""
+        audit writer, once it can, when the store cannot take it now); its place under the caps
+        is free again."""
+        task = asyncio.current_task()
+        slot = self._slots.pop(task, None) if task is not None else None
+        if slot is not None:
+            slot.release()
         if session.log is not None:
             session.log.end()
         stats = {
