@@ -83,12 +83,12 @@ def triggered(text: str) -> bool:
     skeleton. Sound because the skeleton answers for itself: every word of ``WORDS`` and
     ``ESCAPES`` is digit-free, so one that occurs in a text occurs in its skeleton too (removing
     digits elsewhere cannot split it; it may join letters into a word the text lacks, which only
-    looks closer); ``md5``, the one test with digits, is made on the text itself.
+    looks closer); ``md5``, the one test with digits, is made on the text itself when its
+    skeleton has ``md`` (one pass of ``translate`` lower-cases and removes the digits).
     """
     if text.isascii() and len(text) <= SKELETON_MAX:
-        lowered = text.encode("ascii").lower()
-        if b"md5" not in lowered:
-            skeleton = lowered.translate(None, b"0123456789")
+        skeleton = text.encode("ascii").translate(_LOWER, b"0123456789")
+        if b"md" not in skeleton:
             found = _SKELETONS.get(skeleton)
             if found is None:
                 if len(_SKELETONS) >= SKELETONS:
@@ -98,6 +98,7 @@ def triggered(text: str) -> bool:
     return needs(text.lower()) != NOTHING
 
 
+_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 SKELETON_MAX = 2048  # characters: longer texts are searched each time (the memo stays small)
 SKELETONS = 4096  # skeletons remembered (then it starts over)
 _SKELETONS: dict[bytes, bool] = {}  # skeleton -> triggered (shared by every session: a pure fact)
