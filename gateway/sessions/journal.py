@@ -271,7 +271,7 @@ class SessionJournal:
 
     __slots__ = (
         "_ended", "_file", "_journal", "_next_text", "_number", "_redact", "_texts", "confirmed",
-        "head", "ordinal",
+        "head", "ordinal", "shown",
     )  # fmt: skip
 
     def __init__(
@@ -285,6 +285,9 @@ class SessionJournal:
         self.ordinal = 0  # statements journaled
         self.confirmed = 0  # statements the store holds
         self._ended = False
+        # An ASCII text redacted here, as shown: the statement log takes it (``pop``) when it
+        # writes the text, so a text new to the session is redacted once, not twice.
+        self.shown: dict[str, str] = {}
 
     def ran(self, text: str, held: bool = False) -> bool:
         """Record that ``text`` is about to be forwarded (``held``: it was held and approved);
@@ -313,6 +316,11 @@ class SessionJournal:
         """``ran`` for a text new to the segment (one ``Q`` record states it and the statement;
         a text with other literals is a new text), or a session new to it, or a full one."""
         shown = text if self._redact is None else self._redact(text).text
+        if text.isascii():
+            memo = self.shown
+            if len(memo) >= TEXTS_PER_SESSION:  # texts journaled but never written (rare)
+                memo.clear()
+            memo[text] = shown
         data = shown.encode("utf-8", "surrogatepass")
         room = len(data) + _RAN_SIZE
         file = self._file
@@ -365,6 +373,7 @@ class SessionJournal:
         current segment forgets it (segments it left keep it until they are deleted)."""
         self._ended = True
         self._texts = {}
+        self.shown = {}
         self._forget()
 
     def _forget(self) -> None:

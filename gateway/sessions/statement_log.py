@@ -23,7 +23,9 @@ was never confirmed is replayed into the trail (gateway.sessions.replay).
 
 Texts are written as the session's dialect redacts them (``redact``: secrets replaced; a text
 that cannot hold one costs a pattern search), once per distinct text of a batch, when the batch
-is flushed: an allowed ``ALTER ROLE ... PASSWORD`` is recorded without its password.
+is flushed: an allowed ``ALTER ROLE ... PASSWORD`` is recorded without its password. A text the
+journal redacted when it was forwarded (one new to the session) is taken from the journal
+(``SessionJournal.shown``): redacted once, not twice.
 
 When the audit writer's backlog is full (the store has been unreachable for long) ``submit``
 refuses the batch: the log keeps its records and offers them again every ``max_age`` seconds,
@@ -184,6 +186,18 @@ class StatementLog:
             if len(columns[0]) >= self.max_batch and not self._stalled:
                 self.flush()
 
+    def _shown(self, text: str) -> str:
+        """``text`` as the dialect shows it: as the journal redacted it when it was forwarded
+        (a text new to the session), else redacted now."""
+        if text.isascii():
+            journal = self.journal
+            if journal is not None:
+                shown = journal.shown.pop(text, None)
+                if shown is not None:
+                    return shown
+            return self.redact(text).text
+        return self.redact(readable(text)).text
+
     def _start(self, at: float) -> None:
         """A batch begins with a statement answered at ``at`` (its time.monotonic())."""
         self._started = at
@@ -200,8 +214,7 @@ class StatementLog:
         count = len(columns[0])
         if not count:
             return
-        redact = self.redact
-        texts = [redact(text if text.isascii() else readable(text)).text for text in self._texts]
+        texts = [self._shown(text) for text in self._texts]
         same: dict[str, Any] = {}
         fields: list[str] = []
         varying: list[list[Any]] = []

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from approvals import AuditEntry, Identity, IdentityKind
+from gateway.guardrails import Redacted
 from gateway.postgres.dialect import POSTGRES
+from gateway.sessions import Journal
 from gateway.sessions.statement_log import StatementLog, expand
 from store import Unavailable
 
@@ -263,3 +266,43 @@ async def test_texts_are_written_redacted() -> None:
         "SELECT 'postgres://u:<redacted>@h/d'",
     ]
     assert "hunter2" not in repr(entry) and "pw2" not in repr(entry)
+
+
+async def test_a_text_the_journal_redacted_is_not_redacted_again(tmp_path: Path) -> None:
+    """The journal redacts a text new to the session when it is forwarded; the statement log
+    writes that redaction (each text redacted once), and redacts what the journal did not."""
+    asked: list[str] = []
+
+    def counting(text: str, params: Sequence[bytes | None] = ()) -> Redacted:
+        asked.append(text)
+        return POSTGRES.redact(text, params)
+
+    journal = Journal(tmp_path)
+    journal.open()
+    try:
+        sink = Sink()
+        session = journal.session("session-1", ALICE, "pg-test", redact=counting)
+        log = StatementLog(
+            sink,  # type: ignore[arg-type]
+            ALICE,
+            "session-1",
+            "pg-test",
+            redact=counting,
+            journal=session,
+        )
+        secret = "ALTER ROLE app PASSWORD 'hunter2'"
+        assert log.forwarding(secret) and log.forwarding("SELECT 1")
+        log.add(secret, "ok", "allow")
+        log.add("SELECT 1", "ok", "allow")
+        log.add("SELECT 2", "block", "block")  # refused: never journaled
+        log.flush()
+        [(entry, _)] = sink.entries
+        assert entry.details["texts"] == [
+            "ALTER ROLE app PASSWORD '<redacted>'",
+            "SELECT 1",
+            "SELECT 2",
+        ]
+        assert sorted(asked) == sorted([secret, "SELECT 1", "SELECT 2"])  # once each
+        assert session.shown == {}  # taken when written
+    finally:
+        journal.close()
