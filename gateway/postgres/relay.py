@@ -77,6 +77,7 @@ class LiveSession:
     def end(self, why: Ending, message: str) -> None:
         """End the session from outside (revocation, expiry, shutdown: FATAL 57P01), also one
         whose relay has not started yet: then it starts ENDING, and nothing is relayed at all."""
+        self.shared.ending = why
         self.ending = (why.value, "57P01", f"terminating connection: {message}")
         if self.relay is not None:
             self.relay.stop("ended")

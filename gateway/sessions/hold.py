@@ -34,7 +34,7 @@ from approvals import ApprovalError, ApprovalService, Impact, Review, ReviewStat
 from approvals.policy import human_duration
 from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
-from gateway.sessions.session import Session
+from gateway.sessions.session import Ending, Session
 from store import StoreHealth, Unavailable
 
 __all__ = [
@@ -51,6 +51,12 @@ __all__ = [
 # them, up to this many bytes, and processes them after the decision.
 HOLD_BUFFER_LIMIT = 16 * 1024 * 1024
 CANCELLED_MESSAGE = "canceling statement due to user request"
+# The reason a held review is cancelled with (on its card) when the gateway ends its session.
+ENDED = {
+    Ending.REVOKED: "the requester's access was revoked; the statement never ran",
+    Ending.EXPIRED: "the requester's access expired; the statement never ran",
+    Ending.SHUTDOWN: "the gateway holding it shut down; the statement never ran",
+}
 
 
 class ClientGone(Exception):
@@ -203,8 +209,10 @@ async def _wait(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:  # the session ended (revoked, shut down, protocol error)
+        why = ENDED.get(s.ending) if s.ending is not None else None
+        ending = service.abandon(review_id, why) if why else service.cancel(review_id, s.identity)
         with contextlib.suppress(ApprovalError, Unavailable):
-            await asyncio.shield(service.cancel(review_id, s.identity))
+            await asyncio.shield(ending)
         raise
     finally:
         for task in tasks:

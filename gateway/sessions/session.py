@@ -45,6 +45,9 @@ class Session:
     # from the client (PostgreSQL CancelRequest, MySQL KILL QUERY, ...) sets.
     holding: str | None = None
     cancel_hold: asyncio.Event = field(default_factory=asyncio.Event)
+    # Why the gateway ended it from outside (``Live.end`` sets it): a review it held is
+    # cancelled saying so (a session that ended otherwise cancels it as its requester).
+    ending: Ending | None = None
 
     @property
     def role(self) -> str | None:
@@ -59,4 +62,5 @@ class Live(Protocol):
     def session(self) -> Session: ...
 
     def end(self, why: Ending, message: str) -> None:
-        """End the session, telling its client ``message`` in the protocol's own words."""
+        """End the session, telling its client ``message`` in the protocol's own words; sets
+        ``session.ending`` to ``why`` first."""

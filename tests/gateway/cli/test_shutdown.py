@@ -372,9 +372,11 @@ async def test_free_store_clean_shutdown(tmp_path: Path) -> None:
         assert FATAL in said_idle
         assert FATAL in said_held
         with sqlite3.connect(gw.store) as db:
-            reviews = db.execute("SELECT state FROM review").fetchall()
+            reviews = db.execute("SELECT state, cancel_reason FROM review").fetchall()
             ends = db.execute("SELECT ended_at FROM session").fetchall()
-        assert reviews == [("cancelled",)]
+        assert reviews == [
+            ("cancelled", "the gateway holding it shut down; the statement never ran")
+        ]
         assert len(ends) == 2 and all(end is not None for (end,) in ends)
 
 

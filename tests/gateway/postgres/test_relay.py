@@ -12,7 +12,8 @@ import pytest_asyncio
 from approvals import ReviewState
 from gateway.postgres import wire as pg
 from gateway.postgres.relay import HIGH_WATER, Relay
-from gateway.sessions import HOLD_BUFFER_LIMIT
+from gateway.sessions import HOLD_BUFFER_LIMIT, Ending
+from gateway.sessions.hold import ENDED
 from tests.gateway.postgres.support import Env, RawClient, gateway_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -36,12 +37,17 @@ async def _client(env: Env, subject: str = "alice@example.com") -> RawClient:
     return client
 
 
-async def _ended_and_cancelled(env: Env, client: RawClient, sqlstate: str, review: str) -> None:
-    """The session ended with a FATAL ``sqlstate``, the review was cancelled, nothing ran."""
+async def _ended_and_cancelled(
+    env: Env, client: RawClient, sqlstate: str, review: str, reason: str | None = None
+) -> None:
+    """The session ended with a FATAL ``sqlstate``, the review was cancelled (saying
+    ``reason`` on its card), nothing ran."""
     messages = await client.until_ready()
     fatal = [m for m in messages if isinstance(m, pg.ErrorResponse)]
     assert fatal and (fatal[-1].severity, fatal[-1].sqlstate) == ("FATAL", sqlstate), messages
-    assert (await env.final_review(review)).state is ReviewState.CANCELLED
+    final = await env.final_review(review)
+    assert final.state is ReviewState.CANCELLED
+    assert final.cancel_reason == reason
     assert await env.count() == 3
 
 
@@ -119,6 +125,6 @@ async def test_a_session_ended_from_outside_cancels_its_held_review(env: Env) ->
                 json={"subject": "carol@example.com", "reason": "left the team"},
             )
             assert answer.status_code < 300, answer.text
-        await _ended_and_cancelled(env, client, "57P01", review.id)
+        await _ended_and_cancelled(env, client, "57P01", review.id, ENDED[Ending.REVOKED])
     finally:
         client.close()
