@@ -75,7 +75,7 @@ def _steady_heap() -> Iterator[None]:
 def cmd_up(args: argparse.Namespace, mode: str) -> int:
     """``airlock up`` / ``gateway`` / ``bot``: serve until SIGTERM/SIGINT, then stop within
     ``[gateway] shutdown_timeout``; exit 0, or EXIT_UNRECORDED (75) when something could not be
-    written before the deadline (docs/operations.d/shutdown.md)."""
+    written before the deadline (docs/operations.md, "Shutdown has a deadline")."""
     settings = _settings(args)
     shutdown: list[Shutdown] = []
 

@@ -10,7 +10,7 @@ the fake Slack) and two `airlock scheduler` processes on one fresh PostgreSQL st
   ``[gateway] replica_dead_after`` plus one ``heartbeat_interval``; nothing is left to approve
   and ``airlock audit verify`` passes.
 
-The numbers go to docs/operations.d/replicas.md (run with ``-s`` to see them).
+The numbers go to docs/operations.md ("Several replicas") (run with ``-s`` to see them).
 """
 
 from __future__ import annotations
