@@ -85,10 +85,11 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
     """Serve the PostgreSQL listener until ``stop`` is set; then stop by the runtime's shutdown
-    deadline (docs/operations.md, "Shutdown has a deadline"): end the sessions (FATAL 57P01; they record their
-    end and cancel their held reviews), write the delegations' use, drain the audit writer,
-    close the statement journal and replay what the trail did not confirm. What cannot be
-    written in time stays in the journal, and the shutdown notes it (the exit is not 0)."""
+    deadline (docs/operations.md, "Shutdown has a deadline"): end the sessions (FATAL 57P01;
+    they record their end and cancel their held reviews), write the delegations' use, drain
+    the audit writer, close the statement journal and replay what the trail did not confirm.
+    What cannot be written in time stays in the journal, and the shutdown notes it (the exit is
+    not 0)."""
     settings = runtime.settings
     targets = build_targets(settings.connections, {"postgres": POSTGRES})
     if not settings.listeners.postgres or not targets:

@@ -32,7 +32,6 @@ from approvals import (
     AccessNotAllowed,
     ApprovalError,
     ApprovalService,
-    AuditEntry,
     Delegation,
     Identity,
     Impact,
@@ -138,14 +137,9 @@ class SessionCore:
         self.metrics.sessions_refused.labels(self.edge, "limits/connections").inc()
 
     def _audit_refusal(self, identity: Identity, connection: str, exc: LimitRefused) -> None:
-        entry = AuditEntry(
-            action="session.refused",
-            actor=identity,
-            target=connection,
-            outcome="refused",
-            at=datetime.now(UTC),
-            connection=connection,
-            details={"rule": exc.rule, "limit": exc.cap, "edge": self.edge, "reason": exc.message},
+        details = {"rule": exc.rule, "limit": exc.cap, "edge": self.edge, "reason": exc.message}
+        entry = refused_session(
+            identity, connection, target=connection, outcome="refused", details=details
         )
         try:
             self.audit.submit(entry)
@@ -191,8 +185,16 @@ class SessionCore:
         except Unavailable as exc:  # refused: the refusal is written once the store is back
             self.audit.health.failed(exc)
             with contextlib.suppress(StoreError):
+                why = {
+                    "reason": f"the audit store is unavailable ({exc.reason})",
+                    "client": address,
+                }
                 entry = refused_session(
-                    session.identity, session.id, session.connection, address, exc
+                    session.identity,
+                    session.connection,
+                    target=session.id,
+                    outcome="unavailable",
+                    details=why,
                 )
                 self.audit.submit(entry, urgent=True)
             raise

@@ -289,15 +289,16 @@ def expand(details: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
 
 
 def refused_session(
-    identity: Identity, session_id: str, connection: str, client: str | None, exc: Unavailable
+    identity: Identity, connection: str, *, target: str, outcome: str, details: dict[str, Any]
 ) -> AuditEntry:
-    """The audit event of a session refused because the store could not record its start."""
+    """The audit event of a session the gateway refused (``session.refused``): past a cap
+    (``outcome`` refused), or because the store could not record its start (unavailable)."""
     return AuditEntry(
         action="session.refused",
         actor=identity,
-        target=session_id,
-        outcome="unavailable",
+        target=target,
+        outcome=outcome,
         at=datetime.now(UTC),
         connection=connection,
-        details={"reason": f"the audit store is unavailable ({exc.reason})", "client": client},
+        details=details,
     )
