@@ -21,7 +21,7 @@ from gateway.config import Settings, load_settings
 from gateway.identity import TokenService
 from store import generate_key_pem
 
-__all__ = ["DEMO_PASSWORD_ENV", "prepare_demo", "print_welcome"]
+__all__ = ["DEMO_PASSWORD_ENV", "demo_settings", "print_welcome", "seed_demo"]
 
 DEMO_DB, DEMO_ROLE = "airlock_demo", "airlock_demo_rw"
 DEMO_PASSWORD_ENV = "AIRLOCK_DEMO_PG_PASSWORD"  # noqa: S105  (a variable name)
@@ -147,12 +147,15 @@ def write_config(workdir: Path) -> Path:
     return path
 
 
-async def prepare_demo(workdir: Path) -> Settings:
-    """Write the config and seed the demo database; raises OSError/PostgresError when the
-    local PostgreSQL cannot be reached."""
-    path = write_config(workdir)
+def demo_settings(workdir: Path) -> Settings:
+    """Write the demo's config (and its upstream password into this process's environment)."""
+    return load_settings(write_config(workdir))
+
+
+async def seed_demo() -> None:
+    """Seed the demo database; raises OSError/PostgresError when the local PostgreSQL cannot be
+    reached."""
     await _seed(os.environ[DEMO_PASSWORD_ENV])
-    return load_settings(path)
 
 
 def print_welcome(settings: Settings, tokens: TokenService) -> None:

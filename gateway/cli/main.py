@@ -15,10 +15,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import asyncpg
 
@@ -33,11 +33,8 @@ from gateway.cli.client import ClientError
 from gateway.cli.compose import JOB_NAMES, scheduler_for, services_for
 from gateway.config import Settings, load_settings, parse_duration
 from gateway.errors import ConfigError, GatewayError, UsageError
-from gateway.runtime import Shutdown, open_runtime, say, serve
+from gateway.runtime import Runtime, Shutdown, open_runtime, say, serve
 from store import StoreError, migrate
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["main"]
 
@@ -76,11 +73,25 @@ def cmd_up(args: argparse.Namespace, mode: str) -> int:
     """``airlock up`` / ``gateway`` / ``bot``: serve until SIGTERM/SIGINT, then stop within
     ``[gateway] shutdown_timeout``; exit 0, or EXIT_UNRECORDED (75) when something could not be
     written before the deadline (docs/operations.md, "Shutdown has a deadline")."""
-    settings = _settings(args)
+    return _up(_settings(args), mode)
+
+
+Welcome = Callable[[Runtime], None]  # what the demo prints once its runtime is open
+
+
+def _up(
+    settings: Settings, mode: str, prepare: Callable[[], Awaitable[Welcome]] | None = None
+) -> int:
+    """Serve ``mode``'s parts (``airlock up`` / ``gateway`` / ``bot``, and the demo), with the
+    audit checkpoints and the shutdown's deadline; ``prepare`` runs first, in the loop (the
+    demo seeds its database), and what it returns is called with the open runtime."""
     shutdown: list[Shutdown] = []
 
     async def run() -> None:
+        welcome = await prepare() if prepare is not None else None
         async with open_runtime(settings) as runtime:
+            if welcome is not None:
+                welcome(runtime)
             runtime.shutdown.hard_exit = True  # at the deadline the process goes, wherever it is
             shutdown.append(runtime.shutdown)
             limit = asyncio.timeout(None)  # the backstop: set when the shutdown begins
@@ -142,24 +153,23 @@ def _stopped(shutdown: Shutdown) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the demo database, write demo/airlock.toml, print how to try it, run `up`."""
-    from gateway.cli.demo import prepare_demo, print_welcome  # noqa: PLC0415
+    from gateway.cli.demo import demo_settings, print_welcome, seed_demo  # noqa: PLC0415
 
     workdir = Path(args.dir)
 
-    async def run() -> None:
+    settings = demo_settings(workdir)
+
+    async def prepare() -> Welcome:
         try:
-            settings = await prepare_demo(workdir)
+            await seed_demo()
         except (OSError, asyncpg.PostgresError) as exc:
             raise ConfigError(
                 f"the demo needs the local PostgreSQL at 127.0.0.1:5432 ({exc}); start it "
                 "(see .ci/run) and try again"
             ) from exc
-        async with open_runtime(settings) as runtime:
-            print_welcome(settings, runtime.tokens)
-            await serve(runtime, services_for("up", runtime))
+        return lambda runtime: print_welcome(settings, runtime.tokens)
 
-    _run(run)
-    return 0
+    return _up(settings, "up", prepare)  # the demo is `airlock up`: checkpoints, deadline
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
