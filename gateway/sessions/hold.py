@@ -12,7 +12,10 @@ A store that cannot open the review (full, read-only, unreachable: ``store.Unava
 the hold at once as UNAVAILABLE, ``reason`` saying why ("disk full", ...): the command is
 refused and the session goes on (PostgreSQL 53100 for a full disk, else 53000); the listener's
 statement log records the refusal, written once the store is back. A cancel the store cannot
-record ends the wait as cancelled all the same (the review, never decided, expires).
+record ends the wait as cancelled all the same (the review, never decided, expires). A store
+that stops answering while the command waits is asked again every ``STORE_RETRY_S`` (a decision
+taken meanwhile is read when it answers); past the review's deadline and ``STORE_GRACE``, when
+no approval can come any more, the command is refused as UNAVAILABLE too.
 
 What the review shows and stores (its statement, the card, the ``statement.held`` audit event)
 is the dialect's redaction (``redact``): secrets in the text and bound values in secret
@@ -72,6 +75,10 @@ class HoldOutcome(StrEnum):
 
 
 STORE_RULE = "audit/store"  # the rule named for commands refused because no review could open
+# A store that stops answering while a command waits: asked again this often, until the
+# review's deadline plus the grace (then the command is refused, 53000; the session goes on).
+STORE_RETRY_S = 1.0
+STORE_GRACE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +151,12 @@ async def hold(
             f"held for approval: review {review.id} posted to {where}, waiting up to "
             f"{human_duration(conn.review_timeout)} ({verdict.reason}){_impact(impact)}"
         )
-        final, why = await _wait(s, service, review.id, left)
+        try:
+            final, why = await _wait(s, service, review, left)
+        except Unavailable as exc:  # past the deadline, the store still cannot say: refused
+            if health is not None:
+                health.failed(exc)
+            return _unavailable(exc, review.id)
     finally:
         s.holding = None
     metrics.hold_seconds.observe((service.clock.now() - review.created_at).total_seconds())
@@ -168,12 +180,19 @@ def held_sha256(text: str, params: Sequence[bytes | None] = ()) -> str:
     return digest.hexdigest()
 
 
-def _unavailable(exc: Unavailable) -> Held:
+def _unavailable(exc: Unavailable, review_id: str | None = None) -> Held:
+    """A review the store could not open (``review_id`` None), or one whose outcome it could not
+    tell by the review's deadline."""
+    what = (
+        "so no review can be opened for this statement"
+        if review_id is None
+        else f"so the outcome of review {review_id} cannot be read"
+    )
     return Held(
-        None,
+        review_id,
         HoldOutcome.UNAVAILABLE,
-        f"refused: the audit store is unavailable ({exc.reason}), so no review can be opened "
-        f"for this statement and nothing runs unreviewed (rule {STORE_RULE}); try again shortly",
+        f"refused: the audit store is unavailable ({exc.reason}), {what} and nothing runs "
+        f"unreviewed (rule {STORE_RULE}); try again shortly",
         reason=exc.reason,
     )
 
@@ -198,11 +217,26 @@ def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> Held:
     )
 
 
+async def _decision(service: ApprovalService, review: Review) -> Review:
+    """``await_decision``, through an outage of the store: retried every ``STORE_RETRY_S`` (a
+    decision taken meanwhile, on any replica, is read once the store answers). Past the
+    review's deadline and ``STORE_GRACE`` the store's Unavailable is raised: the review can no
+    longer be approved by then, and its outcome cannot be read, so the command is refused."""
+    while True:
+        try:
+            return await service.await_decision(review.id)
+        except Unavailable:
+            if service.clock.now() > review.expires_at + STORE_GRACE:
+                raise
+            await asyncio.sleep(STORE_RETRY_S)
+
+
 async def _wait(
-    s: Session, service: ApprovalService, review_id: str, left: asyncio.Event
+    s: Session, service: ApprovalService, review: Review, left: asyncio.Event
 ) -> tuple[Review | None, str]:
     """Wait for the decision, a cancel or the client leaving; returns (final review, why)."""
-    decision = asyncio.create_task(service.await_decision(review_id))
+    review_id = review.id
+    decision = asyncio.create_task(_decision(service, review))
     gone = asyncio.create_task(left.wait())
     cancel = asyncio.create_task(s.cancel_hold.wait())
     tasks = (decision, gone, cancel)

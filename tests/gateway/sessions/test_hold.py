@@ -10,12 +10,14 @@ from datetime import timedelta
 
 import pytest
 
-from approvals import ApprovalService, Outcome, ReviewState
+from approvals import ApprovalService, Outcome, Review, ReviewState
 from gateway.guardrails import Action, Verdict
 from gateway.metrics import Metrics
 from gateway.postgres.dialect import POSTGRES
 from gateway.sessions import ClientGone, Held, HoldOutcome, Session
+from gateway.sessions import hold as hold_module
 from gateway.sessions.hold import held_sha256, hold
+from store import Unavailable
 from tests.approvals.builders import ALICE, BOB, PG_PROD, connections
 from tests.approvals.fakes import FakeClock, InMemoryEventBus, InMemoryRepository
 
@@ -156,3 +158,47 @@ async def test_a_held_secret_is_stored_redacted_and_bound_by_its_hash(
     )
     await service.decide(review_id, BOB, Outcome.APPROVE)
     assert (await asyncio.wait_for(waiting, 2)).approved
+
+
+async def test_a_store_that_stops_answering_mid_wait_is_asked_again(
+    service: ApprovalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait survives an outage of the store: the decision taken meanwhile is read when the
+    store answers again (the session is not ended by the outage)."""
+    monkeypatch.setattr(hold_module, "STORE_RETRY_S", 0.01)
+    real, failures = service.await_decision, [3]
+
+    async def flaky(review_id: str) -> Review:
+        if failures[0]:
+            failures[0] -= 1
+            await asyncio.sleep(0)
+            raise Unavailable("connection refused")
+        return await real(review_id)
+
+    monkeypatch.setattr(service, "await_decision", flaky)
+    s = session()
+    waiting = asyncio.create_task(run_hold(service, s, asyncio.Event(), []))
+    review_id = await held_review(s)
+    await service.decide(review_id, BOB, Outcome.APPROVE)
+    held = await asyncio.wait_for(waiting, 2)
+    assert held == Held(review_id, HoldOutcome.APPROVED)
+    assert failures == [0]
+
+
+async def test_a_store_still_out_past_the_deadline_refuses_the_command(
+    service: ApprovalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the review's deadline (and the grace) with the store still out, the command is
+    refused as UNAVAILABLE naming the review, not run, and the hold returns (no exception)."""
+    monkeypatch.setattr(hold_module, "STORE_RETRY_S", 0.01)
+    monkeypatch.setattr(hold_module, "STORE_GRACE", timedelta(0))
+
+    async def out(review_id: str) -> Review:
+        await asyncio.sleep(0)
+        raise Unavailable("connection refused")
+
+    monkeypatch.setattr(service, "await_decision", out)
+    held = await asyncio.wait_for(run_hold(service, session("pg-fast"), asyncio.Event(), []), 5)
+    assert held.outcome is HoldOutcome.UNAVAILABLE and not held.approved
+    assert held.review_id is not None
+    assert f"the outcome of review {held.review_id} cannot be read" in held.message
