@@ -26,7 +26,14 @@ from gateway.cli.compose import services_for
 from gateway.config import load_settings
 from gateway.runtime import Runtime, open_runtime, serve
 
-__all__ = ["RunningGateway", "free_port", "pg_connection", "running_gateway", "toml_value"]
+__all__ = [
+    "RunningGateway",
+    "config_toml",
+    "free_port",
+    "pg_connection",
+    "running_gateway",
+    "toml_value",
+]
 
 
 def free_port() -> int:
@@ -92,34 +99,35 @@ class RunningGateway:
         )
 
 
-def _config(
+def config_toml(
     store_url: str,
+    *,
     api_port: int,
-    pg_port: int,
-    connections: Iterable[Mapping[str, Any]],
-    people: Iterable[Mapping[str, Any]],
-    extra: str,
-    listener_options: Mapping[str, Any] | None = None,
-    gateway_options: Mapping[str, Any] | None = None,
+    pg_port: int | None = None,
+    listeners: Mapping[str, Any] | None = None,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    connections: Iterable[Mapping[str, Any]] = (),
+    people: Iterable[Mapping[str, Any]] = (),
 ) -> str:
-    lines = [
-        "[store]",
-        f"url = {toml_value(store_url)}",
-        "[gateway]",
-        *(f"{k} = {toml_value(v)}" for k, v in (gateway_options or {}).items()),
-        "[api]",
-        f'listen = "127.0.0.1:{api_port}"',
-        "[listeners]",
-        f'postgres = "127.0.0.1:{pg_port}"',
-    ]
-    lines += [f"{k} = {toml_value(v)}" for k, v in (listener_options or {}).items()]
+    """An airlock.toml: the store, the API on 127.0.0.1:``api_port``, the PostgreSQL listener on
+    ``pg_port`` (none when None) with ``listeners`` options, any other ``sections``
+    (``{"gateway": {...}}``), the connections and the people."""
+    lines = ["[store]", f"url = {toml_value(store_url)}", "[api]"]
+    lines.append(f'listen = "127.0.0.1:{api_port}"')
+    lines.append("[listeners]")
+    if pg_port is not None:
+        lines.append(f'postgres = "127.0.0.1:{pg_port}"')
+    lines += [f"{k} = {toml_value(v)}" for k, v in (listeners or {}).items()]
+    for section, values in (sections or {}).items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
     for conn in connections:
         lines.append("[[connections]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in conn.items()]
     for person in people:
         lines.append("[[people]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in person.items()]
-    return "\n".join(lines) + "\n" + extra
+    return "\n".join(lines) + "\n"
 
 
 @contextlib.asynccontextmanager
@@ -150,9 +158,11 @@ async def running_gateway(
     url = store_url or f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
     path = tmp_path / "airlock.toml"
     options = {"journal_dir": str(tmp_path / "airlock-journal"), **(gateway_options or {})}
-    path.write_text(
-        _config(url, api_port, pg_port, connections, people, extra_toml, listener_options, options)
-    )
+    text = config_toml(
+        url, api_port=api_port, pg_port=pg_port, listeners=listener_options,
+        sections={"gateway": options}, connections=connections, people=people,
+    )  # fmt: skip
+    path.write_text(text + extra_toml)
     settings = load_settings(path)
     async with open_runtime(settings, upgrade=True) as runtime:
         stop = asyncio.Event()

@@ -1,6 +1,6 @@
 """Gateway memory per session: RSS after rounds of sessions opened and closed, and per idle session.
 
-Run:  .venv/bin/python tests/bench/sessions_rss.py [--sessions 1000] [--rounds 4] [--open 1000]
+Run:  .venv/bin/python -m tests.bench.sessions_rss [--sessions 1000] [--rounds 4] [--open 1000]
 (not a test; needs the local PostgreSQL binaries, and PostgreSQL at 127.0.0.1:5432 with trust
 auth unless ``--private-pg``).
 
@@ -51,28 +51,14 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.bench.pg_bench import BenchError, clean_env, free_port
+
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "airlock_rss"
 CONNECTION = "pg-rss"
 PASSWORD_ENV = "AIRLOCK_RSS_UPSTREAM_PASSWORD"
 SCHEMA = "CREATE TABLE IF NOT EXISTS people (id int PRIMARY KEY, name text, ssn text)"
 ROWS = "INSERT INTO people VALUES (1, 'a', '078-05-1121') ON CONFLICT DO NOTHING"
-
-
-class BenchError(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "AIRLOCK_"))}
-    env.update(PGSSLMODE="disable", **extra)
-    return env
 
 
 def rss_mib(pid: int) -> float:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness import toml_value
+from tests.harness import config_toml, pg_connection
 
 __all__ = [
     "AIRLOCK",
@@ -39,6 +39,7 @@ __all__ = [
     "run_airlock",
     "scheduler",
     "started",
+    "up_config",
     "write_config",
 ]
 
@@ -69,26 +70,36 @@ def write_config(
     people: Iterable[Mapping[str, Any]] = (),
     sections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """An airlock.toml at ``path``: the store, the API on 127.0.0.1:``api_port``, the
-    PostgreSQL listener on ``pg_port`` (the default when None: bot and scheduler listen on
-    nothing but their API), any other ``sections``
-    (``{"gateway": {"journal_dir": ...}}``), the connections and the people."""
-    lines = ["[store]", f"url = {toml_value(store_url)}", "[api]"]
-    lines.append(f'listen = "127.0.0.1:{api_port}"')
-    lines.append("[listeners]")
-    if pg_port is not None:
-        lines.append(f'postgres = "127.0.0.1:{pg_port}"')
-    for section, values in (sections or {}).items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-    for conn in connections:
-        lines.append("[[connections]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in conn.items()]
-    for person in people:
-        lines.append("[[people]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in person.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """An airlock.toml at ``path`` (:func:`tests.harness.config_toml`: the PostgreSQL listener
+    only when ``pg_port`` is given: bot and scheduler listen on nothing but their API)."""
+    text = config_toml(
+        store_url, api_port=api_port, pg_port=pg_port, sections=sections,
+        connections=connections, people=people,
+    )  # fmt: skip
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def up_config(
+    path: Path,
+    store_url: str,
+    database: str,
+    *,
+    api_port: int,
+    pg_port: int,
+    gateway: Mapping[str, Any] | None = None,
+) -> Path:
+    """The end-to-end tests' ``airlock up``: one connection ``pg-prod`` to ``database`` on the
+    local server (its password from ``PG_PROD_PASSWORD``, unused with trust auth; approvers the
+    dba group; the default review timeout), the scheduler off, and ``gateway`` options."""
+    connection = pg_connection(
+        database, "pg-prod", password_env="PG_PROD_PASSWORD", review_timeout="15m"
+    )
+    sections = {"scheduler": {"enabled": False}, "gateway": dict(gateway or {})}
+    return write_config(
+        path, store_url, api_port=api_port, pg_port=pg_port, sections=sections,
+        connections=[connection],
+    )  # fmt: skip
 
 
 @dataclass

@@ -28,6 +28,7 @@ from gateway.sessions.replicas import GONE, RESTARTED, SESSION_END
 from store import REPLICA_REAPED, Database, InProcessBus, SqlRepository
 from tests.conftest import fresh_pg_database
 from tests.harness import free_port
+from tests.support.processes import up_config
 
 AIRLOCK = str(Path(sys.executable).parent / "airlock")
 START_S = 60
@@ -36,38 +37,19 @@ HELD = re.compile(r"held for approval: review ([0-9a-f-]{36})")
 
 
 def _config(
-    directory: Path, store_url: str, upstream_db: str, *, api: int, pg: int, beat: str = ""
+    directory: Path,
+    store_url: str,
+    upstream_db: str,
+    *,
+    api: int,
+    pg: int,
+    beat: dict[str, str] | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "airlock.toml"
-    path.write_text(
-        f"""
-[store]
-url = "{store_url}"
-[api]
-listen = "127.0.0.1:{api}"
-[listeners]
-postgres = "127.0.0.1:{pg}"
-[scheduler]
-enabled = false
-[gateway]
-journal_dir = "{directory / "journal"}"
-{beat}
-[[connections]]
-name = "pg-prod"
-type = "postgres"
-upstream = "127.0.0.1:5432"
-database = "{upstream_db}"
-username = "postgres"
-password_env = "PG_PROD_PASSWORD"
-upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-approvers = {{ groups = ["dba"] }}
-""",
-        encoding="utf-8",
-    )
-    return path
+    return up_config(
+        directory / "airlock.toml", store_url, upstream_db, api_port=api, pg_port=pg,
+        gateway={"journal_dir": str(directory / "journal"), **(beat or {})},
+    )  # fmt: skip
 
 
 class Gateway:
@@ -277,7 +259,7 @@ async def test_a_restarted_gateway_reaps_what_its_killed_predecessor_held(tmp_pa
     assert code == 0, out
 
 
-BEAT = 'heartbeat_interval = "500ms"\nreplica_dead_after = "2s"'
+BEAT = {"heartbeat_interval": "500ms", "replica_dead_after": "2s"}
 
 
 @pytest.mark.timeout(180)

@@ -23,41 +23,13 @@ from gateway.sessions.replay import UNKNOWN_ERROR
 from tests.conftest import fresh_pg_database
 from tests.gateway.cli.support import airlock_in_thread
 from tests.harness import free_port
+from tests.support.processes import up_config
 
 AIRLOCK = str(Path(sys.executable).parent / "airlock")
 START_S = 60
 SIMPLE = 150  # UPDATEs through psql (simple protocol, the compiled lane's Query)
 PREPARED = 150  # UPDATEs through psycopg, prepared (the compiled lane's Bind/Execute)
 PREPARED_TEXT = "UPDATE counter SET n = $1 WHERE id = 2"
-
-
-def _config(tmp_path: Path, database: str, api_port: int, pg_port: int) -> Path:
-    path = tmp_path / "airlock.toml"
-    path.write_text(
-        f"""
-[store]
-url = "sqlite+aiosqlite:///{tmp_path / "airlock.db"}"
-[api]
-listen = "127.0.0.1:{api_port}"
-[listeners]
-postgres = "127.0.0.1:{pg_port}"
-[scheduler]
-enabled = false
-[[connections]]
-name = "pg-prod"
-type = "postgres"
-upstream = "127.0.0.1:5432"
-database = "{database}"
-username = "postgres"
-password_env = "PG_PROD_PASSWORD"
-upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-approvers = {{ groups = ["dba"] }}
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 async def _start(path: Path) -> asyncio.subprocess.Process:
@@ -127,7 +99,10 @@ async def test_a_killed_gateway_loses_no_allowed_statement(
             await upstream.execute("CREATE TABLE counter (id int PRIMARY KEY, n int)")
             await upstream.execute("INSERT INTO counter VALUES (1, -1), (2, -1)")
             api_port, pg_port = free_port(), free_port()
-            path = _config(tmp_path, database, api_port, pg_port)
+            store_url = f"sqlite+aiosqlite:///{tmp_path / 'airlock.db'}"
+            path = up_config(
+                tmp_path / "airlock.toml", store_url, database, api_port=api_port, pg_port=pg_port
+            )
             proc = await _start(path)
             try:
                 await _until_listening(proc, pg_port)

@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from gateway.identity import TokenService, generate_key, load_key
 from tests.bot.chatkit import CHANNEL, PEOPLE, SLACK_USERS, cards_in, table_database, wait_for
 from tests.conftest import PG_ADMIN_DSN, fresh_pg_database
-from tests.harness import free_port
+from tests.harness import free_port, pg_connection
 from tests.support.fake_slack import FakeSlack
 from tests.support.processes import (
     AirlockProcess,
@@ -85,21 +85,14 @@ class Cluster:
 
 
 def _connection(database: str) -> dict[str, Any]:
-    return {
-        "name": "pg-test",
-        "type": "postgres",
-        "upstream": "127.0.0.1:5432",
-        "database": database,
-        "username": "postgres",
-        "password_env": "AIRLOCK_TEST_UPSTREAM_PASSWORD",
-        "upstream_tls": "disable",
-        "access": "standing",
-        "allow_groups": ["eng"],
-        "approvers": {"groups": ["dba"], "channel": CHANNEL, "quorum": 1},
-        "review_timeout": "60s",
-        # pg_sleep is held by the default rules; here it runs (the revocation test's session).
-        "rules": [{"name": "sleeps", "action": "allow", "kind": "review", "function": "pg_sleep"}],
-    }
+    # pg_sleep is held by the default rules; here it runs (the revocation test's session).
+    sleeps = {"name": "sleeps", "action": "allow", "kind": "review", "function": "pg_sleep"}
+    return pg_connection(
+        database,
+        approvers={"groups": ["dba"], "channel": CHANNEL, "quorum": 1},
+        review_timeout="60s",
+        rules=[sleeps],
+    )
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from store import upgrade
 from tests.conftest import fresh_pg_database
 from tests.gateway.cli.support import airlock_in_thread
 from tests.harness import free_port
+from tests.support.processes import up_config
 
 AIRLOCK = str(Path(sys.executable).parent / "airlock")
 START_S = 90  # generous: the machine may be busy with other suites
@@ -114,6 +115,7 @@ async def gateway(tmp_path: Path, store: str = "sqlite") -> AsyncIterator[Gatewa
 async def _gateway(tmp_path: Path, store_url: str) -> AsyncIterator[Gateway]:
     async with fresh_pg_database() as url:
         database = make_url(url).database
+        assert database is not None
         upstream = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}")
         try:
             await upstream.execute("CREATE TABLE counter (id int PRIMARY KEY, n int)")
@@ -123,33 +125,10 @@ async def _gateway(tmp_path: Path, store_url: str) -> AsyncIterator[Gateway]:
             await upstream.close()
         api_port, pg_port = free_port(), free_port()
         store = tmp_path / "airlock.db"
-        config = tmp_path / "airlock.toml"
-        config.write_text(
-            f"""
-[store]
-url = "{store_url}"
-[api]
-listen = "127.0.0.1:{api_port}"
-[listeners]
-postgres = "127.0.0.1:{pg_port}"
-[scheduler]
-enabled = false
-[gateway]
-shutdown_timeout = "{TIMEOUT_S:g}s"
-[[connections]]
-name = "pg-prod"
-type = "postgres"
-upstream = "127.0.0.1:5432"
-database = "{database}"
-username = "postgres"
-password_env = "PG_PROD_PASSWORD"
-upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-approvers = {{ groups = ["dba"] }}
-""",
-            encoding="utf-8",
-        )
+        config = up_config(
+            tmp_path / "airlock.toml", store_url, database, api_port=api_port, pg_port=pg_port,
+            gateway={"shutdown_timeout": f"{TIMEOUT_S:g}s"},
+        )  # fmt: skip
         yield Gateway(tmp_path, config, pg_port, store, store_url)
 
 

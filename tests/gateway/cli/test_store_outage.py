@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from gateway.sessions import expand
 from tests.conftest import fresh_pg_database
 from tests.harness import free_port
+from tests.support.processes import up_config
 
 AIRLOCK = str(Path(sys.executable).parent / "airlock")
 START_S = 60
@@ -46,33 +47,10 @@ UPDATES = 200
 
 def _config(path: Path, disk: Path, database: str, api_port: int, pg_port: int) -> Path:
     """The gateway's configuration, its store and journal on ``disk``."""
-    path.write_text(
-        f"""
-[store]
-url = "sqlite+aiosqlite:///{disk / "airlock.db"}"
-[api]
-listen = "127.0.0.1:{api_port}"
-[listeners]
-postgres = "127.0.0.1:{pg_port}"
-[scheduler]
-enabled = false
-[gateway]
-journal_segment_bytes = 1048576
-[[connections]]
-name = "pg-prod"
-type = "postgres"
-upstream = "127.0.0.1:5432"
-database = "{database}"
-username = "postgres"
-password_env = "PG_PROD_PASSWORD"
-upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-approvers = {{ groups = ["dba"] }}
-""",
-        encoding="utf-8",
-    )
-    return path
+    return up_config(
+        path, f"sqlite+aiosqlite:///{disk / 'airlock.db'}", database, api_port=api_port,
+        pg_port=pg_port, gateway={"journal_segment_bytes": 1048576},
+    )  # fmt: skip
 
 
 class Gateway:
