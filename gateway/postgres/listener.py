@@ -288,10 +288,12 @@ class PostgresListener:
         try:
             await self.core.attach(live)
             outcome = await Relay(client, server, live, (reader, writer, upstream)).run()
-            if outcome in _ENDED_FROM_OUTSIDE:
+            if outcome in _ENDED_FROM_OUTSIDE and shared.tracker.head is not None:
                 # The server notices a closed client only when it next writes: a statement
                 # still running there (a revoked session's pg_sleep, a long UPDATE) would run
-                # to its end. Cancel it first (a cancel for an idle backend does nothing).
+                # to its end. Cancel it first. Only then: a shutdown ending a thousand idle
+                # sessions opens no thousand cancel connections. (The relay handed the fast
+                # lane's request in flight to the tracker when it stopped.)
                 await _cancel_upstream(live, within=1)
         finally:
             close_quietly(counter)

@@ -83,7 +83,8 @@ async def test_revocation_ends_live_session(env: Env) -> None:
     assert session.stats["end"] == "revoked"
 
 
-async def test_revocation_cancels_the_statement_running_upstream(env: Env) -> None:
+@pytest.mark.parametrize("protocol", ["simple", "extended"])
+async def test_revocation_cancels_the_statement_running_upstream(env: Env, protocol: str) -> None:
     """A revoked session's running statement does not run on to its end upstream: the server
     would notice the closed connection only when it next writes, so the gateway cancels it.
     (The statement waits for a lock another connection holds: a read the rules allow.)"""
@@ -95,11 +96,16 @@ async def test_revocation_cancels_the_statement_running_upstream(env: Env) -> No
         await locker.start()
         await upstream.execute("LOCK TABLE locked_up IN ACCESS EXCLUSIVE MODE")
         client = await _connect(env)
-        client.send(pg.Query("SELECT count(*) FROM locked_up /* revoked-reader */"))
+        text = f"SELECT count(*) FROM locked_up /* revoked-reader-{protocol} */"
+        if protocol == "simple":
+            client.send(pg.Query(text))
+        else:  # Parse, Bind, Execute, Sync: the fast lane's path for a prepared statement
+            client.send(pg.Parse("", text, ()), pg.Bind("", "", (), (), ()), pg.Execute("", 0))
+            client.send(pg.Sync())
         watcher = await asyncpg.connect(env.dsn)
         try:
             started = time.perf_counter()
-            while not await _running(watcher, "revoked-reader"):
+            while not await _running(watcher, f"revoked-reader-{protocol}"):
                 assert time.perf_counter() - started < 5, "the statement never started"
                 await asyncio.sleep(0.02)
             async with env.gw.client(env.token) as http:
@@ -110,7 +116,7 @@ async def test_revocation_cancels_the_statement_running_upstream(env: Env) -> No
             error = await _ended(client)
             assert error.sqlstate == "57P01"
             started = time.perf_counter()
-            while await _running(watcher, "revoked-reader"):
+            while await _running(watcher, f"revoked-reader-{protocol}"):
                 assert time.perf_counter() - started < 2, "the statement still runs upstream"
                 await asyncio.sleep(0.02)
         finally:
