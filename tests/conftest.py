@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from store import Database, InProcessBus, PostgresBus, SqlRepository, upgrade
 from tests.support.fake_slack import FakeSlack
 
-__all__ = ["PG_ADMIN_DSN", "fresh_pg_database"]
+__all__ = ["PG_ADMIN_DSN", "fresh_pg_database", "read_only"]
 
 PG_ADMIN_DSN = os.environ.get("AIRLOCK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -60,6 +60,18 @@ async def fresh_pg_database() -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def read_only(url: str, on: bool) -> None:
+    """Make the PostgreSQL database at ``url`` refuse (or take again) writes in every new
+    connection (25006, as a standby after a failover)."""
+    name = make_url(url).database
+    admin = await _admin()
+    try:
+        value = "on" if on else "off"
+        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture

@@ -13,10 +13,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 
 from approvals import AuditEntry
 from store import (
@@ -33,7 +31,7 @@ from store import (
     migrate,
     verify,
 )
-from tests.conftest import fresh_pg_database
+from tests.conftest import fresh_pg_database, read_only
 from tests.store.helpers import ALICE, EPOCH, entry
 
 PAGES = 1500  # the SQLite store's cap in pages of 4 KiB: its "disk"
@@ -210,20 +208,10 @@ async def pg_url() -> AsyncIterator[str]:
         yield url
 
 
-async def _read_only(url: str, on: bool) -> None:
-    name = make_url(url).database
-    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        value = "on" if on else "off"
-        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
-    finally:
-        await admin.close()
-
-
 async def test_a_read_only_postgres_store_costs_no_record(pg_url: str) -> None:
     """A PostgreSQL store that turned read-only (a failover to a standby, say: 25006) keeps
     the writer's entries until it takes writes again."""
-    await _read_only(pg_url, True)
+    await read_only(pg_url, True)
     async with Database(pg_url) as database:
         writer = AuditWriter(database, interval=0.01)
         for n in range(20):
@@ -231,7 +219,7 @@ async def test_a_read_only_postgres_store_costs_no_record(pg_url: str) -> None:
         await _until(lambda: database.health.failures >= 2)
         assert database.health.reason == "read-only"
         assert (writer.written, writer.pending) == (0, 20)
-        await _read_only(pg_url, False)
+        await read_only(pg_url, False)
         await database.engine.dispose()  # pooled connections keep the setting they began with
         async with asyncio.timeout(10):
             await writer.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.sessions import expand
 from store import Database, verify
-from tests.conftest import fresh_pg_database
+from tests.conftest import fresh_pg_database, read_only
 from tests.gateway.postgres.support import reset_table
 from tests.harness import pg_connection, running_gateway
 
@@ -30,13 +30,7 @@ ALLOWED = 20
 async def _read_only(url: str, on: bool, database: Database) -> None:
     """Make the store's database refuse (or take again) writes, for every new connection; the
     gateway's pooled ones are closed so that its next transactions see it."""
-    name = make_url(url).database
-    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        value = "on" if on else "off"
-        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}')
-    finally:
-        await admin.close()
+    await read_only(url, on)
     await database.engine.dispose()
 
 
