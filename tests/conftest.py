@@ -11,6 +11,9 @@ Fixtures:
 - ``database``: a migrated :class:`store.Database` on that URL, closed after the test.
 - ``bus``: the bus a deployment on that backend uses (InProcessBus, or a started PostgresBus).
 - ``repository``: a :class:`store.SqlRepository` on ``database`` and ``bus``.
+- ``maria_database``: the name of a fresh, empty MariaDB database, dropped after the test.
+  MariaDB is reached through ``AIRLOCK_TEST_MARIA`` (default ``root@127.0.0.1:3306``, no
+  password); when it cannot be reached the test FAILS.
 """
 
 from __future__ import annotations
@@ -18,19 +21,21 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
+import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
 from store import Database, InProcessBus, PostgresBus, SqlRepository, upgrade
 from tests.support.fake_slack import FakeSlack
 
-__all__ = ["PG_ADMIN_DSN", "fresh_pg_database", "read_only"]
+__all__ = ["MARIA_ADMIN", "PG_ADMIN_DSN", "fresh_maria_database", "fresh_pg_database", "read_only"]
 
 PG_ADMIN_DSN = os.environ.get("AIRLOCK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MARIA_ADMIN = os.environ.get("AIRLOCK_TEST_MARIA", "root@127.0.0.1:3306")
 
 
 async def _admin() -> asyncpg.Connection:
@@ -60,6 +65,40 @@ async def fresh_pg_database() -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def maria_admin() -> pymysql.connections.Connection:
+    """A root connection to the test MariaDB (``MARIA_ADMIN``, user@host:port); FAILS the test
+    when MariaDB cannot be reached."""
+    user, _, address = MARIA_ADMIN.rpartition("@")
+    host, _, port = address.partition(":")
+    try:
+        return pymysql.connect(
+            host=host, port=int(port or 3306), user=user or "root", connect_timeout=5
+        )
+    except pymysql.MySQLError as exc:
+        pytest.fail(f"MariaDB is not reachable at {MARIA_ADMIN} ({exc}); the MySQL tests need it")
+
+
+@contextmanager
+def fresh_maria_database() -> Iterator[str]:
+    """Create ``airlock_test_<random>`` on the test MariaDB; yield its name; drop it."""
+    name = f"airlock_test_{secrets.token_hex(6)}"
+    admin = maria_admin()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}`")
+    finally:
+        admin.close()
+    try:
+        yield name
+    finally:
+        admin = maria_admin()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            admin.close()
 
 
 async def read_only(url: str, on: bool) -> None:
@@ -121,6 +160,13 @@ async def bus(database: Database) -> AsyncIterator[InProcessBus | PostgresBus]:
 @pytest.fixture
 def repository(database: Database, bus: InProcessBus | PostgresBus) -> SqlRepository:
     return SqlRepository(database, bus)
+
+
+@pytest.fixture
+def maria_database() -> Iterator[str]:
+    """A fresh, empty MariaDB database (its name), dropped after the test."""
+    with fresh_maria_database() as name:
+        yield name
 
 
 @pytest.fixture
