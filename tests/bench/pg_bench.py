@@ -41,22 +41,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
 import signal
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository's `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.benchkit import (
+    BenchError,
+    Proc,
+    check_airlock,
+    cpu_seconds,
+    free_port,
+    start_airlock,
+    wait_for_port,
+)
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 BENCH_DB = "airlock_bench"
@@ -64,7 +72,6 @@ CONNECTION = "pg-bench"
 SUBJECT = "bench@example.com"
 PASSWORD_ENV = "AIRLOCK_BENCH_UPSTREAM_PASSWORD"
 TARGET_RATIO = 0.8
-REPO = Path(__file__).resolve().parents[2]
 
 CASES = [  # (protocol, clients, threads)
     ("simple", 1, 1),
@@ -74,22 +81,6 @@ CASES = [  # (protocol, clients, threads)
 ]
 PUMP = "pump"
 BASELINE = "baseline"
-
-# Lines in Airlock's output that mean something went wrong for a session.
-LOG_PROBLEM = re.compile(
-    r"Traceback|\bERROR\b|\bCRITICAL\b|exception|session failed|refus|denied|\bheld\b|blocked",
-    re.IGNORECASE,
-)
-
-
-class BenchError(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -111,17 +102,6 @@ def find_pgbouncer() -> str | None:
     return shutil.which("pgbouncer") or next(
         (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(p, os.X_OK)), None
     )
-
-
-def find_airlock() -> list[str]:
-    beside = Path(sys.executable).parent / "airlock"
-    for candidate in (beside, REPO / ".venv" / "bin" / "airlock"):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return [str(candidate)]
-    found = shutil.which("airlock")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "gateway.cli"]
 
 
 def check_prerequisites() -> tuple[str, str, str]:
@@ -155,34 +135,6 @@ def psql_direct(psql: str, sql: str, database: str = "postgres") -> str:
 
 
 # -- the processes under test ----------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.kill()
-            self.popen.wait(timeout=5)
 
 
 def start_pgbouncer(binary: str, workdir: Path) -> tuple[Proc, int]:
@@ -273,44 +225,12 @@ masking = {{ columns = ["ssn"], detectors = ["credit_card", "email"] }}
 """
 
 
-def start_airlock(
+def start_airlock_pg(
     workdir: Path, cmd: list[str] | None = None, name: str = "airlock"
 ) -> tuple[Proc, int, str, list[str], Path]:
-    adir = workdir / name
-    adir.mkdir()
-    api_port, pg_port = free_port(), free_port()
-    store = adir / "airlock.db"
-    config = adir / "airlock.toml"
-    config.write_text(airlock_config(api_port, pg_port, store))
     env = clean_env(**{PASSWORD_ENV: "unused-with-trust-auth", "PYTHONUNBUFFERED": "1"})
-    cmd = cmd or find_airlock()
-    log = adir / "airlock.log"
-    popen = subprocess.Popen(
-        [*cmd, "up", "--config", str(config)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        cwd=adir, env=env, start_new_session=True,
-    )  # fmt: skip
-    proc = Proc(name, popen, log)
-    api = f"http://127.0.0.1:{api_port}/healthz"
-    deadline = time.monotonic() + 60
-    while True:
-        if not proc.alive():
-            raise BenchError(f"airlock up exited ({popen.returncode}):\n{proc.tail()}")
-        if healthy(api):
-            break
-        if time.monotonic() > deadline:
-            raise BenchError(f"airlock did not become healthy:\n{proc.tail()}")
-        time.sleep(0.1)
-    wait_for_port(proc, pg_port)
-    token_cmd = [*cmd, "token", "create", "--config", str(config), "--subject", SUBJECT,
-                 "--groups", "eng", "--ttl", "8h"]  # fmt: skip
-    minted = subprocess.run(
-        token_cmd, cwd=adir, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    lines = minted.stdout.strip().splitlines()
-    if minted.returncode != 0 or not lines:
-        raise BenchError(f"airlock token create failed: {minted.stderr.strip() or minted.stdout}")
-    return proc, pg_port, lines[-1].strip(), cmd, store
+    run = start_airlock(workdir, airlock_config, env=env, subject=SUBJECT, cmd=cmd, name=name)
+    return run.proc, run.port, run.token, run.cmd, run.store
 
 
 def start_pump(workdir: Path) -> tuple[Proc, int]:
@@ -325,25 +245,6 @@ def start_pump(workdir: Path) -> tuple[Proc, int]:
     proc = Proc("pump", popen, log)
     wait_for_port(proc, port)
     return proc, port
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def wait_for_port(proc: Proc, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise BenchError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise BenchError(f"{proc.name} is not listening on port {port}:\n{proc.tail()}")
 
 
 # -- pgbench ---------------------------------------------------------------------------------
@@ -364,14 +265,6 @@ class Run:
     transactions: int
     latency_ms: float | None
     cpu_us: float | None = None  # the gateway process's CPU time per transaction (Airlocks)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads so far (/proc/PID/stat, Linux).
-    Unlike tps, it barely moves when other work shares the machine."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _TPS = re.compile(r"^tps = ([0-9.]+) \((?:without|excluding) initial connection", re.M)
@@ -420,65 +313,6 @@ def pgbench_run(
 
 
 # -- verification of Airlock -----------------------------------------------------------------
-
-
-@dataclass
-class AirlockCheck:
-    log_problems: list[str] = field(default_factory=list)
-    store_note: str = ""
-    statements: int = 0  # counted by the sessions
-    audited: int = 0  # statement records in the audit trail
-    refused: int = 0
-
-
-def check_airlock(proc: Proc, store: Path, transactions: int) -> AirlockCheck:
-    check = AirlockCheck()
-    text = proc.log.read_text(errors="replace") if proc.log.exists() else ""
-    check.log_problems = [line for line in text.splitlines() if LOG_PROBLEM.search(line)]
-    try:
-        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = db.execute(
-                "SELECT stats, ended_at FROM session WHERE connection = ?", (CONNECTION,)
-            ).fetchall()
-            outcomes = db.execute(
-                "SELECT outcome, count(*) FROM session_event e JOIN session s "
-                "ON s.id = e.session_id WHERE s.connection = ? GROUP BY outcome",
-                (CONNECTION,),
-            ).fetchall()
-            audit_refusals = db.execute(
-                "SELECT count(*) FROM audit_event WHERE action = 'statement' "
-                "AND outcome IN ('block', 'denied', 'hold', 'held', 'refused')"
-            ).fetchone()[0]
-            audited = db.execute(  # every statement's record, in the sessions' batched events
-                "SELECT coalesce(sum(json_array_length(details, '$.statements')), 0) "
-                "FROM audit_event WHERE action = 'statements' AND connection = ?",
-                (CONNECTION,),
-            ).fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        check.store_note = f"could not read Airlock's store ({exc}); relied on its log"
-        return check
-    statements = refused = 0
-    for stats, _ in rows:
-        data = json.loads(stats) if isinstance(stats, str) else (stats or {})
-        statements += int(data.get("statements") or 0)
-        refused += int(data.get("refused") or 0)
-    ended = sum(1 for _, e in rows if e is not None)
-    fine = (None, "allow", "allowed", "ok", "approved")
-    bad_events = {o: n for o, n in outcomes if o not in fine}
-    check.refused = refused + audit_refusals + sum(bad_events.values())
-    check.audited, check.statements = audited, statements
-    check.store_note = (
-        f"{len(rows)} sessions ({ended} ended), {statements} statements recorded, "
-        f"{audited} in the audit trail (pgbench reported {transactions} transactions), "
-        f"refused {refused}, refusal audit events {audit_refusals}"
-        + (f", non-allow session events {bad_events}" if bad_events else "")
-    )
-    if statements and statements < transactions:
-        check.store_note += "  [WARNING: fewer statements recorded than transactions]"
-    return check
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -622,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
 
         bouncer, bouncer_port = start_pgbouncer(pgbouncer, workdir)
         procs.append(bouncer)
-        airlock, airlock_port, token, _, store = start_airlock(workdir)
+        airlock, airlock_port, token, _, store = start_airlock_pg(workdir)
         procs.append(airlock)
         print(f"PgBouncer pid {bouncer.popen.pid} on :{bouncer_port} (session mode); "
               f"Airlock pid {airlock.popen.pid} on :{airlock_port} (connection {CONNECTION}, "
@@ -639,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             targets[PUMP] = Target(PUMP, pump_port, PG_USER, BENCH_DB)
             print(f"byte pump pid {pump.popen.pid} on :{pump_port} (no parsing, no inspection)")
         if baseline_cmd is not None:
-            base, base_port, base_token, _, _ = start_airlock(workdir, baseline_cmd, BASELINE)
+            base, base_port, base_token, _, _ = start_airlock_pg(workdir, baseline_cmd, BASELINE)
             procs.append(base)
             targets[BASELINE] = Target(BASELINE, base_port, SUBJECT, CONNECTION, base_token)
             print(f"baseline Airlock ({args.baseline}) pid {base.popen.pid} on :{base_port}")
@@ -680,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 15
         while True:
             time.sleep(1.0)
-            check = check_airlock(airlock, store, airlock_transactions)
+            check = check_airlock(airlock, store, airlock_transactions, CONNECTION)
             if check.audited >= check.statements or time.monotonic() > deadline:
                 break
 
