@@ -3,7 +3,9 @@
     BotError
     ├── ApiRefused        the gateway's HTTP API refused a call: its status, ``code`` and message
     ├── ApiUnavailable    the gateway's HTTP API could not be reached
-    ├── ChatError         the chat provider refused a call (its error code, e.g. channel_not_found)
+    ├── ChatError         the chat provider refused a call (its error code, e.g. channel_not_found);
+    │   │                 ``permanent``: the provider's client judged that no retry can change
+    │   │                 the answer (each provider classifies its own codes at the boundary)
     │   └── RateLimited   HTTP 429: try again after ``retry_after`` seconds
     └── UnknownPerson     a chat user maps to no person, or to several (refused, never guessed)
 
@@ -42,9 +44,10 @@ class ApiUnavailable(BotError):
 
 
 class ChatError(BotError):
-    def __init__(self, message: str, code: str = "chat_error") -> None:
+    def __init__(self, message: str, code: str = "chat_error", *, permanent: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.permanent = permanent
 
 
 class RateLimited(ChatError):
