@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import time, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from approvals import Identity, IdentityKind
+from gateway.cli.chat_settings import ChatSecrets
 from gateway.config import split_hostport
 from gateway.errors import AuthError, ConfigError
 from gateway.runtime import Runtime, Service, say
 from store import DigestStore, SchedulerStore
 
 if TYPE_CHECKING:
+    from bot import SlackCredentials
     from scheduler import Scheduler
 
-__all__ = ["JOB_NAMES", "chat_services", "scheduler_for", "services_for"]
+__all__ = ["JOB_NAMES", "chat_services", "scheduler_for", "services_for", "slack_credentials"]
 
 
 def services_for(mode: str, runtime: Runtime) -> list[Service]:
@@ -34,7 +36,7 @@ def services_for(mode: str, runtime: Runtime) -> list[Service]:
     services: list[Service] = list(listeners()) if mode in ("up", "gateway") else []
     if mode in ("up", "bot"):
         api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
-        services += chat_services(runtime, os.environ, api_url=api_url)
+        services += chat_services(runtime, ChatSecrets(), api_url=api_url)
     if mode == "up" and runtime.settings.scheduler.enabled:
         scheduler = scheduler_for(runtime)
 
@@ -72,23 +74,17 @@ def scheduler_for(runtime: Runtime) -> Scheduler:
 
 
 def chat_services(
-    runtime: Runtime, environ: Mapping[str, str], *, api_url: str | None = None
+    runtime: Runtime, secrets: ChatSecrets, *, api_url: str | None = None
 ) -> list[Service]:
     """Wire bot/ (the only place that imports it): Slack when ``[chat] provider = "slack"`` and
-    SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (Socket Mode with SLACK_APP_TOKEN;
+    ``secrets`` hold SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (Socket Mode with SLACK_APP_TOKEN;
     AIRLOCK_SLACK_API_URL overrides Slack's address), else the console chat at ``/chat``. The
     bot records decisions through the HTTP API (``api_url``, default this process's) with a
     short-lived service token in the first of ``[api] bot_groups``."""
-    from bot import ChatConfig, Person, SlackCredentials, build_chat  # noqa: PLC0415
+    from bot import ChatConfig, Person, build_chat  # noqa: PLC0415
 
     settings = runtime.settings
-    token, secret = environ.get("SLACK_BOT_TOKEN"), environ.get("SLACK_SIGNING_SECRET")
-    slack = None
-    if token and secret:
-        slack = SlackCredentials(
-            token, secret, environ.get("SLACK_APP_TOKEN") or None,
-            environ.get("AIRLOCK_SLACK_API_URL") or None,
-        )  # fmt: skip
+    slack = slack_credentials(secrets)
     provider: Literal["console", "slack"] = "console"
     if settings.chat.provider == "slack" and slack is not None:
         provider = "slack"
@@ -139,6 +135,21 @@ def chat_services(
     )
     runtime.routers.extend(parts.routers)
     return [_chat_service(run) for run in parts.services]
+
+
+def slack_credentials(secrets: ChatSecrets) -> SlackCredentials | None:
+    """The bot's Slack credentials, when both the bot token and the signing secret are set."""
+    from bot import SlackCredentials  # noqa: PLC0415
+
+    if secrets.slack_bot_token is None or secrets.slack_signing_secret is None:
+        return None
+    app_token = secrets.slack_app_token
+    return SlackCredentials(
+        secrets.slack_bot_token.get_secret_value(),
+        secrets.slack_signing_secret.get_secret_value(),
+        app_token.get_secret_value() if app_token is not None else None,
+        secrets.slack_api_url,
+    )
 
 
 def _chat_service(run: Callable[[asyncio.Event], Awaitable[None]]) -> Service:
