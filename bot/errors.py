@@ -7,6 +7,9 @@
     │   │                 ``permanent``: the provider's client judged that no retry can change
     │   │                 the answer (each provider classifies its own codes at the boundary)
     │   └── RateLimited   HTTP 429: try again after ``retry_after`` seconds
+    ├── InboundRefused    a request claiming to come from the chat provider failed its checks;
+    │                     ``status``: 401 no bearer token, 403 a token not accepted, 503 the
+    │                     provider's signing keys could not be read. Nothing was done.
     └── UnknownPerson     a chat user maps to no person, or to several (refused, never guessed)
 
 Foreign exceptions (httpx, slack_sdk) become one of these at the boundary (``raise ... from``).
@@ -16,7 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiRefused", "ApiUnavailable", "BotError", "ChatError", "RateLimited", "UnknownPerson"]
+__all__ = [
+    "ApiRefused",
+    "ApiUnavailable",
+    "BotError",
+    "ChatError",
+    "InboundRefused",
+    "RateLimited",
+    "UnknownPerson",
+]
 
 
 class BotError(Exception):
@@ -54,6 +65,16 @@ class RateLimited(ChatError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:g}s", "ratelimited")
         self.retry_after = retry_after
+
+
+class InboundRefused(BotError):
+    """``message`` says why (for the log; the caller only gets the status)."""
+
+    code = "inbound_refused"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class UnknownPerson(BotError):
