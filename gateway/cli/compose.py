@@ -21,10 +21,17 @@ from gateway.runtime import Runtime, Service, say
 from store import DigestStore, SchedulerStore
 
 if TYPE_CHECKING:
-    from bot import SlackCredentials
+    from bot import SlackCredentials, TeamsCredentials
     from scheduler import Scheduler
 
-__all__ = ["JOB_NAMES", "chat_services", "scheduler_for", "services_for", "slack_credentials"]
+__all__ = [
+    "JOB_NAMES",
+    "chat_services",
+    "scheduler_for",
+    "services_for",
+    "slack_credentials",
+    "teams_credentials",
+]
 
 
 def services_for(mode: str, runtime: Runtime) -> list[Service]:
@@ -88,9 +95,12 @@ def chat_services(
     provider: Literal["console", "slack"] = "console"
     if settings.chat.provider == "slack" and slack is not None:
         provider = "slack"
-    elif settings.chat.provider != "console":
-        say(f"airlock: chat.provider is {settings.chat.provider} but its credentials are not "
-            "set (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
+    elif settings.chat.provider == "slack":
+        say("airlock: chat.provider is slack but its credentials are not set "
+            "(SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
+    elif settings.chat.provider == "teams":
+        say("airlock: chat.provider is teams, which is not served yet (docs/chat.md, "
+            "\"Teams\"); using the console chat")  # fmt: skip
     if not settings.api.bot_groups:
         raise ConfigError("[api] bot_groups is empty: the chat bot could not record decisions")
     host, port = split_hostport(settings.api.listen)
@@ -149,6 +159,22 @@ def slack_credentials(secrets: ChatSecrets) -> SlackCredentials | None:
         secrets.slack_signing_secret.get_secret_value(),
         app_token.get_secret_value() if app_token is not None else None,
         secrets.slack_api_url,
+    )
+
+
+def teams_credentials(secrets: ChatSecrets) -> TeamsCredentials | None:
+    """The Teams app's registration, when its app id and password are both set."""
+    from bot import TeamsCredentials  # noqa: PLC0415
+
+    if secrets.teams_app_id is None or secrets.teams_app_password is None:
+        return None
+    return TeamsCredentials(
+        secrets.teams_app_id,
+        secrets.teams_app_password.get_secret_value(),
+        secrets.teams_tenant_id,
+        secrets.teams_service_url,
+        secrets.teams_openid_url,
+        secrets.teams_login_url,
     )
 
 

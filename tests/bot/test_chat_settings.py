@@ -1,20 +1,33 @@
 """The chat credentials as typed settings: the same variable names as before, empty counts as
-unset, and no secret in a repr."""
+unset, and no secret in a repr; Teams asked for but not served yet falls back honestly."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
-from bot import SlackCredentials
+from bot import SlackCredentials, TeamsCredentials
 from gateway.cli.chat_settings import ChatSecrets
-from gateway.cli.compose import slack_credentials
+from gateway.cli.compose import slack_credentials, teams_credentials
+from tests.bot.chatkit import PEOPLE, connection
+from tests.harness import running_gateway
 
 SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+TEAMS_VARIABLES = {
+    "TEAMS_APP_ID": "app-1",
+    "TEAMS_APP_PASSWORD": "pw-visible",
+    "TEAMS_TENANT_ID": "tenant-1",
+    "AIRLOCK_TEAMS_SERVICE_URL": "http://127.0.0.1:9/connector",
+    "AIRLOCK_TEAMS_OPENID_URL": "http://127.0.0.1:9/v1/.well-known/openidconfiguration",
+    "AIRLOCK_TEAMS_LOGIN_URL": "http://127.0.0.1:9/tenant-1/oauth2/v2.0/token",
+}
 
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*SLACK_VARIABLES, "AIRLOCK_SLACK_API_URL"):
+    for name in (*SLACK_VARIABLES, "AIRLOCK_SLACK_API_URL", *TEAMS_VARIABLES):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -62,3 +75,43 @@ def test_secrets_never_show_in_a_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = ChatSecrets()
     shown = repr(secrets) + str(secrets) + repr(slack_credentials(secrets))
     assert "visible" not in shown
+
+
+def test_teams_settings_come_from_their_documented_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TEAMS_APP_ID, TEAMS_APP_PASSWORD, TEAMS_TENANT_ID and the three AIRLOCK_TEAMS_* URLs become
+    TeamsCredentials; the password never shows in a repr; no app id or password means none."""
+    for name, value in TEAMS_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    credentials = teams_credentials(ChatSecrets())
+    assert credentials == TeamsCredentials(
+        "app-1",
+        "pw-visible",
+        "tenant-1",
+        "http://127.0.0.1:9/connector",
+        "http://127.0.0.1:9/v1/.well-known/openidconfiguration",
+        "http://127.0.0.1:9/tenant-1/oauth2/v2.0/token",
+    )
+    assert "visible" not in repr(credentials) + repr(ChatSecrets())
+    monkeypatch.setenv("TEAMS_APP_PASSWORD", "")
+    assert teams_credentials(ChatSecrets()) is None
+
+
+async def test_teams_asked_for_is_not_pretended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With provider teams and its credentials set, `airlock up` says Teams is not served yet
+    and runs the console chat; /api/messages does not exist (404), so nothing pretends."""
+    for name, value in TEAMS_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    chat = '[chat]\nprovider = "teams"\ndev_mode = true\n'
+    async with running_gateway(
+        tmp_path, connections=[connection()], people=PEOPLE, extra_toml=chat
+    ) as gw:
+        out = capsys.readouterr().out
+        assert "chat.provider is teams, which is not served yet" in out
+        assert f"console chat on {gw.api_url}/chat" in out
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(f"{gw.api_url}/api/messages", json={"type": "message"})
+    assert answer.status_code == 404
