@@ -23,7 +23,7 @@ class ChatSecrets(BaseSettings):
     """What the chat providers need from the environment (never from the TOML file)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="", extra="ignore", frozen=True, env_ignore_empty=True, populate_by_name=True
+        env_prefix="", extra="ignore", frozen=True, env_ignore_empty=True
     )
 
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")

@@ -27,7 +27,8 @@ TEAMS_VARIABLES = {
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*SLACK_VARIABLES, "AIRLOCK_SLACK_API_URL", *TEAMS_VARIABLES):
+    names = (*SLACK_VARIABLES, "AIRLOCK_SLACK_API_URL", *TEAMS_VARIABLES)
+    for name in (*names, "SLACK_API_URL", "TEAMS_SERVICE_URL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -43,6 +44,15 @@ def test_slack_credentials_come_from_the_variables_deployments_set(
     assert slack_credentials(ChatSecrets()) == SlackCredentials(
         "xoxb-1", "s3cret", "xapp-1", "http://127.0.0.1:9/api/"
     )
+
+
+def test_only_the_documented_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable spelled like the field (SLACK_API_URL, TEAMS_SERVICE_URL) is not a setting:
+    only AIRLOCK_SLACK_API_URL and AIRLOCK_TEAMS_SERVICE_URL are."""
+    monkeypatch.setenv("SLACK_API_URL", "http://wrong.example/")
+    monkeypatch.setenv("TEAMS_SERVICE_URL", "http://wrong.example/")
+    secrets = ChatSecrets()
+    assert secrets.slack_api_url is None and secrets.teams_service_url is None
 
 
 @pytest.mark.parametrize("missing", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"])
