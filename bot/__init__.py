@@ -6,6 +6,13 @@ Imports :mod:`approvals` and :mod:`store` only; the composition root
 """
 
 from bot.chat import ChatParts, build_chat
-from bot.config import ChatConfig, Person, SlackCredentials
+from bot.config import ChatConfig, Person, SlackCredentials, TeamsCredentials
 
-__all__ = ["ChatConfig", "ChatParts", "Person", "SlackCredentials", "build_chat"]
+__all__ = [
+    "ChatConfig",
+    "ChatParts",
+    "Person",
+    "SlackCredentials",
+    "TeamsCredentials",
+    "build_chat",
+]

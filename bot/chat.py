@@ -21,11 +21,12 @@ from bot.api import AirlockApi
 from bot.config import ChatConfig, SlackCredentials
 from bot.console.app import ConsoleChat
 from bot.delivery import Delivery
+from bot.notices import ChatNotices
 from bot.people import People
 from bot.slack.app import build_app, events_router, socket_mode
 from bot.slack.client import SlackApi, web_client
 from bot.slack.context import Reader, SlackContext
-from bot.slack.notices import SlackNotices
+from bot.slack.notices import SlackNoticeSink
 from bot.slack.sink import SlackDirectory, SlackSink
 from store import Database, DigestStore, Outbox
 
@@ -96,7 +97,7 @@ def _slack(
     outgoing_directory = SlackDirectory(outgoing, people)
     sink = SlackSink(outgoing, outgoing_directory)
     notices = (
-        SlackNotices(outgoing, outgoing_directory, store, digests, config, clock)
+        ChatNotices(SlackNoticeSink(outgoing, outgoing_directory), store, digests, config, clock)
         if digests is not None
         else None
     )

@@ -13,7 +13,7 @@ from typing import Literal
 
 from approvals import Connection
 
-__all__ = ["ChatConfig", "Person", "SlackCredentials"]
+__all__ = ["ChatConfig", "Person", "SlackCredentials", "TeamsCredentials"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,20 @@ class SlackCredentials:
     signing_secret: str = field(repr=False)
     app_token: str | None = field(default=None, repr=False)
     api_url: str | None = None  # AIRLOCK_SLACK_API_URL; None: Slack's own
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsCredentials:
+    """The Teams app's registration; the three URLs replace Microsoft's (None: the real ones):
+    ``service_url`` the Bot Connector, ``openid_url`` the OpenID metadata inbound tokens are
+    checked against, ``login_url`` the token endpoint of the bot's own client credentials."""
+
+    app_id: str
+    app_password: str = field(repr=False)
+    tenant_id: str | None = None
+    service_url: str | None = None
+    openid_url: str | None = None
+    login_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

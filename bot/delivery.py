@@ -19,8 +19,9 @@ event or a second event for the same review never says anything twice; the only 
 crash between a post and its record. Events are marked delivered only after the chat has them.
 A rate limit (HTTP 429) releases the rest of the batch and waits ``Retry-After``; any other
 failure releases the events to be retried after a growing pause, except an answer no retry can
-change (an archived channel, a deleted card, ...) and a review that failed ``MAX_ATTEMPTS`` claims:
-those are logged and given up, so one broken review never holds up the others.
+change (an archived channel, a deleted card, ...; each provider's client marks such errors
+``permanent``) and a review that failed ``MAX_ATTEMPTS`` claims: those are logged and given up,
+so one broken review never holds up the others.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from store import ALL_TOPICS, ChatMessage, Outbox, OutboxEvent
 __all__ = [
     "MAX_ATTEMPTS",
     "NUDGE_TOPICS",
-    "PERMANENT",
     "REVIEW_TOPICS",
     "TOPICS",
     "ChatSink",
@@ -56,12 +56,6 @@ REVIEW_TOPICS = ("review.created", "review.updated", "review.decided")
 NUDGE_TOPICS = ("review.reminder", "review.escalated")  # the scheduler's, about a review
 TOPICS = (*REVIEW_TOPICS, *NUDGE_TOPICS, "delegation.revoked")
 MAX_ATTEMPTS = 8  # a review the chat keeps refusing is given up on, so it cannot block the rest
-# Answers that no retry can change: given up on at once (and logged), the next review goes on.
-PERMANENT = frozenset(
-    {"channel_not_found", "is_archived", "not_in_channel", "message_not_found",
-     "cant_update_message", "invalid_blocks", "msg_too_long", "no_text", "invalid_auth",
-     "account_inactive", "token_revoked"}
-)  # fmt: skip
 
 
 class ChatSink(Protocol):
@@ -193,7 +187,8 @@ class Delivery:
                     "chat delivery of %s %s failed: %s", kind, key, exc,
                     exc_info=not isinstance(exc, BotError),
                 )  # fmt: skip
-                permanent = isinstance(exc, ChatError) and exc.code in PERMANENT
+                # the provider's client classified its own answer (bot.errors.ChatError)
+                permanent = isinstance(exc, ChatError) and exc.permanent
                 if not permanent and max(e.attempts for e in group) < MAX_ATTEMPTS:
                     return await self._give_back(events, done, self._grow_backoff())
                 log.error("giving up on %s %s (attempt %d)", kind, key, group[-1].attempts)

@@ -3,8 +3,13 @@
     BotError
     ├── ApiRefused        the gateway's HTTP API refused a call: its status, ``code`` and message
     ├── ApiUnavailable    the gateway's HTTP API could not be reached
-    ├── ChatError         the chat provider refused a call (its error code, e.g. channel_not_found)
+    ├── ChatError         the chat provider refused a call (its error code, e.g. channel_not_found);
+    │   │                 ``permanent``: the provider's client judged that no retry can change
+    │   │                 the answer (each provider classifies its own codes at the boundary)
     │   └── RateLimited   HTTP 429: try again after ``retry_after`` seconds
+    ├── InboundRefused    a request claiming to come from the chat provider failed its checks;
+    │                     ``status``: 401 no bearer token, 403 a token not accepted, 503 the
+    │                     provider's signing keys could not be read. Nothing was done.
     └── UnknownPerson     a chat user maps to no person, or to several (refused, never guessed)
 
 Foreign exceptions (httpx, slack_sdk) become one of these at the boundary (``raise ... from``).
@@ -14,7 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiRefused", "ApiUnavailable", "BotError", "ChatError", "RateLimited", "UnknownPerson"]
+__all__ = [
+    "ApiRefused",
+    "ApiUnavailable",
+    "BotError",
+    "ChatError",
+    "InboundRefused",
+    "RateLimited",
+    "UnknownPerson",
+]
 
 
 class BotError(Exception):
@@ -42,15 +55,26 @@ class ApiUnavailable(BotError):
 
 
 class ChatError(BotError):
-    def __init__(self, message: str, code: str = "chat_error") -> None:
+    def __init__(self, message: str, code: str = "chat_error", *, permanent: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.permanent = permanent
 
 
 class RateLimited(ChatError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited; retry after {retry_after:g}s", "ratelimited")
         self.retry_after = retry_after
+
+
+class InboundRefused(BotError):
+    """``message`` says why (for the log; the caller only gets the status)."""
+
+    code = "inbound_refused"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class UnknownPerson(BotError):

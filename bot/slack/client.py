@@ -1,7 +1,8 @@
 """The Slack Web API calls the bot makes, over slack_sdk's AsyncWebClient.
 
 Every failure becomes a :mod:`bot.errors` error: HTTP 429 is :class:`RateLimited` with the
-``Retry-After`` seconds; a Slack error answer is :class:`ChatError` carrying Slack's code.
+``Retry-After`` seconds; a Slack error answer is :class:`ChatError` carrying Slack's code, marked
+``permanent`` when it is one of :data:`PERMANENT` (an answer no retry can change).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatError, RateLimited
 
-__all__ = ["SlackApi", "web_client"]
+__all__ = ["PERMANENT", "SlackApi", "web_client"]
+
+# Slack's answers that no retry can change: delivery gives up on them at once (and logs them).
+PERMANENT = frozenset(
+    {"channel_not_found", "is_archived", "not_in_channel", "message_not_found",
+     "cant_update_message", "invalid_blocks", "msg_too_long", "no_text", "invalid_auth",
+     "account_inactive", "token_revoked"}
+)  # fmt: skip
 
 
 def web_client(token: str, api_url: str | None, *, retry_rate_limits: int = 0) -> AsyncWebClient:
@@ -90,4 +98,4 @@ def _translate(method: str, exc: SlackApiError) -> ChatError:
             return RateLimited(1.0)
     data = getattr(response, "data", None)
     code = str(data.get("error", "error")) if isinstance(data, dict) else "error"
-    return ChatError(f"Slack {method} answered {code}", code)
+    return ChatError(f"Slack {method} answered {code}", code, permanent=code in PERMANENT)

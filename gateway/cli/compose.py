@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import time, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from approvals import Identity, IdentityKind
+from gateway.cli.chat_settings import ChatSecrets
 from gateway.config import split_hostport
 from gateway.errors import AuthError, ConfigError
 from gateway.runtime import Runtime, Service, say
 from store import DigestStore, SchedulerStore
 
 if TYPE_CHECKING:
+    from bot import SlackCredentials, TeamsCredentials
     from scheduler import Scheduler
 
-__all__ = ["JOB_NAMES", "chat_services", "scheduler_for", "services_for"]
+__all__ = [
+    "JOB_NAMES",
+    "chat_services",
+    "scheduler_for",
+    "services_for",
+    "slack_credentials",
+    "teams_credentials",
+]
 
 
 def services_for(mode: str, runtime: Runtime) -> list[Service]:
@@ -34,7 +43,7 @@ def services_for(mode: str, runtime: Runtime) -> list[Service]:
     services: list[Service] = list(listeners()) if mode in ("up", "gateway") else []
     if mode in ("up", "bot"):
         api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
-        services += chat_services(runtime, os.environ, api_url=api_url)
+        services += chat_services(runtime, ChatSecrets(), api_url=api_url)
     if mode == "up" and runtime.settings.scheduler.enabled:
         scheduler = scheduler_for(runtime)
 
@@ -72,29 +81,26 @@ def scheduler_for(runtime: Runtime) -> Scheduler:
 
 
 def chat_services(
-    runtime: Runtime, environ: Mapping[str, str], *, api_url: str | None = None
+    runtime: Runtime, secrets: ChatSecrets, *, api_url: str | None = None
 ) -> list[Service]:
     """Wire bot/ (the only place that imports it): Slack when ``[chat] provider = "slack"`` and
-    SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (Socket Mode with SLACK_APP_TOKEN;
+    ``secrets`` hold SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (Socket Mode with SLACK_APP_TOKEN;
     AIRLOCK_SLACK_API_URL overrides Slack's address), else the console chat at ``/chat``. The
     bot records decisions through the HTTP API (``api_url``, default this process's) with a
     short-lived service token in the first of ``[api] bot_groups``."""
-    from bot import ChatConfig, Person, SlackCredentials, build_chat  # noqa: PLC0415
+    from bot import ChatConfig, Person, build_chat  # noqa: PLC0415
 
     settings = runtime.settings
-    token, secret = environ.get("SLACK_BOT_TOKEN"), environ.get("SLACK_SIGNING_SECRET")
-    slack = None
-    if token and secret:
-        slack = SlackCredentials(
-            token, secret, environ.get("SLACK_APP_TOKEN") or None,
-            environ.get("AIRLOCK_SLACK_API_URL") or None,
-        )  # fmt: skip
+    slack = slack_credentials(secrets)
     provider: Literal["console", "slack"] = "console"
     if settings.chat.provider == "slack" and slack is not None:
         provider = "slack"
-    elif settings.chat.provider != "console":
-        say(f"airlock: chat.provider is {settings.chat.provider} but its credentials are not "
-            "set (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
+    elif settings.chat.provider == "slack":
+        say("airlock: chat.provider is slack but its credentials are not set "
+            "(SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
+    elif settings.chat.provider == "teams":
+        say("airlock: chat.provider is teams, which is not served yet (docs/chat.md, "
+            "\"Teams\"); using the console chat")  # fmt: skip
     if not settings.api.bot_groups:
         raise ConfigError("[api] bot_groups is empty: the chat bot could not record decisions")
     host, port = split_hostport(settings.api.listen)
@@ -139,6 +145,37 @@ def chat_services(
     )
     runtime.routers.extend(parts.routers)
     return [_chat_service(run) for run in parts.services]
+
+
+def slack_credentials(secrets: ChatSecrets) -> SlackCredentials | None:
+    """The bot's Slack credentials, when both the bot token and the signing secret are set."""
+    from bot import SlackCredentials  # noqa: PLC0415
+
+    if secrets.slack_bot_token is None or secrets.slack_signing_secret is None:
+        return None
+    app_token = secrets.slack_app_token
+    return SlackCredentials(
+        secrets.slack_bot_token.get_secret_value(),
+        secrets.slack_signing_secret.get_secret_value(),
+        app_token.get_secret_value() if app_token is not None else None,
+        secrets.slack_api_url,
+    )
+
+
+def teams_credentials(secrets: ChatSecrets) -> TeamsCredentials | None:
+    """The Teams app's registration, when its app id and password are both set."""
+    from bot import TeamsCredentials  # noqa: PLC0415
+
+    if secrets.teams_app_id is None or secrets.teams_app_password is None:
+        return None
+    return TeamsCredentials(
+        secrets.teams_app_id,
+        secrets.teams_app_password.get_secret_value(),
+        secrets.teams_tenant_id,
+        secrets.teams_service_url,
+        secrets.teams_openid_url,
+        secrets.teams_login_url,
+    )
 
 
 def _chat_service(run: Callable[[asyncio.Event], Awaitable[None]]) -> Service:
