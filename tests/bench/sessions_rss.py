@@ -51,7 +51,8 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.bench.pg_bench import BenchError, clean_env, free_port
+from tests.bench.benchkit import BenchError, free_port
+from tests.bench.pg_bench import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "airlock_rss"
