@@ -101,13 +101,15 @@ class RawMySQL:
         password: bytes,
         database: str | None = None,
         auth: Callable[[str, bytes], bytes] | None = None,
+        mariadb_caps: int = 0,
     ) -> RawMySQL:
         """Log in to the test MariaDB as ``user``; ``auth(plugin, scramble)`` answers a plugin
-        (default: mysql_native_password with ``password``)."""
+        (default: mysql_native_password with ``password``); ``mariadb_caps`` are MariaDB's
+        extended capabilities (bit 2: MARIADB_CLIENT_STMT_BULK_OPERATIONS)."""
         host, _, port = MARIA_ADMIN.rpartition("@")[2].partition(":")
         reader, writer = await asyncio.open_connection(host, int(port or 3306))
         conn = cls(reader, writer)
-        await conn._login(user, password, database, auth)
+        await conn._login(user, password, database, auth, mariadb_caps)
         return conn
 
     async def _login(
@@ -116,6 +118,7 @@ class RawMySQL:
         password: bytes,
         database: str | None,
         auth: Callable[[str, bytes], bytes] | None,
+        mariadb_caps: int,
     ) -> None:
         def answer(plugin: str, scramble: bytes) -> bytes:
             if auth is not None:
@@ -135,9 +138,18 @@ class RawMySQL:
         scramble += hello.fixed(max(13, length - 8))[:-1]
         plugin = hello.nul_bytes().decode()
         caps = CLIENT_CAPS | (CONNECT_WITH_DB if database else 0)
+        if mariadb_caps:  # bit 0 clear says "a MariaDB client": the filler's last 4 bytes count
+            caps &= ~LONG_PASSWORD
         response = answer(plugin, scramble)
         payload = write_int(caps, 4) + write_int(1 << 24, 4) + bytes((UTF8MB4_GENERAL_CI,))
-        payload += bytes(23) + user.encode() + b"\0" + bytes((len(response),)) + response
+        payload += (
+            bytes(19)
+            + write_int(mariadb_caps, 4)
+            + user.encode()
+            + b"\0"
+            + bytes((len(response),))
+            + response
+        )
         if database:
             payload += database.encode() + b"\0"
         payload += plugin.encode() + b"\0"
