@@ -22,6 +22,7 @@ from gateway.mysql.wire.types import PARAM_UNSIGNED, ColumnFlag, ColumnType
 __all__ = [
     "COM_STMT_BULK_EXECUTE",
     "COM_STMT_EXECUTE",
+    "MAX_PARAMS",
     "BoundParam",
     "BulkFlag",
     "BulkIndicator",
@@ -36,6 +37,9 @@ __all__ = [
 
 COM_STMT_EXECUTE = 0x17
 COM_STMT_BULK_EXECUTE = 0xFA  # MariaDB
+# A statement has at most 65535 placeholders (COM_STMT_PREPARE_OK's num_params is int<2>); an
+# explicit count (query attributes) above it is refused before anything is sized by it.
+MAX_PARAMS = 0xFFFF
 
 
 class ExecuteFlag(IntFlag):
@@ -140,7 +144,7 @@ def decode_execute(
     count = num_params
     if query_attributes and (num_params > 0 or flags & ExecuteFlag.PARAMETER_COUNT_AVAILABLE):
         sent = reader.lenenc_int()
-        if sent is None or sent < num_params:
+        if sent is None or not num_params <= sent <= MAX_PARAMS:
             raise MalformedPacket(f"a parameter count of {sent} for {num_params} parameters")
         count = sent
     if count == 0:

@@ -205,6 +205,9 @@ def test_execute_refuses_what_it_cannot_delimit() -> None:
         decode_execute(head + b"\x00\x00\x05", num_params=1, previous_types=[(T.TINY, 0)] * 2)
     with pytest.raises(MalformedPacket, match="parameter count"):
         decode_execute(head + b"\x00", num_params=1, query_attributes=True)
+    huge = head + b"\xfd\x00\x00\x01" + bytes(1 << 21) + b"\x01"  # 2**24 parameters, all NULL
+    with pytest.raises(MalformedPacket, match="parameter count"):
+        decode_execute(huge, num_params=1, query_attributes=True)
     with pytest.raises(MalformedPacket, match="neither 0 nor 1"):
         decode_execute(head + b"\x00\x02\x01\x00\x05", num_params=1)
     with pytest.raises(MalformedPacket, match="no binary value"):
