@@ -99,11 +99,18 @@ class StmtExecute:
 
     def param_texts(self, long_data: Mapping[int, bytes] | None = None) -> tuple[bytes | None, ...]:
         """Every parameter in its text form (None for NULL); a long-data parameter is the data
-        the caller gathered from COM_STMT_SEND_LONG_DATA (``long_data``, by parameter index)."""
+        the caller gathered from COM_STMT_SEND_LONG_DATA (``long_data``, by parameter index;
+        EncodeError when it is missing, rather than binding an approval to nothing). A raw
+        value its type cannot hold (a TIME sign byte of 2) is MalformedPacket."""
         texts: list[bytes | None] = []
         for index, param in enumerate(self.params):
             if param.long_data:
-                texts.append((long_data or {}).get(index, b""))
+                gathered = (long_data or {}).get(index)
+                if gathered is None:
+                    raise EncodeError(
+                        f"parameter {index} came as long data the caller did not give"
+                    )
+                texts.append(gathered)
             elif param.value is None or param.type_code == ColumnType.NULL:
                 texts.append(None)
             else:

@@ -4,6 +4,7 @@ form of parameters, and Hypothesis over random bytes and random executes."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Callable
 from functools import partial
@@ -271,7 +272,8 @@ def test_param_texts() -> None:
     long = decode_execute(CASES[11][1], num_params=2, long_data={0})
     assert long == CASES[11][0]
     assert long.param_texts({0: b"gathered"}) == (b"gathered", b"2")
-    assert long.param_texts() == (b"", b"2")
+    with pytest.raises(EncodeError):
+        long.param_texts()
 
 
 # Each decoder with its own command byte (a foreign byte is tried too, a tenth of the time).
@@ -301,13 +303,17 @@ def test_random_bytes_raise_only_malformed(
     case: tuple[int, Decoder], dice: int, foreign: int, body: bytes
 ) -> None:
     """Whatever the bytes, a decoder returns a message that encodes back to a payload it
-    decodes the same, or raises MalformedPacket."""
+    decodes the same (and whose parameters render or raise MalformedPacket), or raises
+    MalformedPacket."""
     command, decoder = case
     try:
         message = decoder(bytes((foreign if dice == 0 else command,)) + body)
     except MalformedPacket:
         return
     assert decoder(encode(message, query_attributes=_attributes(decoder))) == message
+    if isinstance(message, StmtExecute):
+        with contextlib.suppress(MalformedPacket):
+            message.param_texts({1: b"gathered"})
 
 
 PARAM_TYPES = [
