@@ -38,7 +38,13 @@ from collections.abc import Sequence
 from gateway.mysql.wire.basic import Reader, write_lenenc_int
 from gateway.mysql.wire.errors import EncodeError, MalformedPacket
 from gateway.mysql.wire.textform import from_text, to_text
-from gateway.mysql.wire.types import ColumnSpec, ColumnType
+from gateway.mysql.wire.types import (
+    FIXED_SIZES,
+    LENENC_TYPES,
+    TEMPORAL_SIZES,
+    ColumnSpec,
+    ColumnType,
+)
 
 __all__ = [
     "FIXED_SIZES",
@@ -63,49 +69,6 @@ ROW_BITMAP_OFFSET = 2  # the two first bits of a row's NULL bitmap are reserved
 BinaryRow = tuple[bytes | None, ...]
 
 T = ColumnType
-
-# Fixed-size values ("Binary Protocol Value": int<1>, int<2>, int<4>, int<8>, float, double).
-FIXED_SIZES: dict[int, int] = {
-    T.NULL: 0,
-    T.TINY: 1,
-    T.SHORT: 2,
-    T.YEAR: 2,
-    T.LONG: 4,
-    T.INT24: 4,
-    T.FLOAT: 4,
-    T.LONGLONG: 8,
-    T.DOUBLE: 8,
-}
-
-# Temporal values: a length byte, then one of these many bytes ("ProtocolBinary::MYSQL_TYPE_DATE
-# / DATETIME / TIMESTAMP": 0, 4, 7, 11; "ProtocolBinary::MYSQL_TYPE_TIME": 0, 8, 12).
-TEMPORAL_SIZES: dict[int, frozenset[int]] = {
-    T.DATE: frozenset((0, 4, 7, 11)),
-    T.DATETIME: frozenset((0, 4, 7, 11)),
-    T.TIMESTAMP: frozenset((0, 4, 7, 11)),
-    T.TIME: frozenset((0, 8, 12)),
-}
-
-# Values sent as a length-encoded string (``string<lenenc>``).
-LENENC_TYPES: frozenset[int] = frozenset(
-    (
-        T.DECIMAL,
-        T.NEWDECIMAL,
-        T.VARCHAR,
-        T.BIT,
-        T.VECTOR,
-        T.JSON,
-        T.ENUM,
-        T.SET,
-        T.TINY_BLOB,
-        T.MEDIUM_BLOB,
-        T.LONG_BLOB,
-        T.BLOB,
-        T.VAR_STRING,
-        T.STRING,
-        T.GEOMETRY,
-    )
-)
 
 
 def read_value(reader: Reader, type_code: int) -> bytes:

@@ -32,7 +32,7 @@ import struct
 from decimal import Decimal
 
 from gateway.mysql.wire.errors import EncodeError, MalformedPacket
-from gateway.mysql.wire.types import ColumnFlag, ColumnType
+from gateway.mysql.wire.types import LENENC_TYPES, ColumnFlag, ColumnType
 
 __all__ = ["NOT_FIXED_DEC", "from_text", "to_text"]
 
@@ -169,10 +169,14 @@ def from_text(type_code: int, flags: int, text: bytes) -> bytes:
     if type_code in (T.DOUBLE, T.FLOAT):
         if not _NUMBER.fullmatch(text):
             raise EncodeError(f"{text!r} is not a number")
+        number = float(text)
         try:
-            return struct.pack("<d" if type_code == T.DOUBLE else "<f", float(text))
+            packed = struct.pack("<d" if type_code == T.DOUBLE else "<f", number)
         except OverflowError as exc:
             raise EncodeError(f"{text!r} is out of range for a float") from exc
+        if math.isinf(number):
+            raise EncodeError(f"{text!r} is out of range for a double")
+        return packed
     if type_code in _DATES:
         raw = _date_raw(text)
         if type_code == T.DATE and len(raw) > 4:
@@ -182,8 +186,8 @@ def from_text(type_code: int, flags: int, text: bytes) -> bytes:
         return _time_raw(text)
     if type_code in (T.DECIMAL, T.NEWDECIMAL) and not _NUMBER.fullmatch(text):
         raise EncodeError(f"{text!r} is not a decimal")
-    if type_code == T.NULL:
-        raise EncodeError("a NULL-typed value has no text form")
+    if type_code not in LENENC_TYPES:
+        raise EncodeError(f"no binary value has the type {type_code:#04x}")
     return text
 
 

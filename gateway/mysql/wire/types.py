@@ -9,15 +9,20 @@ parameter type carries a one-byte flag instead, whose only bit is ``PARAM_UNSIGN
 ``MASKED_COLUMN_TYPE`` is the type a listener re-types a masked column to when the masked text
 cannot be carried by the column's own type (a masked DATE, say): a VAR_STRING carries any text
 in both protocols. ``ColumnSpec`` is what the binary row codec needs of a column: its type and
-its flags (UNSIGNED decides the integer types)."""
+its flags (UNSIGNED decides the integer types). ``FIXED_SIZES``, ``TEMPORAL_SIZES`` and
+``LENENC_TYPES`` say how each type's binary value is delimited ("Binary Protocol Value"); a type
+in none of them has no binary value."""
 
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
 __all__ = [
+    "FIXED_SIZES",
+    "LENENC_TYPES",
     "MASKED_COLUMN_TYPE",
     "PARAM_UNSIGNED",
+    "TEMPORAL_SIZES",
     "ColumnFlag",
     "ColumnSpec",
     "ColumnType",
@@ -94,3 +99,48 @@ MASKED_COLUMN_TYPE = ColumnType.VAR_STRING
 
 # (type code, column flags): what the binary row codec needs of one column.
 ColumnSpec = tuple[int, int]
+
+T = ColumnType
+
+# Fixed-size values ("Binary Protocol Value": int<1>, int<2>, int<4>, int<8>, float, double).
+FIXED_SIZES: dict[int, int] = {
+    T.NULL: 0,
+    T.TINY: 1,
+    T.SHORT: 2,
+    T.YEAR: 2,
+    T.LONG: 4,
+    T.INT24: 4,
+    T.FLOAT: 4,
+    T.LONGLONG: 8,
+    T.DOUBLE: 8,
+}
+
+# Temporal values: a length byte, then one of these many bytes ("ProtocolBinary::MYSQL_TYPE_DATE
+# / DATETIME / TIMESTAMP": 0, 4, 7, 11; "ProtocolBinary::MYSQL_TYPE_TIME": 0, 8, 12).
+TEMPORAL_SIZES: dict[int, frozenset[int]] = {
+    T.DATE: frozenset((0, 4, 7, 11)),
+    T.DATETIME: frozenset((0, 4, 7, 11)),
+    T.TIMESTAMP: frozenset((0, 4, 7, 11)),
+    T.TIME: frozenset((0, 8, 12)),
+}
+
+# Values sent as a length-encoded string (``string<lenenc>``).
+LENENC_TYPES: frozenset[int] = frozenset(
+    (
+        T.DECIMAL,
+        T.NEWDECIMAL,
+        T.VARCHAR,
+        T.BIT,
+        T.VECTOR,
+        T.JSON,
+        T.ENUM,
+        T.SET,
+        T.TINY_BLOB,
+        T.MEDIUM_BLOB,
+        T.LONG_BLOB,
+        T.BLOB,
+        T.VAR_STRING,
+        T.STRING,
+        T.GEOMETRY,
+    )
+)

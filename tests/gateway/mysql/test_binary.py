@@ -4,6 +4,7 @@ and Hypothesis over random bytes and random values."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
@@ -357,3 +358,37 @@ def test_read_and_write_value_agree() -> None:
         reader = Reader(write_value(type_code, raw) + b"tail")
         assert read_value(reader, type_code) == raw
         assert reader.rest() == b"tail"
+
+
+ANY_TYPE = st.sampled_from([*READABLE, T.NEWDATE, 0x42])
+
+
+@given(
+    ANY_TYPE, st.sampled_from([0, int(U)]), st.binary(max_size=16), st.none() | st.integers(0, 255)
+)
+def test_to_text_raises_only_malformed(
+    type_code: int, flags: int, raw: bytes, decimals: int | None
+) -> None:
+    """Whatever the raw bytes and the column's decimals, to_text renders or raises
+    MalformedPacket."""
+    with contextlib.suppress(MalformedPacket):
+        assert isinstance(to_text(type_code, flags, raw, decimals=decimals), bytes)
+
+
+TEXTISH = st.one_of(
+    st.binary(max_size=30),
+    st.from_regex(rb"\A-?[0-9]{1,20}(\.[0-9]{0,8})?(e-?[0-9]{1,4})?\Z"),
+    st.from_regex(rb"\A[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?)?\Z"),
+    st.from_regex(rb"\A-?[0-9]{1,9}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?\Z"),
+)
+
+
+@given(ANY_TYPE, st.sampled_from([0, int(U)]), TEXTISH)
+def test_from_text_raises_only_encode_error(type_code: int, flags: int, text: bytes) -> None:
+    """Whatever the text, from_text returns a raw value the type's wire form accepts, or raises
+    EncodeError."""
+    try:
+        raw = from_text(type_code, flags, text)
+    except EncodeError:
+        return
+    assert read_value(Reader(write_value(type_code, raw)), type_code) == raw
