@@ -261,8 +261,7 @@ SPECS = st.tuples(st.sampled_from([*READABLE, T.NEWDATE, 0x42]), st.sampled_from
 
 @given(st.lists(SPECS, max_size=12), st.binary(max_size=80))
 def test_random_bytes_raise_only_malformed(columns: list[ColumnSpec], payload: bytes) -> None:
-    """Whatever the bytes and columns, decode_row returns or raises MalformedPacket, and what
-    it returns encodes back to a payload that decodes to the same row."""
+    """Random bytes decode or raise MalformedPacket; what decodes re-encodes to the same row."""
     try:
         row = decode_row(b"\x00" + payload, columns)
     except MalformedPacket:
@@ -328,8 +327,7 @@ def test_random_values_round_trip(row: tuple[list[ColumnSpec], list[bytes | None
     ).flatmap(lambda t: st.tuples(st.just(t), st.sampled_from([0, int(U)]), _value(t)))
 )
 def test_text_round_trip(case: tuple[int, int, bytes]) -> None:
-    """A canonical raw value's text form parses back to the same raw value (FLOAT's six
-    digits are lossy by design, as the server's own text is)."""
+    """A canonical raw value's text parses back to it (FLOAT's six digits are lossy)."""
     type_code, flags, raw = case
     if type_code == T.INT24 and flags:
         raw = raw[:3] + b"\x00"  # an unsigned MEDIUMINT: 0 .. 2**24 - 1
@@ -369,8 +367,7 @@ ANY_TYPE = st.sampled_from([*READABLE, T.NEWDATE, 0x42])
 def test_to_text_raises_only_malformed(
     type_code: int, flags: int, raw: bytes, decimals: int | None
 ) -> None:
-    """Whatever the raw bytes and the column's decimals, to_text renders or raises
-    MalformedPacket."""
+    """Whatever the raw bytes and decimals, to_text renders or raises MalformedPacket."""
     with contextlib.suppress(MalformedPacket):
         assert isinstance(to_text(type_code, flags, raw, decimals=decimals), bytes)
 
@@ -385,8 +382,7 @@ TEXTISH = st.one_of(
 
 @given(ANY_TYPE, st.sampled_from([0, int(U)]), TEXTISH)
 def test_from_text_raises_only_encode_error(type_code: int, flags: int, text: bytes) -> None:
-    """Whatever the text, from_text returns a raw value the type's wire form accepts, or raises
-    EncodeError."""
+    """Any text gives a raw value the wire accepts, or raises EncodeError."""
     try:
         raw = from_text(type_code, flags, text)
     except EncodeError:

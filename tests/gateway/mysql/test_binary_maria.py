@@ -39,8 +39,7 @@ ROWS = [
 
 
 async def test_every_type_matches_the_text_protocol(maria_database: str) -> None:
-    """Every binary value MariaDB sends renders to the text the text protocol sends, every
-    non-lossy text parses back to the same raw value, and every row re-encodes to its bytes."""
+    """MariaDB's binary values render to its text-protocol texts and re-encode exactly."""
     conn = await RawMySQL.connect("root", b"", maria_database)
     try:
         await conn.query(EVERY_TYPE)

@@ -181,8 +181,7 @@ def _attributes(decoder: Decoder) -> bool:
 
 @pytest.mark.parametrize(("message", "payload", "decoder", "strict"), CASES)
 def test_table(message: StmtMessage, payload: bytes, decoder: Decoder, strict: bool) -> None:
-    """Each message encodes to its bytes and decodes back; a cut payload is MalformedPacket
-    (or, where a shorter payload is itself valid, another message), never another error."""
+    """Each message encodes to its bytes and back; a cut payload is only ever MalformedPacket."""
     assert encode(message, query_attributes=_attributes(decoder)) == payload
     assert decoder(payload) == message
     for cut in range(len(payload)):
@@ -302,9 +301,7 @@ DECODERS: list[tuple[int, Decoder]] = [
 def test_random_bytes_raise_only_malformed(
     case: tuple[int, Decoder], dice: int, foreign: int, body: bytes
 ) -> None:
-    """Whatever the bytes, a decoder returns a message that encodes back to a payload it
-    decodes the same (and whose parameters render or raise MalformedPacket), or raises
-    MalformedPacket."""
+    """Random payloads decode and render, or raise MalformedPacket; decoded ones round-trip."""
     command, decoder = case
     try:
         message = decoder(bytes((foreign if dice == 0 else command,)) + body)

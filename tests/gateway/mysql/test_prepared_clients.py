@@ -117,8 +117,7 @@ def _payloads(stream: bytes) -> list[bytes]:
 
 
 async def test_mysql_connector_executes_decode_to_their_values(maria_database: str) -> None:
-    """Every COM_STMT_EXECUTE mysql-connector sent decodes, and its parameters render to the
-    text the server itself makes of them (NULL as None): what runs is what is recorded."""
+    """mysql-connector's executes decode to the text MariaDB makes of each parameter."""
     sent = bytearray()
     async with _recording_relay(sent) as port:
         rows = await asyncio.to_thread(_run_client, port, maria_database)

@@ -67,8 +67,7 @@ async def _prepare(conn: RawMySQL, sql: str) -> int:
 
 
 async def test_every_parameter_type_binds_as_its_text(maria_database: str) -> None:
-    """Values encoded here are stored as the server reads them: their text forms (what the
-    approval binds to and the record holds) equal what the text protocol then returns."""
+    """Parameters encoded here are stored as their text forms say (what approvals bind)."""
     conn = await RawMySQL.connect("root", b"", maria_database)
     try:
         await conn.query(TYPED)
@@ -91,8 +90,7 @@ async def test_every_parameter_type_binds_as_its_text(maria_database: str) -> No
 
 
 async def test_null_typed_parameters(maria_database: str) -> None:
-    """A NULL-typed parameter marked in the bitmap is NULL; one not marked carries no bytes,
-    decodes as NULL, and MariaDB refuses the execute (1210), so it never runs as anything."""
+    """A NULL-typed parameter is NULL in the bitmap; outside it MariaDB refuses it (1210)."""
     conn = await RawMySQL.connect("root", b"", maria_database)
     try:
         statement = await _prepare(conn, "SELECT ? IS NULL, ?")
@@ -120,8 +118,7 @@ async def test_null_typed_parameters(maria_database: str) -> None:
 
 
 async def test_long_data_is_not_in_the_execute_packet(maria_database: str) -> None:
-    """COM_STMT_SEND_LONG_DATA chunks make the value; the execute packet then carries none for
-    that parameter, and the decoder, told so, reads the rest correctly."""
+    """Long data makes the value and is absent from the execute packet, which still decodes."""
     conn = await RawMySQL.connect("root", b"", maria_database)
     try:
         await conn.query("CREATE TABLE docs (body BLOB, n INT)")
@@ -172,8 +169,7 @@ async def test_bulk_execute_with_indicators(maria_database: str) -> None:
 
 
 async def test_cursor_rows_come_by_fetch(maria_database: str) -> None:
-    """An execute that opens a read-only cursor returns only the columns; COM_STMT_FETCH as
-    encoded here brings the rows, which decode as binary rows."""
+    """A read-only cursor's execute returns columns only; COM_STMT_FETCH brings the rows."""
     conn = await RawMySQL.connect("root", b"", maria_database)
     try:
         await conn.query("CREATE TABLE five (n INT, s VARCHAR(5))")
@@ -201,8 +197,7 @@ async def test_cursor_rows_come_by_fetch(maria_database: str) -> None:
 
 
 async def test_rewritten_ids_reach_the_mapped_statement(maria_database: str) -> None:
-    """A payload whose id was rewritten runs the statement it now names; MariaDB's id -1 runs
-    the statement prepared last (pipelined after COM_STMT_PREPARE)."""
+    """A rewritten id runs the statement it names; MariaDB's id -1 runs the last prepared."""
     conn = await RawMySQL.connect("root", b"", maria_database)
     try:
         first = await _prepare(conn, "SELECT 'first'")
