@@ -18,6 +18,7 @@ from gateway.mysql.wire.prepared import (
     StmtExecute,
     StmtFetch,
     StmtPrepare,
+    StmtReset,
     StmtSendLongData,
     decode_execute,
     decode_prepare_ok,
@@ -217,3 +218,20 @@ async def test_rewritten_ids_reach_the_mapped_statement(maria_database: str) -> 
     ]
     specs = [(c.type_code, c.flags) for c in last_columns]
     assert [decode_row(r, specs) for r in last_rows] == [(b"third",)]
+
+
+async def test_reset_drops_long_data(maria_database: str) -> None:
+    """After COM_STMT_RESET gathered long data is gone: the listener must forget it likewise."""
+    conn = await RawMySQL.connect("root", b"", maria_database)
+    try:
+        await conn.query("CREATE TABLE notes (body BLOB)")
+        statement = await _prepare(conn, "INSERT INTO notes VALUES (?)")
+        await conn.command(encode(StmtSendLongData(statement, 0, b"dropped")))
+        await conn.command(encode(StmtReset(statement)))
+        assert await conn.result() == ([], [])
+        await conn.command(encode(StmtExecute(statement, 0, (BoundParam(T.BLOB, 0, b"kept"),))))
+        assert await conn.result() == ([], [])
+        _columns, rows = await conn.query("SELECT body FROM notes")
+    finally:
+        await conn.close()
+    assert rows == [[b"kept"]]
