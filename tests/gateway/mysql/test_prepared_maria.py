@@ -235,3 +235,24 @@ async def test_reset_drops_long_data(maria_database: str) -> None:
     finally:
         await conn.close()
     assert rows == [[b"kept"]]
+
+
+async def test_long_data_lasts_one_execute(maria_database: str) -> None:
+    """Long data serves one execute; the next one carries its value in the packet again."""
+    conn = await RawMySQL.connect("root", b"", maria_database)
+    try:
+        await conn.query("CREATE TABLE notes (body BLOB)")
+        statement = await _prepare(conn, "INSERT INTO notes VALUES (?)")
+        await conn.command(encode(StmtSendLongData(statement, 0, b"long")))
+        long = BoundParam(T.BLOB, 0, None, long_data=True)
+        await conn.command(encode(StmtExecute(statement, 0, (long,))))
+        assert await conn.result() == ([], [])
+        second = StmtExecute(statement, 0, (BoundParam(T.BLOB, 0, b"second"),), False)
+        payload = encode(second)
+        assert decode_execute(payload, num_params=1, previous_types=[(T.BLOB, 0)]) == second
+        await conn.command(payload)
+        assert await conn.result() == ([], [])
+        _columns, rows = await conn.query("SELECT body FROM notes")
+    finally:
+        await conn.close()
+    assert rows == [[b"long"], [b"second"]]
