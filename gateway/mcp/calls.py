@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from approvals import ApprovalError, ApprovalService, Review, ReviewState, new_id
+from approvals import ApprovalError, ApprovalService, Review, ReviewKind, ReviewState, new_id
 from approvals.policy import human_duration
 from gateway.guardrails import Action, Redactor, Verdict
 from gateway.mcp.errors import CallRefused, RunnerFailed
@@ -333,10 +333,10 @@ def review_answer(service: ApprovalService, review: Review, ttl: timedelta) -> d
     if review.state is ReviewState.PENDING:
         timeout = review.expires_at - review.created_at
         answer.update(
-            status="held",
+            status="held" if review.kind is ReviewKind.STATEMENT else "pending",
             posted_to=where,
-            message=f"held for approval: review {review.id} posted to {where}, waiting up to "
-            f"{human_duration(timeout)}; call wait_for_review, then re-send the identical call",
+            message=f"{_what(review)} for approval: review {review.id} posted to {where}, "
+            f"waiting up to {human_duration(timeout)}; {_next(review)}",
         )
     elif review.state is ReviewState.APPROVED:
         answer.update(
@@ -353,3 +353,13 @@ def review_answer(service: ApprovalService, review: Review, ttl: timedelta) -> d
     else:
         answer.update(status=review.state.value, error=review.cancel_reason)
     return answer
+
+
+def _what(review: Review) -> str:
+    return "held" if review.kind is ReviewKind.STATEMENT else "access requested"
+
+
+def _next(review: Review) -> str:
+    if review.kind is ReviewKind.STATEMENT:
+        return "call wait_for_review, then re-send the identical query to run it once"
+    return "call wait_for_review; once approved, your access is a delegation"

@@ -196,7 +196,9 @@ def build_server(
             resource_name="Airlock",
         )
     )
-    metadata = _authorization_server(base_url)
+    # The issuer as the protected-resource metadata spells it (pydantic's URL: a trailing
+    # slash), so a client comparing the two finds them equal (RFC 8414 section 3.3).
+    metadata = _authorization_server(str(AnyHttpUrl(base_url)), base_url)
 
     async def authorization_server(_request: Request) -> JSONResponse:
         return JSONResponse(metadata)
@@ -208,11 +210,11 @@ def build_server(
     return McpApp(router, manager, str(resource))
 
 
-def _authorization_server(base_url: str) -> dict[str, Any]:
+def _authorization_server(issuer: str, base_url: str) -> dict[str, Any]:
     """Airlock as an OAuth authorization server (RFC 8414 section 2): its token endpoint's
     grants are client credentials (service accounts) and token exchange (RFC 8693)."""
     return {
-        "issuer": base_url,
+        "issuer": issuer,
         "token_endpoint": f"{base_url}/oauth/token",
         "jwks_uri": f"{base_url}/.well-known/jwks.json",
         "grant_types_supported": [
