@@ -13,6 +13,7 @@ RFC 9728 section 3), which names Airlock as the authorization server; its metada
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,22 @@ def _register(server: MCPServer[Any], tools: Tools) -> None:
         return await _answer(tools.request_access(_caller()[1], connection, duration, reason, role))
 
 
+def _quietly_built() -> MCPServer[Any]:
+    """The SDK's server, without the logging it configures for the whole process as it is
+    built (``logging.basicConfig`` with a rich handler when the root logger has none): the
+    process's logging is the composition root's, and its lines stay one per record."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    server: MCPServer[Any] = MCPServer(
+        "airlock", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+    )
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    return server
+
+
 def build_server(
     tools: Tools,
     *,
@@ -163,9 +180,7 @@ def build_server(
     """The MCP server's routes on ``base_url`` (the API's public address). On a loopback
     API, requests whose Host or Origin is not a loopback address are refused (DNS rebinding:
     the SDK's transport security)."""
-    server: MCPServer[Any] = MCPServer(
-        "airlock", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
-    )
+    server = _quietly_built()
     _register(server, tools)
     security = None
     if loopback:

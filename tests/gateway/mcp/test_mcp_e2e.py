@@ -184,6 +184,36 @@ async def test_a_revoked_identity_is_refused_on_its_next_call(airlock: Airlock) 
     assert answer.status_code == 401
 
 
+async def test_a_revocation_ends_a_running_call(airlock: Airlock) -> None:
+    """A subject revoked while its query runs: the call ends within seconds, saying so, and
+    its statement is cancelled upstream."""
+    long = "SELECT count(*) FROM generate_series(1, 300000000)"  # allowed, and seconds long
+    running = (
+        "SELECT count(*) AS c FROM pg_stat_activity WHERE state = 'active' "
+        f"AND application_name = 'airlock-mcp' AND query = '{long}'"
+    )
+    async with mcp(airlock.mcp_url, airlock.token("rita@example.com")) as session:
+        await session.list_tools()  # the client checks answers against these: asked before
+        task = asyncio.create_task(call(session, "query", connection="pg-prod", sql=long))
+
+        async def sleeping() -> bool:
+            return int((await airlock.sql(running))[0]["c"]) == 1
+
+        await airlock.eventually(sleeping)
+        async with airlock.api(airlock.token("root@example.com", ("airlock-admins",))) as api:
+            body = {"subject": "rita@example.com", "reason": "compromised laptop"}
+            revoked = time.monotonic()
+            assert (await api.post("/v1/revocations/subjects", json=body)).status_code == 201
+        answer = await asyncio.wait_for(task, 10)
+        assert time.monotonic() - revoked < 3
+    assert answer["status"] == "refused" and "revoked" in answer["error"]
+
+    async def cancelled() -> bool:
+        return int((await airlock.sql(running))[0]["c"]) == 0
+
+    await airlock.eventually(cancelled, within=5)
+
+
 async def test_missing_bad_and_expired_tokens_are_refused(airlock: Airlock) -> None:
     """No token, a bad one and an expired one are answered 401 naming the protected-resource
     metadata, which names Airlock, whose metadata names its token endpoint."""
