@@ -124,31 +124,40 @@ class Agents:
         session.log = core.statement_log(session, redact)
         task = asyncio.current_task()
         assert task is not None
-        live = _Live(session, task)
-        async with runner.open(session) as opened:
-            try:
-                await core.start(session, call.peer)
-            except Unavailable as exc:
-                raise CallRefused(
-                    f"the audit store is unavailable ({exc.reason}): Airlock cannot record "
-                    "this call now; try again shortly",
-                    "unavailable",
-                ) from exc
-            outcome, answer = "error", {}
-            try:
-                await core.attach(live)
-                answer = await self._statement(core, session, opened, call, redact)
-                outcome = "ok"
-            except asyncio.CancelledError:
-                if session.ending is None or task.uncancel() > 0:
-                    raise
-                outcome = session.ending.value
-                answer = {"status": "refused", "error": live.message, "session_id": session.id}
-            finally:
-                await core.detach(live)
-                await core.end(session, outcome)
+        live, started = _Live(session, task), False
+        try:
+            async with runner.open(session) as opened:
+                await self._start(core, session, call)
+                started, outcome, answer = True, "error", {}
+                try:
+                    await core.attach(live)
+                    answer = await self._statement(core, session, opened, call, redact)
+                    outcome = "ok"
+                except asyncio.CancelledError:
+                    if session.ending is None or task.uncancel() > 0:
+                        raise
+                    outcome = session.ending.value
+                    answer = {"status": "refused", "error": live.message}
+                except ApprovalError as exc:  # a link of the chain revoked meanwhile, ...
+                    raise CallRefused(exc.message, exc.code) from exc
+                finally:
+                    await core.detach(live)
+                    await core.end(session, outcome)
+        finally:
+            if not started:  # no row, no end: the journal forgets the session all the same
+                session.log.end()
         answer["session_id"] = session.id
         return answer
+
+    async def _start(self, core: SessionCore, session: Session, call: QueryCall) -> None:
+        try:
+            await core.start(session, call.peer)
+        except Unavailable as exc:
+            raise CallRefused(
+                f"the audit store is unavailable ({exc.reason}): Airlock cannot record this "
+                "call now; try again shortly",
+                "unavailable",
+            ) from exc
 
     async def _statement(
         self,

@@ -69,6 +69,10 @@ class Tools:
             details.update(error=exc.message, code=exc.code)
             await self.audit(identity, "query", call.connection, None, "refused", details)
             raise
+        except Exception as exc:  # a failure of the gateway's own: recorded, then raised
+            details["error"] = type(exc).__name__
+            await self.audit(identity, "query", call.connection, None, "error", details)
+            raise
         details["session_id"] = answer.get("session_id")
         for key in ("review_id", "rule", "error", "row_count"):
             if answer.get(key) is not None:

@@ -184,6 +184,41 @@ async def test_a_revoked_identity_is_refused_on_its_next_call(airlock: Airlock) 
     assert answer.status_code == 401
 
 
+async def test_an_exchanged_token_carries_the_chain(airlock: Airlock) -> None:
+    """A service account's token exchanged for a person (RFC 8693 at /oauth/token) works at
+    /mcp, and the call is recorded with the whole chain."""
+    admin = airlock.token("root@example.com", ("airlock-admins",))
+    async with airlock.api(admin) as api:
+        made = await api.post("/v1/service-accounts", json={"name": "x-agent", "groups": ["eng"]})
+        assert made.status_code == 201
+        secret = made.json()["client_secret"]
+        issued = await api.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=("x-agent", secret)
+        )
+        exchange = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": airlock.token("xena@example.com"),
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "actor_token": issued.json()["access_token"],
+            "actor_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        }
+        exchanged = await api.post("/oauth/token", data=exchange)
+        assert exchanged.status_code == 200, exchanged.text
+    async with mcp(airlock.mcp_url, exchanged.json()["access_token"]) as session:
+        ran = await call(session, "query", connection="pg-prod", sql="SELECT 'exchanged'")
+    assert ran["status"] == "ok"
+
+    async def recorded() -> bool:
+        events = await airlock.audit()
+        return any(e["details"].get("session_id") == ran["session_id"] for e in events)
+
+    await airlock.eventually(recorded)
+    event = next(
+        e for e in await airlock.audit() if e["details"].get("session_id") == ran["session_id"]
+    )
+    assert event["actor_chain"] == ["xena@example.com", "x-agent"]
+
+
 async def test_a_revocation_ends_a_running_call(airlock: Airlock) -> None:
     """A subject revoked while its query runs: the call ends within seconds, saying so, and
     its statement is cancelled upstream."""
