@@ -1,7 +1,7 @@
 """MCP benchmark: many agents at once over ``/mcp``, against the same query over the gateway's
 PostgreSQL listener.
 
-Run:  .venv/bin/python tests/bench/mcp_bench.py [--sessions 50] [--calls 20]
+Run:  .venv/bin/python -m tests.bench.mcp_bench [--sessions 50] [--calls 20]
 (not a test; needs the local PostgreSQL at 127.0.0.1:5432 with trust auth).
 
 What it does:
@@ -15,8 +15,11 @@ What it does:
    ways: one connection per client kept open (what psql in a loop does inside one session),
    and one connection per query (what an MCP call is: its own session, upstream login and
    all);
-5. prints p50 / p95 / p99 / max per call and calls per second for each, checks every call
-   answered ``ok`` with the masked rows, and stops Airlock and drops the database (Ctrl-C too).
+5. prints p50 / p95 / p99 / max per call, calls per second and Airlock's own CPU time per call
+   (from /proc/PID/stat, its threads included: the clients share the machine, so the CPU time
+   is the steadier number) for each, first with one client (unloaded latency), then with
+   ``--sessions`` at once; checks every call answered ``ok`` with the masked rows, and stops
+   Airlock and drops the database (Ctrl-C too).
 
 Exit status: 0 when every call succeeded, 1 when some did not, 2 when it could not run.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import sys
 import tempfile
@@ -46,7 +50,13 @@ ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SQL = "SELECT id, name, email, ssn FROM customers WHERE id = 7"
 
 
-def _report(name: str, latencies: list[float], wall: float, failures: int) -> None:
+def _cpu(pid: int) -> float:
+    """The process's user + system CPU seconds so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _report(name: str, latencies: list[float], wall: float, failures: int, cpu: float) -> None:
     ordered = sorted(latencies)
 
     def pct(p: float) -> float:
@@ -55,7 +65,8 @@ def _report(name: str, latencies: list[float], wall: float, failures: int) -> No
     print(
         f"{name:<34} calls {len(ordered):>5}  p50 {pct(0.50):7.1f} ms  p95 {pct(0.95):7.1f} ms  "
         f"p99 {pct(0.99):7.1f} ms  max {ordered[-1] * 1e3:7.1f} ms  "
-        f"{len(ordered) / wall:7.1f} calls/s  failures {failures}"
+        f"{len(ordered) / wall:7.1f} calls/s  CPU {cpu / len(ordered) * 1e3:5.1f} ms/call  "
+        f"failures {failures}"
     )
 
 
@@ -113,11 +124,12 @@ async def _run(
     name: str,
     one: Callable[[str, list[float]], Awaitable[int]],
     tokens: list[str],
+    pid: int,
 ) -> int:
     latencies: list[float] = []
-    started = time.perf_counter()
+    cpu, started = _cpu(pid), time.perf_counter()
     results = await asyncio.gather(*(one(t, latencies) for t in tokens), return_exceptions=True)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _cpu(pid) - cpu
     failures = 0
     for result in results:
         if isinstance(result, BaseException):
@@ -125,7 +137,7 @@ async def _run(
             failures += 1
         else:
             failures += result
-    _report(name, latencies or [0.0], wall, failures)
+    _report(name, latencies or [0.0], wall, failures, cpu)
     return failures
 
 
@@ -173,17 +185,16 @@ async def main(sessions: int, calls: int) -> int:
             print(f"airlock up pid {process.pid}; {sessions} clients x {calls} calls each: {SQL}")
             agents = [tokens.mint(f"agent{i}@example.com", groups=["eng"]) for i in range(sessions)]
             url = f"http://127.0.0.1:{api}/mcp"
-            failures = await _run(
-                "MCP query (SDK client)", lambda t, o: _mcp_agent(url, t, calls, o), agents
-            )
-            failures += await _run(
-                "asyncpg, one session per client", lambda t, o: _pg_session(pg, t, calls, o),
-                agents,
-            )  # fmt: skip
-            failures += await _run(
-                "asyncpg, one session per query", lambda t, o: _pg_per_query(pg, t, calls, o),
-                agents,
-            )  # fmt: skip
+            cases: list[tuple[str, Callable[[str, list[float]], Awaitable[int]]]] = [
+                ("MCP query (SDK client)", lambda t, o: _mcp_agent(url, t, calls, o)),
+                ("asyncpg, one session per client", lambda t, o: _pg_session(pg, t, calls, o)),
+                ("asyncpg, one session per query", lambda t, o: _pg_per_query(pg, t, calls, o)),
+            ]
+            failures = 0
+            for clients in (agents[:1], agents):
+                print(f"-- {len(clients)} client{'s' if len(clients) > 1 else ''} at once")
+                for name, one in cases:
+                    failures += await _run(name, one, clients, process.pid)
         finally:
             await process.stop()
             admin = await asyncpg.connect(ADMIN)
