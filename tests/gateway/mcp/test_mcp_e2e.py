@@ -102,6 +102,21 @@ async def test_a_held_delete_runs_once_after_approval(airlock: Airlock) -> None:
     assert mine[0]["actor_chain"] == [ALICE, *CHAIN]
 
 
+async def test_blocked_statements_and_others_reviews_are_refused(airlock: Airlock) -> None:
+    """A blocked statement answers its rule and runs nothing; a review is not shown to a
+    caller outside its requester's chain and its approvers."""
+    async with mcp(airlock.mcp_url, airlock.token("hal@example.com")) as session:
+        blocked = await call(session, "query", connection="pg-prod",
+                             sql="SELECT pg_read_file('/etc/passwd')")  # fmt: skip
+        assert blocked["status"] == "blocked" and blocked["rule"]
+        held = await call(session, "query", connection="pg-prod", sql="DELETE FROM big")
+        assert held["status"] == "held"
+    async with mcp(airlock.mcp_url, airlock.token("ivy@example.com")) as other:
+        hidden = await call(other, "review_status", review_id=held["review_id"])
+        assert hidden["is_error"] and "not_found" in hidden["text"]
+    assert int((await airlock.sql("SELECT count(*) AS c FROM big"))[0]["c"]) == 2000
+
+
 async def test_two_concurrent_resends_run_once(airlock: Airlock) -> None:
     """Two identical re-sends at once after one approval: one runs, the other is held anew."""
     await _table(airlock, "t_race")
