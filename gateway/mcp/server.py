@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware, get_access_token
@@ -182,15 +183,17 @@ def build_server(
     the SDK's transport security)."""
     server = _quietly_built()
     _register(server, tools)
-    security = None
-    if loopback:
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    if loopback:  # and the public address a proxy in front of it is reached at, if any
+        public = urlsplit(base_url)
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        )
-    else:
-        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", public.netloc],
+            allowed_origins=[
+                "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*",
+                f"{public.scheme}://{public.netloc}",
+            ],
+        )  # fmt: skip
     server.streamable_http_app(stateless_http=True, json_response=True, transport_security=security)
     manager = server.session_manager
     resource = AnyHttpUrl(f"{base_url}/mcp")
