@@ -24,7 +24,13 @@ from mcp.client.streamable_http import streamable_http_client
 from approvals import Actor, IdentityKind
 from gateway.identity import TokenService, generate_key, load_key
 from tests.harness import free_port, pg_connection
-from tests.support.processes import AIRLOCK, AirlockProcess, child_env, write_config
+from tests.support.processes import (
+    AIRLOCK,
+    AirlockProcess,
+    child_env,
+    run_airlock,
+    write_config,
+)
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROWS = [
@@ -146,14 +152,14 @@ async def _drop(name: str) -> None:
         await admin.close()
 
 
-def airlock_config(path: Path, database: str, api_port: int, pg_port: int) -> Path:
+def airlock_config(path: Path, store_url: str, database: str, api_port: int, pg_port: int) -> Path:
     masking = {"columns": ["ssn"], "detectors": ["email"]}
     approvers = {"groups": ["dba"], "channel": "#dba-oncall", "quorum": 1}
     prod = pg_connection(database, "pg-prod", masking=masking, approvers=approvers,
                          review_timeout="5m")  # fmt: skip
     req = pg_connection(database, "pg-req", access="request", approvers=approvers)
     return write_config(
-        path, f"sqlite+aiosqlite:///{path.parent / 'airlock.db'}", api_port=api_port,
+        path, store_url, api_port=api_port,
         pg_port=pg_port, connections=[prod, req],
         sections={"scheduler": {"enabled": False},
                   "gateway": {"journal_dir": str(path.parent / "journal"),
@@ -161,25 +167,40 @@ def airlock_config(path: Path, database: str, api_port: int, pg_port: int) -> Pa
     )  # fmt: skip
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def airlock(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Airlock]:
-    """``airlock up`` over a fresh database, for the whole module."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgres"])
+async def airlock(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Airlock]:
+    """``airlock up`` over a fresh database, for the whole module: its store on SQLite, then
+    on PostgreSQL (migrated first with ``airlock db upgrade``)."""
     database = await _database()
+    store = await _database() if request.param == "postgres" else None
+    tmp = tmp_path_factory.mktemp("mcp")
+    store_url = (
+        f"postgresql+asyncpg://postgres@127.0.0.1:5432/{store}"
+        if store is not None
+        else f"sqlite+aiosqlite:///{tmp / 'airlock.db'}"
+    )
     pem = generate_key().private_pem()
     api_port, pg_port = free_port(), free_port()
-    config = airlock_config(tmp_path_factory.mktemp("mcp") / "airlock.toml", database,
-                            api_port, pg_port)  # fmt: skip
-    env = child_env({"AIRLOCK_SIGNING_KEY": pem, "AIRLOCK_TEST_UPSTREAM_PASSWORD": "unused"})
+    config = airlock_config(tmp / "airlock.toml", store_url, database, api_port, pg_port)
+    env = {"AIRLOCK_SIGNING_KEY": pem, "AIRLOCK_TEST_UPSTREAM_PASSWORD": "unused"}
     process = AirlockProcess(
-        "up", (AIRLOCK, "up", "--config", str(config)), env,
+        "up", (AIRLOCK, "up", "--config", str(config)), child_env(env),
         ("HTTP API on", "MCP server on", f"listener on 127.0.0.1:{pg_port}"),
     )  # fmt: skip
-    await process.start()
     try:
+        if store is not None:
+            migrated = await run_airlock("db", "upgrade", "--config", str(config), env=env)
+            assert migrated.code == 0, migrated.err
+        await process.start()
         yield Airlock(
             process, f"http://127.0.0.1:{api_port}", pg_port, database,
             TokenService(load_key(pem)),
         )  # fmt: skip
     finally:
-        await process.stop()
-        await _drop(database)
+        if process.proc is not None:
+            await process.stop()
+        for name in (database, store):
+            if name is not None:
+                await _drop(name)
