@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from approvals import ApprovalError, ApprovalService, Review, ReviewKind, ReviewState, new_id
+from approvals import (
+    ApprovalError,
+    ApprovalService,
+    Impact,
+    Review,
+    ReviewKind,
+    ReviewState,
+    new_id,
+)
 from approvals.policy import human_duration
 from gateway.guardrails import Action, Redactor, Verdict
 from gateway.mcp.errors import CallRefused, RunnerFailed
@@ -175,13 +183,13 @@ class Agents:
                 core, session, text, "audit/backlog",
                 "the audit trail is behind and nothing runs unrecorded; try again shortly",
             )  # fmt: skip
-        verdict = opened.classify(text, params)
+        verdict, impact = await opened.classify(text, params)
         if verdict.action is Action.BLOCK:
             reason = f"blocked by rule {verdict.rule}: {verdict.reason}"
             return self._refuse(core, session, text, verdict.rule, reason)
         review_id: str | None = None
         if verdict.action is Action.HOLD:
-            held = await self._hold(core, session, call, verdict, redact)
+            held = await self._hold(core, session, call, verdict, redact, impact)
             if not isinstance(held, str):
                 return held
             review_id = held
@@ -203,6 +211,7 @@ class Agents:
         call: QueryCall,
         verdict: Verdict,
         redact: Redactor,
+        impact: Impact | None,
     ) -> str | dict[str, Any]:
         """The review id of a redeemed approval (run the statement), or the answer."""
         identity, service = session.identity, self.service
@@ -225,6 +234,7 @@ class Agents:
                 rule=verdict.rule,
                 session_id=session.id,
                 statement_sha256=held_sha256(call.sql, call.params),
+                impact=impact,
                 via=VIA,
                 ticket=ticket,
             )
@@ -338,6 +348,8 @@ def review_answer(service: ApprovalService, review: Review, ttl: timedelta) -> d
         where = service.connection(review.connection).approvers.channel or "the approvers"
     except ApprovalError:
         where = "the approvers"
+    if review.impact is not None:
+        answer["impact"] = {"rows": review.impact.rows, "note": review.impact.note}
     deciding = review.deciding
     if review.state is ReviewState.PENDING:
         timeout = review.expires_at - review.created_at

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from approvals import Impact
 from gateway.guardrails import Redactor, Verdict
 from gateway.sessions import Session
 
@@ -41,9 +42,13 @@ class Result:
 class Opened(Protocol):
     """One call's connection upstream, open for the statement of the call."""
 
-    def classify(self, text: str, params: Sequence[bytes | None]) -> Verdict:
-        """The verdict for ``text`` bound to ``params`` (the connection's guardrails and its
-        masking's refusals); never raises: what it cannot classify is held."""
+    async def classify(
+        self, text: str, params: Sequence[bytes | None]
+    ) -> tuple[Verdict, Impact | None]:
+        """The verdict for ``text`` bound to ``params`` (the connection's guardrails, its
+        masking's refusals, and its row limit on writes, counted), with what a held write
+        would touch when the dialect counts it; never raises: what it cannot classify is
+        held."""
         ...
 
     async def execute(

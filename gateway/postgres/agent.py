@@ -3,7 +3,8 @@
 The parts are the listener's own: the upstream login with the credential the gateway holds
 (:mod:`gateway.postgres.upstream`, as the delegation's role), the connection's guardrails in a
 fresh session state (``evaluate``, then ``evaluate_bound`` with the values bound, as
-``client_side`` decides an Execute), the masking refusals (``Leaks``), and the masking of the
+``client_side`` decides an Execute), the masking refusals (``Leaks``), the row counts of a
+held write and of one under ``max_rows_unreviewed`` (``counting``), and the masking of the
 result: the ``RowPlan`` the relay builds from a RowDescription (with the outputs' ``Lineage``)
 applied to every DataRow, and the detectors over the free text of errors (``TextMask``).
 
@@ -17,13 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from approvals import Impact
 from gateway.config import split_hostport
 from gateway.guardrails import Action, Redactor, Verdict
 from gateway.mcp import Result, RunnerFailed
 from gateway.postgres import wire as pg
 from gateway.postgres.catalog import column_names
+from gateway.postgres.counting import (
+    NO_PARAMETERS,
+    Counter,
+    Counting,
+    Parameters,
+    close_quietly,
+)
 from gateway.postgres.dialect import (
     CatalogNames,
     ColumnDescription,
@@ -36,6 +45,9 @@ from gateway.postgres.dialect import (
 from gateway.postgres.textmask import TextMask
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream, read_event
 from gateway.sessions import Session
+
+if TYPE_CHECKING:
+    from gateway.postgres.context import Shared
 
 __all__ = ["PostgresRunner"]
 
@@ -85,16 +97,30 @@ class PostgresRunner:
             if target.masking is not None:
                 wanted = (rule.split(".")[-1] for rule in target.masking.columns)
                 catalog = await column_names(up, wanted)
-            yield _Opened(target, up, catalog)
+            yield _Opened(target, up, catalog, (database, params, session.role))
         except (UpstreamError, TimeoutError, OSError) as exc:
             raise RunnerFailed(f"the upstream server failed: {exc}", "08006") from exc
         finally:
             up.close()
 
 
+class _Counted:
+    """What ``Counting`` reads of a session: its connection and its state."""
+
+    def __init__(self, target: PgTarget, state: SessionState) -> None:
+        self.target, self.state = target, state
+
+
 class _Opened:
-    def __init__(self, target: PgTarget, up: Upstream, catalog: CatalogNames | None) -> None:
+    def __init__(
+        self,
+        target: PgTarget,
+        up: Upstream,
+        catalog: CatalogNames | None,
+        login: tuple[str, dict[str, str], str | None],
+    ) -> None:
         self.target, self.up, self.catalog = target, up, catalog
+        self.database, self.params, self.role = login
         scs = up.parameters.get("standard_conforming_strings", "on") == "on"
         self.state = SessionState(standard_conforming_strings=scs)
         policy = target.masking
@@ -102,7 +128,29 @@ class _Opened:
         self.leaks = Leaks(policy, catalog) if policy is not None else None
         self.text_mask = TextMask(policy) if policy is not None else None
 
-    def classify(self, text: str, params: Sequence[bytes | None]) -> Verdict:
+    async def classify(
+        self, text: str, params: Sequence[bytes | None]
+    ) -> tuple[Verdict, Impact | None]:
+        """The verdict, then the count as ``client_side`` makes it: an allowed write on a
+        connection with max_rows_unreviewed runs only once counted within it (else held), and
+        a held write's impact is counted for its card (both read-only, on a second connection
+        with the same credential: ``gateway.postgres.counting.Counter``)."""
+        verdict = self._verdict(text, params)
+        if verdict.action is Action.BLOCK:
+            return verdict, None
+        counting = Counting(cast("Shared", _Counted(self.target, self.state)))
+        if verdict.action is Action.ALLOW and not counting.needs_count(text, verdict):
+            return verdict, None
+        counting.counter = Counter(self.target.config, self.database, self.params, self.role)
+        bound = Parameters(tuple(params), (), ()) if params else NO_PARAMETERS
+        try:
+            if verdict.action is Action.ALLOW:
+                return await counting.within_limit(text, verdict, bound)
+            return verdict, await counting.impact(text, bound)
+        finally:
+            close_quietly(counting.counter)
+
+    def _verdict(self, text: str, params: Sequence[bytes | None]) -> Verdict:
         undecodable = pg.utf8_error(text)
         if undecodable is not None:
             return Verdict(Action.BLOCK, "protocol/utf8", undecodable, "high")

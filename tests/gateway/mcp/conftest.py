@@ -43,7 +43,8 @@ ROWS = [
 @dataclass
 class Airlock:
     """The running gateway: its API and MCP URLs, its PostgreSQL listener, a token minter and
-    the database behind ``pg-prod`` (and ``pg-req``, which needs an access request)."""
+    the database behind ``pg-prod`` (and ``pg-req``, which needs an access request, and
+    ``pg-limit``, whose writes are counted against max_rows_unreviewed = 1)."""
 
     process: AirlockProcess
     api_url: str
@@ -158,9 +159,10 @@ def airlock_config(path: Path, store_url: str, database: str, api_port: int, pg_
     prod = pg_connection(database, "pg-prod", masking=masking, approvers=approvers,
                          review_timeout="5m")  # fmt: skip
     req = pg_connection(database, "pg-req", access="request", approvers=approvers)
+    limit = pg_connection(database, "pg-limit", approvers=approvers, max_rows_unreviewed=1)
     return write_config(
         path, store_url, api_port=api_port,
-        pg_port=pg_port, connections=[prod, req],
+        pg_port=pg_port, connections=[prod, req, limit],
         sections={"scheduler": {"enabled": False},
                   "gateway": {"journal_dir": str(path.parent / "journal"),
                               "approval_ttl": "10m"}},

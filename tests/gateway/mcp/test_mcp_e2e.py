@@ -50,9 +50,9 @@ async def test_tools_are_listed_and_rows_come_back_masked(airlock: Airlock) -> N
         listed = await session.list_tools()
         assert {tool.name for tool in listed.tools} == TOOLS
         conns = await call(session, "list_connections")
-        assert [c["name"] for c in conns["connections"]] == ["pg-prod"]
-        assert conns["connections"][0]["access"] == "standing"
-        assert "masks ssn, email values" in conns["connections"][0]["rules"]
+        assert [c["name"] for c in conns["connections"]] == ["pg-limit", "pg-prod"]
+        prod = conns["connections"][1]
+        assert prod["access"] == "standing" and "masks ssn, email values" in prod["rules"]
         assert [c["name"] for c in conns["not_usable"]] == ["pg-req"]
         rows = await call(
             session, "query", connection="pg-prod", sql="SELECT * FROM customers ORDER BY id"
@@ -79,6 +79,7 @@ async def test_a_held_delete_runs_once_after_approval(airlock: Airlock) -> None:
         assert time.monotonic() - started < 5
         assert held["status"] == "held" and held["posted_to"] == "#dba-oncall"
         assert held["expires_at"] and held["review_id"]
+        assert held["impact"]["rows"] == 3  # counted read-only for the card
         assert await _count(airlock, "t_approve") == 3  # nothing ran
         review_id = held["review_id"]
         assert await airlock.decide(ALICE, review_id, "approve") == 403
@@ -115,6 +116,21 @@ async def test_blocked_statements_and_others_reviews_are_refused(airlock: Airloc
         hidden = await call(other, "review_status", review_id=held["review_id"])
         assert hidden["is_error"] and "not_found" in hidden["text"]
     assert int((await airlock.sql("SELECT count(*) AS c FROM big"))[0]["c"]) == 2000
+
+
+async def test_a_write_over_the_row_limit_is_counted_and_held(airlock: Airlock) -> None:
+    """On a connection with max_rows_unreviewed, an allowed filtered write the database counts
+    above the limit is held with its count; one within it runs."""
+    await _table(airlock, "t_limit")
+    async with mcp(airlock.mcp_url, airlock.token("lou@example.com")) as session:
+        held = await call(session, "query", connection="pg-limit",
+                          sql="DELETE FROM t_limit WHERE n IN ($1, $2)", params=[1, 2])  # fmt: skip
+        assert held["status"] == "held" and held["impact"]["rows"] == 2
+        assert "max_rows_unreviewed" in held["reason"]
+        ran = await call(session, "query", connection="pg-limit",
+                         sql="DELETE FROM t_limit WHERE n = $1", params=[3])  # fmt: skip
+        assert ran["status"] == "ok" and ran["command"] == "DELETE 1"
+    assert await _count(airlock, "t_limit") == 2
 
 
 async def test_two_concurrent_resends_run_once(airlock: Airlock) -> None:
