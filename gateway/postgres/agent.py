@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["PostgresRunner"]
 
 APPLICATION = "airlock-mcp"
+COPY_IN = "COPY FROM STDIN has no data over MCP: use INSERT ... VALUES with params"
+COPY_OUT = "COPY TO STDOUT is not returned over MCP: use SELECT"
 STATEMENT_TIMEOUT_S = 300.0  # a statement still running then is cancelled upstream
 
 
@@ -240,7 +242,18 @@ class _Reading:
             self.truncated = True
             self.command = "SELECT"
         elif isinstance(event, pg.ErrorResponse):
-            self.error = (event.sqlstate or "XX000", self._masked_error(event.message or ""))
+            if self.error is None:  # the first: a refused COPY's own comes before the server's
+                self.error = (event.sqlstate or "XX000", self._masked_error(event.message or ""))
+        elif isinstance(event, pg.CopyInResponse):
+            # An agent has no data stream: the COPY is aborted, so the server rolls it back,
+            # and the call answers why. The Sync sent with the Execute was ignored in copy-in
+            # mode; after the CopyFail the server discards up to the next one (docs 55.2.6,
+            # "COPY Operations"): one more ends the statement.
+            self.error = ("0A000", COPY_IN)
+            self.opened.up.writer.write(pg.encode(pg.CopyFail(COPY_IN)) + pg.encode(pg.Sync()))
+        elif isinstance(event, pg.CopyOutResponse | pg.CopyBothResponse):
+            # Its rows come as CopyData the masking never reads: none is returned.
+            self.error = ("0A000", COPY_OUT)
         elif isinstance(event, pg.ReadyForQuery):
             self.opened.up.status = event.status
             return True

@@ -118,6 +118,20 @@ async def test_blocked_statements_and_others_reviews_are_refused(airlock: Airloc
     assert int((await airlock.sql("SELECT count(*) AS c FROM big"))[0]["c"]) == 2000
 
 
+async def test_copy_is_refused_in_words(airlock: Airlock) -> None:
+    """COPY FROM STDIN (no data stream) is aborted and nothing is written; COPY TO STDOUT
+    returns no rows; both say what to use instead, and the call after them works."""
+    await _table(airlock, "t_copy", rows=1)
+    async with mcp(airlock.mcp_url, airlock.token("cole@example.com")) as session:
+        copy_in = await call(session, "query", connection="pg-limit", sql="COPY t_copy FROM STDIN")
+        assert copy_in["status"] == "error" and "use INSERT" in copy_in["error"]
+        copy_out = await call(session, "query", connection="pg-limit", sql="COPY t_copy TO STDOUT")
+        assert copy_out["status"] == "error" and "use SELECT" in copy_out["error"]
+        after = await call(session, "query", connection="pg-limit", sql="SELECT n FROM t_copy")
+        assert after["rows"] == [["1"]]
+    assert await _count(airlock, "t_copy") == 1
+
+
 async def test_a_write_over_the_row_limit_is_counted_and_held(airlock: Airlock) -> None:
     """On a connection with max_rows_unreviewed, an allowed filtered write the database counts
     above the limit is held with its count; one within it runs."""
