@@ -97,6 +97,9 @@ async def test_a_held_delete_runs_once_after_approval(airlock: Airlock) -> None:
         changed = await call(session, "query", connection="pg-prod", sql=sql + " ")
         assert changed["status"] == "held"
         assert changed["review_id"] not in (review_id, again["review_id"])
+    async with airlock.api(airlock.token("bob@example.com", ("dba",))) as api:
+        shown = (await api.get(f"/v1/reviews/{review_id}")).json()
+    assert shown["via"] == "MCP" and shown["redeemed_at"] is not None
     held_events = await airlock.audit("statement.held")
     mine = [e for e in held_events if e["target"] == review_id]
     assert mine and mine[0]["details"]["via"] == "MCP"
