@@ -4,7 +4,8 @@ listener's, on the session core (edge ``mcp``). It imports no protocol package: 
 type plugs in a :class:`Runner` (gateway.postgres.agent today), wired by the composition root.
 """
 
-from gateway.mcp.calls import MAX_BYTES, MAX_ROWS, MAX_WAIT_S, VIA, Agents, QueryCall
+from gateway.mcp.answers import MAX_BYTES, MAX_ROWS
+from gateway.mcp.calls import MAX_WAIT_S, VIA, Agents, QueryCall
 from gateway.mcp.errors import CallRefused, McpError, RunnerFailed
 from gateway.mcp.ports import Opened, Result, Runner
 from gateway.mcp.server import McpApp, build_server

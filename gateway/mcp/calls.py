@@ -33,23 +33,20 @@ from approvals import (
     ApprovalService,
     Impact,
     Review,
-    ReviewKind,
     ReviewState,
     new_id,
 )
-from approvals.policy import human_duration
 from gateway.guardrails import Action, Redactor, Verdict
+from gateway.mcp.answers import MAX_BYTES, MAX_ROWS, result_answer, review_answer
 from gateway.mcp.errors import CallRefused, RunnerFailed
-from gateway.mcp.ports import Opened, Result, Runner
+from gateway.mcp.ports import Opened, Runner
 from gateway.mcp.tickets import ticket_of
 from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused, Session, SessionCore
 from gateway.sessions.hold import held_sha256
 from store import Unavailable
 
-__all__ = ["MAX_BYTES", "MAX_ROWS", "MAX_WAIT_S", "VIA", "Agents", "QueryCall", "review_answer"]
+__all__ = ["MAX_WAIT_S", "VIA", "Agents", "QueryCall"]
 
-MAX_ROWS = 500  # rows a query returns at most (the rest are counted, and the answer says so)
-MAX_BYTES = 256 * 1024  # bytes of values a query returns at most
 MAX_WAIT_S = 300  # wait_seconds and timeout_seconds at most
 VIA = "MCP"  # the door reviews of MCP calls name (their cards show it)
 
@@ -219,17 +216,11 @@ class Agents:
         redeemed = await service.redeem_approval(identity, ticket, ttl=self.approval_ttl)
         if redeemed is not None:
             return redeemed.id
-        shown = redact(call.sql, call.params)
-        text = shown.text
-        if call.params:
-            values = ", ".join("NULL" if v is None else repr(v[:200].decode("utf-8", "replace"))
-                               for v in shown.params[:20])  # fmt: skip
-            text = f"{text}\n-- parameters: {values}"
         try:
             review = await service.hold_statement(
                 identity,
                 call.connection,
-                text,
+                _shown(redact, call),
                 risk=verdict.risk,
                 rule=verdict.rule,
                 session_id=session.id,
@@ -306,81 +297,16 @@ class Agents:
             urgent=review_id is not None,
         )
         core.metrics.statements.labels(core.edge, verdict.action.value).inc()
-        return _result_answer(result, review_id)
+        return result_answer(result, review_id)
 
 
-def _result_answer(result: Result, review_id: str | None) -> dict[str, Any]:
-    if result.error is not None:
-        code, message = result.error
-        answer: dict[str, Any] = {"status": "error", "code": code, "error": message}
-    else:
-        answer = {
-            "status": "ok",
-            "command": result.command,
-            "row_count": result.row_count,
-            "columns": list(result.columns),
-            "rows": [list(row) for row in result.rows],
-        }
-        if result.truncated:
-            answer["truncated"] = (
-                f"only the first {len(result.rows)} rows are shown: the result has more (a "
-                f"call returns at most {MAX_ROWS} rows and {MAX_BYTES // 1024} KiB of values); "
-                "add a LIMIT or a narrower WHERE, or select fewer columns"
-            )
-        if result.masked:
-            answer["masked"] = dict(result.masked)
-    if review_id is not None:
-        answer["review_id"] = review_id
-    return answer
-
-
-def review_answer(service: ApprovalService, review: Review, ttl: timedelta) -> dict[str, Any]:
-    """What a tool says of a review: held (where it was posted, until when), approved (for a
-    statement: re-send it unchanged within the ticket's lifetime), denied (by whom, why),
-    or ended otherwise."""
-    answer: dict[str, Any] = {
-        "review_id": review.id,
-        "connection": review.connection,
-        "kind": review.kind.value,
-        "expires_at": review.expires_at.isoformat(),
-    }
-    try:
-        where = service.connection(review.connection).approvers.channel or "the approvers"
-    except ApprovalError:
-        where = "the approvers"
-    if review.impact is not None:
-        answer["impact"] = {"rows": review.impact.rows, "note": review.impact.note}
-    deciding = review.deciding
-    if review.state is ReviewState.PENDING:
-        timeout = review.expires_at - review.created_at
-        answer.update(
-            status="held" if review.kind is ReviewKind.STATEMENT else "pending",
-            posted_to=where,
-            message=f"{_what(review)} for approval: review {review.id} posted to {where}, "
-            f"waiting up to {human_duration(timeout)}; {_next(review)}",
-        )
-    elif review.state is ReviewState.APPROVED:
-        answer.update(
-            status="approved", approved_by=deciding.approver.subject if deciding else None
-        )
-        if review.ticket is not None:
-            decided = review.decided_at or review.created_at
-            answer["ticket"] = "used" if review.redeemed_at is not None else "unused"
-            answer["ticket_expires_at"] = (decided + ttl).isoformat()
-    elif review.state is ReviewState.DENIED:
-        who = deciding.approver.subject if deciding else "an approver"
-        reason = deciding.reason if deciding and deciding.reason else "no reason given"
-        answer.update(status="denied", denied_by=who, error=f"denied by {who}: {reason}")
-    else:
-        answer.update(status=review.state.value, error=review.cancel_reason)
-    return answer
-
-
-def _what(review: Review) -> str:
-    return "held" if review.kind is ReviewKind.STATEMENT else "access requested"
-
-
-def _next(review: Review) -> str:
-    if review.kind is ReviewKind.STATEMENT:
-        return "call wait_for_review, then re-send the identical query to run it once"
-    return "call wait_for_review; once approved, your access is a delegation"
+def _shown(redact: Redactor, call: QueryCall) -> str:
+    """The statement as the review shows and stores it: redacted by the dialect, with its
+    bound values (those in secret positions replaced), as a listener's hold shows them."""
+    shown = redact(call.sql, call.params)
+    if not call.params:
+        return shown.text
+    values = ", ".join(
+        "NULL" if v is None else repr(v[:200].decode("utf-8", "replace")) for v in shown.params[:20]
+    )
+    return f"{shown.text}\n-- parameters: {values}"

@@ -183,17 +183,7 @@ def build_server(
     the SDK's transport security)."""
     server = _quietly_built()
     _register(server, tools)
-    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    if loopback:  # and the public address a proxy in front of it is reached at, if any
-        public = urlsplit(base_url)
-        security = TransportSecuritySettings(
-            enable_dns_rebinding_protection=True,
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", public.netloc],
-            allowed_origins=[
-                "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*",
-                f"{public.scheme}://{public.netloc}",
-            ],
-        )  # fmt: skip
+    security = _security(base_url, loopback)
     server.streamable_http_app(stateless_http=True, json_response=True, transport_security=security)
     manager = server.session_manager
     resource = AnyHttpUrl(f"{base_url}/mcp")
@@ -226,6 +216,23 @@ def build_server(
               include_in_schema=False)
     )  # fmt: skip
     return McpApp(router, manager, str(resource))
+
+
+def _security(base_url: str, loopback: bool) -> TransportSecuritySettings:
+    """The SDK's DNS-rebinding protection on a loopback API: only loopback hosts and origins,
+    and the public address a proxy in front of it is reached at; none elsewhere (the bearer
+    token is the guard there)."""
+    if not loopback:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    public = urlsplit(base_url)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", public.netloc],
+        allowed_origins=[
+            "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*",
+            f"{public.scheme}://{public.netloc}",
+        ],
+    )  # fmt: skip
 
 
 def _authorization_server(issuer: str, base_url: str) -> dict[str, Any]:

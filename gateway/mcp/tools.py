@@ -14,7 +14,8 @@ from typing import Any
 from approvals import AccessNotAllowed, ApprovalError, AuditEntry, Identity, Review
 from approvals.policy import may_see
 from gateway.config import parse_duration
-from gateway.mcp.calls import MAX_WAIT_S, Agents, QueryCall, review_answer
+from gateway.mcp.answers import review_answer
+from gateway.mcp.calls import MAX_WAIT_S, Agents, QueryCall
 from gateway.mcp.errors import CallRefused, McpError
 from store import StoreError
 
