@@ -231,6 +231,14 @@ class Review:
     version: int = 0
     # Why the system cancelled it (``ApprovalService.abandon``); None when the requester did.
     cancel_reason: str | None = None
+    # The door the statement came through when it is not a database listener ("MCP"): the
+    # card says so. None: a listener's session.
+    via: str | None = None
+    # A single-use approval ticket (``ApprovalService.redeem_approval``): the SHA-256 of the
+    # exact request it runs (the MCP server's: text, parameters, connection, caller chain).
+    # None: the session that held the statement waits for the decision and runs it itself.
+    ticket: str | None = None
+    redeemed_at: datetime | None = None  # when the ticket was used (it runs once)
 
     @property
     def is_final(self) -> bool:

@@ -53,6 +53,14 @@ class Transaction(Protocol):
         or None; read inside this transaction (see approvals.policy.check_actor)."""
         ...
 
+    async def redeem_ticket(
+        self, ticket: str, *, approved_since: datetime, at: datetime
+    ) -> Review | None:
+        """Mark redeemed (at ``at``) the oldest approved, unredeemed review bound to ``ticket``
+        that was decided at or after ``approved_since``, and return it; None when there is
+        none. Of two transactions redeeming one ticket at once, exactly one gets the review."""
+        ...
+
 
 class Repository(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...

@@ -86,12 +86,17 @@ class ApprovalService:
         session_id: str | None = None,
         impact: Impact | None = None,
         statement_sha256: str | None = None,
+        via: str | None = None,
+        ticket: str | None = None,
     ) -> Review:
         """Open a pending review for a statement the guardrails held.
 
         ``statement`` is the text shown and stored (secrets in it already redacted);
         ``statement_sha256`` is the hash of the exact bytes the session holds, ``impact`` what
-        the database counted the statement would touch."""
+        the database counted the statement would touch. ``via`` names a door other than a
+        database listener (the card shows it); ``ticket`` makes the approval a single-use
+        ticket for the caller to redeem (:meth:`redeem_approval`) instead of a session waiting
+        for it."""
         review = self._pending(
             ReviewKind.STATEMENT,
             requester,
@@ -102,6 +107,8 @@ class ApprovalService:
             session_id=session_id,
             impact=impact,
             statement_sha256=statement_sha256,
+            via=via,
+            ticket=ticket,
         )
         await self._open(review, "statement.held")
         return review
@@ -347,6 +354,33 @@ class ApprovalService:
             abandoned = replace(review, cancel_reason=reason)
             return await self._finish(tx, abandoned, ReviewInput.ABANDON, None, None)
 
+    async def redeem_approval(
+        self, requester: Identity, ticket: str, *, ttl: timedelta
+    ) -> Review | None:
+        """Use a single-use approval: the oldest approved review bound to ``ticket`` (the hash
+        of the exact request, its connection and its caller chain), decided within ``ttl`` and
+        not used yet, is marked used and returned, with its ``statement.ticket_redeemed`` audit
+        entry, in one transaction; None when there is none (the statement needs a new review).
+        A requester with a revoked link in its chain redeems nothing (Revoked)."""
+        async with self.repository.transaction() as tx:
+            await policy.check_actor(tx, requester, None)
+            now = self.clock.now()
+            review = await tx.redeem_ticket(ticket, approved_since=now - ttl, at=now)
+            if review is None:
+                return None
+            await tx.append_audit(
+                AuditEntry(
+                    action="statement.ticket_redeemed",
+                    actor=requester,
+                    target=review.id,
+                    outcome="redeemed",
+                    at=now,
+                    connection=review.connection,
+                    details={"via": review.via, "statement_sha256": review.statement_sha256},
+                )
+            )
+            return review
+
     async def await_decision(self, review_id: str) -> Review:
         """Wait until the review is final; at its deadline, expire it. Returns the final review."""
         async with self.bus.subscribe(REVIEW_DECIDED) as subscription:
@@ -478,6 +512,8 @@ def _statement_details(review: Review) -> dict[str, object]:
     hash of the exact bytes the approval binds to (when the session gave one), and what it
     would touch (the count the gateway made when it held it, or why it did not count)."""
     details: dict[str, object] = {"statement": review.statement, "rule": review.rule}
+    if review.via is not None:
+        details["via"] = review.via
     if review.statement_sha256 is not None:
         details["statement_sha256"] = review.statement_sha256
     if review.impact is not None:

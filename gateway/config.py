@@ -280,8 +280,14 @@ class GatewaySettings(_Section):
     # whatever the store does; what could not be written by then stays in the statement
     # journal (exit 75).
     shutdown_timeout: timedelta = timedelta(seconds=20)
+    # Agents (docs/agents.md): an approval of a statement held for an MCP call is a single-use
+    # ticket the identical re-send redeems; unused for this long after the decision, it lapses.
+    approval_ttl: timedelta = timedelta(minutes=10)
 
-    @field_validator("heartbeat_interval", "replica_dead_after", "shutdown_timeout", mode="before")
+    @field_validator(
+        "heartbeat_interval", "replica_dead_after", "shutdown_timeout", "approval_ttl",
+        mode="before",
+    )  # fmt: skip
     @classmethod
     def _durations(cls, value: Any) -> Any:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -293,6 +299,13 @@ class GatewaySettings(_Section):
     def _heartbeat(cls, value: timedelta) -> timedelta:
         if not timedelta(milliseconds=100) <= value <= timedelta(minutes=5):
             raise ValueError("must be between 100ms and 5m")
+        return value
+
+    @field_validator("approval_ttl")
+    @classmethod
+    def _approval_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(hours=24):
+            raise ValueError("must be between 1s and 24h")
         return value
 
     @field_validator("replica_dead_after")

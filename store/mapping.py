@@ -117,6 +117,9 @@ def review_to_row(review: Review) -> ReviewRow:
         statement_sha256=review.statement_sha256,
         version=review.version,
         cancel_reason=review.cancel_reason,
+        via=review.via,
+        ticket=review.ticket,
+        redeemed_at=review.redeemed_at,
     )
 
 
@@ -156,6 +159,9 @@ def review_from_row(row: ReviewRow, decisions: Iterable[DecisionRow] = ()) -> Re
         decided_at=row.decided_at,
         version=row.version,
         cancel_reason=row.cancel_reason,
+        via=row.via,
+        ticket=row.ticket,
+        redeemed_at=row.redeemed_at,
     )
 
 

@@ -116,6 +116,11 @@ class ReviewRow(SQLModel, table=True):
     # Migration 0006: why the system cancelled it (the gateway holding it is gone); None when
     # the requester did.
     cancel_reason: str | None = Field(default=None, sa_type=Text)
+    # Migration 0007: the door a statement came through (``MCP``), and a single-use approval
+    # ticket (the hash of the exact request) with when it was used.
+    via: str | None = None
+    ticket: str | None = Field(default=None, index=True)
+    redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class DecisionRow(SQLModel, table=True):

@@ -19,6 +19,7 @@ whose chain lock is thereby the last lock the transaction takes.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from approvals.model import AuditEntry, Decision, Delegation, DomainEvent, Review
+from approvals.states import ReviewState
 from store.audit import append_entries
 from store.engine import Database
 from store.errors import StaleWrite
@@ -105,6 +107,36 @@ class SqlTransaction:
         )
         self.session.add(decision_to_row(decision, int(position or 0)))
         await self.session.flush()
+
+    async def redeem_ticket(
+        self, ticket: str, *, approved_since: datetime, at: datetime
+    ) -> Review | None:
+        """The oldest approved, unused review bound to ``ticket`` is marked used by a
+        conditional update (``redeemed_at IS NULL``): on PostgreSQL a second transaction's
+        update waits for the first's row lock, then finds the row used and changes nothing; on
+        SQLite the transaction holds the write lock already. So one redeemer wins."""
+        found = await self.session.scalar(
+            select(col(ReviewRow.id))
+            .where(
+                col(ReviewRow.ticket) == ticket,
+                col(ReviewRow.state) == ReviewState.APPROVED.value,
+                col(ReviewRow.redeemed_at).is_(None),
+                col(ReviewRow.decided_at) >= approved_since,
+            )
+            .order_by(col(ReviewRow.decided_at))
+            .limit(1)
+        )
+        if found is None:
+            return None
+        result = await self.session.execute(
+            update(ReviewRow)
+            .where(col(ReviewRow.id) == found, col(ReviewRow.redeemed_at).is_(None))
+            .values(redeemed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return None
+        return await self.get_review(found)
 
     # -- delegations ----------------------------------------------------------------------
 

@@ -173,7 +173,7 @@ def impact_text(impact: Impact | None) -> str | None:
 
 def _title(review: Review, *, break_glass: bool) -> str:
     if review.kind is not ReviewKind.ACCESS:
-        title = f"Statement on {review.connection}"
+        title = f"Statement on {review.connection}" + (f" via {review.via}" if review.via else "")
     elif review.access is not None and review.access.role:
         title = f"Access request: {review.access.role} on {review.connection}"
     else:

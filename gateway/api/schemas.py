@@ -102,6 +102,8 @@ class ReviewOut(BaseModel):
     decided_at: datetime | None
     decided_by: str | None
     reason: str | None
+    via: str | None = None  # the door other than a database listener: "MCP"
+    redeemed_at: datetime | None = None  # an MCP approval's single use, once made
 
     @classmethod
     def of(cls, r: Review) -> ReviewOut:
@@ -134,6 +136,8 @@ class ReviewOut(BaseModel):
             expires_at=r.expires_at,
             decided_at=r.decided_at,
             decided_by=deciding.approver.subject if deciding else None,
+            via=r.via,
+            redeemed_at=r.redeemed_at,
             reason=deciding.reason if deciding else None,
         )
 

@@ -35,12 +35,16 @@ __all__ = [
 
 
 def services_for(mode: str, runtime: Runtime) -> list[Service]:
-    """The parts beside the HTTP API: ``up`` runs the listeners and the chat bot, ``gateway``
-    the listeners only, ``bot`` the chat bot only. The chat's routers (``/slack/events`` or
-    ``/chat``) are added to ``runtime.routers`` here, so call this before ``serve``."""
-    from gateway.cli.listeners import listeners  # noqa: PLC0415  (keeps `airlock token` light)
+    """The parts beside the HTTP API: ``up`` runs the listeners, the MCP server and the chat
+    bot, ``gateway`` the listeners and the MCP server, ``bot`` the chat bot only. The chat's
+    routers (``/slack/events`` or ``/chat``) and ``/mcp`` are added to ``runtime.routers``
+    here, so call this before ``serve``."""
+    from gateway.cli.agents import mcp_service  # noqa: PLC0415  (keeps `airlock token` light)
+    from gateway.cli.listeners import listeners  # noqa: PLC0415
 
     services: list[Service] = list(listeners()) if mode in ("up", "gateway") else []
+    if mode in ("up", "gateway"):  # /mcp on the API port: docs/agents.md
+        services.append(mcp_service(runtime))
     if mode in ("up", "bot"):
         api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
         services += chat_services(runtime, ChatSecrets(), api_url=api_url)

@@ -178,7 +178,11 @@ class SessionCore:
                     connection=session.connection,
                     started_at=datetime.now(UTC),
                     client_addr=address,
-                    stats={"delegation": _delegation_id(session), "role": session.role},
+                    stats={
+                        "delegation": _delegation_id(session),
+                        "role": session.role,
+                        "edge": self.edge,
+                    },
                     replica_id=self.replica,
                 )
             )
@@ -264,6 +268,7 @@ class SessionCore:
             "end": outcome,
             "delegation": _delegation_id(session),
             "role": session.role,
+            "edge": self.edge,
         }
         ended_at = datetime.now(UTC)
         try:

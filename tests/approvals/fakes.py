@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from approvals.model import AuditEntry, Decision, Delegation, DomainEvent, Review
@@ -219,6 +219,30 @@ class InMemoryTransaction:
         await asyncio.sleep(0)
         found = sorted(set(subjects) & self._repo.revoked_subjects.keys())
         return f"{found[0]} was revoked: {self._repo.revoked_subjects[found[0]]}" if found else None
+
+    async def redeem_ticket(
+        self, ticket: str, *, approved_since: datetime, at: datetime
+    ) -> Review | None:
+        await asyncio.sleep(0)
+        await self._lock(f"ticket:{ticket}")
+        reviews = {**self._repo.reviews, **self._staged.reviews}
+        found = sorted(
+            (
+                r
+                for r in reviews.values()
+                if r.ticket == ticket
+                and r.state is ReviewState.APPROVED
+                and r.redeemed_at is None
+                and r.decided_at is not None
+                and r.decided_at >= approved_since
+            ),
+            key=lambda r: r.decided_at or at,
+        )
+        if not found:
+            return None
+        redeemed = replace(found[0], redeemed_at=at)
+        self._staged.reviews[redeemed.id] = redeemed
+        return redeemed
 
     # -- ending -------------------------------------------------------------------------------
 

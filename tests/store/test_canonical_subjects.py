@@ -48,8 +48,9 @@ async def _old_rows(db: Database) -> None:
         "d-1", "Bob@Example.com", "pg", None, "Carol@Example.com", "INC-1", AT, AT + timedelta(1)
     )
     async with db.write() as session:
-        # The columns of the schema at 0004: later revisions' (0006's cancel_reason) left out.
-        values = review.model_dump(exclude={"cancel_reason"})
+        # The columns of the schema at 0004: later revisions' (0006's cancel_reason, 0007's
+        # via, ticket and redeemed_at) left out.
+        values = review.model_dump(exclude={"cancel_reason", "via", "ticket", "redeemed_at"})
         await session.execute(insert(ReviewRow.__table__).values(**values))  # type: ignore[attr-defined]
         session.add(delegation_to_row(grant))
         for subject, reason in (("Mallory@Example.com", "left"), ("eve@example.com", "one"),
