@@ -32,8 +32,8 @@ KEEP_VERB = "airlock.digest.keep"
 REVOKE_VERB = "airlock.digest.revoke"
 KEEP_ALL_VERB = "airlock.digest.keep_all"
 REVOKE_UNUSED_VERB = "airlock.digest.revoke_unused"
-LINES_PER_PAGE = 12
-_LINE_BYTES = 1_200
+LINES_PER_PAGE = 10
+_LINE_BYTES = 900
 
 
 def render_teams_digest(card: DigestCard) -> list[dict[str, Any]]:
@@ -118,7 +118,7 @@ def _line(card: DigestCard, line: DigestLine) -> list[dict[str, Any]]:
         "type": "RichTextBlock",
         "separator": True,
         "inlines": [
-            run(head, 500, weight="bolder"),
+            run(head, 300, weight="bolder"),
             run(f"\n{detail}\n{usage}", _LINE_BYTES),
         ],
     }
