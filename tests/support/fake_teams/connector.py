@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +68,7 @@ class Posted:
     activity: dict[str, Any]
     channel: str | None = None  # for a card opening a channel conversation
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier bodies (PUTs)
+    at: float = field(default_factory=time.time)  # when it was posted (wall clock)
 
     @property
     def card(self) -> dict[str, Any] | None:
