@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from approvals import Connection, Decision, Delegation, Identity, IdentityKind
+from approvals.subjects import canonical
 from bot.cards import Card
 from bot.cards import teams_messages as msg
 from bot.cards.digest import DigestCard
@@ -66,12 +67,12 @@ class TeamsDirectory:
             return ()
         ids: list[str] = []
         for person in self.people.entries:
-            who = self.people.identity(person.email)
+            who = Identity(canonical(person.email), groups=person.groups, email=person.email)
             if conn.approvers.admits(who):
                 if not person.teams_id:
                     return ()
                 ids.append(person.teams_id)
-        named = {self.people.identity(p.email).subject for p in self.people.entries}
+        named = {canonical(p.email) for p in self.people.entries}
         if any(i not in named for i in conn.approvers.identities):
             return ()
         return tuple(sorted(set(ids)))

@@ -13,9 +13,11 @@ import pytest
 
 from approvals import Delegation, Identity, Outcome, new_id
 from bot.cards.teams_digest import KEEP_VERB
+from bot.cards.teams_messages import EXTEND_VERB
 from gateway.cli.compose import scheduler_for
 from scheduler import SchedulerConfig
 from tests.bot.chatkit import wait_for, wait_until
+from tests.bot.teamskit import ALICE as ALICE_ID
 from tests.bot.teamskit import (
     BOB,
     CAROL,
@@ -133,3 +135,64 @@ async def test_the_digest_arrives_and_keep_is_recorded_and_redrawn(
         await wait_for(lambda: "Kept by carol@example.com" in page.text, what="the redraw")
         refused = await client.send(client.invoke(BOB, KEEP_VERB, keep["data"], page.conversation))
         assert "⚠️" in str(refused.json()["value"])
+
+
+async def test_the_last_reminder_escalates_to_a_channel_and_to_people(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, teams: Teams
+) -> None:
+    """At the last reminder step the card goes to the escalation channel and to bob's personal
+    chat (dave has no teams_id: skipped), and the card's thread says where."""
+    leads = "19:dba-leads@thread.tacv2"
+    conn = teams_connection(
+        access="request", review_timeout="10m",
+        escalation={"channel": leads, "groups": ["dba"]},
+    )  # fmt: skip
+    async with teams_gateway(tmp_path, monkeypatch, teams, connections=[conn]) as gw:
+        clock = MovableClock()
+        gw.runtime.service.clock = clock
+        await gw.runtime.service.request_access(
+            ALICE, "pg-test", role=None, duration=timedelta(hours=1), reason="INC-42"
+        )
+        posted = (await wait_for(lambda: teams.connector.cards_in(CHANNEL), what="card"))[0]
+        scheduler = scheduler_for(gw.runtime)
+        scheduler.jobs.config = SchedulerConfig(reminder_backoff=(timedelta(minutes=1),) * 3)
+        clock.advance(timedelta(minutes=1, seconds=1))
+        await scheduler.run_job("reminders")
+        clock.advance(timedelta(minutes=2))
+        await scheduler.run_job("reminders")
+        note = await wait_for(
+            lambda: [
+                p for p in teams.connector.thread(posted.conversation) if "Escalated" in p.text
+            ],
+            what="the escalation note",
+        )
+        assert leads in note[0].text
+        assert teams.connector.cards_in(leads) and teams.connector.personal(BOB)
+
+
+async def test_expiry_notice_and_its_extend_click(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, teams: Teams
+) -> None:
+    """A 3-day grant with a day left: alice gets one card offering its length again within
+    max_grant ("Request 8h more") in her personal chat; her click files the request (a new
+    review and its card); bob's click on her card is refused."""
+    async with teams_gateway(tmp_path, monkeypatch, teams) as gw:
+        now = gw.runtime.service.clock.now()
+        grant = Delegation(
+            new_id(), "alice@example.com", "pg-test", None, "bob@example.com", "INC-42",
+            now - timedelta(days=2, minutes=1), now + timedelta(days=1) - timedelta(minutes=1),
+        )  # fmt: skip
+        async with gw.runtime.repository.transaction() as tx:
+            await tx.add_delegation(grant)
+        scheduler = scheduler_for(gw.runtime)
+        assert (await scheduler.run_job("expiry-notice")).summary.startswith("1 holders")
+        notice = (await wait_for(lambda: teams.connector.personal(ALICE_ID), what="notice"))[0]
+        assert "Request 8h more" in notice.text
+        assert (await scheduler.run_job("expiry-notice")).summary.startswith("0 holders")
+        client = teams.client(gw)
+        click = client.invoke(ALICE_ID, EXTEND_VERB, {"grant": grant.id}, notice.conversation)
+        answer = await client.send(click)
+        assert "waits for the approvers" in answer.json()["value"]
+        await wait_for(lambda: teams.connector.cards_in(CHANNEL), what="the extension's card")
+        stranger = client.invoke(BOB, EXTEND_VERB, {"grant": grant.id}, notice.conversation)
+        assert "Only the holder" in (await client.send(stranger)).json()["value"]
