@@ -147,9 +147,9 @@ def messages_router(bot: TeamsBot) -> APIRouter:
 
     @router.post("/api/messages", include_in_schema=False)
     async def messages(request: Request) -> Response:
-        length = int(request.headers.get("content-length") or 0)
-        if length > MAX_BODY:
-            return Response(status_code=413)
+        declared = request.headers.get("content-length") or "0"
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            return Response(status_code=413 if declared.isdigit() else 400)
         body = await request.body()
         if len(body) > MAX_BODY:
             return Response(status_code=413)
