@@ -121,7 +121,8 @@ class CardActions:
             return message("⚠️ Airlock does not know that review. (not_found)")
         notice, mine = None, False
         try:
-            who = await self.ctx.directory.identity_for(user, conversation)
+            email = await self.ctx.directory.email_for(user, conversation)
+            who = self.ctx.directory.people.identity(email)
             if verb == teams.REFRESH_VERB:
                 mine = self._may_decide(who, review)
             elif verb == teams.DENY_VERB and not str(data.get(teams.REASON_INPUT) or "").strip():
@@ -129,9 +130,7 @@ class CardActions:
             else:
                 outcome = Outcome.APPROVE if verb == teams.APPROVE_VERB else Outcome.DENY
                 reason = str(data.get(teams.REASON_INPUT) or "").strip()[: teams.REASON_MAX]
-                await self.ctx.api.decide(
-                    review_id, outcome.value, reason or None, approver=who.subject
-                )
+                await self.ctx.api.decide(review_id, outcome.value, reason or None, approver=email)
         except BotError as exc:
             notice = explain(exc)
         review = await self.ctx.store.get_review(review_id) or review

@@ -30,6 +30,8 @@ from store import ChatMessage, ChatNotice
 
 __all__ = ["TeamsDirectory", "TeamsNoticeSink", "TeamsSink"]
 
+_BOT = "28:"  # Bot Framework ids of bots; people are 29:
+_NOT_MEMBERS = frozenset({"guest", "anonymous"})  # TeamsChannelAccount.userRole
 _PERSON = "user:"  # an address_of() answer: a Teams user to reach in a personal conversation
 
 
@@ -42,10 +44,11 @@ class TeamsDirectory:
         self.connector, self.people, self.connections = connector, people, connections
 
     async def email_for(self, user: Mapping[str, Any], conversation: str) -> str:
-        """The e-mail of the person behind an activity's ``from``; UnknownPerson if unclear."""
+        """The e-mail of the person behind an activity's ``from``; UnknownPerson if unclear, for
+        a bot, or (known only from the roster) for a guest or anonymous user."""
         ids = (str(user.get("id") or ""), str(user.get("aadObjectId") or ""))
-        if not ids[0]:
-            raise UnknownPerson("the activity names no Teams user")
+        if not ids[0] or ids[0].startswith(_BOT):
+            raise UnknownPerson("the activity names no Teams user (bots cannot act in Airlock)")
         named = self.people.by_teams_id(*ids)
         if named is not None:
             return named
@@ -53,6 +56,8 @@ class TeamsDirectory:
             member = await self.connector.member(conversation, ids[0])
         except ChatError as exc:
             raise UnknownPerson(f"Teams' roster does not list you ({exc.code})") from exc
+        if member.get("userRole") in _NOT_MEMBERS:
+            raise UnknownPerson("guests and anonymous Teams users cannot act in Airlock")
         email = member.get("email") or member.get("userPrincipalName")
         return self.people.by_roster(ids, str(email) if email else None)
 

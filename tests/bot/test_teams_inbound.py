@@ -88,17 +88,21 @@ async def test_a_request_with_parts_missing_gets_the_form_and_its_submission_fil
     await wait_for(lambda: teams.connector.cards_in(CHANNEL), what="the card")
 
 
-async def test_a_user_the_roster_does_not_know_is_refused(gw: RunningGateway, teams: Teams) -> None:
-    """A Teams user neither named in [[people]] nor in the roster cannot click: told why,
-    nothing decided."""
+async def test_strangers_guests_and_bots_are_refused(gw: RunningGateway, teams: Teams) -> None:
+    """A Teams user the roster does not list, a guest whose roster e-mail is an approver's, and
+    a bot cannot click: each is told why, nothing is decided."""
+    teams.connector.add_member(
+        TeamsUser("29:guest", "Guest", email="dave@example.com", role="guest")
+    )
     review = await gw.runtime.service.request_access(
         ALICE_ID, "pg-test", role=None, duration=timedelta(hours=1), reason="INC-42"
     )
     posted = (await wait_for(lambda: teams.connector.cards_in(CHANNEL), what="the card"))[0]
     client = teams.client(gw)
-    click = client.invoke("29:stranger", APPROVE_VERB, {"review": review.id}, posted.conversation)
-    answer = await client.send(click)
-    assert "unknown_person" in str(answer.json()["value"])
+    for user in ("29:stranger", "29:guest", "28:some-bot"):
+        click = client.invoke(user, APPROVE_VERB, {"review": review.id}, posted.conversation)
+        answer = await client.send(click)
+        assert "unknown_person" in str(answer.json()["value"]), user
     assert not (await gw.runtime.repository.get_review(review.id) or review).decisions
 
 
@@ -139,4 +143,3 @@ def test_people_map_teams_users_strictly() -> None:
         with pytest.raises(UnknownPerson):
             people.by_roster(ids, email)
     assert people.teams_id("bob@example.com") == "29:bob"
-    assert TeamsUser("29:z", "Z").roster() == {"id": "29:z", "name": "Z", "aadObjectId": ""}

@@ -45,12 +45,14 @@ class TeamsUser:
     email: str | None = None
     upn: str | None = None
     aad_object_id: str = ""
+    role: str = "user"  # TeamsChannelAccount.userRole: user, guest, anonymous
 
     def roster(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "aadObjectId": self.aad_object_id,
+            "userRole": self.role,
         }
         if self.email is not None:
             entry["email"] = self.email
