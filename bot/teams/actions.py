@@ -5,6 +5,8 @@ for them (the bot's token, the person's e-mail), exactly as a Slack click does, 
 invoke with what the clicker alone sees ("Universal Actions for Adaptive Cards", "Adaptive
 Card invoke response"): the updated card after a decision, the card with a line saying why
 when the API refused (nothing changed), or a short message for the scheduler's cards. The card
+is only ever sent back into a conversation it was posted to, or to someone who may see the
+review (the API's visibility rule); anyone else gets a message. The card
 everyone sees is redrawn by delivery from the store (PUT), with a reply in the thread.
 
 ``airlock.refresh`` (the approvers' automatic refresh) returns the card with buttons to a
@@ -28,7 +30,7 @@ from bot.cards.text import format_duration
 from bot.commands import RequestAccess, is_duration
 from bot.delivery import MessageLog
 from bot.errors import BotError, refusal
-from bot.queries import ReviewReader
+from bot.queries import ReviewReader, may_see
 from bot.teams.sink import TeamsDirectory
 from bot.teams.views import REQUEST_VERB, request_form
 
@@ -119,7 +121,7 @@ class CardActions:
         review = await self.ctx.store.get_review(review_id) if review_id else None
         if review is None or review.connection not in self.ctx.connections:
             return message("⚠️ Airlock does not know that review. (not_found)")
-        notice, mine = None, False
+        notice, mine, who = None, False, None
         try:
             email = await self.ctx.directory.email_for(user, conversation)
             who = self.ctx.directory.people.identity(email)
@@ -133,12 +135,24 @@ class CardActions:
                 await self.ctx.api.decide(review_id, outcome.value, reason or None, approver=email)
         except BotError as exc:
             notice = explain(exc)
+        if not await self._shows(review, conversation, who):
+            return message(notice or "⚠️ Airlock does not know that review. (not_found)")
         review = await self.ctx.store.get_review(review_id) or review
         card = card_from_review(review, now=self.ctx.clock.now(), channel=None)
         approvers = self.ctx.directory.approvers(review.connection)
         return _card(
             teams.render_teams(card, approvers=approvers, for_approver=mine, notice=notice)
         )
+
+    async def _shows(self, review: Review, conversation: str, who: Identity | None) -> bool:
+        """Whether the answer may carry the card: the click came from a conversation the card
+        was posted to, or the clicker may see the review (a crafted invoke elsewhere learns
+        nothing)."""
+        posted = await self.ctx.store.list_chat_messages(review.id)
+        if any(m.provider == "teams" and m.channel == conversation for m in posted):
+            return True
+        conn = self.ctx.connections.get(review.connection)
+        return who is not None and may_see(who, review, conn)
 
     def _may_decide(self, who: Identity, review: Review) -> bool:
         """Whether the policy would let ``who`` vote now (the API checks again on the click)."""

@@ -143,3 +143,18 @@ def test_people_map_teams_users_strictly() -> None:
         with pytest.raises(UnknownPerson):
             people.by_roster(ids, email)
     assert people.teams_id("bob@example.com") == "29:bob"
+
+
+async def test_a_crafted_click_elsewhere_learns_nothing(gw: RunningGateway, teams: Teams) -> None:
+    """An Approve invoke for a review, sent from erin's personal chat (where no card of it was
+    posted, and she may not see it), is refused with a message that shows nothing of it."""
+    teams.connector.add_member(TeamsUser("29:erin", "Erin", email="erin@example.com"))
+    review = await gw.runtime.service.request_access(
+        ALICE_ID, "pg-test", role=None, duration=timedelta(hours=1), reason="INC-42 secret"
+    )
+    await wait_for(lambda: teams.connector.cards_in(CHANNEL), what="the card")
+    client = teams.client(gw)
+    click = client.invoke("29:erin", APPROVE_VERB, {"review": review.id}, "a:29:erin")
+    answer = (await client.send(click)).json()
+    assert answer["type"] == "application/vnd.microsoft.activity.message"
+    assert "not_an_approver" in answer["value"] and "INC-42" not in answer["value"]
