@@ -22,6 +22,7 @@ from tests.bot.teamskit import (
     BOB,
     CAROL,
     CHANNEL,
+    OWNERS,
     Teams,
     teams_connection,
     teams_fakes,
@@ -196,3 +197,27 @@ async def test_expiry_notice_and_its_extend_click(
         await wait_for(lambda: teams.connector.cards_in(CHANNEL), what="the extension's card")
         stranger = client.invoke(BOB, EXTEND_VERB, {"grant": grant.id}, notice.conversation)
         assert "Only the holder" in (await client.send(stranger)).json()["value"]
+
+
+async def test_an_idle_revocation_tells_the_owners_channel_and_the_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, teams: Teams
+) -> None:
+    """A grant unused for 15 days on a connection with idle_revoke_after 14d: idle-revoke ends
+    it; the owners' Teams channel gets one notice saying why, and alice is told personally."""
+    conn = teams_connection(idle_revoke_after="14d", max_grant="30d")
+    async with teams_gateway(tmp_path, monkeypatch, teams, connections=[conn]) as gw:
+        now = gw.runtime.service.clock.now()
+        grant = Delegation(
+            new_id(), "alice@example.com", "pg-test", None, "bob@example.com", "INC-42",
+            now - timedelta(days=15), now + timedelta(days=5),
+        )  # fmt: skip
+        async with gw.runtime.repository.transaction() as tx:
+            await tx.add_delegation(grant)
+        done = await scheduler_for(gw.runtime).run_job("idle-revoke")
+        assert done.summary.startswith("1 "), done.summary
+        owners = await wait_for(lambda: teams.connector.cards_in(OWNERS), what="the notice")
+        assert "unused" in owners[0].text and grant.id in owners[0].text
+        told = await wait_for(lambda: teams.connector.personal(ALICE_ID), what="alice's DM")
+        assert "revoked" in told[0].text
+        await scheduler_for(gw.runtime).run_job("idle-revoke")
+        assert len(teams.connector.cards_in(OWNERS)) == 1
