@@ -3,6 +3,8 @@ the gateway's FastAPI app and the services to run beside it.
 
 - ``provider == "slack"`` with credentials: the Slack app (HTTP at ``/slack/events``, or Socket
   Mode with an app token) and the outbox delivery loop ``chat:slack``;
+- ``provider == "teams"`` with credentials: ``/api/messages`` and the outbox delivery loop
+  ``chat:teams`` (:mod:`bot.teams.wiring`);
 - otherwise the console chat at ``/chat``, which reads the store and the bus directly (the page
   is a view of the store, so it needs no outbox consumer).
 """
@@ -18,7 +20,7 @@ from fastapi import APIRouter
 
 from approvals import Clock, EventBus, Identity
 from bot.api import AirlockApi
-from bot.config import ChatConfig, SlackCredentials
+from bot.config import ChatConfig, SlackCredentials, TeamsCredentials
 from bot.console.app import ConsoleChat
 from bot.delivery import Delivery
 from bot.notices import ChatNotices
@@ -28,6 +30,7 @@ from bot.slack.client import SlackApi, web_client
 from bot.slack.context import Reader, SlackContext
 from bot.slack.notices import SlackNoticeSink
 from bot.slack.sink import SlackDirectory, SlackSink
+from bot.teams.wiring import build_teams
 from store import Database, DigestStore, Outbox
 
 __all__ = ["ChatParts", "ChatStore", "build_chat"]
@@ -59,6 +62,7 @@ def build_chat(
     slack: SlackCredentials | None,
     say: Callable[[str], None] = print,
     digests: DigestStore | None = None,
+    teams: TeamsCredentials | None = None,
 ) -> ChatParts:
     """``digests``: where the scheduler's digests are kept (without it, digests, reminders and
     expiry notices are not delivered); ``authenticate``: the gateway's full token check (the
@@ -66,6 +70,12 @@ def build_chat(
     api = AirlockApi(config.api_url, api_token)
     if config.provider == "slack" and slack is not None:
         return _slack(config, slack, store, database, bus, clock, api, say, digests)
+    if config.provider == "teams" and teams is not None:
+        built = build_teams(
+            config, teams, store=store, database=database, bus=bus, clock=clock, api=api,
+            say=say, digests=digests,
+        )  # fmt: skip
+        return ChatParts("teams", [built.router], [built.service])
     console = ConsoleChat(config, store, bus, clock, api, authenticate)
 
     async def run_console(stop: asyncio.Event) -> None:

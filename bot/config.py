@@ -55,7 +55,7 @@ class ChatConfig:
     """``provider``: where cards go; ``api_url``: the gateway API the bot records decisions
     through; ``public_url``: how people reach this process (links in chat)."""
 
-    provider: Literal["console", "slack"]
+    provider: Literal["console", "slack", "teams"]
     api_url: str
     connections: Mapping[str, Connection]
     people: tuple[Person, ...] = ()

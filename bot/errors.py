@@ -27,7 +27,20 @@ __all__ = [
     "InboundRefused",
     "RateLimited",
     "UnknownPerson",
+    "refusal",
 ]
+
+# What a person is told first when their chat action was refused (by the API's stable code).
+_LEADS = {
+    "self_approval": "You cannot decide your own request.",
+    "not_an_approver": "You are not an approver here.",
+    "already_decided": "Too late: this review is already decided.",
+    "review_expired": "Too late: this review expired.",
+    "already_voted": "You have already voted on this review.",
+    "reason_required": "A reason is needed.",
+    "not_found": "Airlock does not know that id.",
+    "unknown_person": "Airlock does not know who you are.",
+}
 
 
 class BotError(Exception):
@@ -79,3 +92,9 @@ class InboundRefused(BotError):
 
 class UnknownPerson(BotError):
     code = "unknown_person"
+
+
+def refusal(exc: BotError) -> tuple[str, str]:
+    """(code, lead sentence) of a refused chat action, for every provider's explanation."""
+    code = exc.code if isinstance(exc, ApiRefused | UnknownPerson) else "unavailable"
+    return code, _LEADS.get(code, "Nothing was changed.")

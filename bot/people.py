@@ -1,4 +1,4 @@
-"""The ``[[people]]`` directory: chat users to identities, strictly.
+"""The ``[[people]]`` directory: chat users (Slack, Teams) to identities, strictly.
 
 A chat user is a person when exactly one entry names their chat id, or else when their chat
 profile's e-mail matches at most one entry (none: the e-mail itself, with no groups, as the API
@@ -61,3 +61,34 @@ class People:
                 f"{profile_email} is mapped to another Slack user; ask an admin to check [[people]]"
             )
         return canonical(matches[0].email if matches else profile_email)
+
+    # -- Teams ------------------------------------------------------------------------------
+
+    def teams_id(self, email: str) -> str | None:
+        found = [p.teams_id for p in self.by_email(email) if p.teams_id]
+        return found[0] if len(found) == 1 else None
+
+    def by_teams_id(self, *user_ids: str) -> str | None:
+        """The e-mail of the one entry naming this Teams user (by its ``29:`` id or its Entra
+        object id); None when none does."""
+        wanted = {u for u in user_ids if u}
+        named = [p for p in self.entries if p.teams_id and p.teams_id in wanted]
+        if len(named) > 1:
+            raise UnknownPerson("several [[people]] entries name your Teams user")
+        return canonical(named[0].email) if named else None
+
+    def by_roster(self, user_ids: tuple[str, ...], roster_email: str | None) -> str:
+        """The person behind a Teams user no entry names, from the e-mail (or UPN) the
+        conversation's roster gives for them."""
+        if not roster_email or "@" not in roster_email:
+            raise UnknownPerson(
+                "Teams gives no e-mail for you and no [[people]] entry names your Teams id"
+            )
+        matches = self.by_email(roster_email)
+        if len(matches) > 1:
+            raise UnknownPerson(f"several [[people]] entries have the e-mail {roster_email}")
+        if matches and matches[0].teams_id and matches[0].teams_id not in user_ids:
+            raise UnknownPerson(
+                f"{roster_email} is mapped to another Teams user; ask an admin to check [[people]]"
+            )
+        return canonical(matches[0].email if matches else roster_email)

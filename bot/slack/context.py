@@ -11,7 +11,7 @@ from approvals import Clock, Connection
 from bot.api import AirlockApi
 from bot.cards.text import escape_short
 from bot.delivery import MessageLog
-from bot.errors import ApiRefused, BotError, UnknownPerson
+from bot.errors import BotError, refusal
 from bot.queries import ReviewReader
 from bot.slack.client import SlackApi
 from bot.slack.sink import SlackDirectory
@@ -20,17 +20,6 @@ __all__ = ["Reader", "SlackContext", "explain"]
 
 log = logging.getLogger("bot.slack")
 
-_LEADS = {
-    "self_approval": "You cannot decide your own request.",
-    "not_an_approver": "You are not an approver here.",
-    "already_decided": "Too late: this review is already decided.",
-    "review_expired": "Too late: this review expired.",
-    "already_voted": "You have already voted on this review.",
-    "reason_required": "A reason is needed.",
-    "not_found": "Airlock does not know that id.",
-    "unknown_person": "Airlock does not know who you are.",
-}
-
 
 class Reader(ReviewReader, MessageLog, Protocol):
     """The store reads the Slack handlers make (``store.SqlRepository`` implements them)."""
@@ -38,8 +27,7 @@ class Reader(ReviewReader, MessageLog, Protocol):
 
 def explain(exc: BotError) -> str:
     """A private, plain explanation of why nothing changed, with the API's code and message."""
-    code = exc.code if isinstance(exc, ApiRefused | UnknownPerson) else "unavailable"
-    lead = _LEADS.get(code, "Nothing was changed.")
+    code, lead = refusal(exc)
     return f"⚠️ {lead} {escape_short(exc.message, 1500)} (`{code}`)"
 
 

@@ -89,22 +89,26 @@ def chat_services(
 ) -> list[Service]:
     """Wire bot/ (the only place that imports it): Slack when ``[chat] provider = "slack"`` and
     ``secrets`` hold SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (Socket Mode with SLACK_APP_TOKEN;
-    AIRLOCK_SLACK_API_URL overrides Slack's address), else the console chat at ``/chat``. The
+    AIRLOCK_SLACK_API_URL overrides Slack's address); Teams when ``provider = "teams"`` and
+    TEAMS_APP_ID and TEAMS_APP_PASSWORD are set (``/api/messages``; the AIRLOCK_TEAMS_* URLs
+    override Microsoft's); else the console chat at ``/chat``. The
     bot records decisions through the HTTP API (``api_url``, default this process's) with a
     short-lived service token in the first of ``[api] bot_groups``."""
     from bot import ChatConfig, Person, build_chat  # noqa: PLC0415
 
     settings = runtime.settings
-    slack = slack_credentials(secrets)
-    provider: Literal["console", "slack"] = "console"
+    slack, teams = slack_credentials(secrets), teams_credentials(secrets)
+    provider: Literal["console", "slack", "teams"] = "console"
     if settings.chat.provider == "slack" and slack is not None:
         provider = "slack"
     elif settings.chat.provider == "slack":
         say("airlock: chat.provider is slack but its credentials are not set "
             "(SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); using the console chat")  # fmt: skip
+    elif settings.chat.provider == "teams" and teams is not None:
+        provider = "teams"
     elif settings.chat.provider == "teams":
-        say("airlock: chat.provider is teams, which is not served yet (docs/chat.md, "
-            "\"Teams\"); using the console chat")  # fmt: skip
+        say("airlock: chat.provider is teams but its credentials are not set "
+            "(TEAMS_APP_ID, TEAMS_APP_PASSWORD); using the console chat")  # fmt: skip
     if not settings.api.bot_groups:
         raise ConfigError("[api] bot_groups is empty: the chat bot could not record decisions")
     host, port = split_hostport(settings.api.listen)
@@ -144,6 +148,7 @@ def chat_services(
         api_token=api_token,
         authenticate=authenticate,
         slack=slack,
+        teams=teams,
         say=say,
         digests=DigestStore(runtime.repository),
     )

@@ -1,5 +1,5 @@
 """The chat credentials as typed settings: the same variable names as before, empty counts as
-unset, and no secret in a repr; Teams asked for but not served yet falls back honestly."""
+unset, and no secret in a repr; Teams asked for without its credentials falls back honestly."""
 
 from __future__ import annotations
 
@@ -108,19 +108,40 @@ def test_teams_settings_come_from_their_documented_variables(
     assert teams_credentials(ChatSecrets()) is None
 
 
-async def test_teams_asked_for_is_not_pretended(
+async def test_teams_with_its_credentials_serves_api_messages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With provider teams and its credentials set, `airlock up` says Teams is not served yet
-    and runs the console chat; /api/messages does not exist (404), so nothing pretends."""
+    """With provider teams and its credentials set, `airlock up` serves /api/messages (an
+    activity without a bearer token is 401 there) and runs no console chat."""
     for name, value in TEAMS_VARIABLES.items():
         monkeypatch.setenv(name, value)
+    chat = '[chat]\nprovider = "teams"\n'
+    async with running_gateway(
+        tmp_path, connections=[connection()], people=PEOPLE, extra_toml=chat
+    ) as gw:
+        out = capsys.readouterr().out
+        assert "Teams bot at /api/messages" in out and "console chat" not in out
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(f"{gw.api_url}/api/messages", json={"type": "message"})
+            console = await http.get(f"{gw.api_url}/chat")
+    assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+    assert console.status_code == 404
+
+
+async def test_teams_without_credentials_says_so_and_runs_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Provider teams without TEAMS_APP_PASSWORD: the console chat, with a line saying which
+    variables are missing; /api/messages is not served (404)."""
+    for name, value in TEAMS_VARIABLES.items():
+        if name != "TEAMS_APP_PASSWORD":
+            monkeypatch.setenv(name, value)
     chat = '[chat]\nprovider = "teams"\ndev_mode = true\n'
     async with running_gateway(
         tmp_path, connections=[connection()], people=PEOPLE, extra_toml=chat
     ) as gw:
         out = capsys.readouterr().out
-        assert "chat.provider is teams, which is not served yet" in out
+        assert "chat.provider is teams but its credentials are not set" in out
         assert f"console chat on {gw.api_url}/chat" in out
         async with httpx.AsyncClient() as http:
             answer = await http.post(f"{gw.api_url}/api/messages", json={"type": "message"})

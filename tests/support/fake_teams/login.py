@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,6 +146,7 @@ class FakeTeamsLogin:
             "iat": now,
             "nbf": now,
             "exp": now + self.token_ttl,
+            "jti": uuid.uuid4().hex,  # every token differs, as Entra's do
         }
         token = jwt.encode({"alg": "RS256", "kid": self.teams_key.kid}, claims, self.teams_key)
         with self._lock:
