@@ -2,19 +2,24 @@
 
 Creates (or refreshes) a demo database ``airlock_demo`` on the local PostgreSQL with fake
 customers (test card numbers, SSNs, e-mails), owned by a least-privilege role
-``airlock_demo_rw`` whose password only this process knows; writes ``demo/airlock.toml`` with a
-``pg-demo`` connection (guardrails and masking on), an Ed25519 key that signs checkpoints of
-the audit chain (``demo/audit-checkpoint.key``, made once), and two people, alice (eng) and bob
-(dba-oncall); prints tokens and a psql line; then runs ``airlock up`` on it.
+``airlock_demo_rw`` whose password only this process knows, and the same database and user on
+the local MariaDB when one answers at 127.0.0.1:3306 (root, no password); writes
+``demo/airlock.toml`` with a ``pg-demo`` connection (and ``mysql-demo``), guardrails and
+masking on, an Ed25519 key that signs checkpoints of the audit chain
+(``demo/audit-checkpoint.key``, made once), and two people, alice (eng) and bob (dba-oncall);
+prints tokens, a psql line and a mysql line; then runs ``airlock up`` on it.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
+import aiomysql
 import asyncpg
 
 from gateway.config import Settings, load_settings
@@ -28,6 +33,7 @@ DEMO_PASSWORD_ENV = "AIRLOCK_DEMO_PG_PASSWORD"  # noqa: S105  (a variable name)
 ADMIN_DSN = os.environ.get(
     "AIRLOCK_DEMO_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+MARIA_HOST, MARIA_PORT = "127.0.0.1", 3306  # its root user, no password (as on a dev machine)
 
 CUSTOMERS = [
     ("Ada Lovelace", "ada@example.com", "4111 1111 1111 1111", "078-05-1120"),
@@ -52,7 +58,7 @@ checkpoint_key_file = "{checkpoint_key}"
 
 [listeners]
 postgres = "127.0.0.1:15432"
-
+{mysql_listener}
 [chat]
 provider = "console"
 dev_mode = true
@@ -74,7 +80,7 @@ max_grant = "8h"
 idle_revoke_after = "14d"
 guardrails = "default"
 masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }}
-
+{mysql_connection}
 [[people]]
 email = "alice@example.com"
 groups = ["eng"]
@@ -123,8 +129,38 @@ async def _seed(password: str) -> None:
         await conn.close()
 
 
-def write_config(workdir: Path) -> Path:
-    """Write demo/airlock.toml; a fresh upstream password goes into this process's env."""
+MYSQL_LISTENER = 'mysql = "127.0.0.1:13306"\n'
+MYSQL_CONNECTION = """
+[[connections]]
+name = "mysql-demo"
+type = "mysql"
+upstream = "{host}:{port}"
+database = "{database}"
+username = "{role}"
+password_env = "{password_env}"
+upstream_tls = "disable"
+access = "standing"
+allow_groups = ["eng"]
+owners = {{ channel = "#db-owners", identities = ["carol@example.com"] }}
+approvers = {{ groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }}
+review_timeout = "15m"
+guardrails = "default"
+masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }}
+"""
+
+
+def maria_answers() -> bool:
+    """Whether something listens where the demo looks for MariaDB (the demo then seeds it)."""
+    try:
+        with socket.create_connection((MARIA_HOST, MARIA_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def write_config(workdir: Path, mysql: bool = False) -> Path:
+    """Write demo/airlock.toml (with the MySQL connection when ``mysql``); a fresh upstream
+    password goes into this process's env."""
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ[DEMO_PASSWORD_ENV] = secrets.token_urlsafe(24)
     key = workdir / "audit-checkpoint.key"
@@ -141,21 +177,70 @@ def write_config(workdir: Path) -> Path:
             database=DEMO_DB,
             role=DEMO_ROLE,
             password_env=DEMO_PASSWORD_ENV,
+            mysql_listener=MYSQL_LISTENER if mysql else "",
+            mysql_connection=MYSQL_CONNECTION.format(
+                host=MARIA_HOST,
+                port=MARIA_PORT,
+                database=DEMO_DB,
+                role=DEMO_ROLE,
+                password_env=DEMO_PASSWORD_ENV,
+            )
+            if mysql
+            else "",
         ),
         encoding="utf-8",
     )
     return path
 
 
-def demo_settings(workdir: Path) -> Settings:
+def demo_settings(workdir: Path, mysql: bool = False) -> Settings:
     """Write the demo's config (and its upstream password into this process's environment)."""
-    return load_settings(write_config(workdir))
+    return load_settings(write_config(workdir, mysql))
 
 
-async def seed_demo() -> None:
-    """Seed the demo database; raises OSError/PostgresError when the local PostgreSQL cannot be
-    reached."""
+async def seed_demo(mysql: bool = False) -> None:
+    """Seed the demo databases; raises OSError/PostgresError when the local PostgreSQL cannot
+    be reached, OSError/aiomysql.Error when MariaDB (``mysql``) cannot."""
     await _seed(os.environ[DEMO_PASSWORD_ENV])
+    if mysql:
+        await _seed_maria(os.environ[DEMO_PASSWORD_ENV])
+
+
+async def _seed_maria(password: str) -> None:
+    """The same customers and orders on MariaDB, owned by a user with rights on that database
+    only (mysql_native_password: every MySQL and MariaDB client speaks it)."""
+    admin = await aiomysql.connect(host=MARIA_HOST, port=MARIA_PORT, user="root", autocommit=True)
+    try:
+        async with admin.cursor() as cur:
+            with warnings.catch_warnings():  # its note that there was no database to drop
+                warnings.simplefilter("ignore")
+                await cur.execute(f"DROP DATABASE IF EXISTS {DEMO_DB}")
+            await cur.execute(f"CREATE DATABASE {DEMO_DB}")
+            await cur.execute(
+                f"CREATE OR REPLACE USER '{DEMO_ROLE}'@'%%' IDENTIFIED BY %s", (password,)
+            )
+            await cur.execute(f"GRANT ALL ON {DEMO_DB}.* TO '{DEMO_ROLE}'@'%'")
+            await cur.execute(f"USE {DEMO_DB}")
+            await cur.execute(
+                "CREATE TABLE customers (id int AUTO_INCREMENT PRIMARY KEY, name varchar(100) "
+                "NOT NULL, email varchar(200), card_number varchar(32), ssn varchar(16), "
+                "created_at timestamp DEFAULT CURRENT_TIMESTAMP)"
+            )
+            await cur.executemany(
+                "INSERT INTO customers (name, email, card_number, ssn) VALUES (%s, %s, %s, %s)",
+                CUSTOMERS,
+            )
+            await cur.execute(
+                "CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, customer_id int, "
+                "total decimal(10,2), note varchar(100), "
+                "FOREIGN KEY (customer_id) REFERENCES customers (id))"
+            )
+            await cur.execute(
+                "INSERT INTO orders (customer_id, total, note) SELECT 1 + (seq % 5), seq * 3.5, "
+                "CONCAT('order ', seq) FROM seq_1_to_50"
+            )
+    finally:
+        admin.close()
 
 
 def print_welcome(settings: Settings, tokens: TokenService) -> None:
@@ -163,6 +248,13 @@ def print_welcome(settings: Settings, tokens: TokenService) -> None:
     bob = tokens.mint("bob@example.com", groups=["dba-oncall"], ttl=timedelta(hours=8))
     api = f"http://{settings.api.listen}"
     port = (settings.listeners.postgres or ":15432").rpartition(":")[2]
+    mysql = ""
+    if settings.listeners.mysql is not None:
+        my_port = settings.listeners.mysql.rpartition(":")[2]
+        mysql = f"""
+or with the mysql client (the token is the password; docs/mysql.md has each client's flags):
+  mariadb -h 127.0.0.1 -P {my_port} -u alice -p'{alice}' --enable-cleartext-plugin mysql-demo
+"""
     welcome = f"""
 Airlock demo
   console chat   {api}/chat
@@ -171,7 +263,7 @@ Airlock demo
 Connect as alice (group eng) through the gateway:
   PGPASSWORD='{alice}' \\
     psql "host=127.0.0.1 port={port} dbname=pg-demo user=alice sslmode=disable"
-
+{mysql}
 Try:  SELECT * FROM customers;        (card numbers, SSNs and e-mails come back masked)
       DELETE FROM orders;             (held: approve it in the console chat, or as bob:)
   AIRLOCK_URL={api} AIRLOCK_TOKEN='{bob}' .venv/bin/airlock reviews list

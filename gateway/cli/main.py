@@ -153,19 +153,28 @@ def _stopped(shutdown: Shutdown) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the demo database, write demo/airlock.toml, print how to try it, run `up`."""
-    from gateway.cli.demo import demo_settings, print_welcome, seed_demo  # noqa: PLC0415
+    import aiomysql  # noqa: PLC0415  (only the demo seeds MariaDB)
+
+    from gateway.cli.demo import (  # noqa: PLC0415
+        demo_settings,
+        maria_answers,
+        print_welcome,
+        seed_demo,
+    )
 
     workdir = Path(args.dir)
-
-    settings = demo_settings(workdir)
+    mysql = maria_answers()  # without MariaDB the demo serves PostgreSQL alone, and says so
+    if not mysql:
+        say("airlock demo: no MariaDB at 127.0.0.1:3306; the mysql-demo connection is left out")
+    settings = demo_settings(workdir, mysql)
 
     async def prepare() -> Welcome:
         try:
-            await seed_demo()
-        except (OSError, asyncpg.PostgresError) as exc:
+            await seed_demo(mysql)
+        except (OSError, asyncpg.PostgresError, aiomysql.Error) as exc:
             raise ConfigError(
-                f"the demo needs the local PostgreSQL at 127.0.0.1:5432 ({exc}); start it "
-                "(see .ci/run) and try again"
+                f"the demo needs the local PostgreSQL at 127.0.0.1:5432 and, when it answers, "
+                f"MariaDB at 127.0.0.1:3306 ({exc}); start them (see .ci/run) and try again"
             ) from exc
         return lambda runtime: print_welcome(settings, runtime.tokens)
 
