@@ -1,0 +1,35 @@
+"""What one MySQL session holds, and the gateway-wide parts every session uses."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.sessions import Session, SessionCore, Target
+
+__all__ = ["Deps", "MySession"]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The session core, the connections served (type mysql) and the listener's TLS rules."""
+
+    core: SessionCore
+    targets: dict[str, Target[Any, Any]]
+    tls: ssl.SSLContext | None
+    allow_plaintext: bool
+    state: Callable[[], Any]  # a fresh session's dialect state (the dialect's state_type)
+
+
+@dataclass(kw_only=True)
+class MySession(Session):
+    """The core's session (who, where, the tally, a hold) and the MySQL session's own: the
+    gateway's connection id (``thread_id``), the upstream's, and the dialect's state."""
+
+    target: Target[Any, Any]
+    thread_id: int
+    upstream_id: int = 0
+    state: Any = None  # the dialect's session state (MySQLState)
+    database: str = ""  # the upstream database in use

@@ -1,0 +1,247 @@
+"""One MySQL session's commands: inspect each, forward what is allowed, hold or refuse the rest.
+
+MySQL is request/response ("Command Phase"): the relay reads one command, decides, forwards it
+with sequence id 0 and relays the server's whole reply (``gateway.mysql.wire.state`` says where
+it ends) before it reads the next. A client that sends its next command early finds it read
+after the reply, in order. A refused command is answered by the gateway with one ERR packet in
+place of the server's reply: one ERR is a whole reply to every command that has one, and for a
+multi-statement text it is the first and last result, so the client stays in step. The verdict
+of a multi-statement text is the worst of its statements' (the dialect classifies each); the
+whole text runs, is held or is refused as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+
+from gateway.guardrails import Action, Verdict
+from gateway.mysql import refusals
+from gateway.mysql import wire as my
+from gateway.mysql.context import Deps, MySession
+from gateway.mysql.stream import READ_SIZE, PacketStream
+from gateway.mysql.upstream import Upstream
+from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
+
+__all__ = ["Outcome", "Relay"]
+
+log = logging.getLogger("airlock.mysql")
+Cmd = my.Command
+# Answered by the server with one OK / ERR (or EOF): relayed, not recorded as statements.
+SIMPLE = frozenset({Cmd.PING, Cmd.SET_OPTION})
+NO_REPLY = frozenset({Cmd.STMT_CLOSE, Cmd.STMT_SEND_LONG_DATA})  # the client reads no answer
+NOT_YET: dict[int, str] = {
+    Cmd.STMT_PREPARE: "COM_STMT_PREPARE (prepared statements)",
+    Cmd.STMT_EXECUTE: "COM_STMT_EXECUTE (prepared statements)",
+    Cmd.STMT_FETCH: "COM_STMT_FETCH (prepared statements)",
+    Cmd.STMT_RESET: "COM_STMT_RESET (prepared statements)",
+    Cmd.CHANGE_USER: "COM_CHANGE_USER (connect again with the other token)",
+}
+
+
+@dataclass
+class Outcome:
+    """How the server answered a forwarded command."""
+
+    rows: int = 0
+    size: int = 0
+    error: my.Err | None = None
+    started: float = field(default_factory=perf_counter)
+
+
+class Relay:
+    def __init__(self, s: MySession, deps: Deps, client: PacketStream, upstream: Upstream) -> None:
+        self.s, self.deps, self.client, self.upstream = s, deps, client, upstream
+        self.tracker = my.ReplyTracker(upstream.capabilities)
+        self.left = asyncio.Event()  # the client closed its connection during a hold
+        self.kill: Callable[[str], Awaitable[bool]] | None = None  # the listener's KILL hook
+
+    async def run(self) -> str:
+        """Relay until the client quits or leaves; returns the session's outcome."""
+        client = self.client
+        while True:
+            client.seq = 0
+            packet = await client.read()
+            if packet is None:
+                return "client_gone"
+            if not packet.payload:
+                raise my.MalformedPacket("an empty command packet")
+            command = packet.payload[0]
+            if command == Cmd.QUIT:
+                return "closed"
+            try:
+                await self._command(command, packet.payload)
+            except ClientGone:
+                return "client_gone"
+            await client.writer.drain()
+
+    async def _command(self, command: int, payload: bytes) -> None:
+        if command == Cmd.QUERY:
+            await self._query(payload)
+        elif command == Cmd.INIT_DB:
+            name = payload[1:].decode("utf-8", "surrogateescape")
+            text = "USE `" + name.replace("`", "``") + "`"
+            if await self._statement(text, payload, my.Expect.SIMPLE):
+                self.s.database = name
+                self.s.state = self.s.state.with_database(name)
+        elif command == Cmd.FIELD_LIST:
+            table = payload[1:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            text = "SHOW COLUMNS FROM `" + table.replace("`", "``") + "`"
+            await self._statement(text, payload, my.Expect.FIELD_LIST)
+        elif command == Cmd.PROCESS_KILL and len(payload) >= 5:
+            text = f"KILL {int.from_bytes(payload[1:5], 'little')}"
+            if self.kill is None or not await self.kill(text):
+                await self._statement(text, payload, my.Expect.SIMPLE)
+        elif command in SIMPLE:
+            await self._forward(payload, my.Expect.SIMPLE)
+        elif command == Cmd.STATISTICS:
+            await self._forward(payload, my.Expect.STATISTICS)
+        elif command == Cmd.RESET_CONNECTION:
+            outcome = await self._forward(payload, my.Expect.SIMPLE)
+            if outcome.error is None:
+                self.s.state = self.deps.state().with_database(self.s.database)
+        elif command in NO_REPLY:
+            return
+        elif command in NOT_YET:
+            self._refuse(f"<{Cmd(command).name}>", "block", refusals.unsupported(NOT_YET[command]))
+        else:
+            self._refuse(
+                f"<command 0x{command:02x}>",
+                "block",
+                refusals.unknown_command(command),
+                rule=refusals.COMMAND,
+            )
+
+    async def _query(self, payload: bytes) -> None:
+        try:
+            text = payload[1:].decode("utf-8")
+        except UnicodeDecodeError:
+            shown = payload[1:].decode("utf-8", "replace")
+            self.s.statements_seen += 1
+            self._refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
+            return
+        if self.kill is not None and await self.kill(text):
+            self.s.statements_seen += 1
+            return
+        if await self._statement(text, payload, my.Expect.RESULTS):
+            self.s.state = self.s.state.after(text)
+
+    async def _statement(self, text: str, payload: bytes, expect: my.Expect) -> bool:
+        """Judge, hold, journal, forward and record one statement; True when it ran OK."""
+        s = self.s
+        s.statements_seen += 1
+        if self.deps.core.audit.behind:
+            self._refuse(text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
+            return False
+        verdict = s.target.guardrails.evaluate(text, s.state)
+        if verdict.action is Action.BLOCK:
+            self._refuse(text, "block", refusals.blocked(verdict), rule=verdict.rule)
+            return False
+        review_id = None
+        if verdict.action is Action.HOLD:
+            held = await self._hold(text, verdict)
+            review_id = held.review_id
+            refused = refusals.held_refusal(held, verdict)
+            if refused is not None:
+                self._refuse(text, refused[1], refused[0], rule=refused[2], review_id=review_id)
+                return False
+        assert s.log is not None
+        if not s.log.forwarding(text, held=review_id is not None):
+            problem = s.log.journal.problem if s.log.journal is not None else None
+            self._refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
+            return False
+        outcome = await self._forward(payload, expect)
+        error = outcome.error
+        s.rows += outcome.rows
+        s.bytes_out += outcome.size
+        s.log.add(
+            text, "ok" if error is None else "error", verdict.action.value, rule=verdict.rule,
+            review_id=review_id, rows=outcome.rows, size=outcome.size,
+            duration_us=int((perf_counter() - outcome.started) * 1e6),
+            sqlstate=error.sqlstate if error else None, error=error.message if error else None,
+        )  # fmt: skip
+        self._count("ok" if error is None else "error")
+        return error is None
+
+    async def _forward(self, payload: bytes, expect: my.Expect) -> Outcome:
+        """Send the command upstream and relay the server's whole reply to the client."""
+        up, client, tracker = self.upstream.stream, self.client, self.tracker
+        outcome = Outcome()
+        up.seq = 0
+        up.write(payload)
+        tracker.begin(expect)
+        while not tracker.idle:
+            packet = await up.read()
+            if packet is None:
+                raise ConnectionResetError("the upstream server closed the connection")
+            event = tracker.feed(packet.payload)
+            if event is my.Input.ROW:
+                outcome.rows += 1
+            elif event is my.Input.ERR:
+                outcome.error = my.Err.decode(packet.payload)
+            client.write(packet.payload)
+            outcome.size += len(packet.payload)
+            await client.drain_if_full()
+        return outcome
+
+    def _refuse(
+        self,
+        text: str,
+        outcome: str,
+        error: my.Err,
+        *,
+        rule: str | None = None,
+        review_id: str | None = None,
+    ) -> None:
+        """Answer the command with ``error`` in place of the server's reply, and record it."""
+        self.s.refused += 1
+        self.client.write(error.encode())
+        assert self.s.log is not None
+        self.s.log.add(
+            text, outcome, outcome, rule=rule, review_id=review_id, sqlstate=error.sqlstate,
+            error=error.message, urgent=True,
+        )  # fmt: skip
+        self._count(outcome)
+
+    def _count(self, outcome: str) -> None:
+        self.deps.core.metrics.statements.labels("mysql", outcome).inc()
+
+    # -- the airlock ------------------------------------------------------------------------
+
+    async def _hold(self, text: str, verdict: Verdict) -> Held:
+        """The core's hold; the client waits (MySQL has no in-band notice: the requester
+        learns the review id from the bot and ``airlock reviews list``). Its connection is
+        watched meanwhile: a client that leaves cancels the review."""
+        await self.client.writer.drain()
+        watcher = asyncio.create_task(self._watch_client())
+        try:
+            return await self.deps.core.hold(
+                self.s,
+                left=self.left,
+                text=text,
+                verdict=verdict,
+                notify=self._notice,
+                redact=self.s.target.redact,
+            )
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    def _notice(self, message: str) -> None:
+        log.info("mysql session %s: %s", self.s.id, message)
+
+    async def _watch_client(self) -> None:
+        """Read what the client sends during a hold (kept for after it); its end sets ``left``."""
+        client = self.client
+        while True:
+            data = await client.reader.read(READ_SIZE)
+            if not data:
+                self.left.set()
+                return
+            client.packets.receive_data(data)
+            if client.packets.pending_bytes() > HOLD_BUFFER_LIMIT:
+                self.left.set()
+                return

@@ -1,0 +1,205 @@
+"""The server side of the connection phase: the gateway logs in upstream with the credential
+it holds for the session's role (``ConnectionConfig.credential``), never the client's.
+
+MySQL "Connection Phase": the server's HandshakeV10, our HandshakeResponse41 with the client's
+agreed capabilities (minus what the gateway does not relay: LOCAL INFILE, compression, ...),
+then the method the server asks for: ``mysql_native_password``, ``caching_sha2_password`` (its
+fast path; full authentication only with the server's RSA key, as the gateway holds no TLS to
+the server yet), an AuthSwitchRequest to either. ``mysql_clear_password`` is refused: it would
+send the held password in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from gateway.config import ConnectionConfig, split_hostport
+from gateway.mysql import wire as my
+from gateway.mysql.stream import PacketStream
+
+__all__ = ["Upstream", "UpstreamError", "connect_upstream", "kill_query"]
+
+C = my.Capability
+CONNECT_TIMEOUT_S = 10.0
+# Never asked of the server: the gateway does not relay these (docs/mysql.md, "Limits").
+CLEARED = (
+    C.LOCAL_FILES | C.COMPRESS | C.SSL | C.OPTIONAL_RESULTSET_METADATA | C.ZSTD_COMPRESSION
+    | C.QUERY_ATTRIBUTES | C.MULTI_FACTOR_AUTHENTICATION | C.CAPABILITY_EXTENSION
+    | C.SSL_VERIFY_SERVER_CERT | C.REMEMBER_OPTIONS | C.CAN_HANDLE_EXPIRED_PASSWORDS
+)  # fmt: skip
+# Capabilities that change a reply's format: the server must agree to what the client did.
+FORMAT = C.PROTOCOL_41 | C.DEPRECATE_EOF | C.SESSION_TRACK | C.MULTI_RESULTS | C.PS_MULTI_RESULTS
+NATIVE, SHA2 = b"mysql_native_password", b"caching_sha2_password"
+REQUEST_PUBLIC_KEY = b"\x02"
+
+
+class UpstreamError(Exception):
+    """The gateway could not open the session upstream: ``error`` is what the client is told."""
+
+    def __init__(self, error: my.Err) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass
+class Upstream:
+    stream: PacketStream
+    connection_id: int
+    capabilities: int
+    server_version: str
+
+    def close(self) -> None:
+        self.stream.writer.close()
+
+
+def _scramble(plugin: bytes, password: bytes, scramble: bytes) -> bytes:
+    if plugin == SHA2:
+        return my.scramble_caching_sha2(password, scramble)
+    return my.scramble_native(password, scramble)
+
+
+def _rsa_encrypt(password: bytes, scramble: bytes, pem: bytes) -> bytes:
+    """caching_sha2 full authentication without TLS: (password + NUL) XOR the scramble,
+    RSA-OAEP with the server's key ("caching_sha2_password", "Full Authentication")."""
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise my.UnsupportedAuthMethod("the server's public key is not an RSA key")
+    clear = password + b"\0"
+    mixed = bytes(b ^ scramble[i % len(scramble)] for i, b in enumerate(clear))
+    # The server decrypts with OAEP over SHA-1 (RSA_PKCS1_OAEP_PADDING): its choice, not ours.
+    sha1 = hashes.SHA1()  # noqa: S303
+    oaep = padding.OAEP(mgf=padding.MGF1(sha1), algorithm=sha1, label=None)
+    return key.encrypt(mixed, oaep)
+
+
+async def _authenticate(
+    stream: PacketStream, plugin: bytes, scramble: bytes, password: bytes
+) -> None:
+    """The server's answers after our response, up to its OK; raises UpstreamAuthError."""
+    while True:
+        packet = await stream.expect()
+        head = packet.payload[:1]
+        if head == b"\x00":
+            return
+        if head == b"\xff":
+            err = my.Err.decode(packet.payload)
+            raise my.AuthRejected(err.message, code=err.code, sqlstate=err.sqlstate)
+        if head == b"\xfe":
+            switch = my.AuthSwitchRequest.decode(packet.payload)
+            plugin, scramble = switch.plugin, switch.data.rstrip(b"\0")
+            if plugin not in (NATIVE, SHA2):
+                name = plugin.decode("ascii", "replace")
+                raise my.UnsupportedAuthMethod(f"the server asked for {name}, not supported")
+            stream.write(_scramble(plugin, password, scramble))
+        elif head == b"\x01" and plugin == SHA2:
+            more = my.AuthMoreData.decode(packet.payload).data
+            if more == b"\x03":  # fast authentication succeeded: its OK follows
+                continue
+            if more == b"\x04":
+                stream.write(REQUEST_PUBLIC_KEY)
+            else:  # the server's public key, in PEM
+                stream.write(_rsa_encrypt(password, scramble, more))
+        else:
+            raise my.UnexpectedPacket("an unexpected packet while logging in upstream")
+        await stream.writer.drain()
+
+
+async def connect_upstream(
+    config: ConnectionConfig,
+    database: str,
+    role: str | None,
+    *,
+    capabilities: int,
+    charset: int,
+) -> Upstream:
+    """Open and log in; UpstreamError (its ERR for the client) when that fails."""
+    host, port = split_hostport(config.upstream)
+    user, password = config.credential(role)
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(host, port)
+            stream = PacketStream(reader, writer)
+            try:
+                return await _login(
+                    stream, user or "", password or "", database, capabilities, charset
+                )
+            except BaseException:
+                writer.close()
+                raise
+    except my.MyWireError as exc:
+        raise UpstreamError(my.Err(exc.code, exc.sqlstate, f"upstream: {exc.message}")) from exc
+    except (OSError, TimeoutError) as exc:
+        message = f"cannot reach the upstream server of {config.name}: {exc or 'timeout'}"
+        raise UpstreamError(my.Err(2013, "HY000", message)) from exc
+
+
+async def _login(
+    stream: PacketStream, user: str, password: str, database: str, capabilities: int, charset: int
+) -> Upstream:
+    first = await stream.expect()
+    if first.payload[:1] == b"\xff":
+        err = my.Err.decode(first.payload)
+        raise my.AuthRejected(err.message, code=err.code, sqlstate=err.sqlstate)
+    greeting = my.Handshake.decode(first.payload)
+    caps = (capabilities & greeting.capabilities & ~CLEARED) | C.LONG_PASSWORD | C.PROTOCOL_41
+    caps |= C.SECURE_CONNECTION | C.PLUGIN_AUTH
+    caps = (caps | C.CONNECT_WITH_DB) if database else (caps & ~C.CONNECT_WITH_DB)
+    if caps & FORMAT != capabilities & FORMAT:
+        missing = C(capabilities & FORMAT & ~caps)
+        raise my.UnexpectedPacket(f"the server lacks capabilities the client uses: {missing!r}")
+    plugin = greeting.auth_plugin if greeting.auth_plugin in (NATIVE, SHA2) else NATIVE
+    secret = password.encode()
+    response = my.HandshakeResponse(
+        capabilities=caps,
+        max_packet=my.DEFAULT_MAX_PAYLOAD,
+        charset=charset,
+        username=user.encode(),
+        auth_response=_scramble(plugin, secret, greeting.scramble),
+        database=database.encode(),
+        auth_plugin=plugin,
+        attributes={b"_client_name": b"airlock"},
+    )
+    stream.write(response.encode())
+    await stream.writer.drain()
+    await _authenticate(stream, plugin, greeting.scramble, secret)
+    return Upstream(
+        stream, greeting.connection_id, caps, greeting.server_version.decode("utf-8", "replace")
+    )
+
+
+async def query_value(upstream: Upstream, sql: str) -> bytes | None:
+    """Run ``sql`` (one row, one column) on the session's connection, for the gateway itself;
+    None when the server answered otherwise."""
+    stream = upstream.stream
+    stream.seq = 0
+    stream.write(b"\x03" + sql.encode())
+    await stream.writer.drain()
+    tracker = my.ReplyTracker(upstream.capabilities)
+    tracker.begin(my.Expect.RESULTS)
+    value: bytes | None = None
+    while not tracker.idle:
+        packet = await stream.expect()
+        if tracker.feed(packet.payload) is my.Input.ROW and tracker.columns == 1:
+            value = my.decode_text_row(packet.payload, 1)[0]
+    return value
+
+
+async def kill_query(
+    config: ConnectionConfig, role: str | None, thread_id: int, *, within: float = 5.0
+) -> None:
+    """``KILL QUERY <thread_id>`` on a connection of its own with the session's credential
+    (best effort, as the mysql client's Ctrl-C)."""
+    with contextlib.suppress(UpstreamError, my.MyWireError, OSError, TimeoutError):
+        async with asyncio.timeout(within):
+            upstream = await connect_upstream(
+                config, "", role, capabilities=int(FORMAT | C.SECURE_CONNECTION), charset=45
+            )
+            try:
+                await query_value(upstream, f"KILL QUERY {int(thread_id)}")
+            finally:
+                upstream.close()
