@@ -71,7 +71,7 @@ class MyEnv:
         """A PyMySQL connection through the gateway (blocking: run it in a thread)."""
         options: dict[str, Any] = {
             "host": "127.0.0.1", "port": self.port, "user": "alice", "password": self.token,
-            "database": connection, "connect_timeout": 10, "read_timeout": 60,
+            "database": connection, "connect_timeout": 10, "read_timeout": 60, "autocommit": True,
         }  # fmt: skip
         options.update(kwargs)
         return pymysql.connect(**options)
@@ -102,6 +102,22 @@ class MyEnv:
                 return cursor.fetchall()
         finally:
             conn.close()
+
+    def reset(self) -> None:
+        """Table t holds ROWS again (directly upstream)."""
+        conn = pymysql.connect(
+            host="127.0.0.1", port=3306, user=self.user, password=self.password,
+            database=self.database, autocommit=True,
+        )  # fmt: skip
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("DELETE FROM t")
+                cursor.executemany("INSERT INTO t VALUES (%s, %s, %s, %s, %s)", ROWS)
+        finally:
+            conn.close()
+
+    def count(self) -> int:
+        return int(self.direct("SELECT count(*) FROM t")[0][0])
 
     async def mariadb(self, sql: str, **kwargs: Any) -> tuple[int, str, str]:
         return await mariadb(self.port, self.token, sql, **kwargs)
@@ -155,7 +171,6 @@ async def wait_listening(port: int) -> None:
 @contextlib.asynccontextmanager
 async def mysql_env(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     *,
     listener_options: Mapping[str, Any] | None = None,
     connections: Sequence[Mapping[str, Any]] = (),
@@ -163,8 +178,8 @@ async def mysql_env(
 ) -> AsyncIterator[MyEnv]:
     """A fresh MariaDB database with table t and its own user, and a gateway whose connection
     my-test points at it (``overrides`` go to that connection)."""
-    monkeypatch.setitem(DIALECTS, "mysql", INTERIM)
-    with fresh_maria_database() as database:
+    with pytest.MonkeyPatch.context() as patch, fresh_maria_database() as database:
+        patch.setitem(DIALECTS, "mysql", INTERIM)
         user, password = _create_user(database)
         try:
             port = free_port()
