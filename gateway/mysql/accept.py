@@ -35,7 +35,10 @@ __all__ = ["SERVER_CAPABILITIES", "SERVER_VERSION", "Accepted", "Refused", "acce
 
 C = my.Capability
 STARTUP_TIMEOUT_S = 30.0
-SERVER_VERSION = b"8.0.99-Airlock"
+# The greeting is sent before the client names its connection, so before the gateway knows the
+# server: a version every MySQL and MariaDB client treats as the common ground (an "8.0" makes
+# mysql-connector ask for utf8mb4_0900_ai_ci, which MariaDB does not know).
+SERVER_VERSION = b"5.7.99-Airlock"
 # What the gateway offers the client; each must mean the same towards the server (the reply
 # formats are relayed as they come). Not offered: compression, LOCAL INFILE, optional result
 # set metadata, query attributes, multi-factor auth, MariaDB's extended capabilities.
@@ -80,13 +83,14 @@ def _scramble() -> bytes:
 
 
 async def _secure(stream: PacketStream, tls: ssl.SSLContext | None) -> None:
-    """After an SSLRequest: the TLS handshake. Bytes sent in clear behind the request are
-    never read (the CVE-2021-23214 class): they are looked for before the handshake."""
+    """After an SSLRequest: the TLS handshake (every byte behind the request is its own:
+    gateway.mysql.stream)."""
     if tls is None:
         raise Refused(1045, "28000", "this gateway offers no TLS")
-    if stream.buffered():
-        raise Refused(1835, "08S01", "received unencrypted data after the SSL request")
-    await stream.writer.start_tls(tls)
+    try:
+        await stream.start_tls(tls)
+    except ssl.SSLError as exc:
+        raise ConnectionResetError(f"the TLS handshake failed: {exc.reason}") from exc
 
 
 def _route(
@@ -111,7 +115,7 @@ async def _token(stream: PacketStream, response: my.HandshakeResponse, encrypted
             stream.write(my.AuthMoreData(FULL_AUTH).encode())
         else:
             stream.write(my.AuthSwitchRequest(CLEAR, b"").encode())
-        await stream.writer.drain()
+        await stream.drain()
         data = (await stream.expect()).payload
     return data.split(b"\0", 1)[0].decode("utf-8", "replace")
 
@@ -132,7 +136,7 @@ async def accept_client(
     greeting = my.Handshake(SERVER_VERSION, thread_id, _scramble(), caps, auth_plugin=CACHING_SHA2)
     async with asyncio.timeout(STARTUP_TIMEOUT_S):
         stream.write(greeting.encode())
-        await stream.writer.drain()
+        await stream.drain()
         first = await stream.read()
         if first is None:
             return None

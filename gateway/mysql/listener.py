@@ -126,7 +126,7 @@ class MySQLListener:
             self._ids.discard(thread_id)
             self._handlers.discard(task)
             with contextlib.suppress(Exception):
-                await writer.drain()
+                await stream.drain()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -22,7 +22,7 @@ from gateway.guardrails import Action, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.context import Deps, MySession
-from gateway.mysql.stream import READ_SIZE, PacketStream
+from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import Upstream
 from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
 
@@ -76,7 +76,7 @@ class Relay:
                 await self._command(command, packet.payload)
             except ClientGone:
                 return "client_gone"
-            await client.writer.drain()
+            await client.drain()
 
     async def _command(self, command: int, payload: bytes) -> None:
         if command == Cmd.QUERY:
@@ -215,7 +215,7 @@ class Relay:
         """The core's hold; the client waits (MySQL has no in-band notice: the requester
         learns the review id from the bot and ``airlock reviews list``). Its connection is
         watched meanwhile: a client that leaves cancels the review."""
-        await self.client.writer.drain()
+        await self.client.drain()
         watcher = asyncio.create_task(self._watch_client())
         try:
             return await self.deps.core.hold(
@@ -237,11 +237,9 @@ class Relay:
         """Read what the client sends during a hold (kept for after it); its end sets ``left``."""
         client = self.client
         while True:
-            data = await client.reader.read(READ_SIZE)
-            if not data:
+            if not await client.receive():
                 self.left.set()
                 return
-            client.packets.receive_data(data)
             if client.packets.pending_bytes() > HOLD_BUFFER_LIMIT:
                 self.left.set()
                 return

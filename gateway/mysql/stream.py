@@ -1,13 +1,22 @@
-"""Packets over an asyncio stream: the thin I/O around the sans-IO packet codec.
+"""Packets over an asyncio stream: the thin I/O around the sans-IO packet codec, and the TLS a
+client asks for with an SSLRequest.
 
 A ``PacketStream`` reads whole logical packets (``gateway.mysql.wire.PacketReader``) and writes
 payloads with the exchange's next sequence id. One counter serves both directions, as the
 protocol numbers an exchange's packets whichever side sends them ("MySQL Packets", "Sequence
-ID"); a command resets it to 0."""
+ID"); a command resets it to 0.
+
+TLS ("Connection Phase", "SSL Handshake") is done here, on memory BIOs, rather than by the
+event loop's ``start_tls``: a MySQL client sends its TLS ClientHello right behind the
+SSLRequest without waiting for an answer, so the two often arrive in one read. Every byte after
+the SSLRequest, already read or not, goes into the TLS layer and nothing else: bytes a client
+(or a man in the middle) sent in clear behind the request can only fail the handshake, never
+be read as the client's (the CVE-2021-23214 class)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from gateway.mysql import wire as my
 
@@ -15,6 +24,7 @@ __all__ = ["READ_SIZE", "PacketStream"]
 
 READ_SIZE = 65536
 DRAIN_ABOVE = 1024 * 1024  # a reply's output is drained once this much is buffered
+TLS_BATCH = 64 * 1024  # plaintext gathered before it is encrypted in one go
 
 
 class PacketStream:
@@ -22,16 +32,25 @@ class PacketStream:
         self.reader, self.writer = reader, writer
         self.packets = my.PacketReader()
         self.seq = 0  # the sequence id the next packet, sent or received, carries
+        self._tls: ssl.SSLObject | None = None
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._plain: list[bytes] = []  # written, not yet encrypted (TLS only)
+        self._plain_size = 0
+
+    @property
+    def encrypted(self) -> bool:
+        return self._tls is not None
+
+    # -- reading ---------------------------------------------------------------------------
 
     async def read(self, *, check: bool = True) -> my.Packet | None:
         """The next whole packet (None: the peer closed the connection); OutOfSequence when
         its sequence id is not the exchange's next (``check``)."""
         packet = self.packets.next_packet()
         while isinstance(packet, my.NeedData):
-            data = await self.reader.read(READ_SIZE)
-            if not data:
+            if not await self.receive():
                 return None
-            self.packets.receive_data(data)
             packet = self.packets.next_packet()
         if check and packet.seq != self.seq:
             raise my.OutOfSequence(f"sequence id {packet.seq}, expected {self.seq}")
@@ -45,16 +64,91 @@ class PacketStream:
             raise ConnectionResetError("the peer closed the connection")
         return packet
 
+    async def receive(self) -> bool:
+        """Read more bytes into the packet codec (what was written is sent first: the peer
+        may be waiting for it); False when the peer closed the connection."""
+        if self._plain:
+            self._encrypt()
+        data = await self._recv()
+        if not data:
+            return False
+        self.packets.receive_data(data)
+        return True
+
+    async def _recv(self) -> bytes:
+        tls = self._tls
+        if tls is None:
+            return await self.reader.read(READ_SIZE)
+        while True:
+            try:
+                data = tls.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                raw = await self.reader.read(READ_SIZE)
+                if not raw:
+                    return b""
+                self._incoming.write(raw)
+                continue
+            except ssl.SSLZeroReturnError:  # the peer's close_notify
+                return b""
+            self._send_tls()  # post-handshake messages (TLS 1.3 tickets, key updates)
+            return data
+
+    # -- writing ---------------------------------------------------------------------------
+
     def write(self, payload: bytes) -> None:
         """Queue ``payload`` as the exchange's next packet(s)."""
-        self.writer.write(my.encode_packet(payload, self.seq))
+        data = my.encode_packet(payload, self.seq)
         self.seq = (self.seq + my.packet_count(len(payload))) % 256
+        if self._tls is None:
+            self.writer.write(data)
+            return
+        self._plain.append(data)
+        self._plain_size += len(data)
+        if self._plain_size >= TLS_BATCH:
+            self._encrypt()
+
+    def _encrypt(self) -> None:
+        tls = self._tls
+        if tls is not None and self._plain:
+            tls.write(b"".join(self._plain))
+            self._plain.clear()
+            self._plain_size = 0
+        self._send_tls()
+
+    def _send_tls(self) -> None:
+        out = self._outgoing.read()
+        if out:
+            self.writer.write(out)
+
+    async def drain(self) -> None:
+        """Send what was written."""
+        self._encrypt()
+        await self.writer.drain()
 
     async def drain_if_full(self) -> None:
-        transport = self.writer.transport
-        if transport.get_write_buffer_size() > DRAIN_ABOVE:
+        if self._plain_size >= TLS_BATCH:
+            self._encrypt()
+        if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
             await self.writer.drain()
 
-    def buffered(self) -> bool:
-        """Bytes received and not handed out (in the codec or the stream's own buffer)."""
-        return bool(self.packets.pending_bytes() or getattr(self.reader, "_buffer", b""))
+    # -- TLS -------------------------------------------------------------------------------
+
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        """The server side of the TLS handshake; every byte received after the SSLRequest
+        (``packets`` may hold the start of the ClientHello) is the handshake's."""
+        tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._incoming.write(self.packets.take_pending())
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._send_tls()
+                await self.writer.drain()
+                raw = await self.reader.read(READ_SIZE)
+                if not raw:
+                    raise ConnectionResetError("the client left during the TLS handshake") from None
+                self._incoming.write(raw)
+        self._tls = tls
+        self._send_tls()
+        await self.writer.drain()

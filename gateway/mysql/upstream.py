@@ -106,7 +106,7 @@ async def _authenticate(
                 stream.write(_rsa_encrypt(password, scramble, more))
         else:
             raise my.UnexpectedPacket("an unexpected packet while logging in upstream")
-        await stream.writer.drain()
+        await stream.drain()
 
 
 async def connect_upstream(
@@ -165,7 +165,7 @@ async def _login(
         attributes={b"_client_name": b"airlock"},
     )
     stream.write(response.encode())
-    await stream.writer.drain()
+    await stream.drain()
     await _authenticate(stream, plugin, greeting.scramble, secret)
     return Upstream(
         stream, greeting.connection_id, caps, greeting.server_version.decode("utf-8", "replace")
@@ -178,7 +178,7 @@ async def query_value(upstream: Upstream, sql: str) -> bytes | None:
     stream = upstream.stream
     stream.seq = 0
     stream.write(b"\x03" + sql.encode())
-    await stream.writer.drain()
+    await stream.drain()
     tracker = my.ReplyTracker(upstream.capabilities)
     tracker.begin(my.Expect.RESULTS)
     value: bytes | None = None
