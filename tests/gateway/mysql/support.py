@@ -17,14 +17,21 @@ import pymysql
 import pytest
 
 from gateway.cli.listeners import DIALECTS
+from gateway.mysql import wire as my
 from tests.conftest import fresh_maria_database, maria_admin
 from tests.gateway.mysql.interim import INTERIM
 from tests.gateway.postgres.support import Env
 from tests.harness import RunningGateway, free_port, running_gateway
 
-__all__ = ["ROWS", "MyEnv", "mariadb", "mysql_env"]
+__all__ = ["CLIENT_CAPABILITIES", "ROWS", "MyEnv", "RawClient", "mariadb", "mysql_env"]
 
 PASSWORD_ENV = "AIRLOCK_TEST_MY_PASSWORD"
+C = my.Capability
+CLIENT_CAPABILITIES = (
+    C.LONG_PASSWORD | C.PROTOCOL_41 | C.SECURE_CONNECTION | C.PLUGIN_AUTH | C.CONNECT_WITH_DB
+    | C.MULTI_STATEMENTS | C.MULTI_RESULTS | C.DEPRECATE_EOF | C.TRANSACTIONS
+    | C.PLUGIN_AUTH_LENENC_CLIENT_DATA
+)  # fmt: skip
 ROWS = (
     (1, "alice", "078-05-1121", "4111111111111111", "alice@example.com"),
     (2, "bob", "219-09-9998", "5500005555555559", "bob@example.com"),
@@ -225,3 +232,70 @@ async def mariadb(
         await proc.wait()
         raise
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+class RawClient:
+    """A protocol client over a plain socket that can send anything, valid or not."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.packets = my.PacketReader()
+        self.greeting: my.Handshake | None = None
+
+    @classmethod
+    async def connect(cls, port: int) -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def login(self, token: str, database: str = "my-test") -> my.Packet:
+        """The greeting, a HandshakeResponse41 with mysql_clear_password and the token; the
+        gateway's answer (OK or ERR)."""
+        self.greeting = my.Handshake.decode((await self.read()).payload)
+        caps = my.Capability(CLIENT_CAPABILITIES & self.greeting.capabilities & ~my.Capability.SSL)
+        response = my.HandshakeResponse(
+            caps, 1 << 24, 45, b"alice", token.encode(), database.encode(),
+            b"mysql_clear_password",
+        )  # fmt: skip
+        self.send(response.encode(), seq=1)
+        return await self.read()
+
+    def send(self, payload: bytes, seq: int = 0) -> None:
+        self.writer.write(my.encode_packet(payload, seq))
+
+    def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def read(self, within: float = 10) -> my.Packet:
+        """The next packet; ConnectionError when the gateway closed the connection."""
+        async with asyncio.timeout(within):
+            while isinstance(packet := self.packets.next_packet(), my.NeedData):
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionError("the gateway closed the connection")
+                self.packets.receive_data(data)
+        return packet
+
+    async def query(self, sql: str) -> list[my.Packet]:
+        """COM_QUERY and its reply's packets."""
+        self.send(b"\x03" + sql.encode())
+        tracker = my.ReplyTracker(CLIENT_CAPABILITIES)
+        tracker.begin(my.Expect.RESULTS)
+        out = []
+        while not tracker.idle:
+            packet = await self.read()
+            tracker.feed(packet.payload)
+            out.append(packet)
+        return out
+
+    async def closed(self, within: float = 5) -> bool:
+        """True once the gateway closed the connection (packets before that are dropped)."""
+        try:
+            while True:
+                await self.read(within)
+        except ConnectionError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.writer.close()
