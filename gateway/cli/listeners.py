@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 DIALECTS: dict[str, Dialect[Any, Any]] = {"postgres": POSTGRES}
+# The MySQL dialect's kill_target (the thread a KILL names), for the listener's Ctrl-C.
+KILL_TARGET: Callable[[str, Any], Any] | None = None
 log = logging.getLogger("airlock.journal")
 
 
@@ -143,7 +145,7 @@ async def database_service(runtime: Runtime, stop: asyncio.Event) -> None:
                 say(f"airlock: PostgreSQL listener on {pg.host}:{pg.port} ({names})")
             if "mysql" in served and settings.listeners.mysql:
                 state = DIALECTS["mysql"].state_type
-                my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state)
+                my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state, KILL_TARGET)
                 mysql = MySQLListener(my_deps, settings.listeners.mysql)
                 await mysql.start()
                 names = ", ".join(sorted(served["mysql"]))

@@ -21,6 +21,9 @@ class Deps:
     tls: ssl.SSLContext | None
     allow_plaintext: bool
     state: Callable[[], Any]  # a fresh session's dialect state (the dialect's state_type)
+    # The thread a KILL text names (the dialect's kill_target: .thread_id, .query_only), or
+    # None when the text is no KILL; None here: KILL texts are only the rules' business.
+    kill_target: Callable[[str, Any], Any] | None = None
 
 
 @dataclass(kw_only=True)

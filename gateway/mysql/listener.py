@@ -22,7 +22,14 @@ from gateway.mysql.accept import Accepted, Refused, accept_client
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.relay import Relay
 from gateway.mysql.stream import PacketStream
-from gateway.mysql.upstream import Upstream, UpstreamError, connect_upstream, query_value
+from gateway.mysql.upstream import (
+    SQL_MODE,
+    Upstream,
+    UpstreamError,
+    connect_upstream,
+    kill_query,
+    query_value,
+)
 from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused
 from store import Unavailable
 
@@ -49,6 +56,10 @@ class LiveSession:
 
     def end(self, why: Ending, message: str) -> None:
         self.shared.ending = why
+        self.kill(message)
+
+    def kill(self, message: str) -> None:
+        """End the session: its task is cancelled, the client told ``message``."""
         self.message = message
         if not self.task.done():
             self.task.cancel()
@@ -210,6 +221,7 @@ class MySQLListener:
         assert task is not None
         live = LiveSession(s, task, upstream.connection_id)
         relay = Relay(s, self.deps, client, upstream)
+        relay.kill = self._kill
         self.live[thread_id] = live
         outcome = "error"
         try:
@@ -219,7 +231,7 @@ class MySQLListener:
             if live.message is None:
                 raise
             task.uncancel()
-            outcome = s.ending.value if s.ending is not None else "ended"
+            outcome = s.ending.value if s.ending is not None else "killed"
             client.write(my.Err(1927, "70100", f"Connection was killed: {live.message}").encode())
         except (my.ProtocolError, ConnectionError) as exc:
             outcome = "protocol_error" if isinstance(exc, my.ProtocolError) else "connection_lost"
@@ -229,11 +241,34 @@ class MySQLListener:
             await self.core.detach(live)
             await self.core.end(s, outcome)
 
+    async def _kill(self, s: MySession, text: str) -> str | None:
+        """``KILL [QUERY] <id>`` of one of the gateway's own sessions whose identity (the whole
+        chain) is the killer's: a held statement's review is cancelled (the client gets 1317),
+        a running one is killed upstream by the upstream's id, ``KILL <id>`` ends the session.
+        Returns the rule it is recorded under; None for anything else (the rules judge it:
+        the default blocks KILL of other sessions)."""
+        finder = self.deps.kill_target
+        target = finder(text, s.state) if finder is not None else None
+        if target is None:
+            return None
+        live = self.live.get(int(target.thread_id))
+        if live is None or live.shared.identity.chain != s.identity.chain:
+            return None
+        victim = live.shared
+        if not target.query_only:
+            live.kill(f"KILL {target.thread_id} from the same identity's session {s.id}")
+            return "kill/own-session"
+        if victim.holding is not None:
+            victim.cancel_hold.set()
+            return "kill/own-held-statement"
+        await kill_query(victim.target.config, victim.role, live.upstream_id)
+        return "kill/own-running-statement"
+
 
 async def _initial_state(fresh: Any, database: str, upstream: Upstream) -> Any:
     """The dialect's state of a fresh session: its database and the server's sql_mode (which
     changes how texts are lexed: NO_BACKSLASH_ESCAPES, ANSI_QUOTES)."""
-    mode = await query_value(upstream, "SELECT @@SESSION.sql_mode")
+    mode = await query_value(upstream, SQL_MODE)
     state = fresh.with_database(database)
     return state.with_sql_mode((mode or b"").decode("utf-8", "replace"))
 

@@ -23,7 +23,7 @@ from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.stream import PacketStream
-from gateway.mysql.upstream import Upstream
+from gateway.mysql.upstream import SQL_MODE, Upstream, query_value
 from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
 
 __all__ = ["Outcome", "Relay"]
@@ -57,7 +57,9 @@ class Relay:
         self.s, self.deps, self.client, self.upstream = s, deps, client, upstream
         self.tracker = my.ReplyTracker(upstream.capabilities)
         self.left = asyncio.Event()  # the client closed its connection during a hold
-        self.kill: Callable[[str], Awaitable[bool]] | None = None  # the listener's KILL hook
+        # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
+        # identity is done by the gateway (the rule it is recorded under), anything else None.
+        self.kill: Callable[[MySession, str], Awaitable[str | None]] | None = None
 
     async def run(self) -> str:
         """Relay until the client quits or leaves; returns the session's outcome."""
@@ -93,7 +95,7 @@ class Relay:
             await self._statement(text, payload, my.Expect.FIELD_LIST)
         elif command == Cmd.PROCESS_KILL and len(payload) >= 5:
             text = f"KILL {int.from_bytes(payload[1:5], 'little')}"
-            if self.kill is None or not await self.kill(text):
+            if not await self._killed(text):
                 await self._statement(text, payload, my.Expect.SIMPLE)
         elif command in SIMPLE:
             await self._forward(payload, my.Expect.SIMPLE)
@@ -101,8 +103,10 @@ class Relay:
             await self._forward(payload, my.Expect.STATISTICS)
         elif command == Cmd.RESET_CONNECTION:
             outcome = await self._forward(payload, my.Expect.SIMPLE)
-            if outcome.error is None:
-                self.s.state = self.deps.state().with_database(self.s.database)
+            if outcome.error is None:  # the server's defaults again: its sql_mode is read
+                mode = await query_value(self.upstream, SQL_MODE)
+                state = self.deps.state().with_database(self.s.database)
+                self.s.state = state.with_sql_mode((mode or b"").decode("utf-8", "replace"))
         elif command in NO_REPLY:
             return
         elif command in NOT_YET:
@@ -123,8 +127,7 @@ class Relay:
             self.s.statements_seen += 1
             self._refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
             return
-        if self.kill is not None and await self.kill(text):
-            self.s.statements_seen += 1
+        if await self._killed(text):
             return
         if await self._statement(text, payload, my.Expect.RESULTS):
             self.s.state = self.s.state.after(text)
@@ -186,6 +189,22 @@ class Relay:
             outcome.size += len(packet.payload)
             await client.drain_if_full()
         return outcome
+
+    async def _killed(self, text: str) -> bool:
+        """A KILL of one of the gateway's own sessions of this identity (the mysql client's
+        Ctrl-C sends ``KILL QUERY <id>`` on a new connection): done by the listener, answered
+        OK and recorded; False for any other text (the rules judge it)."""
+        if self.kill is None:
+            return False
+        rule = await self.kill(self.s, text)
+        if rule is None:
+            return False
+        self.s.statements_seen += 1
+        self.client.write(my.Ok().encode(self.upstream.capabilities))
+        assert self.s.log is not None
+        self.s.log.add(text, "ok", "allow", rule=rule, urgent=True)
+        self._count("ok")
+        return True
 
     def _refuse(
         self,

@@ -19,7 +19,14 @@ from gateway.config import ConnectionConfig, split_hostport
 from gateway.mysql import wire as my
 from gateway.mysql.stream import PacketStream
 
-__all__ = ["Upstream", "UpstreamError", "connect_upstream", "kill_query"]
+__all__ = [
+    "SQL_MODE",
+    "Upstream",
+    "UpstreamError",
+    "connect_upstream",
+    "kill_query",
+    "query_value",
+]
 
 C = my.Capability
 CONNECT_TIMEOUT_S = 10.0
@@ -33,6 +40,7 @@ CLEARED = (
 FORMAT = C.PROTOCOL_41 | C.DEPRECATE_EOF | C.SESSION_TRACK | C.MULTI_RESULTS | C.PS_MULTI_RESULTS
 NATIVE, SHA2 = b"mysql_native_password", b"caching_sha2_password"
 REQUEST_PUBLIC_KEY = b"\x02"
+SQL_MODE = "SELECT @@SESSION.sql_mode"  # read at the start and after COM_RESET_CONNECTION
 
 
 class UpstreamError(Exception):

@@ -20,7 +20,7 @@ from gateway.guardrails import (
 )
 from gateway.masking import MaskingRules
 
-__all__ = ["INTERIM", "InterimState"]
+__all__ = ["INTERIM", "InterimState", "KillTarget", "kill_target"]
 
 _KINDS = {
     "select": Kind.READ, "show": Kind.READ, "describe": Kind.READ, "explain": Kind.READ,
@@ -87,3 +87,18 @@ class InterimDialect:
 
 
 INTERIM = InterimDialect()
+
+
+@dataclass(frozen=True, slots=True)
+class KillTarget:
+    thread_id: int
+    query_only: bool
+
+
+def kill_target(text: str, state: InterimState) -> KillTarget | None:
+    """``KILL [QUERY | CONNECTION] <id>``: the thread it names."""
+    del state
+    found = re.fullmatch(r"\s*kill\s+(query\s+|connection\s+)?(\d+)\s*;?\s*", text, re.IGNORECASE)
+    if found is None:
+        return None
+    return KillTarget(int(found.group(2)), (found.group(1) or "").strip().lower() == "query")

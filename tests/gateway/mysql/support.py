@@ -16,10 +16,11 @@ from typing import Any
 import pymysql
 import pytest
 
+from gateway.cli import listeners
 from gateway.cli.listeners import DIALECTS
 from gateway.mysql import wire as my
 from tests.conftest import fresh_maria_database, maria_admin
-from tests.gateway.mysql.interim import INTERIM
+from tests.gateway.mysql.interim import INTERIM, kill_target
 from tests.gateway.postgres.support import Env
 from tests.harness import RunningGateway, free_port, running_gateway
 
@@ -187,6 +188,7 @@ async def mysql_env(
     my-test points at it (``overrides`` go to that connection)."""
     with pytest.MonkeyPatch.context() as patch, fresh_maria_database() as database:
         patch.setitem(DIALECTS, "mysql", INTERIM)
+        patch.setattr(listeners, "KILL_TARGET", kill_target)
         user, password = _create_user(database)
         try:
             port = free_port()
