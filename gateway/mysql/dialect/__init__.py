@@ -29,6 +29,7 @@ classified at prepare with ``guardrails.inspect`` and judged at execute by the l
 
 from gateway.mysql.dialect.classify import classify
 from gateway.mysql.dialect.errors import LexError, MalformedRowError, MySQLDialectError
+from gateway.mysql.dialect.guardrails import Guardrails
 from gateway.mysql.dialect.kill import KillTarget, kill_target
 from gateway.mysql.dialect.masking import ColumnOrigin, MySQLMasking, PlannedColumn, RowMask
 from gateway.mysql.dialect.mysql import MYSQL, MySQLDialect
@@ -38,6 +39,7 @@ from gateway.mysql.dialect.state import MySQLState, SqlMode, parse_sql_mode
 __all__ = [
     "MYSQL",
     "ColumnOrigin",
+    "Guardrails",
     "KillTarget",
     "LexError",
     "MalformedRowError",

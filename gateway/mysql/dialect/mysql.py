@@ -1,16 +1,17 @@
 """``MYSQL``: the MySQL dialect as the session core sees it (a ``guardrails.Dialect``).
 
-The composition root maps the connection type ``mysql`` to it. Its rule set is the neutral
-``RuleSet`` keyed by the exact text (no look-alike levels: sqlglot has no cheap fingerprint).
+The composition root maps the connection type ``mysql`` to it. Its rule set (``Guardrails``)
+caches verdicts by exact text and by literal shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.guardrails import Classification, Rule, RuleSet
+from gateway.guardrails import Classification, Rule
 from gateway.masking import MaskingRules
 from gateway.mysql.dialect.classify import classify
+from gateway.mysql.dialect.guardrails import Guardrails
 from gateway.mysql.dialect.masking import MySQLMasking
 from gateway.mysql.dialect.redact import redact
 from gateway.mysql.dialect.state import MySQLState
@@ -31,9 +32,9 @@ class MySQLDialect:
         """Every statement of ``text`` (``gateway.mysql.dialect.classify``)."""
         return classify(text, state)
 
-    def guardrails(self, rules: Sequence[Rule]) -> RuleSet[MySQLState]:
-        """The rule set with its verdict cache, for one connection."""
-        return RuleSet(classify, rules)
+    def guardrails(self, rules: Sequence[Rule]) -> Guardrails:
+        """The rule set with its verdict cache (exact text, then literal shape)."""
+        return Guardrails(rules)
 
     def masking(self, rules: MaskingRules) -> MySQLMasking | None:
         """The masking policy, or None when ``rules`` mask nothing."""

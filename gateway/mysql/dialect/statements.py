@@ -41,7 +41,10 @@ def _query(acc: Acc, ctx: Ctx) -> None:
 
 
 def _write(acc: Acc, ctx: Ctx) -> None:
-    dml.write(acc, acc.tokens[0].upper)
+    command = acc.tokens[0].upper
+    if command in ("UPDATE", "DELETE"):
+        ctx.shared.literal_sensitive = True  # a pin to a zero is no pin (bounds)
+    dml.write(acc, command)
 
 
 def _explain(acc: Acc, ctx: Ctx) -> None:
