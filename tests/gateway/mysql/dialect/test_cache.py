@@ -63,8 +63,6 @@ def test_a_regex_rule_turns_shapes_off() -> None:
 
 def test_literal_shape_replaces_literals_and_refuses_multi_statements() -> None:
     """Numbers and strings become ?, identifiers stay; two statements have no shape."""
-    assert (
-    )
     one = literal_shape("SELECT a FROM t WHERE id = 1", MySQLState())
     assert one == literal_shape("SELECT a FROM t WHERE id = 'z'", MySQLState())
     assert one != literal_shape("SELECT b FROM t WHERE id = 1", MySQLState())
