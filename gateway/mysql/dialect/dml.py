@@ -1,0 +1,122 @@
+"""Statements read with sqlglot (dialect ``mysql``): SELECT and its relatives, INSERT, REPLACE,
+UPDATE, DELETE, and the queries inside CREATE TABLE ... SELECT / CREATE VIEW / DO / SET.
+
+sqlglot reads the canonical rendering of the lexer's tokens (``lexer.render``), so both agree
+on every token. A statement sqlglot cannot read, reads as ``exp.Command`` (its fallback for
+syntax it does not know) or reads as another kind of statement than its first word says, is
+``unknown``. Functions, escapes and row locks come from the tokens (``scan``); this module adds
+the kinds of the statement and its tables.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from gateway.guardrails import Kind
+from gateway.mysql.dialect.bounds import filtered
+from gateway.mysql.dialect.context import Acc
+from gateway.mysql.dialect.lexer import Token, TokenType, render
+
+__all__ = ["parse", "query", "tables_of", "write"]
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings
+
+_QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
+
+
+def parse(tokens: list[Token]) -> exp.Expr | None:
+    """sqlglot's tree of one statement's tokens; None when it cannot read them."""
+    try:
+        trees = sqlglot.parse(render(tokens), read="mysql")
+    except (SqlglotError, RecursionError, ValueError, TypeError, KeyError, IndexError):
+        return None
+    if len(trees) != 1 or trees[0] is None or isinstance(trees[0], exp.Command):
+        return None
+    return trees[0]
+
+
+def tables_of(acc: Acc, tree: exp.Expr) -> None:
+    """Every table the tree names (CTE names aside) into ``acc.tables``."""
+    ctes = {cte.alias_or_name.casefold() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        name = table.name
+        if not name or (not table.db and name.casefold() in ctes):
+            continue
+        if name.casefold() == "dual" and not table.db:
+            continue
+        acc.table(f"{table.db}.{name}" if table.db else name)
+
+
+def query(acc: Acc, tokens: list[Token] | None = None, tree: exp.Expr | None = None) -> bool:
+    """A query (SELECT, UNION, VALUES, TABLE): ``read``; False when sqlglot cannot read it."""
+    if tree is None:
+        tree = parse(tokens if tokens is not None else acc.tokens)
+    if tree is None or not isinstance(tree, (*_QUERIES, exp.Subquery, exp.Paren)):
+        return False
+    _reads(acc, tree)
+    return True
+
+
+def _reads(acc: Acc, tree: exp.Expr) -> None:
+    tables_of(acc, tree)
+    if any(True for _ in tree.find_all(*_WRITES)):
+        acc.add(Kind.UNKNOWN, "a write inside a query")
+    acc.add(Kind.READ, "reads" + (f" {', '.join(acc.tables)}" if acc.tables else " values"))
+
+
+def write(acc: Acc, command: str) -> None:
+    """INSERT, REPLACE, UPDATE, DELETE: ``write``, ``write_unbounded`` without a pin."""
+    tokens = acc.tokens
+    if command == "REPLACE":  # REPLACE is INSERT that first deletes the rows it conflicts with
+        tokens = [Token(TokenType.WORD, "INSERT", tokens[0].start, tokens[0].end), *tokens[1:]]
+    tree = parse(tokens)
+    expected = {"INSERT": exp.Insert, "REPLACE": exp.Insert, "UPDATE": exp.Update}
+    if tree is None or not isinstance(tree, expected.get(command, exp.Delete)):
+        acc.add(Kind.UNKNOWN, f"{command} not read by the parser")
+        return
+    tables_of(acc, tree)
+    if isinstance(tree, exp.Insert):
+        acc.add(Kind.WRITE, f"{command} into {_target(tree)}")
+        if tree.find(exp.Select) is not None:
+            acc.add(Kind.READ, f"{command} ... SELECT reads")
+        return
+    target = tree.this
+    if not isinstance(target, exp.Table) or _multi(tree):
+        acc.add(Kind.WRITE_UNBOUNDED, f"multi-table {command}")
+        return
+    if any(True for _ in tree.find_all(exp.Subquery, exp.Select)):
+        acc.add(Kind.READ, f"{command} reads in a sub-query")
+    qualifier = target.alias or target.name
+    if filtered(tree.args.get("where"), qualifier):
+        acc.add(Kind.WRITE, f"{command} of {_target(tree)} with a pinned row filter")
+    else:
+        limit = " (LIMIT bounds how many rows, not which)" if tree.args.get("limit") else ""
+        detail = "no condition pins a column of the target table to a constant"
+        acc.add(Kind.WRITE_UNBOUNDED, f"{command} of {_target(tree)}: {detail}{limit}")
+
+
+def _multi(tree: exp.Expr) -> bool:
+    target = tree.this
+    if tree.args.get("using") or tree.args.get("from_") or target.args.get("joins"):
+        return True
+    tables = tree.args.get("tables") or []
+    if not tables:
+        return False
+    return len(tables) > 1 or tables[0].name.casefold() not in (
+        target.name.casefold(),
+        target.alias.casefold(),
+    )
+
+
+def _target(tree: exp.Expr) -> str:
+    target = tree.this
+    if isinstance(target, exp.Schema):
+        target = target.this
+    if isinstance(target, exp.Table):
+        return f"{target.db}.{target.name}" if target.db else target.name
+    return "?"
