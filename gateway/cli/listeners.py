@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.guardrails import Dialect
 from gateway.mysql.context import Deps as MyDeps
+from gateway.mysql.dialect import MYSQL, kill_target
 from gateway.mysql.listener import CLOSE_GRACE_S as MY_CLOSE_GRACE_S
 from gateway.mysql.listener import MySQLListener
 from gateway.postgres.context import Deps
@@ -50,9 +51,7 @@ __all__ = [
     "unserved_notice",
 ]
 
-DIALECTS: dict[str, Dialect[Any, Any]] = {"postgres": POSTGRES}
-# The MySQL dialect's kill_target (the thread a KILL names), for the listener's Ctrl-C.
-KILL_TARGET: Callable[[str, Any], Any] | None = None
+DIALECTS: dict[str, Dialect[Any, Any]] = {"postgres": POSTGRES, "mysql": MYSQL}
 log = logging.getLogger("airlock.journal")
 
 
@@ -145,7 +144,7 @@ async def database_service(runtime: Runtime, stop: asyncio.Event) -> None:
                 say(f"airlock: PostgreSQL listener on {pg.host}:{pg.port} ({names})")
             if "mysql" in served and settings.listeners.mysql:
                 state = DIALECTS["mysql"].state_type
-                my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state, KILL_TARGET)
+                my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state, kill_target)
                 mysql = MySQLListener(my_deps, settings.listeners.mysql)
                 await mysql.start()
                 names = ", ".join(sorted(served["mysql"]))

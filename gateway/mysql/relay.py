@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
-from gateway.guardrails import Action, Verdict
+from gateway.guardrails import Action, Kind, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.stream import PacketStream
-from gateway.mysql.upstream import SQL_MODE, Upstream, query_value
+from gateway.mysql.upstream import SESSION_FACTS, SQL_MODE, Upstream, query_row, query_value
 from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
 
 __all__ = ["Outcome", "Relay"]
@@ -32,6 +32,11 @@ log = logging.getLogger("airlock.mysql")
 Cmd = my.Command
 # Answered by the server with one OK / ERR (or EOF): relayed, not recorded as statements.
 SIMPLE = frozenset({Cmd.PING, Cmd.SET_OPTION})
+# The kinds of the statements that change the session state classification reads (USE, SET
+# sql_mode, PREPARE, DEALLOCATE are SESSION; the dialect gives effects to no other kind but
+# CONFIG and what it cannot read): only after these is the text read again (``state.after``
+# classifies it: ~0.3 ms), never after a plain read or write.
+EFFECT_KINDS = frozenset({Kind.SESSION, Kind.CONFIG, Kind.UNKNOWN})
 NO_REPLY = frozenset({Cmd.STMT_CLOSE, Cmd.STMT_SEND_LONG_DATA})  # the client reads no answer
 NOT_YET: dict[int, str] = {
     Cmd.STMT_PREPARE: "COM_STMT_PREPARE (prepared statements)",
@@ -57,6 +62,7 @@ class Relay:
         self.s, self.deps, self.client, self.upstream = s, deps, client, upstream
         self.tracker = my.ReplyTracker(upstream.capabilities)
         self.left = asyncio.Event()  # the client closed its connection during a hold
+        self._failed_after_effects = False  # the last text changed state, then failed
         # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
         # identity is done by the gateway (the rule it is recorded under), anything else None.
         self.kill: Callable[[MySession, str], Awaitable[str | None]] | None = None
@@ -86,7 +92,7 @@ class Relay:
         elif command == Cmd.INIT_DB:
             name = payload[1:].decode("utf-8", "surrogateescape")
             text = "USE `" + name.replace("`", "``") + "`"
-            if await self._statement(text, payload, my.Expect.SIMPLE):
+            if await self._statement(text, payload, my.Expect.SIMPLE) is not None:
                 self.s.database = name
                 self.s.state = self.s.state.with_database(name)
         elif command == Cmd.FIELD_LIST:
@@ -129,20 +135,24 @@ class Relay:
             return
         if await self._killed(text):
             return
-        if await self._statement(text, payload, my.Expect.RESULTS):
+        ran = await self._statement(text, payload, my.Expect.RESULTS)
+        if ran is not None and ran.kinds & EFFECT_KINDS:
             self.s.state = self.s.state.after(text)
+        elif ran is None and self._failed_after_effects:
+            await self._resync()
 
-    async def _statement(self, text: str, payload: bytes, expect: my.Expect) -> bool:
-        """Judge, hold, journal, forward and record one statement; True when it ran OK."""
+    async def _statement(self, text: str, payload: bytes, expect: my.Expect) -> Verdict | None:
+        """Judge, hold, journal, forward and record one statement; its verdict when it ran OK,
+        else None."""
         s = self.s
         s.statements_seen += 1
         if self.deps.core.audit.behind:
             self._refuse(text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
-            return False
+            return None
         verdict = s.target.guardrails.evaluate(text, s.state)
         if verdict.action is Action.BLOCK:
             self._refuse(text, "block", refusals.blocked(verdict), rule=verdict.rule)
-            return False
+            return None
         review_id = None
         if verdict.action is Action.HOLD:
             held = await self._hold(text, verdict)
@@ -150,14 +160,15 @@ class Relay:
             refused = refusals.held_refusal(held, verdict)
             if refused is not None:
                 self._refuse(text, refused[1], refused[0], rule=refused[2], review_id=review_id)
-                return False
+                return None
         assert s.log is not None
         if not s.log.forwarding(text, held=review_id is not None):
             problem = s.log.journal.problem if s.log.journal is not None else None
             self._refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
-            return False
+            return None
         outcome = await self._forward(payload, expect)
         error = outcome.error
+        self._failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
         s.rows += outcome.rows
         s.bytes_out += outcome.size
         s.log.add(
@@ -167,7 +178,21 @@ class Relay:
             sqlstate=error.sqlstate if error else None, error=error.message if error else None,
         )  # fmt: skip
         self._count("ok" if error is None else "error")
-        return error is None
+        return verdict if error is None else None
+
+    async def _resync(self) -> None:
+        """A text with state effects failed: which of its statements ran before the error is
+        not known here, so the state is read back from the server (sql_mode, the database);
+        its SQL-level prepared statements are forgotten (an EXECUTE of one is then held)."""
+        self._failed_after_effects = False
+        row = await query_row(self.upstream, SESSION_FACTS)
+        mode = row[0] if row else None
+        database = row[1] if row and len(row) > 1 else None
+        state = self.s.state.without_prepared(None)
+        state = state.with_sql_mode(mode.decode("utf-8", "replace") if mode is not None else None)
+        name = database.decode("utf-8", "surrogateescape") if database is not None else None
+        self.s.database = name or ""
+        self.s.state = state.with_database(name)
 
     async def _forward(self, payload: bytes, expect: my.Expect) -> Outcome:
         """Send the command upstream and relay the server's whole reply to the client."""

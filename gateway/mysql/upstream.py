@@ -20,11 +20,13 @@ from gateway.mysql import wire as my
 from gateway.mysql.stream import PacketStream
 
 __all__ = [
+    "SESSION_FACTS",
     "SQL_MODE",
     "Upstream",
     "UpstreamError",
     "connect_upstream",
     "kill_query",
+    "query_row",
     "query_value",
 ]
 
@@ -41,6 +43,9 @@ FORMAT = C.PROTOCOL_41 | C.DEPRECATE_EOF | C.SESSION_TRACK | C.MULTI_RESULTS | C
 NATIVE, SHA2 = b"mysql_native_password", b"caching_sha2_password"
 REQUEST_PUBLIC_KEY = b"\x02"
 SQL_MODE = "SELECT @@SESSION.sql_mode"  # read at the start and after COM_RESET_CONNECTION
+# What the session state holds, read back from the server when a text that changes it failed
+# part-way (a multi-statement text whose SET ran before a later statement's error).
+SESSION_FACTS = "SELECT @@SESSION.sql_mode, DATABASE()"
 
 
 class UpstreamError(Exception):
@@ -183,18 +188,25 @@ async def _login(
 async def query_value(upstream: Upstream, sql: str) -> bytes | None:
     """Run ``sql`` (one row, one column) on the session's connection, for the gateway itself;
     None when the server answered otherwise."""
+    row = await query_row(upstream, sql)
+    return row[0] if row else None
+
+
+async def query_row(upstream: Upstream, sql: str) -> list[bytes | None] | None:
+    """Run ``sql`` on the session's connection for the gateway itself: its first row (None
+    when it has none, or the server answered an error)."""
     stream = upstream.stream
     stream.seq = 0
     stream.write(b"\x03" + sql.encode())
     await stream.drain()
     tracker = my.ReplyTracker(upstream.capabilities)
     tracker.begin(my.Expect.RESULTS)
-    value: bytes | None = None
+    row: list[bytes | None] | None = None
     while not tracker.idle:
         packet = await stream.expect()
-        if tracker.feed(packet.payload) is my.Input.ROW and tracker.columns == 1:
-            value = my.decode_text_row(packet.payload, 1)[0]
-    return value
+        if tracker.feed(packet.payload) is my.Input.ROW and row is None:
+            row = my.decode_text_row(packet.payload, tracker.columns)
+    return row
 
 
 async def kill_query(

@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
-import pytest
 
-from gateway.cli import listeners
-from gateway.cli.listeners import DIALECTS
 from gateway.mysql import wire as my
 from tests.conftest import fresh_maria_database, maria_admin
-from tests.gateway.mysql.interim import INTERIM, kill_target
 from tests.gateway.postgres.support import Env
 from tests.harness import RunningGateway, free_port, running_gateway
 
@@ -186,9 +182,7 @@ async def mysql_env(
 ) -> AsyncIterator[MyEnv]:
     """A fresh MariaDB database with table t and its own user, and a gateway whose connection
     my-test points at it (``overrides`` go to that connection)."""
-    with pytest.MonkeyPatch.context() as patch, fresh_maria_database() as database:
-        patch.setitem(DIALECTS, "mysql", INTERIM)
-        patch.setattr(listeners, "KILL_TARGET", kill_target)
+    with fresh_maria_database() as database:
         user, password = _create_user(database)
         try:
             port = free_port()

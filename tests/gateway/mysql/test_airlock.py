@@ -121,3 +121,29 @@ async def test_client_leaving_cancels_its_review(env: MyEnv) -> None:
     assert final.state is ReviewState.CANCELLED
     assert env.count() == 3
     del reader
+
+
+async def test_sql_mode_set_before_an_error_is_read_back(env: MyEnv) -> None:
+    """``SET sql_mode`` that runs before a later statement of its text fails still changes how
+    the next texts are read: the gateway reads the mode back from the server, so a backslash
+    that NO_BACKSLASH_ESCAPES turns into a statement break is held, not run."""
+
+    def run() -> None:
+        conn = env.connect(client_flag=CLIENT.MULTI_STATEMENTS)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT * FROM nope")
+                with pytest.raises(pymysql.err.ProgrammingError):
+                    cursor.nextset()  # the second result is the error
+                with pytest.raises(pymysql.err.OperationalError) as caught:
+                    cursor.execute("SELECT 'a\\'; DROP TABLE t; -- '")
+                assert caught.value.args[0] == 1227
+        finally:
+            conn.close()
+
+    running = asyncio.create_task(asyncio.to_thread(run))
+    review = await env.reviews.pending_review("my-test")
+    assert review.statement is not None and "DROP TABLE t" in review.statement
+    await env.reviews.decide(review.id, "deny", "smuggled")
+    await running
+    assert env.count() == 3
