@@ -22,6 +22,7 @@ from gateway.guardrails import Action, Kind, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.context import Deps, MySession
+from gateway.mysql.masking import ReplyMasker
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import SESSION_FACTS, SQL_MODE, Upstream, query_row, query_value
 from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
@@ -54,6 +55,7 @@ class Outcome:
     rows: int = 0
     size: int = 0
     error: my.Err | None = None
+    masked: dict[str, int] | None = None
     started: float = field(default_factory=perf_counter)
 
 
@@ -166,8 +168,10 @@ class Relay:
             problem = s.log.journal.problem if s.log.journal is not None else None
             self._refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
             return None
-        outcome = await self._forward(payload, expect)
+        outcome = await self._forward(payload, expect, text)
         error = outcome.error
+        for name, count in (outcome.masked or {}).items():
+            s.masked_total[name] = s.masked_total.get(name, 0) + count
         self._failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
         s.rows += outcome.rows
         s.bytes_out += outcome.size
@@ -176,6 +180,7 @@ class Relay:
             review_id=review_id, rows=outcome.rows, size=outcome.size,
             duration_us=int((perf_counter() - outcome.started) * 1e6),
             sqlstate=error.sqlstate if error else None, error=error.message if error else None,
+            masked=outcome.masked,
         )  # fmt: skip
         self._count("ok" if error is None else "error")
         return verdict if error is None else None
@@ -194,9 +199,13 @@ class Relay:
         self.s.database = name or ""
         self.s.state = state.with_database(name)
 
-    async def _forward(self, payload: bytes, expect: my.Expect) -> Outcome:
-        """Send the command upstream and relay the server's whole reply to the client."""
+    async def _forward(self, payload: bytes, expect: my.Expect, text: str = "") -> Outcome:
+        """Send the command upstream and relay the server's whole reply to the client, its
+        rows and errors masked on a connection that masks (``text``: what the client sent,
+        whose own values an error may quote)."""
         up, client, tracker = self.upstream.stream, self.client, self.tracker
+        policy = self.s.target.masking
+        masker = ReplyMasker(policy, self.s.state.database, text) if policy is not None else None
         outcome = Outcome()
         up.seq = 0
         up.write(payload)
@@ -205,14 +214,19 @@ class Relay:
             packet = await up.read()
             if packet is None:
                 raise ConnectionResetError("the upstream server closed the connection")
-            event = tracker.feed(packet.payload)
+            data = packet.payload
+            event = tracker.feed(data)
+            if masker is not None:
+                data = masker.packet(event, data, tracker.columns)
             if event is my.Input.ROW:
                 outcome.rows += 1
             elif event is my.Input.ERR:
-                outcome.error = my.Err.decode(packet.payload)
-            client.write(packet.payload)
-            outcome.size += len(packet.payload)
+                outcome.error = my.Err.decode(data)
+            client.write(data)
+            outcome.size += len(data)
             await client.drain_if_full()
+        if masker is not None:
+            outcome.masked = masker.counts()
         return outcome
 
     async def _killed(self, text: str) -> bool:
