@@ -199,13 +199,19 @@ class Relay:
         self.s.database = name or ""
         self.s.state = state.with_database(name)
 
-    async def _forward(self, payload: bytes, expect: my.Expect, text: str = "") -> Outcome:
+    async def _forward(
+        self, payload: bytes, expect: my.Expect, text: str = "", *, binary: bool = False
+    ) -> Outcome:
         """Send the command upstream and relay the server's whole reply to the client, its
         rows and errors masked on a connection that masks (``text``: what the client sent,
         whose own values an error may quote)."""
         up, client, tracker = self.upstream.stream, self.client, self.tracker
         policy = self.s.target.masking
-        masker = ReplyMasker(policy, self.s.state.database, text) if policy is not None else None
+        masker = (
+            ReplyMasker(policy, self.s.state.database, text, binary=binary)
+            if policy is not None
+            else None
+        )
         outcome = Outcome()
         up.seq = 0
         up.write(payload)
@@ -216,14 +222,14 @@ class Relay:
                 raise ConnectionResetError("the upstream server closed the connection")
             data = packet.payload
             event = tracker.feed(data)
-            if masker is not None:
-                data = masker.packet(event, data, tracker.columns)
             if event is my.Input.ROW:
                 outcome.rows += 1
-            elif event is my.Input.ERR:
-                outcome.error = my.Err.decode(data)
-            client.write(data)
-            outcome.size += len(data)
+            sent = [data] if masker is None else masker.packet(event, data, tracker.columns)
+            for data in sent:
+                if event is my.Input.ERR:
+                    outcome.error = my.Err.decode(data)
+                client.write(data)
+                outcome.size += len(data)
             await client.drain_if_full()
         if masker is not None:
             outcome.masked = masker.counts()

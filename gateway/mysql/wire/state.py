@@ -2,9 +2,13 @@
 
 Rules ("Text Protocol", "COM_QUERY Response"; "Utility Commands"; "COM_FIELD_LIST"):
 
-- A command moves IDLE to the reply it expects (``begin``): FIRST for COM_QUERY (a result set,
-  an OK, an ERR or a LOCAL INFILE request), SIMPLE for commands answered by one OK / ERR / EOF,
-  FIELD_LIST for column definitions up to an EOF, STATISTICS for one string.
+- A command moves IDLE to the reply it expects (``begin``): FIRST for COM_QUERY and
+  COM_STMT_EXECUTE (a result set, an OK, an ERR or a LOCAL INFILE request), SIMPLE for commands
+  answered by one OK / ERR / EOF, FIELD_LIST for column definitions up to an EOF, STATISTICS
+  for one string, PREPARE_FIRST for COM_STMT_PREPARE.
+- COM_STMT_PREPARE_OK ("COM_STMT_PREPARE Response") is followed by its parameters' definitions
+  and then its columns' (each block that is not empty, each with an EOF unless
+  CLIENT_DEPRECATE_EOF): DEFINITIONS, DEFINITIONS_EOF.
 - A result set is its column count, that many column definitions, an EOF unless
   CLIENT_DEPRECATE_EOF, the rows, and a terminator (EOF, or an OK with header 0xFE). An OK or a
   terminator whose status says SERVER_MORE_RESULTS_EXISTS starts the next result (FIRST again).
@@ -36,6 +40,9 @@ class Reply(Enum):
     SIMPLE = auto()  # one OK, ERR or EOF
     FIELD_LIST = auto()  # column definitions up to an EOF
     STATISTICS = auto()  # one string packet
+    PREPARE_FIRST = auto()  # COM_STMT_PREPARE_OK or ERR
+    DEFINITIONS = auto()  # a prepared statement's parameter or column definitions
+    DEFINITIONS_EOF = auto()  # the EOF after a block of them
 
 
 class Expect(Enum):
@@ -45,6 +52,7 @@ class Expect(Enum):
     SIMPLE = auto()
     FIELD_LIST = auto()
     STATISTICS = auto()
+    PREPARE = auto()
 
 
 class Input(Enum):
@@ -65,6 +73,13 @@ class Input(Enum):
     END = auto()  # the rows' terminator
     END_MORE = auto()  # ... and more results follow
     RAW = auto()
+    PREPARE = auto()
+    PREPARE_OK = auto()  # nothing follows
+    PREPARE_OK_DEFS = auto()  # definitions follow
+    DEFINITION = auto()  # more of its block follow
+    LAST_DEFINITION = auto()  # the last of the last block, no EOF follows
+    BLOCK_END = auto()  # the last of a block, an EOF follows
+    EOF_NEXT = auto()  # the EOF after a block, another block follows
 
 
 R, In = Reply, Input
@@ -94,6 +109,15 @@ TABLE: dict[tuple[Reply, Input], Reply] = {
     (R.FIELD_LIST, In.END): R.IDLE,
     (R.FIELD_LIST, In.ERR): R.IDLE,
     (R.STATISTICS, In.RAW): R.IDLE,
+    (R.IDLE, In.PREPARE): R.PREPARE_FIRST,
+    (R.PREPARE_FIRST, In.PREPARE_OK): R.IDLE,
+    (R.PREPARE_FIRST, In.PREPARE_OK_DEFS): R.DEFINITIONS,
+    (R.PREPARE_FIRST, In.ERR): R.IDLE,
+    (R.DEFINITIONS, In.DEFINITION): R.DEFINITIONS,
+    (R.DEFINITIONS, In.LAST_DEFINITION): R.IDLE,
+    (R.DEFINITIONS, In.BLOCK_END): R.DEFINITIONS_EOF,
+    (R.DEFINITIONS_EOF, In.EOF): R.IDLE,
+    (R.DEFINITIONS_EOF, In.EOF_NEXT): R.DEFINITIONS,
 }
 
 
@@ -110,6 +134,7 @@ _BEGIN = {
     Expect.SIMPLE: Input.SIMPLE,
     Expect.FIELD_LIST: Input.FIELD_LIST,
     Expect.STATISTICS: Input.STATISTICS,
+    Expect.PREPARE: Input.PREPARE,
 }
 
 
@@ -126,8 +151,10 @@ class ReplyTracker:
     def __init__(self, caps: int) -> None:
         self.caps = caps
         self.state = Reply.IDLE
-        self.columns = 0  # of the current result set
+        self.columns = 0  # of the current result set (of a prepared statement: its columns)
+        self.params = 0  # of a prepared statement
         self._left = 0  # column definitions still to come
+        self._blocks: list[int] = []  # a prepared statement's definition blocks still to come
 
     @property
     def idle(self) -> bool:
@@ -151,6 +178,17 @@ class ReplyTracker:
             return Input.ERR
         if state is Reply.FIRST:
             return self._first(payload, head)
+        if state is Reply.PREPARE_FIRST:
+            return self._prepared(payload, head)
+        if state is Reply.DEFINITIONS:
+            return self._definition()
+        if state is Reply.DEFINITIONS_EOF:
+            if not is_eof(payload):
+                return Input.RAW
+            if self._blocks:
+                self._left = self._blocks.pop(0)
+                return Input.EOF_NEXT
+            return Input.EOF
         if state is Reply.COLUMNS:
             self._left -= 1
             if self._left:
@@ -180,6 +218,29 @@ class ReplyTracker:
             raise MalformedPacket("a result set without columns")
         self.columns = self._left = count
         return Input.COLUMN_COUNT
+
+    def _prepared(self, payload: bytes, head: int) -> Input:
+        """COM_STMT_PREPARE_OK: 0x00, statement id<4>, columns<2>, params<2>, filler."""
+        if head != 0x00:
+            return Input.RAW
+        r = Reader(payload, 5)
+        self.columns, self.params = r.uint(2), r.uint(2)
+        self._blocks = [n for n in (self.params, self.columns) if n]
+        if not self._blocks:
+            return Input.PREPARE_OK
+        self._left = self._blocks.pop(0)
+        return Input.PREPARE_OK_DEFS
+
+    def _definition(self) -> Input:
+        self._left -= 1
+        if self._left:
+            return Input.DEFINITION
+        if not self.caps & Capability.DEPRECATE_EOF:
+            return Input.BLOCK_END
+        if self._blocks:
+            self._left = self._blocks.pop(0)
+            return Input.DEFINITION
+        return Input.LAST_DEFINITION
 
     def _more(self, payload: bytes) -> bool:
         if is_eof(payload):  # 0xFE, warnings, status
