@@ -23,6 +23,7 @@ from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.masking import ReplyMasker
+from gateway.mysql.statements import Statements
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import SESSION_FACTS, SQL_MODE, Upstream, query_row, query_value
 from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
@@ -38,12 +39,16 @@ SIMPLE = frozenset({Cmd.PING, Cmd.SET_OPTION})
 # CONFIG and what it cannot read): only after these is the text read again (``state.after``
 # classifies it: ~0.3 ms), never after a plain read or write.
 EFFECT_KINDS = frozenset({Kind.SESSION, Kind.CONFIG, Kind.UNKNOWN})
-NO_REPLY = frozenset({Cmd.STMT_CLOSE, Cmd.STMT_SEND_LONG_DATA})  # the client reads no answer
+STATEMENTS: dict[int, Callable[[Statements, bytes], Awaitable[None]]] = {
+    Cmd.STMT_PREPARE: Statements.prepare,
+    Cmd.STMT_EXECUTE: Statements.execute,
+    Cmd.STMT_SEND_LONG_DATA: Statements.send_long_data,
+    Cmd.STMT_CLOSE: Statements.close,
+    Cmd.STMT_RESET: Statements.reset,
+}
 NOT_YET: dict[int, str] = {
-    Cmd.STMT_PREPARE: "COM_STMT_PREPARE (prepared statements)",
-    Cmd.STMT_EXECUTE: "COM_STMT_EXECUTE (prepared statements)",
-    Cmd.STMT_FETCH: "COM_STMT_FETCH (prepared statements)",
-    Cmd.STMT_RESET: "COM_STMT_RESET (prepared statements)",
+    Cmd.STMT_FETCH: "COM_STMT_FETCH (server-side cursors)",
+    0xFA: "COM_STMT_BULK_EXECUTE",
     Cmd.CHANGE_USER: "COM_CHANGE_USER (connect again with the other token)",
 }
 
@@ -65,6 +70,7 @@ class Relay:
         self.tracker = my.ReplyTracker(upstream.capabilities)
         self.left = asyncio.Event()  # the client closed its connection during a hold
         self._failed_after_effects = False  # the last text changed state, then failed
+        self.statements = Statements(self)  # prepared statements (gateway.mysql.statements)
         # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
         # identity is done by the gateway (the rule it is recorded under), anything else None.
         self.kill: Callable[[MySession, str], Awaitable[str | None]] | None = None
@@ -94,33 +100,35 @@ class Relay:
         elif command == Cmd.INIT_DB:
             name = payload[1:].decode("utf-8", "surrogateescape")
             text = "USE `" + name.replace("`", "``") + "`"
-            if await self._statement(text, payload, my.Expect.SIMPLE) is not None:
+            if await self.statement(text, payload, expect=my.Expect.SIMPLE) is not None:
                 self.s.database = name
                 self.s.state = self.s.state.with_database(name)
         elif command == Cmd.FIELD_LIST:
             table = payload[1:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             text = "SHOW COLUMNS FROM `" + table.replace("`", "``") + "`"
-            await self._statement(text, payload, my.Expect.FIELD_LIST)
+            await self.statement(text, payload, expect=my.Expect.FIELD_LIST)
         elif command == Cmd.PROCESS_KILL and len(payload) >= 5:
             text = f"KILL {int.from_bytes(payload[1:5], 'little')}"
             if not await self._killed(text):
-                await self._statement(text, payload, my.Expect.SIMPLE)
+                await self.statement(text, payload, expect=my.Expect.SIMPLE)
         elif command in SIMPLE:
-            await self._forward(payload, my.Expect.SIMPLE)
+            await self.forward(payload, my.Expect.SIMPLE)
         elif command == Cmd.STATISTICS:
-            await self._forward(payload, my.Expect.STATISTICS)
+            await self.forward(payload, my.Expect.STATISTICS)
         elif command == Cmd.RESET_CONNECTION:
-            outcome = await self._forward(payload, my.Expect.SIMPLE)
+            outcome = await self.forward(payload, my.Expect.SIMPLE)
             if outcome.error is None:  # the server's defaults again: its sql_mode is read
                 mode = await query_value(self.upstream, SQL_MODE)
                 state = self.deps.state().with_database(self.s.database)
                 self.s.state = state.with_sql_mode((mode or b"").decode("utf-8", "replace"))
-        elif command in NO_REPLY:
-            return
+                self.statements.forget()
+        elif command in STATEMENTS:
+            await STATEMENTS[command](self.statements, payload)
         elif command in NOT_YET:
-            self._refuse(f"<{Cmd(command).name}>", "block", refusals.unsupported(NOT_YET[command]))
+            what = NOT_YET[command]
+            self.refuse(f"<{what}>", "block", refusals.unsupported(what))
         else:
-            self._refuse(
+            self.refuse(
                 f"<command 0x{command:02x}>",
                 "block",
                 refusals.unknown_command(command),
@@ -133,42 +141,53 @@ class Relay:
         except UnicodeDecodeError:
             shown = payload[1:].decode("utf-8", "replace")
             self.s.statements_seen += 1
-            self._refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
+            self.refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
             return
         if await self._killed(text):
             return
-        ran = await self._statement(text, payload, my.Expect.RESULTS)
+        ran = await self.statement(text, payload)
         if ran is not None and ran.kinds & EFFECT_KINDS:
             self.s.state = self.s.state.after(text)
         elif ran is None and self._failed_after_effects:
             await self._resync()
 
-    async def _statement(self, text: str, payload: bytes, expect: my.Expect) -> Verdict | None:
-        """Judge, hold, journal, forward and record one statement; its verdict when it ran OK,
-        else None."""
+    async def statement(
+        self,
+        text: str,
+        payload: bytes,
+        verdict: Verdict | None = None,
+        *,
+        expect: my.Expect = my.Expect.RESULTS,
+        params: tuple[bytes | None, ...] = (),
+        binary: bool = False,
+    ) -> Verdict | None:
+        """Judge (unless ``verdict`` is given: a prepared statement's), hold (with ``params``
+        bound), journal, forward and record one statement; its verdict when it ran OK, else
+        None."""
         s = self.s
         s.statements_seen += 1
         if self.deps.core.audit.behind:
-            self._refuse(text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
+            self.refuse(text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
             return None
-        verdict = s.target.guardrails.evaluate(text, s.state)
+        if verdict is None:
+            verdict = s.target.guardrails.evaluate(text, s.state)
         if verdict.action is Action.BLOCK:
-            self._refuse(text, "block", refusals.blocked(verdict), rule=verdict.rule)
+            self.refuse(text, "block", refusals.blocked(verdict), rule=verdict.rule)
             return None
         review_id = None
         if verdict.action is Action.HOLD:
-            held = await self._hold(text, verdict)
+            held = await self._hold(text, verdict, params)
             review_id = held.review_id
             refused = refusals.held_refusal(held, verdict)
             if refused is not None:
-                self._refuse(text, refused[1], refused[0], rule=refused[2], review_id=review_id)
+                self.refuse(text, refused[1], refused[0], rule=refused[2], review_id=review_id)
                 return None
         assert s.log is not None
         if not s.log.forwarding(text, held=review_id is not None):
             problem = s.log.journal.problem if s.log.journal is not None else None
-            self._refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
+            self.refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
             return None
-        outcome = await self._forward(payload, expect, text)
+        outcome = await self.forward(payload, expect, text, binary=binary)
         error = outcome.error
         for name, count in (outcome.masked or {}).items():
             s.masked_total[name] = s.masked_total.get(name, 0) + count
@@ -199,8 +218,14 @@ class Relay:
         self.s.database = name or ""
         self.s.state = state.with_database(name)
 
-    async def _forward(
-        self, payload: bytes, expect: my.Expect, text: str = "", *, binary: bool = False
+    async def forward(
+        self,
+        payload: bytes,
+        expect: my.Expect,
+        text: str = "",
+        *,
+        binary: bool = False,
+        rewrite: Callable[[my.Input, bytes], bytes] | None = None,
     ) -> Outcome:
         """Send the command upstream and relay the server's whole reply to the client, its
         rows and errors masked on a connection that masks (``text``: what the client sent,
@@ -222,6 +247,8 @@ class Relay:
                 raise ConnectionResetError("the upstream server closed the connection")
             data = packet.payload
             event = tracker.feed(data)
+            if rewrite is not None:
+                data = rewrite(event, data)
             if event is my.Input.ROW:
                 outcome.rows += 1
             sent = [data] if masker is None else masker.packet(event, data, tracker.columns)
@@ -234,6 +261,12 @@ class Relay:
         if masker is not None:
             outcome.masked = masker.counts()
         return outcome
+
+    def send_only(self, payload: bytes) -> None:
+        """Forward a command the server does not answer (COM_STMT_CLOSE, SEND_LONG_DATA)."""
+        up = self.upstream.stream
+        up.seq = 0
+        up.write(payload)
 
     async def _killed(self, text: str) -> bool:
         """A KILL of one of the gateway's own sessions of this identity (the mysql client's
@@ -251,7 +284,7 @@ class Relay:
         self._count("ok")
         return True
 
-    def _refuse(
+    def refuse(
         self,
         text: str,
         outcome: str,
@@ -275,7 +308,9 @@ class Relay:
 
     # -- the airlock ------------------------------------------------------------------------
 
-    async def _hold(self, text: str, verdict: Verdict) -> Held:
+    async def _hold(
+        self, text: str, verdict: Verdict, params: tuple[bytes | None, ...] = ()
+    ) -> Held:
         """The core's hold; the client waits (MySQL has no in-band notice: the requester
         learns the review id from the bot and ``airlock reviews list``). Its connection is
         watched meanwhile: a client that leaves cancels the review."""
@@ -287,6 +322,7 @@ class Relay:
                 left=self.left,
                 text=text,
                 verdict=verdict,
+                params=params,
                 notify=self._notice,
                 redact=self.s.target.redact,
             )

@@ -66,6 +66,7 @@ class MyEnv:
     user: str
     password: str
     reviews: Env
+    ca: str = ""  # the listener's certificate, when it has TLS
 
     @property
     def token(self) -> str:

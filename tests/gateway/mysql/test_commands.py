@@ -76,11 +76,19 @@ async def test_unrelayed_command_is_refused(client: RawClient) -> None:
     await _serving(client)
 
 
-async def test_prepared_statements_are_refused_until_supported(client: RawClient) -> None:
-    """COM_STMT_PREPARE gets ERR 1235; COM_STMT_CLOSE, which has no answer, gets none."""
+async def test_statement_ids_are_the_gateways(client: RawClient) -> None:
+    """COM_STMT_PREPARE answers the gateway's own statement id; an EXECUTE of an id it never
+    handed out is 1243, COM_STMT_FETCH (server-side cursors) 1235, a CLOSE of an unknown id
+    gets no answer (as from the server)."""
     client.send(b"\x16SELECT 1")
+    ok = (await client.read()).payload
+    assert ok[:1] == b"\x00" and int.from_bytes(ok[1:5], "little") == 1
+    my.ColumnDefinition.decode((await client.read()).payload)  # no EOF: DEPRECATE_EOF
+    client.send(b"\x17\x63\x00\x00\x00\x00\x01\x00\x00\x00")
+    assert my.Err.decode((await client.read()).payload).code == 1243
+    client.send(b"\x1c\x01\x00\x00\x00\x01\x00\x00\x00")
     assert my.Err.decode((await client.read()).payload).code == 1235
-    client.send(b"\x19\x01\x00\x00\x00")
+    client.send(b"\x19\x63\x00\x00\x00")
     await _serving(client)
 
 
