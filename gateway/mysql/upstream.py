@@ -5,8 +5,9 @@ MySQL "Connection Phase": the server's HandshakeV10, our HandshakeResponse41 wit
 agreed capabilities (minus what the gateway does not relay: LOCAL INFILE, compression, ...),
 then the method the server asks for: ``mysql_native_password``, ``caching_sha2_password`` (its
 fast path; full authentication only with the server's RSA key, as the gateway holds no TLS to
-the server yet), an AuthSwitchRequest to either. ``mysql_clear_password`` is refused: it would
-send the held password in clear.
+the server yet), MariaDB's ``client_ed25519`` (``gateway.mysql.wire.ed25519``), through an
+AuthSwitchRequest to any of them. ``mysql_clear_password`` is refused: it would send the held
+password in clear.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from gateway.config import ConnectionConfig, split_hostport
 from gateway.mysql import wire as my
 from gateway.mysql.stream import PacketStream
+from gateway.mysql.wire.ed25519 import sign_scramble
 
 __all__ = [
     "SESSION_FACTS",
@@ -41,6 +43,7 @@ CLEARED = (
 # Capabilities that change a reply's format: the server must agree to what the client did.
 FORMAT = C.PROTOCOL_41 | C.DEPRECATE_EOF | C.SESSION_TRACK | C.MULTI_RESULTS | C.PS_MULTI_RESULTS
 NATIVE, SHA2 = b"mysql_native_password", b"caching_sha2_password"
+ED25519 = b"client_ed25519"
 REQUEST_PUBLIC_KEY = b"\x02"
 SQL_MODE = "SELECT @@SESSION.sql_mode"  # read at the start and after COM_RESET_CONNECTION
 # What the session state holds, read back from the server when a text that changes it failed
@@ -104,11 +107,15 @@ async def _authenticate(
             raise my.AuthRejected(err.message, code=err.code, sqlstate=err.sqlstate)
         if head == b"\xfe":
             switch = my.AuthSwitchRequest.decode(packet.payload)
-            plugin, scramble = switch.plugin, switch.data.rstrip(b"\0")
-            if plugin not in (NATIVE, SHA2):
+            plugin, scramble = switch.plugin, switch.data
+            if plugin == ED25519:  # MariaDB: a signature of its 32-byte scramble
+                stream.write(sign_scramble(password, scramble[:32]))
+            elif plugin in (NATIVE, SHA2):
+                scramble = scramble[:20]  # 20 bytes and a NUL
+                stream.write(_scramble(plugin, password, scramble))
+            else:
                 name = plugin.decode("ascii", "replace")
                 raise my.UnsupportedAuthMethod(f"the server asked for {name}, not supported")
-            stream.write(_scramble(plugin, password, scramble))
         elif head == b"\x01" and plugin == SHA2:
             more = my.AuthMoreData.decode(packet.payload).data
             if more == b"\x03":  # fast authentication succeeded: its OK follows
