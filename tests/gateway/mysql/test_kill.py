@@ -93,3 +93,25 @@ async def test_kill_of_another_identity_is_blocked(env: MyEnv) -> None:
         assert await _run(theirs, "SELECT 1") == ((1,),)
     finally:
         theirs.close()
+
+
+async def test_kill_connection_ends_the_own_session(env: MyEnv) -> None:
+    """KILL <id> of one's own session ends it: its record says killed, its client is cut off."""
+    victim = await asyncio.to_thread(env.connect)
+    try:
+        await env.query(f"KILL {_thread_id(victim)}")
+        repository = env.gw.runtime.repository
+        async with asyncio.timeout(5):
+            while True:
+                ended = [
+                    s
+                    for s in await repository.list_sessions(connection="my-test", limit=20)
+                    if s.ended_at is not None and s.stats.get("end") == "killed"
+                ]
+                if ended:
+                    break
+                await asyncio.sleep(0.02)
+        with pytest.raises(pymysql.err.OperationalError):
+            await _run(victim, "SELECT 1")
+    finally:
+        victim.close()
