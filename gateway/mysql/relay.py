@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Any
 
 from gateway.guardrails import Action, Kind, Verdict
 from gateway.mysql import refusals
@@ -71,6 +72,7 @@ class Relay:
         self.left = asyncio.Event()  # the client closed its connection during a hold
         self._failed_after_effects = False  # the last text changed state, then failed
         self.statements = Statements(self)  # prepared statements (gateway.mysql.statements)
+        self._counters: dict[str, Any] = {}  # the statements metric's children, by outcome
         # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
         # identity is done by the gateway (the rule it is recorded under), anything else None.
         self.kill: Callable[[MySession, str], Awaitable[str | None]] | None = None
@@ -267,6 +269,7 @@ class Relay:
         up = self.upstream.stream
         up.seq = 0
         up.write(payload)
+        up.flush()
 
     async def _killed(self, text: str) -> bool:
         """A KILL of one of the gateway's own sessions of this identity (the mysql client's
@@ -304,7 +307,12 @@ class Relay:
         self._count(outcome)
 
     def _count(self, outcome: str) -> None:
-        self.deps.core.metrics.statements.labels("mysql", outcome).inc()
+        counter = self._counters.get(outcome)
+        if counter is None:  # labels() costs more than the increment: keep the children
+            counter = self._counters[outcome] = self.deps.core.metrics.statements.labels(
+                "mysql", outcome
+            )
+        counter.inc()
 
     # -- the airlock ------------------------------------------------------------------------
 

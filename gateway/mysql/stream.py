@@ -4,7 +4,9 @@ client asks for with an SSLRequest.
 A ``PacketStream`` reads whole logical packets (``gateway.mysql.wire.PacketReader``) and writes
 payloads with the exchange's next sequence id. One counter serves both directions, as the
 protocol numbers an exchange's packets whichever side sends them ("MySQL Packets", "Sequence
-ID"); a command resets it to 0.
+ID"); a command resets it to 0. What is written is gathered and sent in one go (a reply's five
+packets cost one send, not five: the sends were most of the gateway's cost per statement)
+before the stream waits for the peer, on ``drain``, or past ``BATCH`` bytes.
 
 TLS ("Connection Phase", "SSL Handshake") is done here, on memory BIOs, rather than by the
 event loop's ``start_tls``: a MySQL client sends its TLS ClientHello right behind the
@@ -24,7 +26,7 @@ __all__ = ["READ_SIZE", "PacketStream"]
 
 READ_SIZE = 65536
 DRAIN_ABOVE = 1024 * 1024  # a reply's output is drained once this much is buffered
-TLS_BATCH = 64 * 1024  # plaintext gathered before it is encrypted in one go
+BATCH = 64 * 1024  # bytes gathered before they are sent (encrypted, over TLS) in one go
 
 
 class PacketStream:
@@ -35,7 +37,7 @@ class PacketStream:
         self._tls: ssl.SSLObject | None = None
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        self._plain: list[bytes] = []  # written, not yet encrypted (TLS only)
+        self._plain: list[bytes] = []  # written, not yet sent (or encrypted)
         self._plain_size = 0
 
     @property
@@ -68,7 +70,7 @@ class PacketStream:
         """Read more bytes into the packet codec (what was written is sent first: the peer
         may be waiting for it); False when the peer closed the connection."""
         if self._plain:
-            self._encrypt()
+            self.flush()
         data = await self._recv()
         if not data:
             return False
@@ -99,35 +101,38 @@ class PacketStream:
         """Queue ``payload`` as the exchange's next packet(s)."""
         data = my.encode_packet(payload, self.seq)
         self.seq = (self.seq + my.packet_count(len(payload))) % 256
-        if self._tls is None:
-            self.writer.write(data)
-            return
         self._plain.append(data)
         self._plain_size += len(data)
-        if self._plain_size >= TLS_BATCH:
-            self._encrypt()
+        if self._plain_size >= BATCH:
+            self.flush()
 
-    def _encrypt(self) -> None:
-        tls = self._tls
-        if tls is not None and self._plain:
-            tls.write(b"".join(self._plain))
-            self._plain.clear()
+    def flush(self) -> None:
+        """Send what was written (to the transport: ``drain`` waits for it to leave)."""
+        plain = self._plain
+        if plain:
+            data = plain[0] if len(plain) == 1 else b"".join(plain)
+            plain.clear()
             self._plain_size = 0
+            if self._tls is None:
+                self.writer.write(data)
+                return
+            self._tls.write(data)
         self._send_tls()
 
     def _send_tls(self) -> None:
+        if self._tls is None and not self._outgoing.pending:
+            return
         out = self._outgoing.read()
         if out:
             self.writer.write(out)
 
     async def drain(self) -> None:
-        """Send what was written."""
-        self._encrypt()
+        """Send what was written, and wait while the transport's buffer is full."""
+        self.flush()
         await self.writer.drain()
 
     async def drain_if_full(self) -> None:
-        if self._plain_size >= TLS_BATCH:
-            self._encrypt()
+        """Wait for the peer to take a long reply's output (the transport's buffer)."""
         if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
             await self.writer.drain()
 
