@@ -179,6 +179,7 @@ async def mysql_env(
     *,
     listener_options: Mapping[str, Any] | None = None,
     connections: Sequence[Mapping[str, Any]] = (),
+    gateway_options: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[MyEnv]:
     """A fresh MariaDB database with table t and its own user, and a gateway whose connection
@@ -195,6 +196,7 @@ async def mysql_env(
                 connections=conns,
                 listener_options=options,
                 monkeypatch_env={PASSWORD_ENV: password},
+                gateway_options=gateway_options,
             ) as gw:
                 await wait_listening(port)
                 yield MyEnv(gw, port, database, user, password, Env(gw, database, ""))
