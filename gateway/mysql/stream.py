@@ -138,10 +138,22 @@ class PacketStream:
 
     # -- TLS -------------------------------------------------------------------------------
 
-    async def start_tls(self, context: ssl.SSLContext) -> None:
-        """The server side of the TLS handshake; every byte received after the SSLRequest
-        (``packets`` may hold the start of the ClientHello) is the handshake's."""
-        tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+    async def start_tls(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+    ) -> None:
+        """The TLS handshake (the server's side towards a client, the client's towards the
+        upstream); every byte received after the SSLRequest (``packets`` may hold the start of
+        the ClientHello) is the handshake's. What was written before (the SSLRequest) is sent
+        in clear first."""
+        self.flush()
+        tls = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server_side,
+            server_hostname=server_hostname,
+        )  # fmt: skip
         self._incoming.write(self.packets.take_pending())
         while True:
             try:

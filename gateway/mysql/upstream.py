@@ -3,17 +3,18 @@ it holds for the session's role (``ConnectionConfig.credential``), never the cli
 
 MySQL "Connection Phase": the server's HandshakeV10, our HandshakeResponse41 with the client's
 agreed capabilities (minus what the gateway does not relay: LOCAL INFILE, compression, ...),
-then the method the server asks for: ``mysql_native_password``, ``caching_sha2_password`` (its
-fast path; full authentication only with the server's RSA key, as the gateway holds no TLS to
-the server yet), MariaDB's ``client_ed25519`` (``gateway.mysql.wire.ed25519``), through an
-AuthSwitchRequest to any of them. ``mysql_clear_password`` is refused: it would send the held
-password in clear.
+first TLS as the connection's ``upstream_tls`` says (disable, prefer, require), then the
+method the server asks for: ``mysql_native_password``, ``caching_sha2_password`` (its fast
+path; full authentication with the password inside TLS, else through the server's RSA key),
+MariaDB's ``client_ed25519`` (``gateway.mysql.wire.ed25519``), through an
+AuthSwitchRequest to any of them. ``mysql_clear_password`` only over TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 
 from gateway.config import ConnectionConfig, split_hostport
@@ -42,7 +43,7 @@ CLEARED = (
 )  # fmt: skip
 # Capabilities that change a reply's format: the server must agree to what the client did.
 FORMAT = C.PROTOCOL_41 | C.DEPRECATE_EOF | C.SESSION_TRACK | C.MULTI_RESULTS | C.PS_MULTI_RESULTS
-NATIVE, SHA2 = b"mysql_native_password", b"caching_sha2_password"
+NATIVE, SHA2, CLEAR = b"mysql_native_password", b"caching_sha2_password", b"mysql_clear_password"
 ED25519 = b"client_ed25519"
 REQUEST_PUBLIC_KEY = b"\x02"
 SQL_MODE = "SELECT @@SESSION.sql_mode"  # read at the start and after COM_RESET_CONNECTION
@@ -96,7 +97,9 @@ def _rsa_encrypt(password: bytes, scramble: bytes, pem: bytes) -> bytes:
 async def _authenticate(
     stream: PacketStream, plugin: bytes, scramble: bytes, password: bytes
 ) -> None:
-    """The server's answers after our response, up to its OK; raises UpstreamAuthError."""
+    """The server's answers after our response, up to its OK; raises UpstreamAuthError. Over
+    TLS the password may go in clear (caching_sha2's full authentication, the cleartext
+    plugin); without TLS never (caching_sha2 then goes through the server's RSA key)."""
     while True:
         packet = await stream.expect()
         head = packet.payload[:1]
@@ -110,6 +113,8 @@ async def _authenticate(
             plugin, scramble = switch.plugin, switch.data
             if plugin == ED25519:  # MariaDB: a signature of its 32-byte scramble
                 stream.write(sign_scramble(password, scramble[:32]))
+            elif plugin == CLEAR and stream.encrypted:
+                stream.write(password + b"\0")
             elif plugin in (NATIVE, SHA2):
                 scramble = scramble[:20]  # 20 bytes and a NUL
                 stream.write(_scramble(plugin, password, scramble))
@@ -120,7 +125,9 @@ async def _authenticate(
             more = my.AuthMoreData.decode(packet.payload).data
             if more == b"\x03":  # fast authentication succeeded: its OK follows
                 continue
-            if more == b"\x04":
+            if more == b"\x04" and stream.encrypted:
+                stream.write(password + b"\0")
+            elif more == b"\x04":
                 stream.write(REQUEST_PUBLIC_KEY)
             else:  # the server's public key, in PEM
                 stream.write(_rsa_encrypt(password, scramble, more))
@@ -145,8 +152,9 @@ async def connect_upstream(
             reader, writer = await asyncio.open_connection(host, port)
             stream = PacketStream(reader, writer)
             try:
+                secure = _Secure(config.upstream_tls, host)
                 return await _login(
-                    stream, user or "", password or "", database, capabilities, charset
+                    stream, user or "", password or "", database, capabilities, charset, secure
                 )
             except BaseException:
                 writer.close()
@@ -158,20 +166,70 @@ async def connect_upstream(
         raise UpstreamError(my.Err(2013, "HY000", message)) from exc
 
 
+@dataclass(frozen=True)
+class _Secure:
+    """The connection's ``upstream_tls``: disable, prefer (encrypt when the server offers TLS,
+    unverified, as libmysqlclient's ssl-mode=PREFERRED) or require (refuse a server without
+    TLS; verify its certificate against the system's CAs and its name)."""
+
+    mode: str
+    host: str
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.mode == "prefer":
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+async def _tls(stream: PacketStream, greeting: my.Handshake, caps: int, charset: int,
+               secure: _Secure) -> int:  # fmt: skip
+    """The SSLRequest and the TLS handshake when the connection asks for TLS and the server
+    offers it ("Connection Phase", "SSL Handshake"); the capabilities, with CLIENT_SSL when
+    the session is encrypted."""
+    if secure.mode == "disable":
+        return caps
+    if not greeting.capabilities & C.SSL:
+        if secure.mode == "require":
+            raise my.UpstreamAuthError(
+                "the upstream server offers no TLS and the connection requires it",
+                code=2026,
+                sqlstate="HY000",
+            )
+        return caps
+    caps |= C.SSL
+    stream.write(my.SslRequest(caps, my.DEFAULT_MAX_PAYLOAD, charset).encode())
+    try:
+        await stream.start_tls(secure.context(), server_side=False, server_hostname=secure.host)
+    except ssl.SSLError as exc:
+        raise my.UpstreamAuthError(
+            f"TLS to the upstream server failed: {exc.reason}", code=2026, sqlstate="HY000"
+        ) from exc
+    return caps
+
+
 async def _login(
-    stream: PacketStream, user: str, password: str, database: str, capabilities: int, charset: int
+    stream: PacketStream,
+    user: str,
+    password: str,
+    database: str,
+    capabilities: int,
+    charset: int,
+    secure: _Secure,
 ) -> Upstream:
     first = await stream.expect()
     if first.payload[:1] == b"\xff":
         err = my.Err.decode(first.payload)
         raise my.AuthRejected(err.message, code=err.code, sqlstate=err.sqlstate)
     greeting = my.Handshake.decode(first.payload)
-    caps = (capabilities & greeting.capabilities & ~CLEARED) | C.LONG_PASSWORD | C.PROTOCOL_41
+    caps = int((capabilities & greeting.capabilities & ~CLEARED) | C.LONG_PASSWORD | C.PROTOCOL_41)
     caps |= C.SECURE_CONNECTION | C.PLUGIN_AUTH
     caps = (caps | C.CONNECT_WITH_DB) if database else (caps & ~C.CONNECT_WITH_DB)
     if caps & FORMAT != capabilities & FORMAT:
         missing = C(capabilities & FORMAT & ~caps)
         raise my.UnexpectedPacket(f"the server lacks capabilities the client uses: {missing!r}")
+    caps = await _tls(stream, greeting, caps, charset, secure)
     plugin = greeting.auth_plugin if greeting.auth_plugin in (NATIVE, SHA2) else NATIVE
     secret = password.encode()
     response = my.HandshakeResponse(

@@ -1,21 +1,24 @@
 """A stand-in for a MySQL 8 server's connection phase, which cannot run on this machine (only
-MariaDB does): ``caching_sha2_password`` with its fast path (the scramble checked against the
-password) or its full authentication through the server's RSA key (the password decrypted and
-compared), as MySQL 8 documents them ("caching_sha2_password", "Authentication Exchanges").
-After the login it answers a SELECT with one text row and anything else with OK, so a session
-can run."""
+MariaDB does, without TLS): TLS when the client asks (``tls``), and ``caching_sha2_password``
+with its fast path (the scramble checked against the password) or its full authentication
+(``full``): the password in clear inside TLS, else through the server's RSA key, as MySQL 8
+documents them ("caching_sha2_password", "Authentication Exchanges"). After the login it
+answers a SELECT with one text row and anything else with OK, so a session can run. It speaks
+through the gateway's own PacketStream (its TLS on memory BIOs)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.mysql import wire as my
+from gateway.mysql.stream import PacketStream
 
 __all__ = ["FakeMySQL8", "fake_mysql8"]
 
@@ -27,108 +30,98 @@ CAPS = (
     | C.SESSION_TRACK | C.DEPRECATE_EOF
 )  # fmt: skip
 SCRAMBLE = b"0123456789abcdefghij"
-Send = Callable[[bytes], None]
-Read = Callable[[], Awaitable[bytes]]
 
 
 @dataclass
 class FakeMySQL8:
     password: bytes
     full: bool  # ask for full authentication (as MySQL 8 does when its cache is cold)
+    tls: ssl.SSLContext | None = None
     port: int = 0
-    logins: list[str] = field(default_factory=list)  # "fast" / "rsa" / "refused"
+    logins: list[str] = field(default_factory=list)  # fast, rsa, clear-in-tls, refused
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream_seq = [0]
-
-        def send(payload: bytes) -> None:
-            writer.write(my.encode_packet(payload, stream_seq[0]))
-            stream_seq[0] += 1
-
-        packets = my.PacketReader()
-
-        async def read() -> bytes:
-            while isinstance(packet := packets.next_packet(), my.NeedData):
-                data = await reader.read(65536)
-                if not data:
-                    raise ConnectionError
-                packets.receive_data(data)
-            stream_seq[0] = packet.next_seq
-            return packet.payload
-
+        stream = PacketStream(reader, writer)
+        caps = CAPS | (C.SSL if self.tls is not None else 0)
         try:
-            send(
-                my.Handshake(
-                    b"8.0.40", 11, SCRAMBLE, CAPS, auth_plugin=b"caching_sha2_password"
-                ).encode()
+            greeting = my.Handshake(
+                b"8.0.40", 11, SCRAMBLE, caps, auth_plugin=b"caching_sha2_password"
             )
-            response = my.HandshakeResponse.decode(await read())
-            if await self._login(response, send, read, writer):
-                send(my.Ok().encode(response.capabilities))
-                await self._commands(response.capabilities, send, read, writer, stream_seq)
-        except (ConnectionError, my.MyWireError):
+            stream.write(greeting.encode())
+            first = await stream.expect()
+            if my.is_ssl_request(first.payload) and self.tls is not None:
+                await stream.start_tls(self.tls)
+                first = await stream.expect()
+            response = my.HandshakeResponse.decode(first.payload)
+            if await self._login(response, stream):
+                stream.write(my.Ok().encode(response.capabilities))
+                await self._commands(response.capabilities, stream)
+        except (ConnectionError, my.MyWireError, ssl.SSLError):
             pass
         finally:
+            with contextlib.suppress(Exception):
+                await stream.drain()
             writer.close()
 
-    async def _login(
-        self, response: my.HandshakeResponse, send: Send, read: Read, writer: asyncio.StreamWriter
-    ) -> bool:
+    async def _login(self, response: my.HandshakeResponse, stream: PacketStream) -> bool:
         expected = my.scramble_caching_sha2(self.password, SCRAMBLE)
         if not self.full and response.auth_response == expected:
-            send(b"\x01\x03")  # fast authentication succeeded
+            stream.write(b"\x01\x03")  # fast authentication succeeded
             self.logins.append("fast")
             return True
-        send(b"\x01\x04")  # perform full authentication
-        await writer.drain()
-        if await read() != b"\x02":  # the gateway has no TLS: it asks for the public key
-            self.logins.append("refused")
-            return False
-        pem = self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        send(b"\x01" + pem)
-        await writer.drain()
-        sha1 = hashes.SHA1()
-        mixed = self.key.decrypt(await read(), padding.OAEP(padding.MGF1(sha1), sha1, None))
-        clear = bytes(b ^ SCRAMBLE[i % len(SCRAMBLE)] for i, b in enumerate(mixed))
+        stream.write(b"\x01\x04")  # perform full authentication
+        answer = (await stream.expect()).payload
+        if stream.encrypted:
+            clear, how = answer, "clear-in-tls"
+        elif answer == b"\x02":  # no TLS: the client asks for the public key
+            pem = self.key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            stream.write(b"\x01" + pem)
+            sha1 = hashes.SHA1()
+            mixed = self.key.decrypt(
+                (await stream.expect()).payload, padding.OAEP(padding.MGF1(sha1), sha1, None)
+            )
+            clear = bytes(b ^ SCRAMBLE[i % len(SCRAMBLE)] for i, b in enumerate(mixed))
+            how = "rsa"
+        else:
+            clear, how = b"", "refused"
         if clear != self.password + b"\0":
-            send(my.Err(1045, "28000", "Access denied").encode())
+            stream.write(my.Err(1045, "28000", "Access denied").encode())
             self.logins.append("refused")
             return False
-        self.logins.append("rsa")
+        self.logins.append(how)
         return True
 
-    async def _commands(
-        self, caps: int, send: Send, read: Read, writer: asyncio.StreamWriter, seq: list[int]
-    ) -> None:
+    async def _commands(self, caps: int, stream: PacketStream) -> None:
         column = my.ColumnDefinition(b"", b"", b"", b"v", b"", 45, 80, 253).encode()
+        deprecate = caps & C.DEPRECATE_EOF
+        eof = my.Eof().encode()
         while True:
-            await writer.drain()
-            payload = await read()
+            stream.seq = 0
+            payload = (await stream.expect()).payload
             if payload[:1] == b"\x01":
                 return
-            seq[0] = 1
             if not payload[1:].upper().startswith(b"SELECT"):
-                send(my.Ok().encode(caps))  # SET NAMES, SET AUTOCOMMIT, ...
+                stream.write(my.Ok().encode(caps))  # SET NAMES, SET AUTOCOMMIT, ...
                 continue
             value = b"STRICT_TRANS_TABLES" if b"sql_mode" in payload else b"fake8"
-            deprecate = caps & C.DEPRECATE_EOF
-            eof = my.Eof().encode()
-            send(b"\x01")
-            send(column)
+            stream.write(b"\x01")
+            stream.write(column)
             if not deprecate:
-                send(eof)
-            send(my.encode_text_row([value]))
-            send(my.Ok(header=0xFE).encode(caps) if deprecate else eof)
+                stream.write(eof)
+            stream.write(my.encode_text_row([value]))
+            stream.write(my.Ok(header=0xFE).encode(caps) if deprecate else eof)
 
 
 @contextlib.asynccontextmanager
-async def fake_mysql8(password: bytes, *, full: bool) -> AsyncIterator[FakeMySQL8]:
-    fake = FakeMySQL8(password, full)
+async def fake_mysql8(
+    password: bytes, *, full: bool, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[FakeMySQL8]:
+    fake = FakeMySQL8(password, full, tls)
     server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
     fake.port = int(server.sockets[0].getsockname()[1])
     try:
