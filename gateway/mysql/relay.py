@@ -233,20 +233,21 @@ class Relay:
         rows and errors masked on a connection that masks (``text``: what the client sent,
         whose own values an error may quote)."""
         up, client, tracker = self.upstream.stream, self.client, self.tracker
-        policy = self.s.target.masking
-        masker = (
-            ReplyMasker(policy, self.s.state.database, text, binary=binary)
-            if policy is not None
-            else None
-        )
+        masker = self._masker(text, binary)
         outcome = Outcome()
         up.seq = 0
         up.write(payload)
         tracker.begin(expect)
+        packets = up.packets
         while not tracker.idle:
-            packet = await up.read()
-            if packet is None:
-                raise ConnectionResetError("the upstream server closed the connection")
+            packet = packets.next_packet()  # read on only when what came is used up
+            if isinstance(packet, my.NeedData):
+                if not await up.receive():
+                    raise ConnectionResetError("the upstream server closed the connection")
+                continue
+            if packet.seq != up.seq:
+                raise my.OutOfSequence(f"sequence id {packet.seq} from the server, not {up.seq}")
+            up.seq = packet.next_seq
             data = packet.payload
             event = tracker.feed(data)
             if rewrite is not None:
@@ -263,6 +264,12 @@ class Relay:
         if masker is not None:
             outcome.masked = masker.counts()
         return outcome
+
+    def _masker(self, text: str, binary: bool) -> ReplyMasker | None:
+        policy = self.s.target.masking
+        if policy is None:
+            return None
+        return ReplyMasker(policy, self.s.state.database, text, binary=binary)
 
     def send_only(self, payload: bytes) -> None:
         """Forward a command the server does not answer (COM_STMT_CLOSE, SEND_LONG_DATA)."""

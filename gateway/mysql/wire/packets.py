@@ -6,8 +6,7 @@ checks the cap before it buffers a byte past it; :func:`encode_packet` splits.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from gateway.mysql.wire.constants import MAX_PACKET
 from gateway.mysql.wire.errors import OutOfSequence, PacketTooLarge
@@ -41,18 +40,19 @@ class NeedData:
 NEED_DATA: Final = NeedData()
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """One logical payload: ``seq`` is the sequence id of its first wire packet, ``count`` how
-    many wire packets carried it (the next sequence id is ``(seq + count) % 256``)."""
+class Packet(NamedTuple):
+    """One logical payload: ``seq`` is the sequence id of its first wire packet, ``parts`` how
+    many wire packets carried it (the next sequence id is ``(seq + parts) % 256``). A named
+    tuple, immutable like a frozen dataclass: made for every packet relayed, it costs a
+    fraction of one."""
 
     seq: int
     payload: bytes
-    count: int = 1
+    parts: int = 1
 
     @property
     def next_seq(self) -> int:
-        return (self.seq + self.count) % 256
+        return (self.seq + self.parts) % 256
 
 
 class PacketReader:
@@ -60,14 +60,24 @@ class PacketReader:
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self.max_payload = max_payload
-        self._buf = bytearray()
+        # What was received: the last read itself (bytes, sliced without a second copy) when
+        # nothing was left over before it, else a bytearray the reads are appended to.
+        self._buf: bytes | bytearray = b""
         self._pos = 0
 
     def receive_data(self, data: bytes) -> None:
-        if self._pos and self._pos == len(self._buf):
-            self._buf.clear()
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            self._buf, self._pos = data, 0
+            return
+        if isinstance(buf, bytes):
+            buf = bytearray(buf[pos:])
             self._pos = 0
-        self._buf += data
+        elif pos > 65536:  # drop what was handed out, now and then
+            del buf[:pos]
+            self._pos = 0
+        buf += data
+        self._buf = buf
 
     def pending_bytes(self) -> int:
         """Bytes received and not yet handed out as a packet."""
@@ -76,14 +86,29 @@ class PacketReader:
     def take_pending(self) -> bytes:
         """The bytes received and not handed out (a relay that stops parsing takes them)."""
         rest = bytes(self._buf[self._pos :])
-        self._buf.clear()
-        self._pos = 0
+        self._buf, self._pos = b"", 0
         return rest
 
     def next_packet(self) -> Packet | NeedData:
         """The next whole logical payload, or NEED_DATA; PacketTooLarge past the cap,
         OutOfSequence when a continuation's sequence id does not follow its predecessor's."""
         buf, pos = self._buf, self._pos
+        if len(buf) - pos < 4:
+            return NEED_DATA
+        length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+        if length < MAX_PACKET:  # the common case: one wire packet
+            if length > self.max_payload:
+                raise PacketTooLarge(f"a packet of more than {self.max_payload} bytes")
+            end = pos + 4 + length
+            if end > len(buf):
+                return NEED_DATA
+            payload = buf[pos + 4 : end]
+            self._pos = end
+            return Packet(buf[pos + 3], payload if isinstance(payload, bytes) else bytes(payload))
+        return self._continued(buf, pos)
+
+    def _continued(self, buf: bytes | bytearray, pos: int) -> Packet | NeedData:
+        """A payload of 0xFFFFFF bytes or more, in several wire packets."""
         total, count, first_seq, parts = 0, 0, -1, []
         while True:
             if len(buf) - pos < 4:
@@ -106,16 +131,8 @@ class PacketReader:
             count += 1
             if length < MAX_PACKET:
                 break
-        if count == 1:
-            start, end = parts[0]
-            payload = bytes(buf[start:end])
-        else:
-            payload = b"".join(bytes(buf[s:e]) for s, e in parts)
         self._pos = pos
-        if pos == len(buf):
-            buf.clear()
-            self._pos = 0
-        return Packet(first_seq, payload, count)
+        return Packet(first_seq, b"".join(bytes(buf[s:e]) for s, e in parts), count)
 
 
 def encode_packet(payload: bytes, seq: int) -> bytes:

@@ -121,12 +121,16 @@ TABLE: dict[tuple[Reply, Input], Reply] = {
 }
 
 
+# The same table keyed by plain ints: an Enum's hash is a Python-level call (hot path).
+_BY_INT = {s._value_ << 6 | e._value_: after for (s, e), after in TABLE.items()}
+
+
 def transition(state: Reply, event: Input) -> Reply:
     """The state after ``event``; UnexpectedPacket when the table has no entry."""
-    try:
-        return TABLE[(state, event)]
-    except KeyError:
-        raise UnexpectedPacket(f"{event.name.lower()} while the reply is at {state.name}") from None
+    after = _BY_INT.get(state._value_ << 6 | event._value_)
+    if after is None:
+        raise UnexpectedPacket(f"{event.name.lower()} while the reply is at {state.name}")
+    return after
 
 
 _BEGIN = {

@@ -139,8 +139,8 @@ def test_sixteen_megabyte_split() -> None:
         packet = reader.next_packet()
         assert isinstance(packet, my.Packet)
         assert packet.payload == payload
-        assert packet.count == my.packet_count(size)
-        assert packet.next_seq == (255 + packet.count) % 256
+        assert packet.parts == my.packet_count(size)
+        assert packet.next_seq == (255 + packet.parts) % 256
 
 
 def test_continuation_out_of_sequence() -> None:
