@@ -241,16 +241,13 @@ class MySQLListener:
             await self.core.detach(live)
             await self.core.end(s, outcome)
 
-    async def _kill(self, s: MySession, text: str) -> str | None:
-        """``KILL [QUERY] <id>`` of one of the gateway's own sessions whose identity (the whole
-        chain) is the killer's: a held statement's review is cancelled (the client gets 1317),
-        a running one is killed upstream by the upstream's id, ``KILL <id>`` ends the session.
-        Returns the rule it is recorded under; None for anything else (the rules judge it:
-        the default blocks KILL of other sessions)."""
-        finder = self.deps.kill_target
-        target = finder(text, s.state) if finder is not None else None
-        if target is None:
-            return None
+    async def _kill(self, s: MySession, target: Any) -> str | None:
+        """``KILL [QUERY] <id>`` (``target``: the dialect's KillTarget) of one of the gateway's
+        own sessions whose identity (the whole chain) is the killer's: a held statement's
+        review is cancelled (the client gets 1317), a running one is killed upstream by the
+        upstream's id, ``KILL <id>`` ends the session. Returns the rule it is recorded under;
+        None for anything else (the rules judge it: the default blocks KILL of other
+        sessions)."""
         live = self.live.get(int(target.thread_id))
         if live is None or live.shared.identity.chain != s.identity.chain:
             return None

@@ -75,7 +75,7 @@ class Relay:
         self._counters: dict[str, Any] = {}  # the statements metric's children, by outcome
         # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
         # identity is done by the gateway (the rule it is recorded under), anything else None.
-        self.kill: Callable[[MySession, str], Awaitable[str | None]] | None = None
+        self.kill: Callable[[MySession, Any], Awaitable[str | None]] | None = None
 
     async def run(self) -> str:
         """Relay until the client quits or leaves; returns the session's outcome."""
@@ -111,7 +111,8 @@ class Relay:
             await self.statement(text, payload, expect=my.Expect.FIELD_LIST)
         elif command == Cmd.PROCESS_KILL and len(payload) >= 5:
             text = f"KILL {int.from_bytes(payload[1:5], 'little')}"
-            if not await self._killed(text):
+            target = self._kill_target(text)
+            if target is None or not await self._killed(text, target):
                 await self.statement(text, payload, expect=my.Expect.SIMPLE)
         elif command in SIMPLE:
             await self.forward(payload, my.Expect.SIMPLE)
@@ -145,7 +146,8 @@ class Relay:
             self.s.statements_seen += 1
             self.refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
             return
-        if await self._killed(text):
+        target = self._kill_target(text)
+        if target is not None and await self._killed(text, target):
             return
         ran = await self.statement(text, payload)
         if ran is not None and ran.kinds & EFFECT_KINDS:
@@ -239,31 +241,59 @@ class Relay:
         up.write(payload)
         tracker.begin(expect)
         packets = up.packets
+        # Nothing to change (no masking, no id to rewrite): the reply's wire bytes go to the
+        # client as they came, in runs, their sequence ids being the client's exchange's too
+        # (both began with the command's 0); each packet is still read, for where it ends.
+        raw = masker is None and rewrite is None
+        start = packets.mark()
         while not tracker.idle:
             packet = packets.next_packet()  # read on only when what came is used up
             if isinstance(packet, my.NeedData):
+                if raw:
+                    client.write_raw(packets.since(start))
+                    await client.drain_if_full()
                 if not await up.receive():
                     raise ConnectionResetError("the upstream server closed the connection")
+                start = packets.mark()
                 continue
             if packet.seq != up.seq:
                 raise my.OutOfSequence(f"sequence id {packet.seq} from the server, not {up.seq}")
             up.seq = packet.next_seq
             data = packet.payload
             event = tracker.feed(data)
-            if rewrite is not None:
-                data = rewrite(event, data)
             if event is my.Input.ROW:
                 outcome.rows += 1
-            sent = [data] if masker is None else masker.packet(event, data, tracker.columns)
-            for data in sent:
-                if event is my.Input.ERR:
-                    outcome.error = my.Err.decode(data)
-                client.write(data)
+            elif event is my.Input.ERR and raw:
+                outcome.error = my.Err.decode(data)
+            if raw:
                 outcome.size += len(data)
+                continue
+            self._relay_packet(event, data, outcome, masker, rewrite)
             await client.drain_if_full()
+        if raw:
+            client.write_raw(packets.since(start))
+            client.seq = up.seq
         if masker is not None:
             outcome.masked = masker.counts()
         return outcome
+
+    def _relay_packet(
+        self,
+        event: my.Input,
+        data: bytes,
+        outcome: Outcome,
+        masker: ReplyMasker | None,
+        rewrite: Callable[[my.Input, bytes], bytes] | None,
+    ) -> None:
+        """One packet of a reply the gateway changes: rewritten, masked, re-framed."""
+        if rewrite is not None:
+            data = rewrite(event, data)
+        sent = [data] if masker is None else masker.packet(event, data, self.tracker.columns)
+        for payload in sent:
+            if event is my.Input.ERR:
+                outcome.error = my.Err.decode(payload)
+            self.client.write(payload)
+            outcome.size += len(payload)
 
     def _masker(self, text: str, binary: bool) -> ReplyMasker | None:
         policy = self.s.target.masking
@@ -278,13 +308,18 @@ class Relay:
         up.write(payload)
         up.flush()
 
-    async def _killed(self, text: str) -> bool:
+    def _kill_target(self, text: str) -> Any:
+        """The thread a KILL text names (the dialect's kill_target: cheap for any other)."""
+        finder = self.deps.kill_target
+        return finder(text, self.s.state) if finder is not None else None
+
+    async def _killed(self, text: str, target: Any) -> bool:
         """A KILL of one of the gateway's own sessions of this identity (the mysql client's
         Ctrl-C sends ``KILL QUERY <id>`` on a new connection): done by the listener, answered
         OK and recorded; False for any other text (the rules judge it)."""
         if self.kill is None:
             return False
-        rule = await self.kill(self.s, text)
+        rule = await self.kill(self.s, target)
         if rule is None:
             return False
         self.s.statements_seen += 1

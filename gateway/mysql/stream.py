@@ -106,6 +106,15 @@ class PacketStream:
         if self._plain_size >= BATCH:
             self.flush()
 
+    def write_raw(self, data: bytes) -> None:
+        """Queue packets already framed (relayed as the peer numbered them: the caller keeps
+        ``seq`` in step)."""
+        if data:
+            self._plain.append(data)
+            self._plain_size += len(data)
+            if self._plain_size >= BATCH:
+                self.flush()
+
     def flush(self) -> None:
         """Send what was written (to the transport: ``drain`` waits for it to leave)."""
         plain = self._plain

@@ -83,6 +83,15 @@ class PacketReader:
         """Bytes received and not yet handed out as a packet."""
         return len(self._buf) - self._pos
 
+    def mark(self) -> int:
+        """Where the next packet starts: ``since(mark)`` gives the wire bytes handed out from
+        there on, valid until the next ``receive_data``."""
+        return self._pos
+
+    def since(self, mark: int) -> bytes:
+        """The wire bytes (headers included) of the packets handed out since ``mark``."""
+        return bytes(self._buf[mark : self._pos])
+
     def take_pending(self) -> bytes:
         """The bytes received and not handed out (a relay that stops parsing takes them)."""
         rest = bytes(self._buf[self._pos :])
