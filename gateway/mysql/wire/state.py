@@ -142,6 +142,9 @@ _BEGIN = {
 }
 
 
+_MORE = int(Status.MORE_RESULTS_EXISTS)  # a plain int: IntFlag operators are Python calls
+
+
 def _status_of_ok(payload: bytes) -> int:
     r = Reader(payload, 1)
     r.lenenc_int()
@@ -154,6 +157,7 @@ class ReplyTracker:
 
     def __init__(self, caps: int) -> None:
         self.caps = caps
+        self._deprecate_eof = bool(caps & Capability.DEPRECATE_EOF)
         self.state = Reply.IDLE
         self.columns = 0  # of the current result set (of a prepared statement: its columns)
         self.params = 0  # of a prepared statement
@@ -197,8 +201,7 @@ class ReplyTracker:
             self._left -= 1
             if self._left:
                 return Input.COLUMN
-            deprecate = self.caps & Capability.DEPRECATE_EOF
-            return Input.LAST_COLUMN_NO_EOF if deprecate else Input.LAST_COLUMN
+            return Input.LAST_COLUMN_NO_EOF if self._deprecate_eof else Input.LAST_COLUMN
         if state is Reply.ROWS or state is Reply.FIELD_LIST:
             if is_terminator(payload):
                 return Input.END_MORE if self._more(payload) else Input.END
@@ -213,7 +216,7 @@ class ReplyTracker:
 
     def _first(self, payload: bytes, head: int) -> Input:
         if head == 0x00:
-            more = _status_of_ok(payload) & Status.MORE_RESULTS_EXISTS
+            more = _status_of_ok(payload) & _MORE
             return Input.OK_MORE if more else Input.OK
         if head == 0xFB:
             return Input.LOCAL_INFILE
@@ -239,7 +242,7 @@ class ReplyTracker:
         self._left -= 1
         if self._left:
             return Input.DEFINITION
-        if not self.caps & Capability.DEPRECATE_EOF:
+        if not self._deprecate_eof:
             return Input.BLOCK_END
         if self._blocks:
             self._left = self._blocks.pop(0)
@@ -248,5 +251,5 @@ class ReplyTracker:
 
     def _more(self, payload: bytes) -> bool:
         if is_eof(payload):  # 0xFE, warnings, status
-            return len(payload) >= 5 and bool(payload[3] & Status.MORE_RESULTS_EXISTS)
-        return bool(_status_of_ok(payload) & Status.MORE_RESULTS_EXISTS)
+            return len(payload) >= 5 and bool(payload[3] & _MORE)
+        return bool(_status_of_ok(payload) & _MORE)
