@@ -122,7 +122,7 @@ class Relay:
             outcome = await self.forward(payload, my.Expect.SIMPLE)
             if outcome.error is None:  # the server's defaults again: its sql_mode is read
                 mode = await query_value(self.upstream, SQL_MODE)
-                state = self.deps.state().with_database(self.s.database)
+                state = self.deps.state().with_database(self.s.state.database)  # kept
                 self.s.state = state.with_sql_mode((mode or b"").decode("utf-8", "replace"))
                 self.statements.forget()
         elif command in STATEMENTS:
