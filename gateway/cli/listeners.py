@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,32 +131,44 @@ async def database_service(runtime: Runtime, stop: asyncio.Event) -> None:
                 limits=limits,
             )  # fmt: skip
 
-        tls = tls_context(settings)
-        plaintext = settings.listeners.allow_plaintext
-        pg: PostgresListener | None = None
-        mysql: MySQLListener | None = None
-        try:
-            if "postgres" in served and settings.listeners.postgres:
-                deps = Deps(core("postgres"), served["postgres"], tls, plaintext)
-                pg = PostgresListener(deps, settings.listeners.postgres)
-                await pg.start()
-                names = ", ".join(sorted(served["postgres"]))
-                say(f"airlock: PostgreSQL listener on {pg.host}:{pg.port} ({names})")
-            if "mysql" in served and settings.listeners.mysql:
-                state = DIALECTS["mysql"].state_type
-                my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state, kill_target)
-                mysql = MySQLListener(my_deps, settings.listeners.mysql)
-                await mysql.start()
-                names = ", ".join(sorted(served["mysql"]))
-                say(f"airlock: MySQL listener on {mysql.host}:{mysql.port} ({names})")
-            await stop.wait()
-        finally:
-            runtime.shutdown.begin()
-            guard.closing()
-            if pg is not None:
-                await _end_sessions(pg, runtime.shutdown)
-            if mysql is not None:
-                await _end_mysql_sessions(mysql, runtime.shutdown)
+        await _serve(runtime, stop, served, core)
+
+
+async def _serve(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    served: dict[str, dict[str, Target[Any, Any]]],
+    core: Callable[[str], SessionCore],
+) -> None:
+    """Start the listeners of ``served``, each on a core of its own edge; at ``stop``, end
+    their sessions by the shutdown's deadline."""
+    settings = runtime.settings
+    tls, plaintext = tls_context(settings), settings.listeners.allow_plaintext
+    pg: PostgresListener | None = None
+    mysql: MySQLListener | None = None
+    try:
+        if "postgres" in served and settings.listeners.postgres:
+            deps = Deps(core("postgres"), served["postgres"], tls, plaintext)
+            pg = PostgresListener(deps, settings.listeners.postgres)
+            await pg.start()
+            names = ", ".join(sorted(served["postgres"]))
+            say(f"airlock: PostgreSQL listener on {pg.host}:{pg.port} ({names})")
+        if "mysql" in served and settings.listeners.mysql:
+            state = DIALECTS["mysql"].state_type
+            my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state, kill_target)
+            mysql = MySQLListener(my_deps, settings.listeners.mysql)
+            await mysql.start()
+            names = ", ".join(sorted(served["mysql"]))
+            say(f"airlock: MySQL listener on {mysql.host}:{mysql.port} ({names})")
+        await stop.wait()
+    finally:
+        runtime.shutdown.begin()
+        if pg is not None:
+            pg.core.guard.closing()
+            await _end_sessions(pg, runtime.shutdown)
+        if mysql is not None:
+            mysql.core.guard.closing()
+            await _end_mysql_sessions(mysql, runtime.shutdown)
 
 
 def _served(settings: Settings) -> dict[str, dict[str, Target[Any, Any]]]:

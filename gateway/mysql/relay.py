@@ -12,8 +12,6 @@ whole text runs, is held or is refused as one.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -22,16 +20,16 @@ from typing import Any
 from gateway.guardrails import Action, Kind, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
+from gateway.mysql.airlock import hold
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.masking import ReplyMasker
 from gateway.mysql.statements import Statements
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import SESSION_FACTS, SQL_MODE, Upstream, query_row, query_value
-from gateway.sessions import HOLD_BUFFER_LIMIT, ClientGone, Held
+from gateway.sessions import ClientGone
 
 __all__ = ["Outcome", "Relay"]
 
-log = logging.getLogger("airlock.mysql")
 Cmd = my.Command
 # Answered by the server with one OK / ERR (or EOF): relayed, not recorded as statements.
 SIMPLE = frozenset({Cmd.PING, Cmd.SET_OPTION})
@@ -69,7 +67,6 @@ class Relay:
     def __init__(self, s: MySession, deps: Deps, client: PacketStream, upstream: Upstream) -> None:
         self.s, self.deps, self.client, self.upstream = s, deps, client, upstream
         self.tracker = my.ReplyTracker(upstream.capabilities)
-        self.left = asyncio.Event()  # the client closed its connection during a hold
         self._failed_after_effects = False  # the last text changed state, then failed
         self.statements = Statements(self)  # prepared statements (gateway.mysql.statements)
         self._counters: dict[str, Any] = {}  # the statements metric's children, by outcome
@@ -180,7 +177,7 @@ class Relay:
             return None
         review_id = None
         if verdict.action is Action.HOLD:
-            held = await self._hold(text, verdict, params)
+            held = await hold(self.deps.core, self.s, self.client, text, verdict, params)
             review_id = held.review_id
             refused = refusals.held_refusal(held, verdict)
             if refused is not None:
@@ -355,41 +352,3 @@ class Relay:
                 "mysql", outcome
             )
         counter.inc()
-
-    # -- the airlock ------------------------------------------------------------------------
-
-    async def _hold(
-        self, text: str, verdict: Verdict, params: tuple[bytes | None, ...] = ()
-    ) -> Held:
-        """The core's hold; the client waits (MySQL has no in-band notice: the requester
-        learns the review id from the bot and ``airlock reviews list``). Its connection is
-        watched meanwhile: a client that leaves cancels the review."""
-        await self.client.drain()
-        watcher = asyncio.create_task(self._watch_client())
-        try:
-            return await self.deps.core.hold(
-                self.s,
-                left=self.left,
-                text=text,
-                verdict=verdict,
-                params=params,
-                notify=self._notice,
-                redact=self.s.target.redact,
-            )
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-
-    def _notice(self, message: str) -> None:
-        log.info("mysql session %s: %s", self.s.id, message)
-
-    async def _watch_client(self) -> None:
-        """Read what the client sends during a hold (kept for after it); its end sets ``left``."""
-        client = self.client
-        while True:
-            if not await client.receive():
-                self.left.set()
-                return
-            if client.packets.pending_bytes() > HOLD_BUFFER_LIMIT:
-                self.left.set()
-                return
