@@ -26,6 +26,7 @@ from gateway.mysql.upstream import (
     SQL_MODE,
     Upstream,
     UpstreamError,
+    UpstreamGone,
     connect_upstream,
     kill_query,
     query_value,
@@ -196,6 +197,8 @@ class MySQLListener:
             await self._relay(accepted, upstream, stream, thread_id)
         except Unavailable as exc:  # the session's row could not be written: it never starts
             stream.write(_store_unavailable(exc).encode())
+        except UpstreamGone as exc:  # the client is told, as a server's client would be
+            stream.write(my.Err(2013, "HY000", f"Lost connection to the server: {exc}").encode())
         finally:
             upstream.close()
 

@@ -25,7 +25,14 @@ from gateway.mysql.context import Deps, MySession
 from gateway.mysql.masking import ReplyMasker
 from gateway.mysql.statements import Statements
 from gateway.mysql.stream import PacketStream
-from gateway.mysql.upstream import SESSION_FACTS, SQL_MODE, Upstream, query_row, query_value
+from gateway.mysql.upstream import (
+    SESSION_FACTS,
+    SQL_MODE,
+    Upstream,
+    UpstreamGone,
+    query_row,
+    query_value,
+)
 from gateway.sessions import ClientGone
 
 __all__ = ["Outcome", "Relay"]
@@ -250,7 +257,7 @@ class Relay:
                     client.write_raw(packets.since(start))
                     await client.drain_if_full()
                 if not await up.receive():
-                    raise ConnectionResetError("the upstream server closed the connection")
+                    raise UpstreamGone("the upstream server closed the connection")
                 start = packets.mark()
                 continue
             if packet.seq != up.seq:

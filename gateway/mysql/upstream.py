@@ -27,6 +27,7 @@ __all__ = [
     "SQL_MODE",
     "Upstream",
     "UpstreamError",
+    "UpstreamGone",
     "connect_upstream",
     "kill_query",
     "query_row",
@@ -50,6 +51,10 @@ SQL_MODE = "SELECT @@SESSION.sql_mode"  # read at the start and after COM_RESET_
 # What the session state holds, read back from the server when a text that changes it failed
 # part-way (a multi-statement text whose SET ran before a later statement's error).
 SESSION_FACTS = "SELECT @@SESSION.sql_mode, DATABASE()"
+
+
+class UpstreamGone(ConnectionError):
+    """The upstream server closed the session's connection (restarted, killed it, ...)."""
 
 
 class UpstreamError(Exception):
@@ -263,6 +268,14 @@ async def query_row(upstream: Upstream, sql: str) -> list[bytes | None] | None:
     stream = upstream.stream
     stream.seq = 0
     stream.write(b"\x03" + sql.encode())
+    try:
+        return await _first_row(upstream)
+    except ConnectionResetError as exc:
+        raise UpstreamGone(str(exc)) from exc
+
+
+async def _first_row(upstream: Upstream) -> list[bytes | None] | None:
+    stream = upstream.stream
     await stream.drain()
     tracker = my.ReplyTracker(upstream.capabilities)
     tracker.begin(my.Expect.RESULTS)

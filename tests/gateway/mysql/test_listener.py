@@ -115,3 +115,27 @@ async def test_init_db_and_ping(env: MyEnv) -> None:
             conn.close()
 
     assert await asyncio.to_thread(run) == (env.database,)
+
+
+async def test_upstream_gone_ends_the_session_in_words(env: MyEnv) -> None:
+    """The server ending the session's connection (an operator's KILL) ends that session
+    with an error the client can read; the listener goes on serving."""
+
+    def run() -> int:
+        conn = env.connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT CONNECTION_ID()")
+                upstream_id = int(cursor.fetchone()[0])
+                env.direct(f"KILL {upstream_id}")
+                try:
+                    cursor.execute("SELECT 1")
+                    cursor.execute("SELECT 1")
+                except pymysql.err.OperationalError as exc:
+                    return int(exc.args[0])
+                return 0
+        finally:
+            conn.close()
+
+    assert await asyncio.to_thread(run) in (1927, 2013)
+    assert await env.query("SELECT 2") == ((2,),)
