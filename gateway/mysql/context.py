@@ -7,9 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.guardrails import Kind
 from gateway.sessions import Session, SessionCore, Target
 
-__all__ = ["Deps", "MySession"]
+__all__ = ["EFFECT_KINDS", "Deps", "MySession"]
+
+# The kinds of the statements that change the session state classification reads (USE, SET
+# sql_mode, PREPARE, DEALLOCATE are SESSION; the dialect gives effects to no other kind but
+# CONFIG and what it cannot read): only after these is the text read again (``state.after``
+# classifies it: ~0.3 ms), never after a plain read or write.
+EFFECT_KINDS = frozenset({Kind.SESSION, Kind.CONFIG, Kind.UNKNOWN})
 
 
 @dataclass(frozen=True)

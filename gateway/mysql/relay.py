@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from gateway.guardrails import Action, Kind, Verdict
+from gateway.guardrails import Action, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.airlock import hold
-from gateway.mysql.context import Deps, MySession
+from gateway.mysql.context import EFFECT_KINDS, Deps, MySession
 from gateway.mysql.masking import ReplyMasker
 from gateway.mysql.statements import Statements
 from gateway.mysql.stream import PacketStream
@@ -40,11 +40,6 @@ __all__ = ["Outcome", "Relay"]
 Cmd = my.Command
 # Answered by the server with one OK / ERR (or EOF): relayed, not recorded as statements.
 SIMPLE = frozenset({Cmd.PING, Cmd.SET_OPTION})
-# The kinds of the statements that change the session state classification reads (USE, SET
-# sql_mode, PREPARE, DEALLOCATE are SESSION; the dialect gives effects to no other kind but
-# CONFIG and what it cannot read): only after these is the text read again (``state.after``
-# classifies it: ~0.3 ms), never after a plain read or write.
-EFFECT_KINDS = frozenset({Kind.SESSION, Kind.CONFIG, Kind.UNKNOWN})
 STATEMENTS: dict[int, Callable[[Statements, bytes], Awaitable[None]]] = {
     Cmd.STMT_PREPARE: Statements.prepare,
     Cmd.STMT_EXECUTE: Statements.execute,
@@ -157,7 +152,7 @@ class Relay:
         if ran is not None and ran.kinds & EFFECT_KINDS:
             self.s.state = self.s.state.after(text)
         elif ran is None and self._failed_after_effects:
-            await self._resync()
+            await self.resync()
 
     async def statement(
         self,
@@ -212,7 +207,7 @@ class Relay:
         self._count("ok" if error is None else "error")
         return verdict if error is None else None
 
-    async def _resync(self) -> None:
+    async def resync(self) -> None:
         """A text with state effects failed: which of its statements ran before the error is
         not known here, so the state is read back from the server (sql_mode, the database);
         its SQL-level prepared statements are forgotten (an EXECUTE of one is then held)."""

@@ -10,6 +10,9 @@ classified at COM_STMT_PREPARE, decided at COM_STMT_EXECUTE with the values boun
   review's ``statement_sha256``). Values sent by COM_STMT_SEND_LONG_DATA are gathered (and
   forwarded) and bound too. Server-side cursors (COM_STMT_EXECUTE with a cursor type,
   COM_STMT_FETCH) and MariaDB's COM_STMT_BULK_EXECUTE are refused (1235).
+- An executed statement that changes the session state classification reads (``SET sql_mode
+  = ?``, held by default) has its value bound, not in the text: the state is read back from
+  the server after it ran.
 - CLOSE, SEND_LONG_DATA (no answer), RESET (OK / ERR) are relayed with the ids rewritten.
 """
 
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 from gateway.guardrails import Action, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
+from gateway.mysql.context import EFFECT_KINDS
 from gateway.mysql.wire import prepared as ps
 
 if TYPE_CHECKING:
@@ -126,6 +130,8 @@ class Statements:
             non_null = frozenset(i for i, v in enumerate(params, 1) if v is not None)
             verdict = s.target.guardrails.evaluate_bound(statement.text, s.state, non_null)
         await relay.statement(statement.text, upstream, verdict, params=params, binary=True)
+        if statement.verdict.kinds & EFFECT_KINDS:  # SET sql_mode = ?: its value is not text
+            await relay.resync()
 
     async def send_long_data(self, payload: bytes) -> None:
         message = ps.decode_send_long_data(payload)

@@ -107,3 +107,37 @@ async def test_binary_rows_are_masked(env: MyEnv) -> None:
     shown = repr(rows)
     assert "078-05-1121" not in shown and "4111111111111111" not in shown
     assert "alice@example.com" not in shown
+
+
+async def test_prepared_sql_mode_is_read_back(env: MyEnv) -> None:
+    """A prepared ``SET sql_mode = ?`` (held, then approved) changes how the session's next
+    texts are read: the gateway reads the mode back from the server after it ran."""
+
+    def run() -> None:
+        conn = mysql.connector.connect(
+            host="127.0.0.1", port=env.port, user="alice", password=env.token,
+            database="my-test", use_pure=True, autocommit=True, ssl_ca=env.ca,
+        )  # fmt: skip
+        try:
+            cursor = conn.cursor(prepared=True)
+            cursor.execute("SET sql_mode = ?", ("NO_BACKSLASH_ESCAPES",))
+            cursor.close()
+            plain = conn.cursor()
+            with pytest.raises(mysql.connector.Error) as caught:
+                plain.execute("SELECT 'a\\'; DROP TABLE t; -- '")
+            assert caught.value.errno == 1227
+        finally:
+            conn.close()
+
+    running = asyncio.create_task(asyncio.to_thread(run))
+    review = await env.reviews.pending_review("my-test")
+    assert review.statement is not None and review.statement.startswith("SET sql_mode")
+    await env.reviews.decide(review.id, "approve", "ok")
+    second = None
+    async with asyncio.timeout(10):
+        while second is None or second.id == review.id:
+            second = await env.reviews.pending_review("my-test")
+    assert second.statement is not None and "DROP TABLE t" in second.statement
+    await env.reviews.decide(second.id, "deny", "smuggled")
+    await running
+    assert env.count() == 3
