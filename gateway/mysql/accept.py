@@ -48,6 +48,11 @@ SERVER_CAPABILITIES = (
     | C.MULTI_STATEMENTS | C.MULTI_RESULTS | C.PS_MULTI_RESULTS | C.PLUGIN_AUTH
     | C.CONNECT_ATTRS | C.PLUGIN_AUTH_LENENC_CLIENT_DATA | C.SESSION_TRACK | C.DEPRECATE_EOF
 )  # fmt: skip
+# Connection character sets whose multi-byte characters can end in 0x5c, the backslash: the
+# server would read a text differently from the gateway, which reads UTF-8 (a backslash
+# swallowed by the character before it ends a string early). Handshake collation ids of big5,
+# sjis, gbk, cp932 and MySQL 8's gb18030 ("Character Sets and Collations").
+UNSAFE_CHARSETS = frozenset({1, 13, 28, 84, 87, 88, 95, 96, 248, 249, 250})
 CACHING_SHA2 = b"caching_sha2_password"
 CLEAR = b"mysql_clear_password"
 FULL_AUTH = b"\x04"  # caching_sha2_password: perform full authentication
@@ -153,6 +158,11 @@ async def accept_client(
             raise Refused(
                 3159, "HY000", "connections from other hosts must use TLS (--ssl) through Airlock"
             )
+        if response.charset in UNSAFE_CHARSETS:
+            raise Refused(
+                1115, "42000", "the connection's character set is refused through Airlock: its "
+                "multi-byte characters can hide a backslash (use utf8mb4)",
+            )  # fmt: skip
         target, database = _route(response, targets)
         token = await _token(stream, response, encrypted)
         identity = await authenticate(token)

@@ -246,13 +246,13 @@ class RawClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def login(self, token: str, database: str = "my-test") -> my.Packet:
+    async def login(self, token: str, database: str = "my-test", charset: int = 45) -> my.Packet:
         """The greeting, a HandshakeResponse41 with mysql_clear_password and the token; the
         gateway's answer (OK or ERR)."""
         self.greeting = my.Handshake.decode((await self.read()).payload)
         caps = my.Capability(CLIENT_CAPABILITIES & self.greeting.capabilities & ~my.Capability.SSL)
         response = my.HandshakeResponse(
-            caps, 1 << 24, 45, b"alice", token.encode(), database.encode(),
+            caps, 1 << 24, charset, b"alice", token.encode(), database.encode(),
             b"mysql_clear_password",
         )  # fmt: skip
         self.send(response.encode(), seq=1)

@@ -101,3 +101,14 @@ async def test_local_infile_is_never_asked_for(env: MyEnv) -> None:
         await env.query("LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE t", local_infile=True)
     assert caught.value.args[0] == 1227
     assert env.count() == 3
+
+
+async def test_backslash_hiding_charsets_are_refused(env: MyEnv) -> None:
+    """A connection asking for gbk (or big5, sjis, cp932, gb18030), whose characters can end in
+    the backslash byte, is refused with 1115: the server would read texts differently."""
+    client = await RawClient.connect(env.port)
+    try:
+        answer = my.Err.decode((await client.login(env.token, charset=28)).payload)
+        assert answer.code == 1115
+    finally:
+        client.close()
