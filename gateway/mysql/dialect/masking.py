@@ -17,7 +17,9 @@ number checks (a card or SSN stored as a number becomes 0). Floats, dates and ti
 geometry cannot hold the entities and are not read. Under a column rule: text is masked whole
 (``mask_value``), numbers become ``0``, JSON ``null``, anything else NULL. Values are the text
 protocol's (for the binary protocol the codec hands the text form, or the same rules apply
-per type). ``error_message`` redacts the values in ERR packet texts.
+per type). ``error_message`` redacts the values in ERR packet texts; ``check`` finds the
+statements that would take a masked value out another way, and ``derived`` the outputs
+computed from one (``leaks``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from gateway.masking import ColumnRule, MaskingRules, MaskTally, Scanner, mask_v
 from gateway.masking.scan import Action, json_action, text_action
 from gateway.mysql.dialect.errors import MalformedRowError
 from gateway.mysql.dialect.errortext import redact_error
+from gateway.mysql.dialect.leaks import Leak, derived, find_leak
+from gateway.mysql.dialect.state import MySQLState
 
 __all__ = ["ColumnOrigin", "MySQLMasking", "PlannedColumn", "RowMask"]
 
@@ -236,6 +240,15 @@ class MySQLMasking:
             return None, None
         names = tuple(d.name for d in chosen)
         return action, PlannedColumn(index, column.name, source, None, names)
+
+    def check(self, text: str, state: MySQLState) -> Leak | None:
+        """The route by which ``text`` would take a masked value out other than as a masked
+        output column (``leaks``), or None; the session refuses a text with one."""
+        return find_leak(text, state, self.rules)
+
+    def derived(self, text: str, state: MySQLState) -> frozenset[int] | None:
+        """The outputs of a single query computed from a masked column, for ``plan``."""
+        return derived(text, state, self.rules)
 
     def error_message(self, message: str, sent: str) -> str:
         """An ERR packet's message with the values the client did not send masked."""
