@@ -14,8 +14,9 @@
   and the gateway could then read a literal differently).
 - ``SET PASSWORD``, ``SET ROLE``, ``SET DEFAULT ROLE``: ``privilege``.
 - ``SET TRANSACTION``: ``transaction``; ``config`` when it may make a transaction read-write.
-- MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above, and the
-  statement itself with all its kinds.
+- MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above (their
+  values last for that statement only: a sql_mode there is not tracked), and the statement
+  itself with all its kinds.
 """
 
 from __future__ import annotations
@@ -214,6 +215,9 @@ def _set_statement_for(acc: Acc, ctx: Ctx) -> None:
         elif depth == 0 and token.is_word("FOR") and i > 2:
             for assignment in _assignments(tokens[2:i]):
                 _assign(acc, ctx, assignment)
+            # the variables last for this one statement, which the server has already lexed
+            # under the session's sql_mode: nothing of them outlives it
+            acc.effects.clear()
             nested(acc, ctx, tokens[i + 1 :], "SET STATEMENT ... FOR runs")
             return
     acc.add(Kind.UNKNOWN, "SET STATEMENT without FOR")

@@ -660,6 +660,17 @@ SQL_MODE = [
         "review",
         "SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES'); SELECT 'a\\'",
     ),
+    # SET STATEMENT's sql_mode lasts for its statement only: the next one is lexed as before
+    *_cases(
+        "review",
+        "SET STATEMENT sql_mode = '' FOR SELECT 1; SELECT 'a\\'; DROP TABLE t; -- '",
+        sql_mode="NO_BACKSLASH_ESCAPES",
+    ),
+    *_cases(
+        "allow",
+        "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 1;"
+        " SELECT 'a\\'; DROP TABLE t; -- '",
+    ),
     # MariaDB's ORACLE mode changes the grammar: held
     *_cases("hold", "SELECT 1", sql_mode="ORACLE"),
     *_cases("review", "SET sql_mode = 'ORACLE'; SELECT 1"),
