@@ -69,12 +69,14 @@ def _reads(acc: Acc, tree: exp.Expr) -> None:
     acc.add(Kind.READ, "reads" + (f" {', '.join(acc.tables)}" if acc.tables else " values"))
 
 
-def write(acc: Acc, command: str) -> None:
-    """INSERT, REPLACE, UPDATE, DELETE: ``write``, ``write_unbounded`` without a pin."""
+def write(acc: Acc, command: str, tree: exp.Expr | None = None) -> None:
+    """INSERT, REPLACE, UPDATE, DELETE (``tree`` when already parsed: ``WITH ... DELETE``):
+    ``write``, ``write_unbounded`` without a pin."""
     tokens = acc.tokens
     if command == "REPLACE":  # REPLACE is INSERT that first deletes the rows it conflicts with
         tokens = [Token(TokenType.WORD, "INSERT", tokens[0].start, tokens[0].end), *tokens[1:]]
-    tree = parse(tokens)
+    if tree is None:
+        tree = parse(tokens)
     expected = {"INSERT": exp.Insert, "REPLACE": exp.Insert, "UPDATE": exp.Update}
     if tree is None or not isinstance(tree, expected.get(command, exp.Delete)):
         acc.add(Kind.UNKNOWN, f"{command} not read by the parser")

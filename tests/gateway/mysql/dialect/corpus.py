@@ -177,6 +177,8 @@ WRITES = _cases(
     "DELETE FROM t WHERE name = 'bob'",
     "DELETE FROM t WHERE created >= '2024-01-01' AND created < '2024-02-01'",
     "delete from t where id = 1",
+    "WITH x AS (SELECT 1 AS id) DELETE FROM t WHERE id = 1",
+    "WITH x AS (SELECT 1) UPDATE t SET a = 1 WHERE id = 2",
     "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10))",
     "CREATE TABLE IF NOT EXISTS t (id INT)",
     "CREATE TEMPORARY TABLE tmp (id INT)",
@@ -320,6 +322,9 @@ DESTROY = _cases(
     "UPDATE t JOIN u ON t.id = u.id SET t.a = 1 WHERE t.id = 1",
     "UPDATE t SET a = 1 WHERE id = 1 OR TRUE",
     "update t set a = 1",
+    "WITH x AS (SELECT 1) DELETE FROM t",
+    "WITH x AS (SELECT 1) UPDATE t SET a = 1",
+    "WITH x AS (SELECT id FROM u) DELETE FROM t WHERE id IN (SELECT id FROM x)",
 )
 
 PRIVILEGE_AND_CONFIG = _cases(

@@ -4,8 +4,11 @@ canonical rendering that reads back as the same tokens."""
 from __future__ import annotations
 
 import pytest
+import sqlglot
+import sqlglot.errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlglot import exp
 
 from gateway.mysql.dialect import LexError
 from gateway.mysql.dialect.lexer import Reading, Token, TokenType, lex, render, split
@@ -120,3 +123,29 @@ def test_rendering_reads_back_as_the_same_tokens(text: str, ansi: bool, nbe: boo
         return
     for statement, _ in split(tokens, len(text)):
         assert _same(lex(render(statement))) == _same(statement)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")))
+def test_sqlglot_reads_a_rendered_string_as_its_value(value: str) -> None:
+    """A string token rendered for sqlglot comes back from sqlglot's MySQL reader unchanged."""
+    token = Token(TokenType.STRING, value, 0, 0)
+    tree = sqlglot.parse_one(render([Token(TokenType.WORD, "SELECT", 0, 0), token]), read="mysql")
+    literal = tree.expressions[0]
+    assert isinstance(literal, exp.Literal) and literal.this == value
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="ab1 '\"`\\;#-/*!@.?()=<>,\n\tSELECT", max_size=60))
+def test_sqlglot_never_finds_two_statements_in_one(text: str) -> None:
+    """What the lexer calls one statement is never two to sqlglot (no hidden separator)."""
+    try:
+        tokens = lex(text)
+    except LexError:
+        return
+    for statement, _ in split(tokens, len(text)):
+        try:
+            trees = sqlglot.parse(render(statement), read="mysql")
+        except sqlglot.errors.SqlglotError:
+            continue
+        assert len([t for t in trees if t is not None]) <= 1, render(statement)
