@@ -25,6 +25,12 @@ __all__ = ["parse", "query", "tables_of", "write"]
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings
 
+_MODIFIERS = {
+    "INSERT": frozenset(["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE"]),
+    "REPLACE": frozenset(["LOW_PRIORITY", "DELAYED"]),
+    "UPDATE": frozenset(["LOW_PRIORITY", "IGNORE"]),
+    "DELETE": frozenset(["LOW_PRIORITY", "QUICK", "IGNORE"]),
+}
 _QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 
@@ -73,8 +79,16 @@ def write(acc: Acc, command: str, tree: exp.Expr | None = None) -> None:
     """INSERT, REPLACE, UPDATE, DELETE (``tree`` when already parsed: ``WITH ... DELETE``):
     ``write``, ``write_unbounded`` without a pin."""
     tokens = acc.tokens
-    if command == "REPLACE":  # REPLACE is INSERT that first deletes the rows it conflicts with
-        tokens = [Token(TokenType.WORD, "INSERT", tokens[0].start, tokens[0].end), *tokens[1:]]
+    modifiers = _MODIFIERS.get(command, frozenset())
+    rest = 1
+    while (
+        rest < len(tokens)
+        and tokens[rest].type is TokenType.WORD
+        and tokens[rest].upper in modifiers
+    ):
+        rest += 1  # scheduling and error modifiers: they do not change which rows
+    verb = "INSERT" if command == "REPLACE" else command  # REPLACE: INSERT that deletes first
+    tokens = [Token(TokenType.WORD, verb, tokens[0].start, tokens[0].end), *tokens[rest:]]
     if tree is None:
         tree = parse(tokens)
     expected = {"INSERT": exp.Insert, "REPLACE": exp.Insert, "UPDATE": exp.Update}
