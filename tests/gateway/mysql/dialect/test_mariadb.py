@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pymysql
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pymysql.constants import CLIENT
 
 from gateway.guardrails import Action
@@ -28,7 +30,7 @@ SMUGGLING = [
 ]
 
 
-def _run(database: str, case: Case) -> bool:
+def _run(database: str, case: Case, *, recreate: bool = False) -> bool:
     """Run the case; whether table t still exists afterwards."""
     user, _, address = MARIA_ADMIN.rpartition("@")
     host, _, port = address.partition(":")
@@ -42,7 +44,8 @@ def _run(database: str, case: Case) -> bool:
     )
     try:
         with conn.cursor() as cursor:
-            cursor.execute("CREATE TABLE t (id INT)")
+            exists = "IF NOT EXISTS " if recreate else ""
+            cursor.execute(f"CREATE TABLE {exists}t (id INT)")
             cursor.execute("SET SESSION sql_mode = %s", (case.sql_mode or "",))
             try:
                 cursor.execute(case.sql)
@@ -90,3 +93,34 @@ def test_the_server_really_runs_what_the_lexer_finds(maria_database: str) -> Non
         if not _run(maria_database, case):
             dropped.append(sql)
     assert len(dropped) == 7, dropped
+
+
+SOUP = [
+    "SELECT", "1", "'", '"', "`", "\\", ";", " ", "\n", "--", "-- ", "#", "/*", "*/", "/*!",
+    "/*!50000", "/*!999999", "/*M!", "/*M!100000", "DROP TABLE t", "DROP TABLE t;", ",", "(", ")",
+    "'x'", "SET sql_mode = 'NO_BACKSLASH_ESCAPES';", "SET sql_mode = '';", "PREPARE s FROM",
+    "EXECUTE s;", "'DROP TABLE t'", "SET @q = 'DROP TABLE t';", "@q", "a", "=", "x'41'",
+    "SET sql_mode = 'ANSI_QUOTES';", "--\t", "\t", "\\N", "'DROP ' 'TABLE t'", "DO 1;",
+    "SET STATEMENT sql_mode = '' FOR SELECT 1;",
+    "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR",
+    "BEGIN NOT ATOMIC", "END", "USE", "/*!00000", "*/;",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.sampled_from(SOUP), min_size=1, max_size=10).map("".join), st.booleans())
+def test_random_texts_allowed_here_never_drop_the_table_there(
+    maria_database: str, text: str, nbe: bool
+) -> None:
+    """Differential fuzzing against MariaDB: a random text of quotes, comments, executable
+    comments, sql_mode changes and hidden DROPs that the guardrails allow leaves t in place."""
+    mode = "NO_BACKSLASH_ESCAPES" if nbe else ""
+    case = Case(text, "allow", sql_mode=mode)
+    verdict = MYSQL.guardrails([]).evaluate(text, case.state())
+    if verdict.action is not Action.ALLOW:
+        return
+    assert _run(maria_database, case, recreate=True), (text, mode, verdict)
