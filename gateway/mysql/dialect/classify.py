@@ -24,7 +24,7 @@ from gateway.guardrails import Classification, Finding, Kind, Statement
 from gateway.mysql.dialect.context import Acc, Ctx, Shared
 from gateway.mysql.dialect.errors import LexError
 from gateway.mysql.dialect.lexer import Reading, Token, lex, render, split
-from gateway.mysql.dialect.scan import scan_tokens
+from gateway.mysql.dialect.scan import PRIVATE_SCHEMAS, PRIVATE_VIEWS, scan_tokens
 from gateway.mysql.dialect.state import MySQLState
 from gateway.mysql.dialect.statements import dispatch
 
@@ -152,7 +152,11 @@ def _statement(tokens: list[Token], text: str, state: MySQLState, shared: Shared
 
 
 def _private_tables(acc: Acc, state: MySQLState) -> None:
-    """Unqualified tables of a statement run while the current database is ``mysql``."""
+    """Unqualified tables of a statement run while the current database is a private schema
+    (or information_schema, for its views of grants and statements)."""
     database = (state.database or "").casefold()
-    if database in ("mysql", "sys") and any("." not in table for table in acc.tables):
-        acc.add(Kind.PRIVILEGE, f"reads the {state.database} schema (credentials, privileges)")
+    bare = [table for table in acc.tables if "." not in table]
+    if database in PRIVATE_SCHEMAS and bare:
+        acc.add(Kind.PRIVILEGE, f"reads the {database} schema (credentials, privileges)")
+    elif database == "information_schema" and set(bare) & PRIVATE_VIEWS:
+        acc.add(Kind.PRIVILEGE, "reads information_schema's views of grants or statements")

@@ -127,7 +127,8 @@ def _variable(value: str) -> str:
     """``@name`` as written when the name is plain, else with the name in backticks."""
     prefix = "@@" if value.startswith("@@") else "@"
     name = value[len(prefix) :]
-    if name and _VARNAME.fullmatch(name):
+    plain = _VARNAME if prefix == "@" else _WORD  # @@a.b is @@a, a dot, b
+    if name and plain.fullmatch(name):
         return value
     return prefix + _quote_ident(name)
 
@@ -146,7 +147,7 @@ def _name(token: Token) -> bool:
 def render(tokens: list[Token]) -> str:
     """The canonical text of ``tokens`` for sqlglot: strings in single quotes with every
     backslash and quote escaped, identifiers in backticks, one space between tokens (none
-    around a ``.`` between names, none before a glued string)."""
+    around a ``.`` between names, none between a word and the string glued to it)."""
     parts: list[str] = []
     previous: Token | None = None
     for token in tokens:
@@ -159,7 +160,8 @@ def render(tokens: list[Token]) -> str:
         else:
             piece = token.value
         if previous is not None:
-            tight = (token.glued and token.type is TokenType.STRING) or (
+            introduced = token.glued and token.type is TokenType.STRING  # _utf8mb4'x', x'1F'
+            tight = (introduced and previous.type is TokenType.WORD) or (
                 (_dot(token) and _name(previous)) or (_dot(previous) and _name(token))
             )
             if not tight:
@@ -301,6 +303,8 @@ class _Lexer:
         nxt = text[self.pos : self.pos + 1]
         if prefix == "@" and nxt in ("'", '"', "`"):
             name = self._quoted(nxt, escapes=nxt != "`" and not self.nbe)
+            if name.startswith("@"):  # @'@x' would read as the system variable @@x
+                raise LexError("a user variable whose name starts with @")
         elif nxt == "`" and prefix == "@@":
             name = self._quoted(nxt, escapes=False)
         else:

@@ -96,6 +96,8 @@ _PRIVATE_SHOWS = (
     ("RELAYLOG", "EVENTS"),
     ("ENGINE",),
     ("ENGINES",),
+    ("EXPLAIN",),
+    ("ANALYZE",),
 )
 
 

@@ -382,6 +382,11 @@ PRIVILEGE_AND_CONFIG = _cases(
     "SELECT * FROM mysql . user",
     "SELECT * FROM performance_schema.events_statements_history",
     "SELECT * FROM sys.processlist",
+    "SELECT * FROM information_schema.processlist",
+    "SELECT info FROM INFORMATION_SCHEMA.PROCESSLIST WHERE id <> CONNECTION_ID()",
+    "SELECT * FROM information_schema.user_privileges",
+    "SHOW EXPLAIN FOR 5",
+    "SHOW ANALYZE FOR 5",
     "SELECT * FROM t WHERE id IN (SELECT 1 FROM mysql.user)",
     "EXPLAIN FOR CONNECTION 5",
     "SET GLOBAL max_connections = 1",
@@ -716,6 +721,9 @@ PREPARED = [
 SCHEMA = [
     *_cases("hold", "SELECT * FROM user", "SELECT * FROM global_priv", database="mysql"),
     *_cases("hold", "SELECT * FROM processlist", database="sys"),
+    *_cases("hold", "SELECT * FROM events_statements_current", database="performance_schema"),
+    *_cases("hold", "SELECT * FROM processlist", database="information_schema"),
+    *_cases("allow", "SELECT * FROM tables", database="information_schema"),
     *_cases("allow", "SELECT * FROM user", database="app"),
     *_cases("hold", "USE mysql; SELECT * FROM user"),
 ]

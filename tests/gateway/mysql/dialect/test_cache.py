@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.guardrails import Action, Classification, rules_from_config
 from gateway.mysql.dialect import Guardrails, MySQLState
-from gateway.mysql.dialect.guardrails import plain_shape, lexed_shape, literal_shape
+from gateway.mysql.dialect.guardrails import lexed_shape, literal_shape, plain_shape
 
 
 def _counting(guardrails: Guardrails) -> list[str]:

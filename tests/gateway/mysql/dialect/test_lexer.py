@@ -108,9 +108,15 @@ def _same(tokens: list[Token]) -> list[tuple[TokenType, str]]:
     return [(t.type, t.value) for t in tokens if t.type is not TokenType.SEMI]
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PIECES = [
+    *"ab1e0x_$ '\"`\\;#-/*!@.?()=<>,:{}\n\tM5é", "''", '""', "``", "/*!", "*/", "-- ",
+    "_utf8'", "N'", "@'", "@@", "x'", "\\N", "0x", ".5", "@`", '@"', "@@`", "@@a.b",
+]  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.text(alphabet="ab1e0x_$ '\"`\\;#-/*!@.?()=<>,:{}\n\tM5é", max_size=60),
+    st.lists(st.sampled_from(PIECES), max_size=24).map("".join),
     st.booleans(),
     st.booleans(),
 )
