@@ -35,8 +35,28 @@ _QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 
 
+def _without_into_variables(tokens: list[Token]) -> list[Token]:
+    """The tokens without ``INTO @a, @b`` (sqlglot cannot read it at the end of a SELECT, as
+    MySQL 8 allows; the token scan has already found it: ``session``)."""
+    for i, token in enumerate(tokens):
+        if token.is_word("INTO") and i + 1 < len(tokens):
+            if tokens[i + 1].type is not TokenType.VARIABLE:
+                continue
+            end = i + 2
+            while (
+                end + 1 < len(tokens)
+                and tokens[end].value == ","
+                and tokens[end + 1].type is TokenType.VARIABLE
+            ):
+                end += 2
+            return [*tokens[:i], *tokens[end:]]
+    return tokens
+
+
 def parse(tokens: list[Token]) -> exp.Expr | None:
     """sqlglot's tree of one statement's tokens; None when it cannot read them."""
+    if tokens[0].is_word("SELECT", "WITH") or tokens[0].value == "(":
+        tokens = _without_into_variables(tokens)
     try:
         trees = sqlglot.parse(render(tokens), read="mysql")
     except (SqlglotError, RecursionError, ValueError, TypeError, KeyError, IndexError):

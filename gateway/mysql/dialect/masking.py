@@ -35,13 +35,14 @@ from gateway.mysql.dialect.errortext import redact_error
 from gateway.mysql.dialect.leaks import Leak, derived, find_leak
 from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["ColumnOrigin", "MySQLMasking", "PlannedColumn", "RowMask"]
+__all__ = ["DERIVED", "ColumnOrigin", "MySQLMasking", "PlannedColumn", "RowMask"]
 
 INTEGER = frozenset([1, 2, 3, 8, 9, 13, 244])  # TINY SHORT LONG LONGLONG INT24 YEAR BOOL
 DECIMAL = frozenset([0, 246])
 NOT_TEXT = frozenset([4, 5, 6, 7, 10, 11, 12, 14, 16, 17, 18, 19, 255])  # floats, times, bit...
 JSON = 245
 _PLAN_CACHE = 512
+DERIVED = "derived"  # the spec an output computed from a masked column is masked under
 _NAME = re.compile(r"[0-9A-Za-z_$]+")
 
 
@@ -201,7 +202,8 @@ class MySQLMasking:
             if rule is None:
                 rule = self._inside(column.name)
             if rule is None and derived is not None and index in derived and rules.column_rules:
-                rule = rules.column_rules[0]
+                plan = PlannedColumn(index, column.name, None, DERIVED, ())
+                return _rule_action(column.column_type, DERIVED), plan
         if rule is not None:
             plan = PlannedColumn(index, column.name, source, rule.spec, ())
             return _rule_action(column.column_type, rule.spec), plan

@@ -55,7 +55,11 @@ def test_computed_columns_are_masked_by_name_or_by_a_masked_column_inside() -> N
     assert policy.plan([_col("ssn")]) is not None
     assert policy.plan([_col("concat(ssn,'')")]) is not None
     assert policy.plan([_col("upper(name)")]) is None
-    assert policy.plan([_col("x")], derived=frozenset([0])) is not None
+    derived = policy.plan([_col("x")], derived=frozenset([0]))
+    assert derived is not None and derived.planned[0].rule == "derived"
+    tally = MaskTally()
+    assert derived.row([b"123-45-6789"], tally) == [b"***-**-6789"]
+    assert tally.counts().columns == {"derived": 1}
 
 
 def test_rule_actions_keep_values_valid_for_their_type() -> None:
