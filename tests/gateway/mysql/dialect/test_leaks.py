@@ -113,7 +113,6 @@ def test_detectors_only_refuse_diagnostics_but_not_copies() -> None:
     ],
 )
 def test_outputs_computed_from_a_masked_column(text: str, outputs: set[int] | None) -> None:
-    """``derived`` names the computed outputs built from a masked column (bare columns are
-    bound by their origin instead); a multi-statement text has none."""
+    """``derived`` names computed outputs built from a masked column, never bare ones."""
     found = _masking(["customers.ssn", "email"]).derived(text, STATE)
     assert found == (frozenset(outputs) if outputs is not None else None)

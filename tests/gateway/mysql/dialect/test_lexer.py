@@ -121,8 +121,7 @@ PIECES = [
     st.booleans(),
 )
 def test_rendering_reads_back_as_the_same_tokens(text: str, ansi: bool, nbe: bool) -> None:
-    """For any text that lexes, its canonical rendering lexes (in the default mode, as sqlglot
-    reads it) to the same tokens: sqlglot is handed exactly what the server will read."""
+    """Any lexed text's canonical rendering lexes back to the very same tokens."""
     try:
         tokens = lex(text, ansi_quotes=ansi, no_backslash_escapes=nbe)
     except LexError:

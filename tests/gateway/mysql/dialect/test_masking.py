@@ -34,8 +34,7 @@ def test_a_rule_binds_through_an_alias_to_the_real_column() -> None:
 
 
 def test_a_schema_qualified_rule_uses_the_column_schema_or_the_database() -> None:
-    """``app.customers.ssn`` binds with schema app, or with the session's database when the
-    server sends none; another schema's table is not masked."""
+    """``app.customers.ssn`` binds by the column's schema, else the session's database."""
     policy = _policy(["app.customers.ssn"])
     assert policy.plan([_col("ssn", "customers", "ssn", "app")]) is not None
     assert policy.plan([_col("ssn", "customers", "ssn", "")], "app") is not None
@@ -49,8 +48,7 @@ def test_a_column_that_cannot_be_bound_to_a_schema_is_masked() -> None:
 
 
 def test_computed_columns_are_masked_by_name_or_by_a_masked_column_inside() -> None:
-    """An expression aliased to a masked name, or an un-aliased one naming it, is masked
-    whole; an expression over other columns is not."""
+    """A computed column named like, naming, or derived from a masked column is masked."""
     policy = _policy(["ssn"])
     assert policy.plan([_col("ssn")]) is not None
     assert policy.plan([_col("concat(ssn,'')")]) is not None

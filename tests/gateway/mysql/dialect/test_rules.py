@@ -71,8 +71,7 @@ def test_a_schema_qualified_table_rule() -> None:
 
 
 def test_escapes_and_unknowns_cannot_be_waived() -> None:
-    """An allow rule naming server_escape or unknown is refused by the rule parser; a wide
-    allow of other kinds leaves LOAD DATA blocked and unread text held."""
+    """No allow rule loosens escapes or unread text, however wide it is."""
     with pytest.raises(ValueError, match="cannot be allowed"):
         rules_from_config("default", [{"name": "x", "action": "allow", "kind": "server_escape"}])
     guardrails = _guardrails(
