@@ -8,10 +8,11 @@
   ``config`` (held) for any other; ``sql_mode`` is ``session`` when set to a literal (tracked:
   it changes how the next statements are lexed) and ``config`` otherwise (then unknown).
 - ``SET GLOBAL | PERSIST | PERSIST_ONLY`` and ``@@global.`` / ``@@persist.``: ``config``.
-- ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client``: ``session`` for character sets
-  in which every byte below 0x80 is an ASCII character; ``config`` for big5, cp932, gbk,
-  gb18030 and sjis, whose multi-byte characters may end in a backslash or quote byte (the server
-  and the gateway could then read a literal differently).
+- ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client`` / ``character_set_connection``:
+  ``session`` for the character sets in which every byte below 0x80 is that ASCII character
+  (``SAFE_CHARSETS``), ``config`` for any other value: big5, cp932, gbk, gb18030 and sjis,
+  whose multi-byte characters may end in a backslash or quote byte (the server and the gateway
+  would read a literal differently), a number (a character set id: 28 is gbk), DEFAULT.
 - ``SET PASSWORD``, ``SET ROLE``, ``SET DEFAULT ROLE``: ``privilege``.
 - ``SET TRANSACTION``: ``transaction``; ``config`` when it may make a transaction read-write.
 - MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above (their
@@ -26,7 +27,7 @@ from gateway.mysql.dialect import dml
 from gateway.mysql.dialect.context import Acc, Ctx, nested
 from gateway.mysql.dialect.lexer import Token, TokenType
 
-__all__ = ["SESSION_VARIABLES", "effect_set", "set_statement"]
+__all__ = ["SAFE_CHARSETS", "SESSION_VARIABLES", "effect_set", "set_statement"]
 
 SESSION_VARIABLES = frozenset(
     """
@@ -46,7 +47,17 @@ SESSION_VARIABLES = frozenset(
 _TRANSACTION_VARIABLES = frozenset(["transaction_isolation", "tx_isolation"])
 _READ_ONLY_VARIABLES = frozenset(["transaction_read_only", "tx_read_only"])
 _CHARSET_VARIABLES = frozenset(["character_set_client", "character_set_connection"])
-_UNSAFE_CHARSETS = frozenset(["big5", "cp932", "gbk", "gb18030", "sjis"])
+# Character sets in which every byte below 0x80 is that ASCII character: the server lexes a
+# text in them as the gateway does. Anything else (big5, cp932, gbk, gb18030, sjis, whose
+# multi-byte characters may end in a backslash or quote byte; a number, which the server takes
+# as a character set id: 28 is gbk; DEFAULT, the server's default) is held.
+SAFE_CHARSETS = frozenset(
+    """
+    utf8 utf8mb3 utf8mb4 latin1 latin2 latin5 latin7 ascii binary cp1250 cp1251 cp1256 cp1257
+    cp850 cp852 cp866 dec8 greek hebrew hp8 keybcs2 koi8r koi8u macce macroman swe7 tis620
+    armscii8 geostd8 ujis eucjpms euckr gb2312
+    """.split()  # noqa: SIM905 (a word list)
+)
 _CONFIG_SCOPES = frozenset(["GLOBAL", "PERSIST", "PERSIST_ONLY"])
 _SCOPES = frozenset(["SESSION", "LOCAL", *_CONFIG_SCOPES])
 _TRUE = frozenset(["1", "ON", "TRUE"])
@@ -89,12 +100,11 @@ def _transaction(acc: Acc, words: list[str]) -> None:
 
 def _charset(acc: Acc, value: Token | None) -> None:
     name = value.value.casefold() if value is not None else ""
-    if not name or name in _UNSAFE_CHARSETS:
-        acc.add(
-            Kind.CONFIG, f"character set {name or '?'} may hide quotes in multi-byte characters"
-        )
-    else:
+    if name in SAFE_CHARSETS and value is not None and value.type is not TokenType.NUMBER:
         acc.add(Kind.SESSION, f"character set {name}")
+    else:
+        detail = f"character set {name or '?'}: the server might lex texts differently"
+        acc.add(Kind.CONFIG, detail)
 
 
 def _assignments(tokens: list[Token]) -> list[list[Token]]:
