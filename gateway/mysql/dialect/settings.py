@@ -5,8 +5,9 @@
   read, functions are checked by the tokens).
 - ``SET [SESSION | LOCAL] var = value`` / ``@@var`` / ``@@session.var``: ``session`` for the
   variables clients set at connect (``SESSION_VARIABLES``), ``transaction`` for isolation,
-  ``config`` (held) for any other; ``sql_mode`` is ``session`` when set to a literal (tracked:
-  it changes how the next statements are lexed) and ``config`` otherwise (then unknown).
+  ``config`` (held) for any other; ``sql_mode`` is ``session`` when set to a literal list of
+  mode names (tracked: it changes how the next statements are lexed) and ``config`` otherwise
+  (then unknown): an expression, DEFAULT, a number (a bit mask: 4 is ANSI_QUOTES).
 - ``SET GLOBAL | PERSIST | PERSIST_ONLY`` and ``@@global.`` / ``@@persist.``: ``config``.
 - ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client`` / ``character_set_connection``:
   ``session`` for the character sets in which every byte below 0x80 is that ASCII character
@@ -26,6 +27,7 @@ from gateway.guardrails import Effect, Kind
 from gateway.mysql.dialect import dml
 from gateway.mysql.dialect.context import Acc, Ctx, nested
 from gateway.mysql.dialect.lexer import Token, TokenType
+from gateway.mysql.dialect.state import parse_sql_mode
 
 __all__ = ["SAFE_CHARSETS", "SESSION_VARIABLES", "effect_set", "set_statement"]
 
@@ -164,7 +166,7 @@ def _assign(acc: Acc, ctx: Ctx, tokens: list[Token]) -> None:
     if scope in _CONFIG_SCOPES:
         acc.add(Kind.CONFIG, f"SET {scope} {folded} changes the server's configuration")
     elif folded == "sql_mode":
-        _sql_mode(acc, literal)
+        _sql_mode(acc, literal if value[0].type is not TokenType.NUMBER else None)
     elif folded in _CHARSET_VARIABLES:
         _charset(acc, value[0] if literal is not None else None)
     elif folded in _READ_ONLY_VARIABLES:
@@ -181,7 +183,7 @@ def _assign(acc: Acc, ctx: Ctx, tokens: list[Token]) -> None:
 
 
 def _sql_mode(acc: Acc, literal: str | None) -> None:
-    if literal is None or literal.upper() == "DEFAULT":
+    if literal is None or literal.upper() == "DEFAULT" or parse_sql_mode(literal) is None:
         acc.add(Kind.CONFIG, "SET sql_mode to a value not read here")
         acc.effects.append(Effect("forget", "sql_mode"))
     else:

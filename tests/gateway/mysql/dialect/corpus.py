@@ -409,6 +409,10 @@ PRIVILEGE_AND_CONFIG = _cases(
     "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
     "SET sql_mode = DEFAULT",
     "SET sql_mode = @saved",
+    "SET sql_mode = 4",
+    "SET sql_mode = 2097152",
+    "SET sql_mode = 'NOT_A_MODE'",
+    "SET sql_mode = '4'",
     "SET NAMES gbk",
     "SET NAMES big5",
     "SET NAMES sjis",
@@ -700,6 +704,9 @@ SQL_MODE = [
         "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE t; -- '",
         sql_mode="ANSI_QUOTES",
     ),
+    # a number is a bit mask to the server (4 is ANSI_QUOTES): the mode becomes unknown
+    *_cases("review", 'SET sql_mode = 4; SELECT "a\\" FROM t; DROP TABLE t; -- "'),
+    *_cases("allow", 'SET sql_mode = ansi_quotes; SELECT "a" FROM "t"'),
     # unknown sql_mode: a text with a quote or backslash that reads differently is held
     *_cases("review", "SELECT 'a\\'; DROP TABLE t; -- '", sql_mode=None),
     *_cases("review", 'SELECT "a" FROM t WHERE x = "b\\"; DROP TABLE t; -- "', sql_mode=None),

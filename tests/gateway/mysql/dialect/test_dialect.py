@@ -54,6 +54,8 @@ def test_state_after_folds_in_sql_mode_use_and_prepare() -> None:
     assert state.prepared["p"].kinds == {Kind.WRITE_UNBOUNDED}
     assert "p" not in state.after("DEALLOCATE PREPARE P").prepared
     assert not state.after("SET sql_mode = CONCAT(@@sql_mode, ',ANSI')").sql_mode_known
+    assert not state.after("SET sql_mode = 4").sql_mode_known  # a bit mask: ANSI_QUOTES
+    assert not MySQLState().with_sql_mode("ANSI_QUOTES,SOMETHING_NEW").sql_mode_known
 
 
 def test_state_with_helpers_and_value_of() -> None:
