@@ -9,11 +9,13 @@
   mode names (tracked: it changes how the next statements are lexed) and ``config`` otherwise
   (then unknown): an expression, DEFAULT, a number (a bit mask: 4 is ANSI_QUOTES).
 - ``SET GLOBAL | PERSIST | PERSIST_ONLY`` and ``@@global.`` / ``@@persist.``: ``config``.
-- ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client`` / ``character_set_connection``:
-  ``session`` for the character sets in which every byte below 0x80 is that ASCII character
-  (``SAFE_CHARSETS``), ``config`` for any other value: big5, cp932, gbk, gb18030 and sjis,
-  whose multi-byte characters may end in a backslash or quote byte (the server and the gateway
-  would read a literal differently), a number (a character set id: 28 is gbk), DEFAULT.
+- ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client`` / ``character_set_connection`` /
+  ``character_set_results``: ``session`` for the character sets in which every byte below
+  0x80 is that ASCII character (``SAFE_CHARSETS``), ``config`` for any other value: big5,
+  cp932, gbk, gb18030 and sjis, whose multi-byte characters may end in a backslash or quote
+  byte (the server and the gateway would read a literal differently), a number (a character
+  set id: 28 is gbk), DEFAULT; and for results utf16, utf32, ucs2 or NULL (raw column bytes),
+  in which the detectors' ASCII patterns would not match a value.
 - ``SET PASSWORD``, ``SET ROLE``, ``SET DEFAULT ROLE``: ``privilege``.
 - ``SET TRANSACTION``: ``transaction``; ``config`` when it may make a transaction read-write.
 - MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above (their
@@ -33,7 +35,7 @@ __all__ = ["SAFE_CHARSETS", "SESSION_VARIABLES", "effect_set", "set_statement"]
 
 SESSION_VARIABLES = frozenset(
     """
-    autocommit names character_set_results collation_connection time_zone sql_select_limit
+    autocommit names collation_connection time_zone sql_select_limit
     net_read_timeout net_write_timeout wait_timeout interactive_timeout max_execution_time
     max_statement_time lc_time_names lc_messages group_concat_max_len div_precision_increment
     session_track_schema session_track_state_change session_track_system_variables
@@ -48,7 +50,9 @@ SESSION_VARIABLES = frozenset(
 )
 _TRANSACTION_VARIABLES = frozenset(["transaction_isolation", "tx_isolation"])
 _READ_ONLY_VARIABLES = frozenset(["transaction_read_only", "tx_read_only"])
-_CHARSET_VARIABLES = frozenset(["character_set_client", "character_set_connection"])
+_CHARSET_VARIABLES = frozenset(
+    ["character_set_client", "character_set_connection", "character_set_results"]
+)
 # Character sets in which every byte below 0x80 is that ASCII character: the server lexes a
 # text in them as the gateway does. Anything else (big5, cp932, gbk, gb18030, sjis, whose
 # multi-byte characters may end in a backslash or quote byte; a number, which the server takes
