@@ -33,13 +33,14 @@ from gateway.mysql.dialect.classify import classify
 from gateway.mysql.dialect.errors import LexError, MalformedRowError, MySQLDialectError
 from gateway.mysql.dialect.guardrails import Guardrails
 from gateway.mysql.dialect.kill import KillTarget, kill_target
-from gateway.mysql.dialect.leaks import Leak
+from gateway.mysql.dialect.leaks import ALL_OUTPUTS, Leak
 from gateway.mysql.dialect.masking import ColumnOrigin, MySQLMasking, PlannedColumn, RowMask
 from gateway.mysql.dialect.mysql import MYSQL, MySQLDialect
 from gateway.mysql.dialect.redact import redact
 from gateway.mysql.dialect.state import MySQLState, SqlMode, parse_sql_mode
 
 __all__ = [
+    "ALL_OUTPUTS",
     "MYSQL",
     "ColumnOrigin",
     "Guardrails",

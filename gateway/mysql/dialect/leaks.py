@@ -28,7 +28,10 @@ table makes every ``*`` a possible copy.
 
 ``derived(text, state)``: the output indexes of a single query computed from a masked column
 (an expression over it, a UNION branch with it at that place, a derived table or CTE column
-built from it); the listener hands them to ``plan(..., derived=...)``, which masks them whole.
+built from it), or ``ALL_OUTPUTS`` when they cannot be told apart (a ``*`` over a derived
+table, a CTE or a UNION branch that may hold one); the listener hands them to ``plan(...,
+derived=...)``, which masks them whole. MariaDB reports a derived table's column under the
+derived table's name and the alias, which no rule binds: this is what masks it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from gateway.mysql.dialect.errors import LexError
 from gateway.mysql.dialect.lexer import Token, TokenType, lex, split
 from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["Leak", "derived", "find_leak"]
+__all__ = ["ALL_OUTPUTS", "Leak", "derived", "find_leak"]
 
 _STATISTICS = frozenset(["column_statistics", "column_stats", "table_stats", "index_stats"])
 _CODE = frozenset(["PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE"])
@@ -221,9 +224,29 @@ def _names_masked(node: exp.Expr, names: _Names, tables: list[str]) -> bool:
     return False
 
 
+class _AllOutputs(frozenset[int]):
+    """Every output index (``index in ALL_OUTPUTS`` is always true): a query whose outputs
+    cannot be told apart, masked whole."""
+
+    def __contains__(self, index: object) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return hash("ALL_OUTPUTS")
+
+    def __repr__(self) -> str:
+        return "ALL_OUTPUTS"
+
+
+ALL_OUTPUTS: frozenset[int] = _AllOutputs()
+
+
 def derived(text: str, state: MySQLState, rules: MaskingRules) -> frozenset[int] | None:
     """Output indexes of a single query computed from a masked column (None: none, or not
-    one readable query)."""
+    one readable query; ``ALL_OUTPUTS`` when they cannot be told apart)."""
     names = _Names(rules)
     if not names.columns:
         return None
@@ -237,51 +260,73 @@ def derived(text: str, state: MySQLState, rules: MaskingRules) -> frozenset[int]
     if tree is None or not isinstance(tree, (exp.Select, exp.SetOperation)):
         return None
     found = _derived(tree, names)
+    if found is None:
+        return ALL_OUTPUTS
     return frozenset(found) or None
 
 
-def _derived(tree: exp.Expr, names: _Names) -> set[int]:
+def _star(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Star) or (
+        isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
+    )
+
+
+def _derived(tree: exp.Expr, names: _Names) -> set[int] | None:
+    """The derived output indexes; None when every output must be taken as derived."""
     if isinstance(tree, exp.SetOperation):
         return _union_names(tree, names)
     if not isinstance(tree, exp.Select):
         return set()
     inner = _inner_masked(tree, names)
+    if inner is None:
+        return None
     out: set[int] = set()
     for index, output in enumerate(tree.expressions):
         bare = output.this if isinstance(output, exp.Alias) else output
-        if isinstance(bare, exp.Column) and not isinstance(bare.this, exp.Star):
+        if _star(bare):
+            if inner:  # a derived table's or CTE's columns, which the server does not bind
+                return None
+            continue  # a real table's columns: bound by their origin
+        if isinstance(bare, exp.Column):
             if bare.name.casefold() in inner:
                 out.add(index)
             continue
-        if isinstance(bare, exp.Star) or (
-            isinstance(bare, exp.Column) and isinstance(bare.this, exp.Star)
-        ):
-            continue  # real columns: bound by their origin
         refs = {c.name.casefold() for c in bare.find_all(exp.Column)}
         if refs & (names.columns | inner) or any(
-            _derived(s, names) for s in bare.find_all(exp.Select)
+            _derived(s, names) != set() for s in bare.find_all(exp.Select)
         ):
             out.add(index)
     return out
 
 
-def _inner_masked(tree: exp.Select, names: _Names) -> set[str]:
-    """Names of derived-table and CTE outputs computed from a masked column."""
+def _inner_masked(tree: exp.Select, names: _Names) -> set[str] | None:
+    """Names of derived-table and CTE outputs computed from a masked column; None when one
+    of them is a ``*`` that may hold one (its names are not known here)."""
     found: set[str] = set()
     for sub in (*tree.find_all(exp.Subquery), *tree.find_all(exp.CTE)):
         query = sub.this
-        if isinstance(query, exp.Select):
-            for output in query.expressions:
-                if _names_masked(output, names, []):
-                    found.add(output.alias_or_name.casefold())
+        if not isinstance(query, (exp.Select, exp.SetOperation)):
+            continue
+        for select in query.find_all(exp.Select):
+            tables = [t.name for t in select.find_all(exp.Table)]
+            for output in select.expressions:
+                if not _names_masked(output, names, tables):
+                    continue
+                if _star(output):
+                    return None
+                found.add(output.alias_or_name.casefold())
     return found
 
 
-def _union_names(tree: exp.SetOperation, names: _Names) -> set[int]:
-    """A UNION's column i is masked when any branch has a masked column at i."""
+def _union_names(tree: exp.SetOperation, names: _Names) -> set[int] | None:
+    """A UNION's column i is masked when any branch has a masked column at i; every column
+    when a branch has a ``*`` that may hold one (its width is not known here)."""
     out: set[int] = set()
     for select in tree.find_all(exp.Select):
+        tables = [t.name for t in select.find_all(exp.Table)]
         for index, output in enumerate(select.expressions):
-            if _names_masked(output, names, [t.name for t in select.find_all(exp.Table)]):
+            if _names_masked(output, names, tables):
+                if _star(output):
+                    return None
                 out.add(index)
     return out

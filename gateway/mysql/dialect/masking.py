@@ -8,8 +8,11 @@ neither, the rule matches by column name alone, which masks more). A column with
 ``org_table`` is computed (an expression, a UNION of different tables, a function): a rule
 matches it by its reported name, or by a masked column's name inside it (MySQL reports an
 un-aliased expression's own text, ``concat(ssn,'')``); else value detectors run on it. The
-caller may pass ``derived`` indexes (outputs it knows are computed from a masked column),
-masked whole.
+caller passes ``derived`` indexes (``MySQLMasking.derived(text, state)``: outputs computed from
+a masked column), masked whole whatever their origin says: MariaDB reports a derived table's or
+a CTE's column under the derived table's name and the alias (``SELECT x FROM (SELECT ssn AS x
+FROM customers) d``: org_table ``d``, org_name ``x``; materialised, org_table ``customers`` and
+org_name ``x``), which no rule binds.
 
 Actions by column type (``column_type``, enum_field_types): text, blob, enum, set and unknown
 types get the text detectors; JSON the JSON-aware ones; integers and integral decimals the
@@ -201,9 +204,11 @@ class MySQLMasking:
             rule = next(iter(rules.by_column.get(column.name.casefold(), ())), None)
             if rule is None:
                 rule = self._inside(column.name)
-            if rule is None and derived is not None and index in derived and rules.column_rules:
-                plan = PlannedColumn(index, column.name, None, DERIVED, ())
-                return _rule_action(column.column_type, DERIVED), plan
+        if rule is None and derived is not None and index in derived and rules.column_rules:
+            # computed from a masked column; also a derived table's or CTE's column, which the
+            # server reports under the derived table's name and the alias (MariaDB 10.11)
+            plan = PlannedColumn(index, column.name, source, DERIVED, ())
+            return _rule_action(column.column_type, DERIVED), plan
         if rule is not None:
             plan = PlannedColumn(index, column.name, source, rule.spec, ())
             return _rule_action(column.column_type, rule.spec), plan

@@ -7,6 +7,7 @@ import pytest
 
 from gateway.masking import MaskingRules
 from gateway.mysql.dialect import MYSQL, MySQLMasking, MySQLState
+from gateway.mysql.dialect.leaks import ALL_OUTPUTS
 
 STATE = MySQLState(database="app")
 
@@ -110,9 +111,16 @@ def test_detectors_only_refuse_diagnostics_but_not_copies() -> None:
         ("SELECT id, name FROM customers", None),
         ("SELECT ssn FROM customers", None),
         ("SELECT 1; SELECT CONCAT(ssn, '')", None),
+        ("SELECT d.* FROM (SELECT ssn AS x FROM customers) d", "all"),
+        ("SELECT ssn FROM (SELECT * FROM customers) d", "all"),
+        ("SELECT 1, 2 UNION SELECT * FROM customers", "all"),
+        ("SELECT * FROM customers c JOIN (SELECT id AS i FROM customers) d ON c.id = d.i", None),
     ],
 )
-def test_outputs_computed_from_a_masked_column(text: str, outputs: set[int] | None) -> None:
+def test_outputs_computed_from_a_masked_column(text: str, outputs: set[int] | str | None) -> None:
     """``derived`` names computed outputs built from a masked column, never bare ones."""
     found = _masking(["customers.ssn", "email"]).derived(text, STATE)
-    assert found == (frozenset(outputs) if outputs is not None else None)
+    if outputs == "all":
+        assert found is ALL_OUTPUTS and 123 in found
+    else:
+        assert found == (frozenset(outputs) if isinstance(outputs, set) else None)

@@ -163,3 +163,14 @@ def test_error_messages_lose_the_values_the_client_did_not_send(
 ) -> None:
     """ERR texts: quoted values not in the statement are ***, detectors run on the rest."""
     assert _policy(["ssn"], ["email"]).error_message(message, sent) == shown
+
+
+def test_derived_outputs_are_masked_whatever_origin_the_server_reports() -> None:
+    """A derived table's column (org_table d or customers, org_name x) is masked when derived."""
+    policy = _policy(["customers.ssn"])
+    merged = _col("x", "d", "x", "app")
+    materialised = ColumnOrigin("", "d", "customers", "x", "x", VARCHAR, 45)
+    assert policy.plan([merged]) is None and policy.plan([materialised]) is None
+    for column in (merged, materialised):
+        mask = policy.plan([column], "app", derived=frozenset([0]))
+        assert mask is not None and mask.row([b"123-45-6789"], MaskTally()) == [b"***-**-6789"]
