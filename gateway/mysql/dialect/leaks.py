@@ -19,8 +19,9 @@ it: ``blocked by rule masking/<route>``) or None:
   body names a masked column or a rule's table (its results are not bound to columns);
 - with column rules, ``masking/rename``: renaming a masked column (``RENAME COLUMN``,
   ``CHANGE``) or a rule's table (``RENAME TABLE``, ``ALTER TABLE ... RENAME``);
-- ``masking/unreadable``: a text that cannot be read (lexed, or parsed where the check needs
-  the tree) naming a masked column, and ``PREPARE ... FROM @var`` (a text not known here).
+- ``masking/unreadable``: a text that cannot be read (lexed, or parsed: a query, a copy)
+  naming a masked column or a rule's table, and ``PREPARE ... FROM @var`` (a text not known
+  here).
 
 A masked column is named by a column rule (``ssn`` in any table, ``customers.ssn``); a masked
 column in a WHERE clause is filtering, not a copy. Names, not the catalog: a rule without a
@@ -124,8 +125,26 @@ def _statement(
     if not names.columns:
         return None
     return (
-        _code(tokens, words, names) or _copy(tokens, words, names) or _rename(tokens, words, names)
+        _code(tokens, words, names)
+        or _copy(tokens, words, names)
+        or _rename(tokens, words, names)
+        or _unreadable_query(tokens, words, names)
     )
+
+
+def _unreadable_query(tokens: list[Token], words: list[str], names: _Names) -> Leak | None:
+    """A query sqlglot cannot read that names a masked column or a rule's table: nothing
+    vouches for what its outputs are (``SELECT * FROM t PROCEDURE ANALYSE()`` returns each
+    column's smallest and largest values as computed columns)."""
+    if words[0] not in ("SELECT", "WITH", "TABLE", "VALUES") and tokens[0].value != "(":
+        return None
+    named = any(
+        t.type in _NAMES and (names.column(t.value) or t.value.casefold() in names.tables)
+        for t in tokens
+    )
+    if named and dml.parse(tokens) is None:
+        return Leak("masking/unreadable", "a query the gateway cannot read names a masked column")
+    return None
 
 
 def _prepare(

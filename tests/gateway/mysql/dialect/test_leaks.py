@@ -52,6 +52,11 @@ REFUSED = [
     ("PREPARE s FROM @q", "masking/unreadable"),
     ("PREPARE s FROM 'INSERT INTO x SELECT ssn FROM customers'", "masking/copy"),
     ("INSERT INTO x SELECT ssn FROM customers 'unterminated", "masking/unreadable"),
+    ("SELECT * FROM customers PROCEDURE ANALYSE()", "masking/unreadable"),
+    ("SELECT ssn FROM customers WHERE", "masking/unreadable"),
+    ("INSERT INTO log VALUES ((SELECT ssn FROM customers LIMIT 1))", "masking/copy"),
+    ("UPDATE t SET a = (SELECT ssn FROM customers LIMIT 1) WHERE id = 1", "masking/copy"),
+    ("SELECT ssn FROM customers LIMIT 1 INTO @v", "masking/copy"),
 ]
 
 ALLOWED = [
