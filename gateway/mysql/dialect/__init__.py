@@ -10,7 +10,9 @@ the session core. Use::
     target = kill_target(sql, state)                    # KILL QUERY n: the client's Ctrl-C
     shown = MYSQL.redact(sql, params)                   # secrets replaced, for cards and logs
     masking = MYSQL.masking(rules)                      # MySQLMasking | None
-    mask = masking.plan(columns, state.database)        # RowMask | None per result set
+    leak = masking.check(sql, state)                    # Leak | None: refuse the text
+    derived = masking.derived(sql, state)               # outputs computed from a masked column
+    mask = masking.plan(columns, state.database, derived=derived)  # RowMask | None
     row = mask.row(values, tally)                       # text-protocol values
     message = masking.error_message(err_message, sent)  # values in ERR texts masked
 
@@ -31,16 +33,19 @@ from gateway.mysql.dialect.classify import classify
 from gateway.mysql.dialect.errors import LexError, MalformedRowError, MySQLDialectError
 from gateway.mysql.dialect.guardrails import Guardrails
 from gateway.mysql.dialect.kill import KillTarget, kill_target
+from gateway.mysql.dialect.leaks import ALL_OUTPUTS, Leak
 from gateway.mysql.dialect.masking import ColumnOrigin, MySQLMasking, PlannedColumn, RowMask
 from gateway.mysql.dialect.mysql import MYSQL, MySQLDialect
 from gateway.mysql.dialect.redact import redact
 from gateway.mysql.dialect.state import MySQLState, SqlMode, parse_sql_mode
 
 __all__ = [
+    "ALL_OUTPUTS",
     "MYSQL",
     "ColumnOrigin",
     "Guardrails",
     "KillTarget",
+    "Leak",
     "LexError",
     "MalformedRowError",
     "MySQLDialect",

@@ -16,6 +16,9 @@ Steps, each failing closed:
    is three statements).
 4. Each statement's tokens are scanned (``scan``) and dispatched on its first word
    (``statements``), sqlglot reading the queries.
+
+A text with more than ``MAX_STATEMENTS`` statements or ``MAX_RELEX`` sql_mode changes has its
+rest held unread: classification time stays linear in the text.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from gateway.guardrails import Classification, Finding, Kind, Statement
 from gateway.mysql.dialect.context import Acc, Ctx, Shared
 from gateway.mysql.dialect.errors import LexError
 from gateway.mysql.dialect.lexer import Reading, Token, lex, render, split
-from gateway.mysql.dialect.scan import scan_tokens
+from gateway.mysql.dialect.scan import PRIVATE_SCHEMAS, PRIVATE_VIEWS, scan_tokens
 from gateway.mysql.dialect.state import MySQLState
 from gateway.mysql.dialect.statements import dispatch
 
@@ -62,13 +65,23 @@ def _body(text: str, state: MySQLState, shared: Shared) -> Classification:
     return Classification(tuple(statements), frozenset(shared.depends), shared.literal_sensitive)
 
 
+MAX_RELEX = 32  # sql_mode changes in one text: each re-lexes the rest (a DoS if unbounded)
+MAX_STATEMENTS = 1000  # statements classified in one text; the rest is held unread
+
+
 def _statements(text: str, state: MySQLState, shared: Shared) -> list[Statement]:
     result: list[Statement] = []
     base = 0
+    relexes = 0
     while base < len(text):
         if state.oracle:
             result.append(_unreadable(text[base:], Kind.UNKNOWN, "sql_mode ORACLE: not read here"))
             return result
+        if relexes > MAX_RELEX or len(result) >= MAX_STATEMENTS:
+            detail = "too many statements or sql_mode changes in one text: the rest is not read"
+            result.append(_unreadable(text[base:], Kind.UNKNOWN, detail))
+            return result
+        relexes += 1
         rest = text[base:]
         try:
             primary, others = _lex(rest, state, shared)
@@ -78,6 +91,10 @@ def _statements(text: str, state: MySQLState, shared: Shared) -> list[Statement]
             return result
         relexed = False
         for tokens, end in primary:
+            if len(result) >= MAX_STATEMENTS:
+                base += tokens[0].start
+                relexed = True
+                break
             statement = _statement(tokens, rest, state, shared)
             result.append(statement)
             after = state.apply_statement(statement)
@@ -152,7 +169,11 @@ def _statement(tokens: list[Token], text: str, state: MySQLState, shared: Shared
 
 
 def _private_tables(acc: Acc, state: MySQLState) -> None:
-    """Unqualified tables of a statement run while the current database is ``mysql``."""
+    """Unqualified tables of a statement run while the current database is a private schema
+    (or information_schema, for its views of grants and statements)."""
     database = (state.database or "").casefold()
-    if database in ("mysql", "sys") and any("." not in table for table in acc.tables):
-        acc.add(Kind.PRIVILEGE, f"reads the {state.database} schema (credentials, privileges)")
+    bare = [table for table in acc.tables if "." not in table]
+    if database in PRIVATE_SCHEMAS and bare:
+        acc.add(Kind.PRIVILEGE, f"reads the {database} schema (credentials, privileges)")
+    elif database == "information_schema" and set(bare) & PRIVATE_VIEWS:
+        acc.add(Kind.PRIVILEGE, "reads information_schema's views of grants or statements")

@@ -4,7 +4,7 @@ Statements"; MariaDB's CREATE OR REPLACE, sequences and packages).
 - ``destroy`` (held): DROP of data or code, TRUNCATE, RENAME TABLE, ``CREATE OR REPLACE``
   (it drops what was there), ALTER VIEW (replaces a definition), ALTER TABLE with DROP, CHANGE,
   MODIFY, RENAME, CONVERT TO CHARACTER SET, DISCARD, TRUNCATE / REMOVE / COALESCE / REORGANIZE /
-  EXCHANGE PARTITION (each can lose data or a name).
+  EXCHANGE PARTITION, ENGINE = BLACKHOLE (each can lose data or a name).
 - ``ddl`` (runs): CREATE TABLE / INDEX / DATABASE / VIEW / SEQUENCE, other ALTER TABLE actions.
 - ``privilege``: users and roles; a ``DEFINER`` other code runs as; ``SQL SECURITY DEFINER``.
 - ``procedural``: stored procedures, functions, triggers, events, packages.
@@ -31,7 +31,7 @@ _DESTROYING_ACTIONS = frozenset(
         "COALESCE", "REORGANIZE", "EXCHANGE",
     ]
 )  # fmt: skip
-_ESCAPE_ENGINES = frozenset(["FEDERATED", "CONNECT", "FEDERATEDX", "SPIDER", "CSV"])
+_ESCAPE_ENGINES = frozenset(["FEDERATED", "CONNECT", "FEDERATEDX", "SPIDER"])
 _OBJECT_WORDS = frozenset(
     ["TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "SEQUENCE", "USER", "ROLE", "SERVER",
      "TABLESPACE", "LOGFILE", "RESOURCE", "INSTANCE", "SPATIAL", "UNIQUE", "FULLTEXT",
@@ -150,6 +150,8 @@ def alter(acc: Acc, ctx: Ctx) -> None:
             acc.table(name)
         actions = {t.upper for t in acc.tokens[at + 1 :] if t.type is TokenType.WORD}
         lost = sorted(actions & _DESTROYING_ACTIONS)
+        if "BLACKHOLE" in {t.value.upper() for t in acc.tokens[at + 1 :]}:
+            lost.append("ENGINE = BLACKHOLE (discards every row)")
         if "IMPORT" in actions:
             acc.add(Kind.SERVER_ESCAPE, "IMPORT TABLESPACE reads server files")
         if lost:

@@ -25,12 +25,38 @@ __all__ = ["parse", "query", "tables_of", "write"]
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings
 
+_MODIFIERS = {
+    "INSERT": frozenset(["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE"]),
+    "REPLACE": frozenset(["LOW_PRIORITY", "DELAYED"]),
+    "UPDATE": frozenset(["LOW_PRIORITY", "IGNORE"]),
+    "DELETE": frozenset(["LOW_PRIORITY", "QUICK", "IGNORE"]),
+}
 _QUERIES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 
 
+def _without_into_variables(tokens: list[Token]) -> list[Token]:
+    """The tokens without ``INTO @a, @b`` (sqlglot cannot read it at the end of a SELECT, as
+    MySQL 8 allows; the token scan has already found it: ``session``)."""
+    for i, token in enumerate(tokens):
+        if token.is_word("INTO") and i + 1 < len(tokens):
+            if tokens[i + 1].type is not TokenType.VARIABLE:
+                continue
+            end = i + 2
+            while (
+                end + 1 < len(tokens)
+                and tokens[end].value == ","
+                and tokens[end + 1].type is TokenType.VARIABLE
+            ):
+                end += 2
+            return [*tokens[:i], *tokens[end:]]
+    return tokens
+
+
 def parse(tokens: list[Token]) -> exp.Expr | None:
     """sqlglot's tree of one statement's tokens; None when it cannot read them."""
+    if tokens[0].is_word("SELECT", "WITH") or tokens[0].value == "(":
+        tokens = _without_into_variables(tokens)
     try:
         trees = sqlglot.parse(render(tokens), read="mysql")
     except (SqlglotError, RecursionError, ValueError, TypeError, KeyError, IndexError):
@@ -69,12 +95,22 @@ def _reads(acc: Acc, tree: exp.Expr) -> None:
     acc.add(Kind.READ, "reads" + (f" {', '.join(acc.tables)}" if acc.tables else " values"))
 
 
-def write(acc: Acc, command: str) -> None:
-    """INSERT, REPLACE, UPDATE, DELETE: ``write``, ``write_unbounded`` without a pin."""
+def write(acc: Acc, command: str, tree: exp.Expr | None = None) -> None:
+    """INSERT, REPLACE, UPDATE, DELETE (``tree`` when already parsed: ``WITH ... DELETE``):
+    ``write``, ``write_unbounded`` without a pin."""
     tokens = acc.tokens
-    if command == "REPLACE":  # REPLACE is INSERT that first deletes the rows it conflicts with
-        tokens = [Token(TokenType.WORD, "INSERT", tokens[0].start, tokens[0].end), *tokens[1:]]
-    tree = parse(tokens)
+    modifiers = _MODIFIERS.get(command, frozenset())
+    rest = 1
+    while (
+        rest < len(tokens)
+        and tokens[rest].type is TokenType.WORD
+        and tokens[rest].upper in modifiers
+    ):
+        rest += 1  # scheduling and error modifiers: they do not change which rows
+    verb = "INSERT" if command == "REPLACE" else command  # REPLACE: INSERT that deletes first
+    tokens = [Token(TokenType.WORD, verb, tokens[0].start, tokens[0].end), *tokens[rest:]]
+    if tree is None:
+        tree = parse(tokens)
     expected = {"INSERT": exp.Insert, "REPLACE": exp.Insert, "UPDATE": exp.Update}
     if tree is None or not isinstance(tree, expected.get(command, exp.Delete)):
         acc.add(Kind.UNKNOWN, f"{command} not read by the parser")

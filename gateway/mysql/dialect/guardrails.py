@@ -17,6 +17,7 @@ regex sees literals).
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -26,16 +27,69 @@ from gateway.mysql.dialect.errors import LexError
 from gateway.mysql.dialect.lexer import TokenType, lex
 from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["Guardrails", "literal_shape"]
+__all__ = ["Guardrails", "lexed_shape", "literal_shape", "plain_shape"]
 
 _SHAPED = frozenset(["SELECT", "WITH", "INSERT", "REPLACE", "("])
 _STARTS = ("SELECT", "WITH", "INSERT", "REPLACE", "(")
 _LITERALS = (TokenType.STRING, TokenType.NUMBER)
 
 
+# The shape of a plain text in one regex pass (no quote but '...', no backslash, comment,
+# variable or inner semicolon): the same key the lexer's tokens give, about 4x cheaper.
+_PLAIN_BAIL = re.compile(r"[\"`\\#@\x00]|--|/\*|\*/")
+_PLAIN_TOKEN = re.compile(
+    r"[ \t\n\r\f\v]+"
+    r"|(?P<lit>'(?:[^']|'')*')"
+    r"|(?P<number>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)"
+    r"|(?P<word>[A-Za-z_$\u0080-\uffff][0-9A-Za-z_$\u0080-\uffff]*)"
+    r"|(?P<param>\?)"
+    r"|(?P<op><=>|->>|<=|>=|<>|!=|:=|\|\||&&|<<|>>|->|[()\[\]{},.=<>+\-*/%&|^~!:])"
+)
+
+
+_IDENT_CHAR = re.compile(r"[0-9A-Za-z_$\u0080-\uffff]")
+
+
+def plain_shape(text: str) -> str | None:
+    """``literal_shape`` of a plain text; None when the text is not plain (ask the lexer)."""
+    body = text.rstrip(" \t\n\r\f\v;")
+    if ";" in body or _PLAIN_BAIL.search(body) is not None:
+        return None
+    out: list[str] = []
+    literals = 0
+    pos = 0
+    for match in _PLAIN_TOKEN.finditer(body):
+        if match.start() != pos:
+            return None
+        pos = match.end()
+        kind = match.lastgroup
+        if kind == "number" and "." not in match.group() and _IDENT_CHAR.match(body, pos):
+            return None  # an identifier that starts with digits (1abc, 0x1F): the lexer's
+        if kind in ("lit", "number"):
+            out.append("?")
+            literals += 1
+        elif kind == "word":
+            out.append("w" + match.group())
+        elif kind == "param":
+            out.append("p?")
+        elif kind == "op":
+            if match.group() == "." and body[pos : pos + 1].isdigit():
+                return None  # the lexer reads ".5" as a number
+            out.append("o" + match.group())
+    if pos != len(body) or not literals:
+        return None
+    return "\x1f".join(out)
+
+
 def literal_shape(text: str, state: MySQLState) -> str | None:
     """The text's tokens with literals replaced by ``?``; None when it has none, is not one
     statement, or cannot be lexed."""
+    plain = plain_shape(text)
+    return plain if plain is not None else lexed_shape(text, state)
+
+
+def lexed_shape(text: str, state: MySQLState) -> str | None:
+    """``literal_shape`` from the lexer's tokens (any text)."""
     try:
         tokens = lex(
             text, ansi_quotes=state.ansi_quotes, no_backslash_escapes=state.no_backslash_escapes

@@ -123,10 +123,31 @@ def _quote_ident(value: str) -> str:
     return "`" + value.replace("`", "``") + "`"
 
 
+def _variable(value: str) -> str:
+    """``@name`` as written when the name is plain, else with the name in backticks."""
+    prefix = "@@" if value.startswith("@@") else "@"
+    name = value[len(prefix) :]
+    plain = _VARNAME if prefix == "@" else _WORD  # @@a.b is @@a, a dot, b
+    if name and plain.fullmatch(name):
+        return value
+    return prefix + _quote_ident(name)
+
+
+def _dot(token: Token) -> bool:
+    return token.type is TokenType.OP and token.value == "."
+
+
+def _name(token: Token) -> bool:
+    """A name, or ``*`` (``t.*``): what a dot joins without a space."""
+    return token.type in (TokenType.WORD, TokenType.IDENT) or (
+        token.type is TokenType.OP and token.value == "*"
+    )
+
+
 def render(tokens: list[Token]) -> str:
     """The canonical text of ``tokens`` for sqlglot: strings in single quotes with every
     backslash and quote escaped, identifiers in backticks, one space between tokens (none
-    around ``.``, none before a glued string)."""
+    around a ``.`` between names, none between a word and the string glued to it)."""
     parts: list[str] = []
     previous: Token | None = None
     for token in tokens:
@@ -134,13 +155,14 @@ def render(tokens: list[Token]) -> str:
             piece = _quote_string(token.value)
         elif token.type is TokenType.IDENT:
             piece = _quote_ident(token.value)
+        elif token.type is TokenType.VARIABLE:
+            piece = _variable(token.value)
         else:
             piece = token.value
         if previous is not None:
-            tight = (
-                token.value == "."
-                or (previous.value == "." and previous.type is TokenType.OP)
-                or (token.glued and token.type is TokenType.STRING)
+            introduced = token.glued and token.type is TokenType.STRING  # _utf8mb4'x', x'1F'
+            tight = (introduced and previous.type is TokenType.WORD) or (
+                (_dot(token) and _name(previous)) or (_dot(previous) and _name(token))
             )
             if not tight:
                 parts.append(" ")
@@ -281,6 +303,8 @@ class _Lexer:
         nxt = text[self.pos : self.pos + 1]
         if prefix == "@" and nxt in ("'", '"', "`"):
             name = self._quoted(nxt, escapes=nxt != "`" and not self.nbe)
+            if name.startswith("@"):  # @'@x' would read as the system variable @@x
+                raise LexError("a user variable whose name starts with @")
         elif nxt == "`" and prefix == "@@":
             name = self._quoted(nxt, escapes=False)
         else:

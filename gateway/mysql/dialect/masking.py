@@ -8,8 +8,11 @@ neither, the rule matches by column name alone, which masks more). A column with
 ``org_table`` is computed (an expression, a UNION of different tables, a function): a rule
 matches it by its reported name, or by a masked column's name inside it (MySQL reports an
 un-aliased expression's own text, ``concat(ssn,'')``); else value detectors run on it. The
-caller may pass ``derived`` indexes (outputs it knows are computed from a masked column),
-masked whole.
+caller passes ``derived`` indexes (``MySQLMasking.derived(text, state)``: outputs computed from
+a masked column), masked whole whatever their origin says: MariaDB reports a derived table's or
+a CTE's column under the derived table's name and the alias (``SELECT x FROM (SELECT ssn AS x
+FROM customers) d``: org_table ``d``, org_name ``x``; materialised, org_table ``customers`` and
+org_name ``x``), which no rule binds.
 
 Actions by column type (``column_type``, enum_field_types): text, blob, enum, set and unknown
 types get the text detectors; JSON the JSON-aware ones; integers and integral decimals the
@@ -17,7 +20,9 @@ number checks (a card or SSN stored as a number becomes 0). Floats, dates and ti
 geometry cannot hold the entities and are not read. Under a column rule: text is masked whole
 (``mask_value``), numbers become ``0``, JSON ``null``, anything else NULL. Values are the text
 protocol's (for the binary protocol the codec hands the text form, or the same rules apply
-per type). ``error_message`` redacts the values in ERR packet texts.
+per type). ``error_message`` redacts the values in ERR packet texts; ``check`` finds the
+statements that would take a masked value out another way, and ``derived`` the outputs
+computed from one (``leaks``).
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from gateway.masking import ColumnRule, MaskingRules, MaskTally, Scanner, mask_v
 from gateway.masking.scan import Action, json_action, text_action
 from gateway.mysql.dialect.errors import MalformedRowError
 from gateway.mysql.dialect.errortext import redact_error
+from gateway.mysql.dialect.leaks import Leak, derived, find_leak
+from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["ColumnOrigin", "MySQLMasking", "PlannedColumn", "RowMask"]
+__all__ = ["DERIVED", "ColumnOrigin", "MySQLMasking", "PlannedColumn", "RowMask"]
 
 INTEGER = frozenset([1, 2, 3, 8, 9, 13, 244])  # TINY SHORT LONG LONGLONG INT24 YEAR BOOL
 DECIMAL = frozenset([0, 246])
 NOT_TEXT = frozenset([4, 5, 6, 7, 10, 11, 12, 14, 16, 17, 18, 19, 255])  # floats, times, bit...
 JSON = 245
 _PLAN_CACHE = 512
+DERIVED = "derived"  # the spec an output computed from a masked column is masked under
 _NAME = re.compile(r"[0-9A-Za-z_$]+")
 
 
@@ -196,8 +204,11 @@ class MySQLMasking:
             rule = next(iter(rules.by_column.get(column.name.casefold(), ())), None)
             if rule is None:
                 rule = self._inside(column.name)
-            if rule is None and derived is not None and index in derived and rules.column_rules:
-                rule = rules.column_rules[0]
+        if rule is None and derived is not None and index in derived and rules.column_rules:
+            # computed from a masked column; also a derived table's or CTE's column, which the
+            # server reports under the derived table's name and the alias (MariaDB 10.11)
+            plan = PlannedColumn(index, column.name, source, DERIVED, ())
+            return _rule_action(column.column_type, DERIVED), plan
         if rule is not None:
             plan = PlannedColumn(index, column.name, source, rule.spec, ())
             return _rule_action(column.column_type, rule.spec), plan
@@ -236,6 +247,15 @@ class MySQLMasking:
             return None, None
         names = tuple(d.name for d in chosen)
         return action, PlannedColumn(index, column.name, source, None, names)
+
+    def check(self, text: str, state: MySQLState) -> Leak | None:
+        """The route by which ``text`` would take a masked value out other than as a masked
+        output column (``leaks``), or None; the session refuses a text with one."""
+        return find_leak(text, state, self.rules)
+
+    def derived(self, text: str, state: MySQLState) -> frozenset[int] | None:
+        """The outputs of a single query computed from a masked column, for ``plan``."""
+        return derived(text, state, self.rules)
 
     def error_message(self, message: str, sent: str) -> str:
         """An ERR packet's message with the values the client did not send masked."""

@@ -16,11 +16,18 @@ from gateway.mysql.dialect.context import Acc
 from gateway.mysql.dialect.functions import ESCAPE, NAME_BEFORE, PAREN_WORDS, PURE, REVIEW
 from gateway.mysql.dialect.lexer import Token, TokenType
 
-__all__ = ["PRIVATE_SCHEMAS", "scan_tokens"]
+__all__ = ["PRIVATE_SCHEMAS", "PRIVATE_VIEWS", "scan_tokens"]
 
 # Schemas whose tables hold credentials, privileges or other sessions' statement texts.
 PRIVATE_SCHEMAS = frozenset(["mysql", "performance_schema", "sys"])
+# information_schema views of other sessions' statements and of grants (SHOW GRANTS is held).
+PRIVATE_VIEWS = frozenset(
+    ["processlist", "user_privileges", "schema_privileges", "table_privileges",
+     "column_privileges", "applicable_roles", "enabled_roles", "administrable_role_authorizations",
+     "role_table_grants", "role_column_grants", "role_routine_grants", "user_attributes"]
+)  # fmt: skip
 _NAMES = (TokenType.WORD, TokenType.IDENT)
+_SCHEMAS = PRIVATE_SCHEMAS | {"information_schema"}
 
 
 def scan_tokens(acc: Acc) -> None:
@@ -38,7 +45,7 @@ def scan_tokens(acc: Acc) -> None:
             _call(acc, i)
         if token.type is TokenType.WORD:
             _word(acc, i, token)
-        elif token.type is TokenType.IDENT and token.value.casefold() in PRIVATE_SCHEMAS:
+        elif token.type is TokenType.IDENT and token.value.casefold() in _SCHEMAS:
             _schema(acc, i)
         elif token.type is TokenType.VARIABLE and nxt is not None and nxt.value == ":=":
             acc.add(Kind.SESSION, f"assigns the user variable {token.value}")
@@ -60,7 +67,7 @@ def _word(acc: Acc, i: int, token: Token) -> None:
         acc.add(Kind.ROW_LOCK, f"FOR {following[0]} locks the rows read")
     elif upper == "LOCK" and following[:3] == ["IN", "SHARE", "MODE"]:
         acc.add(Kind.ROW_LOCK, "LOCK IN SHARE MODE locks the rows read")
-    elif token.value.casefold() in PRIVATE_SCHEMAS:
+    elif token.value.casefold() in _SCHEMAS:
         _schema(acc, i)
 
 
@@ -79,7 +86,12 @@ def _schema(acc: Acc, i: int) -> None:
     tokens = acc.tokens
     if i + 2 < len(tokens) and tokens[i + 1].value == "." and tokens[i + 1].type is TokenType.OP:
         name = tokens[i].value.casefold()
-        acc.add(Kind.PRIVILEGE, f"reads the {name} schema (credentials, privileges, statements)")
+        if name != "information_schema":
+            detail = f"reads the {name} schema (credentials, privileges, statements)"
+            acc.add(Kind.PRIVILEGE, detail)
+        elif tokens[i + 2].value.casefold() in PRIVATE_VIEWS:
+            view = tokens[i + 2].value.casefold()
+            acc.add(Kind.PRIVILEGE, f"reads information_schema.{view} (grants or statements)")
 
 
 def _call(acc: Acc, i: int) -> None:

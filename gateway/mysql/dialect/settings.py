@@ -5,17 +5,22 @@
   read, functions are checked by the tokens).
 - ``SET [SESSION | LOCAL] var = value`` / ``@@var`` / ``@@session.var``: ``session`` for the
   variables clients set at connect (``SESSION_VARIABLES``), ``transaction`` for isolation,
-  ``config`` (held) for any other; ``sql_mode`` is ``session`` when set to a literal (tracked:
-  it changes how the next statements are lexed) and ``config`` otherwise (then unknown).
+  ``config`` (held) for any other; ``sql_mode`` is ``session`` when set to a literal list of
+  mode names (tracked: it changes how the next statements are lexed) and ``config`` otherwise
+  (then unknown): an expression, DEFAULT, a number (a bit mask: 4 is ANSI_QUOTES).
 - ``SET GLOBAL | PERSIST | PERSIST_ONLY`` and ``@@global.`` / ``@@persist.``: ``config``.
-- ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client``: ``session`` for character sets
-  in which every byte below 0x80 is an ASCII character; ``config`` for big5, cp932, gbk,
-  gb18030 and sjis, whose multi-byte characters may end in a backslash or quote byte (the server
-  and the gateway could then read a literal differently).
+- ``SET NAMES`` / ``CHARACTER SET`` / ``character_set_client`` / ``character_set_connection`` /
+  ``character_set_results``: ``session`` for the character sets in which every byte below
+  0x80 is that ASCII character (``SAFE_CHARSETS``), ``config`` for any other value: big5,
+  cp932, gbk, gb18030 and sjis, whose multi-byte characters may end in a backslash or quote
+  byte (the server and the gateway would read a literal differently), a number (a character
+  set id: 28 is gbk), DEFAULT; and for results utf16, utf32, ucs2 or NULL (raw column bytes),
+  in which the detectors' ASCII patterns would not match a value.
 - ``SET PASSWORD``, ``SET ROLE``, ``SET DEFAULT ROLE``: ``privilege``.
 - ``SET TRANSACTION``: ``transaction``; ``config`` when it may make a transaction read-write.
-- MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above, and the
-  statement itself with all its kinds.
+- MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above (their
+  values last for that statement only: a sql_mode there is not tracked), and the statement
+  itself with all its kinds.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from gateway.guardrails import Effect, Kind
 from gateway.mysql.dialect import dml
 from gateway.mysql.dialect.context import Acc, Ctx, nested
 from gateway.mysql.dialect.lexer import Token, TokenType
+from gateway.mysql.dialect.state import parse_sql_mode
 
-__all__ = ["SESSION_VARIABLES", "effect_set", "set_statement"]
+__all__ = ["SAFE_CHARSETS", "SESSION_VARIABLES", "effect_set", "set_statement"]
 
 SESSION_VARIABLES = frozenset(
     """
-    autocommit names character_set_results collation_connection time_zone sql_select_limit
+    autocommit names collation_connection time_zone sql_select_limit
     net_read_timeout net_write_timeout wait_timeout interactive_timeout max_execution_time
     max_statement_time lc_time_names lc_messages group_concat_max_len div_precision_increment
     session_track_schema session_track_state_change session_track_system_variables
@@ -44,8 +50,20 @@ SESSION_VARIABLES = frozenset(
 )
 _TRANSACTION_VARIABLES = frozenset(["transaction_isolation", "tx_isolation"])
 _READ_ONLY_VARIABLES = frozenset(["transaction_read_only", "tx_read_only"])
-_CHARSET_VARIABLES = frozenset(["character_set_client", "character_set_connection"])
-_UNSAFE_CHARSETS = frozenset(["big5", "cp932", "gbk", "gb18030", "sjis"])
+_CHARSET_VARIABLES = frozenset(
+    ["character_set_client", "character_set_connection", "character_set_results"]
+)
+# Character sets in which every byte below 0x80 is that ASCII character: the server lexes a
+# text in them as the gateway does. Anything else (big5, cp932, gbk, gb18030, sjis, whose
+# multi-byte characters may end in a backslash or quote byte; a number, which the server takes
+# as a character set id: 28 is gbk; DEFAULT, the server's default) is held.
+SAFE_CHARSETS = frozenset(
+    """
+    utf8 utf8mb3 utf8mb4 latin1 latin2 latin5 latin7 ascii binary cp1250 cp1251 cp1256 cp1257
+    cp850 cp852 cp866 dec8 greek hebrew hp8 keybcs2 koi8r koi8u macce macroman swe7 tis620
+    armscii8 geostd8 ujis eucjpms euckr gb2312
+    """.split()  # noqa: SIM905 (a word list)
+)
 _CONFIG_SCOPES = frozenset(["GLOBAL", "PERSIST", "PERSIST_ONLY"])
 _SCOPES = frozenset(["SESSION", "LOCAL", *_CONFIG_SCOPES])
 _TRUE = frozenset(["1", "ON", "TRUE"])
@@ -88,12 +106,11 @@ def _transaction(acc: Acc, words: list[str]) -> None:
 
 def _charset(acc: Acc, value: Token | None) -> None:
     name = value.value.casefold() if value is not None else ""
-    if not name or name in _UNSAFE_CHARSETS:
-        acc.add(
-            Kind.CONFIG, f"character set {name or '?'} may hide quotes in multi-byte characters"
-        )
-    else:
+    if name in SAFE_CHARSETS and value is not None and value.type is not TokenType.NUMBER:
         acc.add(Kind.SESSION, f"character set {name}")
+    else:
+        detail = f"character set {name or '?'}: the server might lex texts differently"
+        acc.add(Kind.CONFIG, detail)
 
 
 def _assignments(tokens: list[Token]) -> list[list[Token]]:
@@ -153,7 +170,7 @@ def _assign(acc: Acc, ctx: Ctx, tokens: list[Token]) -> None:
     if scope in _CONFIG_SCOPES:
         acc.add(Kind.CONFIG, f"SET {scope} {folded} changes the server's configuration")
     elif folded == "sql_mode":
-        _sql_mode(acc, literal)
+        _sql_mode(acc, literal if value[0].type is not TokenType.NUMBER else None)
     elif folded in _CHARSET_VARIABLES:
         _charset(acc, value[0] if literal is not None else None)
     elif folded in _READ_ONLY_VARIABLES:
@@ -170,7 +187,7 @@ def _assign(acc: Acc, ctx: Ctx, tokens: list[Token]) -> None:
 
 
 def _sql_mode(acc: Acc, literal: str | None) -> None:
-    if literal is None or literal.upper() == "DEFAULT":
+    if literal is None or literal.upper() == "DEFAULT" or parse_sql_mode(literal) is None:
         acc.add(Kind.CONFIG, "SET sql_mode to a value not read here")
         acc.effects.append(Effect("forget", "sql_mode"))
     else:
@@ -214,6 +231,9 @@ def _set_statement_for(acc: Acc, ctx: Ctx) -> None:
         elif depth == 0 and token.is_word("FOR") and i > 2:
             for assignment in _assignments(tokens[2:i]):
                 _assign(acc, ctx, assignment)
+            # the variables last for this one statement, which the server has already lexed
+            # under the session's sql_mode: nothing of them outlives it
+            acc.effects.clear()
             nested(acc, ctx, tokens[i + 1 :], "SET STATEMENT ... FOR runs")
             return
     acc.add(Kind.UNKNOWN, "SET STATEMENT without FOR")

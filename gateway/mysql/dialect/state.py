@@ -42,9 +42,25 @@ class SqlMode:
     oracle: bool = False
 
 
-def parse_sql_mode(value: str) -> SqlMode:
-    """The flags of a ``sql_mode`` value (comma-separated mode names, any case)."""
-    modes = {part.strip().upper() for part in value.split(",")}
+_MODE_NAMES = frozenset(
+    """
+    REAL_AS_FLOAT PIPES_AS_CONCAT ANSI_QUOTES IGNORE_SPACE IGNORE_BAD_TABLE_OPTIONS
+    ONLY_FULL_GROUP_BY NO_UNSIGNED_SUBTRACTION NO_DIR_IN_CREATE POSTGRESQL ORACLE MSSQL DB2
+    MAXDB NO_KEY_OPTIONS NO_TABLE_OPTIONS NO_FIELD_OPTIONS MYSQL323 MYSQL40 ANSI
+    NO_AUTO_VALUE_ON_ZERO NO_BACKSLASH_ESCAPES STRICT_TRANS_TABLES STRICT_ALL_TABLES
+    NO_ZERO_IN_DATE NO_ZERO_DATE ALLOW_INVALID_DATES ERROR_FOR_DIVISION_BY_ZERO TRADITIONAL
+    NO_AUTO_CREATE_USER HIGH_NOT_PRECEDENCE NO_ENGINE_SUBSTITUTION PAD_CHAR_TO_FULL_LENGTH
+    EMPTY_STRING_IS_NULL SIMULTANEOUS_ASSIGNMENT TIME_ROUND_FRACTIONAL TIME_TRUNCATE_FRACTIONAL
+    """.split()  # noqa: SIM905 (a word list)
+)
+
+
+def parse_sql_mode(value: str) -> SqlMode | None:
+    """The flags of a ``sql_mode`` value (comma-separated mode names, any case); None when a
+    part is not a mode name (a number is a bit mask to the server: 4 is ANSI_QUOTES)."""
+    modes = {part.strip().upper() for part in value.split(",")} - {""}
+    if not modes <= _MODE_NAMES:
+        return None
     return SqlMode(
         ansi_quotes=bool(modes & _ANSI_QUOTES_MODES),
         no_backslash_escapes="NO_BACKSLASH_ESCAPES" in modes,
@@ -73,10 +89,11 @@ class MySQLState:
         return self.prepared.get(dependency.removeprefix("prepared:"))
 
     def with_sql_mode(self, value: str | None) -> MySQLState:
-        """With ``sql_mode`` set to ``value`` (None: a value not known here)."""
-        if value is None:
+        """With ``sql_mode`` set to ``value`` (None, or a value with a part that is not a mode
+        name: not known here)."""
+        mode = parse_sql_mode(value) if value is not None else None
+        if mode is None:
             return replace(self, sql_mode_known=False)
-        mode = parse_sql_mode(value)
         return replace(
             self,
             ansi_quotes=mode.ansi_quotes,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlglot import exp
+
 from gateway.guardrails import Kind
 from gateway.mysql.dialect import ddl, dml, prepared, settings
 from gateway.mysql.dialect.context import Acc, Ctx, nested
@@ -36,7 +38,12 @@ def dispatch(acc: Acc, ctx: Ctx) -> str:
 
 
 def _query(acc: Acc, ctx: Ctx) -> None:
-    if not dml.query(acc):
+    tree = dml.parse(acc.tokens)
+    if isinstance(tree, (exp.Update, exp.Delete)) and acc.tokens[0].is_word("WITH"):
+        ctx.shared.literal_sensitive = True  # WITH ... UPDATE | DELETE (MySQL 8): a write
+        dml.write(acc, "UPDATE" if isinstance(tree, exp.Update) else "DELETE", tree)
+        return
+    if tree is None or not dml.query(acc, tree=tree):
         acc.add(Kind.UNKNOWN, "query not read by the parser")
 
 
@@ -89,6 +96,8 @@ _PRIVATE_SHOWS = (
     ("RELAYLOG", "EVENTS"),
     ("ENGINE",),
     ("ENGINES",),
+    ("EXPLAIN",),
+    ("ANALYZE",),
 )
 
 

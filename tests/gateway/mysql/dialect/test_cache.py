@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from gateway.guardrails import Action, Classification, rules_from_config
 from gateway.mysql.dialect import Guardrails, MySQLState
-from gateway.mysql.dialect.guardrails import literal_shape
+from gateway.mysql.dialect.guardrails import lexed_shape, literal_shape, plain_shape
 
 
 def _counting(guardrails: Guardrails) -> list[str]:
@@ -68,3 +71,18 @@ def test_literal_shape_replaces_literals_and_refuses_multi_statements() -> None:
     assert one != literal_shape("SELECT b FROM t WHERE id = 1", MySQLState())
     assert literal_shape("SELECT 1; SELECT 2", MySQLState()) is None
     assert literal_shape("SELECT a FROM t", MySQLState()) is None
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.text(alphabet="SELCTab1e0x_$ '\"`\\;#-/*!@.?()=<>,:{}\n\t\u00a0é5", max_size=50),
+        st.text(alphabet="SELCT ab1e0x_.$'=<>(),*+-\u00a0é5;?\n", max_size=50),
+    ),
+    st.sampled_from(["", "ANSI_QUOTES", "NO_BACKSLASH_ESCAPES"]),
+)
+def test_theplain_shape_is_the_lexer_s_shape(text: str, mode: str) -> None:
+    """Where the one-regex shape answers, it is exactly the shape the lexer's tokens give."""
+    plain = plain_shape(text)
+    if plain is not None:
+        assert plain == lexed_shape(text, MySQLState().with_sql_mode(mode))

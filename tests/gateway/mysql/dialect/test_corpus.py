@@ -63,8 +63,7 @@ _CASED = [c for c in BASE if not re.search(r"['\"]|/\*M", c.sql)]
 
 @pytest.mark.parametrize("case", _CASED, ids=str)
 def test_case_in_other_letter_case(case: Case) -> None:
-    """Keywords are case-insensitive: the upper-cased and lower-cased text keep the verdict
-    (MariaDB's ``/*M!`` marker is upper case only, and literals keep their case)."""
+    """Keywords are case-insensitive: upper- and lower-cased texts keep the verdict."""
     plain = MYSQL.guardrails([]).evaluate(case.sql, case.state()).action
     for text in (case.sql.upper(), case.sql.lower()):
         assert MYSQL.guardrails([]).evaluate(text, case.state()).action is plain, text

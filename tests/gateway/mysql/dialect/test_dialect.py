@@ -54,6 +54,8 @@ def test_state_after_folds_in_sql_mode_use_and_prepare() -> None:
     assert state.prepared["p"].kinds == {Kind.WRITE_UNBOUNDED}
     assert "p" not in state.after("DEALLOCATE PREPARE P").prepared
     assert not state.after("SET sql_mode = CONCAT(@@sql_mode, ',ANSI')").sql_mode_known
+    assert not state.after("SET sql_mode = 4").sql_mode_known  # a bit mask: ANSI_QUOTES
+    assert not MySQLState().with_sql_mode("ANSI_QUOTES,SOMETHING_NEW").sql_mode_known
 
 
 def test_state_with_helpers_and_value_of() -> None:
@@ -103,3 +105,14 @@ def test_execute_is_judged_by_the_statement_prepared_now() -> None:
 def test_kill_target(text: str, target: KillTarget | None) -> None:
     """Only a single KILL [QUERY | CONNECTION] with a literal id is recognised."""
     assert kill_target(text, MySQLState()) == target
+
+
+def test_many_statements_or_sql_mode_changes_hold_the_rest_unread() -> None:
+    """Past the caps the rest of a text is one unknown statement (held), in bounded time."""
+    flips = "SET sql_mode = 'ANSI_QUOTES'; SET sql_mode = ''; " * 40 + "SELECT 1"
+    verdict = MYSQL.guardrails([]).evaluate(flips, MySQLState())
+    assert verdict.action is Action.HOLD and "not read" in verdict.reason
+    many = "SELECT 1; " * 1200
+    classification = MYSQL.classify(many, MySQLState())
+    assert len(classification.statements) == 1001
+    assert classification.statements[-1].kinds == {Kind.UNKNOWN}

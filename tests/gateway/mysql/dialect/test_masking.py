@@ -34,8 +34,7 @@ def test_a_rule_binds_through_an_alias_to_the_real_column() -> None:
 
 
 def test_a_schema_qualified_rule_uses_the_column_schema_or_the_database() -> None:
-    """``app.customers.ssn`` binds with schema app, or with the session's database when the
-    server sends none; another schema's table is not masked."""
+    """``app.customers.ssn`` binds by the column's schema, else the session's database."""
     policy = _policy(["app.customers.ssn"])
     assert policy.plan([_col("ssn", "customers", "ssn", "app")]) is not None
     assert policy.plan([_col("ssn", "customers", "ssn", "")], "app") is not None
@@ -49,13 +48,16 @@ def test_a_column_that_cannot_be_bound_to_a_schema_is_masked() -> None:
 
 
 def test_computed_columns_are_masked_by_name_or_by_a_masked_column_inside() -> None:
-    """An expression aliased to a masked name, or an un-aliased one naming it, is masked
-    whole; an expression over other columns is not."""
+    """A computed column named like, naming, or derived from a masked column is masked."""
     policy = _policy(["ssn"])
     assert policy.plan([_col("ssn")]) is not None
     assert policy.plan([_col("concat(ssn,'')")]) is not None
     assert policy.plan([_col("upper(name)")]) is None
-    assert policy.plan([_col("x")], derived=frozenset([0])) is not None
+    derived = policy.plan([_col("x")], derived=frozenset([0]))
+    assert derived is not None and derived.planned[0].rule == "derived"
+    tally = MaskTally()
+    assert derived.row([b"123-45-6789"], tally) == [b"***-**-6789"]
+    assert tally.counts().columns == {"derived": 1}
 
 
 def test_rule_actions_keep_values_valid_for_their_type() -> None:
@@ -161,3 +163,14 @@ def test_error_messages_lose_the_values_the_client_did_not_send(
 ) -> None:
     """ERR texts: quoted values not in the statement are ***, detectors run on the rest."""
     assert _policy(["ssn"], ["email"]).error_message(message, sent) == shown
+
+
+def test_derived_outputs_are_masked_whatever_origin_the_server_reports() -> None:
+    """A derived table's column (org_table d or customers, org_name x) is masked when derived."""
+    policy = _policy(["customers.ssn"])
+    merged = _col("x", "d", "x", "app")
+    materialised = ColumnOrigin("", "d", "customers", "x", "x", VARCHAR, 45)
+    assert policy.plan([merged]) is None and policy.plan([materialised]) is None
+    for column in (merged, materialised):
+        mask = policy.plan([column], "app", derived=frozenset([0]))
+        assert mask is not None and mask.row([b"123-45-6789"], MaskTally()) == [b"***-**-6789"]
