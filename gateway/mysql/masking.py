@@ -16,12 +16,12 @@ from typing import Any
 
 from gateway.masking import MaskTally
 from gateway.mysql import wire as my
-from gateway.mysql.dialect import ColumnOrigin, RowMask
+from gateway.mysql.dialect import ColumnOrigin, Leak, RowMask
 from gateway.mysql.wire.binary import decode_row, encode_row
 from gateway.mysql.wire.textform import to_text
 from gateway.mysql.wire.types import MASKED_COLUMN_TYPE, ColumnFlag, ColumnType
 
-__all__ = ["ReplyMasker", "origin"]
+__all__ = ["Lineage", "ReplyMasker", "origin"]
 
 T = ColumnType
 _DEFINITIONS = frozenset({my.Input.COLUMN, my.Input.LAST_COLUMN, my.Input.LAST_COLUMN_NO_EOF})
@@ -31,6 +31,35 @@ RETYPED = frozenset({
     T.DATETIME, T.TIMESTAMP, T.TIME,
 })  # fmt: skip
 _NUMERIC_FLAGS = ColumnFlag.UNSIGNED | ColumnFlag.ZEROFILL | ColumnFlag.BINARY | ColumnFlag.NUM
+
+
+class Lineage:
+    """A masking session's reading of its texts (the dialect's, ~0.1-0.5 ms each), kept per
+    text and state: ``leak`` (a route around the masked result set: the text is refused) and
+    ``derived`` (outputs computed from a masked column)."""
+
+    SIZE = 256
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self._leaks: dict[tuple[str, Any], Leak | None] = {}
+        self._derived: dict[tuple[str, Any], frozenset[int] | None] = {}
+
+    def leak(self, text: str, state: Any) -> Leak | None:
+        key = (text, state)
+        if key not in self._leaks:
+            if len(self._leaks) >= self.SIZE:
+                self._leaks.clear()
+            self._leaks[key] = self.policy.check(text, state)
+        return self._leaks[key]
+
+    def derived(self, text: str, state: Any) -> frozenset[int] | None:
+        key = (text, state)
+        if key not in self._derived:
+            if len(self._derived) >= self.SIZE:
+                self._derived.clear()
+            self._derived[key] = self.policy.derived(text, state)
+        return self._derived[key]
 
 
 def origin(column: my.ColumnDefinition) -> ColumnOrigin:
@@ -49,8 +78,17 @@ class ReplyMasker:
     """One command's reply (``binary``: a COM_STMT_EXECUTE's); ``packet`` returns the payloads
     the client may see in place of each one (none while definitions are held)."""
 
-    def __init__(self, policy: Any, database: str | None, sent: str, *, binary: bool = False):
+    def __init__(
+        self,
+        policy: Any,
+        database: str | None,
+        sent: str,
+        *,
+        binary: bool = False,
+        derived: frozenset[int] | None = None,
+    ) -> None:
         self.policy, self.database, self.sent, self.binary = policy, database, sent, binary
+        self.derived = derived  # outputs computed from a masked column (masked whole)
         self.tally = MaskTally()
         self._definitions: list[my.ColumnDefinition] = []
         self._plan: RowMask | None = None
@@ -79,7 +117,8 @@ class ReplyMasker:
         """The plan for the held definitions, and the definitions to send (re-typed where a
         binary value cannot carry the masked text)."""
         definitions = self._definitions
-        self._plan = plan = self.policy.plan([origin(d) for d in definitions], self.database)
+        columns = [origin(d) for d in definitions]
+        self._plan = plan = self.policy.plan(columns, self.database, derived=self.derived)
         self._specs = [(d.column_type, d.flags) for d in definitions]
         if plan is not None and self.binary:
             for index in plan.masked:

@@ -22,7 +22,7 @@ from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.airlock import hold
 from gateway.mysql.context import EFFECT_KINDS, Deps, MySession
-from gateway.mysql.masking import ReplyMasker
+from gateway.mysql.masking import Lineage, ReplyMasker
 from gateway.mysql.statements import Statements
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import (
@@ -71,6 +71,8 @@ class Relay:
         self.tracker = my.ReplyTracker(upstream.capabilities)
         self._failed_after_effects = False  # the last text changed state, then failed
         self.statements = Statements(self)  # prepared statements (gateway.mysql.statements)
+        policy = s.target.masking
+        self.lineage = Lineage(policy) if policy is not None else None
         self._counters: dict[str, Any] = {}  # the statements metric's children, by outcome
         # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
         # identity is done by the gateway (the rule it is recorded under), anything else None.
@@ -163,6 +165,7 @@ class Relay:
         expect: my.Expect = my.Expect.RESULTS,
         params: tuple[bytes | None, ...] = (),
         binary: bool = False,
+        derived: frozenset[int] | None = None,
     ) -> Verdict | None:
         """Judge (unless ``verdict`` is given: a prepared statement's), hold (with ``params``
         bound), journal, forward and record one statement; its verdict when it ran OK, else
@@ -173,6 +176,8 @@ class Relay:
             self.refuse(text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
             return None
         if verdict is None:
+            if self.leak(text):
+                return None
             verdict = s.target.guardrails.evaluate(text, s.state)
         if verdict.action is Action.BLOCK:
             self.refuse(text, "block", refusals.blocked(verdict), rule=verdict.rule)
@@ -190,7 +195,9 @@ class Relay:
             problem = s.log.journal.problem if s.log.journal is not None else None
             self.refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
             return None
-        outcome = await self.forward(payload, expect, text, binary=binary)
+        if derived is None and self.lineage is not None and not binary:
+            derived = self.lineage.derived(text, s.state)
+        outcome = await self.forward(payload, expect, text, binary=binary, derived=derived)
         error = outcome.error
         for name, count in (outcome.masked or {}).items():
             s.masked_total[name] = s.masked_total.get(name, 0) + count
@@ -229,12 +236,13 @@ class Relay:
         *,
         binary: bool = False,
         rewrite: Callable[[my.Input, bytes], bytes] | None = None,
+        derived: frozenset[int] | None = None,
     ) -> Outcome:
         """Send the command upstream and relay the server's whole reply to the client, its
         rows and errors masked on a connection that masks (``text``: what the client sent,
         whose own values an error may quote)."""
         up, client, tracker = self.upstream.stream, self.client, self.tracker
-        masker = self._masker(text, binary)
+        masker = self._masker(text, binary, derived)
         outcome = Outcome()
         up.seq = 0
         up.write(payload)
@@ -294,11 +302,26 @@ class Relay:
             self.client.write(payload)
             outcome.size += len(payload)
 
-    def _masker(self, text: str, binary: bool) -> ReplyMasker | None:
+    def _masker(
+        self, text: str, binary: bool, derived: frozenset[int] | None
+    ) -> ReplyMasker | None:
         policy = self.s.target.masking
         if policy is None:
             return None
-        return ReplyMasker(policy, self.s.state.database, text, binary=binary)
+        return ReplyMasker(policy, self.s.state.database, text, binary=binary, derived=derived)
+
+    def leak(self, text: str) -> bool:
+        """On a connection that masks, refuse (True) a text that takes a route around the
+        masked result set (the dialect's ``check``: ``masking/<route>``, 1227)."""
+        lineage = self.lineage
+        if lineage is None:
+            return False
+        found = lineage.leak(text, self.s.state)
+        if found is None:
+            return False
+        error = my.Err(1227, "42000", f"blocked by rule {found.rule}: {found.reason}")
+        self.refuse(text, "block", error, rule=found.rule)
+        return True
 
     def send_only(self, payload: bytes) -> None:
         """Forward a command the server does not answer (COM_STMT_CLOSE, SEND_LONG_DATA)."""

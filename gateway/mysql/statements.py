@@ -41,6 +41,7 @@ class Prepared:
     verdict: Verdict
     upstream_id: int
     params: int
+    derived: frozenset[int] | None = None  # outputs computed from a masked column
     types: tuple[tuple[int, int], ...] | None = None  # bound by an earlier execute
     long_data: dict[int, bytearray] = field(default_factory=dict)
 
@@ -86,15 +87,19 @@ class Statements:
             shown = payload[1:].decode("utf-8", "replace")
             relay.refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
             return
+        if relay.leak(text):  # on a masking connection: refused at prepare
+            return
         verdict = s.target.guardrails.evaluate(text, s.state)
         if verdict.action is Action.BLOCK:
             relay.refuse(text, "block", refusals.blocked(verdict), rule=verdict.rule)
             return
+        lineage = relay.lineage
+        derived = lineage.derived(text, s.state) if lineage is not None else None
 
         def rewrite(event: my.Input, data: bytes) -> bytes:
             if event in (my.Input.PREPARE_OK, my.Input.PREPARE_OK_DEFS):
                 ok = ps.decode_prepare_ok(data)
-                statement = Prepared(text, verdict, ok.statement_id, ok.num_params)
+                statement = Prepared(text, verdict, ok.statement_id, ok.num_params, derived)
                 return ps.rewrite_statement_id(data, self.book.add(statement))
             return data
 
@@ -129,7 +134,10 @@ class Statements:
             s = relay.s
             non_null = frozenset(i for i, v in enumerate(params, 1) if v is not None)
             verdict = s.target.guardrails.evaluate_bound(statement.text, s.state, non_null)
-        await relay.statement(statement.text, upstream, verdict, params=params, binary=True)
+        await relay.statement(
+            statement.text, upstream, verdict, params=params, binary=True,
+            derived=statement.derived,
+        )  # fmt: skip
         if statement.verdict.kinds & EFFECT_KINDS:  # SET sql_mode = ?: its value is not text
             await relay.resync()
 

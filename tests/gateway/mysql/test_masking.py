@@ -44,13 +44,39 @@ async def test_detectors_mask_computed_columns(env: MyEnv) -> None:
 
 
 async def test_error_texts_are_masked(env: MyEnv) -> None:
-    """An ERR that quotes a masked value (a duplicate key) reaches the client masked."""
-    env.direct("CREATE TABLE u (ssn VARCHAR(20) PRIMARY KEY)")
-    env.direct("INSERT INTO u VALUES ('078-05-1121')")
-    with pytest.raises(pymysql.err.IntegrityError) as caught:
-        await env.query("INSERT INTO u SELECT ssn FROM t WHERE id = 1")
-    assert caught.value.args[0] == 1062
+    """An ERR that quotes a masked value (strict mode's failed cast in a bounded UPDATE)
+    reaches the client masked."""
+    with pytest.raises(pymysql.err.MySQLError) as caught:
+        await env.query("UPDATE t SET name = name WHERE id = 1 AND ssn + 0 = 1")
+    assert caught.value.args[0] == 1292
     assert "078-05-1121" not in caught.value.args[1]
+
+
+async def test_copies_of_masked_columns_are_refused(env: MyEnv) -> None:
+    """A statement that would copy a masked column where it is read unmasked (INSERT ...
+    SELECT, SET @v) is refused with 1227 naming the route (the dialect's masking/copy)."""
+    env.direct("CREATE TABLE IF NOT EXISTS u (ssn VARCHAR(20))")
+    for sql in (
+        "INSERT INTO u SELECT ssn FROM t WHERE id = 1",
+        "SET @v = (SELECT ssn FROM t LIMIT 1)",
+    ):
+        with pytest.raises(pymysql.err.OperationalError) as caught:
+            await env.query(sql)
+        assert caught.value.args[0] == 1227
+        assert "masking/copy" in caught.value.args[1]
+    assert env.direct("SELECT count(*) FROM u") == ((0,),)
+
+
+async def test_derived_table_outputs_are_masked(env: MyEnv) -> None:
+    """A masked column read through a derived table or a CTE is masked (MariaDB reports its
+    origin as the derived table's, which no rule names)."""
+    env.direct("UPDATE t SET ssn = 'plain-secret-7' WHERE id = 3")  # no detector knows it
+    try:
+        rows = await env.query("SELECT x FROM (SELECT ssn AS x FROM t WHERE id = 3) d")
+        cte = await env.query("WITH c AS (SELECT ssn AS y FROM t WHERE id = 3) SELECT y FROM c")
+    finally:
+        env.direct("UPDATE t SET ssn = NULL WHERE id = 3")
+    assert "plain-secret-7" not in repr(rows) + repr(cte)
 
 
 async def test_tally_is_audited(env: MyEnv) -> None:
