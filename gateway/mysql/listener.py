@@ -224,7 +224,7 @@ class MySQLListener:
         assert task is not None
         live = LiveSession(s, task, upstream.connection_id)
         relay = Relay(s, self.deps, client, upstream)
-        relay.kill = self._kill
+        relay.killer = self
         self.live[thread_id] = live
         outcome = "error"
         try:
@@ -244,16 +244,21 @@ class MySQLListener:
             await self.core.detach(live)
             await self.core.end(s, outcome)
 
-    async def _kill(self, s: MySession, target: Any) -> str | None:
-        """``KILL [QUERY] <id>`` (``target``: the dialect's KillTarget) of one of the gateway's
-        own sessions whose identity (the whole chain) is the killer's: a held statement's
-        review is cancelled (the client gets 1317), a running one is killed upstream by the
-        upstream's id, ``KILL <id>`` ends the session. Returns the rule it is recorded under;
-        None for anything else (the rules judge it: the default blocks KILL of other
-        sessions)."""
+    # -- KILL of the gateway's own sessions (the relay's Killer) ---------------------------
+
+    def owned(self, s: MySession, target: Any) -> LiveSession | None:
+        """The session a ``KILL [QUERY] <id>`` (``target``: the dialect's KillTarget) names, if
+        it is one of the gateway's and its identity (the whole chain) is the killer's; None
+        for anything else (the rules judge it: the default blocks KILL of other sessions)."""
         live = self.live.get(int(target.thread_id))
         if live is None or live.shared.identity.chain != s.identity.chain:
             return None
+        return live
+
+    async def kill(self, s: MySession, live: LiveSession, target: Any) -> str:
+        """Do the KILL: a held statement's review is cancelled (its client gets 1317), a
+        running one is killed upstream by the upstream's id, ``KILL <id>`` ends the session.
+        Returns the rule it is recorded under."""
         victim = live.shared
         if not target.query_only:
             live.kill(f"KILL {target.thread_id} from the same identity's session {s.id}")

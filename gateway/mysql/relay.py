@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.guardrails import Action, Verdict
 from gateway.mysql import refusals
@@ -35,7 +35,7 @@ from gateway.mysql.upstream import (
 )
 from gateway.sessions import ClientGone
 
-__all__ = ["Outcome", "Relay"]
+__all__ = ["Killer", "Outcome", "Relay"]
 
 Cmd = my.Command
 # Answered by the server with one OK / ERR (or EOF): relayed, not recorded as statements.
@@ -52,6 +52,18 @@ NOT_YET: dict[int, str] = {
     0xFA: "COM_STMT_BULK_EXECUTE",
     Cmd.CHANGE_USER: "COM_CHANGE_USER (connect again with the other token)",
 }
+
+
+class Killer(Protocol):
+    """The listener's part in a KILL of one of its own sessions (gateway.mysql.listener)."""
+
+    def owned(self, s: MySession, target: Any) -> Any:
+        """The live session ``target`` names, if ``s``'s identity may kill it; else None."""
+        ...
+
+    async def kill(self, s: MySession, live: Any, target: Any) -> str:
+        """Do it; the rule it is recorded under."""
+        ...
 
 
 @dataclass
@@ -74,9 +86,9 @@ class Relay:
         policy = s.target.masking
         self.lineage = Lineage(policy) if policy is not None else None
         self._counters: dict[str, Any] = {}  # the statements metric's children, by outcome
-        # The listener's KILL hook: a KILL of one of the gateway's own sessions of the same
-        # identity is done by the gateway (the rule it is recorded under), anything else None.
-        self.kill: Callable[[MySession, Any], Awaitable[str | None]] | None = None
+        # The listener: a KILL of one of the gateway's own sessions of the same identity is
+        # done by the gateway, anything else is the rules' business.
+        self.killer: Killer | None = None
 
     async def run(self) -> str:
         """Relay until the client quits or leaves; returns the session's outcome."""
@@ -339,15 +351,21 @@ class Relay:
         """A KILL of one of the gateway's own sessions of this identity (the mysql client's
         Ctrl-C sends ``KILL QUERY <id>`` on a new connection): done by the listener, answered
         OK and recorded; False for any other text (the rules judge it)."""
-        if self.kill is None:
+        if self.killer is None:
             return False
-        rule = await self.kill(self.s, target)
-        if rule is None:
+        victim = self.killer.owned(self.s, target)
+        if victim is None:
             return False
-        self.s.statements_seen += 1
+        s = self.s
+        s.statements_seen += 1
+        assert s.log is not None
+        if not s.log.forwarding(text):  # it runs (by the gateway): journaled like the rest
+            problem = s.log.journal.problem if s.log.journal is not None else None
+            self.refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
+            return True
+        rule = await self.killer.kill(s, victim, target)
         self.client.write(my.Ok().encode(self.upstream.capabilities))
-        assert self.s.log is not None
-        self.s.log.add(text, "ok", "allow", rule=rule, urgent=True)
+        s.log.add(text, "ok", "allow", rule=rule, urgent=True)
         self._count("ok")
         return True
 
