@@ -17,8 +17,9 @@ Steps, each failing closed:
 4. Each statement's tokens are scanned (``scan``) and dispatched on its first word
    (``statements``), sqlglot reading the queries.
 
-A text with more than ``MAX_STATEMENTS`` statements or ``MAX_RELEX`` sql_mode changes has its
-rest held unread: classification time stays linear in the text.
+A text longer than ``MAX_TEXT``, or with more than ``MAX_STATEMENTS`` statements, ``MAX_RELEX``
+sql_mode changes or ``MAX_RELEXED`` characters lexed again after them, is held (what is past
+the limit, unread): one session's text must not stall every session's guardrails.
 """
 
 from __future__ import annotations
@@ -66,23 +67,28 @@ def _body(text: str, state: MySQLState, shared: Shared) -> Classification:
 
 
 MAX_RELEX = 32  # sql_mode changes in one text: each re-lexes the rest (a DoS if unbounded)
+MAX_RELEXED = 1 << 18  # characters lexed again after sql_mode changes, in one text
 MAX_STATEMENTS = 1000  # statements classified in one text; the rest is held unread
+MAX_TEXT = 1 << 20  # characters read of one text; a longer one is held unread
 
 
 def _statements(text: str, state: MySQLState, shared: Shared) -> list[Statement]:
     result: list[Statement] = []
     base = 0
-    relexes = 0
+    relexes = relexed_chars = 0
+    if len(text) > MAX_TEXT:
+        return [_unreadable(text[:200], Kind.UNKNOWN, f"a text over {MAX_TEXT} characters")]
     while base < len(text):
         if state.oracle:
             result.append(_unreadable(text[base:], Kind.UNKNOWN, "sql_mode ORACLE: not read here"))
             return result
-        if relexes > MAX_RELEX or len(result) >= MAX_STATEMENTS:
+        if relexes > MAX_RELEX or len(result) >= MAX_STATEMENTS or relexed_chars > MAX_RELEXED:
             detail = "too many statements or sql_mode changes in one text: the rest is not read"
             result.append(_unreadable(text[base:], Kind.UNKNOWN, detail))
             return result
         relexes += 1
         rest = text[base:]
+        relexed_chars += len(rest) if base else 0
         try:
             primary, others = _lex(rest, state, shared)
         except LexError as exc:

@@ -53,8 +53,15 @@ def _without_into_variables(tokens: list[Token]) -> list[Token]:
     return tokens
 
 
+MAX_PARSE_TOKENS = 20_000  # sqlglot takes ~30 µs a token: a longer statement is not parsed
+_BULK = 2_000  # an INSERT ... VALUES this long is read from its tokens alone
+
+
 def parse(tokens: list[Token]) -> exp.Expr | None:
-    """sqlglot's tree of one statement's tokens; None when it cannot read them."""
+    """sqlglot's tree of one statement's tokens; None when it cannot read them (or they are
+    more than ``MAX_PARSE_TOKENS``: held, in bounded time)."""
+    if len(tokens) > MAX_PARSE_TOKENS:
+        return None
     if tokens[0].is_word("SELECT", "WITH") or tokens[0].value == "(":
         tokens = _without_into_variables(tokens)
     try:
@@ -109,6 +116,8 @@ def write(acc: Acc, command: str, tree: exp.Expr | None = None) -> None:
         rest += 1  # scheduling and error modifiers: they do not change which rows
     verb = "INSERT" if command == "REPLACE" else command  # REPLACE: INSERT that deletes first
     tokens = [Token(TokenType.WORD, verb, tokens[0].start, tokens[0].end), *tokens[rest:]]
+    if tree is None and verb == "INSERT" and _bulk_insert(acc, tokens, command):
+        return
     if tree is None:
         tree = parse(tokens)
     expected = {"INSERT": exp.Insert, "REPLACE": exp.Insert, "UPDATE": exp.Update}
@@ -134,6 +143,25 @@ def write(acc: Acc, command: str, tree: exp.Expr | None = None) -> None:
         limit = " (LIMIT bounds how many rows, not which)" if tree.args.get("limit") else ""
         detail = "no condition pins a column of the target table to a constant"
         acc.add(Kind.WRITE_UNBOUNDED, f"{command} of {_target(tree)}: {detail}{limit}")
+
+
+def _bulk_insert(acc: Acc, tokens: list[Token], command: str) -> bool:
+    """A long ``INSERT | REPLACE [INTO] t [(cols)] VALUES (...), ...`` with no query in it
+    (mysqldump's extended inserts): a write into ``t``, read from the tokens alone (functions
+    were checked by the token scan)."""
+    if len(tokens) < _BULK or any(t.is_word("SELECT", "WITH", "TABLE") for t in tokens):
+        return False
+    i = 2 if tokens[1].is_word("INTO") else 1
+    if i >= len(tokens) or tokens[i].type not in (TokenType.WORD, TokenType.IDENT):
+        return False
+    name = tokens[i].value
+    if i + 2 < len(tokens) and tokens[i + 1].value == "." and tokens[i + 1].type is TokenType.OP:
+        name = f"{name}.{tokens[i + 2].value}"
+    if not any(t.is_word("VALUES", "VALUE") for t in tokens):
+        return False
+    acc.table(name)
+    acc.add(Kind.WRITE, f"{command} into {name} ({len(tokens)} tokens, read without sqlglot)")
+    return True
 
 
 def _multi(tree: exp.Expr) -> bool:

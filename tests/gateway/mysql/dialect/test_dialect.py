@@ -116,3 +116,14 @@ def test_many_statements_or_sql_mode_changes_hold_the_rest_unread() -> None:
     classification = MYSQL.classify(many, MySQLState())
     assert len(classification.statements) == 1001
     assert classification.statements[-1].kinds == {Kind.UNKNOWN}
+
+
+def test_long_texts_are_read_in_bounded_time() -> None:
+    """A bulk INSERT is a write read from its tokens; a huge expression is held unparsed."""
+    bulk = "INSERT INTO app.t VALUES " + ",".join(["(1, 'a', NOW())"] * 3000)
+    classification = MYSQL.classify(bulk, MySQLState())
+    assert classification.kinds == {Kind.WRITE} and classification.tables == ("app.t",)
+    escape = bulk + ", (LOAD_FILE('/etc/passwd'), 1, 1)"
+    assert Kind.SERVER_ESCAPE in MYSQL.classify(escape, MySQLState()).kinds
+    huge = "SELECT " + "1+" * 30_000 + "1"
+    assert MYSQL.classify(huge, MySQLState()).kinds == {Kind.UNKNOWN}

@@ -154,3 +154,22 @@ def test_sqlglot_never_finds_two_statements_in_one(text: str) -> None:
         except sqlglot.errors.SqlglotError:
             continue
         assert len([t for t in trees if t is not None]) <= 1, render(statement)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from([*PIECES, "1.5", "1e3", "12", "'ab'", "'a''b'", "=", "+"]), max_size=30
+    ).map("".join),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_fast_path_reads_as_the_character_path_does(text: str, ansi: bool, nbe: bool) -> None:
+    """The one-regex path for common tokens gives the same tokens (or the same error)."""
+    outcomes = []
+    for fast in (True, False):
+        try:
+            outcomes.append(lex(text, ansi_quotes=ansi, no_backslash_escapes=nbe, fast=fast))
+        except LexError as exc:
+            outcomes.append([Token(TokenType.SEMI, f"error {exc.ambiguous}", 0, 0)])
+    assert outcomes[0] == outcomes[1]
