@@ -180,6 +180,7 @@ async def mysql_env(
     listener_options: Mapping[str, Any] | None = None,
     connections: Sequence[Mapping[str, Any]] = (),
     gateway_options: Mapping[str, Any] | None = None,
+    store_url: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[MyEnv]:
     """A fresh MariaDB database with table t and its own user, and a gateway whose connection
@@ -197,6 +198,7 @@ async def mysql_env(
                 listener_options=options,
                 monkeypatch_env={PASSWORD_ENV: password},
                 gateway_options=gateway_options,
+                store_url=store_url,
             ) as gw:
                 await wait_listening(port)
                 yield MyEnv(gw, port, database, user, password, Env(gw, database, ""))
