@@ -69,7 +69,7 @@ class Refused(Exception):
 @dataclass
 class Accepted:
     identity: Identity
-    target: Target[Any, Any]
+    target: Target[Any, Any] | None  # None: no connection named (a KILL's connection)
     database: str
     user: str
     capabilities: int  # agreed with the client
@@ -100,13 +100,15 @@ async def _secure(stream: PacketStream, tls: ssl.SSLContext | None) -> None:
 
 def _route(
     response: my.HandshakeResponse, targets: dict[str, Target[Any, Any]]
-) -> tuple[Target[Any, Any], str]:
+) -> tuple[Target[Any, Any] | None, str]:
+    """The connection the handshake's database names, and the upstream database; (None, "")
+    when it names none (the mysql client's Ctrl-C connects so: gateway.mysql.control)."""
     requested = (response.database or b"").decode("utf-8", "replace")
     name, _, database = requested.partition("/")
+    if not name:
+        return None, ""
     target = targets.get(name)
     if target is None:
-        if not name:
-            raise Refused(1046, "3D000", "name the connection as the database (mysql ... CONN)")
         raise Refused(1049, "42000", f"no connection named '{name}' on this gateway")
     return target, database or target.config.database or ""
 
@@ -166,7 +168,7 @@ async def accept_client(
         target, database = _route(response, targets)
         token = await _token(stream, response, encrypted)
         identity = await authenticate(token)
-        delegation = await authorize(identity, target.name)
+        delegation = await authorize(identity, target.name) if target is not None else None
     return Accepted(
         identity=identity,
         target=target,

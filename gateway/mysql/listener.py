@@ -20,6 +20,7 @@ from gateway.config import split_hostport
 from gateway.mysql import wire as my
 from gateway.mysql.accept import Accepted, Refused, accept_client
 from gateway.mysql.context import Deps, MySession
+from gateway.mysql.control import serve_control
 from gateway.mysql.relay import Relay
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import (
@@ -173,6 +174,12 @@ class MySQLListener:
             )
             if accepted is None:
                 return
+            if accepted.target is None:  # the mysql client's Ctrl-C (gateway.mysql.control)
+                await serve_control(
+                    stream, accepted.identity, accepted.capabilities, killer=self,
+                    kill_target=self.deps.kill_target, state=self.deps.state(),
+                )  # fmt: skip
+                return
             role = accepted.delegation.role if accepted.delegation is not None else None
             upstream = await connect_upstream(
                 accepted.target.config,
@@ -206,6 +213,7 @@ class MySQLListener:
         self, accepted: Accepted, upstream: Upstream, client: PacketStream, thread_id: int
     ) -> None:
         target = accepted.target
+        assert target is not None  # serve_control serves the connections that name none
         s = MySession(
             id=new_id(),
             identity=accepted.identity,
@@ -246,22 +254,22 @@ class MySQLListener:
 
     # -- KILL of the gateway's own sessions (the relay's Killer) ---------------------------
 
-    def owned(self, s: MySession, target: Any) -> LiveSession | None:
+    def owned(self, identity: Identity, target: Any) -> LiveSession | None:
         """The session a ``KILL [QUERY] <id>`` (``target``: the dialect's KillTarget) names, if
         it is one of the gateway's and its identity (the whole chain) is the killer's; None
         for anything else (the rules judge it: the default blocks KILL of other sessions)."""
         live = self.live.get(int(target.thread_id))
-        if live is None or live.shared.identity.chain != s.identity.chain:
+        if live is None or live.shared.identity.chain != identity.chain:
             return None
         return live
 
-    async def kill(self, s: MySession, live: LiveSession, target: Any) -> str:
+    async def kill(self, by: str, live: LiveSession, target: Any) -> str:
         """Do the KILL: a held statement's review is cancelled (its client gets 1317), a
         running one is killed upstream by the upstream's id, ``KILL <id>`` ends the session.
         Returns the rule it is recorded under."""
         victim = live.shared
         if not target.query_only:
-            live.kill(f"KILL {target.thread_id} from the same identity's session {s.id}")
+            live.kill(f"KILL {target.thread_id} from the same identity's {by}")
             return "kill/own-session"
         if victim.holding is not None:
             victim.cancel_hold.set()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, Protocol
 
+from approvals import Identity
 from gateway.guardrails import Action, Verdict
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
@@ -57,12 +58,12 @@ NOT_YET: dict[int, str] = {
 class Killer(Protocol):
     """The listener's part in a KILL of one of its own sessions (gateway.mysql.listener)."""
 
-    def owned(self, s: MySession, target: Any) -> Any:
-        """The live session ``target`` names, if ``s``'s identity may kill it; else None."""
+    def owned(self, identity: Identity, target: Any) -> Any:
+        """The live session ``target`` names, if ``identity`` may kill it; else None."""
         ...
 
-    async def kill(self, s: MySession, live: Any, target: Any) -> str:
-        """Do it; the rule it is recorded under."""
+    async def kill(self, by: str, live: Any, target: Any) -> str:
+        """Do it (``by``: who asked, for the victim's record); the rule it is recorded under."""
         ...
 
 
@@ -353,7 +354,7 @@ class Relay:
         OK and recorded; False for any other text (the rules judge it)."""
         if self.killer is None:
             return False
-        victim = self.killer.owned(self.s, target)
+        victim = self.killer.owned(self.s.identity, target)
         if victim is None:
             return False
         s = self.s
@@ -363,7 +364,7 @@ class Relay:
             problem = s.log.journal.problem if s.log.journal is not None else None
             self.refuse(text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL)
             return True
-        rule = await self.killer.kill(s, victim, target)
+        rule = await self.killer.kill(f"session {s.id}", victim, target)
         self.client.write(my.Ok().encode(self.upstream.capabilities))
         s.log.add(text, "ok", "allow", rule=rule, urgent=True)
         self._count("ok")
