@@ -3,7 +3,8 @@
 MySQL "Client/Server Protocol", "Connection Phase". The gateway greets with its own connection
 id (its ``thread_id``, which ``KILL QUERY`` names) and ``caching_sha2_password``. The database
 named in the handshake is the connection's name (``mysql-app``, or ``mysql-app/otherdb`` for
-another database on that target); the password is an Airlock token, which the gateway needs in
+another database on that target; none: the mysql client's Ctrl-C, ``gateway.mysql.control``);
+the password is an Airlock token, which the gateway needs in
 clear (docs/mysql.md, "Authentication"):
 
 - over TLS, a client that answered with ``caching_sha2_password`` is asked for "full
