@@ -139,3 +139,9 @@ async def test_upstream_gone_ends_the_session_in_words(env: MyEnv) -> None:
 
     assert await asyncio.to_thread(run) in (1927, 2013)
     assert await env.query("SELECT 2") == ((2,),)
+
+
+async def test_connection_slash_database(env: MyEnv) -> None:
+    """``CONN/db`` names another database on the connection's server."""
+    rows = await env.query("SELECT DATABASE()", f"my-test/{env.database}")
+    assert rows == ((env.database,),)
