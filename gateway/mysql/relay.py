@@ -255,7 +255,8 @@ class Relay:
         rows and errors masked on a connection that masks (``text``: what the client sent,
         whose own values an error may quote)."""
         up, client, tracker = self.upstream.stream, self.client, self.tracker
-        masker = self._masker(text, binary, derived)
+        # Only result sets carry values (COM_FIELD_LIST's definitions hold none to mask).
+        masker = self._masker(text, binary, derived) if expect is my.Expect.RESULTS else None
         outcome = Outcome()
         up.seq = 0
         up.write(payload)

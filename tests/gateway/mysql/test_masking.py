@@ -9,7 +9,8 @@ import pymysql
 import pytest
 import pytest_asyncio
 
-from tests.gateway.mysql.support import ROWS, MyEnv, mysql_env
+from gateway.mysql import wire as my
+from tests.gateway.mysql.support import ROWS, MyEnv, RawClient, mysql_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MASKING = {"columns": ["ssn", "card_number"], "detectors": ["credit_card", "ssn", "email"]}
@@ -86,3 +87,18 @@ async def test_tally_is_audited(env: MyEnv) -> None:
     events = [e for e in await env.reviews.audit() if e.details["statement"] == sql]
     masked = events[-1].details["masked"]
     assert masked and sum(masked.values()) == 2
+
+
+async def test_field_list_is_relayed_whole(env: MyEnv) -> None:
+    """COM_FIELD_LIST on a masking connection answers every column definition (they hold
+    names, no values)."""
+    client = await RawClient.connect(env.port)
+    try:
+        assert (await client.login(env.token)).payload[:1] == b"\x00"
+        client.send(b"\x04t\x00")
+        names = []
+        while not my.is_terminator((packet := await client.read()).payload):
+            names.append(my.ColumnDefinition.decode(packet.payload).name)
+        assert names == [b"id", b"name", b"ssn", b"card_number", b"email"]
+    finally:
+        client.close()
