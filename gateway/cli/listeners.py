@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,10 @@ from typing import Any
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.guardrails import Dialect
+from gateway.mysql.context import Deps as MyDeps
+from gateway.mysql.dialect import MYSQL, kill_target
+from gateway.mysql.listener import CLOSE_GRACE_S as MY_CLOSE_GRACE_S
+from gateway.mysql.listener import MySQLListener
 from gateway.postgres.context import Deps
 from gateway.postgres.dialect import POSTGRES
 from gateway.postgres.listener import CLOSE_GRACE_S, PostgresListener
@@ -30,6 +34,7 @@ from gateway.sessions import (
     Limits,
     SessionCore,
     SessionGuard,
+    Target,
     build_targets,
     replay,
     unserved,
@@ -39,21 +44,21 @@ from store import AuditWriter, Unavailable
 
 __all__ = [
     "DIALECTS",
+    "database_service",
     "listeners",
-    "postgres_service",
     "tls_context",
     "unserved_lines",
     "unserved_notice",
 ]
 
-DIALECTS: Mapping[str, Dialect[Any, Any]] = {"postgres": POSTGRES}
+DIALECTS: dict[str, Dialect[Any, Any]] = {"postgres": POSTGRES, "mysql": MYSQL}
 log = logging.getLogger("airlock.journal")
 
 
 def unserved_lines(settings: Settings) -> list[str]:
     """One line per connection no listener serves: no listener for its type exists here, or it
     has no address in ``[listeners]``."""
-    addresses = {"postgres": settings.listeners.postgres}
+    addresses = {"postgres": settings.listeners.postgres, "mysql": settings.listeners.mysql}
     served = {kind: dialect for kind, dialect in DIALECTS.items() if addresses.get(kind)}
     return [
         f"airlock: connection {conn.name} ({conn.type}) is not served: no {conn.type} listener"
@@ -83,22 +88,25 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Serve the PostgreSQL listener until ``stop`` is set; then stop by the runtime's shutdown
-    deadline (docs/operations.md, "Shutdown has a deadline"): end the sessions (FATAL 57P01;
-    they record their end and cancel their held reviews), write the delegations' use, drain
-    the audit writer, close the statement journal and replay what the trail did not confirm.
-    What cannot be written in time stays in the journal, and the shutdown notes it (the exit is
-    not 0)."""
+async def database_service(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Serve the database listeners (PostgreSQL, MySQL: each that has an address in
+    ``[listeners]`` and connections of its type) on one session core's parts until ``stop``
+    is set; then stop by the runtime's shutdown deadline (docs/operations.md, "Shutdown has a
+    deadline"): end the sessions (they record their end and cancel their held reviews), write
+    the delegations' use, drain the audit writer, close the statement journal and replay what
+    the trail did not confirm. What cannot be written in time stays in the journal, and the
+    shutdown notes it (the exit is not 0). The listeners share the journal, the replica, the
+    audit writer, the guard and the session caps."""
     settings = runtime.settings
-    targets = build_targets(settings.connections, {"postgres": POSTGRES})
-    if not settings.listeners.postgres or not targets:
+    served = _served(settings)
+    if not served:
         async with _replica(runtime, stop):  # no sessions here, but it reaps the gone
             await stop.wait()
         return
-    for target in targets.values():  # a missing secret stops the start, not the first session
-        for role in (None, *target.config.roles):
-            target.config.credential(role)
+    for targets in served.values():  # a missing secret stops the start, not the first session
+        for target in targets.values():
+            for role in (None, *target.config.roles):
+                target.config.credential(role)
     # One audit transaction costs ~1.6 ms of the event loop's CPU (SQLAlchemy, the driver's
     # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
     # share one. Refusals, holds and sessions' ends are written at once (urgent).
@@ -114,38 +122,81 @@ async def postgres_service(runtime: Runtime, stop: asyncio.Event) -> None:
         _auditing(runtime, drain) as audit,
         _watching(runtime) as guard,
     ):
-        core = SessionCore(
-            edge="postgres",
-            service=runtime.service,
-            repository=runtime.repository,
-            audit=audit,
-            metrics=runtime.metrics,
-            guard=guard,
-            journal=journal,
-            replica=replica.id,
-            limits=_limits(settings),
+        limits = _limits(settings)
+
+        def core(edge: str) -> SessionCore:
+            return SessionCore(
+                edge=edge, service=runtime.service, repository=runtime.repository, audit=audit,
+                metrics=runtime.metrics, guard=guard, journal=journal, replica=replica.id,
+                limits=limits,
+            )  # fmt: skip
+
+        await _serve(runtime, stop, served, core)
+
+
+async def _serve(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    served: dict[str, dict[str, Target[Any, Any]]],
+    core: Callable[[str], SessionCore],
+) -> None:
+    """Start the listeners of ``served``, each on a core of its own edge; at ``stop``, end
+    their sessions by the shutdown's deadline."""
+    settings = runtime.settings
+    tls, plaintext = tls_context(settings), settings.listeners.allow_plaintext
+    pg: PostgresListener | None = None
+    mysql: MySQLListener | None = None
+    try:
+        if "postgres" in served and settings.listeners.postgres:
+            deps = Deps(core("postgres"), served["postgres"], tls, plaintext)
+            pg = PostgresListener(deps, settings.listeners.postgres)
+            await pg.start()
+            names = ", ".join(sorted(served["postgres"]))
+            say(f"airlock: PostgreSQL listener on {pg.host}:{pg.port} ({names})")
+        if "mysql" in served and settings.listeners.mysql:
+            state = DIALECTS["mysql"].state_type
+            my_deps = MyDeps(core("mysql"), served["mysql"], tls, plaintext, state, kill_target)
+            mysql = MySQLListener(my_deps, settings.listeners.mysql)
+            await mysql.start()
+            names = ", ".join(sorted(served["mysql"]))
+            say(f"airlock: MySQL listener on {mysql.host}:{mysql.port} ({names})")
+        await stop.wait()
+    finally:
+        runtime.shutdown.begin()
+        if pg is not None:
+            pg.core.guard.closing()
+            await _end_sessions(pg, runtime.shutdown)
+        if mysql is not None:
+            mysql.core.guard.closing()
+            await _end_mysql_sessions(mysql, runtime.shutdown)
+
+
+def _served(settings: Settings) -> dict[str, dict[str, Target[Any, Any]]]:
+    """The connections each database listener serves here (type -> name -> Target)."""
+    addresses = {"postgres": settings.listeners.postgres, "mysql": settings.listeners.mysql}
+    served = {}
+    for kind, dialect in DIALECTS.items():
+        if addresses.get(kind):
+            targets = build_targets(settings.connections, {kind: dialect})
+            if targets:
+                served[kind] = targets
+    return served
+
+
+async def _end_mysql_sessions(listener: MySQLListener, shutdown: Shutdown) -> None:
+    """Stop accepting and end the MySQL sessions, by the shutdown's ``sessions()`` deadline."""
+    left = shutdown.sessions()
+    cut = await listener.close(MY_CLOSE_GRACE_S if left is None else left)
+    if cut:
+        shutdown.problem(
+            f"{cut} MySQL sessions could not record their end in time (their statements are "
+            "in the statement journal)"
         )
-        deps = Deps(
-            core=core,
-            targets=targets,
-            tls=tls_context(settings),
-            allow_plaintext=settings.listeners.allow_plaintext,
-        )
-        listener = PostgresListener(deps, settings.listeners.postgres)
-        await listener.start()
-        names = ", ".join(sorted(targets))
-        say(f"airlock: PostgreSQL listener on {listener.host}:{listener.port} ({names})")
-        try:
-            await stop.wait()
-        finally:
-            runtime.shutdown.begin()
-            await _end_sessions(listener, runtime.shutdown)
 
 
 async def _end_sessions(listener: PostgresListener, shutdown: Shutdown) -> None:
     """Stop accepting and end the sessions, by the shutdown's ``sessions()`` deadline."""
     left = shutdown.sessions()
-    listener.core.guard.closing()
     cut = await listener.close(CLOSE_GRACE_S if left is None else left)
     if cut.sessions:
         shutdown.problem(
@@ -300,4 +351,4 @@ async def _watching(runtime: Runtime) -> AsyncIterator[SessionGuard]:
 
 def listeners() -> Iterator[Service]:
     yield unserved_notice
-    yield postgres_service
+    yield database_service

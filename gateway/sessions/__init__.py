@@ -16,6 +16,7 @@ from gateway.sessions.guard import SessionGuard
 from gateway.sessions.hold import HOLD_BUFFER_LIMIT, STORE_RULE, ClientGone, Held, HoldOutcome
 from gateway.sessions.journal import Journal, SessionJournal
 from gateway.sessions.limits import Limits, Slot, Ticket
+from gateway.sessions.peer import is_loopback
 from gateway.sessions.replay import Replayed, replay
 from gateway.sessions.session import Ending, Live, Session
 from gateway.sessions.statement_log import FIELDS, StatementLog, expand
@@ -49,6 +50,7 @@ __all__ = [
     "Ticket",
     "build_targets",
     "expand",
+    "is_loopback",
     "replay",
     "unserved",
 ]

@@ -1,0 +1,180 @@
+"""Packets over an asyncio stream: the thin I/O around the sans-IO packet codec, and the TLS a
+client asks for with an SSLRequest.
+
+A ``PacketStream`` reads whole logical packets (``gateway.mysql.wire.PacketReader``) and writes
+payloads with the exchange's next sequence id. One counter serves both directions, as the
+protocol numbers an exchange's packets whichever side sends them ("MySQL Packets", "Sequence
+ID"); a command resets it to 0. What is written is gathered and sent in one go (a reply's five
+packets cost one send, not five: the sends were most of the gateway's cost per statement)
+before the stream waits for the peer, on ``drain``, or past ``BATCH`` bytes.
+
+TLS ("Connection Phase", "SSL Handshake") is done here, on memory BIOs, rather than by the
+event loop's ``start_tls``: a MySQL client sends its TLS ClientHello right behind the
+SSLRequest without waiting for an answer, so the two often arrive in one read. Every byte after
+the SSLRequest, already read or not, goes into the TLS layer and nothing else: bytes a client
+(or a man in the middle) sent in clear behind the request can only fail the handshake, never
+be read as the client's (the CVE-2021-23214 class)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from gateway.mysql import wire as my
+
+__all__ = ["READ_SIZE", "PacketStream"]
+
+READ_SIZE = 65536
+DRAIN_ABOVE = 1024 * 1024  # a reply's output is drained once this much is buffered
+BATCH = 64 * 1024  # bytes gathered before they are sent (encrypted, over TLS) in one go
+
+
+class PacketStream:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.packets = my.PacketReader()
+        self.seq = 0  # the sequence id the next packet, sent or received, carries
+        self._tls: ssl.SSLObject | None = None
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._plain: list[bytes] = []  # written, not yet sent (or encrypted)
+        self._plain_size = 0
+
+    @property
+    def encrypted(self) -> bool:
+        return self._tls is not None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def read(self, *, check: bool = True) -> my.Packet | None:
+        """The next whole packet (None: the peer closed the connection); OutOfSequence when
+        its sequence id is not the exchange's next (``check``)."""
+        packet = self.packets.next_packet()
+        while isinstance(packet, my.NeedData):
+            if not await self.receive():
+                return None
+            packet = self.packets.next_packet()
+        if check and packet.seq != self.seq:
+            raise my.OutOfSequence(f"sequence id {packet.seq}, expected {self.seq}")
+        self.seq = packet.next_seq
+        return packet
+
+    async def expect(self) -> my.Packet:
+        """``read``, where the peer closing is an error."""
+        packet = await self.read()
+        if packet is None:
+            raise ConnectionResetError("the peer closed the connection")
+        return packet
+
+    async def receive(self) -> bool:
+        """Read more bytes into the packet codec (what was written is sent first: the peer
+        may be waiting for it); False when the peer closed the connection."""
+        if self._plain:
+            self.flush()
+        data = await self._recv()
+        if not data:
+            return False
+        self.packets.receive_data(data)
+        return True
+
+    async def _recv(self) -> bytes:
+        tls = self._tls
+        if tls is None:
+            return await self.reader.read(READ_SIZE)
+        while True:
+            try:
+                data = tls.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                raw = await self.reader.read(READ_SIZE)
+                if not raw:
+                    return b""
+                self._incoming.write(raw)
+                continue
+            except ssl.SSLZeroReturnError:  # the peer's close_notify
+                return b""
+            self._send_tls()  # post-handshake messages (TLS 1.3 tickets, key updates)
+            return data
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, payload: bytes) -> None:
+        """Queue ``payload`` as the exchange's next packet(s)."""
+        data = my.encode_packet(payload, self.seq)
+        self.seq = (self.seq + my.packet_count(len(payload))) % 256
+        self._plain.append(data)
+        self._plain_size += len(data)
+        if self._plain_size >= BATCH:
+            self.flush()
+
+    def write_raw(self, data: bytes) -> None:
+        """Queue packets already framed (relayed as the peer numbered them: the caller keeps
+        ``seq`` in step)."""
+        if data:
+            self._plain.append(data)
+            self._plain_size += len(data)
+            if self._plain_size >= BATCH:
+                self.flush()
+
+    def flush(self) -> None:
+        """Send what was written (to the transport: ``drain`` waits for it to leave)."""
+        plain = self._plain
+        if plain:
+            data = plain[0] if len(plain) == 1 else b"".join(plain)
+            plain.clear()
+            self._plain_size = 0
+            if self._tls is None:
+                self.writer.write(data)
+                return
+            self._tls.write(data)
+        self._send_tls()
+
+    def _send_tls(self) -> None:
+        if self._tls is None and not self._outgoing.pending:
+            return
+        out = self._outgoing.read()
+        if out:
+            self.writer.write(out)
+
+    async def drain(self) -> None:
+        """Send what was written, and wait while the transport's buffer is full."""
+        self.flush()
+        await self.writer.drain()
+
+    async def drain_if_full(self) -> None:
+        """Wait for the peer to take a long reply's output (the transport's buffer)."""
+        if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+            await self.writer.drain()
+
+    # -- TLS -------------------------------------------------------------------------------
+
+    async def start_tls(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+    ) -> None:
+        """The TLS handshake (the server's side towards a client, the client's towards the
+        upstream); every byte received after the SSLRequest (``packets`` may hold the start of
+        the ClientHello) is the handshake's. What was written before (the SSLRequest) is sent
+        in clear first."""
+        self.flush()
+        tls = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server_side,
+            server_hostname=server_hostname,
+        )  # fmt: skip
+        self._incoming.write(self.packets.take_pending())
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._send_tls()
+                await self.writer.drain()
+                raw = await self.reader.read(READ_SIZE)
+                if not raw:
+                    raise ConnectionResetError("the client left during the TLS handshake") from None
+                self._incoming.write(raw)
+        self._tls = tls
+        self._send_tls()
+        await self.writer.drain()

@@ -1,0 +1,142 @@
+"""The client matrix: each driver through Airlock, over TLS and, where the driver allows it,
+in plaintext on loopback (docs/mysql.md, "Client flags")."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomysql  # type: ignore[import-untyped]
+import asyncmy
+import mysql.connector
+import pymysql
+import pytest
+import pytest_asyncio
+
+from tests.gateway.mysql.support import MyEnv, mysql_env
+from tests.gateway.postgres.test_tls import self_signed
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+SQL = "SELECT name FROM t ORDER BY id"
+NAMES = ["alice", "bob", "carol"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def tls_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[MyEnv, Path]]:
+    directory = tmp_path_factory.mktemp("mysql-tls")
+    cert, key = self_signed(directory)
+    options = {"tls_cert": str(cert), "tls_key": str(key)}
+    async with mysql_env(directory, listener_options=options) as env:
+        yield env, cert
+
+
+def _names(rows: Any) -> list[str]:
+    return [row[0] for row in rows]
+
+
+async def test_pymysql_over_tls(tls_env: tuple[MyEnv, Path]) -> None:
+    """PyMySQL with ssl: caching_sha2_password full authentication sends the token in TLS."""
+    env, cert = tls_env
+
+    def run() -> tuple[bool, list[str]]:
+        conn = env.connect(ssl={"ca": str(cert)})
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(SQL)
+                return isinstance(conn._sock, ssl.SSLSocket), _names(cursor.fetchall())  # type: ignore[attr-defined]
+        finally:
+            conn.close()
+
+    assert await asyncio.to_thread(run) == (True, NAMES)
+
+
+async def test_aiomysql(tls_env: tuple[MyEnv, Path]) -> None:
+    """aiomysql in plaintext on loopback (switched to mysql_clear_password) and over TLS."""
+    env, cert = tls_env
+    context = ssl.create_default_context(cafile=str(cert))
+    for tls in (None, context):
+        conn = await aiomysql.connect(
+            host="127.0.0.1", port=env.port, user="alice", password=env.token, db="my-test",
+            ssl=tls,
+        )  # fmt: skip
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute(SQL)
+                assert _names(await cursor.fetchall()) == NAMES
+        finally:
+            conn.close()
+
+
+async def test_asyncmy(tls_env: tuple[MyEnv, Path]) -> None:
+    """asyncmy in plaintext on loopback and over TLS."""
+    env, cert = tls_env
+    context = ssl.create_default_context(cafile=str(cert))
+    for tls in (None, context):
+        conn = await asyncmy.connect(
+            host="127.0.0.1", port=env.port, user="alice", password=env.token,
+            database="my-test", ssl=tls,
+        )  # fmt: skip
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute(SQL)
+                assert _names(await cursor.fetchall()) == NAMES
+        finally:
+            await conn.ensure_closed()
+
+
+async def test_mysql_connector_pure_over_tls(tls_env: tuple[MyEnv, Path]) -> None:
+    """mysql-connector-python (pure Python) over TLS."""
+    env, cert = tls_env
+
+    def run() -> list[str]:
+        conn = mysql.connector.connect(
+            host="127.0.0.1", port=env.port, user="alice", password=env.token,
+            database="my-test", ssl_ca=str(cert), use_pure=True,
+        )  # fmt: skip
+        try:
+            cursor = conn.cursor()
+            cursor.execute(SQL)
+            return _names(cursor.fetchall())
+        finally:
+            conn.close()
+
+    assert await asyncio.to_thread(run) == NAMES
+
+
+async def test_mariadb_cli_over_tls(tls_env: tuple[MyEnv, Path]) -> None:
+    """The mariadb CLI with --ssl-ca verifies the gateway's certificate and reads."""
+    env, cert = tls_env
+    code, out, err = await env.mariadb(SQL, args=["--ssl", f"--ssl-ca={cert}"])
+    assert code == 0, err
+    assert out.split() == NAMES
+
+
+async def test_bytes_after_ssl_request_are_never_read(tls_env: tuple[MyEnv, Path]) -> None:
+    """Bytes sent in clear behind an SSLRequest belong to the TLS handshake: a plaintext
+    command smuggled there fails the handshake and is never run (the CVE-2021-23214 class)."""
+    env, _ = tls_env
+    reader, writer = await asyncio.open_connection("127.0.0.1", env.port)
+    try:
+        header = await reader.readexactly(4)
+        await reader.readexactly(int.from_bytes(header[:3], "little"))
+        ssl_request = struct.pack("<IIB", 0x000FA685 | 0x800, 1 << 24, 45) + b"\0" * 23
+        smuggled = b"\x0a\x00\x00\x00\x03DELETE FROM t"
+        writer.write(struct.pack("<I", len(ssl_request))[:3] + b"\x01" + ssl_request + smuggled)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(1024), 5)
+        assert b"\x00\x00\x00\x02\x00" not in answer[:5]  # no OK packet
+    finally:
+        writer.close()
+    assert env.count() == 3
+
+
+async def test_pymysql_plaintext_token_needs_loopback_or_tls(tls_env: tuple[MyEnv, Path]) -> None:
+    """On loopback in plaintext PyMySQL is switched to mysql_clear_password and reads."""
+    env, _ = tls_env
+    assert _names(await env.query(SQL)) == NAMES
+    with pytest.raises(pymysql.err.OperationalError):
+        await asyncio.to_thread(env.connect, password="")
