@@ -793,3 +793,14 @@ def variants(case: Case) -> list[Case]:
 
 
 CASES: list[Case] = [*BASE, *(v for case in BASE for v in variants(case))]
+
+
+def _with_bounds() -> None:
+    """The bounds corpus joins BASE (imported here: it builds its cases with ``Case``)."""
+    from tests.gateway.mysql.dialect import corpus_bounds  # it imports this module
+
+    BASE.extend(corpus_bounds.CASES)
+    CASES.extend([*corpus_bounds.CASES, *(v for c in corpus_bounds.CASES for v in variants(c))])
+
+
+_with_bounds()
