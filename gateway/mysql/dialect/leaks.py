@@ -20,8 +20,9 @@ it: ``blocked by rule masking/<route>``) or None:
 - with column rules, ``masking/rename``: renaming a masked column (``RENAME COLUMN``,
   ``CHANGE``) or a rule's table (``RENAME TABLE``, ``ALTER TABLE ... RENAME``);
 - ``masking/unreadable``: a text that cannot be read (lexed, or parsed: a query, a copy)
-  naming a masked column or a rule's table, and ``PREPARE ... FROM @var`` (a text not known
-  here).
+  naming a masked column or a rule's table, and ``PREPARE ... FROM @var`` or ``EXECUTE
+  IMMEDIATE @var`` (a text not known here). The text of ``PREPARE ... FROM '...'`` and of
+  MariaDB's ``EXECUTE IMMEDIATE '...'`` is checked as SQL.
 
 A masked column is named by a column rule (``ssn`` in any table, ``customers.ssn``); a masked
 column in a WHERE clause is filtering, not a copy. Names, not the catalog: a rule without a
@@ -121,7 +122,10 @@ def _statement(
     ):
         return Leak("masking/statistics", "statistics and full-text index words are column values")
     if words[:1] == ["PREPARE"]:
-        return _prepare(tokens, state, rules, depth)
+        return _prepare(tokens[3:], state, rules, depth)
+    if words[:2] == ["EXECUTE", "IMMEDIATE"]:  # MariaDB: runs the text now
+        end = next((i for i, t in enumerate(tokens) if t.is_word("USING")), len(tokens))
+        return _prepare(tokens[2:end], state, rules, depth)
     if not names.columns:
         return None
     return (
@@ -147,10 +151,9 @@ def _unreadable_query(tokens: list[Token], words: list[str], names: _Names) -> L
     return None
 
 
-def _prepare(
-    tokens: list[Token], state: MySQLState, rules: MaskingRules, depth: int
-) -> Leak | None:
-    body = [t for t in tokens[3:] if not (t.type is TokenType.WORD and t.value[:1] in "_Nn")]
+def _prepare(text: list[Token], state: MySQLState, rules: MaskingRules, depth: int) -> Leak | None:
+    """The leaks of a prepared (or immediately executed) text given as string literals."""
+    body = [t for t in text if not (t.type is TokenType.WORD and t.value[:1] in "_Nn")]
     if not body or any(t.type is not TokenType.STRING for t in body) or depth > 3:
         return Leak("masking/unreadable", "PREPARE from a text not known here")
     return find_leak("".join(t.value for t in body), state, rules, depth + 1)

@@ -51,6 +51,9 @@ REFUSED = [
     ("ALTER TABLE customers RENAME TO c2", "masking/rename"),
     ("PREPARE s FROM @q", "masking/unreadable"),
     ("PREPARE s FROM 'INSERT INTO x SELECT ssn FROM customers'", "masking/copy"),
+    ("EXECUTE IMMEDIATE 'INSERT INTO x SELECT ssn FROM customers'", "masking/copy"),
+    ("EXECUTE IMMEDIATE 'SHOW WARNINGS'", "masking/diagnostics"),
+    ("EXECUTE IMMEDIATE @q", "masking/unreadable"),
     ("INSERT INTO x SELECT ssn FROM customers 'unterminated", "masking/unreadable"),
     ("SELECT * FROM customers PROCEDURE ANALYSE()", "masking/unreadable"),
     ("SELECT ssn FROM customers WHERE", "masking/unreadable"),
@@ -71,6 +74,7 @@ ALLOWED = [
     "ALTER TABLE t RENAME COLUMN a TO b",
     "CREATE PROCEDURE p() SELECT 1",
     "PREPARE s FROM 'SELECT ssn FROM customers'",
+    "EXECUTE IMMEDIATE 'SELECT ssn FROM customers'",
     "SHOW TABLES",
 ]
 
