@@ -19,6 +19,8 @@ it: ``blocked by rule masking/<route>``) or None:
   body names a masked column or a rule's table (its results are not bound to columns);
 - with column rules, ``masking/rename``: renaming a masked column (``RENAME COLUMN``,
   ``CHANGE``) or a rule's table (``RENAME TABLE``, ``ALTER TABLE ... RENAME``);
+- the statement under ``EXPLAIN [ANALYZE]``, MariaDB's ``ANALYZE`` and ``SET STATEMENT ...
+  FOR`` is checked as itself;
 - ``masking/unreadable``: a text that cannot be read (lexed, or parsed: a query, a copy)
   naming a masked column or a rule's table, and ``PREPARE ... FROM @var`` or ``EXECUTE
   IMMEDIATE @var`` (a text not known here). The text of ``PREPARE ... FROM '...'`` and of
@@ -121,6 +123,9 @@ def _statement(
         for t in tokens
     ):
         return Leak("masking/statistics", "statistics and full-text index words are column values")
+    inner = _inner(tokens, words)
+    if inner is not None:  # EXPLAIN [ANALYZE], ANALYZE, SET STATEMENT ... FOR: the statement
+        return _statement(inner, state, rules, names, depth) if inner else None
     if words[:1] == ["PREPARE"]:
         return _prepare(tokens[3:], state, rules, depth)
     if words[:2] == ["EXECUTE", "IMMEDIATE"]:  # MariaDB: runs the text now
@@ -148,6 +153,29 @@ def _unreadable_query(tokens: list[Token], words: list[str], names: _Names) -> L
     )
     if named and dml.parse(tokens) is None:
         return Leak("masking/unreadable", "a query the gateway cannot read names a masked column")
+    return None
+
+
+_STARTS = frozenset(["SELECT", "WITH", "TABLE", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE"])
+
+
+def _inner(tokens: list[Token], words: list[str]) -> list[Token] | None:
+    """The statement under EXPLAIN / DESCRIBE / ANALYZE (from its first word) or after
+    ``SET STATEMENT ... FOR``; None when ``tokens`` is no such wrapper, [] when it wraps none."""
+    if words[0] in ("EXPLAIN", "DESCRIBE", "DESC", "ANALYZE"):
+        start = next(
+            (i for i, t in enumerate(tokens[1:], 1) if t.upper in _STARTS or t.value == "("),
+            len(tokens),
+        )
+        return tokens[start:]
+    if words[:2] == ["SET", "STATEMENT"]:
+        depth = 0
+        for i, token in enumerate(tokens):
+            if token.type is TokenType.OP and token.value in ("(", ")"):
+                depth += 1 if token.value == "(" else -1
+            elif depth == 0 and token.is_word("FOR") and i > 2:
+                return tokens[i + 1 :]
+        return []
     return None
 
 

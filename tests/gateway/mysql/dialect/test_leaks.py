@@ -54,6 +54,12 @@ REFUSED = [
     ("EXECUTE IMMEDIATE 'INSERT INTO x SELECT ssn FROM customers'", "masking/copy"),
     ("EXECUTE IMMEDIATE 'SHOW WARNINGS'", "masking/diagnostics"),
     ("EXECUTE IMMEDIATE @q", "masking/unreadable"),
+    ("EXPLAIN ANALYZE INSERT INTO x SELECT ssn FROM customers", "masking/copy"),
+    ("ANALYZE FORMAT=JSON INSERT INTO x SELECT ssn FROM customers", "masking/copy"),
+    (
+        "SET STATEMENT max_statement_time = 1 FOR INSERT INTO x SELECT ssn FROM customers",
+        "masking/copy",
+    ),
     ("INSERT INTO x SELECT ssn FROM customers 'unterminated", "masking/unreadable"),
     ("SELECT * FROM customers PROCEDURE ANALYSE()", "masking/unreadable"),
     ("SELECT ssn FROM customers WHERE", "masking/unreadable"),
@@ -75,6 +81,9 @@ ALLOWED = [
     "CREATE PROCEDURE p() SELECT 1",
     "PREPARE s FROM 'SELECT ssn FROM customers'",
     "EXECUTE IMMEDIATE 'SELECT ssn FROM customers'",
+    "EXPLAIN SELECT ssn FROM customers",
+    "ANALYZE TABLE customers",
+    "SET STATEMENT max_statement_time = 1 FOR SELECT ssn FROM customers",
     "SHOW TABLES",
 ]
 
