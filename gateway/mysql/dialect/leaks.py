@@ -213,6 +213,12 @@ def _rename(tokens: list[Token], words: list[str], names: _Names) -> Leak | None
 
 def _copy(tokens: list[Token], words: list[str], names: _Names) -> Leak | None:
     first = words[0]
+    assigns = any(
+        t.type is TokenType.VARIABLE and n.value == ":=" for t, n in itertools.pairwise(tokens)
+    )
+    if assigns and any(t.type in _NAMES and names.column(t.value) for t in tokens):
+        # @v := ... anywhere (a WHERE clause too) with a masked column in the statement
+        return Leak("masking/copy", "assigns a variable in a statement that reads a masked column")
     into_variable = any(
         w == "INTO" and i + 1 < len(tokens) and tokens[i + 1].type is TokenType.VARIABLE
         for i, w in enumerate(words)

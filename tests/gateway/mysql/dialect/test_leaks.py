@@ -55,6 +55,7 @@ REFUSED = [
     ("EXECUTE IMMEDIATE 'SHOW WARNINGS'", "masking/diagnostics"),
     ("EXECUTE IMMEDIATE @q", "masking/unreadable"),
     ("EXPLAIN ANALYZE INSERT INTO x SELECT ssn FROM customers", "masking/copy"),
+    ("SELECT id FROM customers WHERE (@v := ssn) IS NOT NULL", "masking/copy"),
     ("ANALYZE FORMAT=JSON INSERT INTO x SELECT ssn FROM customers", "masking/copy"),
     (
         "SET STATEMENT max_statement_time = 1 FOR INSERT INTO x SELECT ssn FROM customers",
