@@ -25,8 +25,9 @@ in the source, so the rest reads as written:
 - a text the lexer cannot read but that may hold a secret: cut at its first quote, every bound
   value redacted.
 
-A text in which none of ``WORDS`` occurs (lower-cased) holds no secret found here and is
-returned as is, unlexed.
+A text in which none of ``WORDS`` occurs (lower-cased) and no backslash (an escape could hide a
+word: ``'pa\\ssword=...'`` is ``password=...``) holds no secret found here and is returned as
+is, unlexed.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ _MAX_DEPTH = 3
 def redact(text: str, params: Sequence[bytes | None] = ()) -> Redacted:
     """``text`` and its bound ``params`` as they may be shown; never raises."""
     lowered = text.lower()
-    if not any(word in lowered for word in WORDS):
+    if "\\" not in text and not any(word in lowered for word in WORDS):
         shown, hidden = text, frozenset[int]()
     else:
         try:

@@ -74,6 +74,7 @@ SECRETS = [
         "SELECT 1; CREATE USER u IDENTIFIED BY '<redacted>'",
     ),
     ("CREATE USER u IDENTIFIED BY 'unterminated", "CREATE USER u IDENTIFIED BY '<redacted>'"),
+    ("SELECT 'host=h pa\\ssword=s3cret'", "SELECT 'host=h password=<redacted>'"),
 ]
 
 CLEAN = [
