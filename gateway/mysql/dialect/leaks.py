@@ -90,7 +90,14 @@ def _statements(text: str, state: MySQLState) -> list[list[Token]]:
 
 
 def find_leak(text: str, state: MySQLState, rules: MaskingRules, depth: int = 0) -> Leak | None:
-    """The first route in ``text`` that would take a masked value out, or None."""
+    """The first route in ``text`` that would take a masked value out, or None (with sql_mode
+    unknown, under each reading of a text with a backslash or a double quote)."""
+    if not state.sql_mode_known and ("\\" in text or '"' in text):
+        for mode in ("", "ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"):
+            leak = find_leak(text, state.with_sql_mode(mode), rules, depth)
+            if leak is not None:
+                return leak
+        return None
     names = _Names(rules)
     try:
         statements = _statements(text, state)

@@ -143,3 +143,12 @@ def test_outputs_computed_from_a_masked_column(text: str, outputs: set[int] | st
         assert found is ALL_OUTPUTS and 123 in found
     else:
         assert found == (frozenset(outputs) if isinstance(outputs, set) else None)
+
+
+def test_with_sql_mode_unknown_every_reading_is_checked() -> None:
+    """A copy only NO_BACKSLASH_ESCAPES reveals is refused when the mode is not known."""
+    text = "SELECT 'a\\' ; INSERT INTO x SELECT ssn FROM customers -- '"
+    masking = _masking(["customers.ssn"])
+    assert masking.check(text, STATE) is None
+    leak = masking.check(text, STATE.with_sql_mode(None))
+    assert leak is not None and leak.rule == "masking/copy"
