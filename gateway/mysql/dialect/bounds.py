@@ -9,7 +9,8 @@ target table itself:
   col < c2``, any of ``<``, ``<=``, ``>``, ``>=``);
 - ``col`` is a plain column of the target: qualified by its alias (or its name when it has
   none), or unqualified (a single-table statement has nothing else in scope);
-- ``c`` is a literal, a negated number, a CAST of one, or a ``?`` placeholder (``=``, ``IN``,
+- ``c`` is a literal (hex and bit literals too), a negated number, a CAST of one, or a ``?``
+  placeholder (``=``, ``IN``,
   ``BETWEEN`` and the ranges are strict: bound to NULL they match no row). ``col <=> ?`` is
   held: bound to NULL it is ``col IS NULL``.
 
@@ -119,7 +120,7 @@ def _constant(node: exp.Expr, *, allow_param: bool = True) -> bool:
         return isinstance(node, exp.Literal) and not node.is_string
     if isinstance(node, exp.Placeholder):
         return allow_param
-    return isinstance(node, (exp.Literal, exp.Boolean, exp.Null))
+    return isinstance(node, (exp.Literal, exp.Boolean, exp.Null, exp.HexString, exp.BitString))
 
 
 def _number(node: exp.Expr) -> Decimal | None:
@@ -130,6 +131,12 @@ def _number(node: exp.Expr) -> Decimal | None:
         node = node.this
     if isinstance(node, exp.Boolean):
         return Decimal(1 if node.this else 0)
+    if isinstance(node, (exp.HexString, exp.BitString)):  # 0x1F, x'1F', 0b101, b'101'
+        base = 16 if isinstance(node, exp.HexString) else 2
+        try:
+            return Decimal(int(str(node.this) or "0", base))
+        except ValueError:
+            return None
     if isinstance(node, exp.Literal) and not node.is_string:
         try:
             value = Decimal(node.this)

@@ -19,9 +19,12 @@ it: ``blocked by rule masking/<route>``) or None:
   body names a masked column or a rule's table (its results are not bound to columns);
 - with column rules, ``masking/rename``: renaming a masked column (``RENAME COLUMN``,
   ``CHANGE``) or a rule's table (``RENAME TABLE``, ``ALTER TABLE ... RENAME``);
+- the statement under ``EXPLAIN [ANALYZE]``, MariaDB's ``ANALYZE`` and ``SET STATEMENT ...
+  FOR`` is checked as itself;
 - ``masking/unreadable``: a text that cannot be read (lexed, or parsed: a query, a copy)
-  naming a masked column or a rule's table, and ``PREPARE ... FROM @var`` (a text not known
-  here).
+  naming a masked column or a rule's table, and ``PREPARE ... FROM @var`` or ``EXECUTE
+  IMMEDIATE @var`` (a text not known here). The text of ``PREPARE ... FROM '...'`` and of
+  MariaDB's ``EXECUTE IMMEDIATE '...'`` is checked as SQL.
 
 A masked column is named by a column rule (``ssn`` in any table, ``customers.ssn``); a masked
 column in a WHERE clause is filtering, not a copy. Names, not the catalog: a rule without a
@@ -87,7 +90,14 @@ def _statements(text: str, state: MySQLState) -> list[list[Token]]:
 
 
 def find_leak(text: str, state: MySQLState, rules: MaskingRules, depth: int = 0) -> Leak | None:
-    """The first route in ``text`` that would take a masked value out, or None."""
+    """The first route in ``text`` that would take a masked value out, or None (with sql_mode
+    unknown, under each reading of a text with a backslash or a double quote)."""
+    if not state.sql_mode_known and ("\\" in text or '"' in text):
+        for mode in ("", "ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"):
+            leak = find_leak(text, state.with_sql_mode(mode), rules, depth)
+            if leak is not None:
+                return leak
+        return None
     names = _Names(rules)
     try:
         statements = _statements(text, state)
@@ -120,8 +130,14 @@ def _statement(
         for t in tokens
     ):
         return Leak("masking/statistics", "statistics and full-text index words are column values")
+    inner = _inner(tokens, words)
+    if inner is not None:  # EXPLAIN [ANALYZE], ANALYZE, SET STATEMENT ... FOR: the statement
+        return _statement(inner, state, rules, names, depth) if inner else None
     if words[:1] == ["PREPARE"]:
-        return _prepare(tokens, state, rules, depth)
+        return _prepare(tokens[3:], state, rules, depth)
+    if words[:2] == ["EXECUTE", "IMMEDIATE"]:  # MariaDB: runs the text now
+        end = next((i for i, t in enumerate(tokens) if t.is_word("USING")), len(tokens))
+        return _prepare(tokens[2:end], state, rules, depth)
     if not names.columns:
         return None
     return (
@@ -147,10 +163,32 @@ def _unreadable_query(tokens: list[Token], words: list[str], names: _Names) -> L
     return None
 
 
-def _prepare(
-    tokens: list[Token], state: MySQLState, rules: MaskingRules, depth: int
-) -> Leak | None:
-    body = [t for t in tokens[3:] if not (t.type is TokenType.WORD and t.value[:1] in "_Nn")]
+_STARTS = frozenset(["SELECT", "WITH", "TABLE", "VALUES", "INSERT", "REPLACE", "UPDATE", "DELETE"])
+
+
+def _inner(tokens: list[Token], words: list[str]) -> list[Token] | None:
+    """The statement under EXPLAIN / DESCRIBE / ANALYZE (from its first word) or after
+    ``SET STATEMENT ... FOR``; None when ``tokens`` is no such wrapper, [] when it wraps none."""
+    if words[0] in ("EXPLAIN", "DESCRIBE", "DESC", "ANALYZE"):
+        start = next(
+            (i for i, t in enumerate(tokens[1:], 1) if t.upper in _STARTS or t.value == "("),
+            len(tokens),
+        )
+        return tokens[start:]
+    if words[:2] == ["SET", "STATEMENT"]:
+        depth = 0
+        for i, token in enumerate(tokens):
+            if token.type is TokenType.OP and token.value in ("(", ")"):
+                depth += 1 if token.value == "(" else -1
+            elif depth == 0 and token.is_word("FOR") and i > 2:
+                return tokens[i + 1 :]
+        return []
+    return None
+
+
+def _prepare(text: list[Token], state: MySQLState, rules: MaskingRules, depth: int) -> Leak | None:
+    """The leaks of a prepared (or immediately executed) text given as string literals."""
+    body = [t for t in text if not (t.type is TokenType.WORD and t.value[:1] in "_Nn")]
     if not body or any(t.type is not TokenType.STRING for t in body) or depth > 3:
         return Leak("masking/unreadable", "PREPARE from a text not known here")
     return find_leak("".join(t.value for t in body), state, rules, depth + 1)
@@ -182,6 +220,12 @@ def _rename(tokens: list[Token], words: list[str], names: _Names) -> Leak | None
 
 def _copy(tokens: list[Token], words: list[str], names: _Names) -> Leak | None:
     first = words[0]
+    assigns = any(
+        t.type is TokenType.VARIABLE and n.value == ":=" for t, n in itertools.pairwise(tokens)
+    )
+    if assigns and any(t.type in _NAMES and names.column(t.value) for t in tokens):
+        # @v := ... anywhere (a WHERE clause too) with a masked column in the statement
+        return Leak("masking/copy", "assigns a variable in a statement that reads a masked column")
     into_variable = any(
         w == "INTO" and i + 1 < len(tokens) and tokens[i + 1].type is TokenType.VARIABLE
         for i, w in enumerate(words)

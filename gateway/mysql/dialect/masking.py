@@ -18,7 +18,9 @@ Actions by column type (``column_type``, enum_field_types): text, blob, enum, se
 types get the text detectors; JSON the JSON-aware ones; integers and integral decimals the
 number checks (a card or SSN stored as a number becomes 0). Floats, dates and times, bits and
 geometry cannot hold the entities and are not read. Under a column rule: text is masked whole
-(``mask_value``), numbers become ``0``, JSON ``null``, anything else NULL. Values are the text
+(``mask_value``), numbers become ``0``, JSON ``null``, anything else NULL. A value in a wide
+character set (ucs2, utf16, utf16le, utf32: ``charset``, sent so when character_set_results
+is NULL) is masked on its UTF-8 form and sent back in its own set. Values are the text
 protocol's (for the binary protocol the codec hands the text form, or the same rules apply
 per type). ``error_message`` redacts the values in ERR packet texts; ``check`` finds the
 statements that would take a masked value out another way, and ``derived`` the outputs
@@ -38,7 +40,14 @@ from gateway.mysql.dialect.errortext import redact_error
 from gateway.mysql.dialect.leaks import Leak, derived, find_leak
 from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["DERIVED", "ColumnOrigin", "MySQLMasking", "PlannedColumn", "RowMask"]
+__all__ = [
+    "DERIVED",
+    "WIDE_CHARSETS",
+    "ColumnOrigin",
+    "MySQLMasking",
+    "PlannedColumn",
+    "RowMask",
+]
 
 INTEGER = frozenset([1, 2, 3, 8, 9, 13, 244])  # TINY SHORT LONG LONGLONG INT24 YEAR BOOL
 DECIMAL = frozenset([0, 246])
@@ -103,6 +112,34 @@ def _number_action(scanner: Scanner) -> Action | None:
     return act
 
 
+# Collation ids of the character sets whose values are not ASCII-compatible bytes (sent as is
+# when character_set_results is NULL, or for a column in them): ucs2, utf16, utf16le, utf32.
+WIDE_CHARSETS: dict[int, str] = {
+    **dict.fromkeys([35, 90, *range(128, 152), 159], "utf-16-be"),  # ucs2
+    **dict.fromkeys([54, 55, *range(101, 125)], "utf-16-be"),  # utf16
+    **dict.fromkeys([56, 62], "utf-16-le"),  # utf16le
+    **dict.fromkeys([60, 61, *range(160, 184)], "utf-32-be"),  # utf32
+}
+
+
+def _transcoded(inner: Action, codec: str) -> Action:
+    """``inner`` on the UTF-8 form of a value sent in a wide character set, the result sent
+    back in that set (a value that does not decode is masked whole: NULL)."""
+
+    def act(value: bytes, tally: MaskTally) -> bytes | None:
+        try:
+            utf8 = value.decode(codec).encode("utf-8")
+        except UnicodeError:
+            tally.detector("unscannable")
+            return None
+        new = inner(utf8, tally)
+        if new is utf8:
+            return value
+        return None if new is None else new.decode("utf-8", "replace").encode(codec)
+
+    return act
+
+
 def _rule_action(column_type: int, spec: str) -> Action:
     def whole_text(value: bytes, tally: MaskTally) -> bytes | None:
         tally.column(spec)
@@ -124,6 +161,11 @@ def _rule_action(column_type: int, spec: str) -> Action:
     if column_type in NOT_TEXT:
         return constant(None)
     return whole_text
+
+
+def _wide(action: Action, column: ColumnOrigin) -> Action:
+    codec = WIDE_CHARSETS.get(column.charset)
+    return action if codec is None or column.column_type in NOT_TEXT else _transcoded(action, codec)
 
 
 class RowMask:
@@ -208,11 +250,12 @@ class MySQLMasking:
             # computed from a masked column; also a derived table's or CTE's column, which the
             # server reports under the derived table's name and the alias (MariaDB 10.11)
             plan = PlannedColumn(index, column.name, source, DERIVED, ())
-            return _rule_action(column.column_type, DERIVED), plan
+            return _wide(_rule_action(column.column_type, DERIVED), column), plan
         if rule is not None:
             plan = PlannedColumn(index, column.name, source, rule.spec, ())
-            return _rule_action(column.column_type, rule.spec), plan
-        return self._detectors(index, column, source)
+            return _wide(_rule_action(column.column_type, rule.spec), column), plan
+        action, planned = self._detectors(index, column, source)
+        return (None if action is None else _wide(action, column)), planned
 
     def _inside(self, name: str) -> ColumnRule | None:
         """A rule whose column is named inside a computed column's reported text."""

@@ -25,8 +25,9 @@ in the source, so the rest reads as written:
 - a text the lexer cannot read but that may hold a secret: cut at its first quote, every bound
   value redacted.
 
-A text in which none of ``WORDS`` occurs (lower-cased) holds no secret found here and is
-returned as is, unlexed.
+A text in which none of ``WORDS`` occurs (lower-cased) and no backslash (an escape could hide a
+word: ``'pa\\ssword=...'`` is ``password=...``) holds no secret found here and is returned as
+is, unlexed.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ _MAX_DEPTH = 3
 def redact(text: str, params: Sequence[bytes | None] = ()) -> Redacted:
     """``text`` and its bound ``params`` as they may be shown; never raises."""
     lowered = text.lower()
-    if not any(word in lowered for word in WORDS):
+    if "\\" not in text and not any(word in lowered for word in WORDS):
         shown, hidden = text, frozenset[int]()
     else:
         try:
@@ -100,20 +101,29 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _lex_any(text: str) -> list[Token]:
-    """The tokens under the default sql_mode, else under ANSI_QUOTES / NO_BACKSLASH_ESCAPES."""
-    error: LexError | None = None
-    for ansi, nbe in ((False, False), (True, False), (False, True), (True, True)):
-        try:
-            return lex(text, ansi_quotes=ansi, no_backslash_escapes=nbe)
-        except LexError as exc:
-            error = exc
-    assert error is not None
-    raise error
+_MODES = ((False, False), (True, False), (False, True), (True, True))
 
 
 def _redact_text(text: str, depth: int) -> tuple[str, frozenset[int]]:
-    tokens = _lex_any(text)
+    """The text redacted as the session's sql_mode reads it. The redactor does not know the
+    mode, so a text with a backslash or a double quote (which the modes read differently) is
+    redacted under each mode that can read it; if they disagree, it is cut at its first quote
+    and every bound value hidden."""
+    if "\\" not in text and '"' not in text:
+        return _redact_tokens(text, lex(text), depth)
+    answers = set()
+    for ansi, nbe in _MODES:
+        try:
+            tokens = lex(text, ansi_quotes=ansi, no_backslash_escapes=nbe)
+        except LexError:
+            continue
+        answers.add(_redact_tokens(text, tokens, depth))
+    if len(answers) != 1:
+        return _cut(text), _ALL
+    return answers.pop()
+
+
+def _redact_tokens(text: str, tokens: list[Token], depth: int) -> tuple[str, frozenset[int]]:
     secret, replaced = _secret_positions(tokens, depth)
     hidden: set[int] = set()
     number = 0

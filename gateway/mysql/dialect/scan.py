@@ -98,30 +98,54 @@ def _call(acc: Acc, i: int) -> None:
     tokens = acc.tokens
     token = tokens[i]
     name = token.value.upper()
-    before = tokens[i - 1] if i > 0 else None
-    if before is not None and before.type is TokenType.OP and before.value == ".":
-        acc.functions.append(name.casefold())
-        acc.add(Kind.PROCEDURAL, f"qualified call of {name}: a stored function", name.casefold())
+    start = _chain_start(tokens, i)  # db.t ( ... : the chain's first name
+    before = tokens[start - 1] if start > 0 else None
+    if _names_not_call(tokens, i, before):
         return
-    if token.type is TokenType.WORD:
-        if before is not None and before.type is TokenType.WORD and before.upper in NAME_BEFORE:
-            return
-        if before is not None and before.is_word("ON") and _index_statement(tokens):
-            return
-        if _cte_columns(tokens, i + 1):
-            return
-        if name in PAREN_WORDS and name not in PURE:
-            return
+    if token.type is TokenType.WORD and name in PAREN_WORDS and name not in PURE:
+        return
     acc.functions.append(name.casefold())
-    if name in ESCAPE:
+    if start < i:
+        acc.add(Kind.PROCEDURAL, f"qualified call of {name}: a stored function", name.casefold())
+    elif name in ESCAPE:
         acc.add(Kind.SERVER_ESCAPE, f"{name}() reaches the server's files or OS", name.casefold())
     elif name in REVIEW:
         acc.add(Kind.REVIEW, f"{name}() is on the review list", name.casefold())
-    elif name in PURE and token.type is TokenType.WORD:
-        return
-    else:
+    elif token.type is TokenType.IDENT:
+        # MariaDB runs `load_file`(...) as the built-in, but a quoted name of a function the
+        # grammar spells as a keyword (`left`, `insert`, `char`) may be a stored function
+        detail = f"`{token.value}`(): a quoted function name, possibly a stored function"
+        acc.add(Kind.PROCEDURAL, detail, name.casefold())
+    elif name not in PURE:
         detail = f"{name}() is not a MySQL built-in (a stored function or UDF)"
         acc.add(Kind.PROCEDURAL, detail, name.casefold())
+
+
+def _chain_start(tokens: list[Token], i: int) -> int:
+    """The index of the first name of a dotted chain ending at ``i`` (``a.b.c``)."""
+    while i >= 2 and _dot(tokens[i - 1]) and tokens[i - 2].type in _NAMES:
+        i -= 2
+    return i
+
+
+def _dot(token: Token) -> bool:
+    return token.type is TokenType.OP and token.value == "."
+
+
+_PARTITIONING = frozenset(["HASH", "LIST", "KEY", "RANGE", "COLUMNS"])
+
+
+def _names_not_call(tokens: list[Token], i: int, before: Token | None) -> bool:
+    """Whether ``name (`` names a table, key, index, view or CTE (its column list), or is a
+    partitioning clause (``PARTITION BY HASH (id)``), rather than calling a function."""
+    if before is not None and before.type is TokenType.WORD:
+        if before.upper in NAME_BEFORE:
+            return True
+        if before.upper == "ON" and _index_statement(tokens):
+            return True
+        if tokens[i].upper in _PARTITIONING and before.upper in ("BY", "LINEAR", *_PARTITIONING):
+            return True
+    return _cte_columns(tokens, i + 1)
 
 
 def _index_statement(tokens: list[Token]) -> bool:

@@ -14,8 +14,9 @@
   0x80 is that ASCII character (``SAFE_CHARSETS``), ``config`` for any other value: big5,
   cp932, gbk, gb18030 and sjis, whose multi-byte characters may end in a backslash or quote
   byte (the server and the gateway would read a literal differently), a number (a character
-  set id: 28 is gbk), DEFAULT; and for results utf16, utf32, ucs2 or NULL (raw column bytes),
-  in which the detectors' ASCII patterns would not match a value.
+  set id: 28 is gbk), DEFAULT; and for results utf16, utf32, ucs2 (the detectors' ASCII
+  patterns would not match a value). ``character_set_results = NULL`` (Connector/J sends it)
+  is ``session``: values come in their column's set, which masking transcodes.
 - ``SET PASSWORD``, ``SET ROLE``, ``SET DEFAULT ROLE``: ``privilege``.
 - ``SET TRANSACTION``: ``transaction``; ``config`` when it may make a transaction read-write.
 - MariaDB's ``SET STATEMENT var = value [, ...] FOR stmt``: the variables as above (their
@@ -104,9 +105,11 @@ def _transaction(acc: Acc, words: list[str]) -> None:
         acc.add(Kind.TRANSACTION, "SET TRANSACTION")
 
 
-def _charset(acc: Acc, value: Token | None) -> None:
+def _charset(acc: Acc, value: Token | None, *, results: bool = False) -> None:
     name = value.value.casefold() if value is not None else ""
-    if name in SAFE_CHARSETS and value is not None and value.type is not TokenType.NUMBER:
+    if results and name == "null" and value is not None and value.type is TokenType.WORD:
+        acc.add(Kind.SESSION, "results in each column's character set (masking transcodes)")
+    elif name in SAFE_CHARSETS and value is not None and value.type is not TokenType.NUMBER:
         acc.add(Kind.SESSION, f"character set {name}")
     else:
         detail = f"character set {name or '?'}: the server might lex texts differently"
@@ -172,7 +175,8 @@ def _assign(acc: Acc, ctx: Ctx, tokens: list[Token]) -> None:
     elif folded == "sql_mode":
         _sql_mode(acc, literal if value[0].type is not TokenType.NUMBER else None)
     elif folded in _CHARSET_VARIABLES:
-        _charset(acc, value[0] if literal is not None else None)
+        results = folded == "character_set_results"
+        _charset(acc, value[0] if literal is not None else None, results=results)
     elif folded in _READ_ONLY_VARIABLES:
         if literal is not None and literal.upper() in _TRUE:
             acc.add(Kind.TRANSACTION, f"SET {folded}")

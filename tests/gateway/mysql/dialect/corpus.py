@@ -209,6 +209,21 @@ WRITES = _cases(
     "CREATE SCHEMA IF NOT EXISTS d",
     "CREATE VIEW v AS SELECT a FROM t",
     "CREATE VIEW v (x) AS SELECT a FROM t",
+    "INSERT INTO `users` (`id`, `name`) VALUES (1, 'x')",
+    "INSERT INTO app.users (id) VALUES (1)",
+    "INSERT INTO `app`.`users` (`id`) VALUES (1)",
+    "INSERT `users` (`id`) VALUES (1)",
+    "REPLACE INTO `app`.`users` (`id`) VALUES (1)",
+    "CREATE TABLE `t` (`id` INT, PRIMARY KEY (`id`))",
+    "CREATE TABLE `app`.`t` (`id` INT, KEY `k` (`id`),"
+    " CONSTRAINT `f` FOREIGN KEY (`id`) REFERENCES `app`.`u` (`id`))",
+    "CREATE INDEX `i` ON `app`.`t` (`a`)",
+    "ALTER TABLE `t` ADD KEY `k` (`a`)",
+    "WITH `c` (`a`) AS (SELECT 1) SELECT * FROM `c`",
+    "CREATE TABLE p (id INT) PARTITION BY HASH (id) PARTITIONS 4",
+    "CREATE TABLE p (id INT) PARTITION BY LINEAR KEY (id)",
+    "CREATE TABLE p (id INT) PARTITION BY RANGE COLUMNS (id) (PARTITION p0 VALUES LESS THAN (5))",
+    "CREATE TABLE p (id INT) PARTITION BY LIST (id) (PARTITION p0 VALUES IN (1, 2))",
     "ALTER TABLE t ADD COLUMN c INT",
     "ALTER TABLE t ADD INDEX i (a)",
     "ALTER TABLE t ENGINE = InnoDB",
@@ -256,6 +271,7 @@ WRITES = _cases(
     "EXECUTE IMMEDIATE 'DELETE FROM t WHERE id = ?' USING 5",
     "SET character_set_client = latin1",
     "SET character_set_results = utf8mb4",
+    "SET character_set_results = NULL",
     "DEALLOCATE PREPARE s",
     "DROP PREPARE s",
     "HANDLER t OPEN",
@@ -424,7 +440,6 @@ PRIVILEGE_AND_CONFIG = _cases(
     "SET NAMES DEFAULT",
     "SET character_set_connection = sjis",
     "SET character_set_results = utf16",
-    "SET character_set_results = NULL",
     "SET @@character_set_results = ucs2",
     "SET transaction_read_only = 0",
     "SET tx_read_only = OFF",
@@ -479,6 +494,13 @@ LOCKS_AND_CODE = _cases(
     "lbl: BEGIN NOT ATOMIC SELECT 1; END",
     "SELECT my_func(1)",
     "SELECT app.my_func(1)",
+    "SELECT `app`.`upper`(1)",
+    "SELECT `CONCAT`(a, b) FROM t",
+    "SELECT `left`(a, 1) FROM t",
+    "SELECT app.`load_file`('/x')",
+    "SELECT hash(1)",
+    "SELECT * FROM t ORDER BY my_func(a)",
+    "SELECT * FROM t GROUP BY my_func(a)",
     "SELECT `upper`(name) FROM t",
     "SELECT * FROM t WHERE a = my_func(1)",
     "SELECT SLEEP(10)",
@@ -793,3 +815,14 @@ def variants(case: Case) -> list[Case]:
 
 
 CASES: list[Case] = [*BASE, *(v for case in BASE for v in variants(case))]
+
+
+def _with_bounds() -> None:
+    """The bounds corpus joins BASE (imported here: it builds its cases with ``Case``)."""
+    from tests.gateway.mysql.dialect import corpus_bounds  # it imports this module
+
+    BASE.extend(corpus_bounds.CASES)
+    CASES.extend([*corpus_bounds.CASES, *(v for c in corpus_bounds.CASES for v in variants(c))])
+
+
+_with_bounds()

@@ -51,6 +51,16 @@ REFUSED = [
     ("ALTER TABLE customers RENAME TO c2", "masking/rename"),
     ("PREPARE s FROM @q", "masking/unreadable"),
     ("PREPARE s FROM 'INSERT INTO x SELECT ssn FROM customers'", "masking/copy"),
+    ("EXECUTE IMMEDIATE 'INSERT INTO x SELECT ssn FROM customers'", "masking/copy"),
+    ("EXECUTE IMMEDIATE 'SHOW WARNINGS'", "masking/diagnostics"),
+    ("EXECUTE IMMEDIATE @q", "masking/unreadable"),
+    ("EXPLAIN ANALYZE INSERT INTO x SELECT ssn FROM customers", "masking/copy"),
+    ("SELECT id FROM customers WHERE (@v := ssn) IS NOT NULL", "masking/copy"),
+    ("ANALYZE FORMAT=JSON INSERT INTO x SELECT ssn FROM customers", "masking/copy"),
+    (
+        "SET STATEMENT max_statement_time = 1 FOR INSERT INTO x SELECT ssn FROM customers",
+        "masking/copy",
+    ),
     ("INSERT INTO x SELECT ssn FROM customers 'unterminated", "masking/unreadable"),
     ("SELECT * FROM customers PROCEDURE ANALYSE()", "masking/unreadable"),
     ("SELECT ssn FROM customers WHERE", "masking/unreadable"),
@@ -71,6 +81,10 @@ ALLOWED = [
     "ALTER TABLE t RENAME COLUMN a TO b",
     "CREATE PROCEDURE p() SELECT 1",
     "PREPARE s FROM 'SELECT ssn FROM customers'",
+    "EXECUTE IMMEDIATE 'SELECT ssn FROM customers'",
+    "EXPLAIN SELECT ssn FROM customers",
+    "ANALYZE TABLE customers",
+    "SET STATEMENT max_statement_time = 1 FOR SELECT ssn FROM customers",
     "SHOW TABLES",
 ]
 
@@ -129,3 +143,12 @@ def test_outputs_computed_from_a_masked_column(text: str, outputs: set[int] | st
         assert found is ALL_OUTPUTS and 123 in found
     else:
         assert found == (frozenset(outputs) if isinstance(outputs, set) else None)
+
+
+def test_with_sql_mode_unknown_every_reading_is_checked() -> None:
+    """A copy only NO_BACKSLASH_ESCAPES reveals is refused when the mode is not known."""
+    text = "SELECT 'a\\' ; INSERT INTO x SELECT ssn FROM customers -- '"
+    masking = _masking(["customers.ssn"])
+    assert masking.check(text, STATE) is None
+    leak = masking.check(text, STATE.with_sql_mode(None))
+    assert leak is not None and leak.rule == "masking/copy"

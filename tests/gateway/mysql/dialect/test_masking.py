@@ -174,3 +174,16 @@ def test_derived_outputs_are_masked_whatever_origin_the_server_reports() -> None
     for column in (merged, materialised):
         mask = policy.plan([column], "app", derived=frozenset([0]))
         assert mask is not None and mask.row([b"123-45-6789"], MaskTally()) == [b"***-**-6789"]
+
+
+def test_values_in_a_wide_character_set_are_masked_on_their_text() -> None:
+    """A UTF-16 value (character_set_results = NULL) is scanned as text, sent back in UTF-16."""
+    policy = _policy(["t.ssn"], ["email"])
+    note = ColumnOrigin("app", "t", "t", "note", "note", VARCHAR, 54)
+    ssn = ColumnOrigin("app", "t", "t", "ssn", "ssn", VARCHAR, 56)
+    mask = policy.plan([note, ssn])
+    assert mask is not None
+    row = mask.row(
+        ["mail bob@example.com".encode("utf-16-be"), "123-45-6789".encode("utf-16-le")], MaskTally()
+    )
+    assert row == ["mail b***@example.com".encode("utf-16-be"), "***-**-6789".encode("utf-16-le")]
