@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiomysql  # type: ignore[import-untyped]
+import aiomysql
 import asyncmy
 import mysql.connector
 import pymysql
