@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.masking import MaskTally
 from gateway.mysql import wire as my
-from gateway.mysql.dialect import ColumnOrigin, Leak, RowMask
+from gateway.mysql.dialect import ColumnOrigin, Leak, RowMask, general_shape
 from gateway.mysql.wire.binary import decode_row, encode_row
 from gateway.mysql.wire.textform import to_text
 from gateway.mysql.wire.types import MASKED_COLUMN_TYPE, ColumnFlag, ColumnType
@@ -34,19 +34,28 @@ _NUMERIC_FLAGS = ColumnFlag.UNSIGNED | ColumnFlag.ZEROFILL | ColumnFlag.BINARY |
 
 
 class Lineage:
-    """A masking session's reading of its texts (the dialect's, ~0.1-0.5 ms each), kept per
+    """A masking session's reading of its texts (the dialect's, ~0.02-0.5 ms each), kept per
     text and state: ``leak`` (a route around the masked result set: the text is refused) and
-    ``derived`` (outputs computed from a masked column)."""
+    ``derived`` (outputs computed from a masked column). A text whose literals cannot change
+    that reading (the dialect's ``general_shape``) is kept by its shape: point selects with a
+    new key each time cost one reading, not one each (sysbench: 176 µs of 428 per select)."""
 
     SIZE = 256
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
-        self._leaks: dict[tuple[str, Any], Leak | None] = {}
-        self._derived: dict[tuple[str, Any], frozenset[int] | None] = {}
+        self._leaks: dict[tuple[bool, str, Any], Leak | None] = {}
+        self._derived: dict[tuple[bool, str, Any], frozenset[int] | None] = {}
+
+    @staticmethod
+    def _key(text: str, state: Any) -> tuple[bool, str, Any]:
+        """By shape where the dialect says literals cannot matter, else by the text itself
+        (the flag keeps a text that spells some shape from meeting that shape's entry)."""
+        shape = general_shape(text, state)
+        return (True, shape, state) if shape is not None else (False, text, state)
 
     def leak(self, text: str, state: Any) -> Leak | None:
-        key = (text, state)
+        key = self._key(text, state)
         if key not in self._leaks:
             if len(self._leaks) >= self.SIZE:
                 self._leaks.clear()
@@ -54,7 +63,7 @@ class Lineage:
         return self._leaks[key]
 
     def derived(self, text: str, state: Any) -> frozenset[int] | None:
-        key = (text, state)
+        key = self._key(text, state)
         if key not in self._derived:
             if len(self._derived) >= self.SIZE:
                 self._derived.clear()

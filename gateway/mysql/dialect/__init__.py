@@ -31,7 +31,7 @@ classified at prepare with ``guardrails.inspect`` and judged at execute by the l
 
 from gateway.mysql.dialect.classify import classify
 from gateway.mysql.dialect.errors import LexError, MalformedRowError, MySQLDialectError
-from gateway.mysql.dialect.guardrails import Guardrails
+from gateway.mysql.dialect.guardrails import Guardrails, general_shape
 from gateway.mysql.dialect.kill import KillTarget, kill_target
 from gateway.mysql.dialect.leaks import ALL_OUTPUTS, Leak
 from gateway.mysql.dialect.masking import ColumnOrigin, MySQLMasking, PlannedColumn, RowMask
@@ -56,6 +56,7 @@ __all__ = [
     "RowMask",
     "SqlMode",
     "classify",
+    "general_shape",
     "kill_target",
     "parse_sql_mode",
     "redact",

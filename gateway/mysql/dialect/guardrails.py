@@ -27,7 +27,7 @@ from gateway.mysql.dialect.errors import LexError
 from gateway.mysql.dialect.lexer import TokenType, lex
 from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["Guardrails", "lexed_shape", "literal_shape", "plain_shape"]
+__all__ = ["Guardrails", "general_shape", "lexed_shape", "literal_shape", "plain_shape"]
 
 _SHAPED = frozenset(["SELECT", "WITH", "INSERT", "REPLACE", "("])
 _STARTS = ("SELECT", "WITH", "INSERT", "REPLACE", "(")
@@ -88,6 +88,25 @@ def literal_shape(text: str, state: MySQLState) -> str | None:
     return plain if plain is not None else lexed_shape(text, state)
 
 
+def general_shape(text: str, state: MySQLState, max_text: int = 8192) -> str | None:
+    """The literal shape of a text that every server reads the same and whose reading no
+    literal's value can change: at most ``max_text`` characters, one SELECT, WITH or INSERT /
+    REPLACE, no executable comment, NUL or backslash, in a known sql_mode. None otherwise.
+    Texts with one general shape name the same columns in the same places: what masking
+    reads of one (its leaks, its derived outputs) holds for all of them."""
+    return literal_shape(text, state) if _generalisable(text, state, max_text) else None
+
+
+def _generalisable(text: str, state: MySQLState, max_text: int) -> bool:
+    """A short text that may be one shaped statement, read the same by every server (no
+    executable comment, NUL or backslash), in a known sql_mode."""
+    if len(text) > max_text or not state.sql_mode_known:
+        return False
+    if "/*!" in text or "/*M!" in text or "\x00" in text or "\\" in text:
+        return False
+    return text.lstrip(" \t\r\n")[:7].upper().startswith(_STARTS)
+
+
 def lexed_shape(text: str, state: MySQLState) -> str | None:
     """``literal_shape`` from the lexer's tokens (any text)."""
     try:
@@ -121,18 +140,10 @@ class Guardrails(RuleSet[MySQLState]):
         super().clear()
         self._by_shape.clear()
 
-    def _generalisable(self, text: str, state: MySQLState) -> bool:
-        """A short text that may be one shaped statement, read the same by every server
-        (no executable comment, NUL or backslash), in a known sql_mode, with no regex rule."""
-        if not self._shapes or len(text) > self.max_cached_text or not state.sql_mode_known:
-            return False
-        if "/*!" in text or "/*M!" in text or "\x00" in text or "\\" in text:
-            return False
-        return text.lstrip(" \t\r\n")[:7].upper().startswith(_STARTS)
-
     def _cold(self, text: str, state: MySQLState) -> Entry:
-        """Not cached by text: by literal shape, else classified."""
-        if not self._generalisable(text, state):
+        """Not cached by text: by literal shape (not with a regex rule: a regex sees
+        literals), else classified."""
+        if not self._shapes or not _generalisable(text, state, self.max_cached_text):
             return self._classified(text, state, keep=False)[0]
         shape = literal_shape(text, state)
         if shape is not None:
