@@ -46,13 +46,19 @@ class Lineage:
         self.policy = policy
         self._leaks: dict[tuple[bool, str, Any], Leak | None] = {}
         self._derived: dict[tuple[bool, str, Any], frozenset[int] | None] = {}
+        self._last: tuple[str, Any, tuple[bool, str, Any]] | None = None
 
-    @staticmethod
-    def _key(text: str, state: Any) -> tuple[bool, str, Any]:
+    def _key(self, text: str, state: Any) -> tuple[bool, str, Any]:
         """By shape where the dialect says literals cannot matter, else by the text itself
-        (the flag keeps a text that spells some shape from meeting that shape's entry)."""
+        (the flag keeps a text that spells some shape from meeting that shape's entry); the
+        last text's key is kept, as ``leak`` and ``derived`` ask for the same text in turn."""
+        last = self._last
+        if last is not None and last[0] is text and last[1] is state:
+            return last[2]
         shape = general_shape(text, state)
-        return (True, shape, state) if shape is not None else (False, text, state)
+        key = (True, shape, state) if shape is not None else (False, text, state)
+        self._last = (text, state, key)
+        return key
 
     def leak(self, text: str, state: Any) -> Leak | None:
         key = self._key(text, state)
