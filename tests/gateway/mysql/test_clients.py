@@ -107,6 +107,35 @@ async def test_mysql_connector_pure_over_tls(tls_env: tuple[MyEnv, Path]) -> Non
     assert await asyncio.to_thread(run) == NAMES
 
 
+async def test_mysql_connector_c_extension_over_tls(tls_env: tuple[MyEnv, Path]) -> None:
+    """mysql-connector-python's C extension (libmysqlclient's protocol code) over TLS, in the
+    text protocol and with a prepared statement (the binary protocol)."""
+    env, cert = tls_env
+    import _mysql_connector  # type: ignore[import-not-found]  # noqa: F401  (fails, never skips)
+
+    def run() -> tuple[str, list[str], list[str]]:
+        conn = mysql.connector.connect(
+            host="127.0.0.1", port=env.port, user="alice", password=env.token,
+            database="my-test", ssl_ca=str(cert), use_pure=False,
+        )  # fmt: skip
+        try:
+            kind = type(conn).__name__
+            cursor = conn.cursor()
+            cursor.execute(SQL)
+            text = _names(cursor.fetchall())
+            prepared = conn.cursor(prepared=True)
+            prepared.execute("SELECT name FROM t WHERE id >= ? ORDER BY id", (1,))
+            binary = _names(prepared.fetchall())
+            return kind, text, binary
+        finally:
+            conn.close()
+
+    kind, text, binary = await asyncio.to_thread(run)
+    assert kind == "CMySQLConnection"
+    assert text == NAMES
+    assert [str(name) for name in binary] == NAMES
+
+
 async def test_mariadb_cli_over_tls(tls_env: tuple[MyEnv, Path]) -> None:
     """The mariadb CLI with --ssl-ca verifies the gateway's certificate and reads."""
     env, cert = tls_env
