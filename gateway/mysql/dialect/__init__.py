@@ -1,5 +1,5 @@
 """The MySQL dialect: how a MySQL (or MariaDB) text is classified, and how its results are
-masked. Pure code, no I/O; the decisions are in docs/parts/mysql-dialect.md.
+masked. Pure code, no I/O; the decisions are in docs/mysql-guardrails.md.
 
 ``MYSQL`` is the dialect object (``gateway.guardrails.Dialect``) the composition root hands to
 the session core. Use::

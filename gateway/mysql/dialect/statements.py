@@ -1,7 +1,7 @@
 """Statements classified by their leading words (MySQL 8.0 Reference Manual 15 "SQL
 Statements"; MariaDB "SQL Statements"), with sqlglot (``dml``) for the queries inside them.
 
-Decisions, each in docs/parts/mysql-dialect.md: reads run; bounded writes run; destructive DDL
+Decisions, each in docs/mysql-guardrails.md: reads run; bounded writes run; destructive DDL
 (DROP, TRUNCATE, RENAME, ALTER TABLE ... DROP | CHANGE | MODIFY | RENAME, CREATE OR REPLACE)
 is ``destroy``; privileges and users ``privilege``; server settings ``config``; what reaches
 the server's files, OS, network or replication ``server_escape``; stored programs ``procedural``;
