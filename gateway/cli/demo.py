@@ -253,7 +253,7 @@ def print_welcome(settings: Settings, tokens: TokenService) -> None:
         my_port = settings.listeners.mysql.rpartition(":")[2]
         mysql = f"""
 or with the mysql client (the token is the password; docs/mysql.md has each client's flags):
-  mariadb -h 127.0.0.1 -P {my_port} -u alice -p'{alice}' --enable-cleartext-plugin mysql-demo
+  mariadb -h 127.0.0.1 -P {my_port} -u alice -p'{alice}' mysql-demo
 """
     welcome = f"""
 Airlock demo
