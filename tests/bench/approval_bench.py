@@ -322,6 +322,8 @@ async def _run_store(store: str, args: argparse.Namespace, pem: str) -> Bench:
             "AIRLOCK_SLACK_API_URL": fake.base_url,
         })  # fmt: skip
         env.pop("SLACK_APP_TOKEN", None)
+        upgrade = [AIRLOCK, "db", "upgrade", "--config", str(config)]
+        await asyncio.to_thread(subprocess.run, upgrade, env=env, check=True, capture_output=True)
         ready = (f"HTTP API on http://127.0.0.1:{api}", f"listener on 127.0.0.1:{pg}")
         process = AirlockProcess("up", (AIRLOCK, "up", "--config", str(config)), env, ready)
         await process.start()
