@@ -406,6 +406,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _KeepAliveHandler(_Handler):
-    """The same answers over HTTP/1.1 connections kept open between requests."""
+    """The same answers over HTTP/1.1 connections kept open between requests (TCP_NODELAY:
+    the headers and the body go out in two writes, which Nagle's algorithm would hold back for
+    the client's delayed ACK, ~40 ms, on a kept-alive connection)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
