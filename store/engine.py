@@ -148,6 +148,8 @@ class Database:
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self.health = StoreHealth()  # what this process's writers learned (store.health)
         self._writers = asyncio.Lock()  # SQLite: this process's writers, one at a time
+        # Seals this process's NOTIFY payloads (store.outbox); the PostgreSQL bus sets it.
+        self.notify_key: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
