@@ -147,7 +147,8 @@ class Database:
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self.health = StoreHealth()  # what this process's writers learned (store.health)
-        self._writers = asyncio.Lock()  # SQLite: this process's writers, one at a time
+        # SQLite: this process's writers take turns on a lock of the loop they run in.
+        self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Seals this process's NOTIFY payloads (store.outbox); the PostgreSQL bus sets it.
         self.notify_key: bytes | None = None
 
@@ -172,7 +173,7 @@ class Database:
                     yield session
                 return
             deadline = time.monotonic() + self.lock_timeout
-            await self._writers_turn()
+            turn = await self._writers_turn()
             try:
                 session = await self._sqlite_write_session(deadline)
                 async with session:
@@ -183,17 +184,24 @@ class Database:
                         raise
                     await session.commit()
             finally:
-                self._writers.release()
+                turn.release()
 
-    async def _writers_turn(self) -> None:
-        """Wait for this process's other SQLite writers (in order), at most ``lock_timeout``."""
+    async def _writers_turn(self) -> asyncio.Lock:
+        """Wait for this process's other SQLite writers (in order), at most ``lock_timeout``;
+        returns the lock taken. The lock belongs to the running loop (a Database used from
+        another loop later gets a new one), so it never ties the Database to one loop."""
+        loop = asyncio.get_running_loop()
+        if self._writers is None or self._writers[0] is not loop:
+            self._writers = (loop, asyncio.Lock())
+        lock = self._writers[1]
         try:
             async with asyncio.timeout(self.lock_timeout):
-                await self._writers.acquire()
+                await lock.acquire()
         except TimeoutError:
             raise Unavailable(
                 f"the store stayed locked by another writer for {self.lock_timeout:g}s"
             ) from None
+        return lock
 
     async def _sqlite_write_session(self, deadline: float) -> AsyncSession:
         """A session whose transaction holds SQLite's write lock (``BEGIN IMMEDIATE`` ran)."""
