@@ -317,6 +317,20 @@ async def _cli(bench: Bench, config: Path, env: dict[str, str], runs: int) -> No
 # -- a store's run ---------------------------------------------------------------------------
 
 
+def _env(fake: FakeSlack, pem: str, baseline: str | None) -> dict[str, str]:
+    """``airlock``'s environment: the signing key, Slack pointed at the fake, and with
+    ``baseline`` that checkout's code (this bench and its fakes stay)."""
+    env = child_env({
+        "AIRLOCK_SIGNING_KEY": pem, "AIRLOCK_TEST_UPSTREAM_PASSWORD": "x",
+        "SLACK_BOT_TOKEN": fake.bot_token, "SLACK_SIGNING_SECRET": fake.signing_secret,
+        "AIRLOCK_SLACK_API_URL": fake.base_url,
+    })  # fmt: skip
+    env.pop("SLACK_APP_TOKEN", None)
+    if baseline:
+        env["PYTHONPATH"] = baseline
+    return env
+
+
 async def _run_store(store: str, args: argparse.Namespace, pem: str) -> Bench:
     tokens = TokenService(load_key(pem))
     async with contextlib.AsyncExitStack() as stack:
@@ -338,14 +352,7 @@ async def _run_store(store: str, args: argparse.Namespace, pem: str) -> Bench:
             connections=[connection(target, review_timeout="10m")], people=PEOPLE,
             sections=sections,
         )  # fmt: skip
-        env = child_env({
-            "AIRLOCK_SIGNING_KEY": pem, "AIRLOCK_TEST_UPSTREAM_PASSWORD": "x",
-            "SLACK_BOT_TOKEN": fake.bot_token, "SLACK_SIGNING_SECRET": fake.signing_secret,
-            "AIRLOCK_SLACK_API_URL": fake.base_url,
-        })  # fmt: skip
-        env.pop("SLACK_APP_TOKEN", None)
-        if args.baseline:  # the gateway runs that checkout's code (this bench and its fakes stay)
-            env["PYTHONPATH"] = args.baseline
+        env = _env(fake, pem, args.baseline)
         upgrade = [AIRLOCK, "db", "upgrade", "--config", str(config)]
         await asyncio.to_thread(subprocess.run, upgrade, env=env, check=True, capture_output=True)
         ready = (f"HTTP API on http://127.0.0.1:{api}", f"listener on 127.0.0.1:{pg}")
