@@ -18,7 +18,7 @@ __all__ = ["add_commands"]
 def cmd_report(args: argparse.Namespace) -> int:
     from gateway.api.access_reviews import access_report, owned_by, report_csv  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
-    from gateway.runtime import existing_store  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
     from store import Database  # noqa: PLC0415
 
     settings = load_settings(args.config)

@@ -25,7 +25,7 @@ __all__ = ["add_commands"]
 def cmd_verify(args: argparse.Namespace) -> int:
     from gateway.anchoring import checkpoint_path, public_key  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
-    from gateway.runtime import existing_store  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
     from store import Database, disagreements, verify, verify_anchored  # noqa: PLC0415
 
     settings = load_settings(args.config)
@@ -114,7 +114,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     from gateway.anchoring import checkpointer  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.errors import ConfigError  # noqa: PLC0415
-    from gateway.runtime import existing_store  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
     from store import CheckpointError, Database  # noqa: PLC0415
 
     settings = load_settings(args.config)
@@ -161,7 +161,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from gateway.config import load_settings  # noqa: PLC0415
-    from gateway.runtime import existing_store  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
     from store import AuditFilter, Database, export_audit  # noqa: PLC0415
 
     settings = load_settings(args.config)

@@ -239,7 +239,7 @@ async def _stored_key(settings: Settings) -> str:
     """The signing key kept in the store (made once), as ``open_runtime`` finds it: a SQLite
     store is migrated first, any other must have its schema."""
     from gateway.identity.tokens import generate_key  # noqa: PLC0415
-    from gateway.runtime import require_schema  # noqa: PLC0415
+    from gateway.store_schema import require_schema  # noqa: PLC0415
     from store import Database, keys, migrate  # noqa: PLC0415
 
     url = settings.store.url
