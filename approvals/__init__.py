@@ -37,6 +37,7 @@ from approvals.model import (
     Outcome,
     Owners,
     Review,
+    ReviewEnding,
     ReviewKind,
     new_id,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "ReasonRequired",
     "Repository",
     "Review",
+    "ReviewEnding",
     "ReviewExpired",
     "ReviewInput",
     "ReviewKind",

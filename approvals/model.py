@@ -298,8 +298,53 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
-    """An event for the outbox: ``review.created``, ``review.decided``, ``delegation.revoked``."""
+    """An event for the outbox: ``review.created``, ``review.decided``, ``delegation.revoked``.
+
+    ``sealed``: a bus says its payload is the store's own word (published in this process after
+    its transaction committed, read back from the outbox, or a notification whose seal verified:
+    :mod:`store.outbox`), so a subscriber may act on it without reading the store again. A
+    notification anyone could have sent is not sealed."""
 
     topic: str
     key: str
     payload: dict[str, Any] = field(default_factory=dict)
+    sealed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewEnding:
+    """How a review ended, as a held command needs it: its final state, who decided (the
+    deciding approver's subject) and why (their reason, or the system's cancel reason)."""
+
+    review_id: str
+    state: ReviewState
+    decided_by: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, review: Review) -> ReviewEnding:
+        deciding = review.deciding
+        return cls(
+            review.id,
+            review.state,
+            deciding.approver.subject if deciding else None,
+            deciding.reason if deciding else review.cancel_reason,
+        )
+
+    @classmethod
+    def told(cls, event: DomainEvent) -> ReviewEnding | None:
+        """The ending a sealed ``review.decided`` event states; None when it is not sealed or
+        does not state a final one (then read the review)."""
+        payload = event.payload
+        if not event.sealed or payload.get("state") not in _FINAL_STATES:
+            return None
+        decided_by, reason = payload.get("decided_by"), payload.get("reason")
+        return cls(
+            event.key,
+            ReviewState(payload["state"]),
+            str(decided_by) if decided_by is not None else None,
+            str(reason) if reason is not None else None,
+        )
+
+
+_FINAL_STATES = frozenset(state.value for state in TERMINAL)

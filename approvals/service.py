@@ -32,6 +32,7 @@ from approvals.model import (
     Impact,
     Outcome,
     Review,
+    ReviewEnding,
     ReviewKind,
     new_id,
 )
@@ -397,6 +398,28 @@ class ApprovalService:
                     pass
                 review = await self._get(review_id)
             return review
+
+    async def await_ending(self, review_id: str) -> ReviewEnding:
+        """``await_decision`` for a held command: how the review ended. A sealed
+        ``review.decided`` event (DomainEvent.sealed) is taken at its word, so the decision
+        reaches the holder without reading the review again; any other is read from the store."""
+        async with self.bus.subscribe(REVIEW_DECIDED) as subscription:
+            review = await self._get(review_id)
+            while not review.is_final:
+                remaining = (review.expires_at - self.clock.now()).total_seconds()
+                if remaining <= 0:
+                    return ReviewEnding.of(await self.expire(review_id))
+                try:
+                    async with asyncio.timeout(remaining):
+                        while (event := await subscription.get()).key != review_id:
+                            pass
+                except TimeoutError:
+                    pass
+                else:
+                    if (told := ReviewEnding.told(event)) is not None:
+                        return told
+                review = await self._get(review_id)
+            return ReviewEnding.of(review)
 
     async def _get(self, review_id: str) -> Review:
         review = await self.repository.get_review(review_id)

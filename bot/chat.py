@@ -26,7 +26,7 @@ from bot.delivery import Delivery
 from bot.notices import ChatNotices
 from bot.people import People
 from bot.slack.app import build_app, events_router, socket_mode
-from bot.slack.client import SlackApi, web_client
+from bot.slack.client import SlackApi, SlackSessions, web_client
 from bot.slack.context import Reader, SlackContext
 from bot.slack.notices import SlackNoticeSink
 from bot.slack.sink import SlackDirectory, SlackSink
@@ -96,14 +96,15 @@ def _slack(
     digests: DigestStore | None,
 ) -> ChatParts:
     people = People(config.people)
+    sessions = SlackSessions()  # both clients share kept-alive connections to Slack
     interactive = SlackApi(
-        web_client(credentials.bot_token, credentials.api_url, retry_rate_limits=1)
+        web_client(credentials.bot_token, credentials.api_url, retry_rate_limits=1), sessions
     )
     directory = SlackDirectory(interactive, people)
     ctx = SlackContext(api, interactive, directory, store, config.connections, clock)
     app = build_app(credentials, ctx)
     # Delivery waits out rate limits itself (releasing its claims), so its client does not.
-    outgoing = SlackApi(web_client(credentials.bot_token, credentials.api_url))
+    outgoing = SlackApi(web_client(credentials.bot_token, credentials.api_url), sessions)
     outgoing_directory = SlackDirectory(outgoing, people)
     sink = SlackSink(outgoing, outgoing_directory)
     notices = (
@@ -120,6 +121,7 @@ def _slack(
             await delivery.run(stop)
         finally:
             await api.close()
+            await sessions.close()
 
     parts = ChatParts("slack", services=[run_delivery])
     if credentials.app_token:

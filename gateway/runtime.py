@@ -15,11 +15,9 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter
-from sqlalchemy.engine import make_url
 
 from approvals import ApprovalService, SystemClock
 from gateway.api.app import create_app
@@ -36,6 +34,7 @@ from gateway.identity import (
 )
 from gateway.metrics import Metrics
 from gateway.shutdown import EXIT_UNRECORDED, Shutdown
+from gateway.store_schema import existing_store, require_schema
 from store import Database, SqlRepository, create_bus, keys, migrate
 
 __all__ = [
@@ -128,29 +127,6 @@ async def _close_store(shutdown: Shutdown, *closing: Callable[[], Awaitable[None
                 await close()
     except TimeoutError:
         shutdown.problem("the store did not close before the deadline")
-
-
-async def existing_store(url: str) -> None:
-    """For commands that read a store: a SQLite store is brought up to the current schema, but
-    never created (verifying a new, empty file would report an intact chain of nothing); any
-    other store must have its schema already."""
-    if not url.startswith("sqlite"):
-        await require_schema(url)
-        return
-    path = make_url(url).database
-    if path and path != ":memory:" and not await asyncio.to_thread(Path(path).exists):
-        raise ConfigError(
-            f"there is no store at {path}: point --config (or AIRLOCK_STORE__URL) at the "
-            "deployment's store"
-        )
-    await migrate.upgrade(url)
-
-
-async def require_schema(url: str) -> None:
-    """Raise a ConfigError saying what to do when the store was never migrated."""
-    if await migrate.current_revision(url) is None:
-        shown = make_url(url).render_as_string(hide_password=True)
-        raise ConfigError(f"the store {shown} has no schema yet: run `airlock db upgrade` first")
 
 
 class _Server(uvicorn.Server):

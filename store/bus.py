@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -27,9 +29,16 @@ from sqlalchemy import text
 
 from approvals.model import DomainEvent
 from approvals.ports import Subscription
+from store import keys
 from store.engine import Database
 from store.errors import StoreError, Unavailable
-from store.outbox import CHANNEL, Outbox, decode_notification, encode_notification
+from store.outbox import (
+    CHANNEL,
+    NOTIFY_KEY_NAME,
+    Outbox,
+    decode_notification,
+    encode_notification,
+)
 
 __all__ = ["ALL_TOPICS", "InProcessBus", "PostgresBus", "bus_for", "create_bus"]
 
@@ -85,7 +94,9 @@ class InProcessBus:
         return self._fanout.subscribe(topic)
 
     async def publish(self, event: DomainEvent) -> None:
-        self._fanout.dispatch(event)
+        """``event`` to this process's subscribers; sealed: only this process publishes here
+        (the repository, after its transaction committed)."""
+        self._fanout.dispatch(dataclasses.replace(event, sealed=True))
 
     async def start(self) -> None:
         """Nothing to start (same shape as PostgresBus)."""
@@ -131,7 +142,10 @@ class PostgresBus:
         return int(self._conn.get_server_pid()) if self._conn is not None else None
 
     async def start(self, wait: float = 10.0) -> None:
-        """Start listening; raises Unavailable if the first LISTEN does not succeed in time."""
+        """Load the notification key (made once per store), then start listening; raises
+        Unavailable if the first LISTEN does not succeed in time."""
+        if self.database.notify_key is None:
+            await self._load_key()
         if self._task is None:
             self._task = asyncio.create_task(self._supervise(), name="airlock-pg-bus")
         try:
@@ -140,6 +154,18 @@ class PostgresBus:
         except TimeoutError as exc:
             await self.close()
             raise Unavailable(f"could not LISTEN on {self.channel} within {wait}s") from exc
+
+    async def _load_key(self) -> None:
+        """The store's notification key (made once). Without it (a store that cannot answer
+        yet) notifications go unsealed and subscribers read the store: slower, as safe."""
+        try:
+            made = await keys.get_or_create(
+                self.database, lambda: secrets.token_hex(32), NOTIFY_KEY_NAME
+            )
+        except StoreError as exc:
+            _log.warning("event bus: no notification key (%s); notifications go unsealed", exc)
+            return
+        self.database.notify_key = made.encode("ascii")
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -171,7 +197,10 @@ class PostgresBus:
         async with self.database.write() as session:
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": self.channel, "payload": encode_notification(event, None)},
+                {
+                    "channel": self.channel,
+                    "payload": encode_notification(event, None, self.database.notify_key),
+                },
             )
 
     # -- the LISTEN connection ------------------------------------------------------------
@@ -242,7 +271,7 @@ class PostgresBus:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
-            event, outbox_id, truncated = decode_notification(payload)
+            event, outbox_id, truncated = decode_notification(payload, self.database.notify_key)
         except (ValueError, KeyError, TypeError) as exc:
             _log.warning("event bus: ignoring a malformed notification: %s", exc)
             return

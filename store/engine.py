@@ -18,7 +18,10 @@ short busy timeout (``BUSY_SLICE_S``: the most one attempt blocks that thread) a
 :meth:`Database.write` takes the write lock (``BEGIN IMMEDIATE``) in a loop of such attempts,
 sleeping in the event loop between them, for up to ``lock_timeout`` seconds; then it raises
 Unavailable. A caller's ``asyncio.timeout`` (the shutdown's deadline) cancels that loop within a
-slice. Once the lock is taken nothing in the transaction waits for another writer. On
+slice. Once the lock is taken nothing in the transaction waits for another writer. Writers of
+one process queue for their turn on an asyncio lock first (FIFO, no polling): only writers in
+other processes (a CLI command, another replica) meet SQLite's lock, so a burst of decisions,
+deliveries and audit batches in one gateway no longer spends its time in busy slices. On
 PostgreSQL everything is asyncio already; asyncpg's ``command_timeout`` bounds each statement
 (a server that stopped answering, a row lock held elsewhere) and ``timeout`` each connect.
 """
@@ -144,6 +147,10 @@ class Database:
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self.health = StoreHealth()  # what this process's writers learned (store.health)
+        # SQLite: this process's writers take turns on a lock of the loop they run in.
+        self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # Seals this process's NOTIFY payloads (store.outbox); the PostgreSQL bus sets it.
+        self.notify_key: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
@@ -165,18 +172,39 @@ class Database:
                 async with self.write_sessions() as session, session.begin():
                     yield session
                 return
-            session = await self._sqlite_write_session()
-            async with session:
-                try:
-                    yield session
-                except BaseException:
-                    await session.rollback()
-                    raise
-                await session.commit()
+            deadline = time.monotonic() + self.lock_timeout
+            turn = await self._writers_turn()
+            try:
+                session = await self._sqlite_write_session(deadline)
+                async with session:
+                    try:
+                        yield session
+                    except BaseException:
+                        await session.rollback()
+                        raise
+                    await session.commit()
+            finally:
+                turn.release()
 
-    async def _sqlite_write_session(self) -> AsyncSession:
+    async def _writers_turn(self) -> asyncio.Lock:
+        """Wait for this process's other SQLite writers (in order), at most ``lock_timeout``;
+        returns the lock taken. The lock belongs to the running loop (a Database used from
+        another loop later gets a new one), so it never ties the Database to one loop."""
+        loop = asyncio.get_running_loop()
+        if self._writers is None or self._writers[0] is not loop:
+            self._writers = (loop, asyncio.Lock())
+        lock = self._writers[1]
+        try:
+            async with asyncio.timeout(self.lock_timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise Unavailable(
+                f"the store stayed locked by another writer for {self.lock_timeout:g}s"
+            ) from None
+        return lock
+
+    async def _sqlite_write_session(self, deadline: float) -> AsyncSession:
         """A session whose transaction holds SQLite's write lock (``BEGIN IMMEDIATE`` ran)."""
-        deadline = time.monotonic() + self.lock_timeout
         pause = 0.005
         while True:
             session = self.write_sessions()

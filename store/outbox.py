@@ -7,6 +7,14 @@ before. A NOTIFY payload must stay under 8000 bytes: it carries the topic, the k
 and the (small) event payload; when that does not fit, the payload is left out and receivers read
 it back from the outbox by id.
 
+Any role that can connect to the store's database may NOTIFY on any channel, so a notification
+is only a hint unless it is sealed: with the store's notification key (``keys`` row
+``notify_key``, which the bus loads at start into ``Database.notify_key``) the payload carries
+``seal``, an HMAC-SHA256 of the rest; the receiving bus marks an event whose seal verifies as
+``DomainEvent.sealed`` (the store's word: a held command acts on its decision without reading
+the review). An unsealed or badly sealed one is delivered unsealed, and its subscribers read
+the store as before. Replicas that do not know ``seal`` ignore it.
+
 Consumers that must act on every event exactly once (the chat bot posting cards) use
 :class:`Outbox`: ``claim_undelivered`` leases a batch of events this consumer has not delivered,
 ``mark_delivered`` records the delivery. A consumer that was down finds everything it missed; a
@@ -21,6 +29,8 @@ one consumer skip, and later deliver out of order, the rows another consumer is 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -39,6 +49,7 @@ from store.tables import OutboxDeliveryRow, OutboxRow
 
 __all__ = [
     "CHANNEL",
+    "NOTIFY_KEY_NAME",
     "NOTIFY_LIMIT",
     "Outbox",
     "decode_notification",
@@ -48,30 +59,62 @@ __all__ = [
 
 CHANNEL = "airlock_events"
 NOTIFY_LIMIT = 7900  # bytes; PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+NOTIFY_KEY_NAME = "notify_key"  # the ``keys`` row whose value seals notifications
 _CLAIM_LOCK_SPACE = 0x41524C4B  # "ARLK": first key of the per-consumer claim advisory lock
 
 
-def encode_notification(event: DomainEvent, outbox_id: int | None) -> str:
-    """The NOTIFY payload for ``event``; drops the event payload if the whole would not fit."""
+def encode_notification(event: DomainEvent, outbox_id: int | None, key: bytes | None = None) -> str:
+    """The NOTIFY payload for ``event`` (sealed with ``key`` when given); drops the event
+    payload if the whole would not fit."""
     body: dict[str, Any] = {"topic": event.topic, "key": event.key, "payload": event.payload}
     if outbox_id is not None:
         body["outbox_id"] = outbox_id
-    encoded = json.dumps(body, separators=(",", ":"), default=str)
+    encoded = _sealed(body, key)
     if len(encoded.encode("utf-8")) < NOTIFY_LIMIT:
         return encoded
     body["payload"], body["truncated"] = {}, True
-    encoded = json.dumps(body, separators=(",", ":"))
+    encoded = _sealed(body, key)
     if len(encoded.encode("utf-8")) >= NOTIFY_LIMIT:
         raise ValueError(f"event key too long for NOTIFY: {event.key[:80]!r}...")
     return encoded
 
 
-def decode_notification(payload: str) -> tuple[DomainEvent, int | None, bool]:
-    """(event, outbox id, whether its payload was left out) from a NOTIFY payload."""
+def decode_notification(
+    payload: str, key: bytes | None = None
+) -> tuple[DomainEvent, int | None, bool]:
+    """(event, outbox id, whether its payload was left out) from a NOTIFY payload; the event is
+    ``sealed`` only when ``key`` is given and its seal verifies."""
     body = json.loads(payload)
-    event = DomainEvent(str(body["topic"]), str(body["key"]), dict(body.get("payload") or {}))
+    seal = body.pop("seal", None)
+    sealed = (
+        key is not None
+        and isinstance(seal, str)
+        and hmac.compare_digest(seal, _seal(_canonical(body), key))
+    )
+    event = DomainEvent(
+        str(body["topic"]), str(body["key"]), dict(body.get("payload") or {}), sealed=sealed
+    )
     outbox_id = body.get("outbox_id")
     return event, int(outbox_id) if outbox_id is not None else None, bool(body.get("truncated"))
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _seal(text: str, key: bytes) -> str:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _sealed(body: dict[str, Any], key: bytes | None) -> str:
+    """``body`` as JSON, with ``seal`` (of its canonical form) when there is a key. The seal is
+    checked against the decoded body re-encoded canonically, so it survives key order."""
+    if key is None:
+        return json.dumps(body, separators=(",", ":"), default=str)
+    canonical = _canonical(body)
+    return json.dumps(
+        {**json.loads(canonical), "seal": _seal(canonical, key)}, separators=(",", ":")
+    )
 
 
 async def write_events(
@@ -79,6 +122,7 @@ async def write_events(
     events: Sequence[DomainEvent],
     *,
     notify_channel: str | None,
+    notify_key: bytes | None = None,
 ) -> list[int]:
     """Insert ``events`` into the outbox (and NOTIFY them on PostgreSQL); returns their ids."""
     ids: list[int] = []
@@ -96,7 +140,10 @@ async def write_events(
         if notify_channel is not None:
             await session.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": notify_channel, "payload": encode_notification(event, outbox_id)},
+                {
+                    "channel": notify_channel,
+                    "payload": encode_notification(event, outbox_id, notify_key),
+                },
             )
     return ids
 

@@ -108,7 +108,8 @@ class OutboxEvent:
 
     @property
     def event(self) -> DomainEvent:
-        return DomainEvent(self.topic, self.key, dict(self.payload))
+        """The event as stored: the store's word (sealed)."""
+        return DomainEvent(self.topic, self.key, dict(self.payload), sealed=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,7 +185,10 @@ class SqlTransaction:
     async def finish(self) -> None:
         """Write the buffered outbox events and audit entries; the caller then commits."""
         self.outbox_ids = await write_events(
-            self.session, self.events, notify_channel=self._notify_channel
+            self.session,
+            self.events,
+            notify_channel=self._notify_channel,
+            notify_key=self.database.notify_key,
         )
         await append_entries(self.session, self.audit_entries, postgres=self.database.is_postgres)
 

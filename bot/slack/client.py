@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatError, RateLimited
 
-__all__ = ["PERMANENT", "SlackApi", "web_client"]
+__all__ = ["PERMANENT", "SlackApi", "SlackSessions", "web_client"]
+
+TIMEOUT_S = 10  # each Web API call, connecting included
 
 # Slack's answers that no retry can change: delivery gives up on them at once (and logs them).
 PERMANENT = frozenset(
@@ -33,14 +36,36 @@ def web_client(token: str, api_url: str | None, *, retry_rate_limits: int = 0) -
         if retry_rate_limits
         else []
     )
-    client = AsyncWebClient(token=token, base_url=api_url or AsyncWebClient.BASE_URL, timeout=10)
+    base = api_url or AsyncWebClient.BASE_URL
+    client = AsyncWebClient(token=token, base_url=base, timeout=TIMEOUT_S)
     client.retry_handlers.extend(handlers)
     return client
 
 
+class SlackSessions:
+    """One aiohttp session for the process's Slack clients, so that calls reuse kept-alive
+    connections: without one, slack_sdk opens a session (a new TCP and TLS connection) for every
+    call. Made on first use, in the running loop (aiohttp needs one); closed with the chat."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 class SlackApi:
-    def __init__(self, client: AsyncWebClient) -> None:
-        self.client = client
+    """``sessions``: the shared connections (None: slack_sdk's one session per call)."""
+
+    def __init__(self, client: AsyncWebClient, sessions: SlackSessions | None = None) -> None:
+        self.client, self.sessions = client, sessions
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         """One Web API call with a JSON body; returns Slack's answer."""
@@ -51,6 +76,8 @@ class SlackApi:
         return await self._call(method, http_verb="GET", params=params)
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        if self.sessions is not None:
+            self.client.session = self.sessions.get()
         try:
             response = await self.client.api_call(method, **kwargs)
         except SlackApiError as exc:

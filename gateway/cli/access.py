@@ -10,16 +10,17 @@ import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime
 
-from gateway.api.access_reviews import access_report, owned_by, report_csv
-from gateway.config import load_settings
 from gateway.errors import UsageError
-from gateway.runtime import existing_store
-from store import Database
 
 __all__ = ["add_commands"]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from gateway.api.access_reviews import access_report, owned_by, report_csv  # noqa: PLC0415
+    from gateway.config import load_settings  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
+    from store import Database  # noqa: PLC0415
+
     settings = load_settings(args.config)
     connections = {c.name: c.policy() for c in settings.connections}
     if args.owner is not None:

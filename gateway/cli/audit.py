@@ -11,33 +11,23 @@ import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from gateway.anchoring import checkpoint_path, checkpointer, public_key
-from gateway.config import load_settings
-from gateway.errors import ConfigError, UsageError
-from gateway.runtime import existing_store
-from store import (
-    AnchorReport,
-    AuditFilter,
-    CheckpointError,
-    CheckpointKey,
-    Database,
-    PublicCheckpointKey,
-    VerifyResult,
-    disagreements,
-    export_audit,
-    generate_key_pem,
-    read_checkpoints,
-    verify,
-    verify_anchored,
-)
-from store.checkpoints import CheckpointLine
+from gateway.errors import UsageError
+
+if TYPE_CHECKING:  # each command imports what it uses: `airlock --help` stays quick
+    from store import AnchorReport, PublicCheckpointKey, VerifyResult
+    from store.checkpoints import CheckpointLine
 
 __all__ = ["add_commands"]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from gateway.anchoring import checkpoint_path, public_key  # noqa: PLC0415
+    from gateway.config import load_settings  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
+    from store import Database, disagreements, verify, verify_anchored  # noqa: PLC0415
+
     settings = load_settings(args.config)
     sources = [Path(p) for p in args.checkpoints or ()]
     anchored = checkpoint_path(settings)
@@ -71,6 +61,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _read_all(sources: list[Path], key: PublicCheckpointKey | None) -> list[CheckpointLine]:
+    from store import read_checkpoints  # noqa: PLC0415
+
     if key is None:
         return []
     lines: list[CheckpointLine] = []
@@ -119,6 +111,12 @@ def _print_anchor(report: AnchorReport, sources: list[Path]) -> bool:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """Sign the chain's head now (what a running gateway does every checkpoint_interval)."""
+    from gateway.anchoring import checkpointer  # noqa: PLC0415
+    from gateway.config import load_settings  # noqa: PLC0415
+    from gateway.errors import ConfigError  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
+    from store import CheckpointError, Database  # noqa: PLC0415
+
     settings = load_settings(args.config)
 
     async def run() -> int:
@@ -143,6 +141,8 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     """Write a new Ed25519 checkpoint key (mode 0600) and its public key beside it (.pub)."""
+    from store import CheckpointKey, generate_key_pem  # noqa: PLC0415
+
     private = Path(args.out)
     public = private.with_name(private.name + ".pub")
     pem = generate_key_pem()
@@ -160,6 +160,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from gateway.config import load_settings  # noqa: PLC0415
+    from gateway.store_schema import existing_store  # noqa: PLC0415
+    from store import AuditFilter, Database, export_audit  # noqa: PLC0415
+
     settings = load_settings(args.config)
     where = AuditFilter(
         identity=args.identity,

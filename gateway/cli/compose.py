@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from approvals import Identity, IdentityKind
 from gateway.cli.chat_settings import ChatSecrets
+from gateway.cli.names import JOB_NAMES
 from gateway.config import split_hostport
 from gateway.errors import AuthError, ConfigError
 from gateway.runtime import Runtime, Service, say
@@ -60,9 +61,7 @@ def services_for(mode: str, runtime: Runtime) -> list[Service]:
 
 # -- the scheduler (the only place that imports scheduler/) -----------------------------------
 
-JOB_NAMES = (
-    "expire", "idle-revoke", "review-timeouts", "reminders", "expiry-notice", "digest", "prune",
-)  # fmt: skip
+# JOB_NAMES (gateway.cli.names): the command line lists them without importing this module.
 
 
 def scheduler_for(runtime: Runtime) -> Scheduler:

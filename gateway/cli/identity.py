@@ -12,14 +12,15 @@ import argparse
 import json
 import os
 import webbrowser
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.client import DEFAULT_URL, ApiClient, ClientError
 from gateway.errors import UsageError
-from gateway.identity.login import LoginConfig, discover, login_device, login_pkce
-from gateway.identity.token_cache import cache_path, save_cache
+
+if TYPE_CHECKING:  # `login` imports them itself: the other commands start without them
+    import httpx
+
+    from gateway.identity.login import LoginConfig
 
 __all__ = ["add_commands"]
 
@@ -38,6 +39,10 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _login_config(args: argparse.Namespace, http: httpx.Client) -> LoginConfig:
+    import httpx  # noqa: PLC0415
+
+    from gateway.identity.login import LoginConfig  # noqa: PLC0415
+
     if args.issuer:
         if not args.client_id:
             raise UsageError("--issuer needs --client-id")
@@ -58,6 +63,11 @@ def _login_config(args: argparse.Namespace, http: httpx.Client) -> LoginConfig:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
+    import httpx  # noqa: PLC0415
+
+    from gateway.identity.login import discover, login_device, login_pkce  # noqa: PLC0415
+    from gateway.identity.token_cache import save_cache  # noqa: PLC0415
+
     with httpx.Client(timeout=15, follow_redirects=True) as http:
         config = _login_config(args, http)
         metadata = discover(config.issuer, http)
@@ -72,6 +82,8 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_logout(_args: argparse.Namespace) -> int:
+    from gateway.identity.token_cache import cache_path  # noqa: PLC0415
+
     path = cache_path()
     path.unlink(missing_ok=True)
     print(f"airlock: removed {path}")

@@ -8,42 +8,43 @@ configuration (``--config``, default ``./airlock.toml``) and open the store dire
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
-import logging
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import asyncpg
-
-from approvals import IdentityKind
-from gateway.anchoring import anchoring
 from gateway.cli import access as cli_access
 from gateway.cli import audit as cli_audit
 from gateway.cli import identity as cli_identity
 from gateway.cli import reviews as cli_reviews
 from gateway.cli import sessions as cli_sessions
 from gateway.cli.client import ClientError
-from gateway.cli.compose import JOB_NAMES, scheduler_for, services_for
-from gateway.config import Settings, load_settings, parse_duration
-from gateway.errors import ConfigError, GatewayError, UsageError
-from gateway.runtime import Runtime, Shutdown, open_runtime, say, serve
-from store import StoreError, migrate
+from gateway.cli.names import IDENTITY_KINDS, JOB_NAMES
+from gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.runtime import Runtime, Shutdown
+
+# What a command imports is its own business (below, in each command): `airlock --help` and the
+# commands that talk to a gateway over HTTP start without the store, the API or the runtime
+# (docs/benchmarks.md, "Approvals and the command line").
 
 __all__ = ["main"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from gateway.config import load_settings  # noqa: PLC0415  (lazy: see the imports)
+
     return load_settings(args.config)
 
 
 def _run(coro_factory: Callable[[], object]) -> None:
+    import asyncio  # noqa: PLC0415
+
     try:
         import uvloop  # noqa: PLC0415  (optional speed-up, only where installed)
     except ImportError:
@@ -76,7 +77,7 @@ def cmd_up(args: argparse.Namespace, mode: str) -> int:
     return _up(_settings(args), mode)
 
 
-Welcome = Callable[[Runtime], None]  # what the demo prints once its runtime is open
+Welcome = Callable[["Runtime"], None]  # what the demo prints once its runtime is open
 
 
 def _up(
@@ -85,6 +86,12 @@ def _up(
     """Serve ``mode``'s parts (``airlock up`` / ``gateway`` / ``bot``, and the demo), with the
     audit checkpoints and the shutdown's deadline; ``prepare`` runs first, in the loop (the
     demo seeds its database), and what it returns is called with the open runtime."""
+    import asyncio  # noqa: PLC0415
+
+    from gateway.anchoring import anchoring  # noqa: PLC0415
+    from gateway.cli.compose import services_for  # noqa: PLC0415
+    from gateway.runtime import open_runtime, say, serve  # noqa: PLC0415
+
     shutdown: list[Shutdown] = []
 
     async def run() -> None:
@@ -120,6 +127,8 @@ def _up(
 async def _cancel_stragglers(shutdown: Shutdown) -> None:
     """Cancel what the stopped parts left running (a held review's cancel still waiting for a
     locked store, say) before the store closes under it: the process is ending."""
+    import asyncio  # noqa: PLC0415
+
     current = asyncio.current_task()
     left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
     for task in left:
@@ -132,6 +141,8 @@ def _exit_now(code: int) -> NoReturn:
     """Exit once everything is closed (the store, the journal synced, the sockets): without the
     interpreter's teardown of every module, which takes up to seconds of a deadline on a busy
     machine and writes nothing."""
+    import logging  # noqa: PLC0415
+
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -154,6 +165,7 @@ def _stopped(shutdown: Shutdown) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the demo database, write demo/airlock.toml, print how to try it, run `up`."""
     import aiomysql  # noqa: PLC0415  (only the demo seeds MariaDB)
+    import asyncpg  # noqa: PLC0415
 
     from gateway.cli.demo import (  # noqa: PLC0415
         demo_settings,
@@ -161,6 +173,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print_welcome,
         seed_demo,
     )
+    from gateway.errors import ConfigError  # noqa: PLC0415
+    from gateway.runtime import say  # noqa: PLC0415
 
     workdir = Path(args.dir)
     mysql = maria_answers()  # without MariaDB the demo serves PostgreSQL alone, and says so
@@ -182,6 +196,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from gateway.runtime import say  # noqa: PLC0415
+    from store import migrate  # noqa: PLC0415
+
     settings = _settings(args)
     asyncio.run(migrate.upgrade(settings.store.url))
     say(f"airlock: store {_redact(settings.store.url)} is at the latest schema")
@@ -189,27 +208,56 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    """Mint a token with the deployment's signing key: ``AIRLOCK_SIGNING_KEY`` when set (nothing
+    else is opened), else the key kept in the store (the store alone, not the runtime)."""
+    from gateway.config import parse_duration  # noqa: PLC0415
+    from gateway.errors import UsageError  # noqa: PLC0415
+
     settings = _settings(args)
     try:
-        ttl: timedelta = parse_duration(args.ttl)
+        ttl = parse_duration(args.ttl)
     except ValueError as exc:
         raise UsageError(f"--ttl: {exc}") from exc
     groups = [g.strip() for g in (args.groups or "").split(",") if g.strip()]
+    from approvals.model import IdentityKind  # noqa: PLC0415
+    from gateway.identity.tokens import TokenService, load_key  # noqa: PLC0415
 
-    async def mint() -> str:
-        async with open_runtime(settings) as runtime:
-            return runtime.tokens.mint(
-                args.subject,
-                groups=groups,
-                kind=IdentityKind(args.kind),
-                email=args.email or (args.subject if "@" in args.subject else None),
-                ttl=ttl,
-            )
-
-    token = asyncio.run(mint())
+    pem = settings.signing_key or _run_async(_stored_key(settings))
+    token = TokenService(load_key(pem)).mint(
+        args.subject,
+        groups=groups,
+        kind=IdentityKind(args.kind),
+        email=args.email or (args.subject if "@" in args.subject else None),
+        ttl=ttl,
+    )
     print(f"# token for {args.subject} (groups: {', '.join(groups) or '-'}; valid {args.ttl})")
     print(token)
     return 0
+
+
+async def _stored_key(settings: Settings) -> str:
+    """The signing key kept in the store (made once), as ``open_runtime`` finds it: a SQLite
+    store is migrated first, any other must have its schema."""
+    from gateway.identity.tokens import generate_key  # noqa: PLC0415
+    from gateway.store_schema import require_schema  # noqa: PLC0415
+    from store import Database, keys, migrate  # noqa: PLC0415
+
+    url = settings.store.url
+    if url.startswith("sqlite"):
+        await migrate.upgrade(url)
+    else:
+        await require_schema(url)
+    database = Database(url)
+    try:
+        return await keys.get_or_create(database, lambda: generate_key().private_pem())
+    finally:
+        await database.close()
+
+
+def _run_async(coro: Coroutine[Any, Any, str]) -> str:
+    import asyncio  # noqa: PLC0415
+
+    return asyncio.run(coro)
 
 
 def _redact(url: str) -> str:
@@ -254,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--groups", default="", help="comma-separated")
     create.add_argument("--ttl", default="8h")
     create.add_argument("--email")
-    create.add_argument("--kind", choices=[k.value for k in IdentityKind], default="person")
+    create.add_argument("--kind", choices=IDENTITY_KINDS, default="person")
     create.set_defaults(func=cmd_token_create)
 
     sched = sub.add_parser("scheduler", help="the scheduler alone (expiry, reminders, digests)")
@@ -275,6 +323,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """``airlock scheduler``: run the jobs on their schedule until SIGINT/SIGTERM."""
+    import asyncio  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    from gateway.anchoring import anchoring  # noqa: PLC0415
+    from gateway.cli.compose import scheduler_for  # noqa: PLC0415
+    from gateway.runtime import open_runtime, say  # noqa: PLC0415
+
     settings = _settings(args)
 
     async def run() -> None:
@@ -293,6 +348,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def cmd_scheduler_run(args: argparse.Namespace) -> int:
     """``airlock scheduler run JOB``: run one job now (under the same lock as the schedule)."""
+    import asyncio  # noqa: PLC0415
+
+    from gateway.cli.compose import scheduler_for  # noqa: PLC0415
+    from gateway.runtime import open_runtime, say  # noqa: PLC0415
+
     settings = _settings(args)
 
     async def run() -> int:
@@ -307,6 +367,14 @@ def cmd_scheduler_run(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _reported() -> tuple[type[Exception], ...]:
+    """The errors printed as ``airlock: <message>`` (exit 2). The store's is among them only once
+    a command imported the store: before that none can be raised."""
+    store = sys.modules.get("store")
+    kinds: tuple[type[Exception], ...] = (GatewayError, ClientError)
+    return (*kinds, store.StoreError) if store is not None else kinds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not hasattr(args, "config"):
@@ -314,8 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.config = args.config or os.environ.get("AIRLOCK_CONFIG")
     try:
         code: int = args.func(args)
-    except (GatewayError, ClientError, StoreError) as exc:
-        print(f"airlock: {exc.message}", file=sys.stderr)
+    except _reported() as exc:
+        print(f"airlock: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -2,7 +2,9 @@
 
 The session opens a review, tells the client (``notify``: a PostgreSQL NoticeResponse, an SSH
 stderr line, ...) the review id, where the card went and how long it waits, and waits for the
-first of: the decision (``review.decided`` on the bus, or the deadline: expired), a cancel from
+first of: the decision (``review.decided`` on the bus, or the deadline: expired; a sealed event
+is taken at its word, so the approval is not read back from the store, see
+``ApprovalService.await_ending``), a cancel from
 the client for this session (``Session.cancel_hold``: the review is cancelled), or the client
 going away (``left``: cancelled too). It returns :class:`Held`; approved → the listener runs the
 command, otherwise it refuses it in its protocol's words for :class:`HoldOutcome`: PostgreSQL
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from approvals import ApprovalError, ApprovalService, Impact, Review, ReviewState
+from approvals import ApprovalError, ApprovalService, Impact, Review, ReviewEnding, ReviewState
 from approvals.policy import human_duration
 from gateway.guardrails import Redactor, Verdict
 from gateway.metrics import Metrics
@@ -197,15 +199,14 @@ def _unavailable(exc: Unavailable, review_id: str | None = None) -> Held:
     )
 
 
-def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> Held:
+def _outcome(review_id: str, final: ReviewEnding | None, timeout: timedelta) -> Held:
     if final is None or final.state is ReviewState.CANCELLED:
         return Held(review_id, HoldOutcome.CANCELLED, CANCELLED_MESSAGE)
     if final.state is ReviewState.APPROVED:
         return Held(review_id, HoldOutcome.APPROVED)
     if final.state is ReviewState.DENIED:
-        deciding = final.deciding
-        who = deciding.approver.subject if deciding else "an approver"
-        reason = deciding.reason if deciding and deciding.reason else "no reason given"
+        who = final.decided_by or "an approver"
+        reason = final.reason or "no reason given"
         return Held(
             review_id, HoldOutcome.DENIED, f"denied by {who}: {reason}", f"review {review_id}"
         )
@@ -217,14 +218,14 @@ def _outcome(review_id: str, final: Review | None, timeout: timedelta) -> Held:
     )
 
 
-async def _decision(service: ApprovalService, review: Review) -> Review:
-    """``await_decision``, through an outage of the store: retried every ``STORE_RETRY_S`` (a
+async def _decision(service: ApprovalService, review: Review) -> ReviewEnding:
+    """``await_ending``, through an outage of the store: retried every ``STORE_RETRY_S`` (a
     decision taken meanwhile, on any replica, is read once the store answers). Past the
     review's deadline and ``STORE_GRACE`` the store's Unavailable is raised: the review can no
     longer be approved by then, and its outcome cannot be read, so the command is refused."""
     while True:
         try:
-            return await service.await_decision(review.id)
+            return await service.await_ending(review.id)
         except Unavailable:
             if service.clock.now() > review.expires_at + STORE_GRACE:
                 raise
@@ -233,8 +234,8 @@ async def _decision(service: ApprovalService, review: Review) -> Review:
 
 async def _wait(
     s: Session, service: ApprovalService, review: Review, left: asyncio.Event
-) -> tuple[Review | None, str]:
-    """Wait for the decision, a cancel or the client leaving; returns (final review, why)."""
+) -> tuple[ReviewEnding | None, str]:
+    """Wait for the decision, a cancel or the client leaving; returns (how it ended, why)."""
     review_id = review.id
     decision = asyncio.create_task(_decision(service, review))
     gone = asyncio.create_task(left.wait())
@@ -256,15 +257,15 @@ async def _wait(
     if decision.done() and not decision.cancelled():
         return decision.result(), "decided"
     client_left = gone.done() and not gone.cancelled()
-    final: Review | None = None
+    final: ReviewEnding | None = None
     try:
-        final = await service.cancel(review_id, s.identity)
+        final = ReviewEnding.of(await service.cancel(review_id, s.identity))
     except ApprovalError:
         final = None
     except Unavailable:  # the cancel is not recorded; the review, never decided, expires
         return (None, "gone") if client_left else (None, "decided")
     if final is None:  # decided meanwhile: the cancel lost the race
-        final = await service.await_decision(review_id)
+        final = await service.await_ending(review_id)
     return (None, "gone") if client_left else (final, "decided")
 
 

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import asyncpg
@@ -28,6 +28,7 @@ __all__ = [
     "CHANNEL",
     "PEOPLE",
     "SLACK_USERS",
+    "GatewayAddress",
     "Psql",
     "block_action",
     "cards_in",
@@ -44,6 +45,19 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class GatewayAddress(Protocol):
+    """Where a gateway answers: what :class:`Psql` and :func:`post_signed` need (a
+    :class:`RunningGateway`, or an ``airlock up`` subprocess in the benchmarks)."""
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def pg_port(self) -> int: ...
+
+
 CHANNEL = "#dba-oncall"
 SLACK_USERS = (
     SlackUser("U0ALICE", "alice", email="alice@example.com", real_name="Alice"),
@@ -202,7 +216,7 @@ def view_submission(
 
 
 async def post_signed(
-    gw: RunningGateway,
+    gw: GatewayAddress,
     fake: FakeSlack,
     body: bytes,
     *,
@@ -281,7 +295,7 @@ async def table_database() -> AsyncIterator[str]:
 class Psql:
     """One ``psql -c`` through the gateway, started in the background."""
 
-    def __init__(self, gw: RunningGateway, token: str, sql: str) -> None:
+    def __init__(self, gw: GatewayAddress, token: str, sql: str) -> None:
         self.gw, self.token, self.sql = gw, token, sql
         self.proc: asyncio.subprocess.Process | None = None
 

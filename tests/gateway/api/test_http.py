@@ -111,7 +111,9 @@ async def test_operational_routes(tmp_path: Path) -> None:
         assert "401" in review_list["responses"]
 
         async with gw.client(gw.token("bob@example.com", ["dba"])) as api:
-            assert (await api.get("/v1/reviews")).status_code == 200
+            listed = await api.get("/v1/reviews")
+            assert listed.status_code == 200
+            assert float(listed.headers["X-Response-Time-Ms"]) >= 0
         metrics = await http.get("/metrics")
         assert metrics.status_code == 200
         assert metrics.headers["content-type"].startswith("text/plain")

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from approvals import ApprovalService, Outcome, Review, ReviewState
+from approvals import ApprovalService, Outcome, ReviewEnding, ReviewState
 from gateway.guardrails import Action, Verdict
 from gateway.metrics import Metrics
 from gateway.postgres.dialect import POSTGRES
@@ -166,16 +166,16 @@ async def test_a_store_that_stops_answering_mid_wait_is_asked_again(
     """The wait survives an outage of the store: the decision taken meanwhile is read when the
     store answers again (the session is not ended by the outage)."""
     monkeypatch.setattr(hold_module, "STORE_RETRY_S", 0.01)
-    real, failures = service.await_decision, [3]
+    real, failures = service.await_ending, [3]
 
-    async def flaky(review_id: str) -> Review:
+    async def flaky(review_id: str) -> ReviewEnding:
         if failures[0]:
             failures[0] -= 1
             await asyncio.sleep(0)
             raise Unavailable("connection refused")
         return await real(review_id)
 
-    monkeypatch.setattr(service, "await_decision", flaky)
+    monkeypatch.setattr(service, "await_ending", flaky)
     s = session()
     waiting = asyncio.create_task(run_hold(service, s, asyncio.Event(), []))
     review_id = await held_review(s)
@@ -193,11 +193,11 @@ async def test_a_store_still_out_past_the_deadline_refuses_the_command(
     monkeypatch.setattr(hold_module, "STORE_RETRY_S", 0.01)
     monkeypatch.setattr(hold_module, "STORE_GRACE", timedelta(0))
 
-    async def out(review_id: str) -> Review:
+    async def out(review_id: str) -> ReviewEnding:
         await asyncio.sleep(0)
         raise Unavailable("connection refused")
 
-    monkeypatch.setattr(service, "await_decision", out)
+    monkeypatch.setattr(service, "await_ending", out)
     held = await asyncio.wait_for(run_hold(service, session("pg-fast"), asyncio.Event(), []), 5)
     assert held.outcome is HoldOutcome.UNAVAILABLE and not held.approved
     assert held.review_id is not None

@@ -70,6 +70,7 @@ class FakeSlack:
         users: Iterable[SlackUser] = (),
         team_id: str = "T0AIRLOCK",
         bot_user_id: str = "U0AIRLOCKBOT",
+        keep_alive: bool = False,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -78,6 +79,9 @@ class FakeSlack:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.users = {user.id: user for user in users}
+        # HTTP/1.1 with persistent connections, as Slack serves (HTTP/1.0, one request per
+        # connection, unless asked: the benchmark asks, to see a client's connection reuse).
+        self.keep_alive = keep_alive
         self.calls: list[RecordedCall] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
@@ -95,7 +99,8 @@ class FakeSlack:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        handler = _KeepAliveHandler if self.keep_alive else _Handler
+        server = _Server(("127.0.0.1", 0), handler)
         server.fake = self
         self._server = server
         self._thread = threading.Thread(
@@ -398,3 +403,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the fake's record is ``FakeSlack.calls``."""
+
+
+class _KeepAliveHandler(_Handler):
+    """The same answers over HTTP/1.1 connections kept open between requests (TCP_NODELAY:
+    the headers and the body go out in two writes, which Nagle's algorithm would hold back for
+    the client's delayed ACK, ~40 ms, on a kept-alive connection)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
