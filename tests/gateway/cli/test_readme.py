@@ -48,15 +48,19 @@ def test_makefile_has_the_two_targets() -> None:
 
 
 def test_example_configuration_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's airlock.toml loads as it stands, its password from PG_PROD_PASSWORD."""
+    """The README's airlock.toml loads as it stands, each password from its variable."""
     (example,) = code_blocks(README, "toml")
     path = tmp_path / "airlock.toml"
     path.write_text(example, encoding="utf-8")
     monkeypatch.setenv("PG_PROD_PASSWORD", "from-the-environment")
+    monkeypatch.setenv("MYSQL_PROD_PASSWORD", "mysql-from-the-environment")
     settings = load_settings(path)
-    (conn,) = settings.connections
-    assert conn.name == "pg-prod"
-    assert conn.password() == "from-the-environment"
+    pg, mysql = settings.connections
+    assert (pg.name, pg.type) == ("pg-prod", "postgres")
+    assert pg.password() == "from-the-environment"
+    assert (mysql.name, mysql.type) == ("mysql-prod", "mysql")
+    assert mysql.password() == "mysql-from-the-environment"
+    assert settings.listeners.mysql == "127.0.0.1:13306"
 
 
 def named_commands(text: str) -> set[tuple[str, ...]]:
