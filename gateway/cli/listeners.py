@@ -35,25 +35,27 @@ from gateway.sessions import (
     unserved,
 )
 from gateway.sessions.replicas import Replica, running_replica
+from gateway.ssh import SHELL, SshDeps, SshListener, load_host_key, load_key
 from store import AuditWriter, Unavailable
 
 __all__ = [
     "DIALECTS",
     "listeners",
     "postgres_service",
+    "ssh_service",
     "tls_context",
     "unserved_lines",
     "unserved_notice",
 ]
 
-DIALECTS: Mapping[str, Dialect[Any, Any]] = {"postgres": POSTGRES}
+DIALECTS: Mapping[str, Dialect[Any, Any]] = {"postgres": POSTGRES, "ssh": SHELL}
 log = logging.getLogger("airlock.journal")
 
 
 def unserved_lines(settings: Settings) -> list[str]:
     """One line per connection no listener serves: no listener for its type exists here, or it
     has no address in ``[listeners]``."""
-    addresses = {"postgres": settings.listeners.postgres}
+    addresses = {"postgres": settings.listeners.postgres, "ssh": settings.listeners.ssh}
     served = {kind: dialect for kind, dialect in DIALECTS.items() if addresses.get(kind)}
     return [
         f"airlock: connection {conn.name} ({conn.type}) is not served: no {conn.type} listener"
@@ -298,6 +300,45 @@ async def _watching(runtime: Runtime) -> AsyncIterator[SessionGuard]:
             shutdown.problem("the delegations' last use could not be recorded in time")
 
 
+# -- SSH (gateway.ssh): its own journal, replica, audit writer and guard, as PostgreSQL's ------
+
+
+async def ssh_service(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Serve the SSH listener until ``stop`` is set, then end its sessions (disconnected,
+    saying why) and close the parts it opened in reverse, as ``postgres_service`` does."""
+    settings = runtime.settings
+    targets = build_targets(settings.connections, {"ssh": SHELL})
+    if not settings.listeners.ssh or not targets:
+        await stop.wait()
+        return
+    keys = {name: load_key(target.config) for name, target in targets.items()}
+    host_key = load_host_key(settings.listeners.ssh_host_key)
+    drain = _Drain()
+    async with (
+        _journaled(runtime, drain) as journal,
+        _replica(runtime, stop) as replica,
+        _auditing(runtime, drain) as audit,
+        _watching(runtime) as guard,
+    ):
+        core = SessionCore(
+            edge="ssh", service=runtime.service, repository=runtime.repository, audit=audit,
+            metrics=runtime.metrics, guard=guard, journal=journal, replica=replica.id,
+            limits=_limits(settings),
+        )  # fmt: skip
+        listener = SshListener(SshDeps(core, targets, keys), settings.listeners.ssh, host_key)
+        await listener.start()
+        names = ", ".join(sorted(targets))
+        say(f"airlock: SSH listener on {listener.host}:{listener.port} ({names})")
+        try:
+            await stop.wait()
+        finally:
+            runtime.shutdown.begin()
+            left = runtime.shutdown.sessions()
+            guard.closing()
+            await listener.close(CLOSE_GRACE_S if left is None else left)
+
+
 def listeners() -> Iterator[Service]:
     yield unserved_notice
     yield postgres_service
+    yield ssh_service

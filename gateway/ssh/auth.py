@@ -1,0 +1,132 @@
+"""The SSH server side of one client connection: who it is (RFC 4252), what it may open.
+
+The SSH user name names the connection (``ssh pg-box@gateway``). The Airlock token is the
+password (RFC 4252 §8) or the answer to one keyboard-interactive prompt (RFC 4256). An access
+refusal is told in a banner (RFC 4252 §5.4) before the method fails, since SSH's failure
+message carries no text. Once authenticated the connection's session runs
+(:class:`gateway.ssh.listener.SshListener` starts it from ``auth_completed``).
+
+Channels other than sessions are refused and audited here: remote forwarding (RFC 4254 §7.1)
+and direct TCP/IP (§7.2: local forwarding) are not served yet; agent and X11 forwarding are
+turned off on the server (``create_server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from approvals import Delegation, Identity
+from gateway.sessions import AccessRefused, AuthRefused, LimitRefused
+from gateway.ssh.context import SshDeps, SshSession, SshTarget
+
+__all__ = ["Authenticated", "GatewayServer"]
+
+log = logging.getLogger("airlock.ssh")
+REFUSED_DELAY_S = 0.2  # a little friction for guessers of tokens and connection names
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """Who authenticated, for which connection, on which delegation."""
+
+    identity: Identity
+    target: SshTarget
+    delegation: Delegation | None
+
+
+class GatewayServer(asyncssh.SSHServer):
+    """One client connection's server object (asyncssh makes one per connection)."""
+
+    def __init__(
+        self,
+        deps: SshDeps,
+        started: Callable[[GatewayServer], None],
+        refused: Callable[[str, str, Authenticated | None], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.deps = deps
+        self._started, self._refused = started, refused
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.who: Authenticated | None = None
+        self.session: SshSession | None = None  # once its upstream login and row are done
+        self.closed = asyncio.Event()
+        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+        if not self.ready.done():
+            self.ready.set_result(False)
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # always authenticate: an unknown connection name fails like a bad token
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        return await self._token(username, password)
+
+    def kbdint_auth_supported(self) -> bool:
+        return True
+
+    def get_kbdint_challenge(
+        self, username: str, lang: str, submethods: str
+    ) -> tuple[str, str, str, list[tuple[str, bool]]]:
+        return ("Airlock", "Paste your Airlock token.", "", [("Airlock token: ", False)])
+
+    async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
+        return len(responses) == 1 and await self._token(username, responses[0])
+
+    def auth_completed(self) -> None:
+        self._started(self)
+
+    async def _token(self, username: str, secret: str) -> bool:
+        """Authenticate the token and authorize it for the connection the user name names."""
+        core = self.deps.core
+        target = self.deps.targets.get(username)
+        try:
+            identity = await core.authenticate(secret.strip())
+        except AuthRefused:
+            await asyncio.sleep(REFUSED_DELAY_S)
+            return False
+        if target is None:
+            self._banner(f"airlock: no ssh connection named {username!r}")
+            await asyncio.sleep(REFUSED_DELAY_S)
+            return False
+        try:
+            delegation = await core.authorize(identity, target.name, target.config.roles)
+        except (AccessRefused, LimitRefused) as exc:
+            self._banner(f"airlock: {exc.message}")
+            return False
+        self.who = Authenticated(identity, target, delegation)
+        return True
+
+    def _banner(self, text: str) -> None:
+        if self.conn is not None:
+            self.conn.send_auth_banner(text + "\r\n")
+
+    # -- channels other than sessions (RFC 4254 §7) -----------------------------------------
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        """Local forwarding (direct-tcpip): not served; refused and audited."""
+        self._refuse("direct-tcpip", f"forward to {dest_host}:{dest_port}")
+        return False
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        """Remote forwarding (tcpip-forward): refused and audited."""
+        self._refuse("tcpip-forward", f"remote forward from {listen_host}:{listen_port}")
+        return False
+
+    def _refuse(self, kind: str, what: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._refused(kind, what, self.who))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)

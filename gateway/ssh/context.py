@@ -1,0 +1,36 @@
+"""What one SSH session holds, and the gateway-wide parts every SSH session uses."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+from gateway.sessions import Session, SessionCore, Target
+from gateway.ssh.shell import ShellState
+
+__all__ = ["SshDeps", "SshSession", "SshTarget"]
+
+SshTarget = Target[ShellState, Any]
+
+
+@dataclass(frozen=True)
+class SshDeps:
+    """The session core, the ssh connections it serves (by name: the SSH user name), and the
+    upstream keys the gateway holds (loaded at start: a missing key stops the start)."""
+
+    core: SessionCore
+    targets: dict[str, SshTarget]
+    upstream_keys: dict[str, asyncssh.SSHKey]
+
+
+@dataclass(kw_only=True)
+class SshSession(Session):
+    """One SSH connection: the core's session, its target and its upstream login. Every
+    channel of the connection (exec, shell) runs its commands in this one session."""
+
+    target: SshTarget
+    upstream: asyncssh.SSHClientConnection | None = None
+    left: asyncio.Event = field(default_factory=asyncio.Event)  # the client went away
