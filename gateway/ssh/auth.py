@@ -54,6 +54,7 @@ class GatewayServer(asyncssh.SSHServer):
         self.conn: asyncssh.SSHServerConnection | None = None
         self.who: Authenticated | None = None
         self.session: SshSession | None = None  # once its upstream login and row are done
+        self.failure: str | None = None  # why the session could not start, for its channels
         self.closed = asyncio.Event()
         self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 

@@ -37,6 +37,7 @@ __all__ = ["SshListener", "load_host_key"]
 log = logging.getLogger("airlock.ssh")
 LOGIN_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 15.0  # a channel waits this long for its session's upstream login
+FAILED_LINGER_S = 5.0  # a session that cannot run closes this long after saying why
 
 
 def load_host_key(path: str | None) -> asyncssh.SSHKey:
@@ -154,7 +155,7 @@ class SshListener:
             )
         except UpstreamError as exc:
             await self._upstream_refused(who, exc)
-            conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"airlock: {exc.message}")
+            await self._fail(server, conn, exc.message)
             return
         session.log = self.core.statement_log(session, target.redact)
         try:
@@ -182,6 +183,19 @@ class SshListener:
             self.live.pop(session.id, None)
             await self.core.detach(live)
             await self.core.end(session, outcome)
+
+    async def _fail(
+        self, server: GatewayServer, conn: asyncssh.SSHServerConnection, message: str
+    ) -> None:
+        """The session cannot run: its channels say why on stderr (a disconnect message is
+        not shown by every client); the connection is closed after FAILED_LINGER_S."""
+        server.failure = message
+        if not server.ready.done():
+            server.ready.set_result(False)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FAILED_LINGER_S):
+                await server.closed.wait()
+        conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"airlock: {message}")
 
     async def _upstream_refused(self, who: Authenticated, exc: UpstreamError) -> None:
         """An upstream login that failed is audited; a wrong host key with its fingerprint."""
@@ -221,7 +235,8 @@ class SshListener:
                 ready = await asyncio.shield(server.ready)
         session = server.session
         if not ready or session is None:
-            process.stderr.write(b"airlock: the session could not start\r\n")
+            why = server.failure or "the session could not start"
+            process.stderr.write(f"airlock: {why}\r\n".encode())
             process.exit(EXIT_UPSTREAM_FAILED)
             return
         channel = ExecChannel(self.core, session, process)

@@ -150,7 +150,7 @@ class Env:
     ) -> list[str]:
         args = ["ssh", "-p", str(self.ssh_port), "-F", "/dev/null"]
         args += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
-        args += ["-o", "PubkeyAuthentication=no", "-o", "LogLevel=ERROR"]
+        args += ["-o", "PubkeyAuthentication=no", "-o", "LogLevel=INFO"]
         args += ["-o", "PreferredAuthentications=keyboard-interactive,password"]
         args += ["-o", "NumberOfPasswordPrompts=1", *options, f"{connection}@127.0.0.1"]
         return args + ([command] if command is not None else [])
