@@ -407,6 +407,7 @@ class ConnectionConfig(_Section):
     known_hosts: str | None = None
     allow_sftp: bool = False
     forward_to: list[str] = []
+    record_input: bool = False  # asciicast "i" events: keystrokes (passwords too) are kept
 
     @field_validator("roles")
     @classmethod

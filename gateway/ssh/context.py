@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,3 +35,11 @@ class SshSession(Session):
     target: SshTarget
     upstream: asyncssh.SSHClientConnection | None = None
     left: asyncio.Event = field(default_factory=asyncio.Event)  # the client went away
+    # The open channels' ways to tell their user something (a revocation's reason, ...).
+    tell: set[Callable[[str], None]] = field(default_factory=set)
+    shells: int = 0  # interactive shells opened (each one's recording is its channel number)
+    recorded: int = 0  # asciicast rows written (their seq)
+
+    def next_row(self) -> int:
+        self.recorded += 1
+        return self.recorded

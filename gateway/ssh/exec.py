@@ -50,9 +50,11 @@ class ExecChannel:
 
     async def run(self, command: str) -> None:
         watch = asyncio.create_task(self._watch())
+        self.s.tell.add(self.say)
         try:
             status = await self._command(command)
         finally:
+            self.s.tell.discard(self.say)
             watch.cancel()
         self.process.exit(status)
 

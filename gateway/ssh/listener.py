@@ -29,6 +29,8 @@ from gateway.ssh.auth import Authenticated, GatewayServer
 from gateway.ssh.context import SshDeps, SshSession
 from gateway.ssh.errors import HostKeyRefused, UpstreamError
 from gateway.ssh.exec import EXIT_REFUSED, EXIT_UPSTREAM_FAILED, ExecChannel
+from gateway.ssh.interactive import ShellChannel
+from gateway.ssh.recording import Recorder
 from gateway.ssh.upstream import connect_upstream
 from store import StoreError, Unavailable
 
@@ -37,6 +39,7 @@ __all__ = ["SshListener", "load_host_key"]
 log = logging.getLogger("airlock.ssh")
 LOGIN_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 15.0  # a channel waits this long for its session's upstream login
+END_FLUSH_S = 0.1  # an ended session's channels get this long to carry the reason
 FAILED_LINGER_S = 5.0  # a session that cannot run closes this long after saying why
 
 
@@ -66,11 +69,18 @@ class _Live:
         return self._session
 
     def end(self, why: Ending, message: str) -> None:
+        """Every open channel is told why, then the connection is closed (a disconnect's own
+        message is not shown by every client, OpenSSH's at its default log level neither)."""
         self._session.ending = why
         self._session.left.set()
+        for tell in list(self._session.tell):
+            with contextlib.suppress(Exception):
+                tell(message)
         conn = self._server.conn
         if conn is not None:
-            conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"airlock: {message}")
+            text = f"airlock: {message}"
+            loop = asyncio.get_running_loop()
+            loop.call_later(END_FLUSH_S, conn.disconnect, asyncssh.DISC_BY_APPLICATION, text)
 
 
 class SshListener:
@@ -226,6 +236,17 @@ class SshListener:
 
     # -- channels ------------------------------------------------------------------------
 
+    async def _shell(self, session: SshSession, process: asyncssh.SSHServerProcess[bytes]) -> int:
+        """An interactive shell on a pty: recorded (asciicast v2) and held per line."""
+        session.shells += 1
+        width, height = process.term_size[:2]
+        recorder = Recorder(
+            self.core.audit, session.id, session.shells, session.next_row,
+            width=width or 80, height=height or 24, term=process.term_type or "xterm",
+            record_input=session.target.config.record_input,
+        )  # fmt: skip
+        return await ShellChannel(self.core, session, process, recorder).run()
+
     async def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         server = process.get_extra_info("connection").get_owner()
         assert isinstance(server, GatewayServer)
@@ -240,8 +261,15 @@ class SshListener:
             process.exit(EXIT_UPSTREAM_FAILED)
             return
         channel = ExecChannel(self.core, session, process)
+        if process.command is None and process.subsystem is None and process.term_type:
+            process.exit(await self._shell(session, process))
+            return
         if process.subsystem is not None or process.command is None:
-            what = f"subsystem {process.subsystem}" if process.subsystem else "an interactive shell"
+            what = (
+                f"subsystem {process.subsystem}"
+                if process.subsystem
+                else "an interactive shell without a terminal (ssh -T)"
+            )
             if server.who is not None:
                 self._audit("ssh.channel_refused", server.who, "refused",
                             {"channel": "session", "what": what})  # fmt: skip
