@@ -4,11 +4,16 @@ asciicast v2, and a line whose command the rules hold is not sent until it is de
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
+import pytest
+
 from approvals import ReviewState
+from gateway.cli.ssh import play
 from gateway.ssh.recording import asciicast_text
+from tests.gateway.cli.support import airlock_in_thread
 from tests.gateway.ssh.support import Env, gateway_env
 
 
@@ -58,8 +63,11 @@ async def _session_id(env: Env) -> str:
     return session.id
 
 
-async def test_shell_is_recorded_as_asciicast(tmp_path: Path) -> None:
-    """A shell's output is recorded as asciicast v2 with the session; input is not by default."""
+async def test_shell_is_recorded_as_asciicast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell's output is recorded as asciicast v2 with the session (input is not, by
+    default), and ``airlock sessions replay ID`` plays it, prints it, or lists its lines."""
     async with gateway_env(tmp_path) as env:
         terminal = await Terminal.open(env)
         await terminal.type(b"echo $((6*7))-recorded\r")
@@ -77,6 +85,27 @@ async def test_shell_is_recorded_as_asciicast(tmp_path: Path) -> None:
         assert not [e for e in events if e[1] == "i"]
         times = [e[0] for e in events]
         assert times == sorted(times)
+        monkeypatch.setenv("AIRLOCK_URL", env.gw.api_url)
+        monkeypatch.setenv("AIRLOCK_TOKEN", env.token)
+        played = await airlock_in_thread(capsys, "sessions", "replay", session_id, "--speed", "50")
+        assert played.code == 0 and "42-recorded" in played.out
+        cast = await airlock_in_thread(capsys, "sessions", "replay", session_id, "--cast")
+        assert json.loads(cast.out.splitlines()[0])["version"] == 2
+        listed = await airlock_in_thread(capsys, "sessions", "replay", session_id, "--statements")
+        assert "ok      echo $((6*7))-recorded" in listed.out
+
+
+def test_play_keeps_time_and_shortens_pauses() -> None:
+    """The player waits each event's time (divided by the speed), pauses capped at the limit."""
+    recording = {
+        "header": {"version": 2, "width": 80, "height": 24},
+        "events": [[0.5, "o", "a"], [0.6, "i", "x"], [10.6, "o", "b"], [11.0, "o", "c"]],
+    }
+    out, waits = io.StringIO(), list[float]()
+    waited = play(recording, speed=2, idle_limit=3, out=out, sleep=waits.append)
+    assert out.getvalue() == "abc"
+    assert waits == [0.25, 1.5, pytest.approx(0.2)]
+    assert waited == pytest.approx(1.95)
 
 
 async def test_a_held_line_waits_for_its_review(tmp_path: Path) -> None:
