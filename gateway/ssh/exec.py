@@ -31,6 +31,8 @@ __all__ = ["EXIT_REFUSED", "ExecChannel"]
 EXIT_REFUSED = 1  # a command the gateway did not run
 EXIT_UPSTREAM_FAILED = 255  # as OpenSSH's client exits when the connection fails
 _STATE = ShellState()
+SFTP_RULE = "ssh/sftp"
+_TRANSFERS = frozenset(["sftp-server", "internal-sftp"])
 _CHUNK = 1 << 16
 Process = asyncssh.SSHServerProcess[bytes]
 
@@ -75,6 +77,10 @@ class ExecChannel:
         self.s.statements_seen += 1
         verdict = self.s.target.guardrails.evaluate(text, _STATE)
         review_id: str | None = None
+        if _file_transfer(text):
+            transfer = Verdict(Action.BLOCK, SFTP_RULE, "file transfer", "high")
+            return self._refuse(text, transfer, "block", f"scp and sftp are not served on "
+                                f"{self.s.connection} (rule {SFTP_RULE})")  # fmt: skip
         if verdict.action is Action.BLOCK:
             return self._refuse(text, verdict, "block", f"blocked by rule {verdict.rule}: "
                                 f"{verdict.reason}")  # fmt: skip
@@ -221,3 +227,14 @@ async def _feed(process: Process, remote: asyncssh.SSHClientProcess[bytes]) -> N
             return
         remote.stdin.write(data)
         await remote.stdin.drain()
+
+
+def _file_transfer(text: str) -> bool:
+    """An exec of scp's remote end (``scp -t`` / ``scp -f``) or of an sftp server."""
+    words = text.split()
+    if not words:
+        return False
+    program = words[0].rsplit("/", 1)[-1]
+    return program in _TRANSFERS or (
+        program == "scp" and any(w in {"-t", "-f"} or w.startswith(("-t", "-f")) for w in words)
+    )

@@ -65,3 +65,22 @@ async def test_unparseable_exec_is_held(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
             final = await env.review(review.id)
         assert final.state is ReviewState.CANCELLED
+
+
+async def test_scp_is_refused(tmp_path: Path) -> None:
+    """scp (its remote end, scp -t) is refused with rule ssh/sftp, and nothing is written."""
+    async with gateway_env(tmp_path) as env:
+        source = tmp_path / "source.txt"
+        source.write_text("data")
+        target = tmp_path / "copied.txt"
+        proc = await asyncio.create_subprocess_exec(
+            "scp", "-O", "-P", str(env.ssh_port), "-F", "/dev/null",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "PubkeyAuthentication=no", str(source), f"box@127.0.0.1:{target}",
+            env=env.askpass(env.token), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode != 0
+        assert "rule ssh/sftp" in err.decode()
+        assert not target.exists()
