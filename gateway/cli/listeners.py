@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -35,7 +36,7 @@ from gateway.sessions import (
     unserved,
 )
 from gateway.sessions.replicas import Replica, running_replica
-from gateway.ssh import SHELL, SshDeps, SshListener, load_host_key, load_key
+from gateway.ssh import SHELL, Forward, SshDeps, SshListener, load_host_key, load_key
 from store import AuditWriter, Unavailable
 
 __all__ = [
@@ -320,12 +321,25 @@ async def ssh_service(runtime: Runtime, stop: asyncio.Event) -> None:
         _auditing(runtime, drain) as audit,
         _watching(runtime) as guard,
     ):
-        core = SessionCore(
-            edge="ssh", service=runtime.service, repository=runtime.repository, audit=audit,
-            metrics=runtime.metrics, guard=guard, journal=journal, replica=replica.id,
+        core_for = functools.partial(
+            SessionCore,
+            service=runtime.service,
+            repository=runtime.repository,
+            audit=audit,
+            metrics=runtime.metrics,
+            guard=guard,
+            journal=journal,
+            replica=replica.id,
             limits=_limits(settings),
-        )  # fmt: skip
-        listener = SshListener(SshDeps(core, targets, keys), settings.listeners.ssh, host_key)
+        )  # fmt: skip: the SSH sessions' core, and their tunnels' (one Limits for both)
+        core = core_for(edge="ssh")
+        tunnels = _tunnels(settings, targets, core_for(edge="postgres"))
+        forwards = {
+            name: Forward(target.config.upstream, tunnels.serve_tunnel)
+            for name, target in tunnels.deps.targets.items()
+        }
+        deps = SshDeps(core, targets, keys, forwards)
+        listener = SshListener(deps, settings.listeners.ssh, host_key)
         await listener.start()
         names = ", ".join(sorted(targets))
         say(f"airlock: SSH listener on {listener.host}:{listener.port} ({names})")
@@ -336,6 +350,17 @@ async def ssh_service(runtime: Runtime, stop: asyncio.Event) -> None:
             left = runtime.shutdown.sessions()
             guard.closing()
             await listener.close(CLOSE_GRACE_S if left is None else left)
+            await tunnels.close(CLOSE_GRACE_S if left is None else left)
+
+
+def _tunnels(settings: Settings, ssh: Mapping[str, Any], core: SessionCore) -> PostgresListener:
+    """The PostgreSQL listener logic that serves SSH forwards to the connections named in a
+    ``forward_to`` (it listens on no port of its own: gateway.ssh.tunnel hands it streams)."""
+    wanted = {name for target in ssh.values() for name in target.config.forward_to}
+    every = build_targets(settings.connections, {"postgres": POSTGRES})
+    targets = {name: target for name, target in every.items() if name in wanted}
+    deps = Deps(core=core, targets=targets, tls=None, allow_plaintext=True)
+    return PostgresListener(deps, "127.0.0.1:0")
 
 
 def listeners() -> Iterator[Service]:

@@ -6,7 +6,7 @@ the upstream's host key; exec requests are classified (:mod:`gateway.ssh.shell`)
 refused or run, and recorded. docs/ssh.md says what runs and what does not yet.
 """
 
-from gateway.ssh.context import SshDeps, SshSession
+from gateway.ssh.context import Forward, Forwarder, SshDeps, SshSession
 from gateway.ssh.dialect import SHELL, ShellDialect, redact_shell
 from gateway.ssh.errors import ChannelRefused, HostKeyRefused, SshError, UpstreamError
 from gateway.ssh.listener import SshListener, load_host_key
@@ -16,6 +16,8 @@ from gateway.ssh.upstream import connect_upstream, load_key
 __all__ = [
     "SHELL",
     "ChannelRefused",
+    "Forward",
+    "Forwarder",
     "HostKeyRefused",
     "ShellDialect",
     "ShellState",

@@ -6,9 +6,10 @@ refusal is told in a banner (RFC 4252 §5.4) before the method fails, since SSH'
 message carries no text. Once authenticated the connection's session runs
 (:class:`gateway.ssh.listener.SshListener` starts it from ``auth_completed``).
 
-Channels other than sessions are refused and audited here: remote forwarding (RFC 4254 §7.1)
-and direct TCP/IP (§7.2: local forwarding) are not served yet; agent and X11 forwarding are
-turned off on the server (``create_server``).
+Channels other than sessions: local forwarding (RFC 4254 §7.2 direct-tcpip) only to the
+database connections in ``forward_to`` (:mod:`gateway.ssh.tunnel`), remote forwarding (§7.1)
+never; refusals are audited. Agent and X11 forwarding are turned off on the server
+(``create_server``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import asyncssh
 from approvals import Delegation, Identity
 from gateway.sessions import AccessRefused, AuthRefused, LimitRefused
 from gateway.ssh.context import SshDeps, SshSession, SshTarget
+from gateway.ssh.tunnel import bridge, resolve
 
 __all__ = ["Authenticated", "GatewayServer"]
 
@@ -118,10 +120,28 @@ class GatewayServer(asyncssh.SSHServer):
 
     def connection_requested(
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
-    ) -> bool:
-        """Local forwarding (direct-tcpip): not served; refused and audited."""
-        self._refuse("direct-tcpip", f"forward to {dest_host}:{dest_port}")
-        return False
+    ) -> Any:
+        """Local forwarding (direct-tcpip): to a database connection in ``forward_to``, served
+        by its protocol's listener logic (:mod:`gateway.ssh.tunnel`); else refused, audited."""
+        who = self.who
+        name = None
+        if who is not None:
+            forward_to = who.target.config.forward_to
+            name = resolve(forward_to, dict(self.deps.forwards), dest_host, dest_port)
+        if who is None or name is None:
+            self._refuse("direct-tcpip", f"forward to {dest_host}:{dest_port}")
+            return False
+        forward, identity = self.deps.forwards[name], who.identity
+
+        async def handler(
+            reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes]
+        ) -> None:
+            if not await asyncio.shield(self.ready):
+                writer.close()
+                return
+            await bridge(reader, writer, forward, identity, name)
+
+        return handler
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         """Remote forwarding (tcpip-forward): refused and audited."""

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
+from approvals import Identity
 from gateway.sessions import Session, SessionCore, Target
 from gateway.ssh.shell import ShellState
 
-__all__ = ["SshDeps", "SshSession", "SshTarget"]
+__all__ = ["Forward", "Forwarder", "SshDeps", "SshSession", "SshTarget"]
 
 SshTarget = Target[ShellState, Any]
+# Serves a forwarded stream as ``identity`` on a database connection (its name): the database
+# protocol's own listener logic, which the composition root passes in (gateway.cli.listeners).
+Forwarder = Callable[
+    [asyncio.StreamReader, asyncio.StreamWriter, Identity, str], Coroutine[Any, Any, None]
+]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A database connection local forwards may reach: its upstream address (a forward may
+    name it instead of the connection's name) and what serves it."""
+
+    upstream: str
+    serve: Forwarder
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class SshDeps:
     core: SessionCore
     targets: dict[str, SshTarget]
     upstream_keys: dict[str, asyncssh.SSHKey]
+    forwards: Mapping[str, Forward] = field(default_factory=dict)  # by connection name
 
 
 @dataclass(kw_only=True)
