@@ -32,8 +32,9 @@ EXIT_REFUSED = 1  # a command the gateway did not run
 EXIT_UPSTREAM_FAILED = 255  # as OpenSSH's client exits when the connection fails
 _STATE = ShellState()
 SFTP_RULE = "ssh/sftp"
+_WINDOW = 8 << 20  # the upstream channel's window, as the listener's (listener.WINDOW)
 _TRANSFERS = frozenset(["sftp-server", "internal-sftp"])
-_CHUNK = 1 << 16
+_CHUNK = 1 << 20  # large reads: fewer wake-ups per MB (tests/bench/ssh_bench.py)
 Process = asyncssh.SSHServerProcess[bytes]
 
 
@@ -169,7 +170,7 @@ class ExecChannel:
         process = self.process
         try:
             remote = await upstream.create_process(
-                text, encoding=None, term_type=process.term_type,
+                text, encoding=None, window=_WINDOW, term_type=process.term_type,
                 term_size=process.term_size if process.term_type else None,
             )  # fmt: skip
         except (OSError, asyncssh.Error) as exc:
