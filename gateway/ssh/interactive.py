@@ -24,6 +24,7 @@ replace exec rules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import asyncssh
@@ -38,6 +39,7 @@ from gateway.ssh.shell import ShellState
 __all__ = ["UNREADABLE", "ShellChannel"]
 
 ECHO_WAIT_S = 0.5
+EXIT_STATUS_WAIT_S = 5.0
 SETTLE_S = 0.15  # output quiet this long: the screen shows the edited line
 UNREADABLE = "<a line the gateway could not read from the terminal (not shown)>"
 _STATE = ShellState()
@@ -107,6 +109,10 @@ class ShellChannel:
             await asyncio.gather(keys, pump, ended, return_exceptions=True)
             self.left.set()
             self.recorder.flush()
+            if pump.done() and not self.s.left.is_set():  # the exit status follows the output
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(EXIT_STATUS_WAIT_S):
+                        await self.remote.wait_closed()
             self.remote.close()
         status = self.remote.exit_status
         return 255 if status is None or status < 0 else status
