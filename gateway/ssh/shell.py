@@ -28,24 +28,20 @@ through a redirection are writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 from gateway.guardrails import Classification, Finding, Kind, Statement, unclassifiable
 from gateway.ssh.commands import SHELLS, Words, judge_program
+from gateway.ssh.wrappers import DANGEROUS_VARS, UNWRAP, Found
 
-__all__ = ["MAX_DEPTH", "classify_shell"]
+__all__ = ["MAX_DEPTH", "ShellState", "Walk", "classify_shell"]
 
 MAX_DEPTH = 8  # wrappers and re-parsed texts inside each other, at most
 _LANGUAGE = Language(tree_sitter_bash.language())
-# Variables that change which program a name runs, or what a shell or the loader does.
-_DANGEROUS_VARS = re.compile(
-    r"PATH|LD_\w+|BASH_ENV|ENV|IFS|SHELLOPTS|BASHOPTS|PROMPT_COMMAND|PS4|BASH_FUNC_\w+|"
-    r"GCONV_PATH|PYTHON\w*|PERL5?\w*|RUBY\w*|NODE_OPTIONS"
-)
 _SYSTEM_PATHS = re.compile(r"/(etc|boot|usr|bin|sbin|lib\w*|sys|proc|var/lib|root)(/|$)|/dev/")
 _HARMLESS_TARGETS = frozenset(["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])
 _WRITING = frozenset([">", ">>", "&>", "&>>", ">|", "<>", ">&"])
@@ -62,7 +58,7 @@ class ShellState:
 
 def classify_shell(text: str, state: ShellState | None = None) -> Classification:
     """Every simple command of ``text`` with its findings; never raises (``unknown`` instead)."""
-    statements = _Walk().text(text, 0)
+    statements = Walk().text(text, 0)
     if statements is None:
         return unclassifiable(text, "the shell parser cannot read this command line")
     if not statements:
@@ -71,18 +67,7 @@ def classify_shell(text: str, state: ShellState | None = None) -> Classification
     return Classification(tuple(statements), literal_sensitive=True)
 
 
-@dataclass
-class _Found:
-    """The findings of one simple command, as its wrappers are unwrapped."""
-
-    findings: list[Finding] = field(default_factory=list)
-    programs: list[str] = field(default_factory=list)
-
-    def add(self, kind: Kind, detail: str, program: str | None = None) -> None:
-        self.findings.append(Finding(kind, detail, function=program))
-
-
-class _Walk:
+class Walk:
     """One classification: the statements found, in order."""
 
     def __init__(self) -> None:
@@ -123,7 +108,7 @@ class _Walk:
 
     def command(self, node: Node, depth: int) -> Statement:
         """One simple command: its prefix assignments, program and arguments."""
-        found = _Found()
+        found = Found()
         for assignment in _named(node, "variable_assignment"):
             self.assignment(assignment, found)
         name = node.child_by_field_name("name")
@@ -136,17 +121,17 @@ class _Walk:
         return _statement(self.source, node, found)
 
     def assignments(self, node: Node, assignments: list[Node], depth: int) -> Statement:
-        found = _Found()
+        found = Found()
         for assignment in assignments:
             self.assignment(assignment, found)
         if not found.findings:
             found.add(Kind.SESSION, "sets shell variables")
         return _statement(self.source, node, found)
 
-    def assignment(self, node: Node, found: _Found) -> None:
+    def assignment(self, node: Node, found: Found) -> None:
         name = node.child_by_field_name("name")
         variable = "" if name is None else _text(self.source, name)
-        if _DANGEROUS_VARS.fullmatch(variable):
+        if DANGEROUS_VARS.fullmatch(variable):
             found.add(Kind.CONFIG, f"sets {variable}, which changes what programs run")
 
     def redirect(self, node: Node) -> Statement | None:
@@ -157,7 +142,7 @@ class _Walk:
         target = None if destination is None else _literal(self.source, destination)
         if target in _HARMLESS_TARGETS or (operator == ">&" and target and target.isdigit()):
             return None
-        found = _Found()
+        found = Found()
         if target is None or _SYSTEM_PATHS.match(target):
             found.add(Kind.DESTROY, f"writes {target or 'a path known only at run time'}")
         else:
@@ -166,7 +151,7 @@ class _Walk:
             text=_text(self.source, node), command="redirect", findings=tuple(found.findings)
         )
 
-    def program(self, words: Words, found: _Found, depth: int) -> None:
+    def program(self, words: Words, found: Found, depth: int) -> None:
         """Findings of running ``words`` (a program and its arguments), wrappers unwrapped."""
         if depth > MAX_DEPTH:
             found.add(Kind.UNKNOWN, "wrappers nested too deep")
@@ -178,7 +163,7 @@ class _Walk:
         name = first.rsplit("/", 1)[-1]
         found.programs.append(name)
         args = words[1:]
-        unwrap = _UNWRAP.get(name)
+        unwrap = UNWRAP.get(name)
         if unwrap is not None:
             unwrap(self, name, args, found, depth + 1)
         elif name in SHELLS:
@@ -186,7 +171,7 @@ class _Walk:
         else:
             found.findings.extend(judge_program(name, args))
 
-    def parsed(self, text: str | None, found: _Found, depth: int, what: str) -> None:
+    def parsed(self, text: str | None, found: Found, depth: int, what: str) -> None:
         """A text a wrapper runs as shell code (``bash -c``, ``eval``, ``su -c``)."""
         statements = None if text is None else self.text(text, depth)
         if statements is None:
@@ -196,7 +181,7 @@ class _Walk:
             found.findings.extend(statement.findings)
             found.programs.extend(statement.functions)
 
-    def shell(self, name: str, args: Words, found: _Found, depth: int) -> None:
+    def shell(self, name: str, args: Words, found: Found, depth: int) -> None:
         if name == "busybox" and args:
             self.program(args, found, depth)
             return
@@ -212,126 +197,7 @@ class _Walk:
         found.add(Kind.PROCEDURAL, f"{name}: runs a script or commands from its input", name)
 
 
-def _options(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_Unwrap = Callable[["_Walk", str, Words, _Found, int], None]
-
-
-def _wrapped(skip_values: frozenset[str], kind: Kind | None = None) -> _Unwrap:
-    """A wrapper that takes options (``skip_values``: those with a value) then a program."""
-
-    def unwrap(walk: _Walk, name: str, args: Words, found: _Found, depth: int) -> None:
-        if kind is not None:
-            found.add(kind, f"{name}: runs a program with other privileges", name)
-        rest = _after_options(args, skip_values)
-        if name == "timeout" and rest:
-            rest = rest[1:]  # the duration
-        if name == "chroot" and rest:
-            rest = rest[1:]  # the new root
-        if rest:
-            walk.program(rest, found, depth)
-        elif kind is None:
-            found.findings.extend(judge_program(_ALONE.get(name, name), ()))
-
-    return unwrap
-
-
-def _env(walk: _Walk, name: str, args: Words, found: _Found, depth: int) -> None:
-    rest = list(args)
-    while rest and (rest[0] is None or rest[0].startswith("-") or "=" in rest[0]):
-        word = rest.pop(0)
-        if word is None:
-            found.add(Kind.UNKNOWN, "env: a word known only at run time")
-            return
-        if word in {"-S", "--split-string"}:
-            walk.parsed(rest[0] if rest else None, found, depth, "env -S")
-            return
-        if word in {"-u", "--unset", "-C", "--chdir"} and rest:
-            rest.pop(0)
-        elif "=" in word and not word.startswith("-"):
-            variable = word.split("=", 1)[0]
-            if _DANGEROUS_VARS.fullmatch(variable):
-                found.add(Kind.CONFIG, f"sets {variable}, which changes what programs run")
-    if rest:
-        walk.program(rest, found, depth)
-    else:
-        found.add(Kind.READ, "env: prints the environment", "env")
-
-
-def _su(walk: _Walk, name: str, args: Words, found: _Found, depth: int) -> None:
-    found.add(Kind.PRIVILEGE, f"{name}: runs as another user", name)
-    for index, word in enumerate(args):
-        if word in {"-c", "--command"}:
-            text = args[index + 1] if index + 1 < len(args) else None
-            walk.parsed(text, found, depth, f"{name} -c")
-
-
-def _eval(walk: _Walk, name: str, args: Words, found: _Found, depth: int) -> None:
-    text = None if any(w is None for w in args) else " ".join(w for w in args if w is not None)
-    walk.parsed(text, found, depth, "eval")
-
-
-def _source(walk: _Walk, name: str, args: Words, found: _Found, depth: int) -> None:
-    found.add(Kind.PROCEDURAL, f"{name}: runs a script", name)
-
-
-def _find(walk: _Walk, name: str, args: Words, found: _Found, depth: int) -> None:
-    """find reads, unless it deletes, writes (``-fprint``) or runs a program (``-exec``)."""
-    found.add(Kind.READ, "find: reads", "find")
-    rest = list(args)
-    while rest:
-        word = rest.pop(0)
-        if word == "-delete":
-            found.add(Kind.DESTROY, "find -delete: deletes files", "find")
-        elif word in {"-fprint", "-fprint0", "-fprintf", "-fls"}:
-            found.add(Kind.WRITE, f"find {word}: writes a file", "find")
-        elif word in {"-exec", "-execdir", "-ok", "-okdir"}:
-            end = next((i for i, w in enumerate(rest) if w in {";", "+"}), len(rest))
-            command, rest = rest[:end], rest[end + 1 :]
-            if command:
-                walk.program(command, found, depth)
-
-
-_ALONE = {"xargs": "echo", "time": "true", "nohup": "true", "command": "true"}
-_UNWRAP = {
-    "sudo": _wrapped(_options("-u -g -h -p -C -D -r -t -U -T"), Kind.PRIVILEGE),
-    "doas": _wrapped(frozenset(["-u", "-C"]), Kind.PRIVILEGE),
-    "runuser": _wrapped(frozenset(["-u", "-g", "-G"]), Kind.PRIVILEGE),
-    "chroot": _wrapped(frozenset(["--userspec", "--groups"]), Kind.PRIVILEGE),
-    "su": _su,
-    "env": _env,
-    "eval": _eval,
-    "source": _source,
-    ".": _source,
-    "find": _find,
-    "nice": _wrapped(frozenset(["-n"])),
-    "nohup": _wrapped(frozenset()),
-    "time": _wrapped(frozenset(["-f", "-o"])),
-    "timeout": _wrapped(frozenset(["-s", "-k", "--signal", "--kill-after"])),
-    "exec": _wrapped(frozenset(["-a"])),
-    "command": _wrapped(frozenset()),
-    "builtin": _wrapped(frozenset()),
-    "stdbuf": _wrapped(frozenset(["-i", "-o", "-e"])),
-    "ionice": _wrapped(frozenset(["-c", "-n", "-p"])),
-    "setsid": _wrapped(frozenset()),
-    "xargs": _wrapped(_options("-I -i -n -d -P -L -l -s -a -E -e --delimiter")),
-}
-
-
-def _after_options(args: Words, with_value: frozenset[str]) -> list[str | None]:
-    rest = list(args)
-    while rest and rest[0] is not None and rest[0].startswith("-") and rest[0] != "-":
-        word = rest.pop(0)
-        if word == "--":
-            break
-        if word in with_value and rest:
-            rest.pop(0)
-    return rest
-
-
-def _statement(source: str, node: Node, found: _Found) -> Statement:
+def _statement(source: str, node: Node, found: Found) -> Statement:
     command = found.programs[-1] if found.programs else "?"
     return Statement(
         text=_text(source, node),
