@@ -37,7 +37,7 @@ from gateway.sessions import (
 )
 from gateway.sessions.replicas import Replica, running_replica
 from gateway.ssh import SHELL, Forward, SshDeps, SshListener, load_host_key, load_key
-from store import AuditWriter, Unavailable
+from store import AuditWriter, SshKeyStore, Unavailable
 
 __all__ = [
     "DIALECTS",
@@ -338,7 +338,7 @@ async def ssh_service(runtime: Runtime, stop: asyncio.Event) -> None:
             name: Forward(target.config.upstream, tunnels.serve_tunnel)
             for name, target in tunnels.deps.targets.items()
         }
-        deps = SshDeps(core, targets, keys, forwards)
+        deps = SshDeps(core, targets, keys, forwards, SshKeyStore(runtime.database))
         listener = SshListener(deps, settings.listeners.ssh, host_key)
         await listener.start()
         names = ", ".join(sorted(targets))

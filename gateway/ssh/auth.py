@@ -1,9 +1,10 @@
 """The SSH server side of one client connection: who it is (RFC 4252), what it may open.
 
 The SSH user name names the connection (``ssh pg-box@gateway``). The Airlock token is the
-password (RFC 4252 §8) or the answer to one keyboard-interactive prompt (RFC 4256). An access
-refusal is told in a banner (RFC 4252 §5.4) before the method fails, since SSH's failure
-message carries no text. Once authenticated the connection's session runs
+password (RFC 4252 §8) or the answer to one keyboard-interactive prompt (RFC 4256); a public
+key registered to an identity (``airlock ssh-key add``, RFC 4252 §7) stands for that
+identity. An access refusal is told in a banner (RFC 4252 §5.4) before the method fails, since
+SSH's failure message carries no text. Once authenticated the connection's session runs
 (:class:`gateway.ssh.listener.SshListener` starts it from ``auth_completed``).
 
 Channels other than sessions: local forwarding (RFC 4254 §7.2 direct-tcpip) only to the
@@ -22,10 +23,11 @@ from typing import Any
 
 import asyncssh
 
-from approvals import Delegation, Identity
+from approvals import Delegation, Identity, IdentityKind
 from gateway.sessions import AccessRefused, AuthRefused, LimitRefused
 from gateway.ssh.context import SshDeps, SshSession, SshTarget
 from gateway.ssh.tunnel import bridge, resolve
+from store import StoreError
 
 __all__ = ["Authenticated", "GatewayServer"]
 
@@ -91,20 +93,44 @@ class GatewayServer(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         self._started(self)
 
+    def public_key_auth_supported(self) -> bool:
+        return self.deps.keys is not None
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """A public key registered to an identity (RFC 4252 §7; asyncssh checks the
+        signature): that identity, authorized as a token's would be."""
+        store = self.deps.keys
+        if store is None:
+            return False
+        try:
+            found = await store.find(key.get_fingerprint("sha256"))
+        except StoreError:
+            return False
+        if found is None:
+            return False
+        identity = Identity(
+            subject=found.subject, kind=IdentityKind(found.kind), groups=frozenset(found.groups)
+        )
+        return await self._admit(username, identity)
+
     async def _token(self, username: str, secret: str) -> bool:
         """Authenticate the token and authorize it for the connection the user name names."""
-        core = self.deps.core
-        target = self.deps.targets.get(username)
         try:
-            identity = await core.authenticate(secret.strip())
+            identity = await self.deps.core.authenticate(secret.strip())
         except AuthRefused:
             await asyncio.sleep(REFUSED_DELAY_S)
             return False
+        return await self._admit(username, identity)
+
+    async def _admit(self, username: str, identity: Identity) -> bool:
+        """Authorize ``identity`` for the connection the user name names."""
+        target = self.deps.targets.get(username)
         if target is None:
             self._banner(f"airlock: no ssh connection named {username!r}")
             await asyncio.sleep(REFUSED_DELAY_S)
             return False
         try:
+            core = self.deps.core
             delegation = await core.authorize(identity, target.name, target.config.roles)
         except (AccessRefused, LimitRefused) as exc:
             self._banner(f"airlock: {exc.message}")

@@ -12,6 +12,7 @@ import asyncssh
 from approvals import Identity
 from gateway.sessions import Session, SessionCore, Target
 from gateway.ssh.shell import ShellState
+from store import SshKeyStore
 
 __all__ = ["Forward", "Forwarder", "SshDeps", "SshSession", "SshTarget"]
 
@@ -41,6 +42,7 @@ class SshDeps:
     targets: dict[str, SshTarget]
     upstream_keys: dict[str, asyncssh.SSHKey]
     forwards: Mapping[str, Forward] = field(default_factory=dict)  # by connection name
+    keys: SshKeyStore | None = None  # public keys registered to identities (None: tokens only)
 
 
 @dataclass(kw_only=True)
