@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import asyncssh
@@ -28,6 +29,7 @@ from gateway.ssh.shell import ShellState
 
 __all__ = ["EXIT_REFUSED", "ExecChannel"]
 
+log = logging.getLogger("airlock.ssh")
 EXIT_REFUSED = 1  # a command the gateway did not run
 EXIT_UPSTREAM_FAILED = 255  # as OpenSSH's client exits when the connection fails
 _STATE = ShellState()
@@ -186,18 +188,32 @@ class ExecChannel:
             asyncio.create_task(_pump(remote.stderr, process.stderr, sent)),
         ]
         feeding = None if self.eof else asyncio.create_task(_feed(process, remote))
-        try:
-            await asyncio.gather(*pumps)
-            await remote.wait_closed()
+        left = asyncio.create_task(self.left.wait())
+        output = asyncio.create_task(_all(pumps))
+        try:  # until the command's output ends, or the client or the session goes away
+            await asyncio.wait([output, left], return_when=asyncio.FIRST_COMPLETED)
+            if output.done():
+                output.result()  # the pumps' error, if any
+            if not left.done():
+                await remote.wait_closed()
+        except (OSError, asyncssh.Error) as exc:
+            log.info("ssh exec on %s ended: %s", self.s.connection, exc)
         finally:
+            output.cancel()
+            for task in (*pumps, left, *([feeding] if feeding is not None else [])):
+                task.cancel()
+            await asyncio.gather(*pumps, output, left, return_exceptions=True)
             if feeding is not None:
-                feeding.cancel()
                 await asyncio.gather(feeding, return_exceptions=True)
             remote.close()
         status = remote.exit_status
         if status is None or status < 0:
             status = EXIT_UPSTREAM_FAILED
         return status, sent[0]
+
+
+async def _all(tasks: list[asyncio.Task[None]]) -> None:
+    await asyncio.gather(*tasks)
 
 
 async def _pump(

@@ -196,3 +196,23 @@ async def test_held_exec_times_out(tmp_path: Path) -> None:
         code, _, err = await env.ssh("reboot", within=30)
         assert code == 1
         assert "nobody decided within" in err
+
+
+async def test_client_gone_mid_exec_ends_the_session_not_the_listener(tmp_path: Path) -> None:
+    """A client killed while its command runs ends that session (recorded); others go on."""
+    async with gateway_env(tmp_path) as env:
+        proc = await env.start_ssh("echo running; sleep 30")
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 15) == b"running\n"
+        proc.kill()
+        await proc.wait()
+        repository = env.gw.runtime.repository
+        async with asyncio.timeout(10):
+            while True:
+                [session] = await repository.list_sessions(connection="box", limit=1)
+                if session.ended_at is not None:
+                    break
+                await asyncio.sleep(0.05)
+        assert session.stats["statements"] == 1
+        code, out, err = await env.ssh("echo next")
+        assert (code, out) == (0, "next\n"), err
