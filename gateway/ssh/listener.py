@@ -31,6 +31,7 @@ from gateway.ssh.errors import HostKeyRefused, UpstreamError
 from gateway.ssh.exec import EXIT_REFUSED, EXIT_UPSTREAM_FAILED, ExecChannel
 from gateway.ssh.interactive import ShellChannel
 from gateway.ssh.recording import Recorder
+from gateway.ssh.sftp import SftpProxy, SftpRefused
 from gateway.ssh.upstream import connect_upstream
 from store import StoreError, Unavailable
 
@@ -106,6 +107,7 @@ class SshListener:
             self.port,
             server_host_keys=[self.host_key],
             process_factory=self._process,
+            sftp_factory=self._sftp,
             encoding=None,
             line_editor=False,
             agent_forwarding=False,
@@ -244,6 +246,27 @@ class SshListener:
             log.warning("could not record %s: %s", action, error)
 
     # -- channels ------------------------------------------------------------------------
+
+    def _sftp(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+        """The sftp subsystem: proxied upstream and recorded (``allow_sftp = true``), else
+        every operation refused, and the refusal audited."""
+        server = chan.get_connection().get_owner()
+        assert isinstance(server, GatewayServer)
+        who = server.who
+        if who is None or not who.target.config.allow_sftp:
+            if who is not None:
+                self._audit("ssh.channel_refused", who, "refused",
+                            {"channel": "session", "what": "subsystem sftp"})  # fmt: skip
+            return SftpRefused(chan)
+
+        async def session_for() -> SshSession | None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READY_TIMEOUT_S):
+                    if await asyncio.shield(server.ready):
+                        return server.session
+            return None
+
+        return SftpProxy(chan, session_for)
 
     async def _shell(self, session: SshSession, process: asyncssh.SSHServerProcess[bytes]) -> int:
         """An interactive shell on a pty: recorded (asciicast v2) and held per line."""

@@ -143,9 +143,9 @@ async def test_sftp_shell_and_forwarding_are_refused_and_audited(tmp_path: Path)
     audited."""
     async with gateway_env(tmp_path) as env:
         async with await _asyncssh(env) as conn:
-            with pytest.raises(asyncssh.ChannelOpenError):
-                async with conn.start_sftp_client():
-                    pass
+            async with conn.start_sftp_client() as sftp:
+                with pytest.raises(asyncssh.SFTPPermissionDenied, match="allow_sftp"):
+                    await sftp.listdir("/")
             shell = await conn.create_process()
             assert "without a terminal (ssh -T) is not allowed on box" in await shell.stderr.read()
             assert (await shell.wait()).exit_status == 1
@@ -155,7 +155,9 @@ async def test_sftp_shell_and_forwarding_are_refused_and_audited(tmp_path: Path)
                 await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", 22)
         events = await env.audit("ssh.channel_refused")
         refused = sorted(e.details["channel"] for e in events)
-        assert refused == ["direct-tcpip", "session", "tcpip-forward"]
+        assert refused == ["direct-tcpip", "session", "session", "tcpip-forward"]
+        whats = sorted(e.details["what"] for e in events if e.details["channel"] == "session")
+        assert whats[1] == "subsystem sftp"
 
 
 async def test_random_bytes_close_one_connection_never_the_listener(tmp_path: Path) -> None:
