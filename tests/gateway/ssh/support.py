@@ -111,7 +111,8 @@ async def _wait_port(port: int, proc: asyncio.subprocess.Process) -> None:
 
 
 def ssh_connection(sshd: Sshd, name: str = "box", **overrides: Any) -> dict[str, Any]:
-    """An ssh connection to the test sshd, pinned by fingerprint, as root with the test key."""
+    """An ssh connection to the test sshd, pinned by fingerprint, as root with the test key
+    (an override of None drops that key)."""
     conn: dict[str, Any] = {
         "name": name,
         "type": "ssh",
@@ -125,7 +126,7 @@ def ssh_connection(sshd: Sshd, name: str = "box", **overrides: Any) -> dict[str,
         "review_timeout": "30s",
     }
     conn.update(overrides)
-    return conn
+    return {key: value for key, value in conn.items() if value is not None}  # None: drop it
 
 
 @dataclass

@@ -89,18 +89,22 @@ async def test_wrong_upstream_host_key_is_refused_and_audited(tmp_path: Path) ->
 
 
 async def test_known_hosts_file_verifies_the_upstream(tmp_path: Path) -> None:
-    """A known_hosts file naming the upstream's key lets the session run."""
-    async with gateway_env(tmp_path) as env:
-        pass
-    known = tmp_path / "sshd" / "known_hosts"
-    # a fresh sshd (new keys) per env: point the connection at its own known_hosts file
-    tmp2 = tmp_path / "second"
-    tmp2.mkdir()
-    overrides = {"host_key": None, "known_hosts": str(tmp2 / "sshd" / "known_hosts")}
-    async with gateway_env(tmp2, overrides={k: v for k, v in overrides.items() if v}) as env:
+    """A known_hosts file naming the upstream's key lets the session run; one naming another
+    key refuses it."""
+    known = tmp_path / "sshd" / "known_hosts"  # written by running_sshd before the gateway
+    overrides = {"host_key": None, "known_hosts": str(known)}
+    async with gateway_env(tmp_path, overrides=overrides) as env:
         code, out, err = await env.ssh("echo known")
         assert (code, out) == (0, "known\n"), err
-    assert known.exists()
+        known.write_text(f"[127.0.0.1]:{env.sshd.port} ssh-ed25519 {_other_key()}\n")
+        code, out, err = await env.ssh("echo unknown")
+        assert code == 255 and out == "" and "not the one configured" in err, err
+
+
+def _other_key() -> str:
+    """The base64 of a fresh Ed25519 public key (not the upstream's)."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    return key.export_public_key().decode().split()[1]
 
 
 async def test_revocation_ends_a_live_session_within_a_second(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import fresh_pg_database
-from tests.gateway.postgres.support import reset_table
+from tests.gateway.postgres.support import psql, reset_table
 from tests.gateway.ssh.support import Env, gateway_env
-from tests.harness import pg_connection
+from tests.harness import free_port, pg_connection
 
 
 async def _forward(env: Env) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHListener]:
@@ -75,3 +75,40 @@ async def test_forward_outside_forward_to_is_refused(tmp_path: Path) -> None:
                 )  # fmt: skip
         events = await env.audit("ssh.channel_refused")
         assert [e.details["channel"] for e in events] == ["direct-tcpip"]
+
+
+async def test_real_ssh_dash_l_tunnel_with_psql(tmp_path: Path) -> None:
+    """OpenSSH's ssh -L to pg-test and psql through it: a read runs, DELETE FROM t is held
+    (psql shows the notice naming the review), denied, and the rows stay."""
+    async with fresh_pg_database() as url:
+        database = make_url(url).database
+        assert database is not None
+        await reset_table(f"postgresql://postgres@127.0.0.1:5432/{database}")
+        pg = pg_connection(database, approvers={"groups": ["ops"], "quorum": 1})
+        async with gateway_env(
+            tmp_path, overrides={"forward_to": ["pg-test"]}, connections=[pg]
+        ) as env:
+            port = free_port()
+            tunnel = await env.start_ssh(
+                None, options=["-N", "-L", f"{port}:pg-test:5432", "-o", "ExitOnForwardFailure=yes"]
+            )
+            try:
+                for _ in range(200):
+                    try:
+                        _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    except OSError:
+                        await asyncio.sleep(0.05)
+                        continue
+                    writer.close()
+                    break
+                code, out, err = await psql(port, "not-used", "SELECT count(*) FROM t")
+                assert (code, out.strip()) == (0, "3"), err
+                deleting = asyncio.create_task(psql(port, "not-used", "DELETE FROM t"))
+                review = await env.pending_review(connection="pg-test")
+                await env.decide(review.id, "deny", "not through ssh")
+                code, _, err = await deleting
+                assert code != 0 and "denied by bob@example.com: not through ssh" in err
+                assert f"review {review.id}" in err
+            finally:
+                tunnel.terminate()
+                await tunnel.wait()
