@@ -23,8 +23,8 @@ from typing import Any
 
 import asyncssh
 
-from approvals import Delegation, Identity, IdentityKind
-from gateway.sessions import AccessRefused, AuthRefused, LimitRefused
+from approvals import AccessNotAllowed, Delegation, Identity, IdentityKind
+from gateway.sessions import AuthRefused, Ticket
 from gateway.ssh.context import SshDeps, SshSession, SshTarget
 from gateway.ssh.tunnel import bridge, resolve
 from store import StoreError
@@ -59,13 +59,22 @@ class GatewayServer(asyncssh.SSHServer):
         self.who: Authenticated | None = None
         self.session: SshSession | None = None  # once its upstream login and row are done
         self.failure: str | None = None  # why the session could not start, for its channels
+        self.ticket: Ticket | None = None  # its place among the connections (limits)
         self.closed = asyncio.Event()
         self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        """Past ``2 * max_sessions`` connections (authenticated or not) a new one is closed at
+        once, before its key exchange costs anything (gateway.sessions.limits)."""
         self.conn = conn
+        self.ticket = self.deps.core.limits.connection()
+        if self.ticket is None:
+            self.deps.core.refuse_connection()
+            conn.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.ticket is not None:
+            self.ticket.release()
         self.closed.set()
         if not self.ready.done():
             self.ready.set_result(False)
@@ -129,11 +138,16 @@ class GatewayServer(asyncssh.SSHServer):
             self._banner(f"airlock: no ssh connection named {username!r}")
             await asyncio.sleep(REFUSED_DELAY_S)
             return False
-        try:
-            core = self.deps.core
-            delegation = await core.authorize(identity, target.name, target.config.roles)
-        except (AccessRefused, LimitRefused) as exc:
+        try:  # the access check of SessionCore.authorize; the session's place under the caps
+            # is taken by the task that runs it (SshListener._run), not by this one
+            delegation = await self.deps.core.service.authorize_connect(identity, target.name)
+        except AccessNotAllowed as exc:
             self._banner(f"airlock: {exc.message}")
+            return False
+        role = delegation.role if delegation is not None else None
+        if role is not None:  # a role picks another upstream login: not served over SSH yet
+            self._banner(f"airlock: your access to {target.name} is as role {role!r}; roles "
+                         "are not served on ssh connections")  # fmt: skip
             return False
         self.who = Authenticated(identity, target, delegation)
         return True

@@ -233,13 +233,17 @@ async def gateway_env(
     *,
     overrides: Mapping[str, Any] | None = None,
     connections: Sequence[Mapping[str, Any]] = (),
+    gateway_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Env]:
-    """A real sshd, and a gateway whose ssh connection ``box`` points at it."""
+    """A real sshd, and a gateway whose ssh connection ``box`` points at it (``gateway_options``:
+    keys of ``[gateway]``)."""
     async with running_sshd(tmp_path) as sshd:
         ssh_port = free_port()
         conns = [ssh_connection(sshd, **(overrides or {})), *connections]
         options = {"ssh": f"127.0.0.1:{ssh_port}"}
-        async with running_gateway(tmp_path, connections=conns, listener_options=options) as gw:
+        async with running_gateway(
+            tmp_path, connections=conns, listener_options=options, gateway_options=gateway_options
+        ) as gw:
             await _wait_listening(ssh_port)
             yield Env(gw, sshd, ssh_port, tmp_path)
 

@@ -222,3 +222,19 @@ async def test_client_gone_mid_exec_ends_the_session_not_the_listener(tmp_path: 
         assert session.stats["statements"] == 1
         code, out, err = await env.ssh("echo next")
         assert (code, out) == (0, "next\n"), err
+
+
+async def test_connections_past_the_cap_are_closed_at_once(tmp_path: Path) -> None:
+    """Past 2 x max_sessions open connections a new one is closed before its key exchange;
+    once they go, connections are served again."""
+    async with gateway_env(tmp_path, gateway_options={"max_sessions": 1}) as env:
+        held = [await asyncio.open_connection("127.0.0.1", env.ssh_port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", env.ssh_port)
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""  # closed without a version line
+        writer.close()
+        for _, opened in held:
+            opened.close()
+        await asyncio.sleep(0.3)
+        code, out, err = await env.ssh("echo served")
+        assert (code, out) == (0, "served\n"), err
