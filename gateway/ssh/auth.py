@@ -120,6 +120,15 @@ class GatewayServer(asyncssh.SSHServer):
         identity = Identity(
             subject=found.subject, kind=IdentityKind(found.kind), groups=frozenset(found.groups)
         )
+        try:  # a revoked person's key is refused as their tokens are
+            revoked = await self.deps.core.guard.authenticator.revocations.revoked(
+                identity.chain, ()
+            )
+        except StoreError:
+            return False
+        if revoked is not None:
+            self._banner(f"airlock: access revoked: {revoked}")
+            return False
         return await self._admit(username, identity)
 
     async def _token(self, username: str, secret: str) -> bool:

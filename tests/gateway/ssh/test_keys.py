@@ -41,7 +41,8 @@ async def _ssh_with_key(env: Env, key: Path, command: str) -> tuple[int, str, st
 async def test_a_registered_key_logs_in_as_its_owner(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """alice registers her key; ssh with it runs as alice; once removed it is refused."""
+    """alice registers her key; ssh with it runs as alice; revoked, she is refused; once the
+    key is removed it is refused."""
     key = _keypair(tmp_path)
     async with gateway_env(tmp_path) as env:
         monkeypatch.setenv("AIRLOCK_URL", env.gw.api_url)
@@ -56,6 +57,18 @@ async def test_a_registered_key_logs_in_as_its_owner(
         assert (code, out) == (0, "via-key\n"), err
         [session] = await env.gw.runtime.repository.list_sessions(connection="box", limit=1)
         assert session.identity.subject == "alice@example.com"
+        admin = env.gw.token("root@example.com", ["airlock-admins"])
+        async with env.gw.client(admin) as http:
+            revoked = await http.post(
+                "/v1/revocations/subjects",
+                json={"subject": "alice@example.com", "reason": "left the team"},
+            )
+            assert revoked.status_code == 201, revoked.text
+        code, _, err = await _ssh_with_key(env, key, "echo via-key")
+        assert code == 255 and "access revoked" in err, err
+        async with env.gw.client(admin) as http:
+            lifted = await http.delete("/v1/revocations/subjects/alice@example.com")
+            assert lifted.status_code in (200, 204), lifted.text
         removed = await airlock_in_thread(capsys, "ssh-key", "remove", fingerprint)
         assert removed.code == 0, removed.err
         code, _, err = await _ssh_with_key(env, key, "echo via-key")
