@@ -95,6 +95,9 @@ class ListenerSettings(_Section):
     allow_plaintext: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
+    # The SSH listener's host key (a private key file, OpenSSH format); made (Ed25519, 0600)
+    # when the file does not exist. None: a new key each start (docs/ssh.md).
+    ssh_host_key: str | None = None
 
 
 class ChatSettings(_Section):
@@ -409,6 +412,15 @@ class ConnectionConfig(_Section):
     max_sessions: int | None = Field(default=None, ge=1)
     masking: MaskingConfig = MaskingConfig()
     roles: dict[str, RoleConfig] = {}
+    # SSH connections (docs/ssh.md): the key the gateway logs in upstream with, and how it
+    # knows the upstream's host key (a "SHA256:..." fingerprint or a known_hosts file).
+    private_key_env: str | None = None
+    private_key_file: str | None = None
+    host_key: str | None = None
+    known_hosts: str | None = None
+    allow_sftp: bool = False
+    forward_to: list[str] = []
+    record_input: bool = False  # asciicast "i" events: keystrokes (passwords too) are kept
 
     @field_validator("roles")
     @classmethod
@@ -449,6 +461,12 @@ class ConnectionConfig(_Section):
         env = os.environ if environ is None else environ
         owner = f"connection {self.name} role {role}"
         return found.username, _secret(owner, found.password_env, found.password_file, env)
+
+    def private_key(self, environ: dict[str, str] | None = None) -> str | None:
+        """The held upstream SSH private key (OpenSSH or PEM text), from its variable or file."""
+        env = os.environ if environ is None else environ
+        owner = f"connection {self.name}"
+        return _secret(owner, self.private_key_env, self.private_key_file, env)
 
     def policy(self) -> Connection:
         """The domain's view of this connection."""

@@ -53,6 +53,7 @@ from store.records import (
 from store.replicas import REPLICA_REAPED, REPLICA_STOPPED
 from store.repository import SqlRepository
 from store.scheduling import PendingReview, SchedulerStore
+from store.ssh_keys import SshKey, SshKeyStore
 from store.transaction import SqlTransaction
 
 __all__ = [
@@ -93,6 +94,8 @@ __all__ = [
     "SessionRecord",
     "SqlRepository",
     "SqlTransaction",
+    "SshKey",
+    "SshKeyStore",
     "StaleWrite",
     "StoreError",
     "StoreFull",

@@ -17,6 +17,7 @@ from gateway.api import (
     oauth,
     reviews,
     sessions,
+    ssh_keys,
 )
 from gateway.api.context import ApiContext
 from gateway.api.errors import install_error_handlers
@@ -34,7 +35,9 @@ def create_app(context: ApiContext, *extra: APIRouter) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    routers = (meta, reviews, delegations, audit, sessions, access_reviews, oauth, identities)
+    routers = (
+        meta, reviews, delegations, audit, sessions, access_reviews, oauth, identities, ssh_keys,
+    )  # fmt: skip
     for router in (*(module.router for module in routers), *extra):
         app.include_router(router)
 

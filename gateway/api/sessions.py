@@ -90,3 +90,29 @@ async def get_session(ctx: Context, who: Caller, session_id: str) -> SessionDeta
     ]
     statements.sort(key=lambda item: str(item["at"]))
     return SessionDetail(**SessionOut.of(session).model_dump(), statements=statements)
+
+
+MAX_RECORDING_ROWS = 100_000
+
+
+@router.get("/sessions/{session_id}/recording", responses=_ERRORS)
+async def get_recording(
+    ctx: Context, who: Caller, session_id: str, channel: Annotated[int, Query(ge=1)] = 1
+) -> dict[str, Any]:
+    """The asciicast v2 recording of a session's ``channel``-th interactive shell (SSH):
+    ``{"header": {...}, "events": [[t, code, data], ...]}``, from its ``asciicast`` session
+    event rows (docs/ssh.md, "What is recorded")."""
+    session = await ctx.repository.get_session(session_id)
+    if session is None or not _may_see(ctx, who, session):
+        raise ApiError(404, "not_found", f"no session {session_id}")
+    rows = await ctx.repository.list_session_events(session_id, limit=MAX_RECORDING_ROWS)
+    header: dict[str, Any] | None = None
+    events: list[Any] = []
+    for row in rows:
+        if row.kind != "asciicast" or row.details.get("channel") != channel:
+            continue
+        header = row.details.get("header", header)
+        events += row.details.get("events", [])
+    if header is None:
+        raise ApiError(404, "not_found", f"session {session_id} has no recording {channel}")
+    return {"header": header, "events": events}

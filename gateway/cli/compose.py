@@ -40,12 +40,12 @@ def services_for(mode: str, runtime: Runtime) -> list[Service]:
     bot, ``gateway`` the listeners and the MCP server, ``bot`` the chat bot only. The chat's
     routers (``/slack/events`` or ``/chat``) and ``/mcp`` are added to ``runtime.routers``
     here, so call this before ``serve``."""
-    from gateway.cli.agents import mcp_service  # noqa: PLC0415  (keeps `airlock token` light)
+    from gateway.cli.agents import mcp_door  # noqa: PLC0415  (keeps `airlock token` light)
     from gateway.cli.listeners import listeners  # noqa: PLC0415
 
-    services: list[Service] = list(listeners()) if mode in ("up", "gateway") else []
-    if mode in ("up", "gateway"):  # /mcp on the API port: docs/agents.md
-        services.append(mcp_service(runtime))
+    services: list[Service] = []
+    if mode in ("up", "gateway"):  # /mcp on the API port (docs/agents.md), on the listeners' parts
+        services += listeners(doors=[mcp_door(runtime)])
     if mode in ("up", "bot"):
         api_url = os.environ.get("AIRLOCK_URL") if mode == "bot" else None
         services += chat_services(runtime, ChatSecrets(), api_url=api_url)

@@ -1,22 +1,22 @@
-"""The listeners ``airlock up`` runs beside the HTTP API, as runtime services.
+"""The listeners ``airlock up`` runs beside the HTTP API, as one runtime service.
 
 Each connection type a listener here serves has its dialect in ``DIALECTS``; a connection of
 another type, or of a type whose listener has no address in ``[listeners]``, is named at start
-(``unserved_lines``, docs/gateway.md, "Dialects").
+(``unserved_lines``, docs/gateway.md, "Dialects"). Every listener, and every other door of the
+process (the MCP server: ``Door``), runs on the one set of session parts
+(:mod:`gateway.cli.session_parts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from gateway.cli.session_parts import CoreFor, Parts, replica_only, session_parts
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.guardrails import Dialect
@@ -28,37 +28,35 @@ from gateway.postgres.context import Deps
 from gateway.postgres.dialect import POSTGRES
 from gateway.postgres.listener import CLOSE_GRACE_S, PostgresListener
 from gateway.runtime import Runtime, Service, Shutdown, say
-from gateway.sessions import (
-    Journal,
-    JournalError,
-    Limits,
-    SessionCore,
-    SessionGuard,
-    Target,
-    build_targets,
-    replay,
-    unserved,
-)
-from gateway.sessions.replicas import Replica, running_replica
-from store import AuditWriter, Unavailable
+from gateway.sessions import Target, build_targets, unserved
+from gateway.ssh import SHELL, Forward, SshDeps, SshListener, load_host_key, load_key
+from store import SshKeyStore
 
 __all__ = [
     "DIALECTS",
-    "database_service",
+    "Door",
     "listeners",
+    "session_service",
     "tls_context",
     "unserved_lines",
     "unserved_notice",
 ]
 
-DIALECTS: dict[str, Dialect[Any, Any]] = {"postgres": POSTGRES, "mysql": MYSQL}
-log = logging.getLogger("airlock.journal")
+DIALECTS: Mapping[str, Dialect[Any, Any]] = {"postgres": POSTGRES, "mysql": MYSQL, "ssh": SHELL}
+# A door other than a listener (the MCP server): entered with the core factory once the
+# session parts are open, left before they close.
+Door = Callable[[CoreFor], AbstractAsyncContextManager[None]]
+
+
+def _addresses(settings: Settings) -> dict[str, str | None]:
+    listen = settings.listeners
+    return {"postgres": listen.postgres, "mysql": listen.mysql, "ssh": listen.ssh}
 
 
 def unserved_lines(settings: Settings) -> list[str]:
     """One line per connection no listener serves: no listener for its type exists here, or it
     has no address in ``[listeners]``."""
-    addresses = {"postgres": settings.listeners.postgres, "mysql": settings.listeners.mysql}
+    addresses = _addresses(settings)
     served = {kind: dialect for kind, dialect in DIALECTS.items() if addresses.get(kind)}
     return [
         f"airlock: connection {conn.name} ({conn.type}) is not served: no {conn.type} listener"
@@ -88,64 +86,51 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def database_service(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Serve the database listeners (PostgreSQL, MySQL: each that has an address in
-    ``[listeners]`` and connections of its type) on one session core's parts until ``stop``
-    is set; then stop by the runtime's shutdown deadline (docs/operations.md, "Shutdown has a
-    deadline"): end the sessions (they record their end and cancel their held reviews), write
-    the delegations' use, drain the audit writer, close the statement journal and replay what
-    the trail did not confirm. What cannot be written in time stays in the journal, and the
-    shutdown notes it (the exit is not 0). The listeners share the journal, the replica, the
-    audit writer, the guard and the session caps."""
+async def session_service(
+    runtime: Runtime, stop: asyncio.Event, doors: Sequence[Door] = ()
+) -> None:
+    """Serve the listeners (PostgreSQL, MySQL, SSH: each that has an address in
+    ``[listeners]`` and connections of its type) and ``doors`` on one set of session parts
+    until ``stop`` is set; then stop by the runtime's shutdown deadline (docs/operations.md,
+    "Shutdown has a deadline"): end the sessions (they record their end and cancel their held
+    reviews), write the delegations' use, drain the audit writer, close the statement journal
+    and replay what the trail did not confirm. What cannot be written in time stays in the
+    journal, and the shutdown notes it (the exit is not 0)."""
     settings = runtime.settings
     served = _served(settings)
-    if not served:
-        async with _replica(runtime, stop):  # no sessions here, but it reaps the gone
+    if not served and not doors:
+        async with replica_only(runtime, stop):  # no sessions here, but it reaps the gone
             await stop.wait()
         return
-    for targets in served.values():  # a missing secret stops the start, not the first session
+    # A missing secret stops the start, not the first session.
+    for kind, targets in served.items():
         for target in targets.values():
+            if kind == "ssh":
+                load_key(target.config)
+                continue
             for role in (None, *target.config.roles):
                 target.config.credential(role)
-    # One audit transaction costs ~1.6 ms of the event loop's CPU (SQLAlchemy, the driver's
-    # thread hand-offs) whatever it holds: the sessions' statement batches of a quarter second
-    # share one. Refusals, holds and sessions' ends are written at once (urgent).
-    # Opened in order: the journal's replay, then this process's replica (which reaps the
-    # processes that are gone: their statements are in the trail before their reviews end).
-    # Closed in reverse: the guard, then the audit writer (its last batches confirm the
-    # journal's statements), then the replica's stop (its sessions have ended), then the
-    # journal (what is still unconfirmed is replayed).
-    drain = _Drain()
-    async with (
-        _journaled(runtime, drain) as journal,
-        _replica(runtime, stop) as replica,
-        _auditing(runtime, drain) as audit,
-        _watching(runtime) as guard,
-    ):
-        limits = _limits(settings)
-
-        def core(edge: str) -> SessionCore:
-            return SessionCore(
-                edge=edge, service=runtime.service, repository=runtime.repository, audit=audit,
-                metrics=runtime.metrics, guard=guard, journal=journal, replica=replica.id,
-                limits=limits,
-            )  # fmt: skip
-
-        await _serve(runtime, stop, served, core)
+    async with session_parts(runtime, stop) as parts, contextlib.AsyncExitStack() as entered:
+        for door in doors:
+            await entered.enter_async_context(door(parts.core))
+        await _serve(runtime, stop, served, parts)
 
 
 async def _serve(
     runtime: Runtime,
     stop: asyncio.Event,
     served: dict[str, dict[str, Target[Any, Any]]],
-    core: Callable[[str], SessionCore],
+    parts: Parts,
 ) -> None:
     """Start the listeners of ``served``, each on a core of its own edge; at ``stop``, end
     their sessions by the shutdown's deadline."""
     settings = runtime.settings
+    core = parts.core
     tls, plaintext = tls_context(settings), settings.listeners.allow_plaintext
     pg: PostgresListener | None = None
     mysql: MySQLListener | None = None
+    ssh: SshListener | None = None
+    tunnels: PostgresListener | None = None
     try:
         if "postgres" in served and settings.listeners.postgres:
             deps = Deps(core("postgres"), served["postgres"], tls, plaintext)
@@ -160,20 +145,27 @@ async def _serve(
             await mysql.start()
             names = ", ".join(sorted(served["mysql"]))
             say(f"airlock: MySQL listener on {mysql.host}:{mysql.port} ({names})")
+        if "ssh" in served and settings.listeners.ssh:
+            tunnels = _tunnels(settings, served["ssh"], core("postgres"))
+            ssh = await _start_ssh(runtime, served["ssh"], core("ssh"), tunnels)
         await stop.wait()
     finally:
         runtime.shutdown.begin()
+        parts.guard.closing()
         if pg is not None:
-            pg.core.guard.closing()
             await _end_sessions(pg, runtime.shutdown)
         if mysql is not None:
-            mysql.core.guard.closing()
             await _end_mysql_sessions(mysql, runtime.shutdown)
+        if ssh is not None:
+            left = runtime.shutdown.sessions()
+            await ssh.close(CLOSE_GRACE_S if left is None else left)
+        if tunnels is not None:
+            await _end_sessions(tunnels, runtime.shutdown)
 
 
 def _served(settings: Settings) -> dict[str, dict[str, Target[Any, Any]]]:
-    """The connections each database listener serves here (type -> name -> Target)."""
-    addresses = {"postgres": settings.listeners.postgres, "mysql": settings.listeners.mysql}
+    """The connections each listener serves here (type -> name -> Target)."""
+    addresses = _addresses(settings)
     served = {}
     for kind, dialect in DIALECTS.items():
         if addresses.get(kind):
@@ -181,6 +173,39 @@ def _served(settings: Settings) -> dict[str, dict[str, Target[Any, Any]]]:
             if targets:
                 served[kind] = targets
     return served
+
+
+async def _start_ssh(
+    runtime: Runtime,
+    targets: dict[str, Target[Any, Any]],
+    core: Any,
+    tunnels: PostgresListener,
+) -> SshListener:
+    """The SSH listener, its forwards served by ``tunnels`` (docs/ssh.md)."""
+    settings = runtime.settings
+    assert settings.listeners.ssh is not None
+    keys = {name: load_key(target.config) for name, target in targets.items()}
+    host_key = load_host_key(settings.listeners.ssh_host_key)
+    forwards = {
+        name: Forward(target.config.upstream, tunnels.serve_tunnel)
+        for name, target in tunnels.deps.targets.items()
+    }
+    deps = SshDeps(core, targets, keys, forwards, SshKeyStore(runtime.database))
+    listener = SshListener(deps, settings.listeners.ssh, host_key)
+    await listener.start()
+    names = ", ".join(sorted(targets))
+    say(f"airlock: SSH listener on {listener.host}:{listener.port} ({names})")
+    return listener
+
+
+def _tunnels(settings: Settings, ssh: Mapping[str, Any], core: Any) -> PostgresListener:
+    """The PostgreSQL listener logic that serves SSH forwards to the connections named in a
+    ``forward_to`` (it listens on no port of its own: gateway.ssh.tunnel hands it streams)."""
+    wanted = {name for target in ssh.values() for name in target.config.forward_to}
+    every = build_targets(settings.connections, {"postgres": POSTGRES})
+    targets = {name: target for name, target in every.items() if name in wanted}
+    deps = Deps(core=core, targets=targets, tls=None, allow_plaintext=True)
+    return PostgresListener(deps, "127.0.0.1:0")
 
 
 async def _end_mysql_sessions(listener: MySQLListener, shutdown: Shutdown) -> None:
@@ -207,148 +232,12 @@ async def _end_sessions(listener: PostgresListener, shutdown: Shutdown) -> None:
         shutdown.problem(f"{cut.holds} held statements' reviews could not be cancelled in time")
 
 
-@dataclass
-class _Drain:
-    """Whether the audit writer could not drain at stop: then the store takes no writes, and
-    the journal is left for the next start rather than read for a replay that cannot land."""
+def listeners(doors: Sequence[Door] = ()) -> Iterator[Service]:
+    """The services of the listeners and of ``doors``: the notice of unserved connections, and
+    the one session service."""
 
-    failed: bool = False
+    async def sessions(runtime: Runtime, stop: asyncio.Event) -> None:
+        await session_service(runtime, stop, doors)
 
-
-def _limits(settings: Settings) -> Limits:
-    """The session caps of this process (a second listener must share this Limits, not make
-    its own: max_sessions counts every listener's sessions)."""
-    return Limits(
-        settings.gateway.max_sessions,
-        settings.gateway.max_sessions_per_identity,
-        {c.name: c.max_sessions for c in settings.connections if c.max_sessions is not None},
-    )
-
-
-@contextlib.asynccontextmanager
-async def _auditing(runtime: Runtime, drain: _Drain) -> AsyncIterator[AuditWriter]:
-    """The audit writer of the sessions' records, drained at the end by the shutdown's
-    ``services()`` deadline (10 s when no shutdown began)."""
-    audit = AuditWriter(runtime.database, interval=0.25)
-    try:
-        yield audit
-    finally:
-        shutdown = runtime.shutdown
-        left = shutdown.services()
-        try:
-            await audit.close(grace=10.0 if left is None else left)
-        except Unavailable as exc:
-            drain.failed = True
-            shutdown.problem(
-                f"{exc.message} before the deadline (the statements among them stay in the "
-                "statement journal for the next start)"
-            )
-
-
-@contextlib.asynccontextmanager
-async def _journaled(runtime: Runtime, drain: _Drain | None = None) -> AsyncIterator[Journal]:
-    """This process's statement journal (``[gateway] journal_dir``), after what other processes
-    left unconfirmed there was replayed into the audit trail: before any listener accepts a
-    connection. At the end, once the audit writer is closed, what it could not confirm is
-    replayed too (or stays for the next start if the store cannot take it)."""
-    settings = runtime.settings.gateway
-    directory = settings.journal_path(runtime.settings.store.url)
-    journal = Journal(
-        directory,
-        segment_bytes=settings.journal_segment_bytes,
-        sync_interval=settings.journal_sync.total_seconds(),
-    )
-    try:
-        journal.open()  # first: the segment this process writes is locked before the replay
-        await _replay(directory, runtime)
-    except (JournalError, OSError) as exc:
-        journal.close()
-        raise ConfigError(f"{exc}") from exc
-    say(f"airlock: statement journal in {directory} (synced every "
-        f"{settings.journal_sync.total_seconds() * 1000:g} ms)")  # fmt: skip
-    try:
-        yield journal
-    finally:
-        journal.close()
-        await _replay_at_stop(directory, runtime, drain or _Drain())
-
-
-async def _replay_at_stop(directory: Path, runtime: Runtime, drain: _Drain) -> None:
-    """Replay what this process's journal holds unconfirmed, by the shutdown's deadline; what
-    the store cannot take in time stays in the journal for the next start. Not tried when the
-    audit writer could not drain: its segments are read in a thread no deadline reaches."""
-    shutdown = runtime.shutdown
-    if drain.failed:
-        shutdown.problem(f"the statement journal stays in {directory} for the next start")
-        return
-    try:
-        async with asyncio.timeout(shutdown.services()):
-            await _replay(directory, runtime)
-    except TimeoutError:
-        shutdown.problem(
-            "the statement journal could not be replayed into the audit trail before the "
-            f"deadline: it stays in {directory} for the next start"
-        )
-    except Exception:  # the store is gone: the next start replays them
-        log.exception("statement journal: the replay at stop failed; the next start retries")
-        if shutdown.begun:
-            shutdown.problem(f"the statement journal stays in {directory} for the next start")
-
-
-async def _replay(directory: Path, runtime: Runtime) -> None:
-    done = await replay(directory, runtime.database)
-    if done.statements:
-        say(f"airlock: replayed {done.statements} unconfirmed statements of {done.sessions} "
-            f"sessions from the statement journal ({done.segments} segments)")  # fmt: skip
-    for line in done.damaged:
-        log.warning("statement journal: %s (its whole records were replayed)", line)
-
-
-def _replica(runtime: Runtime, stop: asyncio.Event) -> AbstractAsyncContextManager[Replica]:
-    """This process's replica row: heartbeats every ``[gateway] heartbeat_interval``, reaps
-    the processes gone (docs/operations.md)."""
-    settings = runtime.settings.gateway
-    return running_replica(
-        runtime.repository,
-        runtime.service,
-        stop,
-        interval=settings.heartbeat_interval,
-        dead_after=settings.replica_dead_after,
-        say=say,
-        metrics=runtime.metrics,
-    )
-
-
-@contextlib.asynccontextmanager
-async def _watching(runtime: Runtime) -> AsyncIterator[SessionGuard]:
-    """The session guard every listener of this process shares, watching revocations and
-    writing delegation use for as long as the listeners run (and once more as it stops)."""
-    guard = SessionGuard(
-        runtime.service,
-        runtime.identity.authenticator,
-        runtime.identity.store,
-        runtime.metrics,
-        flush_every=runtime.settings.identity.usage_flush.total_seconds(),
-    )
-    watcher = asyncio.create_task(guard.run())
-    try:
-        yield guard
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        shutdown = runtime.shutdown
-        left = shutdown.services()
-        # Usage is a counter beside the trail: it gets a quarter of what is left, so that the
-        # audit writer keeps the most of it.
-        try:
-            async with asyncio.timeout(None if left is None else left / 4):
-                written = await guard.close()
-        except TimeoutError:
-            written = False
-        if not written:
-            shutdown.problem("the delegations' last use could not be recorded in time")
-
-
-def listeners() -> Iterator[Service]:
     yield unserved_notice
-    yield database_service
+    yield sessions

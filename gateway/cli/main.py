@@ -21,6 +21,7 @@ from gateway.cli import audit as cli_audit
 from gateway.cli import identity as cli_identity
 from gateway.cli import reviews as cli_reviews
 from gateway.cli import sessions as cli_sessions
+from gateway.cli import ssh as cli_ssh
 from gateway.cli.client import ClientError
 from gateway.cli.names import IDENTITY_KINDS, JOB_NAMES
 from gateway.errors import GatewayError
@@ -318,6 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_audit.add_commands(sub)
     cli_sessions.add_commands(sub)
     cli_access.add_commands(sub)
+    cli_ssh.add_commands(sub)
     return parser
 
 

@@ -7,7 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from gateway.cli.client import ApiClient
+from gateway.cli import ssh as cli_ssh
+from gateway.cli.client import ApiClient, ClientError
 
 __all__ = ["add_commands"]
 
@@ -47,8 +48,23 @@ def _replay_line(start: datetime, item: dict[str, Any]) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """The session's statements in order, with their time from the session's start."""
+    """A recorded shell (SSH) played in the terminal; else the session's statements in order,
+    with their time from the session's start."""
     with _client() as api:
+        if not args.statements:
+            try:
+                recording = api.call(
+                    "GET", f"/v1/sessions/{args.id}/recording", channel=args.channel
+                )
+            except ClientError as exc:
+                if exc.status != 404:
+                    raise
+            else:
+                if args.cast:
+                    print(cli_ssh.cast_text(recording), end="")
+                else:
+                    cli_ssh.play(recording, speed=args.speed, idle_limit=args.idle_limit)
+                return 0
         session = api.call("GET", f"/v1/sessions/{args.id}")
     start = datetime.fromisoformat(session["started_at"])
     print(f"# session {session['id']} on {session['connection']} by {' → '.join(session['chain'])}")
@@ -70,6 +86,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     show = sessions.add_parser("show", help="one session and its statements, as JSON")
     show.add_argument("id")
     show.set_defaults(func=cmd_show)
-    replay = sessions.add_parser("replay", help="a session's statements in order, with timing")
+    replay = sessions.add_parser(
+        "replay", help="play a recorded shell, or list a session's statements with timing"
+    )
     replay.add_argument("id")
+    replay.add_argument("--speed", type=float, default=1.0, help="2 plays twice as fast")
+    replay.add_argument("--idle-limit", type=float, default=2.0, help="longest pause, seconds")
+    replay.add_argument("--channel", type=int, default=1, help="the session's n-th shell")
+    replay.add_argument("--cast", action="store_true", help="print the asciicast v2 file")
+    replay.add_argument("--statements", action="store_true", help="the statements, not the shell")
     replay.set_defaults(func=cmd_replay)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from approvals import Delegation, Identity, new_id
 from gateway.config import split_hostport
 from gateway.postgres import wire as pg
-from gateway.postgres.accept import Accepted, Refused, accept_client
+from gateway.postgres.accept import Accepted, Authenticate, Refused, accept_client
 from gateway.postgres.catalog import column_names
 from gateway.postgres.client_side import ClientSide
 from gateway.postgres.context import Deps, Shared
 from gateway.postgres.counting import Counter, InSession, close_quietly
-from gateway.postgres.dialect import CatalogNames, Lineage
+from gateway.postgres.dialect import CatalogNames, Lineage, PgTarget
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
 from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
@@ -100,7 +100,30 @@ class PostgresListener:
             await self._server.wait_closed()
         return cut
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_tunnel(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        identity: Identity,
+        connection: str,
+    ) -> None:
+        """A stream an SSH session forwarded to ``connection`` (gateway.ssh, docs/ssh.md):
+        served like any client, as the SSH session's ``identity`` (the start-up's password is
+        asked for, as libpq expects, and not used), on ``connection`` whatever the start-up's
+        database names (``connection/otherdb`` still picks another database there)."""
+
+        async def as_tunnel(_password: str) -> Identity:
+            return identity
+
+        await self._client(reader, writer, as_tunnel, _Tunnel(self.deps.targets[connection]))
+
+    async def _client(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        authenticate: Authenticate | None = None,
+        targets: dict[str, PgTarget] | None = None,
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         ticket = self.core.limits.connection()
@@ -109,7 +132,7 @@ class PostgresListener:
             if ticket is None:  # past 2 x max_sessions connections: answered, not queued
                 await self._too_many(reader, writer)
             else:
-                await self._session(reader, writer)
+                await self._session(reader, writer, authenticate, targets)
         except asyncio.CancelledError:
             # The listener is closing. End quietly: Python 3.11's start_server logs an error
             # for a handler task that ends cancelled.
@@ -194,15 +217,21 @@ class PostgresListener:
             return
         await _cancel_upstream(live, within=5)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        authenticate: Authenticate | None = None,
+        targets: dict[str, PgTarget] | None = None,
+    ) -> None:
         try:
             accepted = await accept_client(
                 reader,
                 writer,
-                targets=self.deps.targets,
+                targets=self.deps.targets if targets is None else targets,
                 tls=self.deps.tls,
                 allow_plaintext=self.deps.allow_plaintext,
-                authenticate=self._authenticate,
+                authenticate=authenticate or self._authenticate,
                 authorize=self._authorize,
                 cancel=self._cancel,
             )
@@ -304,6 +333,17 @@ class PostgresListener:
 
 
 _ENDED_FROM_OUTSIDE = frozenset(ending.value for ending in Ending)
+
+
+class _Tunnel(dict[str, PgTarget]):
+    """A forwarded stream's one connection, whatever name the start-up's database gives."""
+
+    def __init__(self, target: PgTarget) -> None:
+        super().__init__({target.name: target})
+        self.target = target
+
+    def get(self, key: str, default: object = None) -> PgTarget:
+        return self.target
 
 
 async def _cancel_upstream(live: LiveSession, *, within: float) -> None:

@@ -35,6 +35,7 @@ TABLES = {
     "revoked_subject",
     "revoked_token",
     "replica",
+    "ssh_key",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
