@@ -10,7 +10,6 @@ only, unless ``[listeners] allow_plaintext`` says otherwise. Startup ``options``
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from approvals import Delegation, Identity
 from gateway.postgres import wire as pg
 from gateway.postgres.dialect import PgTarget
+from gateway.sessions import is_loopback
 
 __all__ = ["Accepted", "Refused", "accept_client"]
 
@@ -51,18 +51,6 @@ class Accepted:
 Authenticate = Callable[[str], Awaitable[Identity]]
 Authorize = Callable[[Identity, str], Awaitable[Delegation | None]]
 Cancel = Callable[[int, int], Awaitable[None]]
-
-
-def is_loopback(peer: object) -> bool:
-    """Whether a peer address (``writer.get_extra_info("peername")``) is this host."""
-    host = peer[0] if isinstance(peer, tuple) and peer else peer
-    try:
-        address = ipaddress.ip_address(str(host))
-    except ValueError:
-        return isinstance(host, str) and host == ""  # a Unix socket has no address
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack listener
-    return address.is_loopback
 
 
 def _unencrypted_data(reader: asyncio.StreamReader, parser: pg.ClientParser) -> bool:

@@ -9,7 +9,8 @@ from typing import Any, cast
 import pytest
 
 from gateway.postgres import wire as pg
-from gateway.postgres.accept import Refused, accept_client, is_loopback
+from gateway.postgres.accept import Refused, accept_client
+from gateway.sessions import is_loopback
 from tests.gateway.postgres.support import startup_packet
 
 
