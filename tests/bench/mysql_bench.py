@@ -54,6 +54,7 @@ from tests.bench.benchkit import (
     start_airlock,
     wait_for_port,
 )
+from tests.harness import config_toml
 
 MY_HOST, MY_PORT = "127.0.0.1", 3306
 BENCH_DB = "airlock_bench"
@@ -135,32 +136,21 @@ def start_haproxy(binary: str, workdir: Path) -> tuple[Proc, int]:
 
 
 def airlock_config(api_port: int, port: int, store: Path) -> str:
-    return f"""\
-[store]
-url = "sqlite+aiosqlite:///{store}"
-
-[api]
-listen = "127.0.0.1:{api_port}"
-
-[listeners]
-postgres = "127.0.0.1:{free_port()}"
-mysql = "127.0.0.1:{port}"
-
-[[connections]]
-name = "{CONNECTION}"
-type = "mysql"
-upstream = "{MY_HOST}:{MY_PORT}"
-database = "{BENCH_DB}"
-username = "{BENCH_USER}"
-password_env = "{PASSWORD_ENV}"
-upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-approvers = {{ groups = ["dba"], quorum = 1 }}
-review_timeout = "30s"
-guardrails = "default"
-masking = {{ columns = ["ssn"], detectors = ["credit_card", "email"] }}
-"""
+    connection = {
+        "name": CONNECTION, "type": "mysql", "upstream": f"{MY_HOST}:{MY_PORT}",
+        "database": BENCH_DB, "username": BENCH_USER, "password_env": PASSWORD_ENV,
+        "upstream_tls": "disable", "access": "standing", "allow_groups": ["eng"],
+        "approvers": {"groups": ["dba"], "quorum": 1}, "review_timeout": "30s",
+        "guardrails": "default",
+        "masking": {"columns": ["ssn"], "detectors": ["credit_card", "email"]},
+    }  # fmt: skip
+    return config_toml(
+        f"sqlite+aiosqlite:///{store}",
+        api_port=api_port,
+        pg_port=free_port(),
+        listeners={"mysql": f"127.0.0.1:{port}"},
+        connections=[connection],
+    )
 
 
 @dataclass
