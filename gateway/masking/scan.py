@@ -20,7 +20,16 @@ from collections.abc import Callable, Iterator
 from gateway.masking.counts import MaskTally
 from gateway.masking.detectors import Detector, Finding, without_overlaps
 
-__all__ = ["Action", "Scanner", "json_action", "null_on_find_action", "splice", "text_action"]
+__all__ = [
+    "Action",
+    "Scanner",
+    "integer_text_action",
+    "json_action",
+    "null_on_find_action",
+    "number_checks",
+    "splice",
+    "text_action",
+]
 
 Action = Callable[[bytes, MaskTally], "bytes | None"]
 _DIGITS = b"0123456789"
@@ -233,5 +242,42 @@ def null_on_find_action(scanner: Scanner) -> Action:
             return value
         tally.findings(found)
         return None
+
+    return act
+
+
+def number_checks(scanner: Scanner) -> tuple[tuple[Detector, bool], ...]:
+    """The detectors that can recognise an integer value here, each with its context flag."""
+    return tuple(
+        (d, d.name in scanner.context)
+        for d in scanner.detectors
+        if d.number_check is not None and (d.name in scanner.context or not d.number_needs_context)
+    )
+
+
+def _integer_digits(value: bytes) -> str | None:
+    """Digits of an integral number's text, without sign or zero fraction."""
+    body = value[1:] if value[:1] in (b"-", b"+") else value
+    whole, _, frac = body.partition(b".")
+    if frac.strip(b"0") or not whole.isdigit():
+        return None
+    return whole.decode("ascii").lstrip("0") or "0"
+
+
+def integer_text_action(checks: tuple[tuple[Detector, bool], ...], min_len: int) -> Action:
+    """An integer column's text values (as every text protocol sends them) masked to ``0``
+    when a detector of ``checks`` (``number_checks``) recognises one; values shorter than
+    ``min_len`` characters are not looked at."""
+
+    def act(value: bytes, tally: MaskTally) -> bytes | None:
+        if len(value) < min_len:
+            return value
+        digits = _integer_digits(value)
+        if digits is not None:
+            for d, ctx in checks:
+                if d.number_check is not None and d.number_check(digits, ctx):
+                    tally.detector(d.name)
+                    return b"0"
+        return value
 
     return act

@@ -34,7 +34,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from gateway.masking import ColumnRule, MaskingRules, MaskTally, Scanner, mask_value, name_tokens
-from gateway.masking.scan import Action, json_action, text_action
+from gateway.masking.scan import (
+    Action,
+    integer_text_action,
+    json_action,
+    number_checks,
+    text_action,
+)
 from gateway.mysql.dialect.errors import MalformedRowError
 from gateway.mysql.dialect.errortext import redact_error
 from gateway.mysql.dialect.leaks import Leak, derived, find_leak
@@ -80,36 +86,11 @@ class PlannedColumn(NamedTuple):
     detectors: tuple[str, ...]
 
 
-def _integer_digits(value: bytes) -> str | None:
-    body = value[1:] if value[:1] in (b"-", b"+") else value
-    whole, _, frac = body.partition(b".")
-    if frac.strip(b"0") or not whole.isdigit():
-        return None
-    return whole.decode("ascii").lstrip("0") or "0"
-
-
 def _number_action(scanner: Scanner) -> Action | None:
-    checks = tuple(
-        (d, d.name in scanner.context)
-        for d in scanner.detectors
-        if d.number_check is not None and (d.name in scanner.context or not d.number_needs_context)
-    )
+    checks = number_checks(scanner)
     if not checks:
         return None
-    least = min(d.number_min_digits for d, _ in checks)
-
-    def act(value: bytes, tally: MaskTally) -> bytes | None:
-        if len(value) < least:
-            return value
-        digits = _integer_digits(value)
-        if digits is not None:
-            for d, ctx in checks:
-                if d.number_check is not None and d.number_check(digits, ctx):
-                    tally.detector(d.name)
-                    return b"0"
-        return value
-
-    return act
+    return integer_text_action(checks, min(d.number_min_digits for d, _ in checks))
 
 
 # Collation ids of the character sets whose values are not ASCII-compatible bytes (sent as is

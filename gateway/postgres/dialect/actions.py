@@ -14,8 +14,10 @@ from gateway.masking import Detector, MaskTally, mask_value
 from gateway.masking.scan import (
     Action,
     Scanner,
+    integer_text_action,
     json_action,
     null_on_find_action,
+    number_checks,
     splice,
     text_action,
 )
@@ -33,39 +35,6 @@ __all__ = [
 _ENC, _ERR = "utf-8", "surrogateescape"
 _I32 = struct.Struct("!i")
 _NULL_LEN = b"\xff\xff\xff\xff"
-
-
-def _integer_digits(value: bytes) -> str | None:
-    """Digits of an integral int/numeric text value, without sign or zero fraction."""
-    body = value[1:] if value[:1] in (b"-", b"+") else value
-    whole, _, frac = body.partition(b".")
-    if frac.strip(b"0") or not whole.isdigit():
-        return None
-    return whole.decode("ascii").lstrip("0") or "0"
-
-
-def number_checks(scanner: Scanner) -> tuple[tuple[Detector, bool], ...]:
-    """The detectors that can recognise an integer value here, each with its context flag."""
-    return tuple(
-        (d, d.name in scanner.context)
-        for d in scanner.detectors
-        if d.number_check is not None and (d.name in scanner.context or not d.number_needs_context)
-    )
-
-
-def _integer_text(checks: tuple[tuple[Detector, bool], ...], min_len: int) -> Action:
-    def act(value: bytes, tally: MaskTally) -> bytes | None:
-        if len(value) < min_len:
-            return value
-        digits = _integer_digits(value)
-        if digits is not None:
-            for d, ctx in checks:
-                if d.number_check is not None and d.number_check(digits, ctx):
-                    tally.detector(d.name)
-                    return b"0"
-        return value
-
-    return act
 
 
 def _integer_binary(checks: tuple[tuple[Detector, bool], ...]) -> Action:
@@ -194,7 +163,7 @@ def detector_action(kind: Kind, fmt: int, type_oid: int, scanner: Scanner) -> Ac
         if min_digits > MAX_DIGITS.get(type_oid, min_digits):
             return None  # the type cannot hold that many digits
         if fmt == 0:
-            return _integer_text(checks, min_digits)
+            return integer_text_action(checks, min_digits)
         return _integer_binary(checks) if kind is Kind.INTEGER else None
     if kind is Kind.OTHER and type_oid not in CANNOT_HOLD_TEXT:
         return _opaque_action(scanner, hex_text=fmt == 0 and type_oid == BYTEA)
