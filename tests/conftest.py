@@ -32,7 +32,14 @@ from sqlalchemy.engine import make_url
 from store import Database, InProcessBus, PostgresBus, SqlRepository, upgrade
 from tests.support.fake_slack import FakeSlack
 
-__all__ = ["MARIA_ADMIN", "PG_ADMIN_DSN", "fresh_maria_database", "fresh_pg_database", "read_only"]
+__all__ = [
+    "MARIA_ADMIN",
+    "PG_ADMIN_DSN",
+    "ensure_ed25519",
+    "fresh_maria_database",
+    "fresh_pg_database",
+    "read_only",
+]
 
 PG_ADMIN_DSN = os.environ.get("AIRLOCK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MARIA_ADMIN = os.environ.get("AIRLOCK_TEST_MARIA", "root@127.0.0.1:3306")
@@ -78,6 +85,26 @@ def maria_admin() -> pymysql.connections.Connection:
         )
     except pymysql.MySQLError as exc:
         pytest.fail(f"MariaDB is not reachable at {MARIA_ADMIN} ({exc}); the MySQL tests need it")
+
+
+def ensure_ed25519() -> None:
+    """Install MariaDB's auth_ed25519 once (left installed: other tests may use it)."""
+    admin = maria_admin()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.plugins"
+                " WHERE plugin_name = 'ed25519' AND plugin_status = 'ACTIVE'"
+            )
+            row = cursor.fetchone()
+            if row is not None and row[0] == 0:
+                try:
+                    cursor.execute("INSTALL SONAME 'auth_ed25519'")
+                except pymysql.err.MySQLError as exc:
+                    if exc.args[0] != 1968:  # ER_PLUGIN_INSTALLED: a concurrent test won
+                        raise
+    finally:
+        admin.close()
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 
-import pymysql
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -24,7 +23,7 @@ from gateway.mysql.wire.ed25519 import (
     sign,
     sign_scramble,
 )
-from tests.conftest import maria_admin
+from tests.conftest import ensure_ed25519, maria_admin
 from tests.gateway.mysql.rawmysql import RawMySQL, ServerError
 
 # RFC 8032 section 7.1, TESTS 1 to 3: (secret key, public key, message, signature).
@@ -97,30 +96,10 @@ def test_signing_cost() -> None:
     assert (time.perf_counter() - started) / 10 < 0.05
 
 
-def _ensure_plugin() -> None:
-    """Install MariaDB's auth_ed25519 once (left installed: other tests may use it)."""
-    admin = maria_admin()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "SELECT COUNT(*) FROM information_schema.plugins"
-                " WHERE plugin_name = 'ed25519' AND plugin_status = 'ACTIVE'"
-            )
-            row = cursor.fetchone()
-            if row is not None and row[0] == 0:
-                try:
-                    cursor.execute("INSTALL SONAME 'auth_ed25519'")
-                except pymysql.err.MySQLError as exc:
-                    if exc.args[0] != 1968:  # ER_PLUGIN_INSTALLED: a concurrent test won
-                        raise
-    finally:
-        admin.close()
-
-
 @pytest.fixture
 def ed25519_user() -> Iterator[tuple[str, bytes]]:
     """A MariaDB account identified via ed25519 (name, password), dropped after the test."""
-    _ensure_plugin()
+    ensure_ed25519()
     name, password = f"airlock_ed_{secrets.token_hex(4)}", secrets.token_urlsafe(18)
     admin = maria_admin()
     try:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.conftest import maria_admin
+from tests.conftest import ensure_ed25519, maria_admin
 from tests.gateway.mysql.support import MyEnv, mysql_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -41,6 +41,7 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MyEnv]:
         "name": "my-req", "access": "request",
         "roles": {"reader": {"username": reader, "password_env": ROLE_PASSWORD_ENV}},
     }  # fmt: skip
+    ensure_ed25519()  # MariaDB's auth_ed25519, installed once on the test server
     async with mysql_env(directory, connections=[ed, role]) as env:
         _admin(
             f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED VIA ed25519 USING PASSWORD('{password}')",
