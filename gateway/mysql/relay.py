@@ -81,6 +81,7 @@ class Outcome:
     started: float = field(default_factory=perf_counter)
     end: my.Input | None = None  # the reply's last packet (CURSOR_OPEN: a cursor is open)
     masker: ReplyMasker | None = None  # the reply's (a cursor's rows are masked by its plan)
+    review_id: str | None = None  # the review that let the statement run
 
 
 class Relay:
@@ -217,15 +218,13 @@ class Relay:
         if derived is None and self.lineage is not None and not binary:
             derived = self.lineage.derived(text, s.state)
         outcome = await self.forward(payload, expect, text, binary=binary, derived=derived)
-        self.last = outcome
+        outcome.review_id, self.last = review_id, outcome
         error = outcome.error
         self._failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
-        self.record(text, verdict, outcome, review_id)
+        self.record(text, verdict, outcome)
         return verdict if error is None else None
 
-    def record(
-        self, text: str, verdict: Verdict, outcome: Outcome, review_id: str | None = None
-    ) -> None:
+    def record(self, text: str, verdict: Verdict, outcome: Outcome) -> None:
         """Record a forwarded (journaled) statement or cursor fetch as the server answered."""
         s, error = self.s, outcome.error
         assert s.log is not None
@@ -235,7 +234,7 @@ class Relay:
         s.bytes_out += outcome.size
         s.log.add(
             text, "ok" if error is None else "error", verdict.action.value, rule=verdict.rule,
-            review_id=review_id, rows=outcome.rows, size=outcome.size,
+            review_id=outcome.review_id, rows=outcome.rows, size=outcome.size,
             duration_us=int((perf_counter() - outcome.started) * 1e6),
             sqlstate=error.sqlstate if error else None, error=error.message if error else None,
             masked=outcome.masked,

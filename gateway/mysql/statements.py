@@ -13,7 +13,8 @@ classified at COM_STMT_PREPARE, decided at COM_STMT_EXECUTE with the values boun
   CURSOR_TYPE_READ_ONLY is judged, held and recorded as one without; its reply is the column
   definitions and a terminator with SERVER_STATUS_CURSOR_EXISTS. The cursor keeps that result
   set's masking plan (``Cursor``): each COM_STMT_FETCH's binary rows are masked by it, and each
-  fetch is journaled and recorded (the statement's text and verdict, its rows and tally). The
+  fetch is journaled and recorded (the statement's text, verdict and review; its rows and
+  tally). The
   cursor ends with SERVER_STATUS_LAST_ROW_SENT, an ERR, another EXECUTE, RESET or CLOSE; a
   FETCH on a statement without one is answered by the gateway (1421, as the server would),
   so that no row the gateway holds no plan for reaches the client. The other cursor types
@@ -48,10 +49,11 @@ CURSOR_TYPES = 0x07  # ExecuteFlag READ_ONLY | FOR_UPDATE | SCROLLABLE
 
 @dataclass(frozen=True)
 class Cursor:
-    """An open server-side cursor: the verdict its statement ran with, and its result set's
-    masker (None on a connection that does not mask)."""
+    """An open server-side cursor: the verdict its statement ran with (and the review that let
+    it), and its result set's masker (None on a connection that does not mask)."""
 
     verdict: Verdict
+    review_id: str | None
     masker: ReplyMasker | None
 
 
@@ -163,7 +165,7 @@ class Statements:
         )  # fmt: skip
         outcome = relay.last
         if ran is not None and outcome is not None and outcome.end is my.Input.CURSOR_OPEN:
-            statement.cursor = Cursor(ran, outcome.masker)
+            statement.cursor = Cursor(ran, outcome.review_id, outcome.masker)
         if statement.verdict.kinds & EFFECT_KINDS:  # SET sql_mode = ?: its value is not text
             await relay.resync()
 
@@ -200,6 +202,7 @@ class Statements:
         outcome = await relay.forward(
             upstream, my.Expect.FETCH, statement.text, binary=True, masker=cursor.masker
         )
+        outcome.review_id = cursor.review_id
         if outcome.end is not my.Input.END:  # LAST_ROW_SENT or ERR: the cursor is closed
             statement.cursor = None
         relay.record(statement.text, cursor.verdict, outcome)

@@ -223,3 +223,25 @@ def test_a_row_where_the_cursor_eof_belongs_is_unexpected() -> None:
         tracker.feed(packet)
     with pytest.raises(my.UnexpectedPacket):
         tracker.feed(ROW)
+
+
+@ON_MODULE_LOOP
+async def test_held_select_opens_its_cursor_once_approved(env: MyEnv, client: Client) -> None:
+    """A held SELECT (SLEEP: review) with a cursor opens it once approved; its fetch is masked
+    and recorded under the same review."""
+    sql = "SELECT id, ssn, SLEEP(0) AS z FROM t ORDER BY id"
+    statement = await client.prepare(sql)
+    running = asyncio.create_task(client.execute(statement))
+    review = await env.reviews.pending_review("my-test")
+    assert review.statement == sql
+    await env.reviews.decide(review.id, "approve", "ok")
+    reply = await running
+    assert _status(reply[-1]) & my.Status.CURSOR_EXISTS
+    rows = await client.fetch(statement, 10)
+    assert len(rows) == 4 and not [s for s in SECRETS if any(s in p for p in rows)]
+    assert my.Err.decode((await client.fetch(statement, 1))[0]).code == 1421  # flushes
+    await asyncio.sleep(0.3)
+    ran = [e.details for e in await env.reviews.audit() if e.details["statement"] == sql]
+    assert [(d["outcome"], d["rows"], d["review_id"]) for d in ran[-3:-1]] == [
+        ("ok", 0, review.id), ("ok", 3, review.id)
+    ]  # fmt: skip
