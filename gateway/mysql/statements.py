@@ -14,11 +14,10 @@ classified at COM_STMT_PREPARE, decided at COM_STMT_EXECUTE with the values boun
   definitions and a terminator with SERVER_STATUS_CURSOR_EXISTS. The cursor keeps that result
   set's masking plan (``Cursor``): each COM_STMT_FETCH's binary rows are masked by it, and each
   fetch is journaled and recorded (the statement's text, verdict and review; its rows and
-  tally). The
-  cursor ends with SERVER_STATUS_LAST_ROW_SENT, an ERR, another EXECUTE, RESET or CLOSE; a
-  FETCH on a statement without one is answered by the gateway (1421, as the server would),
-  so that no row the gateway holds no plan for reaches the client. The other cursor types
-  (FOR_UPDATE, SCROLLABLE: MySQL has neither) are refused (1235).
+  tally). The cursor ends with SERVER_STATUS_LAST_ROW_SENT, an ERR, another EXECUTE, RESET
+  or CLOSE; a FETCH on a statement without one is answered by the gateway (1421, as the
+  server would), so that no row the gateway holds no plan for reaches the client. The other
+  cursor types (FOR_UPDATE, SCROLLABLE: MySQL has neither) are refused (1235).
 - An executed statement that changes the session state classification reads (``SET sql_mode
   = ?``, held by default) has its value bound, not in the text: the state is read back from
   the server after it ran.
