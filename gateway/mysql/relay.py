@@ -47,12 +47,15 @@ STATEMENTS: dict[int, Callable[[Statements, bytes], Awaitable[None]]] = {
     Cmd.STMT_SEND_LONG_DATA: Statements.send_long_data,
     Cmd.STMT_CLOSE: Statements.close,
     Cmd.STMT_RESET: Statements.reset,
+    Cmd.STMT_FETCH: Statements.fetch,
 }
 NOT_YET: dict[int, str] = {
-    Cmd.STMT_FETCH: "COM_STMT_FETCH (server-side cursors)",
     0xFA: "COM_STMT_BULK_EXECUTE",
     Cmd.CHANGE_USER: "COM_CHANGE_USER (connect again with the other token)",
 }
+
+
+_RESULTS = (my.Expect.RESULTS, my.Expect.CURSOR)  # replies whose result sets are masked
 
 
 class Killer(Protocol):
@@ -76,6 +79,9 @@ class Outcome:
     error: my.Err | None = None
     masked: dict[str, int] | None = None
     started: float = field(default_factory=perf_counter)
+    end: my.Input | None = None  # the reply's last packet (CURSOR_OPEN: a cursor is open)
+    masker: ReplyMasker | None = None  # the reply's (a cursor's rows are masked by its plan)
+    review_id: str | None = None  # the review that let the statement run
 
 
 class Relay:
@@ -90,6 +96,7 @@ class Relay:
         # The listener: a KILL of one of the gateway's own sessions of the same identity is
         # done by the gateway, anything else is the rules' business.
         self.killer: Killer | None = None
+        self.last: Outcome | None = None  # of the last statement forwarded
 
     async def run(self) -> str:
         """Relay until the client quits or leaves; returns the session's outcome."""
@@ -211,21 +218,28 @@ class Relay:
         if derived is None and self.lineage is not None and not binary:
             derived = self.lineage.derived(text, s.state)
         outcome = await self.forward(payload, expect, text, binary=binary, derived=derived)
+        outcome.review_id, self.last = review_id, outcome
         error = outcome.error
+        self._failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
+        self.record(text, verdict, outcome)
+        return verdict if error is None else None
+
+    def record(self, text: str, verdict: Verdict, outcome: Outcome) -> None:
+        """Record a forwarded (journaled) statement or cursor fetch as the server answered."""
+        s, error = self.s, outcome.error
+        assert s.log is not None
         for name, count in (outcome.masked or {}).items():
             s.masked_total[name] = s.masked_total.get(name, 0) + count
-        self._failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
         s.rows += outcome.rows
         s.bytes_out += outcome.size
         s.log.add(
             text, "ok" if error is None else "error", verdict.action.value, rule=verdict.rule,
-            review_id=review_id, rows=outcome.rows, size=outcome.size,
+            review_id=outcome.review_id, rows=outcome.rows, size=outcome.size,
             duration_us=int((perf_counter() - outcome.started) * 1e6),
             sqlstate=error.sqlstate if error else None, error=error.message if error else None,
             masked=outcome.masked,
         )  # fmt: skip
         self._count("ok" if error is None else "error")
-        return verdict if error is None else None
 
     async def resync(self) -> None:
         """A text with state effects failed: which of its statements ran before the error is
@@ -250,14 +264,16 @@ class Relay:
         binary: bool = False,
         rewrite: Callable[[my.Input, bytes], bytes] | None = None,
         derived: frozenset[int] | None = None,
+        masker: ReplyMasker | None = None,
     ) -> Outcome:
         """Send the command upstream and relay the server's whole reply to the client, its
         rows and errors masked on a connection that masks (``text``: what the client sent,
-        whose own values an error may quote)."""
+        whose own values an error may quote; ``masker``: a cursor's, for its fetches)."""
         up, client, tracker = self.upstream.stream, self.client, self.tracker
         # Only result sets carry values (COM_FIELD_LIST's definitions hold none to mask).
-        masker = self._masker(text, binary, derived) if expect is my.Expect.RESULTS else None
-        outcome = Outcome()
+        if masker is None and expect in _RESULTS:
+            masker = self._masker(text, binary, derived)
+        outcome = Outcome(masker=masker)
         up.seq = 0
         up.write(payload)
         tracker.begin(expect)
@@ -284,8 +300,10 @@ class Relay:
             event = tracker.feed(data)
             if event is my.Input.ROW:
                 outcome.rows += 1
-            elif event is my.Input.ERR and raw:
-                outcome.error = my.Err.decode(data)
+            else:
+                outcome.end = event
+                if event is my.Input.ERR and raw:
+                    outcome.error = my.Err.decode(data)
             if raw:
                 outcome.size += len(data)
                 continue

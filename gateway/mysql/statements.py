@@ -8,8 +8,16 @@ classified at COM_STMT_PREPARE, decided at COM_STMT_EXECUTE with the values boun
   bound (``evaluate_bound``: a bound row filter may make it allowed) and, still held, held
   with its text and its parameters in their text form: the approval binds to both (the
   review's ``statement_sha256``). Values sent by COM_STMT_SEND_LONG_DATA are gathered (and
-  forwarded) and bound too. Server-side cursors (COM_STMT_EXECUTE with a cursor type,
-  COM_STMT_FETCH) and MariaDB's COM_STMT_BULK_EXECUTE are refused (1235).
+  forwarded) and bound too. MariaDB's COM_STMT_BULK_EXECUTE is refused (1235).
+- Server-side cursors ("COM_STMT_EXECUTE", "COM_STMT_FETCH"): an EXECUTE with
+  CURSOR_TYPE_READ_ONLY is judged, held and recorded as one without; its reply is the column
+  definitions and a terminator with SERVER_STATUS_CURSOR_EXISTS. The cursor keeps that result
+  set's masking plan (``Cursor``): each COM_STMT_FETCH's binary rows are masked by it, and each
+  fetch is journaled and recorded (the statement's text, verdict and review; its rows and
+  tally). The cursor ends with SERVER_STATUS_LAST_ROW_SENT, an ERR, another EXECUTE, RESET
+  or CLOSE; a FETCH on a statement without one is answered by the gateway (1421, as the
+  server would), so that no row the gateway holds no plan for reaches the client. The other
+  cursor types (FOR_UPDATE, SCROLLABLE: MySQL has neither) are refused (1235).
 - An executed statement that changes the session state classification reads (``SET sql_mode
   = ?``, held by default) has its value bound, not in the text: the state is read back from
   the server after it ran.
@@ -22,17 +30,30 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.guardrails import Action, Verdict
+from gateway.masking import MaskTally
 from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.context import EFFECT_KINDS
 from gateway.mysql.wire import prepared as ps
 
 if TYPE_CHECKING:
+    from gateway.mysql.masking import ReplyMasker
     from gateway.mysql.relay import Relay
 
-__all__ = ["Book", "Prepared", "Statements"]
+__all__ = ["Book", "Cursor", "Prepared", "Statements"]
 
 LONG_DATA_LIMIT = 16 * 1024 * 1024  # gathered per statement, for the approval's binding
+CURSOR_TYPES = 0x07  # ExecuteFlag READ_ONLY | FOR_UPDATE | SCROLLABLE
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """An open server-side cursor: the verdict its statement ran with (and the review that let
+    it), and its result set's masker (None on a connection that does not mask)."""
+
+    verdict: Verdict
+    review_id: str | None
+    masker: ReplyMasker | None
 
 
 @dataclass
@@ -44,6 +65,7 @@ class Prepared:
     derived: frozenset[int] | None = None  # outputs computed from a masked column
     types: tuple[tuple[int, int], ...] | None = None  # bound by an earlier execute
     long_data: dict[int, bytearray] = field(default_factory=dict)
+    cursor: Cursor | None = None
 
 
 @dataclass
@@ -118,10 +140,12 @@ class Statements:
             previous_types=statement.types,
             long_data=frozenset(statement.long_data),
         )
-        if message.flags & 0x07:  # a cursor type (ExecuteFlag READ_ONLY, FOR_UPDATE, ...)
-            error = refusals.unsupported("a server-side cursor (COM_STMT_EXECUTE with a cursor)")
+        cursor = message.flags & CURSOR_TYPES
+        if cursor not in (0, ps.ExecuteFlag.READ_ONLY):
+            error = refusals.unsupported("a cursor other than CURSOR_TYPE_READ_ONLY")
             relay.refuse(statement.text, "block", error)
             return
+        statement.cursor = None  # the server closes an open one at the next execute
         if message.params:
             statement.types = tuple((p.type_code, p.flag) for p in message.params)
         gathered = {i: bytes(v) for i, v in statement.long_data.items()}
@@ -134,12 +158,53 @@ class Statements:
             s = relay.s
             non_null = frozenset(i for i, v in enumerate(params, 1) if v is not None)
             verdict = s.target.guardrails.evaluate_bound(statement.text, s.state, non_null)
-        await relay.statement(
+        ran = await relay.statement(
             statement.text, upstream, verdict, params=params, binary=True,
-            derived=statement.derived,
+            derived=statement.derived, expect=my.Expect.CURSOR if cursor else my.Expect.RESULTS,
         )  # fmt: skip
+        outcome = relay.last
+        if ran is not None and outcome is not None and outcome.end is my.Input.CURSOR_OPEN:
+            statement.cursor = Cursor(ran, outcome.review_id, outcome.masker)
         if statement.verdict.kinds & EFFECT_KINDS:  # SET sql_mode = ?: its value is not text
             await relay.resync()
+
+    async def fetch(self, payload: bytes) -> None:
+        """COM_STMT_FETCH: the next rows of the statement's cursor, masked by its plan."""
+        relay, s = self.relay, self.relay.s
+        message = ps.decode_fetch(payload)
+        statement = self.book.get(message.statement_id)
+        if statement is None:
+            relay.refuse(
+                f"<fetch {message.statement_id}>", "block", unknown(message.statement_id, "FETCH")
+            )
+            return
+        cursor = statement.cursor
+        if cursor is None:
+            error = my.Err(
+                1421, "HY000", f"The statement ({message.statement_id}) has no open cursor"
+            )
+            relay.refuse(statement.text, "block", error)
+            return
+        if self.relay.deps.core.audit.behind:
+            relay.refuse(statement.text, "block", refusals.audit_behind(), rule=refusals.BACKLOG)
+            return
+        assert s.log is not None
+        if not s.log.forwarding(statement.text):
+            problem = s.log.journal.problem if s.log.journal is not None else None
+            relay.refuse(
+                statement.text, "block", refusals.unjournaled(problem), rule=refusals.JOURNAL
+            )
+            return
+        if cursor.masker is not None:
+            cursor.masker.tally = MaskTally()  # this fetch's own tally
+        upstream = ps.rewrite_statement_id(payload, statement.upstream_id)
+        outcome = await relay.forward(
+            upstream, my.Expect.FETCH, statement.text, binary=True, masker=cursor.masker
+        )
+        outcome.review_id = cursor.review_id
+        if outcome.end is not my.Input.END:  # LAST_ROW_SENT or ERR: the cursor is closed
+            statement.cursor = None
+        relay.record(statement.text, cursor.verdict, outcome)
 
     async def send_long_data(self, payload: bytes) -> None:
         message = ps.decode_send_long_data(payload)
@@ -165,6 +230,7 @@ class Statements:
             self.relay.refuse(f"<reset {statement_id}>", "block", unknown(statement_id, "RESET"))
             return
         statement.long_data.clear()
+        statement.cursor = None  # RESET closes the cursor
         upstream = ps.rewrite_statement_id(payload, statement.upstream_id)
         await self.relay.forward(upstream, my.Expect.SIMPLE)
 

@@ -12,6 +12,14 @@ Rules ("Text Protocol", "COM_QUERY Response"; "Utility Commands"; "COM_FIELD_LIS
 - A result set is its column count, that many column definitions, an EOF unless
   CLIENT_DEPRECATE_EOF, the rows, and a terminator (EOF, or an OK with header 0xFE). An OK or a
   terminator whose status says SERVER_MORE_RESULTS_EXISTS starts the next result (FIRST again).
+- COM_STMT_EXECUTE with a cursor type (``Expect.CURSOR``; "COM_STMT_EXECUTE Response",
+  "COM_STMT_FETCH"): an OK, an ERR, or a result set's column count and definitions followed by
+  an EOF (under CLIENT_DEPRECATE_EOF an OK with header 0xFE) whose status says
+  SERVER_STATUS_CURSOR_EXISTS: the cursor is open and no rows follow (CURSOR_OPEN). Where the
+  server opened no cursor that terminator lacks the flag and the rows follow as in any result.
+- COM_STMT_FETCH (``Expect.FETCH``): binary rows and a terminator (EOF, or OK with header 0xFE);
+  LAST_ROW when its status says SERVER_STATUS_LAST_ROW_SENT (the server closed the cursor),
+  END when more rows are left; or an ERR (no open cursor).
 - An ERR ends any reply. A LOCAL INFILE request (0xFB) has no entry: the gateway cleared
   CLIENT_LOCAL_FILES towards the server, which must not send one.
 - Anything else has no entry and raises UnexpectedPacket: the session ends, never the listener.
@@ -43,6 +51,11 @@ class Reply(Enum):
     PREPARE_FIRST = auto()  # COM_STMT_PREPARE_OK or ERR
     DEFINITIONS = auto()  # a prepared statement's parameter or column definitions
     DEFINITIONS_EOF = auto()  # the EOF after a block of them
+    CURSOR_FIRST = auto()  # the first packet of the reply to an EXECUTE with a cursor
+    CURSOR_COLUMNS = auto()  # ... its column definitions still to come
+    CURSOR_EOF = auto()  # ... the EOF after them (the cursor is open, or rows follow)
+    CURSOR_OPENING = auto()  # ... under DEPRECATE_EOF: the cursor's OK, or rows follow
+    FETCH_ROWS = auto()  # the rows of a COM_STMT_FETCH
 
 
 class Expect(Enum):
@@ -53,6 +66,8 @@ class Expect(Enum):
     FIELD_LIST = auto()
     STATISTICS = auto()
     PREPARE = auto()
+    CURSOR = auto()  # COM_STMT_EXECUTE with a cursor type
+    FETCH = auto()  # COM_STMT_FETCH
 
 
 class Input(Enum):
@@ -80,6 +95,10 @@ class Input(Enum):
     LAST_DEFINITION = auto()  # the last of the last block, no EOF follows
     BLOCK_END = auto()  # the last of a block, an EOF follows
     EOF_NEXT = auto()  # the EOF after a block, another block follows
+    CURSOR = auto()
+    FETCH = auto()
+    CURSOR_OPEN = auto()  # a terminator with SERVER_STATUS_CURSOR_EXISTS: no rows follow
+    LAST_ROW = auto()  # a fetch's terminator with SERVER_STATUS_LAST_ROW_SENT
 
 
 R, In = Reply, Input
@@ -118,6 +137,28 @@ TABLE: dict[tuple[Reply, Input], Reply] = {
     (R.DEFINITIONS, In.BLOCK_END): R.DEFINITIONS_EOF,
     (R.DEFINITIONS_EOF, In.EOF): R.IDLE,
     (R.DEFINITIONS_EOF, In.EOF_NEXT): R.DEFINITIONS,
+    (R.IDLE, In.CURSOR): R.CURSOR_FIRST,
+    (R.CURSOR_FIRST, In.OK): R.IDLE,
+    (R.CURSOR_FIRST, In.OK_MORE): R.FIRST,
+    (R.CURSOR_FIRST, In.ERR): R.IDLE,
+    (R.CURSOR_FIRST, In.COLUMN_COUNT): R.CURSOR_COLUMNS,
+    (R.CURSOR_COLUMNS, In.COLUMN): R.CURSOR_COLUMNS,
+    (R.CURSOR_COLUMNS, In.LAST_COLUMN): R.CURSOR_EOF,
+    (R.CURSOR_COLUMNS, In.LAST_COLUMN_NO_EOF): R.CURSOR_OPENING,
+    (R.CURSOR_COLUMNS, In.ERR): R.IDLE,
+    (R.CURSOR_EOF, In.CURSOR_OPEN): R.IDLE,
+    (R.CURSOR_EOF, In.EOF): R.ROWS,
+    (R.CURSOR_EOF, In.ERR): R.IDLE,
+    (R.CURSOR_OPENING, In.CURSOR_OPEN): R.IDLE,
+    (R.CURSOR_OPENING, In.ROW): R.ROWS,
+    (R.CURSOR_OPENING, In.END): R.IDLE,
+    (R.CURSOR_OPENING, In.END_MORE): R.FIRST,
+    (R.CURSOR_OPENING, In.ERR): R.IDLE,
+    (R.IDLE, In.FETCH): R.FETCH_ROWS,
+    (R.FETCH_ROWS, In.ROW): R.FETCH_ROWS,
+    (R.FETCH_ROWS, In.END): R.IDLE,
+    (R.FETCH_ROWS, In.LAST_ROW): R.IDLE,
+    (R.FETCH_ROWS, In.ERR): R.IDLE,
 }
 
 
@@ -139,10 +180,14 @@ _BEGIN = {
     Expect.FIELD_LIST: Input.FIELD_LIST,
     Expect.STATISTICS: Input.STATISTICS,
     Expect.PREPARE: Input.PREPARE,
+    Expect.CURSOR: Input.CURSOR,
+    Expect.FETCH: Input.FETCH,
 }
 
 
 _MORE = int(Status.MORE_RESULTS_EXISTS)  # a plain int: IntFlag operators are Python calls
+_CURSOR_EXISTS = int(Status.CURSOR_EXISTS)
+_LAST_ROW_SENT = int(Status.LAST_ROW_SENT)
 
 
 def _status_of_ok(payload: bytes) -> int:
@@ -206,6 +251,8 @@ class ReplyTracker:
             if is_terminator(payload):
                 return Input.END_MORE if self._more(payload) else Input.END
             return Input.ROW if state is Reply.ROWS else Input.COLUMN
+        if state._value_ >= _FIRST_CURSOR_STATE:
+            return self._cursor(payload, head, state)
         if state is Reply.COLUMNS_EOF:
             return Input.EOF if is_eof(payload) else Input.ROW
         if state is Reply.SIMPLE:
@@ -249,7 +296,35 @@ class ReplyTracker:
             return Input.DEFINITION
         return Input.LAST_DEFINITION
 
+    def _cursor(self, payload: bytes, head: int, state: Reply) -> Input:
+        """The states of an EXECUTE with a cursor and of a FETCH."""
+        if state is Reply.CURSOR_FIRST:
+            return self._first(payload, head)
+        if state is Reply.CURSOR_COLUMNS:
+            self._left -= 1
+            if self._left:
+                return Input.COLUMN
+            return Input.LAST_COLUMN_NO_EOF if self._deprecate_eof else Input.LAST_COLUMN
+        if not is_terminator(payload):
+            return Input.RAW if state is Reply.CURSOR_EOF else Input.ROW
+        status = _status_of_terminator(payload)
+        if state is Reply.FETCH_ROWS:
+            return Input.LAST_ROW if status & _LAST_ROW_SENT else Input.END
+        if status & _CURSOR_EXISTS:
+            return Input.CURSOR_OPEN
+        if state is Reply.CURSOR_EOF:
+            return Input.EOF if is_eof(payload) else Input.RAW
+        return Input.END_MORE if status & _MORE else Input.END
+
     def _more(self, payload: bytes) -> bool:
-        if is_eof(payload):  # 0xFE, warnings, status
-            return len(payload) >= 5 and bool(payload[3] & _MORE)
-        return bool(_status_of_ok(payload) & _MORE)
+        return bool(_status_of_terminator(payload) & _MORE)
+
+
+_FIRST_CURSOR_STATE = Reply.CURSOR_FIRST._value_  # the cursor states come last in Reply
+
+
+def _status_of_terminator(payload: bytes) -> int:
+    """The status of an EOF (0xFE, warnings<2>, status<2>) or of an OK with header 0xFE."""
+    if is_eof(payload):
+        return payload[3] | payload[4] << 8 if len(payload) >= 5 else 0
+    return _status_of_ok(payload)

@@ -78,7 +78,7 @@ async def test_unrelayed_command_is_refused(client: RawClient) -> None:
 
 async def test_statement_ids_are_the_gateways(client: RawClient) -> None:
     """COM_STMT_PREPARE answers the gateway's own statement id; an EXECUTE of an id it never
-    handed out is 1243, COM_STMT_FETCH (server-side cursors) 1235, a CLOSE of an unknown id
+    handed out is 1243, COM_STMT_FETCH without an open cursor 1421, a CLOSE of an unknown id
     gets no answer (as from the server)."""
     client.send(b"\x16SELECT 1")
     ok = (await client.read()).payload
@@ -87,7 +87,7 @@ async def test_statement_ids_are_the_gateways(client: RawClient) -> None:
     client.send(b"\x17\x63\x00\x00\x00\x00\x01\x00\x00\x00")
     assert my.Err.decode((await client.read()).payload).code == 1243
     client.send(b"\x1c\x01\x00\x00\x00\x01\x00\x00\x00")
-    assert my.Err.decode((await client.read()).payload).code == 1235
+    assert my.Err.decode((await client.read()).payload).code == 1421
     client.send(b"\x19\x63\x00\x00\x00")
     await _serving(client)
 
