@@ -1,0 +1,164 @@
+"""Local forwards to a MySQL connection in forward_to are served by the MySQL listener logic as
+the SSH session's identity: masking, guardrails and holds apply inside the tunnel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import asyncssh
+import pymysql
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import fresh_maria_database, fresh_pg_database, maria_admin
+from tests.gateway.mysql.support import PASSWORD_ENV, ROWS, mariadb, my_connection, wait_listening
+from tests.gateway.postgres.support import reset_table
+from tests.gateway.ssh.support import Env, gateway_env
+from tests.harness import free_port, pg_connection
+
+MASKING = {"columns": ["ssn", "card_number"], "detectors": ["credit_card", "ssn", "email"]}
+OPS = {"groups": ["ops"], "quorum": 1}  # bob, the approver of tests.gateway.ssh.support
+SSN = "078-05-1121"  # alice's, in ROWS
+
+
+@contextlib.contextmanager
+def maria_target() -> Iterator[tuple[str, str, str]]:
+    """A fresh MariaDB database with table t (ROWS) and its own user: (database, user, pw)."""
+    with fresh_maria_database() as database:
+        user, password = f"airlock_{secrets.token_hex(4)}", f"pw-{secrets.token_hex(8)}"
+        admin = maria_admin()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'"
+                )  # fmt: skip
+                cursor.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'127.0.0.1'")
+                cursor.execute(
+                    f"CREATE TABLE `{database}`.t (id INT PRIMARY KEY, name VARCHAR(40), "
+                    "ssn VARCHAR(20), card_number VARCHAR(20), email VARCHAR(80))"
+                )
+                cursor.executemany(
+                    f"INSERT INTO `{database}`.t VALUES (%s, %s, %s, %s, %s)", ROWS
+                )  # fmt: skip
+            admin.commit()
+        finally:
+            admin.close()
+        try:
+            yield database, user, password
+        finally:
+            admin = maria_admin()
+            try:
+                with admin.cursor() as cursor:
+                    cursor.execute(f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
+            finally:
+                admin.close()
+
+
+def _count(database: str, user: str, password: str) -> int:
+    """The rows of t, read on MariaDB directly (not through the gateway)."""
+    conn = pymysql.connect(
+        host="127.0.0.1", port=3306, user=user, password=password, database=database
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM t")
+            row = cursor.fetchone()
+            assert row is not None
+            return int(row[0])
+    finally:
+        conn.close()
+
+
+async def _ssh_dash_l(env: Env, port: int, to: str) -> asyncio.subprocess.Process:
+    """OpenSSH's ssh -N -L port:to, once its local port accepts."""
+    tunnel = await env.start_ssh(
+        None, options=["-N", "-L", f"{port}:{to}", "-o", "ExitOnForwardFailure=yes"]
+    )
+    await wait_listening(port)
+    return tunnel
+
+
+async def test_real_ssh_dash_l_tunnel_with_mariadb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSH's ssh -L to my-test and the mariadb CLI through it: a read runs masked, DELETE
+    FROM t is held for review as alice, denied it fails with the reason, and the rows stay."""
+    with maria_target() as (database, user, password):
+        monkeypatch.setenv(PASSWORD_ENV, password)
+        my = my_connection(database, user, masking=MASKING, approvers=OPS)
+        async with gateway_env(
+            tmp_path, overrides={"forward_to": ["my-test"]}, connections=[my]
+        ) as env:
+            port = free_port()
+            tunnel = await _ssh_dash_l(env, port, "my-test:3306")
+            try:
+                code, out, err = await mariadb(port, "not-used", "SELECT name, ssn FROM t")
+                assert code == 0, err
+                assert "alice" in out and SSN not in out
+                deleting = asyncio.create_task(mariadb(port, "not-used", "DELETE FROM t"))
+                review = await env.pending_review(connection="my-test")
+                assert review.requester.subject == "alice@example.com"
+                await env.decide(review.id, "deny", "not through ssh")
+                code, _, err = await deleting
+                assert code != 0 and "denied by bob@example.com: not through ssh" in err
+            finally:
+                tunnel.terminate()
+                await tunnel.wait()
+            assert _count(database, user, password) == len(ROWS)
+            sessions = await env.gw.runtime.repository.list_sessions(connection="my-test")
+            assert sessions and {s.identity.subject for s in sessions} == {"alice@example.com"}
+
+
+async def test_one_ssh_session_forwards_to_both_protocols(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """forward_to may name a PostgreSQL and a MySQL connection: one SSH session forwards to
+    each (the MySQL one asked for by its upstream address), each served by its own protocol."""
+    async with fresh_pg_database() as url:
+        pg_database = make_url(url).database
+        assert pg_database is not None
+        await reset_table(f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
+        with maria_target() as (database, user, password):
+            monkeypatch.setenv(PASSWORD_ENV, password)
+            conns = [pg_connection(pg_database), my_connection(database, user)]
+            overrides = {"forward_to": ["pg-test", "my-test"]}
+            async with gateway_env(tmp_path, overrides=overrides, connections=conns) as env:
+                conn = await asyncssh.connect(
+                    "127.0.0.1", env.ssh_port, username="box", password=env.token,
+                    known_hosts=None, client_keys=None, agent_path=None, config=None,
+                )  # fmt: skip
+                async with conn:
+                    to_pg = await conn.forward_local_port("127.0.0.1", 0, "pg-test", 5432)
+                    to_my = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", 3306)
+                    db = await asyncpg.connect(
+                        host="127.0.0.1", port=to_pg.get_port(), user="anyone",
+                        database="pg-test", password="not-used", ssl=False,
+                    )  # fmt: skip
+                    try:
+                        assert await db.fetchval("SELECT count(*) FROM t") == 3
+                    finally:
+                        await db.close()
+                    rows = await asyncio.to_thread(_read_through, to_my.get_port())
+                    assert rows == ((len(ROWS),),)
+            for name in ("pg-test", "my-test"):
+                [session] = await env.gw.runtime.repository.list_sessions(connection=name)
+                assert session.identity.subject == "alice@example.com"
+
+
+def _read_through(port: int) -> tuple[tuple[int, ...], ...]:
+    """SELECT count(*) FROM t with PyMySQL through a forwarded port (any password)."""
+    conn = pymysql.connect(
+        host="127.0.0.1", port=port, user="anyone", password="not-used", database="any-name",
+        connect_timeout=10, read_timeout=30,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM t")
+            return tuple(tuple(row) for row in cursor.fetchall())
+    finally:
+        conn.close()
