@@ -59,10 +59,17 @@ def unserved_lines(settings: Settings) -> list[str]:
     has no address in ``[listeners]``."""
     addresses = _addresses(settings)
     served = {kind: dialect for kind, dialect in DIALECTS.items() if addresses.get(kind)}
+    forwarded = _forward_to(settings) if addresses.get("ssh") else set()
     return [
         f"airlock: connection {conn.name} ({conn.type}) is not served: no {conn.type} listener"
+        + (" (only SSH forwards reach it: forward_to)" if conn.name in forwarded else "")
         for conn in unserved(settings.connections, served)
     ]
+
+
+def _forward_to(settings: Settings) -> set[str]:
+    """The connections named in an ssh connection's ``forward_to``."""
+    return {name for conn in settings.connections if conn.type == "ssh" for name in conn.forward_to}
 
 
 async def unserved_notice(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -111,6 +118,11 @@ async def session_service(
                 continue
             for role in (None, *target.config.roles):
                 target.config.credential(role)
+    if "ssh" in served:  # and of the database connections only SSH forwards reach
+        for kind, dialect in (("postgres", POSTGRES), ("mysql", MYSQL)):
+            for target in _forwarded(settings, kind, dialect).values():
+                for role in (None, *target.config.roles):
+                    target.config.credential(role)
     async with session_parts(runtime, stop) as parts, contextlib.AsyncExitStack() as entered:
         for door in doors:
             await entered.enter_async_context(door(parts.core))
@@ -147,7 +159,7 @@ async def _serve(
             names = ", ".join(sorted(served["mysql"]))
             say(f"airlock: MySQL listener on {mysql.host}:{mysql.port} ({names})")
         if "ssh" in served and settings.listeners.ssh:
-            tunnels = _tunnels(settings, served["ssh"], core)
+            tunnels = _tunnels(settings, core)
             ssh = await _start_ssh(runtime, served["ssh"], core("ssh"), tunnels)
         await stop.wait()
     finally:
@@ -211,22 +223,25 @@ class Tunnels:
     mysql: MySQLListener
 
 
-def _tunnels(settings: Settings, ssh: Mapping[str, Any], core: CoreFor) -> Tunnels:
+def _tunnels(settings: Settings, core: CoreFor) -> Tunnels:
     """The tunnels' listener logic for the PostgreSQL and MySQL connections in a
     ``forward_to`` (either may serve none)."""
-    wanted = {name for target in ssh.values() for name in target.config.forward_to}
-
-    def named(kind: str, dialect: Dialect[Any, Any]) -> dict[str, Target[Any, Any]]:
-        every = build_targets(settings.connections, {kind: dialect})
-        return {name: target for name, target in every.items() if name in wanted}
-
-    deps = Deps(core=core("postgres"), targets=named("postgres", POSTGRES), tls=None,
-                allow_plaintext=True)  # fmt: skip
+    pg_targets = _forwarded(settings, "postgres", POSTGRES)
+    deps = Deps(core=core("postgres"), targets=pg_targets, tls=None, allow_plaintext=True)
     # No TLS inside the SSH channel, which is encrypted: the client's password is sent in
     # clear there (mysql_clear_password) and not used.
-    my_deps = MyDeps(core("mysql"), named("mysql", MYSQL), None, True,
+    my_deps = MyDeps(core("mysql"), _forwarded(settings, "mysql", MYSQL), None, True,
                      DIALECTS["mysql"].state_type, kill_target)  # fmt: skip
     return Tunnels(PostgresListener(deps, "127.0.0.1:0"), MySQLListener(my_deps, "127.0.0.1:0"))
+
+
+def _forwarded(
+    settings: Settings, kind: str, dialect: Dialect[Any, Any]
+) -> dict[str, Target[Any, Any]]:
+    """The connections of type ``kind`` named in an ssh connection's ``forward_to``."""
+    wanted = _forward_to(settings)
+    every = build_targets(settings.connections, {kind: dialect})
+    return {name: target for name, target in every.items() if name in wanted}
 
 
 async def _end_mysql_sessions(listener: MySQLListener, shutdown: Shutdown) -> None:

@@ -15,6 +15,9 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
+from gateway.cli.listeners import unserved_lines
+from gateway.config import ConnectionConfig, ListenerSettings, Settings
+from gateway.errors import ConfigError
 from tests.conftest import fresh_maria_database, fresh_pg_database, maria_admin
 from tests.gateway.mysql.support import PASSWORD_ENV, ROWS, mariadb, my_connection, wait_listening
 from tests.gateway.postgres.support import reset_table
@@ -162,3 +165,32 @@ def _read_through(port: int) -> tuple[tuple[int, ...], ...]:
             return tuple(tuple(row) for row in cursor.fetchall())
     finally:
         conn.close()
+
+
+def test_a_connection_only_forwards_reach_is_named_so() -> None:
+    """With no MySQL listener, a MySQL connection in a forward_to is named at start as reached
+    only by SSH forwards; one in no forward_to as not served."""
+    ssh = ConnectionConfig(name="box", type="ssh", upstream="127.0.0.1:22", forward_to=["my-a"])
+    connections = [
+        ssh,
+        *(ConnectionConfig(name=n, type="mysql", upstream="h:3306") for n in ("my-a", "my-b")),
+    ]
+    settings = Settings(connections=connections, listeners=ListenerSettings(ssh="127.0.0.1:0"))
+    assert unserved_lines(settings) == [
+        "airlock: connection my-a (mysql) is not served: no mysql listener (only SSH forwards "
+        "reach it: forward_to)",
+        "airlock: connection my-b (mysql) is not served: no mysql listener",
+    ]
+
+
+async def test_a_missing_password_of_a_forwarded_connection_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MySQL connection only SSH forwards reach has its secret checked at start, not at the
+    first forward: without it the gateway does not start."""
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    # (with a PostgreSQL connection the harness sees the start fail at once)
+    conns = [my_connection("any", "any"), pg_connection("any")]
+    with pytest.raises(ConfigError, match=f"my-test: environment variable {PASSWORD_ENV}"):
+        async with gateway_env(tmp_path, overrides={"forward_to": ["my-test"]}, connections=conns):
+            pass
