@@ -8,6 +8,7 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import asyncssh
@@ -15,11 +16,19 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
+from approvals import ReviewState
 from gateway.cli.listeners import unserved_lines
 from gateway.config import ConnectionConfig, ListenerSettings, Settings
 from gateway.errors import ConfigError
 from tests.conftest import fresh_maria_database, fresh_pg_database, maria_admin
-from tests.gateway.mysql.support import PASSWORD_ENV, ROWS, mariadb, my_connection, wait_listening
+from tests.gateway.mysql.support import (
+    PASSWORD_ENV,
+    ROWS,
+    RawClient,
+    mariadb,
+    my_connection,
+    wait_listening,
+)
 from tests.gateway.postgres.support import reset_table
 from tests.gateway.ssh.support import Env, gateway_env
 from tests.harness import free_port, pg_connection
@@ -153,16 +162,11 @@ async def test_one_ssh_session_forwards_to_both_protocols(
                 assert session.identity.subject == "alice@example.com"
 
 
-def _read_through(port: int) -> tuple[tuple[int, ...], ...]:
-    """SELECT count(*) FROM t with PyMySQL through a forwarded port (any password)."""
-    conn = pymysql.connect(
-        host="127.0.0.1", port=port, user="anyone", password="not-used", database="any-name",
-        connect_timeout=10, read_timeout=30,
-    )  # fmt: skip
+def _read_through(port: int) -> tuple[tuple[Any, ...], ...]:
+    """SELECT count(*) FROM t with PyMySQL through a forwarded port, naming any database."""
+    conn = _connect(port, "any-name")
     try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM t")
-            return tuple(tuple(row) for row in cursor.fetchall())
+        return _run(conn, "SELECT count(*) FROM t")
     finally:
         conn.close()
 
@@ -194,3 +198,56 @@ async def test_a_missing_password_of_a_forwarded_connection_stops_the_start(
     with pytest.raises(ConfigError, match=f"my-test: environment variable {PASSWORD_ENV}"):
         async with gateway_env(tmp_path, overrides={"forward_to": ["my-test"]}, connections=conns):
             pass
+
+
+async def test_ctrl_c_through_the_tunnel_cancels_the_held_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the tunnel a connection naming no database is the mysql client's Ctrl-C: its
+    KILL QUERY of the tunnel's held session cancels the review (1317) and nothing ran."""
+    with maria_target() as (database, user, password):
+        monkeypatch.setenv(PASSWORD_ENV, password)
+        my = my_connection(database, user, approvers=OPS)
+        async with gateway_env(
+            tmp_path, overrides={"forward_to": ["my-test"]}, connections=[my]
+        ) as env:
+            conn = await asyncssh.connect(
+                "127.0.0.1", env.ssh_port, username="box", password=env.token,
+                known_hosts=None, client_keys=None, agent_path=None, config=None,
+            )  # fmt: skip
+            async with conn:
+                port = (await conn.forward_local_port("127.0.0.1", 0, "my-test", 3306)).get_port()
+                held = await asyncio.to_thread(_connect, port, "my-test")
+                try:
+                    deleting = asyncio.create_task(asyncio.to_thread(_run, held, "DELETE FROM t"))
+                    review = await env.pending_review(connection="my-test")
+                    # The mysql client's Ctrl-C connection: no database, then KILL QUERY.
+                    killer = await RawClient.connect(port)
+                    try:
+                        assert (await killer.login("not-used", database="")).payload[0] == 0
+                        thread_id = held.thread_id()  # type: ignore[no-untyped-call]
+                        [ok] = await killer.query(f"KILL QUERY {thread_id}")
+                        assert ok.payload[0] == 0
+                    finally:
+                        killer.close()
+                    with pytest.raises(pymysql.err.OperationalError) as caught:
+                        await deleting
+                    assert caught.value.args[0] == 1317
+                finally:
+                    held.close()
+            assert (await env.review(review.id)).state is ReviewState.CANCELLED
+            assert _count(database, user, password) == len(ROWS)
+
+
+def _connect(port: int, database: str) -> pymysql.Connection[Any]:
+    """PyMySQL through a forwarded port (any password)."""
+    return pymysql.connect(
+        host="127.0.0.1", port=port, user="anyone", password="not-used", database=database,
+        connect_timeout=10, read_timeout=30, autocommit=True,
+    )  # fmt: skip
+
+
+def _run(conn: pymysql.Connection[Any], sql: str) -> tuple[tuple[Any, ...], ...]:
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        return tuple(tuple(row) for row in cursor.fetchall())
