@@ -86,6 +86,14 @@ def _count(database: str, user: str, password: str) -> int:
         conn.close()
 
 
+async def _ssh(env: Env) -> asyncssh.SSHClientConnection:
+    """asyncssh as alice to the SSH connection box (the token as the password)."""
+    return await asyncssh.connect(
+        "127.0.0.1", env.ssh_port, username="box", password=env.token, known_hosts=None,
+        client_keys=None, agent_path=None, config=None,
+    )  # fmt: skip
+
+
 async def _ssh_dash_l(env: Env, port: int, to: str) -> asyncio.subprocess.Process:
     """OpenSSH's ssh -N -L port:to, once its local port accepts."""
     tunnel = await env.start_ssh(
@@ -140,10 +148,7 @@ async def test_one_ssh_session_forwards_to_both_protocols(
             conns = [pg_connection(pg_database), my_connection(database, user)]
             overrides = {"forward_to": ["pg-test", "my-test"]}
             async with gateway_env(tmp_path, overrides=overrides, connections=conns) as env:
-                conn = await asyncssh.connect(
-                    "127.0.0.1", env.ssh_port, username="box", password=env.token,
-                    known_hosts=None, client_keys=None, agent_path=None, config=None,
-                )  # fmt: skip
+                conn = await _ssh(env)
                 async with conn:
                     to_pg = await conn.forward_local_port("127.0.0.1", 0, "pg-test", 5432)
                     to_my = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", 3306)
@@ -211,10 +216,7 @@ async def test_ctrl_c_through_the_tunnel_cancels_the_held_statement(
         async with gateway_env(
             tmp_path, overrides={"forward_to": ["my-test"]}, connections=[my]
         ) as env:
-            conn = await asyncssh.connect(
-                "127.0.0.1", env.ssh_port, username="box", password=env.token,
-                known_hosts=None, client_keys=None, agent_path=None, config=None,
-            )  # fmt: skip
+            conn = await _ssh(env)
             async with conn:
                 port = (await conn.forward_local_port("127.0.0.1", 0, "my-test", 3306)).get_port()
                 held = await asyncio.to_thread(_connect, port, "my-test")
@@ -251,3 +253,23 @@ def _run(conn: pymysql.Connection[Any], sql: str) -> tuple[tuple[Any, ...], ...]
     with conn.cursor() as cursor:
         cursor.execute(sql)
         return tuple(tuple(row) for row in cursor.fetchall())
+
+
+async def test_access_to_the_forwarded_connection_is_checked_for_the_ssh_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forward to a MySQL connection alice's groups may not use is opened, but its handshake
+    ends with 1044 (access denied) and no session starts."""
+    with maria_target() as (database, user, password):
+        monkeypatch.setenv(PASSWORD_ENV, password)
+        my = my_connection(database, user, allow_groups=["finance"])
+        async with gateway_env(
+            tmp_path, overrides={"forward_to": ["my-test"]}, connections=[my]
+        ) as env:
+            conn = await _ssh(env)
+            async with conn:
+                port = (await conn.forward_local_port("127.0.0.1", 0, "my-test", 3306)).get_port()
+                with pytest.raises(pymysql.err.OperationalError) as caught:
+                    await asyncio.to_thread(_connect, port, "my-test")
+                assert caught.value.args[0] == 1044
+            assert await env.gw.runtime.repository.list_sessions(connection="my-test") == []
