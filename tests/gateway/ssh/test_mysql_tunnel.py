@@ -273,3 +273,53 @@ async def test_access_to_the_forwarded_connection_is_checked_for_the_ssh_identit
                     await asyncio.to_thread(_connect, port, "my-test")
                 assert caught.value.args[0] == 1044
             assert await env.gw.runtime.repository.list_sessions(connection="my-test") == []
+
+
+async def test_revoking_the_delegation_ends_the_tunnel_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a tunnel alice uses her delegation on my-test; revoking it ends that MySQL
+    session (its record says revoked) while the SSH session stays."""
+    with maria_target() as (database, user, password):
+        monkeypatch.setenv(PASSWORD_ENV, password)
+        my = my_connection(database, user, access="request", approvers=OPS)
+        async with gateway_env(
+            tmp_path, overrides={"forward_to": ["my-test"]}, connections=[my]
+        ) as env:
+            async with env.gw.client(env.token) as http:
+                asked = await http.post(
+                    "/v1/access-requests",
+                    json={"connection": "my-test", "duration": "1h", "reason": "INC-8"},
+                )
+                assert asked.status_code == 201, asked.text
+            await env.decide(asked.json()["id"], "approve", "ok")
+            async with env.gw.client(env.token) as http:
+                delegation = (await http.get("/v1/delegations")).json()[0]["id"]
+            conn = await _ssh(env)
+            async with conn:
+                port = (await conn.forward_local_port("127.0.0.1", 0, "my-test", 3306)).get_port()
+                db = await asyncio.to_thread(_connect, port, "my-test")
+                try:
+                    assert await asyncio.to_thread(_run, db, "SELECT count(*) FROM t") == ((3,),)
+                    async with env.gw.client(env.token) as http:
+                        revoked = await http.post(
+                            f"/v1/delegations/{delegation}/revoke", json={"reason": "done"}
+                        )
+                        assert revoked.status_code == 200, revoked.text
+                    session = await _ended(env, "my-test")
+                    assert session.stats["end"] == "revoked"
+                    with pytest.raises(pymysql.err.OperationalError):
+                        await asyncio.to_thread(_run, db, "SELECT 1")
+                finally:
+                    db.close()
+                assert not conn.is_closed()
+
+
+async def _ended(env: Env, connection: str) -> Any:
+    """The session record on ``connection`` once it has ended (within 5 s)."""
+    async with asyncio.timeout(5):
+        while True:
+            [session] = await env.gw.runtime.repository.list_sessions(connection=connection)
+            if session.ended_at is not None:
+                return session
+            await asyncio.sleep(0.02)
