@@ -14,6 +14,7 @@ import contextlib
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.cli.session_parts import CoreFor, Parts, replica_only, session_parts
@@ -58,10 +59,17 @@ def unserved_lines(settings: Settings) -> list[str]:
     has no address in ``[listeners]``."""
     addresses = _addresses(settings)
     served = {kind: dialect for kind, dialect in DIALECTS.items() if addresses.get(kind)}
+    forwarded = _forward_to(settings) if addresses.get("ssh") else set()
     return [
         f"airlock: connection {conn.name} ({conn.type}) is not served: no {conn.type} listener"
+        + (" (only SSH forwards reach it: forward_to)" if conn.name in forwarded else "")
         for conn in unserved(settings.connections, served)
     ]
+
+
+def _forward_to(settings: Settings) -> set[str]:
+    """The connections named in an ssh connection's ``forward_to``."""
+    return {name for conn in settings.connections if conn.type == "ssh" for name in conn.forward_to}
 
 
 async def unserved_notice(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -110,6 +118,11 @@ async def session_service(
                 continue
             for role in (None, *target.config.roles):
                 target.config.credential(role)
+    if "ssh" in served:  # and of the database connections only SSH forwards reach
+        for kind, dialect in (("postgres", POSTGRES), ("mysql", MYSQL)):
+            for target in _forwarded(settings, kind, dialect).values():
+                for role in (None, *target.config.roles):
+                    target.config.credential(role)
     async with session_parts(runtime, stop) as parts, contextlib.AsyncExitStack() as entered:
         for door in doors:
             await entered.enter_async_context(door(parts.core))
@@ -130,7 +143,7 @@ async def _serve(
     pg: PostgresListener | None = None
     mysql: MySQLListener | None = None
     ssh: SshListener | None = None
-    tunnels: PostgresListener | None = None
+    tunnels: Tunnels | None = None
     try:
         if "postgres" in served and settings.listeners.postgres:
             deps = Deps(core("postgres"), served["postgres"], tls, plaintext)
@@ -146,7 +159,7 @@ async def _serve(
             names = ", ".join(sorted(served["mysql"]))
             say(f"airlock: MySQL listener on {mysql.host}:{mysql.port} ({names})")
         if "ssh" in served and settings.listeners.ssh:
-            tunnels = _tunnels(settings, served["ssh"], core("postgres"))
+            tunnels = _tunnels(settings, core)
             ssh = await _start_ssh(runtime, served["ssh"], core("ssh"), tunnels)
         await stop.wait()
     finally:
@@ -160,7 +173,8 @@ async def _serve(
             left = runtime.shutdown.sessions()
             await ssh.close(CLOSE_GRACE_S if left is None else left)
         if tunnels is not None:
-            await _end_sessions(tunnels, runtime.shutdown)
+            await _end_sessions(tunnels.postgres, runtime.shutdown)
+            await _end_mysql_sessions(tunnels.mysql, runtime.shutdown)
 
 
 def _served(settings: Settings) -> dict[str, dict[str, Target[Any, Any]]]:
@@ -179,7 +193,7 @@ async def _start_ssh(
     runtime: Runtime,
     targets: dict[str, Target[Any, Any]],
     core: Any,
-    tunnels: PostgresListener,
+    tunnels: Tunnels,
 ) -> SshListener:
     """The SSH listener, its forwards served by ``tunnels`` (docs/ssh.md)."""
     settings = runtime.settings
@@ -187,8 +201,9 @@ async def _start_ssh(
     keys = {name: load_key(target.config) for name, target in targets.items()}
     host_key = load_host_key(settings.listeners.ssh_host_key)
     forwards = {
-        name: Forward(target.config.upstream, tunnels.serve_tunnel)
-        for name, target in tunnels.deps.targets.items()
+        name: Forward(target.config.upstream, listener.serve_tunnel)
+        for listener in (tunnels.postgres, tunnels.mysql)
+        for name, target in listener.deps.targets.items()
     }
     deps = SshDeps(core, targets, keys, forwards, SshKeyStore(runtime.database))
     listener = SshListener(deps, settings.listeners.ssh, host_key)
@@ -198,14 +213,35 @@ async def _start_ssh(
     return listener
 
 
-def _tunnels(settings: Settings, ssh: Mapping[str, Any], core: Any) -> PostgresListener:
-    """The PostgreSQL listener logic that serves SSH forwards to the connections named in a
-    ``forward_to`` (it listens on no port of its own: gateway.ssh.tunnel hands it streams)."""
-    wanted = {name for target in ssh.values() for name in target.config.forward_to}
-    every = build_targets(settings.connections, {"postgres": POSTGRES})
-    targets = {name: target for name, target in every.items() if name in wanted}
-    deps = Deps(core=core, targets=targets, tls=None, allow_plaintext=True)
-    return PostgresListener(deps, "127.0.0.1:0")
+@dataclass(frozen=True)
+class Tunnels:
+    """The listener logic of each database protocol that serves SSH forwards to the connections
+    named in a ``forward_to`` (it listens on no port of its own: gateway.ssh.tunnel hands it
+    streams), on the core of that protocol's edge."""
+
+    postgres: PostgresListener
+    mysql: MySQLListener
+
+
+def _tunnels(settings: Settings, core: CoreFor) -> Tunnels:
+    """The tunnels' listener logic for the PostgreSQL and MySQL connections in a
+    ``forward_to`` (either may serve none)."""
+    pg_targets = _forwarded(settings, "postgres", POSTGRES)
+    deps = Deps(core=core("postgres"), targets=pg_targets, tls=None, allow_plaintext=True)
+    # No TLS inside the SSH channel, which is encrypted: the client's password is sent in
+    # clear there (mysql_clear_password) and not used.
+    my_deps = MyDeps(core("mysql"), _forwarded(settings, "mysql", MYSQL), None, True,
+                     DIALECTS["mysql"].state_type, kill_target)  # fmt: skip
+    return Tunnels(PostgresListener(deps, "127.0.0.1:0"), MySQLListener(my_deps, "127.0.0.1:0"))
+
+
+def _forwarded(
+    settings: Settings, kind: str, dialect: Dialect[Any, Any]
+) -> dict[str, Target[Any, Any]]:
+    """The connections of type ``kind`` named in an ssh connection's ``forward_to``."""
+    wanted = _forward_to(settings)
+    every = build_targets(settings.connections, {kind: dialect})
+    return {name: target for name, target in every.items() if name in wanted}
 
 
 async def _end_mysql_sessions(listener: MySQLListener, shutdown: Shutdown) -> None:

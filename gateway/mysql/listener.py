@@ -18,7 +18,7 @@ from typing import Any
 from approvals import Delegation, Identity, new_id
 from gateway.config import split_hostport
 from gateway.mysql import wire as my
-from gateway.mysql.accept import Accepted, Refused, accept_client
+from gateway.mysql.accept import Accepted, Authenticate, Refused, accept_client
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.control import serve_control
 from gateway.mysql.relay import Relay
@@ -32,7 +32,7 @@ from gateway.mysql.upstream import (
     kill_query,
     query_value,
 )
-from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused
+from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused, Target
 from store import Unavailable
 
 __all__ = ["CLOSE_GRACE_S", "LiveSession", "MySQLListener"]
@@ -110,7 +110,31 @@ class MySQLListener:
                 self._ids.add(thread_id)
                 return thread_id
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_tunnel(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        identity: Identity,
+        connection: str,
+    ) -> None:
+        """A stream an SSH session forwarded to ``connection`` (gateway.ssh, docs/ssh.md):
+        served like any client, as the SSH session's ``identity`` (the handshake's password is
+        asked for, as any client expects, and not used), on ``connection`` whatever database
+        the handshake names (``name/otherdb`` still picks another database there; none: the
+        mysql client's Ctrl-C, gateway.mysql.control, as on the listener)."""
+
+        async def as_tunnel(_token: str) -> Identity:
+            return identity
+
+        await self._client(reader, writer, as_tunnel, _Tunnel(self.deps.targets[connection]))
+
+    async def _client(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        authenticate: Authenticate | None = None,
+        targets: dict[str, Target[Any, Any]] | None = None,
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         ticket = self.core.limits.connection()
@@ -123,7 +147,7 @@ class MySQLListener:
                 stream.seq = 0
                 stream.write(my.Err(1040, "08004", "Too many connections (Airlock)").encode())
             else:
-                await self._session(stream, thread_id)
+                await self._session(stream, thread_id, authenticate, targets)
         except asyncio.CancelledError:
             pass  # the listener is closing
         except my.MyWireError as exc:
@@ -161,15 +185,21 @@ class MySQLListener:
         except LimitRefused as exc:
             raise Refused(1040, "08004", exc.message) from exc
 
-    async def _session(self, stream: PacketStream, thread_id: int) -> None:
+    async def _session(
+        self,
+        stream: PacketStream,
+        thread_id: int,
+        authenticate: Authenticate | None = None,
+        targets: dict[str, Target[Any, Any]] | None = None,
+    ) -> None:
         try:
             accepted = await accept_client(
                 stream,
                 thread_id=thread_id,
-                targets=self.deps.targets,
+                targets=self.deps.targets if targets is None else targets,
                 tls=self.deps.tls,
                 allow_plaintext=self.deps.allow_plaintext,
-                authenticate=self._authenticate,
+                authenticate=authenticate or self._authenticate,
                 authorize=self._authorize,
             )
             if accepted is None:
@@ -276,6 +306,17 @@ class MySQLListener:
             return "kill/own-held-statement"
         await kill_query(victim.target.config, victim.role, live.upstream_id)
         return "kill/own-running-statement"
+
+
+class _Tunnel(dict[str, Target[Any, Any]]):
+    """A forwarded stream's one connection, whatever name the handshake's database gives."""
+
+    def __init__(self, target: Target[Any, Any]) -> None:
+        super().__init__({target.name: target})
+        self.target = target
+
+    def get(self, key: str, default: object = None) -> Target[Any, Any]:
+        return self.target
 
 
 async def _initial_state(fresh: Any, database: str, upstream: Upstream) -> Any:

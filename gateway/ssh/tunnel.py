@@ -2,8 +2,8 @@
 
 A forward is allowed only to a connection named in the SSH connection's ``forward_to``, asked
 for by its name (``ssh -L 5433:pg-app:5432``) or by its upstream address. The forwarded stream
-is handed to that protocol's listener logic (``Forward.serve``: the PostgreSQL listener's
-``serve_tunnel``) as the SSH session's identity: its access to the database connection is
+is handed to that protocol's listener logic (``Forward.serve``: the PostgreSQL or MySQL
+listener's ``serve_tunnel``) as the SSH session's identity: its access to the database connection is
 checked, and guardrails, holds, masking and audit apply inside the tunnel as for any client.
 The listener logic reads asyncio streams, so the channel is bridged to it over a socket pair.
 """
