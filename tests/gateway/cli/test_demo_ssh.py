@@ -80,10 +80,9 @@ class Demo:
         raise AssertionError("no review was posted")
 
 
-@contextlib.asynccontextmanager
-async def running_demo(tmp_path: Path, extra: dict[str, str], until: str) -> AsyncIterator[Demo]:
-    """``airlock demo`` on free ports, read until it prints ``until``; SIGTERM at the end (it
-    must exit 0)."""
+async def _start(tmp_path: Path, extra: dict[str, str], until: str) -> Demo:
+    """``airlock demo`` on free ports, read until it prints ``until`` (``{ssh}``: its SSH
+    port); the caller stops it."""
     api, pg, my, ssh = free_port(), free_port(), free_port(), free_port()
     env = child_env(
         {
@@ -102,10 +101,24 @@ async def running_demo(tmp_path: Path, extra: dict[str, str], until: str) -> Asy
     demo = Demo(proc, api, ssh, tmp_path)
     try:
         async with asyncio.timeout(START_S):
-            while not any(until.format(ssh=ssh, pg=pg) in line for line in demo.said):
+            while not any(until.format(ssh=ssh) in line for line in demo.said):
                 line = await proc.stdout.readline()
                 assert line, "".join(demo.said)
                 demo.said.append(line.decode())
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return demo
+
+
+@contextlib.asynccontextmanager
+async def running_demo(tmp_path: Path) -> AsyncIterator[Demo]:
+    """The demo until its SSH listener is up; SIGTERM at the end (it must exit 0)."""
+    demo = await _start(tmp_path, {}, "SSH listener on 127.0.0.1:{ssh}")
+    proc = demo.proc
+    assert proc.stdout is not None
+    try:
         yield demo
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(STOP_S):
@@ -115,6 +128,14 @@ async def running_demo(tmp_path: Path, extra: dict[str, str], until: str) -> Asy
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def _sshd_port(tmp_path: Path) -> int:
+    """The port of the demo's sshd, from the ssh-demo connection the demo wrote."""
+    config = tomllib.loads((tmp_path / "demo" / "airlock.toml").read_text())
+    target = next(c for c in config["connections"] if c["name"] == "ssh-demo")
+    assert target["forward_to"] == ["pg-demo"] and target["host_key"].startswith("SHA256:")
+    return int(target["upstream"].rpartition(":")[2])
 
 
 def _victim(tmp_path: Path) -> Path:
@@ -137,12 +158,9 @@ async def test_demo_serves_its_sshd_to_the_ssh_client(tmp_path: Path) -> None:
     """With sshd installed the demo starts one, `ssh ssh-demo@... uname` runs through the
     gateway, `rm -rf` waits for bob's approval before it runs, and the sshd ends with the demo."""
     victim = _victim(tmp_path)
-    async with running_demo(tmp_path, {}, "SSH listener on 127.0.0.1:{ssh}") as demo:
+    async with running_demo(tmp_path) as demo:
         assert f"ssh -p {demo.ssh} ssh-demo@127.0.0.1 uname -a" in "".join(demo.said)
-        config = tomllib.loads((tmp_path / "demo" / "airlock.toml").read_text())
-        target = next(c for c in config["connections"] if c["name"] == "ssh-demo")
-        assert target["forward_to"] == ["pg-demo"] and target["host_key"].startswith("SHA256:")
-        sshd_port = int(target["upstream"].rpartition(":")[2])
+        sshd_port = _sshd_port(tmp_path)
         assert "PRIVATE KEY" not in (tmp_path / "demo" / "airlock.toml").read_text()
 
         uname = await demo.start_ssh("uname")
@@ -187,3 +205,19 @@ def test_an_sshd_that_does_not_start_is_left_out(
     assert demo_sshd(tmp_path / "ssh", said.append) is None
     assert len(said) == 1 and said[0].startswith("airlock demo: sshd did not start (sshd exited")
     assert said[0].endswith("the ssh-demo connection is left out")
+
+
+async def test_a_killed_demo_takes_its_sshd_along(tmp_path: Path) -> None:
+    """SIGKILL of the demo (no stop of its own runs) still ends its sshd: the kernel sends it
+    SIGTERM when its parent dies (PR_SET_PDEATHSIG)."""
+    _victim(tmp_path)  # fails without sshd
+    demo = await _start(tmp_path, {}, "SSH listener on 127.0.0.1:{ssh}")
+    sshd_port = _sshd_port(tmp_path)
+    assert _answers(sshd_port)
+    demo.proc.kill()
+    await demo.proc.wait()
+    for _ in range(50):
+        if not _answers(sshd_port):
+            break
+        await asyncio.sleep(0.1)
+    assert not _answers(sshd_port), "the sshd outlived its killed demo"
