@@ -7,7 +7,9 @@ the local MariaDB when one answers at 127.0.0.1:3306 (root, no password); writes
 ``demo/airlock.toml`` with a ``pg-demo`` connection (and ``mysql-demo``), guardrails and
 masking on, an Ed25519 key that signs checkpoints of the audit chain
 (``demo/audit-checkpoint.key``, made once), and two people, alice (eng) and bob (dba-oncall);
-prints tokens, a psql line and a mysql line; then runs ``airlock up`` on it.
+when sshd is installed, an ``ssh-demo`` connection to a local sshd started for the demo
+(:mod:`gateway.cli.demo_sshd`) with tunnels to ``pg-demo``; prints tokens, a psql line, a mysql
+line and ssh lines; then runs ``airlock up`` on it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import aiomysql
 import asyncpg
 
+from gateway.cli.demo_sshd import SSH_KEY_ENV, DemoSshd
 from gateway.config import Settings, load_settings
 from gateway.identity import TokenService
 from store import generate_key_pem
@@ -45,7 +48,7 @@ CUSTOMERS = [
 
 CONFIG = """\
 # Written by `airlock demo`. Secrets are not here: the upstream password is in the
-# environment of the demo process ({password_env}).
+# environment of the demo process ({password_env}{key_env}).
 [store]
 url = "sqlite+aiosqlite:///{store}"
 
@@ -58,7 +61,7 @@ checkpoint_key_file = "{checkpoint_key}"
 
 [listeners]
 postgres = "127.0.0.1:15432"
-{mysql_listener}
+{mysql_listener}{ssh_listener}
 [chat]
 provider = "console"
 dev_mode = true
@@ -80,7 +83,7 @@ max_grant = "8h"
 idle_revoke_after = "14d"
 guardrails = "default"
 masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }}
-{mysql_connection}
+{mysql_connection}{ssh_connection}
 [[people]]
 email = "alice@example.com"
 groups = ["eng"]
@@ -149,6 +152,27 @@ masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn"
 """
 
 
+SSH_LISTENER = """\
+ssh = "127.0.0.1:12222"
+ssh_host_key = "{host_key}"           # made once: ssh clients know the gateway across runs
+"""
+SSH_CONNECTION = """
+[[connections]]
+name = "ssh-demo"
+type = "ssh"
+upstream = "127.0.0.1:{port}"          # the demo's own sshd (demo/ssh/), for this run
+username = "{username}"
+private_key_env = "{key_env}"
+host_key = "{fingerprint}"
+access = "standing"
+allow_groups = ["eng"]
+owners = {{ channel = "#db-owners", identities = ["carol@example.com"] }}
+approvers = {{ groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }}
+review_timeout = "15m"
+forward_to = ["pg-demo"]
+"""
+
+
 def maria_answers() -> bool:
     """Whether something listens where the demo looks for MariaDB (the demo then seeds it)."""
     try:
@@ -158,9 +182,9 @@ def maria_answers() -> bool:
         return False
 
 
-def write_config(workdir: Path, mysql: bool = False) -> Path:
-    """Write demo/airlock.toml (with the MySQL connection when ``mysql``); a fresh upstream
-    password goes into this process's env."""
+def write_config(workdir: Path, mysql: bool = False, sshd: DemoSshd | None = None) -> Path:
+    """Write demo/airlock.toml (with the MySQL connection when ``mysql``, the SSH listener and
+    connection when ``sshd`` runs); a fresh upstream password goes into this process's env."""
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ[DEMO_PASSWORD_ENV] = secrets.token_urlsafe(24)
     key = workdir / "audit-checkpoint.key"
@@ -187,15 +211,28 @@ def write_config(workdir: Path, mysql: bool = False) -> Path:
             )
             if mysql
             else "",
+            key_env=f", {SSH_KEY_ENV}" if sshd else "",
+            ssh_listener=_ssh_listener(workdir) if sshd else "",
+            ssh_connection=_ssh_connection(sshd) if sshd else "",
         ),
         encoding="utf-8",
     )
     return path
 
 
-def demo_settings(workdir: Path, mysql: bool = False) -> Settings:
+def _ssh_listener(workdir: Path) -> str:
+    return SSH_LISTENER.format(host_key=(workdir / "ssh_host_key").resolve())
+
+
+def _ssh_connection(sshd: DemoSshd) -> str:
+    return SSH_CONNECTION.format(
+        port=sshd.port, username=sshd.username, key_env=SSH_KEY_ENV, fingerprint=sshd.fingerprint
+    )
+
+
+def demo_settings(workdir: Path, mysql: bool = False, sshd: DemoSshd | None = None) -> Settings:
     """Write the demo's config (and its upstream password into this process's environment)."""
-    return load_settings(write_config(workdir, mysql))
+    return load_settings(write_config(workdir, mysql, sshd))
 
 
 async def seed_demo(mysql: bool = False) -> None:
@@ -255,6 +292,7 @@ def print_welcome(settings: Settings, tokens: TokenService) -> None:
 or with the mysql client (the token is the password; docs/mysql.md has each client's flags):
   mariadb -h 127.0.0.1 -P {my_port} -u alice -p'{alice}' mysql-demo
 """
+    ssh = _ssh_welcome(settings.listeners.ssh) if settings.listeners.ssh else ""
     welcome = f"""
 Airlock demo
   console chat   {api}/chat
@@ -263,9 +301,21 @@ Airlock demo
 Connect as alice (group eng) through the gateway:
   PGPASSWORD='{alice}' \\
     psql "host=127.0.0.1 port={port} dbname=pg-demo user=alice sslmode=disable"
-{mysql}
+{mysql}{ssh}
 Try:  SELECT * FROM customers;        (card numbers, SSNs and e-mails come back masked)
       DELETE FROM orders;             (held: approve it in the console chat, or as bob:)
   AIRLOCK_URL={api} AIRLOCK_TOKEN='{bob}' .venv/bin/airlock reviews list
 """  # noqa: S608  (a welcome text, not SQL)
     print(welcome, flush=True)
+
+
+def _ssh_welcome(listen: str) -> str:
+    port = listen.rpartition(":")[2]
+    return f"""
+or over SSH to the demo's own sshd (ssh asks "Airlock token:": paste alice's token; without a
+terminal, an SSH_ASKPASS program that prints it answers for you):
+  ssh -p {port} ssh-demo@127.0.0.1 uname -a
+  ssh -p {port} ssh-demo@127.0.0.1 'rm -rf /tmp/x'    (held like DELETE, below)
+  ssh -p {port} -N -L 15433:pg-demo:5432 ssh-demo@127.0.0.1    (a tunnel to pg-demo that
+    keeps the guardrails, holds and masking: psql "host=127.0.0.1 port=15433 ...")
+"""

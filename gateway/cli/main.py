@@ -82,11 +82,15 @@ Welcome = Callable[["Runtime"], None]  # what the demo prints once its runtime i
 
 
 def _up(
-    settings: Settings, mode: str, prepare: Callable[[], Awaitable[Welcome]] | None = None
+    settings: Settings,
+    mode: str,
+    prepare: Callable[[], Awaitable[Welcome]] | None = None,
+    stopped: Callable[[], None] | None = None,
 ) -> int:
     """Serve ``mode``'s parts (``airlock up`` / ``gateway`` / ``bot``, and the demo), with the
     audit checkpoints and the shutdown's deadline; ``prepare`` runs first, in the loop (the
-    demo seeds its database), and what it returns is called with the open runtime."""
+    demo seeds its database), and what it returns is called with the open runtime; ``stopped``
+    runs once everything is closed, before the process exits (the demo stops its sshd)."""
     import asyncio  # noqa: PLC0415
 
     from gateway.anchoring import anchoring  # noqa: PLC0415
@@ -120,6 +124,8 @@ def _up(
     finally:
         for stopping in shutdown:
             stopping.disarm()
+        if stopped is not None:
+            stopped()
     if not shutdown or not shutdown[0].begun:
         return 0
     _exit_now(_stopped(shutdown[0]))
@@ -174,6 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print_welcome,
         seed_demo,
     )
+    from gateway.cli.demo_sshd import demo_sshd  # noqa: PLC0415
     from gateway.errors import ConfigError  # noqa: PLC0415
     from gateway.runtime import say  # noqa: PLC0415
 
@@ -181,7 +188,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     mysql = maria_answers()  # without MariaDB the demo serves PostgreSQL alone, and says so
     if not mysql:
         say("airlock demo: no MariaDB at 127.0.0.1:3306; the mysql-demo connection is left out")
-    settings = demo_settings(workdir, mysql)
+    sshd = demo_sshd(workdir / "ssh", say)  # None: the demo says why and serves the rest
+    try:
+        settings = demo_settings(workdir, mysql, sshd)
+    except BaseException:
+        if sshd is not None:
+            sshd.stop()
+        raise
 
     async def prepare() -> Welcome:
         try:
@@ -193,7 +206,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ) from exc
         return lambda runtime: print_welcome(settings, runtime.tokens)
 
-    return _up(settings, "up", prepare)  # the demo is `airlock up`: checkpoints, deadline
+    stop = sshd.stop if sshd is not None else None
+    return _up(settings, "up", prepare, stop)  # the demo is `airlock up`: checkpoints, deadline
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 from gateway.cli.demo import write_config
+from gateway.cli.demo_sshd import SSHD_ENV
 from gateway.config import load_settings
 from store import CheckpointKey
 from tests.harness import free_port
@@ -36,12 +37,15 @@ def test_demo_keeps_its_checkpoint_key_across_runs(tmp_path: Path) -> None:
 async def test_the_demo_runs_as_up_does_and_its_trail_verifies(tmp_path: Path) -> None:
     """`airlock demo` serves through the same path as `airlock up`: it signs checkpoints while
     it runs and at its stop, and it stops on SIGTERM with exit 0; `airlock audit verify` then
-    passes (the demo once configured the checkpoints and never made one)."""
-    api, pg = free_port(), free_port()
+    passes (the demo once configured the checkpoints and never made one). Without sshd (a path
+    where there is none) it says so and serves the rest."""
+    api, pg, my = free_port(), free_port(), free_port()
     env = child_env(
         {
             "AIRLOCK_API__LISTEN": f"127.0.0.1:{api}",
             "AIRLOCK_LISTENERS__POSTGRES": f"127.0.0.1:{pg}",
+            "AIRLOCK_LISTENERS__MYSQL": f"127.0.0.1:{my}",
+            SSHD_ENV: str(tmp_path / "no-sshd"),
         }
     )
     proc = await asyncio.create_subprocess_exec(
@@ -65,6 +69,8 @@ async def test_the_demo_runs_as_up_does_and_its_trail_verifies(tmp_path: Path) -
             proc.kill()
             await proc.wait()
     assert code == 0, "".join(said) + rest.decode()
+    assert "airlock demo: no sshd (openssh-server); the ssh-demo connection is left out\n" in said
+    assert not any("SSH listener" in line for line in said)
     verified = await run_airlock(
         "--config", str(tmp_path / "demo" / "airlock.toml"), "audit", "verify", env=env
     )
