@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.cli import listeners
+from gateway.cli import session_parts
 from store import AuditWriter, SessionRecord, SqlRepository, Unavailable, verify
 from tests.gateway.postgres.support import Env, StatementEvent, gateway_env
 from tests.store.helpers import AuditOutage
@@ -35,7 +35,7 @@ async def test_statements_are_refused_while_the_audit_is_behind(
 ) -> None:
     outage = AuditOutage(monkeypatch)
     small = functools.partial(AuditWriter, max_pending=6, refuse_at=3)
-    monkeypatch.setattr(listeners, "AuditWriter", small)
+    monkeypatch.setattr(session_parts, "AuditWriter", small)
     async with gateway_env(tmp_path) as env:
         conn = await env.asyncpg()
         refused = 0
