@@ -180,8 +180,13 @@ def sysbench_run(sysbench: str, target: Target, protocol: str, clients: int, sec
            "--mysql-ssl=off", "--tables=1", f"--table-size={TABLE_SIZE}", "--point_selects=1",
            "--db-ps-mode=" + ("auto" if protocol == "prepared" else "disable"),
            f"--threads={clients}", f"--time={seconds}", "--report-interval=0", "run"]  # fmt: skip
+    # libmariadb loads an authentication plugin on first use, and two threads connecting at
+    # once may both try (the second fails: "Plugin mysql_clear_password could not be loaded:
+    # it is already loaded"); Airlock asks for that plugin on loopback, so it is loaded at
+    # the library's start (docs/mysql.md, "Client flags").
+    env = clean_env(LIBMYSQL_PLUGINS="mysql_clear_password")
     proc = subprocess.run(
-        cmd, env=clean_env(), capture_output=True, text=True, timeout=seconds + 120, check=False
+        cmd, env=env, capture_output=True, text=True, timeout=seconds + 120, check=False
     )
     where = f"sysbench {protocol} --threads={clients} against {target.name}"
     out = proc.stdout + proc.stderr
