@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from approvals import IdentityKind
+from approvals import IdentityKind, Review, ReviewState
 from gateway.cli.compose import services_for
 from gateway.config import load_settings
 from gateway.runtime import Runtime, open_runtime, serve
@@ -29,6 +29,7 @@ from gateway.runtime import Runtime, open_runtime, serve
 __all__ = [
     "RunningGateway",
     "config_toml",
+    "finish",
     "free_port",
     "pg_connection",
     "running_gateway",
@@ -55,6 +56,21 @@ def toml_value(value: Any) -> str:
     if isinstance(value, Iterable):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"no TOML form for {value!r}")
+
+
+async def finish(
+    proc: asyncio.subprocess.Process, stdin: bytes | None = None, within: float = 30
+) -> tuple[int, str, str]:
+    """Feed ``stdin`` to a client process and wait for its end, killing it past ``within``
+    seconds: (exit status, stdout, stderr)."""
+    try:
+        async with asyncio.timeout(within):
+            out, err = await proc.communicate(stdin)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, (out or b"").decode(), (err or b"").decode()
 
 
 def pg_connection(database: str, name: str = "pg-test", **overrides: Any) -> dict[str, Any]:
@@ -92,6 +108,24 @@ class RunningGateway:
         ttl: timedelta = timedelta(hours=1),
     ) -> str:
         return self.runtime.tokens.mint(subject, groups=groups, kind=kind, ttl=ttl)
+
+    async def pending_review(self, connection: str, within: float = 10) -> Review:
+        """Wait for the newest pending review on ``connection``."""
+        repository = self.runtime.repository
+        async with asyncio.timeout(within):
+            while True:
+                found = await repository.list_reviews(
+                    state=ReviewState.PENDING, connection=connection, limit=1
+                )
+                if found:
+                    return found[0]
+                await asyncio.sleep(0.02)
+
+    async def review(self, review_id: str) -> Review:
+        """The review as the store has it now."""
+        review = await self.runtime.repository.get_review(review_id)
+        assert review is not None
+        return review
 
     def client(self, token: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(

@@ -18,7 +18,7 @@ import pymysql
 from gateway.mysql import wire as my
 from tests.conftest import fresh_maria_database, maria_admin
 from tests.gateway.postgres.support import Env
-from tests.harness import RunningGateway, free_port, running_gateway
+from tests.harness import RunningGateway, finish, free_port, running_gateway
 
 __all__ = ["CLIENT_CAPABILITIES", "ROWS", "MyEnv", "RawClient", "mariadb", "mysql_env"]
 
@@ -225,14 +225,7 @@ async def mariadb(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        async with asyncio.timeout(within):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await finish(proc, within=within)
 
 
 class RawClient:

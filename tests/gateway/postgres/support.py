@@ -17,11 +17,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from approvals import Review, ReviewState
+from approvals import Review
 from gateway.postgres import wire as pg
 from gateway.sessions.statement_log import expand
 from tests.conftest import fresh_pg_database
-from tests.harness import RunningGateway, pg_connection, running_gateway
+from tests.harness import RunningGateway, finish, pg_connection, running_gateway
 
 __all__ = [
     "ROWS",
@@ -127,20 +127,10 @@ class Env:
 
     async def pending_review(self, connection: str = "pg-test", within: float = 10) -> Review:
         """Wait for the newest pending review on the connection."""
-        repository = self.gw.runtime.repository
-        async with asyncio.timeout(within):
-            while True:
-                found = await repository.list_reviews(
-                    state=ReviewState.PENDING, connection=connection, limit=1
-                )
-                if found:
-                    return found[0]
-                await asyncio.sleep(0.02)
+        return await self.gw.pending_review(connection, within)
 
     async def review(self, review_id: str) -> Review:
-        review = await self.gw.runtime.repository.get_review(review_id)
-        assert review is not None
-        return review
+        return await self.gw.review(review_id)
 
     async def final_review(self, review_id: str, within: float = 10) -> Review:
         """Wait until the review is final."""
@@ -241,14 +231,7 @@ async def psql(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
-        async with asyncio.timeout(within):
-            out, err = await proc.communicate((script or "").encode())
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await finish(proc, (script or "").encode(), within)
 
 
 class RawClient:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from approvals import Review, ReviewState
-from tests.harness import RunningGateway, free_port, running_gateway
+from approvals import Review
+from tests.harness import RunningGateway, finish, free_port, running_gateway
 
 __all__ = ["SSHD", "Env", "Sshd", "gateway_env", "running_sshd", "ssh_connection"]
 
@@ -189,30 +189,14 @@ class Env:
     ) -> tuple[int, str, str]:
         """Run the ssh client to the end: (exit status, stdout, stderr)."""
         proc = await self.start_ssh(command, **kw)
-        try:
-            async with asyncio.timeout(within):
-                out, err = await proc.communicate(stdin)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        return proc.returncode or 0, out.decode(), err.decode()
+        return await finish(proc, stdin, within)
 
     async def pending_review(self, connection: str = "box", within: float = 15) -> Review:
-        repository = self.gw.runtime.repository
-        async with asyncio.timeout(within):
-            while True:
-                found = await repository.list_reviews(
-                    state=ReviewState.PENDING, connection=connection, limit=1
-                )
-                if found:
-                    return found[0]
-                await asyncio.sleep(0.02)
+        """Wait for the newest pending review on the connection."""
+        return await self.gw.pending_review(connection, within)
 
     async def review(self, review_id: str) -> Review:
-        review = await self.gw.runtime.repository.get_review(review_id)
-        assert review is not None
-        return review
+        return await self.gw.review(review_id)
 
     async def decide(self, review_id: str, outcome: str, reason: str | None = None) -> None:
         async with self.gw.client(self.approver) as http:
