@@ -46,6 +46,20 @@ CUSTOMERS = [
     ("Barbara Liskov", "barbara@example.org", "3530 1113 3330 0000", "123-45-6788"),
 ]
 
+# Who may use each demo connection, who owns it and who approves its holds; and how the
+# database connections are guarded and masked: the same for every demo connection.
+POLICY = """
+access = "standing"
+allow_groups = ["eng"]
+owners = { channel = "#db-owners", identities = ["carol@example.com"] }
+approvers = { groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }
+review_timeout = "15m"
+""".strip()
+MASKED = """
+guardrails = "default"
+masking = { columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }
+""".strip()
+
 CONFIG = """\
 # Written by `airlock demo`. Secrets are not here: the upstream password is in the
 # environment of the demo process ({password_env}{key_env}).
@@ -74,15 +88,10 @@ database = "{database}"
 username = "{role}"
 password_env = "{password_env}"
 upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-owners = {{ channel = "#db-owners", identities = ["carol@example.com"] }}
-approvers = {{ groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }}
-review_timeout = "15m"
+{policy}
 max_grant = "8h"
 idle_revoke_after = "14d"
-guardrails = "default"
-masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }}
+{masked}
 {mysql_connection}{ssh_connection}
 [[people]]
 email = "alice@example.com"
@@ -142,13 +151,8 @@ database = "{database}"
 username = "{role}"
 password_env = "{password_env}"
 upstream_tls = "disable"
-access = "standing"
-allow_groups = ["eng"]
-owners = {{ channel = "#db-owners", identities = ["carol@example.com"] }}
-approvers = {{ groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }}
-review_timeout = "15m"
-guardrails = "default"
-masking = {{ columns = ["ssn", "card_number"], detectors = ["credit_card", "ssn", "email"] }}
+{policy}
+{masked}
 """
 
 
@@ -164,11 +168,7 @@ upstream = "127.0.0.1:{port}"          # the demo's own sshd (demo/ssh/), for th
 username = "{username}"
 private_key_env = "{key_env}"
 host_key = "{fingerprint}"
-access = "standing"
-allow_groups = ["eng"]
-owners = {{ channel = "#db-owners", identities = ["carol@example.com"] }}
-approvers = {{ groups = ["dba-oncall"], identities = [], channel = "#dba-oncall", quorum = 1 }}
-review_timeout = "15m"
+{policy}
 forward_to = ["pg-demo"]
 """
 
@@ -195,6 +195,8 @@ def write_config(workdir: Path, mysql: bool = False, sshd: DemoSshd | None = Non
     path = workdir / "airlock.toml"
     path.write_text(
         CONFIG.format(
+            policy=POLICY,
+            masked=MASKED,
             store=(workdir / "airlock.db").resolve(),
             checkpoints=(workdir / "audit-checkpoints.jsonl").resolve(),
             checkpoint_key=key.resolve(),
@@ -203,6 +205,8 @@ def write_config(workdir: Path, mysql: bool = False, sshd: DemoSshd | None = Non
             password_env=DEMO_PASSWORD_ENV,
             mysql_listener=MYSQL_LISTENER if mysql else "",
             mysql_connection=MYSQL_CONNECTION.format(
+                policy=POLICY,
+                masked=MASKED,
                 host=MARIA_HOST,
                 port=MARIA_PORT,
                 database=DEMO_DB,
@@ -226,7 +230,11 @@ def _ssh_listener(workdir: Path) -> str:
 
 def _ssh_connection(sshd: DemoSshd) -> str:
     return SSH_CONNECTION.format(
-        port=sshd.port, username=sshd.username, key_env=SSH_KEY_ENV, fingerprint=sshd.fingerprint
+        policy=POLICY,
+        port=sshd.port,
+        username=sshd.username,
+        key_env=SSH_KEY_ENV,
+        fingerprint=sshd.fingerprint,
     )
 
 
