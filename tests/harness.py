@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -27,6 +27,7 @@ from gateway.config import load_settings
 from gateway.runtime import Runtime, open_runtime, serve
 
 __all__ = [
+    "RawStream",
     "RunningGateway",
     "config_toml",
     "finish",
@@ -71,6 +72,36 @@ async def finish(
         await proc.wait()
         raise
     return proc.returncode or 0, (out or b"").decode(), (err or b"").decode()
+
+
+class RawStream:
+    """A test's protocol client over a plain socket: the transport part every protocol's raw
+    client shares. A subclass reads its own protocol (``read``, raising ConnectionError when
+    the gateway closed the connection)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Self:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def read(self, within: float = 10) -> object:
+        raise NotImplementedError
+
+    async def closed(self, within: float = 5) -> bool:
+        """True once the gateway closed the connection (what it sent before that is dropped)."""
+        try:
+            while True:
+                await self.read(within)
+        except ConnectionError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def pg_connection(database: str, name: str = "pg-test", **overrides: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pymysql
 from gateway.mysql import wire as my
 from tests.conftest import fresh_maria_database, maria_admin
 from tests.gateway.postgres.support import Env
-from tests.harness import RunningGateway, finish, free_port, running_gateway
+from tests.harness import RawStream, RunningGateway, finish, free_port, running_gateway
 
 __all__ = ["CLIENT_CAPABILITIES", "ROWS", "MyEnv", "RawClient", "mariadb", "mysql_env"]
 
@@ -228,18 +228,13 @@ async def mariadb(
     return await finish(proc, within=within)
 
 
-class RawClient:
+class RawClient(RawStream):
     """A protocol client over a plain socket that can send anything, valid or not."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+        super().__init__(reader, writer)
         self.packets = my.PacketReader()
         self.greeting: my.Handshake | None = None
-
-    @classmethod
-    async def connect(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
 
     async def login(self, token: str, database: str = "my-test", charset: int = 45) -> my.Packet:
         """The greeting, a HandshakeResponse41 with mysql_clear_password and the token; the
@@ -280,16 +275,3 @@ class RawClient:
             tracker.feed(packet.payload)
             out.append(packet)
         return out
-
-    async def closed(self, within: float = 5) -> bool:
-        """True once the gateway closed the connection (packets before that are dropped)."""
-        try:
-            while True:
-                await self.read(within)
-        except ConnectionError:
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.writer.close()

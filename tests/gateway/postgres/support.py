@@ -21,7 +21,7 @@ from approvals import Review
 from gateway.postgres import wire as pg
 from gateway.sessions.statement_log import expand
 from tests.conftest import fresh_pg_database
-from tests.harness import RunningGateway, finish, pg_connection, running_gateway
+from tests.harness import RawStream, RunningGateway, finish, pg_connection, running_gateway
 
 __all__ = [
     "ROWS",
@@ -234,18 +234,13 @@ async def psql(
     return await finish(proc, (script or "").encode(), within)
 
 
-class RawClient:
+class RawClient(RawStream):
     """A protocol client over a plain socket that can send anything, valid or not."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+        super().__init__(reader, writer)
         self.parser = pg.ServerParser()
         self.key: pg.BackendKeyData | None = None
-
-    @classmethod
-    async def connect(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
 
     async def login(self, token: str, database: str = "pg-test") -> list[pg.BackendMessage]:
         """StartupMessage and the token; the messages up to ReadyForQuery (or an error)."""
@@ -284,19 +279,6 @@ class RawClient:
                 return out
             out.append(await self.read(within))
         return out
-
-    async def closed(self, within: float = 5) -> bool:
-        """True once the gateway closed the connection (messages before that are dropped)."""
-        try:
-            while True:
-                await self.read(within)
-        except ConnectionError:
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def startup_packet(params: Mapping[str, str], code: int = pg.PROTOCOL_3_0) -> bytes:
