@@ -31,6 +31,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[im
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support.loopback import Serving
+
 __all__ = ["OidcIssuer", "User"]
 
 
@@ -73,7 +75,7 @@ class OidcIssuer:
         self.refresh_tokens: dict[str, User] = {}
         self.requests: list[tuple[str, str]] = []
         self.unavailable = False  # True: discovery and JWKS answer 503 (the issuer is down)
-        self._server: _Server | None = None
+        self._serving: Serving | None = None
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -81,19 +83,17 @@ class OidcIssuer:
     def __enter__(self) -> OidcIssuer:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.issuer = self
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._serving = Serving(server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._serving is not None:
+            self._serving.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._serving is not None
+        return self._serving.origin
 
     @property
     def issuer(self) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.support.fake_teams.login import FakeTeamsLogin
+from tests.support.loopback import Serving
 
 __all__ = ["MAX_ACTIVITY_BYTES", "FakeBotConnector", "Posted", "TeamsUser"]
 
@@ -98,27 +99,25 @@ class FakeBotConnector:
         self._throttle: list[float] = []
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
-        self._server: _Server | None = None
+        self._serving: Serving | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def __enter__(self) -> FakeBotConnector:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._serving = Serving(server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._serving is not None:
+            self._serving.stop()
 
     @property
     def url(self) -> str:
         """What AIRLOCK_TEAMS_SERVICE_URL is set to."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        assert self._serving is not None
+        return self._serving.origin + "/"
 
     # -- test controls ----------------------------------------------------------------------
 

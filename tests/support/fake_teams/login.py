@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.support.loopback import Serving
+
 __all__ = ["BOT_FRAMEWORK_ISSUER", "BOT_FRAMEWORK_SCOPE", "FakeTeamsLogin", "new_key"]
 
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
@@ -56,7 +58,7 @@ class FakeTeamsLogin:
         self.unavailable = False  # True: metadata and keys answer 503
         self.requests: list[tuple[str, str]] = []  # (method, path) in order
         self.issued: list[str] = []  # access tokens the token endpoint handed out
-        self._server: _Server | None = None
+        self._serving: Serving | None = None
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -64,19 +66,17 @@ class FakeTeamsLogin:
     def __enter__(self) -> FakeTeamsLogin:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._serving = Serving(server)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._serving is not None:
+            self._serving.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._serving is not None
+        return self._serving.origin
 
     @property
     def openid_url(self) -> str:
