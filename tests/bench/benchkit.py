@@ -12,14 +12,16 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 __all__ = [
     "LOG_PROBLEM",
@@ -172,6 +174,89 @@ def wait_for_port(proc: Proc, port: int, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise BenchError(f"{proc.name} is not listening on port {port}:\n{proc.tail()}")
+
+
+def start_pump(workdir: Path, upstream: str) -> tuple[Proc, int]:
+    """A bare byte pump (tests/bench/byte_pump.py: uvloop, no parsing) in front of
+    ``upstream`` (host:port): the ceiling of any Python relay on this machine."""
+    port = free_port()
+    log = workdir / "pump.log"
+    popen = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("byte_pump.py")), str(port), upstream],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    proc = Proc("pump", popen, log)
+    wait_for_port(proc, port)
+    return proc, port
+
+
+class Measured(Protocol):
+    """One run of a target (pg_bench's and mysql_bench's Run)."""
+
+    tps: float
+    cpu_us: float | None
+
+
+def fmt_tps(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def spread(runs: Sequence[Measured]) -> float:
+    """A target's own noise in one case: (max - min) / median of its rounds' tps."""
+    values = [r.tps for r in runs]
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def print_before_after(
+    results: Mapping[tuple[str, int], Mapping[str, Sequence[Measured]]], baseline: str = "baseline"
+) -> None:
+    """This checkout's Airlock against the baseline's, case by case, with each side's noise.
+
+    ``paired``: the geometric mean of the rounds' after/before ratios (the two ran one after
+    the other in each round, so a round's drift touches both), with their range."""
+    print()
+    header = (f"{'case':<16} {'baseline tps':>13} {'airlock tps':>12} {'medians':>8} "
+              f"{'paired (range)':>22} {'noise before':>13} {'noise after':>12}"
+              "  verdict")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    cpu: list[str] = []
+    for (protocol, clients), per_target in results.items():
+        before, after = per_target[baseline], per_target["airlock"]
+        cpu_before = [r.cpu_us for r in before if r.cpu_us is not None]
+        cpu_after = [r.cpu_us for r in after if r.cpu_us is not None]
+        if cpu_before and cpu_after:
+            b, a = statistics.median(cpu_before), statistics.median(cpu_after)
+            pairs = [
+                y.cpu_us - x.cpu_us
+                for x, y in zip(before, after, strict=True)
+                if x.cpu_us is not None and y.cpu_us is not None
+            ]
+            cpu.append(f"{protocol + ' c=' + str(clients):<16} {b:>13.1f} {a:>12.1f} "
+                       f"{statistics.median(pairs):>+14.1f} ({min(pairs):+.1f} to "
+                       f"{max(pairs):+.1f})")  # fmt: skip
+        med_before = statistics.median(r.tps for r in before)
+        med_after = statistics.median(r.tps for r in after)
+        ratios = [a.tps / b.tps for a, b in zip(after, before, strict=True)]
+        paired = statistics.geometric_mean(ratios)
+        noise = max(spread(before), spread(after))
+        verdict = "worse" if 1 - paired > noise else "within noise" if paired < 1 else "not worse"
+        case = f"{protocol} c={clients}"
+        shown = f"{paired:.3f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"{case:<16} {fmt_tps(med_before):>13} {fmt_tps(med_after):>12} "
+              f"{med_after / med_before:>7.3f}x {shown:>22} {spread(before):>12.1%} "
+              f"{spread(after):>12.1%}  {verdict}")  # fmt: skip
+    if cpu:
+        print()
+        header = (
+            f"{'case':<16} {'baseline CPU':>13} {'airlock CPU':>12} "
+            f"{'paired added':>14} (range)   [µs of the gateway's CPU per transaction]"
+        )
+        print(header)
+        print("-" * len(header))
+        for line in cpu:
+            print(line)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -67,6 +67,12 @@ class _Client(_Side):
         for data in self.early:
             transport.write(data)
         self.early.clear()
+        # A server that speaks first (MySQL's greeting) may have been read before its peer
+        # was set.
+        if self.transport is not None:
+            for data in server.early:
+                self.transport.write(data)
+        server.early.clear()
 
 
 async def serve(port: int, upstream: tuple[str, int]) -> None:

@@ -1,6 +1,7 @@
 """MySQL gateway benchmark: sysbench point selects, MariaDB directly vs HAProxy vs Airlock.
 
-Run:  .venv/bin/python tests/bench/mysql_bench.py [--seconds N] [--rounds R] [--quick]
+Run:  .venv/bin/python tests/bench/mysql_bench.py [--seconds N] [--rounds R] [--quick] [--pump]
+      [--baseline DIR]
 (not a test; needs the local MariaDB at 127.0.0.1:3306 with root and no password, and the
 Debian packages ``sysbench`` and ``haproxy``: ``apt-get install -y sysbench haproxy``).
 
@@ -15,7 +16,10 @@ What it does:
 4. for each case (text / prepared protocol x 1 / 8 clients) runs ``sysbench
    oltp_point_select`` (one point select per transaction) against direct, HAProxy and Airlock
    interleaved, R rounds, and takes the median tps; Airlock's CPU time per transaction from
-   /proc;
+   /proc; with ``--pump``, also a bare Python byte pump (tests/bench/byte_pump.py: uvloop, no
+   parsing), the ceiling of any Python relay here; with ``--baseline DIR``, also the Airlock of
+   another checkout (DIR/.venv/bin/airlock, e.g. a ``git worktree`` of the commit before a
+   change), interleaved, and the two compared round by round (tests/bench/benchkit.py);
 5. checks that every run served transactions with no errors, that Airlock refused nothing, and
    that every statement its sessions counted has its record in the audit trail; prints the
    table and whether Airlock is >= 0.8x HAProxy everywhere;
@@ -51,7 +55,9 @@ from tests.bench.benchkit import (
     check_airlock,
     cpu_seconds,
     free_port,
+    print_before_after,
     start_airlock,
+    start_pump,
     wait_for_port,
 )
 from tests.harness import config_toml
@@ -63,6 +69,8 @@ CONNECTION = "mysql-bench"
 SUBJECT = "bench@example.com"
 PASSWORD_ENV = "AIRLOCK_BENCH_UPSTREAM_PASSWORD"
 TARGET_RATIO = 0.8
+PUMP = "pump"
+BASELINE = "baseline"
 CASES = [  # (protocol, clients)
     ("text", 1),
     ("text", 8),
@@ -223,21 +231,24 @@ def prepare(sysbench: str, client: str, password: str) -> None:
 def run_cases(
     sysbench: str,
     targets: dict[str, Target],
-    airlock_pid: int,
+    pids: dict[str, int],
     rounds: int,
     seconds: int,
 ) -> tuple[dict[tuple[str, int], dict[str, list[Run]]], int]:
-    """Every case, every round, every target in turn; Airlock's transactions in all."""
+    """Every case, every round, every target in turn (``pids``: the Airlocks', whose CPU time
+    is measured); this checkout's Airlock's transactions in all."""
     results: dict[tuple[str, int], dict[str, list[Run]]] = {}
     served = 0
     for protocol, clients in CASES:
         per_target: dict[str, list[Run]] = {name: [] for name in targets}
         for rnd in range(rounds):
             for name, target in targets.items():
-                used = cpu_seconds(airlock_pid) if name == "airlock" else 0.0
+                pid = pids.get(name)
+                used = cpu_seconds(pid) if pid is not None else 0.0
                 run = sysbench_run(sysbench, target, protocol, clients, seconds)
+                if pid is not None:
+                    run.cpu_us = (cpu_seconds(pid) - used) / run.transactions * 1e6
                 if name == "airlock":
-                    run.cpu_us = (cpu_seconds(airlock_pid) - used) / run.transactions * 1e6
                     served += run.transactions
                 per_target[name].append(run)
                 cpu = f"  {run.cpu_us:6.1f} CPU µs/xact" if run.cpu_us is not None else ""
@@ -264,6 +275,9 @@ def report(results: dict[tuple[str, int], dict[str, list[Run]]]) -> bool:
         print(f"{protocol + ' c=' + str(clients):<14} {med['direct']:>11,.0f} "
               f"{med['haproxy']:>12,.0f} {med['airlock']:>12,.0f} {ratio:>11.2f}x "
               f"{med['airlock'] / med['direct']:>14.2f}x {cpu:>12.1f}{flag}")  # fmt: skip
+        if PUMP in med:
+            print(f"{'':<14} byte pump {med[PUMP]:,.0f} tps = {med[PUMP] / med['haproxy']:.2f}x "
+                  f"HAProxy; Airlock = {med['airlock'] / med[PUMP]:.2f}x the pump")  # fmt: skip
     return all_ok
 
 
@@ -272,8 +286,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=None, help="seconds per run (default 10)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per case (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 round of 5 s per case")
+    parser.add_argument(
+        "--pump", action="store_true", help="also measure a bare Python byte pump (the ceiling)"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout whose .venv/bin/airlock runs as the target 'baseline'",
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (5 if args.quick else 10)
+    baseline_cmd: list[str] | None = None
+    if args.baseline is not None:
+        binary = args.baseline.resolve() / ".venv" / "bin" / "airlock"
+        if not binary.is_file():
+            print(f"mysql_bench: no {binary}", file=sys.stderr)
+            return 2
+        baseline_cmd = [str(binary)]
     rounds = args.rounds or (1 if args.quick else 3)
     try:
         sysbench, haproxy, client = check_prerequisites()
@@ -307,7 +337,21 @@ def main(argv: list[str] | None = None) -> int:
             "haproxy": Target("haproxy", hap_port, BENCH_USER, BENCH_DB, password),
             "airlock": Target("airlock", airlock.port, SUBJECT, CONNECTION, airlock.token),
         }
-        results, served = run_cases(sysbench, targets, airlock.proc.popen.pid, rounds, seconds)
+        if args.pump:
+            pump, pump_port = start_pump(workdir, f"{MY_HOST}:{MY_PORT}")
+            procs.append(pump)
+            targets[PUMP] = Target(PUMP, pump_port, BENCH_USER, BENCH_DB, password)
+            print(f"byte pump pid {pump.popen.pid} on :{pump_port} (no parsing, no inspection)")
+        pids = {"airlock": airlock.proc.popen.pid}
+        if baseline_cmd is not None:
+            base = start_airlock(
+                workdir, airlock_config, env=env, subject=SUBJECT, cmd=baseline_cmd, name=BASELINE
+            )
+            procs.append(base.proc)
+            targets[BASELINE] = Target(BASELINE, base.port, SUBJECT, CONNECTION, base.token)
+            pids[BASELINE] = base.proc.popen.pid
+            print(f"baseline Airlock ({args.baseline}) pid {pids[BASELINE]} on :{base.port}")
+        results, served = run_cases(sysbench, targets, pids, rounds, seconds)
         deadline = time.monotonic() + 15
         while True:  # let Airlock write its sessions' last statement batches
             time.sleep(1.0)
@@ -315,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             if check.audited >= check.statements or time.monotonic() > deadline:
                 break
         all_ok = report(results)
+        if baseline_cmd is not None:
+            print_before_after(results, BASELINE)
         print()
         print(f"Airlock check: {check.store_note}")
         for line in check.log_problems[:10]:
