@@ -156,7 +156,7 @@ async def accept_client(
             if first is None:
                 return None
         response = my.HandshakeResponse.decode(first.payload)
-        peer = stream.writer.get_extra_info("peername")
+        peer = stream.io.get_extra_info("peername")
         if not encrypted and not allow_plaintext and not is_loopback(peer):
             raise Refused(
                 3159, "HY000", "connections from other hosts must use TLS (--ssl) through Airlock"

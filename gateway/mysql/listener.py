@@ -19,6 +19,7 @@ from approvals import Delegation, Identity, new_id
 from gateway.config import split_hostport
 from gateway.mysql import wire as my
 from gateway.mysql.accept import Accepted, Authenticate, Refused, accept_client
+from gateway.mysql.channel import ByteChannel, Channel, StreamChannel
 from gateway.mysql.context import Deps, MySession
 from gateway.mysql.control import serve_control
 from gateway.mysql.relay import Relay
@@ -77,7 +78,10 @@ class MySQLListener:
         self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> asyncio.Server:
-        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Channel(self._accepted), self.host, self.port
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self._server
 
@@ -110,6 +114,9 @@ class MySQLListener:
                 self._ids.add(thread_id)
                 return thread_id
 
+    def _accepted(self, channel: Channel) -> None:
+        asyncio.get_running_loop().create_task(self._client(channel))
+
     async def serve_tunnel(
         self,
         reader: asyncio.StreamReader,
@@ -126,12 +133,12 @@ class MySQLListener:
         async def as_tunnel(_token: str) -> Identity:
             return identity
 
-        await self._client(reader, writer, as_tunnel, _Tunnel(self.deps.targets[connection]))
+        channel = StreamChannel(reader, writer)
+        await self._client(channel, as_tunnel, _Tunnel(self.deps.targets[connection]))
 
     async def _client(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        channel: ByteChannel,
         authenticate: Authenticate | None = None,
         targets: dict[str, Target[Any, Any]] | None = None,
     ) -> None:
@@ -140,7 +147,7 @@ class MySQLListener:
         ticket = self.core.limits.connection()
         self._handlers.add(task)
         thread_id = self._new_id()
-        stream = PacketStream(reader, writer)
+        stream = PacketStream(channel)
         try:
             if ticket is None:
                 self.core.refuse_connection()
@@ -164,9 +171,9 @@ class MySQLListener:
             self._handlers.discard(task)
             with contextlib.suppress(Exception):
                 await stream.drain()
-            writer.close()
+            channel.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await channel.wait_closed()
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -256,7 +263,7 @@ class MySQLListener:
         )
         s.log = self.core.statement_log(s, target.redact)
         s.state = await _initial_state(self.deps.state(), s.database, upstream)
-        await self.core.start(s, client.writer.get_extra_info("peername"))
+        await self.core.start(s, client.io.get_extra_info("peername"))
         client.write(my.Ok(status=my.Status.AUTOCOMMIT).encode(accepted.capabilities))
         task = asyncio.current_task()
         assert task is not None

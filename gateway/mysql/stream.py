@@ -1,5 +1,5 @@
-"""Packets over an asyncio stream: the thin I/O around the sans-IO packet codec, and the TLS a
-client asks for with an SSLRequest.
+"""Packets over a socket's channel (gateway.mysql.channel): the thin I/O around the sans-IO
+packet codec, and the TLS a client asks for with an SSLRequest.
 
 A ``PacketStream`` reads whole logical packets (``gateway.mysql.wire.PacketReader``) and writes
 payloads with the exchange's next sequence id. One counter serves both directions, as the
@@ -17,21 +17,20 @@ be read as the client's (the CVE-2021-23214 class)."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 from gateway.mysql import wire as my
+from gateway.mysql.channel import READ_SIZE, ByteChannel
 
 __all__ = ["READ_SIZE", "PacketStream"]
 
-READ_SIZE = 65536
 DRAIN_ABOVE = 1024 * 1024  # a reply's output is drained once this much is buffered
 BATCH = 64 * 1024  # bytes gathered before they are sent (encrypted, over TLS) in one go
 
 
 class PacketStream:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, io: ByteChannel) -> None:
+        self.io = io  # the socket's bytes (gateway.mysql.channel)
         self.packets = my.PacketReader()
         self.seq = 0  # the sequence id the next packet, sent or received, carries
         self._tls: ssl.SSLObject | None = None
@@ -80,12 +79,12 @@ class PacketStream:
     async def _recv(self) -> bytes:
         tls = self._tls
         if tls is None:
-            return await self.reader.read(READ_SIZE)
+            return await self.io.read()
         while True:
             try:
                 data = tls.read(READ_SIZE)
             except ssl.SSLWantReadError:
-                raw = await self.reader.read(READ_SIZE)
+                raw = await self.io.read()
                 if not raw:
                     return b""
                 self._incoming.write(raw)
@@ -123,7 +122,7 @@ class PacketStream:
             plain.clear()
             self._plain_size = 0
             if self._tls is None:
-                self.writer.write(data)
+                self.io.write(data)
                 return
             self._tls.write(data)
         self._send_tls()
@@ -133,17 +132,22 @@ class PacketStream:
             return
         out = self._outgoing.read()
         if out:
-            self.writer.write(out)
+            self.io.write(out)
 
     async def drain(self) -> None:
         """Send what was written, and wait while the transport's buffer is full."""
         self.flush()
-        await self.writer.drain()
+        await self.io.drain()
+
+    @property
+    def full(self) -> bool:
+        """The transport holds more than a long reply should leave waiting for the peer."""
+        return self.io.write_buffer_size() > DRAIN_ABOVE
 
     async def drain_if_full(self) -> None:
         """Wait for the peer to take a long reply's output (the transport's buffer)."""
-        if self.writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
-            await self.writer.drain()
+        if self.full:
+            await self.io.drain()
 
     # -- TLS -------------------------------------------------------------------------------
 
@@ -170,11 +174,11 @@ class PacketStream:
                 break
             except ssl.SSLWantReadError:
                 self._send_tls()
-                await self.writer.drain()
-                raw = await self.reader.read(READ_SIZE)
+                await self.io.drain()
+                raw = await self.io.read()
                 if not raw:
                     raise ConnectionResetError("the client left during the TLS handshake") from None
                 self._incoming.write(raw)
         self._tls = tls
         self._send_tls()
-        await self.writer.drain()
+        await self.io.drain()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from gateway.config import ConnectionConfig, split_hostport
 from gateway.mysql import wire as my
+from gateway.mysql.channel import open_channel
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.wire.ed25519 import sign_scramble
 
@@ -73,7 +74,7 @@ class Upstream:
     server_version: str
 
     def close(self) -> None:
-        self.stream.writer.close()
+        self.stream.io.close()
 
 
 def _scramble(plugin: bytes, password: bytes, scramble: bytes) -> bytes:
@@ -154,15 +155,15 @@ async def connect_upstream(
     user, password = config.credential(role)
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(host, port)
-            stream = PacketStream(reader, writer)
+            channel = await open_channel(host, port)
+            stream = PacketStream(channel)
             try:
                 secure = _Secure(config.upstream_tls, host)
                 return await _login(
                     stream, user or "", password or "", database, capabilities, charset, secure
                 )
             except BaseException:
-                writer.close()
+                channel.close()
                 raise
     except my.MyWireError as exc:
         raise UpstreamError(my.Err(exc.code, exc.sqlstate, f"upstream: {exc.message}")) from exc

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.mysql import wire as my
+from gateway.mysql.channel import StreamChannel
 from gateway.mysql.stream import PacketStream
 
 __all__ = ["FakeMySQL8", "fake_mysql8"]
@@ -44,7 +45,7 @@ class FakeMySQL8:
     )
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream = PacketStream(reader, writer)
+        stream = PacketStream(StreamChannel(reader, writer))
         caps = CAPS | (C.SSL if self.tls is not None else 0)
         try:
             greeting = my.Handshake(
