@@ -7,7 +7,10 @@ message is masked too (a failing cast or a duplicate key quotes the value).
 A result set's column definitions are held until the last one, so that the plan is known
 before any is sent: in a binary result set a masked column whose type cannot carry the masked
 text (an integer, a date) is re-typed to a string column (``MASKED_COLUMN_TYPE``) in its
-definition, and its values are sent as that text."""
+definition, and its values are sent as that text. What a result set's definitions plan is a
+function of their bytes, the database in use, the derived outputs and the protocol, and is
+kept by those (``Planned``, in the session's ``Lineage.planned``): a session that runs the
+same query again decodes no definition."""
 
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ class Lineage:
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
+        self.planned: dict[PlanKey, Planned] = {}  # ReplyMasker's, by definitions' bytes
         self._leaks: dict[tuple[bool, str, Any], Leak | None] = {}
         self._derived: dict[tuple[bool, str, Any], frozenset[int] | None] = {}
         self._last: tuple[str, Any, tuple[bool, str, Any]] | None = None
@@ -89,6 +93,24 @@ def origin(column: my.ColumnDefinition) -> ColumnOrigin:
     )  # fmt: skip
 
 
+# A result set's definitions (their payloads), the database in use, the derived outputs and
+# whether the rows are binary: all that a plan is made of.
+PlanKey = tuple[tuple[bytes, ...], str | None, frozenset[int] | None, bool]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Planned:
+    """What one result set's definitions plan: the row mask (None: no column can change), the
+    server's (type, flags) per column and as the client is told, the columns' decimals, and the
+    definitions' payloads to send."""
+
+    plan: RowMask | None
+    specs: tuple[tuple[int, int], ...]
+    sent_specs: tuple[tuple[int, int], ...]
+    decimals: tuple[int, ...]
+    sent: tuple[bytes, ...]
+
+
 class ReplyMasker:
     """One command's reply (``binary``: a COM_STMT_EXECUTE's); ``packet`` returns the payloads
     the client may see in place of each one (none while definitions are held)."""
@@ -101,14 +123,17 @@ class ReplyMasker:
         *,
         binary: bool = False,
         derived: frozenset[int] | None = None,
+        planned: dict[PlanKey, Planned] | None = None,
     ) -> None:
         self.policy, self.database, self.sent, self.binary = policy, database, sent, binary
         self.derived = derived  # outputs computed from a masked column (masked whole)
         self.tally = MaskTally()
-        self._definitions: list[my.ColumnDefinition] = []
+        self._planned_by = planned if planned is not None else {}
+        self._definitions: list[bytes] = []  # the payloads held until the last
         self._plan: RowMask | None = None
-        self._specs: list[tuple[int, int]] = []  # the server's (type, flags) per column
-        self._sent_specs: list[tuple[int, int]] = []  # as the client was told
+        self._specs: tuple[tuple[int, int], ...] = ()  # the server's (type, flags) per column
+        self._sent_specs: tuple[tuple[int, int], ...] = ()  # as the client was told
+        self._decimals: tuple[int, ...] = ()
 
     def packet(self, event: my.Input, payload: bytes, columns: int) -> list[bytes]:
         if event is my.Input.ROW:
@@ -119,7 +144,7 @@ class ReplyMasker:
         if event is my.Input.COLUMN_COUNT:
             self._definitions, self._plan = [], None
         elif event in _DEFINITIONS:
-            self._definitions.append(my.ColumnDefinition.decode(payload))
+            self._definitions.append(payload)
             return [] if event is my.Input.COLUMN else self._planned()
         elif event is my.Input.ERR:
             error = my.Err.decode(payload)
@@ -129,12 +154,28 @@ class ReplyMasker:
         return [payload]
 
     def _planned(self) -> list[bytes]:
+        """The plan for the held definitions, and the definitions to send."""
+        key = (tuple(self._definitions), self.database, self.derived, self.binary)
+        by = self._planned_by
+        planned = by.get(key)
+        if planned is None:
+            planned = self._plan_anew()
+            if len(by) >= Lineage.SIZE:
+                by.clear()
+            by[key] = planned
+        self._plan, self._specs, self._sent_specs = planned.plan, planned.specs, planned.sent_specs
+        self._decimals = planned.decimals
+        return list(planned.sent)
+
+    def _plan_anew(self) -> Planned:
         """The plan for the held definitions, and the definitions to send (re-typed where a
         binary value cannot carry the masked text)."""
-        definitions = self._definitions
+        decoded = [my.ColumnDefinition.decode(d) for d in self._definitions]
+        definitions = list(decoded)
         columns = [origin(d) for d in definitions]
-        self._plan = plan = self.policy.plan(columns, self.database, derived=self.derived)
-        self._specs = [(d.column_type, d.flags) for d in definitions]
+        plan = self.policy.plan(columns, self.database, derived=self.derived)
+        specs = tuple((d.column_type, d.flags) for d in definitions)
+        decimals = tuple(d.decimals for d in definitions)
         if plan is not None and self.binary:
             for index in plan.masked:
                 column = definitions[index]
@@ -147,8 +188,12 @@ class ReplyMasker:
                         length=max(column.length, 64) * 4,
                         decimals=0,
                     )
-        self._sent_specs = [(d.column_type, d.flags) for d in definitions]
-        return [d.encode() for d in definitions]
+        sent_specs = tuple((d.column_type, d.flags) for d in definitions)
+        sent = tuple(  # as the server sent them, but for those re-typed
+            payload if d is original else d.encode()
+            for d, original, payload in zip(definitions, decoded, self._definitions, strict=True)
+        )
+        return Planned(plan, specs, sent_specs, decimals, sent)
 
     def _row(self, payload: bytes, plan: RowMask) -> bytes:
         values = my.decode_text_row(payload, len(self._specs))
@@ -164,7 +209,7 @@ class ReplyMasker:
             value = raw[index]
             if value is not None:
                 type_code, flags = self._specs[index]
-                decimals = self._definitions[index].decimals
+                decimals = self._decimals[index]
                 texts[index] = to_text(type_code, flags, value, decimals=decimals)
         masked = plan.row(texts, self.tally)
         for index in plan.masked:

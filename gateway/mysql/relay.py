@@ -13,7 +13,6 @@ whole text runs, is held or is refused as one.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -23,7 +22,9 @@ from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.airlock import hold
 from gateway.mysql.context import EFFECT_KINDS, Deps, MySession
+from gateway.mysql.lane import open_lane
 from gateway.mysql.masking import Lineage, ReplyMasker
+from gateway.mysql.reply import Outcome, Reply
 from gateway.mysql.statements import Statements
 from gateway.mysql.stream import PacketStream
 from gateway.mysql.upstream import (
@@ -36,7 +37,7 @@ from gateway.mysql.upstream import (
 )
 from gateway.sessions import ClientGone
 
-__all__ = ["Killer", "Outcome", "Relay"]
+__all__ = ["Killer", "Relay"]
 
 Cmd = my.Command
 # Answered by the server with one OK / ERR (or EOF): relayed, not recorded as statements.
@@ -70,25 +71,11 @@ class Killer(Protocol):
         ...
 
 
-@dataclass
-class Outcome:
-    """How the server answered a forwarded command."""
-
-    rows: int = 0
-    size: int = 0
-    error: my.Err | None = None
-    masked: dict[str, int] | None = None
-    started: float = field(default_factory=perf_counter)
-    end: my.Input | None = None  # the reply's last packet (CURSOR_OPEN: a cursor is open)
-    masker: ReplyMasker | None = None  # the reply's (a cursor's rows are masked by its plan)
-    review_id: str | None = None  # the review that let the statement run
-
-
 class Relay:
     def __init__(self, s: MySession, deps: Deps, client: PacketStream, upstream: Upstream) -> None:
         self.s, self.deps, self.client, self.upstream = s, deps, client, upstream
         self.tracker = my.ReplyTracker(upstream.capabilities)
-        self._failed_after_effects = False  # the last text changed state, then failed
+        self.failed_after_effects = False  # the last text changed state, then failed
         self.statements = Statements(self)  # prepared statements (gateway.mysql.statements)
         policy = s.target.masking
         self.lineage = Lineage(policy) if policy is not None else None
@@ -97,13 +84,27 @@ class Relay:
         # done by the gateway, anything else is the rules' business.
         self.killer: Killer | None = None
         self.last: Outcome | None = None  # of the last statement forwarded
+        self.waiting = False  # for the next command, at the top of ``run`` (the fast lane's cue)
 
     async def run(self) -> str:
-        """Relay until the client quits or leaves; returns the session's outcome."""
+        """Relay until the client quits or leaves; returns the session's outcome. The fast
+        lane (gateway.mysql.lane) takes what it can while the loop waits for a command."""
+        lane = open_lane(self)
+        try:
+            return await self._loop()
+        finally:
+            if lane is not None:
+                lane.detach()
+
+    async def _loop(self) -> str:
         client = self.client
         while True:
             client.seq = 0
-            packet = await client.read()
+            self.waiting = True
+            try:
+                packet = await client.read()
+            finally:
+                self.waiting = False
             if packet is None:
                 return "client_gone"
             if not packet.payload:
@@ -132,7 +133,7 @@ class Relay:
             await self.statement(text, payload, expect=my.Expect.FIELD_LIST)
         elif command == Cmd.PROCESS_KILL and len(payload) >= 5:
             text = f"KILL {int.from_bytes(payload[1:5], 'little')}"
-            target = self._kill_target(text)
+            target = self.kill_target(text)
             if target is None or not await self._killed(text, target):
                 await self.statement(text, payload, expect=my.Expect.SIMPLE)
         elif command in SIMPLE:
@@ -167,13 +168,13 @@ class Relay:
             self.s.statements_seen += 1
             self.refuse(shown, "block", refusals.not_utf8(), rule=refusals.UTF8)
             return
-        target = self._kill_target(text)
+        target = self.kill_target(text)
         if target is not None and await self._killed(text, target):
             return
         ran = await self.statement(text, payload)
         if ran is not None and ran.kinds & EFFECT_KINDS:
             self.s.state = self.s.state.after(text)
-        elif ran is None and self._failed_after_effects:
+        elif ran is None and self.failed_after_effects:
             await self.resync()
 
     async def statement(
@@ -220,7 +221,7 @@ class Relay:
         outcome = await self.forward(payload, expect, text, binary=binary, derived=derived)
         outcome.review_id, self.last = review_id, outcome
         error = outcome.error
-        self._failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
+        self.failed_after_effects = error is not None and bool(verdict.kinds & EFFECT_KINDS)
         self.record(text, verdict, outcome)
         return verdict if error is None else None
 
@@ -245,7 +246,7 @@ class Relay:
         """A text with state effects failed: which of its statements ran before the error is
         not known here, so the state is read back from the server (sql_mode, the database);
         its SQL-level prepared statements are forgotten (an EXECUTE of one is then held)."""
-        self._failed_after_effects = False
+        self.failed_after_effects = False
         row = await query_row(self.upstream, SESSION_FACTS)
         mode = row[0] if row else None
         database = row[1] if row and len(row) > 1 else None
@@ -269,70 +270,34 @@ class Relay:
         """Send the command upstream and relay the server's whole reply to the client, its
         rows and errors masked on a connection that masks (``text``: what the client sent,
         whose own values an error may quote; ``masker``: a cursor's, for its fetches)."""
-        up, client, tracker = self.upstream.stream, self.client, self.tracker
+        up = self.upstream.stream
+        up.seq = 0
+        up.write(payload)
+        reply = self.reply(expect, text, binary=binary, rewrite=rewrite, derived=derived,
+                           masker=masker)  # fmt: skip
+        client = self.client
+        while not reply.step():
+            await client.drain_if_full()
+            if not await up.receive():
+                raise UpstreamGone("the upstream server closed the connection")
+        return reply.outcome
+
+    def reply(
+        self,
+        expect: my.Expect,
+        text: str = "",
+        *,
+        binary: bool = False,
+        rewrite: Callable[[my.Input, bytes], bytes] | None = None,
+        derived: frozenset[int] | None = None,
+        masker: ReplyMasker | None = None,
+    ) -> Reply:
+        """The reply to a command just sent upstream (``forward``'s, and the fast lane's)."""
         # Only result sets carry values (COM_FIELD_LIST's definitions hold none to mask).
         if masker is None and expect in _RESULTS:
             masker = self._masker(text, binary, derived)
-        outcome = Outcome(masker=masker)
-        up.seq = 0
-        up.write(payload)
-        tracker.begin(expect)
-        packets = up.packets
-        # Nothing to change (no masking, no id to rewrite): the reply's wire bytes go to the
-        # client as they came, in runs, their sequence ids being the client's exchange's too
-        # (both began with the command's 0); each packet is still read, for where it ends.
-        raw = masker is None and rewrite is None
-        start = packets.mark()
-        while not tracker.idle:
-            packet = packets.next_packet()  # read on only when what came is used up
-            if isinstance(packet, my.NeedData):
-                if raw:
-                    client.write_raw(packets.since(start))
-                    await client.drain_if_full()
-                if not await up.receive():
-                    raise UpstreamGone("the upstream server closed the connection")
-                start = packets.mark()
-                continue
-            if packet.seq != up.seq:
-                raise my.OutOfSequence(f"sequence id {packet.seq} from the server, not {up.seq}")
-            up.seq = packet.next_seq
-            data = packet.payload
-            event = tracker.feed(data)
-            if event is my.Input.ROW:
-                outcome.rows += 1
-            else:
-                outcome.end = event
-                if event is my.Input.ERR and raw:
-                    outcome.error = my.Err.decode(data)
-            if raw:
-                outcome.size += len(data)
-                continue
-            self._relay_packet(event, data, outcome, masker, rewrite)
-            await client.drain_if_full()
-        if raw:
-            client.write_raw(packets.since(start))
-            client.seq = up.seq
-        if masker is not None:
-            outcome.masked = masker.counts()
-        return outcome
-
-    def _relay_packet(
-        self,
-        event: my.Input,
-        data: bytes,
-        outcome: Outcome,
-        masker: ReplyMasker | None,
-        rewrite: Callable[[my.Input, bytes], bytes] | None,
-    ) -> None:
-        """One packet of a reply the gateway changes: rewritten, masked, re-framed."""
-        if rewrite is not None:
-            data = rewrite(event, data)
-        sent = [data] if masker is None else masker.packet(event, data, self.tracker.columns)
-        for payload in sent:
-            if event is my.Input.ERR:
-                outcome.error = my.Err.decode(payload)
-            self.client.write(payload)
-            outcome.size += len(payload)
+        self.tracker.begin(expect)
+        return Reply(self.upstream.stream, self.client, self.tracker, masker, rewrite)
 
     def _masker(
         self, text: str, binary: bool, derived: frozenset[int] | None
@@ -340,7 +305,10 @@ class Relay:
         policy = self.s.target.masking
         if policy is None:
             return None
-        return ReplyMasker(policy, self.s.state.database, text, binary=binary, derived=derived)
+        planned = self.lineage.planned if self.lineage is not None else None
+        return ReplyMasker(
+            policy, self.s.state.database, text, binary=binary, derived=derived, planned=planned
+        )
 
     def leak(self, text: str) -> bool:
         """On a connection that masks, refuse (True) a text that takes a route around the
@@ -362,7 +330,7 @@ class Relay:
         up.write(payload)
         up.flush()
 
-    def _kill_target(self, text: str) -> Any:
+    def kill_target(self, text: str) -> Any:
         """The thread a KILL text names (the dialect's kill_target: cheap for any other)."""
         finder = self.deps.kill_target
         return finder(text, self.s.state) if finder is not None else None

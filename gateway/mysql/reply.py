@@ -1,0 +1,103 @@
+"""One command's reply, relayed to the client as it arrives: the server's packets are read
+(``gateway.mysql.wire.state`` says where the reply ends), masked where the connection masks,
+and written to the client.
+
+``Reply.step`` is synchronous: it takes every whole packet the upstream's packet reader holds
+and says whether the reply is done. The general path (``Relay.forward``) awaits more bytes
+between steps; the fast lane (gateway.mysql.lane) calls it from the upstream channel's read
+callback. Both relay a reply with this one code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+
+from gateway.mysql import wire as my
+from gateway.mysql.masking import ReplyMasker
+from gateway.mysql.stream import PacketStream
+
+__all__ = ["Outcome", "Reply"]
+
+
+@dataclass
+class Outcome:
+    """How the server answered a forwarded command."""
+
+    rows: int = 0
+    size: int = 0
+    error: my.Err | None = None
+    masked: dict[str, int] | None = None
+    started: float = field(default_factory=perf_counter)
+    end: my.Input | None = None  # the reply's last packet (CURSOR_OPEN: a cursor is open)
+    masker: ReplyMasker | None = None  # the reply's (a cursor's rows are masked by its plan)
+    review_id: str | None = None  # the review that let the statement run
+
+
+class Reply:
+    """The reply to the command just sent upstream (``tracker`` has begun it)."""
+
+    __slots__ = ("client", "masker", "outcome", "raw", "rewrite", "tracker", "up")
+
+    def __init__(
+        self,
+        up: PacketStream,
+        client: PacketStream,
+        tracker: my.ReplyTracker,
+        masker: ReplyMasker | None,
+        rewrite: Callable[[my.Input, bytes], bytes] | None,
+    ) -> None:
+        self.up, self.client, self.tracker = up, client, tracker
+        self.masker, self.rewrite = masker, rewrite
+        self.outcome = Outcome(masker=masker)
+        # Nothing to change (no masking, no id to rewrite): the reply's wire bytes go to the
+        # client as they came, in runs, their sequence ids being the client's exchange's too
+        # (both began with the command's 0); each packet is still read, for where it ends.
+        self.raw = masker is None and rewrite is None
+
+    def step(self) -> bool:
+        """Relay the whole packets received so far; True once the reply is done (what it
+        wrote to the client is queued on the client's stream, not yet sent)."""
+        up, tracker, outcome, raw = self.up, self.tracker, self.outcome, self.raw
+        packets = up.packets
+        start = packets.mark()  # valid until the next receive_data, which ends the step
+        while not tracker.idle:
+            packet = packets.next_packet()
+            if isinstance(packet, my.NeedData):
+                if raw:
+                    self.client.write_raw(packets.since(start))
+                return False
+            if packet.seq != up.seq:
+                raise my.OutOfSequence(f"sequence id {packet.seq} from the server, not {up.seq}")
+            up.seq = packet.next_seq
+            data = packet.payload
+            event = tracker.feed(data)
+            if event is my.Input.ROW:
+                outcome.rows += 1
+            else:
+                outcome.end = event
+                if event is my.Input.ERR and raw:
+                    outcome.error = my.Err.decode(data)
+            if raw:
+                outcome.size += len(data)
+                continue
+            self._changed(event, data)
+        if raw:
+            self.client.write_raw(packets.since(start))
+            self.client.seq = up.seq
+        if self.masker is not None:
+            outcome.masked = self.masker.counts()
+        return True
+
+    def _changed(self, event: my.Input, data: bytes) -> None:
+        """One packet of a reply the gateway changes: rewritten, masked, re-framed."""
+        outcome, masker = self.outcome, self.masker
+        if self.rewrite is not None:
+            data = self.rewrite(event, data)
+        sent = [data] if masker is None else masker.packet(event, data, self.tracker.columns)
+        for payload in sent:
+            if event is my.Input.ERR:
+                outcome.error = my.Err.decode(payload)
+            self.client.write(payload)
+            outcome.size += len(payload)
