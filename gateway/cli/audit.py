@@ -5,7 +5,6 @@ checkpoint key; export for a SIEM. All read the store directly."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from contextlib import nullcontext
@@ -23,6 +22,8 @@ __all__ = ["add_commands"]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
     from gateway.anchoring import checkpoint_path, public_key  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.store_schema import existing_store  # noqa: PLC0415
@@ -111,6 +112,8 @@ def _print_anchor(report: AnchorReport, sources: list[Path]) -> bool:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """Sign the chain's head now (what a running gateway does every checkpoint_interval)."""
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
     from gateway.anchoring import checkpointer  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.errors import ConfigError  # noqa: PLC0415
@@ -160,6 +163,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.store_schema import existing_store  # noqa: PLC0415
     from store import AuditFilter, Database, export_audit  # noqa: PLC0415

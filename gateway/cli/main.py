@@ -223,21 +223,23 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    """Mint a token with the deployment's signing key: ``AIRLOCK_SIGNING_KEY`` when set (nothing
-    else is opened), else the key kept in the store (the store alone, not the runtime)."""
-    from gateway.config import parse_duration  # noqa: PLC0415
+    """Mint a token with the deployment's signing key: ``AIRLOCK_SIGNING_KEY`` when set (then
+    nothing else is read: neither the configuration nor the store), else the key kept in the
+    store (the store alone, not the runtime)."""
+    from gateway.durations import parse_duration  # noqa: PLC0415
     from gateway.errors import UsageError  # noqa: PLC0415
 
-    settings = _settings(args)
     try:
         ttl = parse_duration(args.ttl)
     except ValueError as exc:
         raise UsageError(f"--ttl: {exc}") from exc
     groups = [g.strip() for g in (args.groups or "").split(",") if g.strip()]
+    # The variable the settings read it from (gateway.config, _SECRETS): with it set, the
+    # settings would hold it and the store would not be asked, so they need not be loaded.
+    pem = os.environ.get("AIRLOCK_SIGNING_KEY") or _configured_key(args)
     from approvals.model import IdentityKind  # noqa: PLC0415
     from gateway.identity.tokens import TokenService, load_key  # noqa: PLC0415
 
-    pem = settings.signing_key or _run_async(_stored_key(settings))
     token = TokenService(load_key(pem)).mint(
         args.subject,
         groups=groups,
@@ -248,6 +250,12 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     print(f"# token for {args.subject} (groups: {', '.join(groups) or '-'}; valid {args.ttl})")
     print(token)
     return 0
+
+
+def _configured_key(args: argparse.Namespace) -> str:
+    """The signing key the settings name, else the one kept in the store."""
+    settings = _settings(args)
+    return settings.signing_key or _run_async(_stored_key(settings))
 
 
 async def _stored_key(settings: Settings) -> str:
