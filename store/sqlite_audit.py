@@ -34,6 +34,7 @@ from store.agreement_check import (
 )
 from store.anchor_check import AnchorReport, anchor_report, checkpointed_seqs
 from store.chain import EVENT_FIELDS, GENESIS, ChainWalk, VerifyResult
+from store.errors import StoreError
 
 if TYPE_CHECKING:
     from store.checkpoints import CheckpointLine
@@ -62,10 +63,14 @@ class FileVerdict:
 
 @contextmanager
 def _opened(path: str) -> Iterator[sqlite3.Connection]:
-    """The file, opened for reading and writing as the store opens it, never created."""
+    """The file, opened for reading and writing as the store opens it, never created; the
+    driver's errors become StoreErrors, as the store's reading turns them."""
     uri = Path(path).absolute().as_uri() + "?mode=rw"
-    with closing(sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)) as conn:
-        yield conn
+    try:
+        with closing(sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)) as conn:
+            yield conn
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the store {path}: {exc}") from exc
 
 
 def store_revision(path: str) -> str | None:

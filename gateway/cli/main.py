@@ -393,10 +393,10 @@ def cmd_scheduler_run(args: argparse.Namespace) -> int:
 
 def _reported() -> tuple[type[Exception], ...]:
     """The errors printed as ``airlock: <message>`` (exit 2). The store's is among them only once
-    a command imported the store: before that none can be raised."""
-    store = sys.modules.get("store")
+    a command imported the store's errors: before that none can be raised."""
+    errors = sys.modules.get("store.errors")
     kinds: tuple[type[Exception], ...] = (GatewayError, ClientError)
-    return (*kinds, store.StoreError) if store is not None else kinds
+    return (*kinds, errors.StoreError) if errors is not None else kinds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

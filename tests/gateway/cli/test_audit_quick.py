@@ -19,6 +19,7 @@ from gateway.store_schema import HEAD_REVISION, current_sqlite_file
 from store import Database, VerifyResult, disagreements, verify
 from store.migrate import alembic_config, migrate_sync
 from store.sqlite_audit import verify_file
+from tests.gateway.cli.support import airlock
 from tests.gateway.cli.test_audit_cli import trail  # noqa: F401  (the fixture)
 
 ORM = ("sqlalchemy", "sqlmodel", "alembic", "aiosqlite", "asyncpg", "store.engine", "store.tables")
@@ -142,3 +143,16 @@ def test_audit_verify_loads_no_orm(trail: tuple[Path, int]) -> None:  # noqa: F8
     assert "audit chain intact: 7 events" in done.stdout
     loaded = set(done.stdout.splitlines()[-1].removeprefix("MODULES ").split())
     assert not {m for m in loaded if m.split(".")[0] in ORM or m in ORM}, sorted(loaded)
+
+
+def test_an_unreadable_file_is_a_store_error(
+    capsys: pytest.CaptureFixture[str],
+    trail: tuple[Path, int],  # noqa: F811
+) -> None:
+    """A file whose decision table is gone: `airlock: cannot read the store ...`, exit 2."""
+    with sqlite3.connect(trail[0]) as conn:
+        conn.execute("DROP TABLE decision")
+    run = airlock(capsys, "audit", "verify")
+    assert run.code == 2
+    assert run.err.startswith("airlock: cannot read the store"), run.err
+    assert "no such table: decision" in run.err
