@@ -10,23 +10,20 @@ refuses to start: it would leave the chain unanchored while the operator believe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.config import Settings
 from gateway.errors import ConfigError
-from store import (
-    Checkpointer,
-    CheckpointError,
-    CheckpointKey,
-    Database,
-    PublicCheckpointKey,
-    StoreError,
-)
+from store.errors import CheckpointError, StoreError
+
+if TYPE_CHECKING:  # `airlock audit verify` reads the key and the file without the ORM
+    from gateway.config import Settings
+    from store import Checkpointer, Database
+    from store.checkpoints import CheckpointKey, PublicCheckpointKey
 
 __all__ = ["anchoring", "checkpoint_key", "checkpoint_path", "checkpointer", "public_key"]
 
@@ -65,6 +62,8 @@ def checkpoint_key(
     else:
         return None
     try:
+        from store.checkpoints import CheckpointKey  # noqa: PLC0415  (cryptography)
+
         return CheckpointKey.load(pem)
     except CheckpointError as exc:
         raise ConfigError(f"[audit] {exc.message}") from exc
@@ -77,6 +76,8 @@ def public_key(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     if name:
         path = _resolve(settings, name)
         try:
+            from store.checkpoints import PublicCheckpointKey  # noqa: PLC0415
+
             return PublicCheckpointKey.load(path.read_bytes())
         except OSError as exc:
             raise ConfigError(f"[audit] checkpoint_public_key_file: cannot read {path}") from exc
@@ -102,6 +103,8 @@ def checkpointer(
             "[audit] checkpoint_file is set but neither checkpoint_key_file nor "
             "checkpoint_key_env: this process could not sign checkpoints"
         )
+    from store import Checkpointer  # noqa: PLC0415  (see the imports)
+
     return Checkpointer(database, key, path)
 
 
@@ -109,6 +112,8 @@ def checkpointer(
 async def anchoring(settings: Settings, database: Database) -> AsyncIterator[None]:
     """Checkpoint now and every ``checkpoint_interval`` while the block runs, and once more
     when it ends (after whatever ran inside it has stopped writing)."""
+    import asyncio  # noqa: PLC0415  (`audit verify` imports this module, without a loop)
+
     signer = checkpointer(settings, database)
     if signer is None:
         yield

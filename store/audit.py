@@ -32,6 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from approvals.model import AuditEntry
+from store.chain import (
+    EVENT_FIELDS,
+    GENESIS,
+    ChainWalk,
+    VerifyResult,
+    _canonical_text,
+    _time,
+    chain_hash,
+)
 from store.columns import JSONText
 from store.engine import Database
 from store.errors import InvalidRecord
@@ -56,33 +65,9 @@ __all__ = [
 ]
 
 AUDIT_LOCK = 0x4149524C4F434B01  # "AIRLOCK" + 1: the audit chain's advisory lock key
-GENESIS = "0" * 64
 AUDIT_TABLE = "audit_event"
+_ROW_FIELDS = (*EVENT_FIELDS, "hash")
 _CSV_FIELDS = list(AuditRecord.__slots__)
-
-
-def _canonical_text(value: Any) -> str:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def _canonical(value: Any) -> bytes:
-    try:
-        return _canonical_text(value).encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate: not text any database keeps
-        raise InvalidRecord(f"audit event is not UTF-8 text: {exc}") from exc
-
-
-def _time(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def chain_hash(fields: dict[str, Any]) -> str:
-    """SHA-256 (hex) of an event's fields (everything but ``hash``) in canonical JSON."""
-    body = {k: v for k, v in fields.items() if k != "hash"}
-    body["at"] = _time(body["at"])
-    return hashlib.sha256(_canonical(body)).hexdigest()
 
 
 # The stored fields around ``details``, in canonical (sorted) order: _spliced_hash writes the
@@ -294,45 +279,29 @@ async def export_audit(
 # -- verifying --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyResult:
-    """``ok`` when every event checked out; else the first bad event's ``seq`` and why."""
-
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    problem: str | None = None
-    head_seq: int = 0
-    head_hash: str = GENESIS
-
-
 async def verify(
     database: Database, *, batch: int = 2000, after_seq: int = 0, after_hash: str = GENESIS
 ) -> VerifyResult:
-    """Walk the chain in ``seq`` order and check every link and every hash: the whole chain, or
-    (``after_seq``, ``after_hash``: a checkpoint's head) the part after that head, whose first
-    event must follow it. ``checked`` counts the events walked, ``head_seq`` is the last good
-    one's seq."""
-    expected_seq, prev_hash, checked = after_seq + 1, after_hash, 0
+    """Walk the chain in ``seq`` order and check every link and every hash
+    (:class:`store.chain.ChainWalk`): the whole chain, or (``after_seq``, ``after_hash``: a
+    checkpoint's head) the part after that head, whose first event must follow it. ``checked``
+    counts the events walked, ``head_seq`` is the last good one's seq."""
+    walk = ChainWalk(after_seq, after_hash)
     async with database.read() as session:
         while True:
             query = (
                 select(AuditEventRow)
-                .where(col(AuditEventRow.seq) >= expected_seq)
+                .where(col(AuditEventRow.seq) >= walk.expected_seq)
                 .order_by(col(AuditEventRow.seq))
                 .limit(batch)
             )
             rows = list((await session.scalars(query)).all())
             for row in rows:
-                problem = _check(row, expected_seq, prev_hash)
-                if problem is not None:
-                    bad_seq = min(row.seq, expected_seq)
-                    head = expected_seq - 1
-                    return VerifyResult(False, checked, bad_seq, problem, head, prev_hash)
-                checked += 1
-                expected_seq, prev_hash = row.seq + 1, row.hash
+                failed = walk.feed({name: getattr(row, name) for name in _ROW_FIELDS})
+                if failed is not None:
+                    return failed
             if len(rows) < batch:
-                return VerifyResult(True, checked, head_seq=expected_seq - 1, head_hash=prev_hash)
+                return walk.result()
 
 
 async def hashes_at(database: Database, seqs: Sequence[int]) -> dict[int, str]:
@@ -347,33 +316,3 @@ async def hashes_at(database: Database, seqs: Sequence[int]) -> dict[int, str]:
             )
             found.update({seq: digest for seq, digest in (await session.execute(query)).all()})
     return found
-
-
-def _check(row: AuditEventRow, expected_seq: int, prev_hash: str) -> str | None:
-    if row.seq != expected_seq:
-        return (
-            f"event {expected_seq} is missing: the chain jumps from {expected_seq - 1} to {row.seq}"
-        )
-    if row.prev_hash != prev_hash:
-        return (
-            f"event {row.seq} does not follow event {row.seq - 1}: its prev_hash does not "
-            "match (an event was deleted, replaced or moved)"
-        )
-    fields = {
-        name: getattr(row, name)
-        for name in (
-            "seq",
-            "at",
-            "action",
-            "actor_subject",
-            "actor_chain",
-            "connection",
-            "target",
-            "outcome",
-            "details",
-            "prev_hash",
-        )
-    }
-    if chain_hash(fields) != row.hash:
-        return f"event {row.seq} was altered: its content does not match its hash"
-    return None

@@ -39,8 +39,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import sqlalchemy.exc
+if TYPE_CHECKING:  # imported by translate_errors: `airlock audit verify` reads without it
+    import sqlalchemy.exc
 
 __all__ = [
     "CheckpointError",
@@ -182,6 +184,8 @@ def outage(exc: BaseException) -> str | None:
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Turn SQLAlchemy / driver / socket exceptions raised in the block into StoreErrors."""
+    import sqlalchemy.exc  # noqa: PLC0415  (loaded already wherever a block can raise one)
+
     try:
         yield
     except StoreError:
@@ -201,6 +205,8 @@ def translate_errors() -> Iterator[None]:
 def _dbapi_error(exc: sqlalchemy.exc.DBAPIError) -> StoreError:
     """The StoreError a driver's error stands for: the store's condition first (its code, then
     its text), then a lost connection, then a value the database refused."""
+    import sqlalchemy.exc  # noqa: PLC0415  (see translate_errors)
+
     message = _first_line(exc)
     reason = outage(exc)
     if reason == "disk full":
@@ -216,6 +222,8 @@ def _dbapi_error(exc: sqlalchemy.exc.DBAPIError) -> StoreError:
 
 def _invalid(exc: sqlalchemy.exc.DBAPIError) -> bool:
     """The database refused a value as it is: too big, or not of its column's type."""
+    import sqlalchemy.exc  # noqa: PLC0415  (see translate_errors)
+
     if isinstance(exc, sqlalchemy.exc.DataError):
         return True
     orig = exc.orig

@@ -4,7 +4,6 @@ revoked by whom (reads the store; the same lines as the weekly digest, plus thei
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from contextlib import nullcontext
@@ -16,6 +15,8 @@ __all__ = ["add_commands"]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
     from gateway.api.access_reviews import access_report, owned_by, report_csv  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.store_schema import existing_store  # noqa: PLC0415

@@ -5,7 +5,6 @@ checkpoint key; export for a SIEM. All read the store directly."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from contextlib import nullcontext
@@ -16,17 +15,20 @@ from typing import TYPE_CHECKING, TextIO
 from gateway.errors import UsageError
 
 if TYPE_CHECKING:  # each command imports what it uses: `airlock --help` stays quick
-    from store import AnchorReport, PublicCheckpointKey, VerifyResult
-    from store.checkpoints import CheckpointLine
+    from store.anchor_check import AnchorReport
+    from store.chain import VerifyResult
+    from store.checkpoints import CheckpointLine, PublicCheckpointKey
 
 __all__ = ["add_commands"]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Check the chain, its checkpoints and the reviews' agreement with their events. A SQLite
+    store at the current schema is read with the standard library (:mod:`store.sqlite_audit`);
+    any other store through the store's engine. Both feed the same checks."""
     from gateway.anchoring import checkpoint_path, public_key  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
-    from gateway.store_schema import existing_store  # noqa: PLC0415
-    from store import Database, disagreements, verify, verify_anchored  # noqa: PLC0415
+    from gateway.store_schema import current_sqlite_file  # noqa: PLC0415
 
     settings = load_settings(args.config)
     sources = [Path(p) for p in args.checkpoints or ()]
@@ -34,34 +36,54 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if anchored is not None:
         sources.insert(0, anchored)
     key = public_key(settings) if sources else None
+    path = current_sqlite_file(settings.store.url)
+    if path is None:
+        chain, report, found = _verify_through_the_store(settings.store.url, sources, key)
+    else:
+        from store.sqlite_audit import verify_file  # noqa: PLC0415
 
-    async def run() -> int:
-        await existing_store(settings.store.url)
+        lines = _read_all(sources, key) if key is not None else None
+        verdict = verify_file(path, lines)
+        chain, report, found = verdict.chain, verdict.anchor, verdict.disagreements
+    bad = _print_chain(chain) | (report is not None and _print_anchor(report, sources))
+    if report is None:
+        print(
+            "checkpoints: none configured ([audit] checkpoint_file): the chain alone "
+            "cannot show a rewrite by someone who can write the store"
+        )
+    for line in found:
+        print(f"disagrees: {line}", file=sys.stderr)
+    if not found:
+        print("reviews and decisions agree with their audit events")
+    return 1 if bad or found else 0
+
+
+def _verify_through_the_store(
+    url: str, sources: list[Path], key: PublicCheckpointKey | None
+) -> tuple[VerifyResult, AnchorReport | None, list[str]]:
+    """The chain, its checkpoints' verdict and the disagreements, read through the store's
+    engine (any store; a SQLite one is first brought to the current schema)."""
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
+    from gateway.store_schema import existing_store  # noqa: PLC0415
+    from store import Database, disagreements, verify, verify_anchored  # noqa: PLC0415
+
+    async def run() -> tuple[VerifyResult, AnchorReport | None, list[str]]:
+        await existing_store(url)
         lines = await asyncio.to_thread(_read_all, sources, key)
-        async with Database(settings.store.url) as database:
+        async with Database(url) as database:
             if key is None:
-                result, report = await verify(database), None
+                chain, report = await verify(database), None
             else:
                 report = await verify_anchored(database, lines)
-                result = report.chain
-            found = await disagreements(database)
-        bad = _print_chain(result) | (report is not None and _print_anchor(report, sources))
-        if report is None:
-            print(
-                "checkpoints: none configured ([audit] checkpoint_file): the chain alone "
-                "cannot show a rewrite by someone who can write the store"
-            )
-        for line in found:
-            print(f"disagrees: {line}", file=sys.stderr)
-        if not found:
-            print("reviews and decisions agree with their audit events")
-        return 1 if bad or found else 0
+                chain = report.chain
+            return chain, report, await disagreements(database)
 
     return asyncio.run(run())
 
 
 def _read_all(sources: list[Path], key: PublicCheckpointKey | None) -> list[CheckpointLine]:
-    from store import read_checkpoints  # noqa: PLC0415
+    from store.checkpoints import read_checkpoints  # noqa: PLC0415
 
     if key is None:
         return []
@@ -111,6 +133,8 @@ def _print_anchor(report: AnchorReport, sources: list[Path]) -> bool:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """Sign the chain's head now (what a running gateway does every checkpoint_interval)."""
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
     from gateway.anchoring import checkpointer  # noqa: PLC0415
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.errors import ConfigError  # noqa: PLC0415
@@ -160,6 +184,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415  (each command imports what it uses)
+
     from gateway.config import load_settings  # noqa: PLC0415
     from gateway.store_schema import existing_store  # noqa: PLC0415
     from store import AuditFilter, Database, export_audit  # noqa: PLC0415

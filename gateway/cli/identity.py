@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import webbrowser
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.client import DEFAULT_URL, ApiClient, ClientError
@@ -74,6 +73,8 @@ def cmd_login(args: argparse.Namespace) -> int:
         if args.device:
             entry = login_device(config, metadata, http, say=print)
         else:
+            import webbrowser  # noqa: PLC0415  (`login` alone opens a browser)
+
             opener = (lambda _url: False) if args.no_browser else webbrowser.open
             entry = login_pkce(config, metadata, open_browser=opener, say=print)
     path = save_cache(entry)

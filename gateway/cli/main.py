@@ -12,9 +12,9 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from gateway.cli import access as cli_access
 from gateway.cli import audit as cli_audit
@@ -22,6 +22,7 @@ from gateway.cli import identity as cli_identity
 from gateway.cli import reviews as cli_reviews
 from gateway.cli import sessions as cli_sessions
 from gateway.cli import ssh as cli_ssh
+from gateway.cli import tokens as cli_tokens
 from gateway.cli.client import ClientError
 from gateway.cli.names import IDENTITY_KINDS, JOB_NAMES
 from gateway.errors import GatewayError
@@ -222,59 +223,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
-    """Mint a token with the deployment's signing key: ``AIRLOCK_SIGNING_KEY`` when set (nothing
-    else is opened), else the key kept in the store (the store alone, not the runtime)."""
-    from gateway.config import parse_duration  # noqa: PLC0415
-    from gateway.errors import UsageError  # noqa: PLC0415
-
-    settings = _settings(args)
-    try:
-        ttl = parse_duration(args.ttl)
-    except ValueError as exc:
-        raise UsageError(f"--ttl: {exc}") from exc
-    groups = [g.strip() for g in (args.groups or "").split(",") if g.strip()]
-    from approvals.model import IdentityKind  # noqa: PLC0415
-    from gateway.identity.tokens import TokenService, load_key  # noqa: PLC0415
-
-    pem = settings.signing_key or _run_async(_stored_key(settings))
-    token = TokenService(load_key(pem)).mint(
-        args.subject,
-        groups=groups,
-        kind=IdentityKind(args.kind),
-        email=args.email or (args.subject if "@" in args.subject else None),
-        ttl=ttl,
-    )
-    print(f"# token for {args.subject} (groups: {', '.join(groups) or '-'}; valid {args.ttl})")
-    print(token)
-    return 0
-
-
-async def _stored_key(settings: Settings) -> str:
-    """The signing key kept in the store (made once), as ``open_runtime`` finds it: a SQLite
-    store is migrated first, any other must have its schema."""
-    from gateway.identity.tokens import generate_key  # noqa: PLC0415
-    from gateway.store_schema import require_schema  # noqa: PLC0415
-    from store import Database, keys, migrate  # noqa: PLC0415
-
-    url = settings.store.url
-    if url.startswith("sqlite"):
-        await migrate.upgrade(url)
-    else:
-        await require_schema(url)
-    database = Database(url)
-    try:
-        return await keys.get_or_create(database, lambda: generate_key().private_pem())
-    finally:
-        await database.close()
-
-
-def _run_async(coro: Coroutine[Any, Any, str]) -> str:
-    import asyncio  # noqa: PLC0415
-
-    return asyncio.run(coro)
-
-
 def _redact(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
@@ -318,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--ttl", default="8h")
     create.add_argument("--email")
     create.add_argument("--kind", choices=IDENTITY_KINDS, default="person")
-    create.set_defaults(func=cmd_token_create)
+    create.set_defaults(func=cli_tokens.cmd_token_create)
 
     sched = sub.add_parser("scheduler", help="the scheduler alone (expiry, reminders, digests)")
     sched.add_argument("--config", dest="config", default=argparse.SUPPRESS)
@@ -385,10 +333,10 @@ def cmd_scheduler_run(args: argparse.Namespace) -> int:
 
 def _reported() -> tuple[type[Exception], ...]:
     """The errors printed as ``airlock: <message>`` (exit 2). The store's is among them only once
-    a command imported the store: before that none can be raised."""
-    store = sys.modules.get("store")
+    a command imported the store's errors: before that none can be raised."""
+    errors = sys.modules.get("store.errors")
     kinds: tuple[type[Exception], ...] = (GatewayError, ClientError)
-    return (*kinds, store.StoreError) if store is not None else kinds
+    return (*kinds, errors.StoreError) if errors is not None else kinds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

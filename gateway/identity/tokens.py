@@ -12,19 +12,25 @@ of every token this one was exchanged from, so that revoking any of them refuses
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from approvals import Actor, Identity, IdentityKind, new_id
 from gateway.errors import ConfigError, TokenInvalid
+
+if TYPE_CHECKING:  # the JOSE library is imported by what verifies and publishes keys only
+    from joserfc.jwk import ECKey, KeySet
 
 __all__ = [
     "SigningKey",
@@ -38,27 +44,84 @@ __all__ = [
 
 ALGORITHM = "ES256"
 LEEWAY_S = 30
+_P256_BYTES = 32  # a P-256 coordinate, and each half of an ES256 signature (RFC 7518 3.4)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True)
 class SigningKey:
-    key: ECKey
+    """A P-256 private key. Minting signs with it directly (:mod:`cryptography`, RFC 7515
+    compact serialisation, RFC 7518 3.4 ES256); the JOSE library's view of it (``key``) is
+    built only where tokens are verified or the key is published, so ``airlock token create``
+    does not import that library."""
 
-    @property
+    private: ec.EllipticCurvePrivateKey
+
+    @cached_property
     def kid(self) -> str:
-        return str(self.key.thumbprint())
+        """The RFC 7638 thumbprint of the public key (SHA-256 of its required JWK members)."""
+        numbers = self.private.public_key().public_numbers()
+        members = {
+            "crv": "P-256",
+            "kty": "EC",
+            "x": _b64url(numbers.x.to_bytes(_P256_BYTES, "big")),
+            "y": _b64url(numbers.y.to_bytes(_P256_BYTES, "big")),
+        }
+        text = json.dumps(members, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+        return _b64url(hashlib.sha256(text.encode("ascii")).digest())
+
+    @cached_property
+    def key(self) -> ECKey:
+        from joserfc.jwk import ECKey  # noqa: PLC0415  (see the class docstring)
+
+        return ECKey.import_key(self.private)
 
     def private_pem(self) -> str:
-        pem = self.key.as_pem(private=True)
-        return pem.decode() if isinstance(pem, bytes) else str(pem)
+        return self.private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+
+    def sign(self, header: dict[str, Any], claims: dict[str, Any]) -> str:
+        """A compact JWS of ``claims``: the JSON as the JOSE library writes it (header ASCII,
+        claims UTF-8, no whitespace), the signature as r || s, 32 bytes each."""
+        signing_input = (
+            _b64url(json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode())
+            + "."
+            + _b64url(json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode())
+        )
+        der = self.private.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        raw = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+        return f"{signing_input}.{_b64url(raw)}"
 
 
 def generate_key() -> SigningKey:
-    return SigningKey(ECKey.generate_key("P-256", private=True))
+    return SigningKey(ec.generate_private_key(ec.SECP256R1()))
 
 
 def load_key(text: str) -> SigningKey:
     """A P-256 private key as PEM or as a private JWK (JSON)."""
+    if text.lstrip().startswith("-----BEGIN"):
+        try:
+            private = serialization.load_pem_private_key(text.encode(), password=None)
+        except (ValueError, TypeError):
+            private = None  # the JOSE library's reading below says what is wrong with it
+        if isinstance(private, ec.EllipticCurvePrivateKey) and private.curve.name == "secp256r1":
+            return SigningKey(private)
+    return _load_jose_key(text)
+
+
+def _load_jose_key(text: str) -> SigningKey:
+    """A JWK, or a PEM that is not a P-256 private key: read by the JOSE library, which names
+    what is wrong (a public key, another curve, not a key)."""
+    from joserfc.errors import JoseError  # noqa: PLC0415
+    from joserfc.jwk import ECKey  # noqa: PLC0415
+
     try:
         raw: Any = json.loads(text) if text.lstrip().startswith("{") else text
         key = ECKey.import_key(raw)
@@ -70,7 +133,10 @@ def load_key(text: str) -> SigningKey:
         )
     if not key.is_private:
         raise ConfigError("AIRLOCK_SIGNING_KEY holds a public key; a private key is needed")
-    return SigningKey(key)
+    private = key.get_op_key("sign")
+    if not isinstance(private, ec.EllipticCurvePrivateKey):  # pragma: no cover - said above
+        raise ConfigError("AIRLOCK_SIGNING_KEY is not a P-256 private key (PEM or JWK)")
+    return SigningKey(private)
 
 
 def _act_claim(actors: tuple[Actor, ...]) -> dict[str, Any] | None:
@@ -148,7 +214,12 @@ class TokenService:
         self._key = key
         self.issuer = issuer
         self.audience = audience
-        self._keys = KeySet([key.key])
+
+    @cached_property
+    def _keys(self) -> KeySet:
+        from joserfc.jwk import KeySet  # noqa: PLC0415  (minting does not need it)
+
+        return KeySet([self._key.key])
 
     def mint(
         self,
@@ -200,11 +271,14 @@ class TokenService:
         parents = sorted(set(rests_on))
         if parents:
             claims["rests_on"] = parents
-        header = {"alg": ALGORITHM, "kid": self._key.kid, "typ": "JWT"}
-        return jwt.encode(header, claims, self._key.key, algorithms=[ALGORITHM]), claims
+        header = {"typ": "JWT", "alg": ALGORITHM, "kid": self._key.kid}  # joserfc's order
+        return self._key.sign(header, claims), claims
 
     def verify(self, token: str, *, now: float | None = None) -> tuple[Identity, dict[str, Any]]:
         """Check signature, issuer, audience and lifetime; return the identity and claims."""
+        from joserfc import jwt  # noqa: PLC0415
+        from joserfc.errors import JoseError  # noqa: PLC0415
+
         try:
             decoded = jwt.decode(token.strip(), self._keys, algorithms=[ALGORITHM])
         except (JoseError, ValueError, TypeError) as exc:

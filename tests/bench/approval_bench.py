@@ -5,6 +5,8 @@ starts.
 Run:  .venv/bin/python -m tests.bench.approval_bench [--stores sqlite,postgres] [--rounds 20]
       [--bursts 20,100] [--cli-runs 5]
 (not a test; needs the local PostgreSQL at 127.0.0.1:5432 with trust auth, and psql).
+The command line alone (with the trail of ``--rounds`` approvals for ``audit verify``):
+      --stores sqlite --bursts '' [--cli-runs 7]
 
 What it does, per store (SQLite file, PostgreSQL database):
 1. a fresh target database with tables ``tb_000`` .. ``tb_099`` (three rows each), a fresh
@@ -382,9 +384,13 @@ async def _run_store(store: str, args: argparse.Namespace, pem: str) -> Bench:
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--stores", default="sqlite,postgres", help="the CLI part runs on sqlite")
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--bursts", default="20,100")
+    parser.add_argument(
+        "--bursts",
+        default="20,100",
+        help="burst sizes; '' for none (the CLI part alone: --stores sqlite --bursts '')",
+    )
     parser.add_argument("--cli-runs", type=int, default=5)
     parser.add_argument("--baseline", help="run the gateway (and the CLI) from this checkout")
     args = parser.parse_args(argv)
