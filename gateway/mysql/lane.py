@@ -1,15 +1,19 @@
 """The fast lane: a MySQL session's steady state, relayed from the read callbacks.
 
 Most of what a busy session sends is a COM_QUERY of a kind it has sent before and that is
-allowed. The general path (``Relay.run``) wakes the session's task for each command and again
-for its reply, and judges the text, its masking routes and its derived outputs one by one. The
-lane takes exactly that case in the client channel's read callback, and nothing else:
+allowed, or a COM_STMT_EXECUTE of a statement allowed when it was prepared. The general path
+(``Relay.run``) wakes the session's task for each command and again for its reply, and judges
+the text, its masking routes and its derived outputs one by one. The lane takes exactly that
+case in the client channel's read callback, and nothing else:
 
 - The session is idle: its task waits for the next command, nothing of either side is
   buffered unread, no command is in flight, the audit writer is not behind (the general path
   refuses then), and both sides are in clear (TLS is read by the task).
 - The read is exactly one packet, sequence id 0: a COM_QUERY in UTF-8 whose verdict the lane
-  knows to be *allow*, with no session-state effects, no route around masking and no KILL.
+  knows to be *allow*, with no session-state effects, no route around masking and no KILL;
+  or a COM_STMT_EXECUTE, without a cursor or long data, of a statement whose verdict at
+  prepare was *allow* with no state effects, bound as the general path binds it
+  (``Statements.bind``: the same decoding, the same server statement id).
   What it knows is the general path's own judgement (``judge``: the guardrails' verdict, the
   masking lineage's leak check and derived outputs), remembered by the text's general shape
   (``gateway.mysql.dialect.general_shape``) when the guardrails say no literal influenced the
@@ -36,6 +40,7 @@ from gateway.mysql import wire as my
 from gateway.mysql.channel import Channel
 from gateway.mysql.context import EFFECT_KINDS
 from gateway.mysql.dialect import general_shape
+from gateway.mysql.statements import CURSOR_TYPES
 from gateway.mysql.upstream import UpstreamGone
 
 if TYPE_CHECKING:
@@ -45,8 +50,10 @@ if TYPE_CHECKING:
 __all__ = ["Known", "Lane", "judge", "open_lane"]
 
 _QUERY = int(my.Command.QUERY)
+_EXECUTE = int(my.Command.STMT_EXECUTE)
 _MAX_PAYLOAD = 0xFFFFFF  # a payload this long continues in a next packet: not the lane's
 _REMEMBERED = 1024  # judgements kept per session (by shape or text)
+ENABLED = True  # read per session (tests run the general path alone by switching it off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,30 +119,77 @@ class Lane:
         ):
             return False
         size = len(data)
-        if size < 5 or data[3] != 0 or data[4] != _QUERY:
+        if size < 5 or data[3] != 0:
             return False
         length = data[0] | data[1] << 8 | data[2] << 16
         if length + 4 != size or length >= _MAX_PAYLOAD:
             return False
+        command = data[4]
+        if command == _QUERY:
+            return self._query(data)
+        if command == _EXECUTE:
+            return self._execute(data)
+        return False
+
+    def _query(self, data: bytes) -> bool:
         try:  # not UTF-8: the general path refuses it
             text = data[5:].decode("utf-8")
         except UnicodeDecodeError:
             return False
         known = self._judged(text)
-        if known is None:
+        if known is None or not self._journaled(text):
             return False
-        s = self.s
-        assert s.log is not None
-        if not s.log.forwarding(text):  # the general path refuses it then
-            return False
-        s.statements_seen += 1
-        relay.upstream.stream.seq = 1  # the command goes out as it came, sequence id 0
-        relay.client.seq = 1  # the reply's first packet, as the client counts
-        self.upstream.write(data)
-        self._text, self._verdict = text, known.verdict
-        self._reply = relay.reply(my.Expect.RESULTS, text, derived=known.derived)
-        self.client.hold()
+        self._forward(data, text, known.verdict, known.derived, binary=False)
         return True
+
+    def _execute(self, data: bytes) -> bool:
+        """COM_STMT_EXECUTE of a statement allowed at prepare, with no state effects, no long
+        data and no cursor: bound as the general path binds it (``Statements.bind``)."""
+        payload = data[4:]
+        if len(payload) < 10 or payload[5] & CURSOR_TYPES:
+            return False
+        statements = self.relay.statements
+        statement = statements.book.get(int.from_bytes(payload[1:5], "little"))
+        if (
+            statement is None
+            or statement.verdict.action is not Action.ALLOW
+            or statement.verdict.kinds & EFFECT_KINDS
+            or statement.long_data
+        ):
+            return False
+        try:  # what does not decode is the general path's to report (it binds again)
+            bound = statements.bind(payload)
+        except Exception:
+            return False
+        if isinstance(bound, my.Err) or not self._journaled(statement.text):
+            return False
+        wire = my.encode_packet(bound.upstream, 0)
+        self._forward(wire, statement.text, statement.verdict, statement.derived, binary=True)
+        return True
+
+    def _journaled(self, text: str) -> bool:
+        """Journaled before it is forwarded, as the general path does (False: it refuses)."""
+        log = self.s.log
+        assert log is not None
+        return log.forwarding(text)
+
+    def _forward(
+        self,
+        wire: bytes,
+        text: str,
+        verdict: Verdict,
+        derived: frozenset[int] | None,
+        *,
+        binary: bool,
+    ) -> None:
+        relay = self.relay
+        self.s.statements_seen += 1
+        relay.upstream.stream.seq = 1  # the command goes out with sequence id 0
+        relay.client.seq = 1  # the reply's first packet, as the client counts
+        self.upstream.write(wire)
+        self._text, self._verdict = text, verdict
+        self._reply = relay.reply(my.Expect.RESULTS, text, binary=binary, derived=derived)
+        self.client.hold()
 
     def _judged(self, text: str) -> Known | None:
         s = self.s
@@ -199,7 +253,7 @@ def open_lane(relay: Relay) -> Lane | None:
     """The lane of a session whose two sides are in clear on the listener's own channels (a
     forwarded stream and TLS are the general path's); attached."""
     client, up = relay.client, relay.upstream.stream
-    if client.encrypted or up.encrypted:
+    if not ENABLED or client.encrypted or up.encrypted:
         return None
     if not isinstance(client.io, Channel) or not isinstance(up.io, Channel):
         return None

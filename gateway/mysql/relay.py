@@ -22,7 +22,7 @@ from gateway.mysql import refusals
 from gateway.mysql import wire as my
 from gateway.mysql.airlock import hold
 from gateway.mysql.context import EFFECT_KINDS, Deps, MySession
-from gateway.mysql.lane import open_lane
+from gateway.mysql.lane import Lane, open_lane
 from gateway.mysql.masking import Lineage, ReplyMasker
 from gateway.mysql.reply import Outcome, Reply
 from gateway.mysql.statements import Statements
@@ -85,11 +85,12 @@ class Relay:
         self.killer: Killer | None = None
         self.last: Outcome | None = None  # of the last statement forwarded
         self.waiting = False  # for the next command, at the top of ``run`` (the fast lane's cue)
+        self.lane: Lane | None = None  # while ``run`` runs, on a session in clear
 
     async def run(self) -> str:
         """Relay until the client quits or leaves; returns the session's outcome. The fast
         lane (gateway.mysql.lane) takes what it can while the loop waits for a command."""
-        lane = open_lane(self)
+        self.lane = lane = open_lane(self)
         try:
             return await self._loop()
         finally:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from gateway.mysql.masking import ReplyMasker
     from gateway.mysql.relay import Relay
 
-__all__ = ["Book", "Cursor", "Prepared", "Statements"]
+__all__ = ["Book", "Cursor", "Execution", "Prepared", "Statements"]
 
 LONG_DATA_LIMIT = 16 * 1024 * 1024  # gathered per statement, for the approval's binding
 CURSOR_TYPES = 0x07  # ExecuteFlag READ_ONLY | FOR_UPDATE | SCROLLABLE
@@ -66,6 +66,17 @@ class Prepared:
     types: tuple[tuple[int, int], ...] | None = None  # bound by an earlier execute
     long_data: dict[int, bytearray] = field(default_factory=dict)
     cursor: Cursor | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A COM_STMT_EXECUTE bound to its statement (``Statements.bind``)."""
+
+    statement: Prepared
+    upstream: bytes  # the command with the server's statement id
+    cursor: bool  # CURSOR_TYPE_READ_ONLY
+    message: ps.StmtExecute
+    gathered: dict[int, bytes]  # what COM_STMT_SEND_LONG_DATA sent, by parameter
 
 
 @dataclass
@@ -127,13 +138,15 @@ class Statements:
 
         await relay.forward(payload, my.Expect.PREPARE, rewrite=rewrite)
 
-    async def execute(self, payload: bytes) -> None:
-        relay = self.relay
+    def bind(self, payload: bytes) -> Execution | my.Err:
+        """A COM_STMT_EXECUTE decoded against its statement: what runs upstream, or the ERR
+        the gateway answers (an id it did not hand out, an unsupported cursor type); raises
+        MalformedPacket as the codec does. What the statement remembers (the parameters'
+        types, its gathered long data, its cursor) is updated as the server updates it."""
         statement_id = ps.peek_statement_id(payload)
         statement = self.book.get(statement_id)
         if statement is None:
-            relay.refuse(f"<execute {statement_id}>", "block", unknown(statement_id, "EXECUTE"))
-            return
+            return unknown(statement_id, "EXECUTE")
         message = ps.decode_execute(
             payload,
             num_params=statement.params,
@@ -142,25 +155,39 @@ class Statements:
         )
         cursor = message.flags & CURSOR_TYPES
         if cursor not in (0, ps.ExecuteFlag.READ_ONLY):
-            error = refusals.unsupported("a cursor other than CURSOR_TYPE_READ_ONLY")
-            relay.refuse(statement.text, "block", error)
-            return
+            return refusals.unsupported("a cursor other than CURSOR_TYPE_READ_ONLY")
         statement.cursor = None  # the server closes an open one at the next execute
         if message.params:
             statement.types = tuple((p.type_code, p.flag) for p in message.params)
         gathered = {i: bytes(v) for i, v in statement.long_data.items()}
         statement.long_data.clear()
         upstream = ps.rewrite_statement_id(payload, statement.upstream_id)
+        return Execution(statement, upstream, bool(cursor), message, gathered)
+
+    async def execute(self, payload: bytes) -> None:
+        relay = self.relay
+        bound = self.bind(payload)
+        if isinstance(bound, my.Err):
+            statement = self.book.get(ps.peek_statement_id(payload))
+            shown = (
+                statement.text
+                if statement is not None
+                else f"<execute {ps.peek_statement_id(payload)}>"
+            )
+            relay.refuse(shown, "block", bound)
+            return
+        statement = bound.statement
         verdict = statement.verdict
         params: tuple[bytes | None, ...] = ()
         if verdict.action is not Action.ALLOW:
-            params = message.param_texts(gathered)
+            params = bound.message.param_texts(bound.gathered)
             s = relay.s
             non_null = frozenset(i for i, v in enumerate(params, 1) if v is not None)
             verdict = s.target.guardrails.evaluate_bound(statement.text, s.state, non_null)
         ran = await relay.statement(
-            statement.text, upstream, verdict, params=params, binary=True,
-            derived=statement.derived, expect=my.Expect.CURSOR if cursor else my.Expect.RESULTS,
+            statement.text, bound.upstream, verdict, params=params, binary=True,
+            derived=statement.derived,
+            expect=my.Expect.CURSOR if bound.cursor else my.Expect.RESULTS,
         )  # fmt: skip
         outcome = relay.last
         if ran is not None and outcome is not None and outcome.end is my.Input.CURSOR_OPEN:
