@@ -10,6 +10,10 @@ flight it ``hold``s the client's channel: what the client sends meanwhile waits 
 
 ``StreamChannel`` is the same interface over an asyncio stream pair (an SSH forward's end of
 its socket pair, gateway.ssh.tunnel); it has no tap.
+
+Once a session's TLS handshake is done (``PacketStream.start_tls``, on memory BIOs) the channel
+carries the TLS itself (``secure``): reads are decrypted as they arrive, before the tap sees
+them, and writes are encrypted, so that the lane and the task both see the session in clear.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["READ_SIZE", "ByteChannel", "Channel", "StreamChannel", "Tap", "open_channel"]
+__all__ = [
+    "READ_SIZE", "ByteChannel", "Channel", "StreamChannel", "Tap", "TlsLayer", "open_channel",
+]  # fmt: skip
 
 READ_SIZE = 65536
 PAUSE_ABOVE = 4 * READ_SIZE  # bytes buffered unread before the socket's reading is paused
@@ -36,6 +43,39 @@ class Tap(Protocol):
     def lost(self, channel: Channel) -> None:
         """The peer closed the connection or it broke."""
         ...
+
+
+class TlsLayer:
+    """A finished TLS handshake's connection on memory BIOs: ciphertext in, plaintext out."""
+
+    def __init__(self, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO):
+        self.tls, self.incoming, self.outgoing = tls, incoming, outgoing
+
+    def open(self, raw: bytes) -> tuple[bytes, bool]:
+        """The plaintext ``raw`` completes (with what was received before it), and whether the
+        peer closed the TLS connection (close_notify); what TLS sends back (tickets, key
+        updates) waits in ``sent``. Raises ssl.SSLError for what does not decrypt."""
+        if raw:
+            self.incoming.write(raw)
+        parts: list[bytes] = []
+        while True:
+            try:
+                part = self.tls.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                return b"".join(parts), False
+            except ssl.SSLZeroReturnError:
+                return b"".join(parts), True
+            if not part:
+                return b"".join(parts), True
+            parts.append(part)
+
+    def seal(self, plain: bytes) -> bytes:
+        if plain:
+            self.tls.write(plain)
+        return self.outgoing.read()
+
+    def sent(self) -> bytes:
+        return self.outgoing.read() if self.outgoing.pending else b""
 
 
 class ByteChannel(Protocol):
@@ -54,6 +94,10 @@ class ByteChannel(Protocol):
     async def wait_closed(self) -> None: ...
 
     def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+    def secure(self, layer: TlsLayer) -> None:
+        """Carry TLS from now on (the handshake is done)."""
+        ...
 
 
 class Channel(asyncio.Protocol):
@@ -74,6 +118,22 @@ class Channel(asyncio.Protocol):
         self._drained: list[asyncio.Future[None]] = []
         self._on_drained: list[Callable[[], None]] = []
         self._closed: asyncio.Future[None] | None = None
+        self._tls: TlsLayer | None = None
+
+    def secure(self, layer: TlsLayer) -> None:
+        # Whatever arrived and was not read yet is TLS too, and nothing is read in clear
+        # from here on (the CVE-2021-23214 class: bytes sent in clear behind the handshake).
+        raw = b"".join(self._chunks)
+        self._chunks.clear()
+        self._size = 0
+        self._tls = layer
+        plain, closed = layer.open(raw)  # and what came right behind the handshake
+        self._send(layer.sent())
+        if plain:
+            self._chunks.append(plain)
+            self._size += len(plain)
+        if closed:
+            self._eof = True
 
     # -- the protocol's callbacks ------------------------------------------------------------
 
@@ -88,6 +148,22 @@ class Channel(asyncio.Protocol):
             self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
+        layer = self._tls
+        if layer is not None:
+            try:
+                data, closed = layer.open(data)
+            except ssl.SSLError as exc:  # not TLS from this peer: the session ends
+                self._error = self._error or exc
+                self._eof = True
+                self._wake()
+                self.close()
+                return
+            self._send(layer.sent())
+            if closed:
+                self._eof = True
+                self._wake()
+            if not data:
+                return
         tap = self.tap
         if tap is not None and not self._chunks and tap.received(self, data):
             return
@@ -197,8 +273,11 @@ class Channel(asyncio.Protocol):
     # -- writing -----------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        self._send(self._tls.seal(data) if self._tls is not None else data)
+
+    def _send(self, data: bytes) -> None:
         transport = self.transport
-        if transport is not None and not transport.is_closing():
+        if data and transport is not None and not transport.is_closing():
             transport.write(data)
 
     async def drain(self) -> None:
@@ -252,12 +331,31 @@ class StreamChannel:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self._tls: TlsLayer | None = None
+
+    def secure(self, layer: TlsLayer) -> None:
+        self._tls = layer
 
     async def read(self) -> bytes:
-        return await self.reader.read(READ_SIZE)
+        layer = self._tls
+        if layer is None:
+            return await self.reader.read(READ_SIZE)
+        raw = b""
+        while True:
+            plain, closed = layer.open(raw)
+            sent = layer.sent()
+            if sent:
+                self.writer.write(sent)
+            if plain or closed:
+                return plain
+            raw = await self.reader.read(READ_SIZE)
+            if not raw:
+                return b""
 
     def write(self, data: bytes) -> None:
-        self.writer.write(data)
+        data = self._tls.seal(data) if self._tls is not None else data
+        if data:
+            self.writer.write(data)
 
     async def drain(self) -> None:
         await self.writer.drain()

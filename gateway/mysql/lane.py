@@ -7,8 +7,8 @@ the text, its masking routes and its derived outputs one by one. The lane takes 
 case in the client channel's read callback, and nothing else:
 
 - The session is idle: its task waits for the next command, nothing of either side is
-  buffered unread, no command is in flight, the audit writer is not behind (the general path
-  refuses then), and both sides are in clear (TLS is read by the task).
+  buffered unread, no command is in flight, and the audit writer is not behind (the general
+  path refuses then). Over TLS as in clear: the channels decrypt before the lane reads.
 - The read is exactly one packet, sequence id 0: a COM_QUERY in UTF-8 whose verdict the lane
   knows to be *allow*, with no session-state effects, no route around masking and no KILL;
   or a COM_STMT_EXECUTE, without a cursor or long data, of a statement whose verdict at
@@ -250,10 +250,10 @@ class Lane:
 
 
 def open_lane(relay: Relay) -> Lane | None:
-    """The lane of a session whose two sides are in clear on the listener's own channels (a
-    forwarded stream and TLS are the general path's); attached."""
+    """The lane of a session on the listener's own channels (a forwarded stream is the general
+    path's); attached. TLS is the channels' own: the lane reads in clear either way."""
     client, up = relay.client, relay.upstream.stream
-    if not ENABLED or client.encrypted or up.encrypted:
+    if not ENABLED:
         return None
     if not isinstance(client.io, Channel) or not isinstance(up.io, Channel):
         return None

@@ -8,19 +8,21 @@ ID"); a command resets it to 0. What is written is gathered and sent in one go (
 packets cost one send, not five: the sends were most of the gateway's cost per statement)
 before the stream waits for the peer, on ``drain``, or past ``BATCH`` bytes.
 
-TLS ("Connection Phase", "SSL Handshake") is done here, on memory BIOs, rather than by the
-event loop's ``start_tls``: a MySQL client sends its TLS ClientHello right behind the
-SSLRequest without waiting for an answer, so the two often arrive in one read. Every byte after
-the SSLRequest, already read or not, goes into the TLS layer and nothing else: bytes a client
-(or a man in the middle) sent in clear behind the request can only fail the handshake, never
-be read as the client's (the CVE-2021-23214 class)."""
+The TLS handshake ("Connection Phase", "SSL Handshake") is done here, on memory BIOs, rather
+than by the event loop's ``start_tls``: a MySQL client sends its TLS ClientHello right behind
+the SSLRequest without waiting for an answer, so the two often arrive in one read. Every byte
+after the SSLRequest, already read or not, goes into the TLS layer and nothing else: bytes a
+client (or a man in the middle) sent in clear behind the request can only fail the handshake,
+never be read as the client's (the CVE-2021-23214 class). After the handshake the channel
+carries the TLS (``ByteChannel.secure``: it decrypts as bytes arrive, so that the fast lane
+reads the session in clear too)."""
 
 from __future__ import annotations
 
 import ssl
 
 from gateway.mysql import wire as my
-from gateway.mysql.channel import READ_SIZE, ByteChannel
+from gateway.mysql.channel import READ_SIZE, ByteChannel, TlsLayer
 
 __all__ = ["READ_SIZE", "PacketStream"]
 
@@ -33,15 +35,9 @@ class PacketStream:
         self.io = io  # the socket's bytes (gateway.mysql.channel)
         self.packets = my.PacketReader()
         self.seq = 0  # the sequence id the next packet, sent or received, carries
-        self._tls: ssl.SSLObject | None = None
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._plain: list[bytes] = []  # written, not yet sent (or encrypted)
+        self.encrypted = False  # the channel carries TLS (after ``start_tls``)
+        self._plain: list[bytes] = []  # written, not yet sent
         self._plain_size = 0
-
-    @property
-    def encrypted(self) -> bool:
-        return self._tls is not None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -77,22 +73,7 @@ class PacketStream:
         return True
 
     async def _recv(self) -> bytes:
-        tls = self._tls
-        if tls is None:
-            return await self.io.read()
-        while True:
-            try:
-                data = tls.read(READ_SIZE)
-            except ssl.SSLWantReadError:
-                raw = await self.io.read()
-                if not raw:
-                    return b""
-                self._incoming.write(raw)
-                continue
-            except ssl.SSLZeroReturnError:  # the peer's close_notify
-                return b""
-            self._send_tls()  # post-handshake messages (TLS 1.3 tickets, key updates)
-            return data
+        return await self.io.read()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -121,18 +102,7 @@ class PacketStream:
             data = plain[0] if len(plain) == 1 else b"".join(plain)
             plain.clear()
             self._plain_size = 0
-            if self._tls is None:
-                self.io.write(data)
-                return
-            self._tls.write(data)
-        self._send_tls()
-
-    def _send_tls(self) -> None:
-        if self._tls is None and not self._outgoing.pending:
-            return
-        out = self._outgoing.read()
-        if out:
-            self.io.write(out)
+            self.io.write(data)  # encrypted by the channel after ``start_tls``
 
     async def drain(self) -> None:
         """Send what was written, and wait while the transport's buffer is full."""
@@ -161,24 +131,25 @@ class PacketStream:
         """The TLS handshake (the server's side towards a client, the client's towards the
         upstream); every byte received after the SSLRequest (``packets`` may hold the start of
         the ClientHello) is the handshake's. What was written before (the SSLRequest) is sent
-        in clear first."""
+        in clear first. The channel carries the TLS from then on (``ByteChannel.secure``)."""
         self.flush()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         tls = context.wrap_bio(
-            self._incoming, self._outgoing, server_side=server_side,
-            server_hostname=server_hostname,
-        )  # fmt: skip
-        self._incoming.write(self.packets.take_pending())
+            incoming, outgoing, server_side=server_side, server_hostname=server_hostname
+        )
+        incoming.write(self.packets.take_pending())
         while True:
             try:
                 tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
-                self._send_tls()
+                self.io.write(outgoing.read())
                 await self.io.drain()
                 raw = await self.io.read()
                 if not raw:
                     raise ConnectionResetError("the client left during the TLS handshake") from None
-                self._incoming.write(raw)
-        self._tls = tls
-        self._send_tls()
+                incoming.write(raw)
+        self.io.write(outgoing.read())  # the handshake's last flight, in clear
+        self.io.secure(TlsLayer(tls, incoming, outgoing))
+        self.encrypted = True
         await self.io.drain()
