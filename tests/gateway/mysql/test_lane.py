@@ -255,7 +255,7 @@ async def test_tls_sessions_take_the_lane_too(env: MyEnv, relays: list[Relay]) -
         )  # fmt: skip
         try:
             cursor = conn.cursor()
-            found = []
+            found: list[Any] = []
             for ident in (1, 2):
                 cursor.execute(f"SELECT name FROM t WHERE id = {ident}")
                 found += cursor.fetchall()
