@@ -17,7 +17,8 @@ import pymysql
 import pytest
 import pytest_asyncio
 
-from tests.gateway.mysql.support import MyEnv, mysql_env
+from gateway.mysql import wire as my
+from tests.gateway.mysql.support import CLIENT_CAPABILITIES, MyEnv, mysql_env
 from tests.gateway.postgres.test_tls import self_signed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -169,3 +170,57 @@ async def test_pymysql_plaintext_token_needs_loopback_or_tls(tls_env: tuple[MyEn
     assert _names(await env.query(SQL)) == NAMES
     with pytest.raises(pymysql.err.OperationalError):
         await asyncio.to_thread(env.connect, password="")
+
+
+async def test_bytes_in_clear_after_the_handshake_are_never_read(
+    tls_env: tuple[MyEnv, Path],
+) -> None:
+    """After the TLS handshake the channel decrypts every byte it receives (the fast lane
+    reads what it decrypted): a command written in clear on the socket of a logged-in TLS
+    session fails decryption and ends the session; it is never run."""
+    env, _ = tls_env
+    reader, writer = await asyncio.open_connection("127.0.0.1", env.port)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    tls = context.wrap_bio(incoming, outgoing)
+
+    async def tls_read() -> bytes:
+        while True:
+            try:
+                return tls.read(65536)
+            except ssl.SSLWantReadError:
+                writer.write(outgoing.read())
+                data = await asyncio.wait_for(reader.read(65536), 5)
+                if not data:
+                    return b""
+                incoming.write(data)
+
+    try:
+        header = await reader.readexactly(4)
+        greeting = my.Handshake.decode(
+            await reader.readexactly(int.from_bytes(header[:3], "little"))
+        )
+        caps = my.Capability(CLIENT_CAPABILITIES & greeting.capabilities) | my.Capability.SSL
+        ssl_request = struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23
+        writer.write(my.encode_packet(ssl_request, 1))
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                writer.write(outgoing.read())
+                incoming.write(await asyncio.wait_for(reader.read(65536), 5))
+        response = my.HandshakeResponse(
+            caps, 1 << 24, 45, b"alice", env.token.encode(), b"my-test", b"mysql_clear_password"
+        )
+        tls.write(my.encode_packet(response.encode(), 2))
+        ok = await tls_read()
+        assert ok[4:5] == b"\x00", ok  # logged in, in TLS
+        writer.write(my.encode_packet(b"\x03DELETE FROM t WHERE id = 1", 0))  # in clear
+        await writer.drain()
+        while await asyncio.wait_for(reader.read(65536), 5):
+            pass  # an alert at most, then the gateway closes the connection
+    finally:
+        writer.close()
+    assert env.count() == 3
