@@ -135,23 +135,33 @@ class ReplyMasker:
         self._sent_specs: tuple[tuple[int, int], ...] = ()  # as the client was told
         self._decimals: tuple[int, ...] = ()
 
-    def packet(self, event: my.Input, payload: bytes, columns: int) -> list[bytes]:
+    def packet(self, event: my.Input, payload: bytes, columns: int) -> list[bytes] | None:
+        """What the client sees in place of one packet: None for the packet as it came, else
+        the payloads to send (none while binary definitions are held)."""
         if event is my.Input.ROW:
             plan = self._plan
             if plan is None:
-                return [payload]
-            return [self._binary_row(payload, plan) if self.binary else self._row(payload, plan)]
+                return None
+            if self.binary:
+                return [self._binary_row(payload, plan)]
+            masked = self._row(payload, plan)
+            return None if masked is payload else [masked]
         if event is my.Input.COLUMN_COUNT:
             self._definitions, self._plan = [], None
         elif event in _DEFINITIONS:
+            # A text result set's definitions go as they came (a text value can carry the
+            # masked text whatever its type); binary ones wait for the plan (re-typing).
             self._definitions.append(payload)
-            return [] if event is my.Input.COLUMN else self._planned()
+            if event is not my.Input.COLUMN:
+                sent = self._planned()
+                return sent if self.binary else None
+            return [] if self.binary else None
         elif event is my.Input.ERR:
             error = my.Err.decode(payload)
             message = self.policy.error_message(error.message, self.sent)
             if message != error.message:
                 return [my.Err(error.code, error.sqlstate, message).encode()]
-        return [payload]
+        return None
 
     def _planned(self) -> list[bytes]:
         """The plan for the held definitions, and the definitions to send."""

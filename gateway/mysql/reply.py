@@ -38,7 +38,7 @@ class Outcome:
 class Reply:
     """The reply to the command just sent upstream (``tracker`` has begun it)."""
 
-    __slots__ = ("client", "masker", "outcome", "raw", "rewrite", "tracker", "up")
+    __slots__ = ("client", "framed", "masker", "outcome", "rewrite", "tracker", "up")
 
     def __init__(
         self,
@@ -51,22 +51,28 @@ class Reply:
         self.up, self.client, self.tracker = up, client, tracker
         self.masker, self.rewrite = masker, rewrite
         self.outcome = Outcome(masker=masker)
-        # Nothing to change (no masking, no id to rewrite): the reply's wire bytes go to the
-        # client as they came, in runs, their sequence ids being the client's exchange's too
-        # (both began with the command's 0); each packet is still read, for where it ends.
-        self.raw = masker is None and rewrite is None
+        self.framed = False  # every packet framed anew (the numbering left the server's)
 
     def step(self) -> bool:
         """Relay the whole packets received so far; True once the reply is done (what it
-        wrote to the client is queued on the client's stream, not yet sent)."""
-        up, tracker, outcome, raw = self.up, self.tracker, self.outcome, self.raw
+        wrote to the client is queued on the client's stream, not yet sent).
+
+        Packets the gateway leaves as they came go to the client as runs of wire bytes, their
+        sequence ids being the client's exchange's too (both began with the command's 0); a
+        packet it changes (a masked row or error, a rewritten id) is written in their place
+        with the id it replaces. Once the numbering differs from the server's (definitions
+        held for re-typing, a payload grown into another packet), every packet is framed anew.
+        """
+        up, tracker, outcome = self.up, self.tracker, self.outcome
+        client, masker, rewrite = self.client, self.masker, self.rewrite
         packets = up.packets
         start = packets.mark()  # valid until the next receive_data, which ends the step
         while not tracker.idle:
+            before = packets.mark()
             packet = packets.next_packet()
             if isinstance(packet, my.NeedData):
-                if raw:
-                    self.client.write_raw(packets.since(start))
+                if not self.framed:
+                    client.write_raw(packets.since(start))
                 return False
             if packet.seq != up.seq:
                 raise my.OutOfSequence(f"sequence id {packet.seq} from the server, not {up.seq}")
@@ -77,27 +83,32 @@ class Reply:
                 outcome.rows += 1
             else:
                 outcome.end = event
-                if event is my.Input.ERR and raw:
+            changed = False
+            if rewrite is not None:
+                new = rewrite(event, data)
+                changed, data = new is not data, new
+            sent = None if masker is None else masker.packet(event, data, tracker.columns)
+            if sent is None and changed:
+                sent = [data]
+            if sent is None and not self.framed:
+                if event is my.Input.ERR:
                     outcome.error = my.Err.decode(data)
-            if raw:
                 outcome.size += len(data)
-                continue
-            self._changed(event, data)
-        if raw:
-            self.client.write_raw(packets.since(start))
-            self.client.seq = up.seq
-        if self.masker is not None:
-            outcome.masked = self.masker.counts()
+                continue  # in the run
+            if not self.framed:  # the run so far, then this packet in its place
+                client.write_raw(packets.since(start, before))
+                client.seq = packet.seq
+            for payload in [data] if sent is None else sent:
+                if event is my.Input.ERR:
+                    outcome.error = my.Err.decode(payload)
+                client.write(payload)
+                outcome.size += len(payload)
+            if client.seq != up.seq:
+                self.framed = True
+            start = packets.mark()
+        if not self.framed:
+            client.write_raw(packets.since(start))
+            client.seq = up.seq
+        if masker is not None:
+            outcome.masked = masker.counts()
         return True
-
-    def _changed(self, event: my.Input, data: bytes) -> None:
-        """One packet of a reply the gateway changes: rewritten, masked, re-framed."""
-        outcome, masker = self.outcome, self.masker
-        if self.rewrite is not None:
-            data = self.rewrite(event, data)
-        sent = [data] if masker is None else masker.packet(event, data, self.tracker.columns)
-        for payload in sent:
-            if event is my.Input.ERR:
-                outcome.error = my.Err.decode(payload)
-            self.client.write(payload)
-            outcome.size += len(payload)

@@ -88,9 +88,10 @@ class PacketReader:
         there on, valid until the next ``receive_data``."""
         return self._pos
 
-    def since(self, mark: int) -> bytes:
-        """The wire bytes (headers included) of the packets handed out since ``mark``."""
-        return bytes(self._buf[mark : self._pos])
+    def since(self, mark: int, end: int | None = None) -> bytes:
+        """The wire bytes (headers included) of the packets handed out since ``mark`` (up to
+        the mark ``end``)."""
+        return bytes(self._buf[mark : self._pos if end is None else end])
 
     def take_pending(self) -> bytes:
         """The bytes received and not handed out (a relay that stops parsing takes them)."""
