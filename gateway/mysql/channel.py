@@ -253,7 +253,8 @@ class Channel(asyncio.Protocol):
 
     def release(self) -> None:
         self._held = False
-        self._wake()
+        if self._chunks or self._eof or self._error is not None or self._failure is not None:
+            self._wake()  # else the waiting read waits on (a wake-up per statement costs)
 
     def fail(self, error: BaseException) -> None:
         """The waiting (or next) read raises ``error``: what the tap found wrong ends the
