@@ -94,7 +94,11 @@ class Lane:
 
     def received(self, channel: Channel, data: bytes) -> bool:
         if channel is self.client:
-            return self._command(data)
+            try:
+                return self._command(data)
+            except Exception as exc:  # what the general path would meet too: the session ends
+                self._fail(exc)
+                return True
         if self._reply is None:
             return False  # the task's (it reads the upstream itself)
         self._answer(data)

@@ -85,7 +85,7 @@ class Relay:
         self.killer: Killer | None = None
         self.last: Outcome | None = None  # of the last statement forwarded
         self.waiting = False  # for the next command, at the top of ``run`` (the fast lane's cue)
-        self.lane: Lane | None = None  # while ``run`` runs, on a session in clear
+        self.lane: Lane | None = None  # while ``run`` runs, on the listener's own channels
 
     async def run(self) -> str:
         """Relay until the client quits or leaves; returns the session's outcome. The fast
