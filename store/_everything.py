@@ -1,5 +1,8 @@
 """Every name :mod:`store` exports, imported at once: what ``import store`` did before the
-package loaded its names on first use (see ``store/__init__.py``)."""
+package loaded its names on first use (see ``store/__init__.py``, whose ``__all__`` lists
+them)."""
+
+# ruff: noqa: F401
 
 from store import keys, migrate
 from store.access_review import AccessReviews
@@ -53,69 +56,3 @@ from store.repository import SqlRepository
 from store.scheduling import PendingReview, SchedulerStore
 from store.ssh_keys import SshKey, SshKeyStore
 from store.transaction import SqlTransaction
-
-__all__ = [
-    "ALL_TOPICS",
-    "CHANNEL",
-    "GENESIS",
-    "REPLICA_REAPED",
-    "REPLICA_STOPPED",
-    "AccessReviews",
-    "AnchorReport",
-    "AuditFilter",
-    "AuditRecord",
-    "AuditWriter",
-    "ChatMessage",
-    "ChatNotice",
-    "Checkpoint",
-    "CheckpointError",
-    "CheckpointKey",
-    "Checkpointer",
-    "Database",
-    "DigestStore",
-    "IdentityStore",
-    "InProcessBus",
-    "IntegrityError",
-    "InvalidRecord",
-    "MigrationError",
-    "Outbox",
-    "OutboxEvent",
-    "PendingReview",
-    "PlainDetails",
-    "PostgresBus",
-    "PublicCheckpointKey",
-    "ReplicaRecord",
-    "SchedulerStore",
-    "ServiceAccount",
-    "SessionEnd",
-    "SessionEvent",
-    "SessionRecord",
-    "SqlRepository",
-    "SqlTransaction",
-    "SshKey",
-    "SshKeyStore",
-    "StaleWrite",
-    "StoreError",
-    "StoreFull",
-    "StoreHealth",
-    "Unavailable",
-    "VerifyResult",
-    "bus_for",
-    "create_bus",
-    "create_engine",
-    "current_revision",
-    "disagreements",
-    "downgrade",
-    "export_audit",
-    "generate_key_pem",
-    "iter_audit",
-    "journaled_upto",
-    "keys",
-    "migrate",
-    "migrate_sync",
-    "read_checkpoints",
-    "record_replayed",
-    "upgrade",
-    "verify",
-    "verify_anchored",
-]
