@@ -267,8 +267,12 @@ class RawClient(RawStream):
     async def query(self, sql: str) -> list[my.Packet]:
         """COM_QUERY and its reply's packets."""
         self.send(b"\x03" + sql.encode())
+        return await self.reply()
+
+    async def reply(self, expect: my.Expect = my.Expect.RESULTS) -> list[my.Packet]:
+        """The packets of the reply to the command sent last (every result of it)."""
         tracker = my.ReplyTracker(CLIENT_CAPABILITIES)
-        tracker.begin(my.Expect.RESULTS)
+        tracker.begin(expect)
         out = []
         while not tracker.idle:
             packet = await self.read()

@@ -14,7 +14,7 @@ import pytest_asyncio
 from gateway.mysql import lane as lane_module
 from gateway.mysql import wire as my
 from gateway.mysql.relay import Relay
-from tests.gateway.mysql.support import CLIENT_CAPABILITIES, MyEnv, RawClient, mysql_env
+from tests.gateway.mysql.support import MyEnv, RawClient, mysql_env
 from tests.gateway.postgres.test_tls import self_signed
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -168,13 +168,13 @@ async def _session(env: MyEnv, tag: str) -> list[list[bytes]]:
         ):
             out.append([p.payload for p in await client.query(sql)])  # every result
         client.send(f"\x16SELECT id, name, ssn FROM t WHERE id = ? /* {tag} */".encode())
-        prepared = await _reply(client, my.Expect.PREPARE)
+        prepared = await client.reply(my.Expect.PREPARE)
         statement = prepared[0].payload[1:5]
         for ident in (1, 2, 3):
             # EXECUTE: no cursor, 1 iteration, NULL bitmap, new types (LONG), the value
             value = ident.to_bytes(4, "little")
             client.send(b"\x17" + statement + b"\x00\x01\x00\x00\x00\x00\x01\x03\x00" + value)
-            out.append([p.payload for p in await _reply(client)])
+            out.append([p.payload for p in await client.reply()])
     finally:
         client.close()
     return out
@@ -190,23 +190,12 @@ async def test_a_command_sent_behind_one_in_flight_waits_its_turn(
         client.send(b"\x03" + SLOW.format(rows=1000).encode() + b" /* first */")
         await asyncio.sleep(0.05)
         client.send(b"\x03SELECT 'second'")
-        first = await _reply(client)
-        second = await _reply(client)
+        first = await client.reply()
+        second = await client.reply()
         assert _rows(first) == [[b"2253000750000"]] and _rows(second) == [[b"second"]]
         assert taken(relays) == 1  # the first; the second waited, then went the general way
     finally:
         client.close()
-
-
-async def _reply(client: RawClient, expect: my.Expect = my.Expect.RESULTS) -> list[my.Packet]:
-    tracker = my.ReplyTracker(CLIENT_CAPABILITIES)
-    tracker.begin(expect)
-    out = []
-    while not tracker.idle:
-        packet = await client.read()
-        tracker.feed(packet.payload)
-        out.append(packet)
-    return out
 
 
 async def test_a_long_reply_waits_for_a_slow_client(env: MyEnv, relays: list[Relay]) -> None:
@@ -216,7 +205,7 @@ async def test_a_long_reply_waits_for_a_slow_client(env: MyEnv, relays: list[Rel
     try:
         client.send(b"\x03SELECT seq, REPEAT('x', 100000) FROM seq_1_to_200")
         await asyncio.sleep(0.5)
-        reply = await _reply(client)
+        reply = await client.reply()
         rows = _rows(reply)
         assert len(rows) == 200 and all(len(r[1] or b"") == 100000 for r in rows)
         assert taken(relays) == 1
