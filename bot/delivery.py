@@ -105,6 +105,10 @@ class MessageLog(Protocol):
 
     async def list_chat_messages(self, review_id: str) -> list[ChatMessage]: ...
 
+    async def review_and_messages(self, review_id: str) -> tuple[Review | None, list[ChatMessage]]:
+        """``get_review`` and ``list_chat_messages`` in one read."""
+        ...
+
 
 class Delivery:
     """The delivery loop for one provider (see the module docstring)."""
@@ -160,7 +164,11 @@ class Delivery:
         return self._backoff
 
     async def drain(self) -> float | None:
-        """Deliver everything claimable now; returns how long to pause if something failed."""
+        """Deliver everything claimable now; returns how long to pause if something failed.
+
+        A batch shorter than ``batch`` took every event claimable when it was claimed, so no
+        empty claim (a write transaction) follows it: an event committed since then set the
+        wake-up flag, and :meth:`run` drains again at once."""
         while True:
             events = await self.outbox.claim_undelivered(
                 self.consumer, self.topics, self.batch, lease=self.lease
@@ -168,7 +176,7 @@ class Delivery:
             if not events:
                 return None
             pause = await self._deliver(events)
-            if pause is not None:
+            if pause is not None or len(events) < self.batch:
                 return pause
 
     async def _deliver(self, events: Sequence[OutboxEvent]) -> float | None:
@@ -192,9 +200,10 @@ class Delivery:
                 if not permanent and max(e.attempts for e in group) < MAX_ATTEMPTS:
                     return await self._give_back(events, done, self._grow_backoff())
                 log.error("giving up on %s %s (attempt %d)", kind, key, group[-1].attempts)
-            ids = [e.id for e in group]
-            done += ids
-            await self.outbox.mark_delivered(self.consumer, ids)
+            done += [e.id for e in group]
+        # One transaction marks the batch (an event redelivered after a crash before this
+        # point is harmless: reconcile() checks what was said before saying it).
+        await self.outbox.mark_delivered(self.consumer, done)
         self._backoff = 0.0
         return None
 
@@ -211,16 +220,16 @@ class Delivery:
     async def _give_back(
         self, events: Sequence[OutboxEvent], done: list[int], pause: float
     ) -> float:
+        await self.outbox.mark_delivered(self.consumer, done)
         await self.outbox.release(self.consumer, [e.id for e in events if e.id not in done])
         return pause
 
     async def reconcile(self, review_id: str) -> None:
         """Make the chat show ``review_id`` as the store has it (idempotent)."""
-        review = await self.store.get_review(review_id)
+        review, said = await self.store.review_and_messages(review_id)
         if review is None:
             return
         provider = self.sink.provider
-        said = await self.store.list_chat_messages(review_id)
         channel = self.config.channel_for(review.connection)
         card = card_from_review(review, now=self.clock.now(), channel=channel)
         cards = [m for m in said if m.provider == provider]

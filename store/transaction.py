@@ -22,7 +22,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -99,13 +99,10 @@ class SqlTransaction:
                 "it was changed or removed since it was read"
             )
 
-    async def add_decision(self, decision: Decision) -> None:
-        position = await self.session.scalar(
-            select(func.count())
-            .select_from(DecisionRow)
-            .where(col(DecisionRow.review_id) == decision.review_id)
-        )
-        self.session.add(decision_to_row(decision, int(position or 0)))
+    async def add_decision(self, decision: Decision, position: int) -> None:
+        """``position`` comes from the review read under its lock (no count query); a wrong
+        one breaks ``uq_decision_review_position`` instead of reordering votes."""
+        self.session.add(decision_to_row(decision, position))
         await self.session.flush()
 
     async def redeem_ticket(
