@@ -49,6 +49,7 @@ __all__ = [
     "BUSY_SLICE_S",
     "CONNECT_TIMEOUT_S",
     "LOCK_TIMEOUT_S",
+    "SQLITE_POOL_SIZE",
     "WRITE_OPTION",
     "Database",
     "create_engine",
@@ -58,6 +59,7 @@ WRITE_OPTION = "airlock_write"
 LOCK_TIMEOUT_S = 30.0  # how long a write waits for SQLite's lock, or a PostgreSQL statement runs
 BUSY_SLICE_S = 0.1  # the most one SQLite attempt blocks the driver's thread (see the docstring)
 CONNECT_TIMEOUT_S = 10.0  # asyncpg's connect (default 60 s)
+SQLITE_POOL_SIZE = 20  # SQLite connections kept open (SQLAlchemy's default: 5)
 _SQLITE_BUSY = 5  # SQLITE_BUSY, sqlite3.Error.sqlite_errorcode
 
 
@@ -130,6 +132,11 @@ class Database:
         self.lock_timeout = lock_timeout
         if self.url.drivername == "sqlite+aiosqlite":
             engine_kwargs.setdefault("busy_timeout", min(BUSY_SLICE_S, lock_timeout))
+            # Keep what a burst opened: an aiosqlite connection is a thread, a file and four
+            # PRAGMAs, and the pool's default (5 kept) closed and reopened them on every burst
+            # of logins (issue 23). They cost a thread each while idle, and no server slot.
+            if self.url.database not in (None, "", ":memory:"):  # (memory: one static conn)
+                engine_kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
         else:
             engine_kwargs.setdefault("command_timeout", lock_timeout)
         self.engine = create_engine(self.url, **engine_kwargs)
