@@ -22,6 +22,8 @@ slice. Once the lock is taken nothing in the transaction waits for another write
 one process queue for their turn on an asyncio lock first (FIFO, no polling): only writers in
 other processes (a CLI command, another replica) meet SQLite's lock, so a burst of decisions,
 deliveries and audit batches in one gateway no longer spends its time in busy slices. On
+SQLite calls that cannot wait (all but BEGIN IMMEDIATE and commit) run in the loop's own
+thread, not aiosqlite's (:mod:`store.sqlite_loop`: a hop cost more than the call). On
 PostgreSQL everything is asyncio already; asyncpg's ``command_timeout`` bounds each statement
 (a server that stopped answering, a row lock held elsewhere) and ``timeout`` each connect.
 """
@@ -36,11 +38,13 @@ from contextlib import asynccontextmanager
 from typing import Any, Self
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from store import sqlite_loop
 from store.columns import json_serializer
 from store.errors import StoreError, Unavailable, translate_errors
 from store.health import StoreHealth
@@ -68,13 +72,21 @@ def create_engine(
     *,
     busy_timeout: float = LOCK_TIMEOUT_S,
     command_timeout: float | None = None,
+    sqlite_in_loop: bool = False,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An AsyncEngine for SQLite (aiosqlite) or PostgreSQL (asyncpg); other URLs are refused.
-    ``busy_timeout``: SQLite's, in seconds; ``command_timeout``: asyncpg's per statement."""
+    ``busy_timeout``: SQLite's, in seconds; ``command_timeout``: asyncpg's per statement;
+    ``sqlite_in_loop``: SQLite calls that cannot wait run in the event loop's thread
+    (:mod:`store.sqlite_loop`; for a short busy timeout, as :class:`Database` sets)."""
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", json_serializer)
     if parsed.drivername == "sqlite+aiosqlite":
+        if sqlite_in_loop and parsed.database not in (None, "", ":memory:"):
+            cargs, cparams = SQLiteDialect_aiosqlite().create_connect_args(parsed)
+            cparams.update(kwargs.pop("connect_args", {}))
+            cparams.setdefault("timeout", busy_timeout)
+            kwargs["async_creator"] = sqlite_loop.connector(*cargs, **cparams)
         return _sqlite_engine(parsed, busy_timeout, kwargs)
     if parsed.drivername == "postgresql+asyncpg":
         kwargs.setdefault("pool_pre_ping", True)
@@ -137,6 +149,7 @@ class Database:
             # of logins (issue 23). They cost a thread each while idle, and no server slot.
             if self.url.database not in (None, "", ":memory:"):  # (memory: one static conn)
                 engine_kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+            engine_kwargs.setdefault("sqlite_in_loop", True)
         else:
             engine_kwargs.setdefault("command_timeout", lock_timeout)
         self.engine = create_engine(self.url, **engine_kwargs)

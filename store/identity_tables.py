@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, literal, literal_column, select, union_all
+from sqlalchemy import BindParameter, Text, bindparam, literal, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -49,7 +49,8 @@ class RevokedTokenRow(SQLModel, table=True):
 def _revocation_query(*, with_tokens: bool) -> Any:
     """The union behind :func:`revocation_reason`, built once: ``names`` and ``ids`` are
     expanding parameters, so every call reuses one statement and its compiled form."""
-    names, ids = bindparam("names", expanding=True), bindparam("ids", expanding=True)
+    names: BindParameter[list[str]] = bindparam("names", expanding=True)
+    ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
     parts: list[Any] = [  # selects of (kind, name, why)
         select(
             literal(1).label("kind"),
