@@ -21,7 +21,7 @@ Unavailable. A caller's ``asyncio.timeout`` (the shutdown's deadline) cancels th
 slice. Once the lock is taken nothing in the transaction waits for another writer. Writers of
 one process queue for their turn on an asyncio lock first (FIFO, no polling): only writers in
 other processes (a CLI command, another replica) meet SQLite's lock, so a burst of decisions,
-deliveries and audit batches in one gateway no longer spends its time in busy slices. On
+deliveries and audit batches in one gateway no longer spends its time in busy slices. The
 SQLite calls that cannot wait (all but BEGIN IMMEDIATE and commit) run in the loop's own
 thread, not aiosqlite's (:mod:`store.sqlite_loop`: a hop cost more than the call). On
 PostgreSQL everything is asyncio already; asyncpg's ``command_timeout`` bounds each statement
