@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -181,8 +181,8 @@ class SqlRepository(SessionQueries, ReplicaQueries):
             ts=ts,
             created_at=at or datetime.now(UTC),
         )
-        async with self.database.write() as session:
-            session.add(row)
+        async with self.database.write() as session:  # Core: cheaper than the ORM's flush
+            await session.execute(insert(ChatMessageRow).values(**row.model_dump(exclude={"id"})))
         return chat_message_from_row(row)
 
     async def list_chat_messages(self, review_id: str) -> list[ChatMessage]:
