@@ -16,7 +16,8 @@ events committed, and polls as a fallback. For each review touched by a claimed 
 What was said is recorded in the ``chat_message`` table (kind ``<provider>`` for cards,
 ``<provider>:reply`` / ``:end`` / ``:dm`` / ``:revoked`` for the rest), so a restart, a redelivered
 event or a second event for the same review never says anything twice; the only window is a
-crash between a post and its record. Events are marked delivered only after the chat has them.
+crash between a post and its record. Events are marked delivered only after the chat has them,
+by the next claim's transaction (:meth:`Delivery.drain`).
 A rate limit (HTTP 429) releases the rest of the batch and waits ``Retry-After``; any other
 failure releases the events to be retried after a growing pause, except an answer no retry can
 change (an archived channel, a deleted card, ...; each provider's client marks such errors
@@ -133,6 +134,7 @@ class Delivery:
         self.consumer = f"chat:{sink.provider}"
         self.poll_interval, self.batch, self.lease = poll_interval, batch, lease
         self._backoff = 0.0
+        self._delivered: list[int] = []  # delivered events the next claim marks (see drain)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; what was missed while down is delivered first."""
@@ -151,6 +153,15 @@ class Delivery:
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
+                await self._mark_now()
+
+    async def _mark_now(self) -> None:
+        """Mark what was delivered and not marked yet (at a stop, or before a give-back)."""
+        marks, self._delivered = self._delivered, []
+        try:
+            await self.outbox.mark_delivered(self.consumer, marks)
+        except Exception:  # the store is down: those events are delivered again (idempotent)
+            log.exception("chat delivery (%s) could not mark %d events", self.consumer, len(marks))
 
     async def _drain_safely(self) -> float | None:
         try:
@@ -166,13 +177,18 @@ class Delivery:
     async def drain(self) -> float | None:
         """Deliver everything claimable now; returns how long to pause if something failed.
 
+        Delivered events are marked by the next claim, in its transaction (the next wake-up,
+        or the poll at most ``poll_interval`` later; at a stop, at once). Until then they stay
+        leased; if the lease runs out first, or the process dies, they are delivered again,
+        which only redraws: what was said is recorded right after it was said (reconcile).
         A batch shorter than ``batch`` took every event claimable when it was claimed, so no
-        empty claim (a write transaction) follows it: an event committed since then set the
-        wake-up flag, and :meth:`run` drains again at once."""
+        empty claim follows it: an event committed since then set the wake-up flag, and
+        :meth:`run` drains again at once."""
         while True:
             events = await self.outbox.claim_undelivered(
-                self.consumer, self.topics, self.batch, lease=self.lease
+                self.consumer, self.topics, self.batch, lease=self.lease, delivered=self._delivered
             )
+            self._delivered = []
             if not events:
                 return None
             pause = await self._deliver(events)
@@ -201,9 +217,7 @@ class Delivery:
                     return await self._give_back(events, done, self._grow_backoff())
                 log.error("giving up on %s %s (attempt %d)", kind, key, group[-1].attempts)
             done += [e.id for e in group]
-        # One transaction marks the batch (an event redelivered after a crash before this
-        # point is harmless: reconcile() checks what was said before saying it).
-        await self.outbox.mark_delivered(self.consumer, done)
+        self._delivered += done  # marked by the next claim (drain's docstring)
         self._backoff = 0.0
         return None
 
@@ -220,7 +234,8 @@ class Delivery:
     async def _give_back(
         self, events: Sequence[OutboxEvent], done: list[int], pause: float
     ) -> float:
-        await self.outbox.mark_delivered(self.consumer, done)
+        self._delivered += done
+        await self._mark_now()
         await self.outbox.release(self.consumer, [e.id for e in events if e.id not in done])
         return pause
 
