@@ -32,7 +32,10 @@ class Transaction(Protocol):
 
     async def save_review(self, review: Review) -> None: ...
 
-    async def add_decision(self, decision: Decision) -> None: ...
+    async def add_decision(self, decision: Decision, position: int) -> None:
+        """Record a vote as the review's ``position``-th (from 0): the decider read the
+        review's decisions under its lock, so it knows how many came before."""
+        ...
 
     async def get_delegation(
         self, delegation_id: str, *, for_update: bool = False

@@ -222,7 +222,7 @@ class ApprovalService:
         return review
 
     async def _apply(self, tx: Transaction, review: Review, decision: Decision) -> Review:
-        await tx.add_decision(decision)
+        await tx.add_decision(decision, len(review.decisions))  # read under the review's lock
         if decision.break_glass:
             await jit.announce_break_glass(tx, review, decision, self.connection(review.connection))
         await tx.append_audit(

@@ -16,7 +16,8 @@ events committed, and polls as a fallback. For each review touched by a claimed 
 What was said is recorded in the ``chat_message`` table (kind ``<provider>`` for cards,
 ``<provider>:reply`` / ``:end`` / ``:dm`` / ``:revoked`` for the rest), so a restart, a redelivered
 event or a second event for the same review never says anything twice; the only window is a
-crash between a post and its record. Events are marked delivered only after the chat has them.
+crash between a post and its record. Events are marked delivered only after the chat has them,
+by the next claim's transaction (:meth:`Delivery.drain`).
 A rate limit (HTTP 429) releases the rest of the batch and waits ``Retry-After``; any other
 failure releases the events to be retried after a growing pause, except an answer no retry can
 change (an archived channel, a deleted card, ...; each provider's client marks such errors
@@ -105,6 +106,10 @@ class MessageLog(Protocol):
 
     async def list_chat_messages(self, review_id: str) -> list[ChatMessage]: ...
 
+    async def review_and_messages(self, review_id: str) -> tuple[Review | None, list[ChatMessage]]:
+        """``get_review`` and ``list_chat_messages`` in one read."""
+        ...
+
 
 class Delivery:
     """The delivery loop for one provider (see the module docstring)."""
@@ -129,6 +134,7 @@ class Delivery:
         self.consumer = f"chat:{sink.provider}"
         self.poll_interval, self.batch, self.lease = poll_interval, batch, lease
         self._backoff = 0.0
+        self._delivered: list[int] = []  # delivered events the next claim marks (see drain)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; what was missed while down is delivered first."""
@@ -147,6 +153,15 @@ class Delivery:
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
+                await self._mark_now()
+
+    async def _mark_now(self) -> None:
+        """Mark what was delivered and not marked yet (at a stop, or before a give-back)."""
+        marks, self._delivered = self._delivered, []
+        try:
+            await self.outbox.mark_delivered(self.consumer, marks)
+        except Exception:  # the store is down: those events are delivered again (idempotent)
+            log.exception("chat delivery (%s) could not mark %d events", self.consumer, len(marks))
 
     async def _drain_safely(self) -> float | None:
         try:
@@ -160,15 +175,24 @@ class Delivery:
         return self._backoff
 
     async def drain(self) -> float | None:
-        """Deliver everything claimable now; returns how long to pause if something failed."""
+        """Deliver everything claimable now; returns how long to pause if something failed.
+
+        Delivered events are marked by the next claim, in its transaction (the next wake-up,
+        or the poll at most ``poll_interval`` later; at a stop, at once). Until then they stay
+        leased; if the lease runs out first, or the process dies, they are delivered again,
+        which only redraws: what was said is recorded right after it was said (reconcile).
+        A batch shorter than ``batch`` took every event claimable when it was claimed, so no
+        empty claim follows it: an event committed since then set the wake-up flag, and
+        :meth:`run` drains again at once."""
         while True:
             events = await self.outbox.claim_undelivered(
-                self.consumer, self.topics, self.batch, lease=self.lease
+                self.consumer, self.topics, self.batch, lease=self.lease, delivered=self._delivered
             )
+            self._delivered = []
             if not events:
                 return None
             pause = await self._deliver(events)
-            if pause is not None:
+            if pause is not None or len(events) < self.batch:
                 return pause
 
     async def _deliver(self, events: Sequence[OutboxEvent]) -> float | None:
@@ -192,9 +216,8 @@ class Delivery:
                 if not permanent and max(e.attempts for e in group) < MAX_ATTEMPTS:
                     return await self._give_back(events, done, self._grow_backoff())
                 log.error("giving up on %s %s (attempt %d)", kind, key, group[-1].attempts)
-            ids = [e.id for e in group]
-            done += ids
-            await self.outbox.mark_delivered(self.consumer, ids)
+            done += [e.id for e in group]
+        self._delivered += done  # marked by the next claim (drain's docstring)
         self._backoff = 0.0
         return None
 
@@ -211,16 +234,17 @@ class Delivery:
     async def _give_back(
         self, events: Sequence[OutboxEvent], done: list[int], pause: float
     ) -> float:
+        self._delivered += done
+        await self._mark_now()
         await self.outbox.release(self.consumer, [e.id for e in events if e.id not in done])
         return pause
 
     async def reconcile(self, review_id: str) -> None:
         """Make the chat show ``review_id`` as the store has it (idempotent)."""
-        review = await self.store.get_review(review_id)
+        review, said = await self.store.review_and_messages(review_id)
         if review is None:
             return
         provider = self.sink.provider
-        said = await self.store.list_chat_messages(review_id)
         channel = self.config.channel_for(review.connection)
         card = card_from_review(review, now=self.clock.now(), channel=channel)
         cards = [m for m in said if m.provider == provider]

@@ -8,8 +8,11 @@ Two backends, one code path:
   ``airlock_write`` execution option begins with ``BEGIN IMMEDIATE``, so a write transaction
   takes SQLite's write lock before its first read and two deciders are serialised instead of
   failing with "database is locked" at their first write.
-- ``postgresql+asyncpg://...``: a pooled engine with pre-ping, so a restarted server costs one
-  failed checkout instead of an error.
+- ``postgresql+asyncpg://...``: a pooled engine whose checkout replaces a connection the server
+  closed (asyncpg saw it close: a restart, a terminated backend) and pings one idle for more
+  than ``PING_IDLE_S`` (a peer that vanished without closing), so a restarted server costs a
+  new connection instead of an error. SQLAlchemy's ``pool_pre_ping`` pinged on every checkout:
+  a round trip per transaction, a quarter of a short transaction's CPU (issue 23).
 
 Waits that cancellation reaches. SQLite waits for a lock inside the driver's thread (aiosqlite),
 where asyncio's cancellation cannot reach: a write blocked for the whole ``busy_timeout`` kept
@@ -21,7 +24,9 @@ Unavailable. A caller's ``asyncio.timeout`` (the shutdown's deadline) cancels th
 slice. Once the lock is taken nothing in the transaction waits for another writer. Writers of
 one process queue for their turn on an asyncio lock first (FIFO, no polling): only writers in
 other processes (a CLI command, another replica) meet SQLite's lock, so a burst of decisions,
-deliveries and audit batches in one gateway no longer spends its time in busy slices. On
+deliveries and audit batches in one gateway no longer spends its time in busy slices. The
+SQLite calls that cannot wait (all but BEGIN IMMEDIATE and commit) run in the loop's own
+thread, not aiosqlite's (:mod:`store.sqlite_loop`: a hop cost more than the call). On
 PostgreSQL everything is asyncio already; asyncpg's ``command_timeout`` bounds each statement
 (a server that stopped answering, a row lock held elsewhere) and ``timeout`` each connect.
 """
@@ -36,11 +41,13 @@ from contextlib import asynccontextmanager
 from typing import Any, Self
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from store import sqlite_loop
 from store.columns import json_serializer
 from store.errors import StoreError, Unavailable, translate_errors
 from store.health import StoreHealth
@@ -49,6 +56,8 @@ __all__ = [
     "BUSY_SLICE_S",
     "CONNECT_TIMEOUT_S",
     "LOCK_TIMEOUT_S",
+    "PING_IDLE_S",
+    "SQLITE_POOL_SIZE",
     "WRITE_OPTION",
     "Database",
     "create_engine",
@@ -58,6 +67,9 @@ WRITE_OPTION = "airlock_write"
 LOCK_TIMEOUT_S = 30.0  # how long a write waits for SQLite's lock, or a PostgreSQL statement runs
 BUSY_SLICE_S = 0.1  # the most one SQLite attempt blocks the driver's thread (see the docstring)
 CONNECT_TIMEOUT_S = 10.0  # asyncpg's connect (default 60 s)
+SQLITE_POOL_SIZE = 20  # SQLite connections kept open (SQLAlchemy's default: 5)
+PING_IDLE_S = 10.0  # a PostgreSQL connection idle this long is pinged before it is used
+_IDLE_SINCE = "airlock_idle_since"  # pool record info: when the connection was checked in
 _SQLITE_BUSY = 5  # SQLITE_BUSY, sqlite3.Error.sqlite_errorcode
 
 
@@ -66,21 +78,31 @@ def create_engine(
     *,
     busy_timeout: float = LOCK_TIMEOUT_S,
     command_timeout: float | None = None,
+    sqlite_in_loop: bool = False,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An AsyncEngine for SQLite (aiosqlite) or PostgreSQL (asyncpg); other URLs are refused.
-    ``busy_timeout``: SQLite's, in seconds; ``command_timeout``: asyncpg's per statement."""
+    ``busy_timeout``: SQLite's, in seconds; ``command_timeout``: asyncpg's per statement;
+    ``sqlite_in_loop``: SQLite calls that cannot wait run in the event loop's thread
+    (:mod:`store.sqlite_loop`; for a short busy timeout, as :class:`Database` sets)."""
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", json_serializer)
     if parsed.drivername == "sqlite+aiosqlite":
+        if sqlite_in_loop and parsed.database not in (None, "", ":memory:"):
+            cargs, cparams = SQLiteDialect_aiosqlite().create_connect_args(parsed)
+            cparams.update(kwargs.pop("connect_args", {}))
+            cparams.setdefault("timeout", busy_timeout)
+            kwargs["async_creator"] = sqlite_loop.connector(*cargs, **cparams)
         return _sqlite_engine(parsed, busy_timeout, kwargs)
     if parsed.drivername == "postgresql+asyncpg":
-        kwargs.setdefault("pool_pre_ping", True)
         connect_args = dict(kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", CONNECT_TIMEOUT_S)
         if command_timeout is not None:
             connect_args.setdefault("command_timeout", command_timeout)
-        return _create_async_engine(parsed, connect_args=connect_args, **kwargs)
+        engine = _create_async_engine(parsed, connect_args=connect_args, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _check_on_checkout(engine)
+        return engine
     raise StoreError(
         f"unsupported store URL {parsed.render_as_string()!r}: use sqlite+aiosqlite:///path "
         "or postgresql+asyncpg://user@host/db"
@@ -114,6 +136,29 @@ def _sqlite_engine(url: URL, busy_timeout: float, kwargs: dict[str, Any]) -> Asy
     return engine
 
 
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """Replace a pooled PostgreSQL connection that is closed, or idle and not answering (the
+    module's docstring); SQLAlchemy's pessimistic disconnect handling: DisconnectionError
+    from a checkout makes the pool retry with a new connection."""
+    pool, dialect = engine.sync_engine.pool, engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():  # asyncpg's own view, no round trip
+            raise DisconnectionError("the server closed this connection")
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the server did not answer a ping") from exc
+
+
 class Database:
     """An engine, its session makers and what kind of database it talks to.
 
@@ -130,6 +175,12 @@ class Database:
         self.lock_timeout = lock_timeout
         if self.url.drivername == "sqlite+aiosqlite":
             engine_kwargs.setdefault("busy_timeout", min(BUSY_SLICE_S, lock_timeout))
+            # Keep what a burst opened: an aiosqlite connection is a thread, a file and four
+            # PRAGMAs, and the pool's default (5 kept) closed and reopened them on every burst
+            # of logins (issue 23). They cost a thread each while idle, and no server slot.
+            if self.url.database not in (None, "", ":memory:"):  # (memory: one static conn)
+                engine_kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+            engine_kwargs.setdefault("sqlite_in_loop", True)
         else:
             engine_kwargs.setdefault("command_timeout", lock_timeout)
         self.engine = create_engine(self.url, **engine_kwargs)

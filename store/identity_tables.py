@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, literal, literal_column, select, union_all
+from sqlalchemy import BindParameter, Text, bindparam, literal, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -46,14 +46,11 @@ class RevokedTokenRow(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
-async def revocation_reason(
-    session: AsyncSession, subjects: Collection[str], token_ids: Collection[str] = ()
-) -> str | None:
-    """Why a chain naming ``subjects`` (canonical) and resting on ``token_ids`` is refused: a
-    revoked subject, a disabled service account or a revoked token (in that order of
-    precedence); None when nothing is. One query: every API call and every session login asks
-    this, so it is one round trip to the store, not three (issue 23)."""
-    names, ids = list(subjects), list(token_ids)
+def _revocation_query(*, with_tokens: bool) -> Any:
+    """The union behind :func:`revocation_reason`, built once: ``names`` and ``ids`` are
+    expanding parameters, so every call reuses one statement and its compiled form."""
+    names: BindParameter[list[str]] = bindparam("names", expanding=True)
+    ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
     parts: list[Any] = [  # selects of (kind, name, why)
         select(
             literal(1).label("kind"),
@@ -69,7 +66,7 @@ async def revocation_reason(
             col(ServiceAccountRow.disabled_at).is_not(None),
         ),
     ]
-    if ids:
+    if with_tokens:
         parts.append(
             select(
                 literal(3).label("kind"),
@@ -77,8 +74,30 @@ async def revocation_reason(
                 col(RevokedTokenRow.reason).label("why"),
             ).where(col(RevokedTokenRow.jti).in_(ids))
         )
-    query = union_all(*parts).order_by(literal_column("kind")).limit(1)
-    found = (await session.execute(query)).first()
+    return union_all(*parts).order_by(literal_column("kind")).limit(1)
+
+
+_BY_SUBJECT = _revocation_query(with_tokens=False)
+_BY_SUBJECT_OR_TOKEN = _revocation_query(with_tokens=True)
+
+
+async def revocation_reason(
+    session: AsyncSession, subjects: Collection[str], token_ids: Collection[str] = ()
+) -> str | None:
+    """Why a chain naming ``subjects`` (canonical) and resting on ``token_ids`` is refused: a
+    revoked subject, a disabled service account or a revoked token (in that order of
+    precedence); None when nothing is. One query: every API call and every session login asks
+    this, so it is one round trip to the store, not three (issue 23)."""
+    names, ids = list(subjects), list(token_ids)
+    query, params = (
+        (_BY_SUBJECT_OR_TOKEN, {"names": names, "ids": ids})
+        if ids
+        else (
+            _BY_SUBJECT,
+            {"names": names},
+        )
+    )
+    found = (await session.execute(query, params)).first()
     if found is None:
         return None
     kind, name, why = found

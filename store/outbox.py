@@ -161,11 +161,14 @@ class Outbox:
         limit: int = 100,
         *,
         lease: timedelta = timedelta(seconds=60),
+        delivered: Sequence[int] = (),
     ) -> list[OutboxEvent]:
         """Lease up to ``limit`` events (oldest first) that ``consumer`` has not delivered.
 
         An event leased by this consumer is not handed out again until its lease runs out;
-        ``topics`` (None: all) narrows which events are wanted.
+        ``topics`` (None: all) narrows which events are wanted. ``delivered``: events of an
+        earlier claim to mark delivered first, in the same transaction (one transaction where
+        ``mark_delivered`` and the next claim took two).
         """
         now = datetime.now(UTC)
         async with self.database.write() as session:
@@ -174,6 +177,8 @@ class Outbox:
                     text("SELECT pg_advisory_xact_lock(:space, hashtext(:consumer))"),
                     {"space": _CLAIM_LOCK_SPACE, "consumer": consumer},
                 )
+            if delivered:
+                await _mark(session, consumer, delivered, now)
             rows = list((await session.scalars(_candidates(consumer, topics, limit, now))).all())
             if not rows:
                 return []
@@ -202,19 +207,8 @@ class Outbox:
         """Record that ``consumer`` delivered these events; returns how many were newly marked."""
         if not ids:
             return 0
-        now = datetime.now(UTC)
         async with self.database.write() as session:
-            result = await session.execute(
-                update(OutboxDeliveryRow)
-                .where(
-                    col(OutboxDeliveryRow.consumer) == consumer,
-                    col(OutboxDeliveryRow.outbox_id).in_(list(ids)),
-                    col(OutboxDeliveryRow.delivered_at).is_(None),
-                )
-                .values(delivered_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
+            return await _mark(session, consumer, ids, datetime.now(UTC))
 
     async def release(self, consumer: str, ids: Sequence[int]) -> None:
         """Give leased, undelivered events back at once (the consumer failed to deliver them)."""
@@ -260,6 +254,20 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _mark(session: AsyncSession, consumer: str, ids: Sequence[int], now: datetime) -> int:
+    result = await session.execute(
+        update(OutboxDeliveryRow)
+        .where(
+            col(OutboxDeliveryRow.consumer) == consumer,
+            col(OutboxDeliveryRow.outbox_id).in_(list(ids)),
+            col(OutboxDeliveryRow.delivered_at).is_(None),
+        )
+        .values(delivered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _candidates(consumer: str, topics: Sequence[str] | None, limit: int, now: datetime) -> Any:

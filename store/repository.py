@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from approvals.model import Delegation, Identity, Review
@@ -180,18 +181,26 @@ class SqlRepository(SessionQueries, ReplicaQueries):
             ts=ts,
             created_at=at or datetime.now(UTC),
         )
-        async with self.database.write() as session:
-            session.add(row)
+        async with self.database.write() as session:  # Core: cheaper than the ORM's flush
+            await session.execute(insert(ChatMessageRow).values(**row.model_dump(exclude={"id"})))
         return chat_message_from_row(row)
 
     async def list_chat_messages(self, review_id: str) -> list[ChatMessage]:
-        query = (
-            select(ChatMessageRow)
-            .where(col(ChatMessageRow.review_id) == review_id)
-            .order_by(col(ChatMessageRow.id))
-        )
         async with self.database.read() as session:
-            return [chat_message_from_row(row) for row in await session.scalars(query)]
+            return await _chat_messages(session, review_id)
+
+    async def review_and_messages(self, review_id: str) -> tuple[Review | None, list[ChatMessage]]:
+        """The review and what the chat said about it, read together (one snapshot, one read
+        transaction: the chat delivery asks both for every event it delivers)."""
+        async with self.database.read() as session:
+            row = await session.get(ReviewRow, review_id)
+            if row is None:
+                return None, []
+            decisions = await session.scalars(
+                select(DecisionRow).where(col(DecisionRow.review_id) == review_id)
+            )
+            review = review_from_row(row, decisions)
+            return review, await _chat_messages(session, review_id)
 
     async def upsert_identity(self, identity: Identity, seen_at: datetime) -> None:
         """Remember (or refresh) who this subject is: kind, e-mail, groups, when last seen."""
@@ -219,3 +228,12 @@ class SqlRepository(SessionQueries, ReplicaQueries):
         async with self.database.read() as session:
             rows = list(await session.scalars(query))
         return [identity_from_row(row) for row in rows]
+
+
+async def _chat_messages(session: AsyncSession, review_id: str) -> list[ChatMessage]:
+    query = (
+        select(ChatMessageRow)
+        .where(col(ChatMessageRow.review_id) == review_id)
+        .order_by(col(ChatMessageRow.id))
+    )
+    return [chat_message_from_row(row) for row in await session.scalars(query)]

@@ -29,8 +29,9 @@ class SessionQueries:
     database: Database
 
     async def start_session(self, record: SessionRecord) -> None:
-        async with self.database.write() as session:
-            session.add(session_to_row(record))
+        row = session_to_row(record)
+        async with self.database.write() as session:  # Core: cheaper than the ORM's flush
+            await session.execute(insert(SessionRow).values(**row.model_dump()))
 
     async def update_session(self, session_id: str, *, stats: dict[str, Any]) -> None:
         """Replace the session's running statistics (bytes, statements, held, denied...)."""

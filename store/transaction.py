@@ -22,7 +22,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -78,11 +78,11 @@ class SqlTransaction:
         return review_from_row(row, decisions)
 
     async def add_review(self, review: Review) -> None:
-        self.session.add(review_to_row(review))
-        await self.session.flush()
+        # Core INSERTs of the rows' values: the ORM's unit of work (add, flush) cost more than
+        # the statement on this hot path (issue 23).
+        await self.session.execute(insert(ReviewRow).values(**review_to_row(review).model_dump()))
         for position, decision in enumerate(review.decisions):
-            self.session.add(decision_to_row(decision, position))
-        await self.session.flush()
+            await self._insert_decision(decision, position)
 
     async def save_review(self, review: Review) -> None:
         """Store the review's own fields (decisions go through ``add_decision``)."""
@@ -99,14 +99,14 @@ class SqlTransaction:
                 "it was changed or removed since it was read"
             )
 
-    async def add_decision(self, decision: Decision) -> None:
-        position = await self.session.scalar(
-            select(func.count())
-            .select_from(DecisionRow)
-            .where(col(DecisionRow.review_id) == decision.review_id)
-        )
-        self.session.add(decision_to_row(decision, int(position or 0)))
-        await self.session.flush()
+    async def add_decision(self, decision: Decision, position: int) -> None:
+        """``position`` comes from the review read under its lock (no count query); a wrong
+        one breaks ``uq_decision_review_position`` instead of reordering votes."""
+        await self._insert_decision(decision, position)
+
+    async def _insert_decision(self, decision: Decision, position: int) -> None:
+        row = decision_to_row(decision, position)
+        await self.session.execute(insert(DecisionRow).values(**row.model_dump()))
 
     async def redeem_ticket(
         self, ticket: str, *, approved_since: datetime, at: datetime

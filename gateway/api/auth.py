@@ -26,7 +26,9 @@ bearer = HTTPBearer(
 )
 
 
-def context(request: Request) -> ApiContext:
+# The dependencies are ``async def`` although they do not wait: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread hop on every request for an attribute lookup.
+async def context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.context
     return ctx
 
@@ -53,7 +55,7 @@ async def principal(
 CallerToken = Annotated[Principal, Depends(principal)]
 
 
-def caller(token: CallerToken) -> Identity:
+async def caller(token: CallerToken) -> Identity:
     return token.identity
 
 

@@ -171,12 +171,19 @@ class InMemoryTransaction:
             )
         self._staged.reviews[review.id] = review
 
-    async def add_decision(self, decision: Decision) -> None:
+    async def add_decision(self, decision: Decision, position: int) -> None:
         await asyncio.sleep(0)
         if decision.id in self._repo.decisions or decision.id in self._staged.decisions:
             raise StoreError(f"duplicate decision {decision.id}")
         if await self.get_review(decision.review_id) is None:
             raise StoreError(f"decision {decision.id} for unknown review {decision.review_id}")
+        before = [
+            d
+            for d in (*self._repo.decisions.values(), *self._staged.decisions.values())
+            if d.review_id == decision.review_id
+        ]
+        if position != len(before):  # the store's unique (review_id, position)
+            raise StoreError(f"decision {decision.id}: position {position}, not {len(before)}")
         self._staged.decisions[decision.id] = decision
 
     # -- delegations --------------------------------------------------------------------------

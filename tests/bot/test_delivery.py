@@ -206,3 +206,22 @@ async def test_a_card_slack_no_longer_has_does_not_hold_up_the_others(
     ((_, _, card),) = cards_in(fake)
     assert "TRUNCATE b" in str(card["blocks"])
     assert [c.response.get("error") for c in fake.calls_to("chat.update")] == ["message_not_found"]
+
+
+async def test_a_stopping_loop_marks_what_it_delivered(
+    fake: FakeSlack, repository: SqlRepository, database: Database, bus: InProcessBus | PostgresBus
+) -> None:
+    """Deliveries are marked by the next claim; a loop that stops first marks them itself, so a
+    restarted bot finds nothing to redo, even once the lease ran out."""
+    delivery = _delivery(fake, repository, database, poll_interval=60.0)
+    delivery.lease = timedelta(milliseconds=300)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(delivery.run(stop))
+    try:
+        await _hold(_service(repository, bus))
+        await wait_for(lambda: cards_in(fake), within=5.0, what="the card")
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+    await asyncio.sleep(0.4)
+    assert await Outbox(database).claim_undelivered(delivery.consumer, TOPICS) == []

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from datetime import datetime, timedelta, timezone
 
+import asyncpg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -124,3 +125,25 @@ async def test_create_bus_matches_the_backend(database: Database) -> None:
             assert bus.listening
     finally:
         await bus.close()
+
+
+async def test_a_postgres_connection_the_server_closed_is_replaced_at_checkout(
+    pg_database_url: str,
+) -> None:
+    """A pooled connection whose backend was terminated (as by a server restart) is replaced
+    when it is next checked out: the next read succeeds, on a new backend, with no ping of
+    connections in use."""
+    async with Database(pg_database_url) as database:
+        async with database.read() as session:
+            old = await session.scalar(text("SELECT pg_backend_pid()"))
+        admin = await asyncpg.connect(
+            database.asyncpg_dsn().replace(database.url.database or "", "postgres")
+        )
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", old)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.3)  # asyncpg hears the server close the connection
+        async with database.read() as session:
+            new = await session.scalar(text("SELECT pg_backend_pid()"))
+        assert new != old

@@ -34,6 +34,21 @@ async def test_claim_then_mark_delivers_each_event_once(
     assert await outbox.claim_undelivered("bot") == []
 
 
+async def test_a_claim_marks_the_previous_claims_deliveries(
+    repository: SqlRepository, database: Database
+) -> None:
+    """Events passed as ``delivered`` to the next claim are marked in its transaction: they are
+    never handed out again, even after their lease ran out."""
+    await _emit(repository, 3)
+    outbox = Outbox(database)
+    first = await outbox.claim_undelivered("bot", limit=2, lease=timedelta(milliseconds=300))
+    rest = await outbox.claim_undelivered("bot", delivered=[e.id for e in first])
+    assert [e.key for e in rest] == ["R-2"]
+    await asyncio.sleep(0.4)  # the first claim's lease has run out: marked events stay delivered
+    assert await outbox.claim_undelivered("bot", delivered=[rest[0].id]) == []
+    assert await outbox.mark_delivered("bot", [e.id for e in first + rest]) == 0
+
+
 async def test_consumers_are_independent_and_topics_filter(
     repository: SqlRepository, database: Database
 ) -> None:

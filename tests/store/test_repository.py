@@ -61,8 +61,9 @@ async def test_decisions_keep_their_order_when_times_tie(repository: SqlReposito
     held = review(quorum=3)
     async with repository.transaction() as tx:
         await tx.add_review(held)
-        for who in (CAROL, BOB):
-            await tx.add_decision(Decision(new_id(), held.id, who, Outcome.APPROVE, None, EPOCH))
+        for position, who in enumerate((CAROL, BOB)):
+            decision = Decision(new_id(), held.id, who, Outcome.APPROVE, None, EPOCH)
+            await tx.add_decision(decision, position)
     stored = await repository.get_review(held.id)
     assert stored is not None
     assert [d.approver.subject for d in stored.decisions] == [CAROL.subject, BOB.subject]
@@ -109,7 +110,7 @@ async def test_constraint_violations_are_integrity_errors(repository: SqlReposit
             await tx.add_review(held)
     with pytest.raises(IntegrityError):
         async with repository.transaction() as tx:
-            await tx.add_decision(Decision(new_id(), "nope", BOB, Outcome.APPROVE, None, EPOCH))
+            await tx.add_decision(Decision(new_id(), "nope", BOB, Outcome.APPROVE, None, EPOCH), 0)
 
 
 async def test_list_reviews_filters_and_orders(repository: SqlRepository) -> None:
