@@ -4,7 +4,7 @@ that either way the client, the upstream and the audit see the same thing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,18 +49,27 @@ SLOW = "SELECT count(*) FROM generate_series(1, 3000000)"  # long enough to send
 
 @dataclass
 class Counts:
-    """What the lanes of the sessions started since the fixture did, read live."""
+    """What the lanes of the sessions started since the fixture did, read live, from the last
+    ``restart`` on (``_client`` restarts once its session answered its first query)."""
 
     kind: str
     relays: list[Relay] = field(default_factory=list)
+    zero: tuple[int, int] = (0, 0)
 
     @property
     def taken(self) -> int:
-        return sum(relay.lane.taken for relay in self.relays)
+        return sum(relay.lane.taken for relay in self.relays) - self.zero[0]
 
     @property
     def spilled(self) -> int:
-        return sum(relay.lane.spilled for relay in self.relays)
+        return sum(relay.lane.spilled for relay in self.relays) - self.zero[1]
+
+    def restart(self) -> None:
+        self.zero = (0, 0)
+        self.zero = (self.taken, self.spilled)
+
+
+_counting: list[Counts] = []  # the running test's (use_lane)
 
 
 LANES = ["compiled", "python"]
@@ -73,6 +82,7 @@ def use_lane(kind: str, monkeypatch: pytest.MonkeyPatch) -> Counts:
     else:
         assert fastlane.AVAILABLE, "the compiled lane is not built: pip install -e ."
     counts = Counts(kind)
+    _counting[:] = [counts]
     init = Relay.__init__
 
     def spy(self: Relay, *args: Any, **kwargs: Any) -> None:
@@ -85,17 +95,21 @@ def use_lane(kind: str, monkeypatch: pytest.MonkeyPatch) -> Counts:
 
 
 @pytest.fixture(params=LANES)
-def lane(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Counts:
+def lane(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
     """How many requests the lane completed and how many it handed over, for each lane."""
-    return use_lane(request.param, monkeypatch)
+    yield use_lane(request.param, monkeypatch)
+    _counting.clear()
 
 
 async def _client(env: Env, database: str = "pg-test") -> RawClient:
     client = await RawClient.connect(env.port)
     messages = await client.login(env.gw.token("alice@example.com", ["eng"]), database)
     assert isinstance(messages[-1], pg.ReadyForQuery), messages
-    # What arrives before the relay runs goes the general way: start counting after one answer.
+    # What arrives before the relay runs goes the general way, and whether the first query
+    # does depends on how soon the session starts: count from after one answer.
     await _query(client, "SHOW server_version")
+    for counts in _counting:
+        counts.restart()
     return client
 
 
