@@ -300,7 +300,20 @@ class _Reading:
 
 async def _cancel(opened: _Opened) -> None:
     """A CancelRequest for the call's backend (docs 55.2.7), best effort; the connection is
-    closed after it either way."""
+    closed after it either way. The request goes out even when the call is cancelled once more
+    meanwhile (the session guard ending it again): a query left running upstream is what a
+    revocation must not leave. The caller re-raises what ended the call."""
+    sending = asyncio.ensure_future(_send_cancel(opened))
+    _SENDING.add(sending)  # held until it is sent (the loop keeps only weak references)
+    sending.add_done_callback(_SENDING.discard)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(sending)
+
+
+_SENDING: set[asyncio.Future[None]] = set()
+
+
+async def _send_cancel(opened: _Opened) -> None:
     up = opened.up
     host, port = split_hostport(opened.target.config.upstream)
     with contextlib.suppress(OSError, TimeoutError):
