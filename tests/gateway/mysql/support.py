@@ -20,7 +20,9 @@ from tests.conftest import fresh_maria_database, maria_admin
 from tests.gateway.postgres.support import Env
 from tests.harness import RawStream, RunningGateway, finish, free_port, running_gateway
 
-__all__ = ["CLIENT_CAPABILITIES", "ROWS", "MyEnv", "RawClient", "mariadb", "mysql_env"]
+__all__ = [
+    "CLIENT_CAPABILITIES", "ROWS", "MyEnv", "RawClient", "mariadb", "mysql_env", "tls_mysql_env",
+]  # fmt: skip
 
 PASSWORD_ENV = "AIRLOCK_TEST_MY_PASSWORD"
 C = my.Capability
@@ -204,6 +206,18 @@ async def mysql_env(
                 yield MyEnv(gw, port, database, user, password, Env(gw, database, ""))
         finally:
             _drop_user(user)
+
+
+@contextlib.asynccontextmanager
+async def tls_mysql_env(directory: Path, **kwargs: Any) -> AsyncIterator[MyEnv]:
+    """``mysql_env`` whose listener has TLS (a self-signed certificate, in ``env.ca``)."""
+    from tests.gateway.postgres.test_tls import self_signed
+
+    cert, key = self_signed(directory)
+    options = {"tls_cert": str(cert), "tls_key": str(key)}
+    async with mysql_env(directory, listener_options=options, **kwargs) as env:
+        env.ca = str(cert)
+        yield env
 
 
 async def mariadb(

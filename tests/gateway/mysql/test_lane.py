@@ -14,8 +14,7 @@ import pytest_asyncio
 from gateway.mysql import lane as lane_module
 from gateway.mysql import wire as my
 from gateway.mysql.relay import Relay
-from tests.gateway.mysql.support import MyEnv, RawClient, mysql_env
-from tests.gateway.postgres.test_tls import self_signed
+from tests.gateway.mysql.support import MyEnv, RawClient, tls_mysql_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MASKING = {"columns": ["ssn"], "detectors": ["credit_card", "email"]}
@@ -25,12 +24,9 @@ SLOW = "SELECT SUM(a.seq * b.seq) FROM seq_1_to_3000 a, seq_1_to_{rows} b"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MyEnv]:
-    directory = tmp_path_factory.mktemp("mysql-lane")
-    cert, key = self_signed(directory)
-    options = {"tls_cert": str(cert), "tls_key": str(key)}
     masked = {"name": "my-masked", "masking": MASKING}
-    async with mysql_env(directory, connections=[masked], listener_options=options) as env:
-        env.ca = str(cert)
+    directory = tmp_path_factory.mktemp("mysql-lane")
+    async with tls_mysql_env(directory, connections=[masked]) as env:
         yield env
 
 

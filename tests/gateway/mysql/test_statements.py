@@ -12,8 +12,7 @@ import mysql.connector
 import pytest
 import pytest_asyncio
 
-from tests.gateway.mysql.support import MyEnv, mysql_env
-from tests.gateway.postgres.test_tls import self_signed
+from tests.gateway.mysql.support import MyEnv, tls_mysql_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MASKING = {"columns": ["ssn", "card_number"], "detectors": ["credit_card", "email"]}
@@ -23,10 +22,7 @@ MASKING = {"columns": ["ssn", "card_number"], "detectors": ["credit_card", "emai
 async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MyEnv]:
     masked = {"name": "my-masked", "masking": MASKING}
     directory = tmp_path_factory.mktemp("mysql-statements")
-    cert, key = self_signed(directory)
-    options = {"tls_cert": str(cert), "tls_key": str(key)}
-    async with mysql_env(directory, connections=[masked], listener_options=options) as env:
-        env.ca = str(cert)
+    async with tls_mysql_env(directory, connections=[masked]) as env:
         yield env
 
 
