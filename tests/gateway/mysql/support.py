@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,14 @@ from tests.gateway.postgres.support import Env
 from tests.harness import RawStream, RunningGateway, finish, free_port, running_gateway
 
 __all__ = [
-    "CLIENT_CAPABILITIES", "ROWS", "MyEnv", "RawClient", "mariadb", "mysql_env", "tls_mysql_env",
+    "CLIENT_CAPABILITIES",
+    "ROWS",
+    "MyEnv",
+    "RawClient",
+    "maria_target",
+    "mariadb",
+    "mysql_env",
+    "tls_mysql_env",
 ]  # fmt: skip
 
 PASSWORD_ENV = "AIRLOCK_TEST_MY_PASSWORD"
@@ -161,6 +168,17 @@ def _drop_user(user: str) -> None:
         admin.close()
 
 
+@contextlib.contextmanager
+def maria_target() -> Iterator[tuple[str, str, str]]:
+    """A fresh MariaDB database with table t (ROWS) and its own user: (database, user, pw)."""
+    with fresh_maria_database() as database:
+        user, password = _create_user(database)
+        try:
+            yield database, user, password
+        finally:
+            _drop_user(user)
+
+
 async def wait_listening(port: int) -> None:
     for _ in range(250):
         try:
@@ -187,25 +205,21 @@ async def mysql_env(
 ) -> AsyncIterator[MyEnv]:
     """A fresh MariaDB database with table t and its own user, and a gateway whose connection
     my-test points at it (``overrides`` go to that connection)."""
-    with fresh_maria_database() as database:
-        user, password = _create_user(database)
-        try:
-            port = free_port()
-            conns = [my_connection(database, user, **overrides)]
-            conns += [{**my_connection(database, user), **c} for c in connections]
-            options = {"mysql": f"127.0.0.1:{port}", **(listener_options or {})}
-            async with running_gateway(
-                tmp_path,
-                connections=conns,
-                listener_options=options,
-                monkeypatch_env={PASSWORD_ENV: password},
-                gateway_options=gateway_options,
-                store_url=store_url,
-            ) as gw:
-                await wait_listening(port)
-                yield MyEnv(gw, port, database, user, password, Env(gw, database, ""))
-        finally:
-            _drop_user(user)
+    with maria_target() as (database, user, password):
+        port = free_port()
+        conns = [my_connection(database, user, **overrides)]
+        conns += [{**my_connection(database, user), **c} for c in connections]
+        options = {"mysql": f"127.0.0.1:{port}", **(listener_options or {})}
+        async with running_gateway(
+            tmp_path,
+            connections=conns,
+            listener_options=options,
+            monkeypatch_env={PASSWORD_ENV: password},
+            gateway_options=gateway_options,
+            store_url=store_url,
+        ) as gw:
+            await wait_listening(port)
+            yield MyEnv(gw, port, database, user, password, Env(gw, database, ""))
 
 
 @contextlib.asynccontextmanager

@@ -4,9 +4,6 @@ the SSH session's identity: masking, guardrails and holds apply inside the tunne
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +17,12 @@ from approvals import ReviewState
 from gateway.cli.listeners import unserved_lines
 from gateway.config import ConnectionConfig, ListenerSettings, Settings
 from gateway.errors import ConfigError
-from tests.conftest import fresh_maria_database, fresh_pg_database, maria_admin
+from tests.conftest import fresh_pg_database
 from tests.gateway.mysql.support import (
     PASSWORD_ENV,
     ROWS,
     RawClient,
+    maria_target,
     mariadb,
     my_connection,
     wait_listening,
@@ -36,39 +34,6 @@ from tests.harness import free_port, pg_connection
 MASKING = {"columns": ["ssn", "card_number"], "detectors": ["credit_card", "ssn", "email"]}
 OPS = {"groups": ["ops"], "quorum": 1}  # bob, the approver of tests.gateway.ssh.support
 SSN = "078-05-1121"  # alice's, in ROWS
-
-
-@contextlib.contextmanager
-def maria_target() -> Iterator[tuple[str, str, str]]:
-    """A fresh MariaDB database with table t (ROWS) and its own user: (database, user, pw)."""
-    with fresh_maria_database() as database:
-        user, password = f"airlock_{secrets.token_hex(4)}", f"pw-{secrets.token_hex(8)}"
-        admin = maria_admin()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(
-                    f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'"
-                )  # fmt: skip
-                cursor.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'127.0.0.1'")
-                cursor.execute(
-                    f"CREATE TABLE `{database}`.t (id INT PRIMARY KEY, name VARCHAR(40), "
-                    "ssn VARCHAR(20), card_number VARCHAR(20), email VARCHAR(80))"
-                )
-                cursor.executemany(
-                    f"INSERT INTO `{database}`.t VALUES (%s, %s, %s, %s, %s)", ROWS
-                )  # fmt: skip
-            admin.commit()
-        finally:
-            admin.close()
-        try:
-            yield database, user, password
-        finally:
-            admin = maria_admin()
-            try:
-                with admin.cursor() as cursor:
-                    cursor.execute(f"DROP USER IF EXISTS '{user}'@'127.0.0.1'")
-            finally:
-                admin.close()
 
 
 def _count(database: str, user: str, password: str) -> int:
