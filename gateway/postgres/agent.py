@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from approvals import Impact
-from gateway.config import split_hostport
 from gateway.guardrails import Action, Redactor, Verdict
 from gateway.mcp import Result, RunnerFailed
 from gateway.postgres import wire as pg
@@ -43,13 +43,21 @@ from gateway.postgres.dialect import (
     SessionState,
 )
 from gateway.postgres.textmask import TextMask
-from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream, read_event
+from gateway.postgres.upstream import (
+    Upstream,
+    UpstreamError,
+    connect_upstream,
+    read_event,
+    send_cancel,
+)
 from gateway.sessions import Session
 
 if TYPE_CHECKING:
     from gateway.postgres.context import Shared
 
 __all__ = ["PostgresRunner"]
+
+log = logging.getLogger("airlock.mcp")
 
 APPLICATION = "airlock-mcp"
 COPY_IN = "COPY FROM STDIN has no data over MCP: use INSERT ... VALUES with params"
@@ -94,16 +102,19 @@ class PostgresRunner:
             up = await connect_upstream(target.config, database, params, session.role)
         except UpstreamError as exc:
             raise RunnerFailed(exc.message, exc.sqlstate) from exc
+        opened: _Opened | None = None
         try:
             catalog = None
             if target.masking is not None:
                 wanted = (rule.split(".")[-1] for rule in target.masking.columns)
                 catalog = await column_names(up, wanted)
-            yield _Opened(target, up, catalog, (database, params, session.role))
+            opened = _Opened(target, up, catalog, (database, params, session.role))
+            yield opened
         except (UpstreamError, TimeoutError, OSError) as exc:
             raise RunnerFailed(f"the upstream server failed: {exc}", "08006") from exc
         finally:
-            up.close()
+            if opened is None or not opened.cancelled:  # else the canceller closes it
+                up.close()
 
 
 class _Counted:
@@ -123,6 +134,7 @@ class _Opened:
     ) -> None:
         self.target, self.up, self.catalog = target, up, catalog
         self.database, self.params, self.role = login
+        self.cancelled = False  # the upstream connection is the canceller's (``_cancel``)
         scs = up.parameters.get("standard_conforming_strings", "on") == "on"
         self.state = SessionState(standard_conforming_strings=scs)
         policy = target.masking
@@ -299,26 +311,57 @@ class _Reading:
 
 
 async def _cancel(opened: _Opened) -> None:
-    """A CancelRequest for the call's backend (docs 55.2.7), best effort; the connection is
-    closed after it either way. The request goes out even when the call is cancelled once more
-    meanwhile (the session guard ending it again): a query left running upstream is what a
-    revocation must not leave. The caller re-raises what ended the call."""
-    sending = asyncio.ensure_future(_send_cancel(opened))
-    _SENDING.add(sending)  # held until it is sent (the loop keeps only weak references)
-    sending.add_done_callback(_SENDING.discard)
+    """Cancel the call's statement upstream (docs 55.2.7) and return once the first
+    CancelRequest is out; the caller re-raises what ended the call.
+
+    The connection becomes the canceller's (``_end_statement``): it reads on to the
+    statement's ReadyForQuery, sending the CancelRequest again while none comes, and closes
+    the connection after. Closing it alone would not stop the statement (the server notices
+    a gone client only when it next writes to it), and a CancelRequest can be lost: the
+    server drops one that finds the backend between two messages (postgres.c,
+    ProcessInterrupts: "DoingCommandRead"), and one whose connection fails is gone. The
+    canceller goes on even when the call is cancelled once more meanwhile (the session guard
+    ending it again): a query left running upstream is what a revocation must not leave."""
+    opened.cancelled = True
+    sent = asyncio.Event()
+    ending = asyncio.ensure_future(_end_statement(opened, sent))
+    _ENDING.add(ending)  # held until it ends (the loop keeps only weak references)
+    ending.add_done_callback(_ENDING.discard)
     with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.shield(sending)
+        await asyncio.shield(sent.wait())
 
 
-_SENDING: set[asyncio.Future[None]] = set()
+_ENDING: set[asyncio.Future[None]] = set()
+CANCEL_TRIES = 3
+CANCEL_WAIT_S = 2.0  # for the statement's end after each CancelRequest
+
+
+async def _end_statement(opened: _Opened, sent: asyncio.Event) -> None:
+    up = opened.up
+    try:
+        for _ in range(CANCEL_TRIES):
+            await _send_cancel(opened)
+            sent.set()
+            try:
+                async with asyncio.timeout(CANCEL_WAIT_S):
+                    while not isinstance(await read_event(up, "cancelled"), pg.ReadyForQuery):
+                        pass
+                return
+            except TimeoutError:
+                continue
+            except (UpstreamError, OSError):
+                return  # the connection is gone, and its backend with it
+        log.warning(
+            "airlock: a cancelled MCP statement on %s still ran after %d CancelRequests; "
+            "its upstream connection is closed",
+            opened.target.name,
+            CANCEL_TRIES,
+        )
+    finally:
+        sent.set()
+        up.close()
 
 
 async def _send_cancel(opened: _Opened) -> None:
     up = opened.up
-    host, port = split_hostport(opened.target.config.upstream)
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(2):
-            _, writer = await asyncio.open_connection(host, port)
-            writer.write(pg.encode(pg.CancelRequest(up.process_id, up.secret_key)))
-            await writer.drain()
-            writer.close()
+    await send_cancel(opened.target.config, (up.process_id, up.secret_key), within=2)

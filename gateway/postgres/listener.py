@@ -28,7 +28,7 @@ from gateway.postgres.counting import Counter, InSession, close_quietly
 from gateway.postgres.dialect import CatalogNames, Lineage, PgTarget
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
-from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream
+from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream, send_cancel
 from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused
 from store import Unavailable
 
@@ -348,13 +348,7 @@ class _Tunnel(dict[str, PgTarget]):
 
 async def _cancel_upstream(live: LiveSession, *, within: float) -> None:
     """A CancelRequest for the session's upstream backend (best effort: docs 55.2.7)."""
-    host, port = split_hostport(live.shared.target.config.upstream)
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(within):
-            _, up = await asyncio.open_connection(host, port)
-            up.write(pg.encode(pg.CancelRequest(*live.upstream_key)))
-            await up.drain()
-            up.close()
+    await send_cancel(live.shared.target.config, live.upstream_key, within=within)
 
 
 async def _cancel_tasks(tasks: set[asyncio.Task[None]]) -> None:

@@ -8,13 +8,21 @@ its BackendKeyData until the first ReadyForQuery. The client never sees the user
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass, field
 
 from gateway.config import ConnectionConfig, split_hostport
 from gateway.postgres import wire as pg
 
-__all__ = ["Upstream", "UpstreamError", "connect_upstream", "read_event", "simple_query"]
+__all__ = [
+    "Upstream",
+    "UpstreamError",
+    "connect_upstream",
+    "read_event",
+    "send_cancel",
+    "simple_query",
+]
 
 CONNECT_TIMEOUT_S = 10.0
 # PostgreSQL's default is 4096 (scram_iterations); OWASP's advice for PBKDF2-SHA256 is 600,000.
@@ -42,6 +50,19 @@ class Upstream:
     def close(self) -> None:
         if not self.writer.is_closing():
             self.writer.close()
+
+
+async def send_cancel(config: ConnectionConfig, key: tuple[int, int], *, within: float) -> None:
+    """One CancelRequest for the backend ``key`` names (process id, secret: its
+    BackendKeyData), on a connection of its own (docs 55.2.7); best effort, silent. The server
+    answers nothing, and drops a request that finds the backend between two messages."""
+    host, port = split_hostport(config.upstream)
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(within):
+            _, writer = await asyncio.open_connection(host, port)
+            writer.write(pg.encode(pg.CancelRequest(*key)))
+            await writer.drain()
+            writer.close()
 
 
 async def read_event(up: Upstream, when: str = "during login") -> pg.BackendMessage:
