@@ -247,6 +247,11 @@ class Channel(asyncio.Protocol):
     def buffered(self) -> int:
         return self._size
 
+    @property
+    def ended(self) -> bool:
+        """The peer closed the connection, or it broke: a read has nothing more to wait for."""
+        return self._eof or self._error is not None
+
     def hold(self) -> None:
         """Keep what arrives from the waiting read until ``release``."""
         self._held = True

@@ -119,6 +119,7 @@ class Lane:
             or relay.client.packets.pending_bytes()
             or relay.upstream.stream.packets.pending_bytes()
             or self.upstream.buffered
+            or self.upstream.ended  # the task writes, reads nothing and ends it in words
             or self.audit.behind
         ):
             return False
