@@ -24,8 +24,10 @@ lint: venv
 	$(BIN)/mypy approvals store gateway bot scheduler tests
 	$(BIN)/lint-imports
 
+# A worker per core; a test file stays on one worker (its module fixtures start once, and the
+# tests of one file may share a server). Every test has its own database and free ports.
 check: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 test: check
 
