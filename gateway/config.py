@@ -5,7 +5,8 @@ behind the caller's back. Secrets never live in the TOML: a connection names the
 variable (``password_env``) or file (``password_file``) that holds its password; the gateway's
 signing key comes from ``AIRLOCK_SIGNING_KEY`` (or is kept in the store).
 
-Environment overrides use ``__`` for nesting: ``AIRLOCK_STORE__URL``, ``AIRLOCK_API__LISTEN``.
+Environment overrides use ``__`` for nesting: ``AIRLOCK_STORE__URL``, ``AIRLOCK_API__LISTEN``
+(:mod:`gateway.overrides`, which reads them as pydantic-settings did).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from approvals import AccessMode, ApproverRule, Connection, Escalation, Owners
 from approvals.subjects import canonical
 from gateway.durations import parse_duration
 from gateway.errors import ConfigError
+from gateway.overrides import environment_overrides, merge
 
 __all__ = [
     "AuditSettings",
@@ -489,12 +490,11 @@ class PersonConfig(_Section):
         return canonical(value)
 
 
-class Settings(BaseSettings):
-    """Everything ``airlock`` needs to run, validated once."""
+class Settings(BaseModel):
+    """Everything ``airlock`` needs to run, validated once (``load_settings``: the TOML file,
+    then the ``AIRLOCK_*`` environment over it)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="AIRLOCK_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
@@ -508,18 +508,6 @@ class Settings(BaseSettings):
     people: list[PersonConfig] = []
     signing_key: str | None = Field(default=None, repr=False)
     config_dir: Path = Path()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the TOML file (passed as init values).
-        return (env_settings, init_settings)
 
     def connection(self, name: str) -> ConnectionConfig | None:
         return next((c for c in self.connections if c.name == name), None)
@@ -562,6 +550,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
                 f"set {variable} in the environment instead"
             )
     data["config_dir"] = chosen.resolve().parent
+    data = merge(data, environment_overrides(Settings, os.environ))
     try:
         settings = Settings(**data)
     except ValidationError as exc:
