@@ -30,7 +30,7 @@ from gateway.mysql.upstream import (
     UpstreamError,
     UpstreamGone,
     connect_upstream,
-    kill_query,
+    kill_upstream,
     query_value,
 )
 from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused, Target
@@ -281,6 +281,13 @@ class MySQLListener:
             task.uncancel()
             outcome = s.ending.value if s.ending is not None else "killed"
             client.write(my.Err(1927, "70100", f"Connection was killed: {live.message}").encode())
+            if not relay.tracker.idle:
+                # A command is upstream: the server notices a closed client only when it next
+                # writes to it, so a revoked session's long UPDATE would run to its end. Kill
+                # its thread first. Only then: a shutdown ending a thousand idle sessions opens
+                # no thousand connections.
+                await kill_upstream(target.config, s.role, upstream.connection_id,
+                                    query_only=False, within=1)  # fmt: skip
         except (my.ProtocolError, ConnectionError) as exc:
             outcome = "protocol_error" if isinstance(exc, my.ProtocolError) else "connection_lost"
             raise
@@ -311,7 +318,7 @@ class MySQLListener:
         if victim.holding is not None:
             victim.cancel_hold.set()
             return "kill/own-held-statement"
-        await kill_query(victim.target.config, victim.role, live.upstream_id)
+        await kill_upstream(victim.target.config, victim.role, live.upstream_id, query_only=True)
         return "kill/own-running-statement"
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamGone",
     "connect_upstream",
-    "kill_query",
+    "kill_upstream",
     "query_row",
     "query_value",
 ]
@@ -288,17 +288,25 @@ async def _first_row(upstream: Upstream) -> list[bytes | None] | None:
     return row
 
 
-async def kill_query(
-    config: ConnectionConfig, role: str | None, thread_id: int, *, within: float = 5.0
+async def kill_upstream(
+    config: ConnectionConfig,
+    role: str | None,
+    thread_id: int,
+    *,
+    query_only: bool,
+    within: float = 5.0,
 ) -> None:
-    """``KILL QUERY <thread_id>`` on a connection of its own with the session's credential
-    (best effort, as the mysql client's Ctrl-C)."""
+    """``KILL QUERY <thread_id>`` (``query_only``) or ``KILL <thread_id>`` on a connection of
+    its own with the session's credential (best effort, as the mysql client's Ctrl-C). A
+    session that ends kills its thread, not its query: the server clears a KILL QUERY that
+    lands before the command it meant has started, and a killed connection stays killed."""
+    kill = "KILL QUERY" if query_only else "KILL"
     with contextlib.suppress(UpstreamError, my.MyWireError, OSError, TimeoutError):
         async with asyncio.timeout(within):
             upstream = await connect_upstream(
                 config, "", role, capabilities=int(FORMAT | C.SECURE_CONNECTION), charset=45
             )
             try:
-                await query_value(upstream, f"KILL QUERY {int(thread_id)}")
+                await query_value(upstream, f"{kill} {int(thread_id)}")
             finally:
                 upstream.close()

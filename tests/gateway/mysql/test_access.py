@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pymysql
 import pytest
@@ -73,3 +74,50 @@ async def test_revocation_ends_live_session(env: MyEnv) -> None:
                 break
             await asyncio.sleep(0.02)
     assert session.stats["end"] == "revoked"
+
+
+SLOW = "SELECT count(*) FROM " + ", ".join(f"t t{i}" for i in range(20))  # minutes
+
+
+async def _until(check: Callable[[], bool], within: float) -> None:
+    for _ in range(int(within / 0.05)):
+        if await asyncio.to_thread(check):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {within} s")
+
+
+def _running(env: MyEnv, marker: str) -> int:
+    [(count,)] = env.direct(
+        "SELECT count(*) FROM information_schema.processlist "
+        f"WHERE command = 'Query' AND id <> CONNECTION_ID() AND info LIKE '%{marker}%'"
+    )
+    return int(count)
+
+
+async def test_revocation_kills_the_statement_running_upstream(env: MyEnv) -> None:
+    """A revoked session's running statement does not run on to its end upstream (the server
+    notices a closed client only when it next writes to it): the gateway kills its upstream
+    thread, with the session's own credential."""
+    delegation = await _granted(env)
+    marker = "revoked-reader"
+    busy = await asyncio.to_thread(env.connect, "my-req")
+    try:
+
+        def run() -> Any:
+            with busy.cursor() as cursor:
+                cursor.execute(f"{SLOW} /* {marker} */")
+
+        running = asyncio.create_task(asyncio.to_thread(run))
+        await _until(lambda: _running(env, marker) == 1, within=10)
+        async with env.gw.client(env.token) as http:
+            revoked = await http.post(
+                f"/v1/delegations/{delegation}/revoke", json={"reason": "done"}
+            )
+        assert revoked.status_code == 200, revoked.text
+        with pytest.raises(pymysql.err.OperationalError) as caught:
+            await running
+        assert caught.value.args[0] in (1927, 2013), caught.value.args
+        await _until(lambda: _running(env, marker) == 0, within=5)  # minutes, left alone
+    finally:
+        busy.close()
