@@ -89,14 +89,10 @@ async def revocation_reason(
     precedence); None when nothing is. One query: every API call and every session login asks
     this, so it is one round trip to the store, not three (issue 23)."""
     names, ids = list(subjects), list(token_ids)
-    query, params = (
-        (_BY_SUBJECT_OR_TOKEN, {"names": names, "ids": ids})
-        if ids
-        else (
-            _BY_SUBJECT,
-            {"names": names},
-        )
-    )
+    if ids:
+        query, params = _BY_SUBJECT_OR_TOKEN, {"names": names, "ids": ids}
+    else:
+        query, params = _BY_SUBJECT, {"names": names}
     found = (await session.execute(query, params)).first()
     if found is None:
         return None

@@ -68,13 +68,7 @@ class SqlRepository(SessionQueries, ReplicaQueries):
 
     async def get_review(self, review_id: str) -> Review | None:
         async with self.database.read() as session:
-            row = await session.get(ReviewRow, review_id)
-            if row is None:
-                return None
-            decisions = await session.scalars(
-                select(DecisionRow).where(col(DecisionRow.review_id) == review_id)
-            )
-            return review_from_row(row, decisions)
+            return await _review(session, review_id)
 
     async def list_reviews(
         self,
@@ -193,13 +187,9 @@ class SqlRepository(SessionQueries, ReplicaQueries):
         """The review and what the chat said about it, read together (one snapshot, one read
         transaction: the chat delivery asks both for every event it delivers)."""
         async with self.database.read() as session:
-            row = await session.get(ReviewRow, review_id)
-            if row is None:
+            review = await _review(session, review_id)
+            if review is None:
                 return None, []
-            decisions = await session.scalars(
-                select(DecisionRow).where(col(DecisionRow.review_id) == review_id)
-            )
-            review = review_from_row(row, decisions)
             return review, await _chat_messages(session, review_id)
 
     async def upsert_identity(self, identity: Identity, seen_at: datetime) -> None:
@@ -228,6 +218,16 @@ class SqlRepository(SessionQueries, ReplicaQueries):
         async with self.database.read() as session:
             rows = list(await session.scalars(query))
         return [identity_from_row(row) for row in rows]
+
+
+async def _review(session: AsyncSession, review_id: str) -> Review | None:
+    row = await session.get(ReviewRow, review_id)
+    if row is None:
+        return None
+    decisions = await session.scalars(
+        select(DecisionRow).where(col(DecisionRow.review_id) == review_id)
+    )
+    return review_from_row(row, decisions)
 
 
 async def _chat_messages(session: AsyncSession, review_id: str) -> list[ChatMessage]:

@@ -258,7 +258,7 @@ class Channel(asyncio.Protocol):
 
     def release(self) -> None:
         self._held = False
-        if self._chunks or self._eof or self._error is not None or self._failure is not None:
+        if self._chunks or self.ended or self._failure is not None:
             self._wake()  # else the waiting read waits on (a wake-up per statement costs)
 
     def fail(self, error: BaseException) -> None:

@@ -58,6 +58,13 @@ async def _until(check: Callable[[], Awaitable[bool]], within: float) -> None:
     raise AssertionError(f"not within {within} s")
 
 
+async def _until_gone(watch: asyncpg.Connection, pid: int) -> None:
+    async def gone() -> bool:
+        return await _backend(watch, pid) is None
+
+    await _until(gone, 5)
+
+
 async def _cancel_running_call(
     runner: PostgresRunner, watch: asyncpg.Connection, lost: int, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, list[int]]:
@@ -91,11 +98,7 @@ async def test_a_cancelled_statement_ends_and_its_connection_closes(
     runner: tuple[PostgresRunner, asyncpg.Connection], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid, asked = await _cancel_running_call(*runner, lost=0, monkeypatch=monkeypatch)
-
-    async def gone() -> bool:
-        return await _backend(runner[1], pid) is None
-
-    await _until(gone, 5)  # the statement ended, then the canceller closed the connection
+    await _until_gone(runner[1], pid)  # the statement ended, then the canceller closed it
     # One CancelRequest, or more: the server drops one that lands while the statement is
     # still being parsed and bound (what test_a_lost_cancel_request_is_sent_again imitates).
     assert asked[0] == pid
@@ -105,11 +108,7 @@ async def test_a_lost_cancel_request_is_sent_again(
     runner: tuple[PostgresRunner, asyncpg.Connection], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid, asked = await _cancel_running_call(*runner, lost=1, monkeypatch=monkeypatch)
-
-    async def gone() -> bool:
-        return await _backend(runner[1], pid) is None
-
-    await _until(gone, 5)
+    await _until_gone(runner[1], pid)
     assert len(asked) >= 2 and set(asked) == {pid}
 
 
