@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from approvals import AccessMode, ApproverRule, Connection, Escalation, Owners
+from approvals.model import AccessMode, ApproverRule, Connection, Escalation, Owners
 from approvals.subjects import canonical
 from gateway.durations import parse_duration
 from gateway.errors import ConfigError
