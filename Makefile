@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# setup.py and the C source too: a changed extension is rebuilt (pip install -e builds it in place).
-$(STAMP): pyproject.toml setup.py gateway/postgres/_lane.c
+# setup.py and the C sources too: a changed extension is rebuilt (pip install -e builds it in place).
+$(STAMP): pyproject.toml setup.py gateway/postgres/_lane.c gateway/mysql/_shape.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
