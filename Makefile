@@ -34,8 +34,8 @@ test: check
 bench: venv
 	$(BIN)/python tests/bench/pg_bench.py
 
-# The fast lane's tests with its C extension built under AddressSanitizer and UBSan (a temporary
-# build: the in-place one is left alone); fails on any sanitizer report.
+# The C extensions' tests with the extensions built under AddressSanitizer and UBSan (temporary
+# builds: the in-place ones are left alone); fails on any sanitizer report.
 sanitize: venv
 	tests/bench/sanitize.sh
 
