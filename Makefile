@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# setup.py and the C source too: a changed extension is rebuilt (pip install -e builds it in place).
-$(STAMP): pyproject.toml setup.py gateway/postgres/_lane.c
+# setup.py and the C sources too: a changed extension is rebuilt (pip install -e builds it in place).
+$(STAMP): pyproject.toml setup.py gateway/postgres/_lane.c gateway/mysql/_shape.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -34,8 +34,8 @@ test: check
 bench: venv
 	$(BIN)/python tests/bench/pg_bench.py
 
-# The fast lane's tests with its C extension built under AddressSanitizer and UBSan (a temporary
-# build: the in-place one is left alone); fails on any sanitizer report.
+# The C extensions' tests with the extensions built under AddressSanitizer and UBSan (temporary
+# builds: the in-place ones are left alone); fails on any sanitizer report.
 sanitize: venv
 	tests/bench/sanitize.sh
 

@@ -27,7 +27,22 @@ from gateway.mysql.dialect.errors import LexError
 from gateway.mysql.dialect.lexer import TokenType, lex
 from gateway.mysql.dialect.state import MySQLState
 
-__all__ = ["Guardrails", "general_shape", "lexed_shape", "literal_shape", "plain_shape"]
+try:
+    from gateway.mysql import _shape
+except ImportError:  # pragma: no cover - built by `pip install`; the regex scan runs then
+    _shape = None  # type: ignore[assignment]
+
+__all__ = [
+    "COMPILED",
+    "Guardrails",
+    "general_shape",
+    "lexed_shape",
+    "literal_shape",
+    "plain_shape",
+    "regex_plain_shape",
+]
+
+COMPILED = _shape is not None  # plain_shape runs the compiled scan (gateway/mysql/_shape.c)
 
 _SHAPED = frozenset(["SELECT", "WITH", "INSERT", "REPLACE", "("])
 _STARTS = ("SELECT", "WITH", "INSERT", "REPLACE", "(")
@@ -51,7 +66,23 @@ _IDENT_CHAR = re.compile(r"[0-9A-Za-z_$\u0080-\uffff]")
 
 
 def plain_shape(text: str) -> str | None:
-    """``literal_shape`` of a plain text; None when the text is not plain (ask the lexer)."""
+    """``literal_shape`` of a plain text; None when the text is not plain (ask the lexer).
+
+    The compiled scan (``gateway.mysql._shape``, about 0.3 µs for a point select against 6 µs)
+    on the text's UTF-8 where it is built; it returns exactly what ``regex_plain_shape``, the
+    reference, returns (tests/gateway/mysql/test_shape_compiled.py)."""
+    if _shape is None:
+        return regex_plain_shape(text)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: never a decoded COM_QUERY, but a str
+        return regex_plain_shape(text)
+    shape = _shape.plain_shape_utf8(data)
+    return None if shape is None else shape.decode()
+
+
+def regex_plain_shape(text: str) -> str | None:
+    """``plain_shape`` in one regex pass: the reference the compiled scan is held to."""
     body = text.rstrip(" \t\n\r\f\v;")
     if ";" in body or _PLAIN_BAIL.search(body) is not None:
         return None
