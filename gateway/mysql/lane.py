@@ -203,11 +203,13 @@ class Lane:
             by_shape.clear()
             by_text.clear()
             self._state = s.state
+        # The text's own judgement first: a text with no general shape (no literal, a
+        # backslash, ...) is kept by text, and is not lexed again each time it comes back.
+        if text in by_text:
+            return by_text[text]
         shape = general_shape(text, s.state)
         if shape is not None and shape in by_shape:
             return by_shape[shape]
-        if text in by_text:
-            return by_text[text]
         known, general = judge(self.relay, text)
         kept, key = (by_shape, shape) if general and shape is not None else (by_text, text)
         if len(kept) >= _REMEMBERED:

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from gateway.mysql import lane as lane_module
 from gateway.mysql import wire as my
+from gateway.mysql.dialect import general_shape
 from gateway.mysql.relay import Relay
 from tests.gateway.mysql.support import MyEnv, RawClient, tls_mysql_env
 
@@ -89,6 +90,29 @@ async def test_repeated_selects_take_the_lane_and_are_audited(
         client.close()
     records = await _audited(env, "lane-1", 3)
     assert [(r["outcome"], r["verdict"], r["rows"]) for r in records] == [("ok", "allow", 1)] * 3
+
+
+async def test_a_text_without_literals_is_judged_once(
+    env: MyEnv, relays: list[Relay], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text with no general shape (here: no literal) is kept by text, and the lane finds it
+    there before it computes a shape, which for such a text means lexing it whole."""
+    shaped: list[str] = []
+
+    def counting(text: str, *args: Any) -> str | None:
+        shaped.append(text)
+        return general_shape(text, *args)
+
+    monkeypatch.setattr(lane_module, "general_shape", counting)
+    client = await _client(env)
+    try:
+        for _ in range(3):
+            reply = await client.query("SELECT name FROM t ORDER BY id /* lane-plain */")
+            assert _rows(reply) == [[b"alice"], [b"bob"], [b"carol"]]
+        assert taken(relays) == 3
+        assert len([t for t in shaped if "lane-plain" in t]) == 1
+    finally:
+        client.close()
 
 
 async def test_a_refused_or_held_statement_never_takes_the_lane(
