@@ -44,6 +44,8 @@ from gateway.postgres.dialect import (
 )
 from gateway.postgres.textmask import TextMask
 from gateway.postgres.upstream import (
+    CANCEL_TRIES,
+    CANCEL_WAIT_S,
     Upstream,
     UpstreamError,
     connect_upstream,
@@ -332,8 +334,6 @@ async def _cancel(opened: _Opened) -> None:
 
 
 _ENDING: set[asyncio.Future[None]] = set()
-CANCEL_TRIES = 3
-CANCEL_WAIT_S = 2.0  # for the statement's end after each CancelRequest
 
 
 async def _end_statement(opened: _Opened, sent: asyncio.Event) -> None:

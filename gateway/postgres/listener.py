@@ -28,7 +28,14 @@ from gateway.postgres.counting import Counter, InSession, close_quietly
 from gateway.postgres.dialect import CatalogNames, Lineage, PgTarget
 from gateway.postgres.relay import LiveSession, Relay, fatal, hello
 from gateway.postgres.server_side import ServerSide
-from gateway.postgres.upstream import Upstream, UpstreamError, connect_upstream, send_cancel
+from gateway.postgres.upstream import (
+    CANCEL_TRIES,
+    Upstream,
+    UpstreamError,
+    cancel_until_answered,
+    connect_upstream,
+    send_cancel,
+)
 from gateway.sessions import AccessRefused, AuthRefused, Ending, LimitRefused
 from store import Unavailable
 
@@ -320,10 +327,19 @@ class PostgresListener:
             if outcome in _ENDED_FROM_OUTSIDE and shared.tracker.head is not None:
                 # The server notices a closed client only when it next writes: a statement
                 # still running there (a revoked session's pg_sleep, a long UPDATE) would run
-                # to its end. Cancel it first. Only then: a shutdown ending a thousand idle
-                # sessions opens no thousand cancel connections. (The relay handed the fast
-                # lane's request in flight to the tracker when it stopped.)
-                await _cancel_upstream(live, within=1)
+                # to its end. Cancel it first, again while the server says nothing (it drops a
+                # request that finds the statement being parsed). Only then: a shutdown ending
+                # a thousand idle sessions opens no thousand cancel connections. (The relay
+                # handed the fast lane's request in flight to the tracker when it stopped.)
+                ended = await cancel_until_answered(
+                    shared.target.config, live.upstream_key, upstream.writer.transport
+                )
+                if not ended:
+                    log.warning(
+                        "postgres session %s on %s: its statement still ran upstream after %d "
+                        "CancelRequests; the upstream connection is closed",
+                        shared.id, shared.target.name, CANCEL_TRIES,
+                    )  # fmt: skip
         finally:
             close_quietly(counter)
             self.live.pop(pid, None)

@@ -16,8 +16,11 @@ from gateway.config import ConnectionConfig, split_hostport
 from gateway.postgres import wire as pg
 
 __all__ = [
+    "CANCEL_TRIES",
+    "CANCEL_WAIT_S",
     "Upstream",
     "UpstreamError",
+    "cancel_until_answered",
     "connect_upstream",
     "read_event",
     "send_cancel",
@@ -25,6 +28,10 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT_S = 10.0
+# A statement cancelled for good: a CancelRequest, then this long for the server to answer on
+# the statement's connection, and again, this many requests in all (cancel_until_answered).
+CANCEL_TRIES = 3
+CANCEL_WAIT_S = 2.0
 # PostgreSQL's default is 4096 (scram_iterations); OWASP's advice for PBKDF2-SHA256 is 600,000.
 MAX_SCRAM_ITERATIONS = 1_000_000
 
@@ -63,6 +70,55 @@ async def send_cancel(config: ConnectionConfig, key: tuple[int, int], *, within:
             writer.write(pg.encode(pg.CancelRequest(*key)))
             await writer.drain()
             writer.close()
+
+
+class _Answer(asyncio.Protocol):
+    """A connection nobody reads any more, watched for the server's next word or its end."""
+
+    def __init__(self) -> None:
+        self.heard = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.heard.set()
+
+    def eof_received(self) -> bool:
+        self.heard.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.heard.set()
+
+
+async def cancel_until_answered(
+    config: ConnectionConfig, key: tuple[int, int], transport: asyncio.BaseTransport
+) -> bool:
+    """End the statement running on ``transport``'s backend (``key``: its BackendKeyData)
+    before the connection is closed; False when it still ran after ``CANCEL_TRIES`` requests.
+
+    The server notices a closed client only when it next writes, so a statement that writes
+    nothing until its end (a lock wait, a long UPDATE, pg_sleep) would run on; and it drops a
+    CancelRequest that lands while the backend is between two messages (a statement still being
+    parsed and bound is one: postgres.c ignores the interrupt at its next read of the client).
+    So the request is sent again until the server says anything on the statement's connection
+    (the cancel's ErrorResponse, the statement's end) or closes it. Whatever it says is
+    dropped: the connection is closed next. A statement that streams rows meanwhile has ended
+    for this purpose too: its next write after the close fails it (docs 55.2.7)."""
+    answer = _Answer()
+    transport.set_protocol(answer)
+    if transport.is_closing():
+        return True
+    if isinstance(transport, asyncio.ReadTransport):
+        with contextlib.suppress(RuntimeError):  # a relay's back-pressure may have paused it
+            transport.resume_reading()
+    for _ in range(CANCEL_TRIES):
+        await send_cancel(config, key, within=1)
+        try:
+            async with asyncio.timeout(CANCEL_WAIT_S):
+                await answer.heard.wait()
+            return True
+        except TimeoutError:
+            continue
+    return False
 
 
 async def read_event(up: Upstream, when: str = "during login") -> pg.BackendMessage:
