@@ -36,6 +36,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 from zlib import crc32
 
@@ -51,7 +52,7 @@ from gateway.sessions.journal_format import (
     session_record,
 )
 
-__all__ = ["SEGMENT_BYTES", "SUFFIX", "SYNC_INTERVAL", "Journal", "SessionJournal"]
+__all__ = ["RECENT", "SEGMENT_BYTES", "SUFFIX", "SYNC_INTERVAL", "Journal", "SessionJournal"]
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ SEGMENT_BYTES = 64 << 20  # ~2 million statements of a session that repeats its 
 SYNC_INTERVAL = 0.05  # seconds: what a power loss may lose at most (docs/security.md)
 RETRY_S = 1.0  # a journal that could not open a segment tries again this often at most
 TEXTS_PER_SESSION = 4096  # texts a session keeps numbers for (then it states them again)
+# Texts of a session's last statements kept for its end: as many unanswered statements (a
+# pipeline cut short) are recorded at once, more are left to the replay at the next start.
+RECENT = 64
 _RAN_SIZE = HEADER.size + RAN.size
 _pack_ran, _pack_header = RAN.pack_into, HEADER.pack_into
 
@@ -270,8 +274,8 @@ class SessionJournal:
     in the session is ``ordinal`` after), ``confirmed`` once the store holds them."""
 
     __slots__ = (
-        "_ended", "_file", "_journal", "_next_text", "_number", "_redact", "_texts", "confirmed",
-        "head", "ordinal", "shown",
+        "_ended", "_file", "_held", "_journal", "_next_text", "_number", "_redact", "_remember",
+        "_texts", "confirmed", "head", "ordinal", "recent", "shown",
     )  # fmt: skip
 
     def __init__(
@@ -288,6 +292,11 @@ class SessionJournal:
         # An ASCII text redacted here, as shown: the statement log takes it (``pop``) when it
         # writes the text, so a text new to the session is redacted once, not twice.
         self.shown: dict[str, str] = {}
+        # The texts of the last statements journaled, and which of their ordinals were held:
+        # what the session's end records of statements never answered (``unanswered``).
+        self.recent: deque[str] = deque(maxlen=RECENT)
+        self._remember = self.recent.append
+        self._held: deque[int] = deque(maxlen=RECENT)
 
     def ran(self, text: str, held: bool = False) -> bool:
         """Record that ``text`` is about to be forwarded (``held``: it was held and approved);
@@ -310,6 +319,9 @@ class SessionJournal:
         )  # fmt: skip
         _pack_header(mm, pos, RAN.size, crc32(mm[pos + 8 : pos + _RAN_SIZE]))
         file.pos = pos + _RAN_SIZE
+        self._remember(text)
+        if held:
+            self._held.append(ordinal)
         return True
 
     def _ran_new(self, text: str, held: bool) -> bool:
@@ -342,7 +354,22 @@ class SessionJournal:
         )
         payload += data
         file.append(HEADER.pack(len(payload), crc32(payload)) + payload)
+        self._remember(text)
+        if held:
+            self._held.append(ordinal)
         return True
+
+    def unanswered(self, count: int) -> list[tuple[str, bool]]:
+        """The last ``count`` statements journaled, oldest first: (text, held and approved);
+        none when the journal keeps fewer texts (``RECENT``: the replay at the next start
+        records them then, as it records a killed process's)."""
+        recent = self.recent
+        if count <= 0 or count > len(recent):
+            return []
+        first = self.ordinal - count + 1
+        held = set(self._held)
+        texts = list(recent)[len(recent) - count :]
+        return [(text, first + i in held) for i, text in enumerate(texts)]
 
     def _enter(self, room: int) -> _File | None:
         """The segment to write ``room`` bytes to, with this session stated in it."""

@@ -15,9 +15,11 @@ Nothing that ran is lost when the process dies before that, though: a listener c
 ``forwarding(text)`` before it forwards a statement, which records it in the session's
 :class:`~gateway.sessions.journal.SessionJournal` (and forwards it only when that returns
 True). Each ``statements`` event says how many of the session's journaled statements the trail
-holds with it (``journaled``): a record whose outcome is in ``RAN`` (``ok``, ``error``) is a
-statement that was forwarded, the next journaled one, as statements are answered in the order
-they were forwarded; ``block`` and ``denied`` were refused by the gateway, never journaled.
+holds with it (``journaled``): a record whose outcome is in ``RAN`` (``ok``, ``error``,
+``unknown``) is a statement that was forwarded, the next journaled one, as statements are
+answered in the order they were forwarded; ``block`` and ``denied`` were refused by the
+gateway, never journaled. Statements forwarded and never answered (the session ended first)
+are recorded at its end, ``unknown``: the journal keeps the last texts for that.
 Once the writer committed the event the journal is told (``confirm``); at the next start what
 was never confirmed is replayed into the trail (gateway.sessions.replay).
 
@@ -68,7 +70,10 @@ FIELDS = (
 # The outcomes of statements that were forwarded upstream (the server answered, failed or
 # skipped them); any other outcome is the gateway's refusal. An outcome missing here would
 # only make the journal replay a statement the trail already holds, never lose one.
-RAN = frozenset({"ok", "error"})
+RAN = frozenset({"ok", "error", "unknown"})
+# The error of a statement forwarded and never answered: its session ended first (revoked,
+# expired, shut down, the client or the server gone), so whether it ran is not known.
+UNANSWERED = "forwarded; the session ended before the server answered"
 
 
 class StatementLog:
@@ -257,10 +262,18 @@ class StatementLog:
 
     def end(self) -> None:
         """The session ended: its last records are submitted at once; the journal forgets it
-        once they are confirmed."""
+        once they are confirmed. Statements forwarded and never answered (the journal has
+        more than the log recorded: they were answered in order, so they are its last) are
+        recorded first, outcome ``unknown``, as the replay would record them at the next
+        start: the trail holds the statement a revocation interrupted from the moment the
+        session ends."""
+        journal = self.journal
+        if journal is not None:
+            for text, held in journal.unanswered(journal.ordinal - self.ran):
+                self.add(text, "unknown", "hold" if held else "allow", error=UNANSWERED)
         self.flush(urgent=True)
-        if self.journal is not None:
-            self.journal.end()
+        if journal is not None:
+            journal.end()
 
     def _retry(self) -> None:
         self._timer = None

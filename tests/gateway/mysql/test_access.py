@@ -119,5 +119,9 @@ async def test_revocation_kills_the_statement_running_upstream(env: MyEnv) -> No
             await running
         assert caught.value.args[0] in (1927, 2013), caught.value.args
         await _until(lambda: _running(env, marker) == 0, within=5)  # minutes, left alone
+        # In the trail from the session's end, not from the next start's journal replay.
+        audited = await env.reviews.audit()
+        [record] = [e.details for e in audited if marker in e.details["statement"]]
+        assert (record["outcome"], record["verdict"]) == ("unknown", "allow")
     finally:
         busy.close()

@@ -171,6 +171,10 @@ async def _revoked_while_running(env: Env, protocol: str, *, within: float | Non
             while within is not None and await _running(watcher, marker):
                 assert time.perf_counter() - started < within, "the statement still runs upstream"
                 await asyncio.sleep(0.02)
+            # In the trail from the session's end, not from the next start's journal replay.
+            [record] = [e.details for e in await env.audit() if marker in e.details["statement"]]
+            assert (record["outcome"], record["verdict"]) == ("unknown", "allow")
+            assert record["error"] == "forwarded; the session ended before the server answered"
         finally:
             await watcher.close()
         await locker.rollback()

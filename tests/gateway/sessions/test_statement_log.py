@@ -17,6 +17,7 @@ from approvals import AuditEntry, Identity, IdentityKind
 from gateway.guardrails import Redacted
 from gateway.postgres.dialect import POSTGRES
 from gateway.sessions import Journal
+from gateway.sessions.journal import RECENT
 from gateway.sessions.statement_log import StatementLog, expand
 from store import Unavailable
 
@@ -304,5 +305,87 @@ async def test_a_text_the_journal_redacted_is_not_redacted_again(tmp_path: Path)
         ]
         assert sorted(asked) == sorted([secret, "SELECT 1", "SELECT 2"])  # once each
         assert session.shown == {}  # taken when written
+    finally:
+        journal.close()
+
+
+async def test_statements_never_answered_are_recorded_at_the_end(tmp_path: Path) -> None:
+    """A session that ends with statements forwarded and not answered (revoked mid-statement,
+    a pipeline cut short) records them at its end, outcome unknown, in the order they were
+    forwarded, a held and approved one as held; the event counts them as journaled, so the
+    replay at the next start does not write them again."""
+    journal = Journal(tmp_path)
+    journal.open()
+    try:
+        sink = Sink()
+        session = journal.session("session-1", ALICE, "pg-test", redact=POSTGRES.redact)
+        log = StatementLog(
+            sink,  # type: ignore[arg-type]
+            ALICE,
+            "session-1",
+            "pg-test",
+            redact=POSTGRES.redact,
+            journal=session,
+        )
+        assert log.forwarding("SELECT 1")
+        log.add("SELECT 1", "ok", "allow", rows=1)
+        assert log.forwarding("SELECT pg_sleep(60)")
+        assert log.forwarding("DELETE FROM t WHERE id = 7", True)  # held, approved, pipelined
+        log.end()
+        [(entry, urgent)] = sink.entries
+        assert urgent
+        records = expand(entry.details, entry.at)
+        assert [(r["statement"], r["outcome"], r["verdict"]) for r in records] == [
+            ("SELECT 1", "ok", "allow"),
+            ("SELECT pg_sleep(60)", "unknown", "allow"),
+            ("DELETE FROM t WHERE id = 7", "unknown", "hold"),
+        ]
+        assert records[1]["error"] == "forwarded; the session ended before the server answered"
+        assert entry.details["journaled"] == 3 == session.ordinal
+    finally:
+        journal.close()
+
+
+async def test_more_unanswered_statements_than_kept_are_left_to_the_replay(
+    tmp_path: Path,
+) -> None:
+    """The journal keeps the texts of its session's last RECENT statements: when more than that
+    were never answered, the end records none of them (they are the replay's, as a killed
+    process's are) and the event does not count them as journaled."""
+    journal = Journal(tmp_path)
+    journal.open()
+    try:
+        sink = Sink()
+        session = journal.session("session-1", ALICE, "pg-test", redact=POSTGRES.redact)
+        log = StatementLog(
+            sink,  # type: ignore[arg-type]
+            ALICE,
+            "session-1",
+            "pg-test",
+            redact=POSTGRES.redact,
+            journal=session,
+        )
+        for i in range(RECENT + 1):
+            assert log.forwarding(f"SELECT {i}")
+        log.add("SELECT 0", "ok", "allow")
+        log.end()  # RECENT unanswered: all recorded
+        [(entry, _)] = sink.entries
+        assert entry.details["journaled"] == RECENT + 1
+        assert len(expand(entry.details, entry.at)) == RECENT + 1
+
+        sink = Sink()
+        session = journal.session("session-2", ALICE, "pg-test", redact=POSTGRES.redact)
+        log = StatementLog(
+            sink,  # type: ignore[arg-type]
+            ALICE,
+            "session-2",
+            "pg-test",
+            redact=POSTGRES.redact,
+            journal=session,
+        )
+        for i in range(RECENT + 1):
+            assert log.forwarding(f"SELECT {i}")
+        log.end()  # RECENT + 1 unanswered: left to the replay
+        assert sink.entries == []
     finally:
         journal.close()
