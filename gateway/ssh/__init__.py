@@ -6,6 +6,7 @@ the upstream's host key; exec requests are classified (:mod:`gateway.ssh.shell`)
 refused or run, and recorded. docs/ssh.md says what runs and what does not yet.
 """
 
+from gateway.ssh import asyncssh_warnings  # noqa: F401 (first: before asyncssh is imported)
 from gateway.ssh.context import Forward, Forwarder, SshDeps, SshSession
 from gateway.ssh.dialect import SHELL, ShellDialect, redact_shell
 from gateway.ssh.errors import ChannelRefused, HostKeyRefused, SshError, UpstreamError
