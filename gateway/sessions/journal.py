@@ -401,6 +401,8 @@ class SessionJournal:
         self._ended = True
         self._texts = {}
         self.shown = {}
+        self.recent.clear()
+        self._held.clear()
         self._forget()
 
     def _forget(self) -> None:
