@@ -18,6 +18,7 @@ from gateway.config import ConnectionConfig
 from gateway.postgres import agent
 from gateway.postgres.agent import PostgresRunner
 from gateway.postgres.dialect import POSTGRES
+from gateway.postgres.upstream import CANCEL_TRIES
 from gateway.sessions import Session, build_targets
 from tests.conftest import PG_ADMIN_DSN
 from tests.harness import pg_connection
@@ -118,15 +119,13 @@ async def test_a_statement_that_outlives_every_cancel_request_is_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, "airlock.mcp")
-    pid, asked = await _cancel_running_call(
-        *runner, lost=agent.CANCEL_TRIES, monkeypatch=monkeypatch
-    )
+    pid, asked = await _cancel_running_call(*runner, lost=CANCEL_TRIES, monkeypatch=monkeypatch)
 
     async def reported() -> bool:
         return "still ran after 3 CancelRequests" in caplog.text
 
     await _until(reported, 5)
-    assert asked == [pid] * agent.CANCEL_TRIES
+    assert asked == [pid] * CANCEL_TRIES
     # Its connection is closed all the same; the server runs the statement on (it learns of
     # the gone client only when it writes the count), so the test's database is dropped WITH
     # (FORCE) after.
