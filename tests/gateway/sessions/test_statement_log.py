@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from approvals import AuditEntry, Identity, IdentityKind
-from gateway.guardrails import Redacted
+from gateway.guardrails import Redacted, Redactor
 from gateway.postgres.dialect import POSTGRES
 from gateway.sessions import Journal
-from gateway.sessions.journal import RECENT
+from gateway.sessions.journal import RECENT, SessionJournal
 from gateway.sessions.statement_log import StatementLog, expand
 from store import Unavailable
 
@@ -58,6 +58,22 @@ class Sink:
 
 def _log(sink: Sink) -> StatementLog:
     return StatementLog(sink, ALICE, "session-1", "pg-test", redact=POSTGRES.redact)  # type: ignore[arg-type]
+
+
+def _journaled_log(
+    journal: Journal, sink: Sink, session_id: str = "session-1", redact: Redactor = POSTGRES.redact
+) -> tuple[SessionJournal, StatementLog]:
+    """A session of ``journal`` and its statement log writing to ``sink``."""
+    session = journal.session(session_id, ALICE, "pg-test", redact=redact)
+    log = StatementLog(
+        sink,  # type: ignore[arg-type]
+        ALICE,
+        session_id,
+        "pg-test",
+        redact=redact,
+        journal=session,
+    )
+    return session, log
 
 
 RECORDS: list[dict[str, Any]] = [
@@ -282,15 +298,7 @@ async def test_a_text_the_journal_redacted_is_not_redacted_again(tmp_path: Path)
     journal.open()
     try:
         sink = Sink()
-        session = journal.session("session-1", ALICE, "pg-test", redact=counting)
-        log = StatementLog(
-            sink,  # type: ignore[arg-type]
-            ALICE,
-            "session-1",
-            "pg-test",
-            redact=counting,
-            journal=session,
-        )
+        session, log = _journaled_log(journal, sink, redact=counting)
         secret = "ALTER ROLE app PASSWORD 'hunter2'"
         assert log.forwarding(secret) and log.forwarding("SELECT 1")
         log.add(secret, "ok", "allow")
@@ -318,15 +326,7 @@ async def test_statements_never_answered_are_recorded_at_the_end(tmp_path: Path)
     journal.open()
     try:
         sink = Sink()
-        session = journal.session("session-1", ALICE, "pg-test", redact=POSTGRES.redact)
-        log = StatementLog(
-            sink,  # type: ignore[arg-type]
-            ALICE,
-            "session-1",
-            "pg-test",
-            redact=POSTGRES.redact,
-            journal=session,
-        )
+        session, log = _journaled_log(journal, sink)
         assert log.forwarding("SELECT 1")
         log.add("SELECT 1", "ok", "allow", rows=1)
         assert log.forwarding("SELECT pg_sleep(60)")
@@ -356,15 +356,7 @@ async def test_more_unanswered_statements_than_kept_are_left_to_the_replay(
     journal.open()
     try:
         sink = Sink()
-        session = journal.session("session-1", ALICE, "pg-test", redact=POSTGRES.redact)
-        log = StatementLog(
-            sink,  # type: ignore[arg-type]
-            ALICE,
-            "session-1",
-            "pg-test",
-            redact=POSTGRES.redact,
-            journal=session,
-        )
+        _, log = _journaled_log(journal, sink)
         for i in range(RECENT + 1):
             assert log.forwarding(f"SELECT {i}")
         log.add("SELECT 0", "ok", "allow")
@@ -374,15 +366,7 @@ async def test_more_unanswered_statements_than_kept_are_left_to_the_replay(
         assert len(expand(entry.details, entry.at)) == RECENT + 1
 
         sink = Sink()
-        session = journal.session("session-2", ALICE, "pg-test", redact=POSTGRES.redact)
-        log = StatementLog(
-            sink,  # type: ignore[arg-type]
-            ALICE,
-            "session-2",
-            "pg-test",
-            redact=POSTGRES.redact,
-            journal=session,
-        )
+        _, log = _journaled_log(journal, sink, "session-2")
         for i in range(RECENT + 1):
             assert log.forwarding(f"SELECT {i}")
         log.end()  # RECENT + 1 unanswered: left to the replay
