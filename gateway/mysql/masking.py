@@ -134,6 +134,7 @@ class ReplyMasker:
         self._specs: tuple[tuple[int, int], ...] = ()  # the server's (type, flags) per column
         self._sent_specs: tuple[tuple[int, int], ...] = ()  # as the client was told
         self._decimals: tuple[int, ...] = ()
+        self._retyped = False  # a column the client is told is a string, not the server's type
 
     def packet(self, event: my.Input, payload: bytes, columns: int) -> list[bytes] | None:
         """What the client sees in place of one packet: None for the packet as it came, else
@@ -142,9 +143,7 @@ class ReplyMasker:
             plan = self._plan
             if plan is None:
                 return None
-            if self.binary:
-                return [self._binary_row(payload, plan)]
-            masked = self._row(payload, plan)
+            masked = self._binary_row(payload, plan) if self.binary else self._row(payload, plan)
             return None if masked is payload else [masked]
         if event is my.Input.COLUMN_COUNT:
             self._definitions, self._plan = [], None
@@ -175,6 +174,7 @@ class ReplyMasker:
             by[key] = planned
         self._plan, self._specs, self._sent_specs = planned.plan, planned.specs, planned.sent_specs
         self._decimals = planned.decimals
+        self._retyped = planned.sent_specs != planned.specs
         return list(planned.sent)
 
     def _plan_anew(self) -> Planned:
@@ -212,7 +212,8 @@ class ReplyMasker:
 
     def _binary_row(self, payload: bytes, plan: RowMask) -> bytes:
         """A binary row: the masked columns' values in their text form, masked, sent as text
-        (their columns are strings to the client); the rest as they came."""
+        (their columns are strings to the client); the rest as they came. The very payload
+        when nothing was masked and no column was re-typed: the row as the server sent it."""
         raw = list(decode_row(payload, self._specs))
         texts = list(raw)
         for index in plan.masked:
@@ -222,6 +223,8 @@ class ReplyMasker:
                 decimals = self._decimals[index]
                 texts[index] = to_text(type_code, flags, value, decimals=decimals)
         masked = plan.row(texts, self.tally)
+        if masked is texts and not self._retyped:
+            return payload
         for index in plan.masked:
             raw[index] = masked[index]
         return encode_row(raw, self._sent_specs)

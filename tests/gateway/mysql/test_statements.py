@@ -12,6 +12,8 @@ import mysql.connector
 import pytest
 import pytest_asyncio
 
+from gateway.mysql import masking as masking_module
+from gateway.mysql.wire.binary import encode_row
 from tests.gateway.mysql.support import MyEnv, tls_mysql_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -103,6 +105,28 @@ async def test_binary_rows_are_masked(env: MyEnv) -> None:
     shown = repr(rows)
     assert "078-05-1121" not in shown and "4111111111111111" not in shown
     assert "alice@example.com" not in shown
+
+
+async def test_a_binary_row_nothing_masks_goes_as_it_came(
+    env: MyEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A binary row whose scanned values hold nothing to mask, in columns the client is told
+    are what the server said, is relayed as the server sent it, not encoded again; a row with
+    something masked still is."""
+    encoded: list[object] = []
+
+    def counting(*args: Any) -> bytes:
+        encoded.append(args)
+        return encode_row(*args)
+
+    monkeypatch.setattr(masking_module, "encode_row", counting)
+    sql = "SELECT name FROM t WHERE id = %s"
+    rows = await asyncio.to_thread(_prepared, env, sql, (2,), "my-masked")
+    assert [tuple(r) for r in rows] == [("bob",)]
+    assert encoded == []
+    sql = "SELECT name, email FROM t WHERE id = %s"
+    rows = await asyncio.to_thread(_prepared, env, sql, (2,), "my-masked")
+    assert "bob@example.com" not in repr(rows) and len(encoded) == 1
 
 
 async def test_prepared_sql_mode_is_read_back(env: MyEnv) -> None:
