@@ -25,6 +25,8 @@ SQLAlchemy's aiosqlite dialect sets it anyway).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +35,30 @@ import aiosqlite
 
 __all__ = ["LoopConnection", "connector"]
 
+STOP_WAIT_S = 1.0  # for the thread of a connection that could not open to stop
+
 
 class LoopConnection(aiosqlite.Connection):
     """aiosqlite's connection, running calls that cannot wait in the caller's thread."""
+
+    _stopping: asyncio.Future[Any] | None = None
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        self._stopping = super().stop()
+        return self._stopping
+
+    async def _connect(self) -> aiosqlite.Connection:
+        """aiosqlite's, but a connection that could not open waits for its thread to stop:
+        aiosqlite asks it to and goes on, and a thread answering after its loop closed (a
+        command that fails to open its store and exits) dies with a RuntimeError traceback."""
+        try:
+            return await super()._connect()
+        except BaseException:
+            stopping = self._stopping
+            if stopping is not None:
+                with contextlib.suppress(Exception):  # a cancel goes on
+                    await asyncio.wait_for(asyncio.shield(stopping), STOP_WAIT_S)
+            raise
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if _may_wait(fn, args, self._connection):

@@ -90,3 +90,25 @@ async def test_another_process_lock_does_not_stall_the_loop(tmp_path: Path) -> N
         holder.execute("ROLLBACK")
         holder.close()
         await database.close()
+
+
+def test_a_connection_that_cannot_open_stops_its_thread_before_its_loop_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiosqlite asks the thread of a connection that failed to open to stop and goes on; the
+    thread's answer then finds the loop closed when the program ends at once (a command whose
+    store cannot be opened), and dies with a RuntimeError. The connection waits for it."""
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+
+    async def attempt() -> sqlite_loop.LoopConnection:
+        connection = sqlite_loop.connector(str(tmp_path / "gone" / "airlock.db"))()
+        with pytest.raises(sqlite3.OperationalError):
+            await connection
+        return connection
+
+    for _ in range(20):  # the race was lost nearly every time
+        connection = asyncio.run(attempt())
+        connection._thread.join(5)
+        assert not connection._thread.is_alive()
+    assert died == []
