@@ -45,9 +45,9 @@ from gateway.postgres.dialect import (
 from gateway.postgres.textmask import TextMask
 from gateway.postgres.upstream import (
     CANCEL_TRIES,
-    CANCEL_WAIT_S,
     Upstream,
     UpstreamError,
+    cancel_until,
     connect_upstream,
     read_event,
     send_cancel,
@@ -338,25 +338,26 @@ _ENDING: set[asyncio.Future[None]] = set()
 
 async def _end_statement(opened: _Opened, sent: asyncio.Event) -> None:
     up = opened.up
+
+    async def send() -> None:
+        await _send_cancel(opened)
+        sent.set()
+
+    async def answered() -> None:
+        while not isinstance(await read_event(up, "cancelled"), pg.ReadyForQuery):
+            pass
+
     try:
-        for _ in range(CANCEL_TRIES):
-            await _send_cancel(opened)
-            sent.set()
-            try:
-                async with asyncio.timeout(CANCEL_WAIT_S):
-                    while not isinstance(await read_event(up, "cancelled"), pg.ReadyForQuery):
-                        pass
-                return
-            except TimeoutError:
-                continue
-            except (UpstreamError, OSError):
-                return  # the connection is gone, and its backend with it
+        if await cancel_until(send, answered):
+            return
         log.warning(
             "airlock: a cancelled MCP statement on %s still ran after %d CancelRequests; "
             "its upstream connection is closed",
             opened.target.name,
             CANCEL_TRIES,
         )
+    except (UpstreamError, OSError):
+        pass  # the connection is gone, and its backend with it
     finally:
         sent.set()
         up.close()

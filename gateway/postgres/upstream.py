@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from gateway.config import ConnectionConfig, split_hostport
 from gateway.postgres import wire as pg
@@ -20,6 +22,7 @@ __all__ = [
     "CANCEL_WAIT_S",
     "Upstream",
     "UpstreamError",
+    "cancel_until",
     "cancel_until_answered",
     "connect_upstream",
     "read_event",
@@ -110,11 +113,20 @@ async def cancel_until_answered(
     if isinstance(transport, asyncio.ReadTransport):
         with contextlib.suppress(RuntimeError):  # a relay's back-pressure may have paused it
             transport.resume_reading()
+    return await cancel_until(partial(send_cancel, config, key, within=1), answer.heard.wait)
+
+
+async def cancel_until(
+    send: Callable[[], Awaitable[None]], answered: Callable[[], Awaitable[object]]
+) -> bool:
+    """``send`` a CancelRequest, then wait ``CANCEL_WAIT_S`` for ``answered`` to return (the
+    statement's end as the caller reads it), and again, ``CANCEL_TRIES`` requests in all;
+    False when it never did. What ``answered`` raises but a timeout is the caller's."""
     for _ in range(CANCEL_TRIES):
-        await send_cancel(config, key, within=1)
+        await send()
         try:
             async with asyncio.timeout(CANCEL_WAIT_S):
-                await answer.heard.wait()
+                await answered()
             return True
         except TimeoutError:
             continue

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from approvals import Identity
 from gateway.config import ConnectionConfig
-from gateway.postgres import agent
+from gateway.postgres import agent, upstream
 from gateway.postgres.agent import PostgresRunner
 from gateway.postgres.dialect import POSTGRES
 from gateway.postgres.upstream import CANCEL_TRIES
@@ -80,7 +80,7 @@ async def _cancel_running_call(
             await send(opened)
 
     monkeypatch.setattr(agent, "_send_cancel", lossy)
-    monkeypatch.setattr(agent, "CANCEL_WAIT_S", 0.5)
+    monkeypatch.setattr(upstream, "CANCEL_WAIT_S", 0.5)
     async with runner.open(_session()) as opened:
         pid = opened.up.process_id
         call = asyncio.create_task(opened.execute(LONG, (), max_rows=10, max_bytes=10_000))
